@@ -1,0 +1,127 @@
+# tokenpolicy: PAM module, policy daemon and admin CLI.
+#
+#   make            build everything into build/
+#   make check      install missing test packages, build, run every test
+#   make demo       install missing packages, build, show the main job
+#   make install    DESTDIR= and PREFIX= honoured
+#   make check SANITIZE=1   the same suite under ASan and UBSan
+
+PREFIX      ?= /usr
+SBINDIR     ?= $(PREFIX)/sbin
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+SYSCONFDIR  ?= /etc
+MULTIARCH   := $(shell $(CC) -print-multiarch 2>/dev/null)
+PAMDIR      ?= $(if $(MULTIARCH),/lib/$(MULTIARCH)/security,/lib/security)
+VERSION     := 0.1.0
+
+CC          ?= cc
+PKG_CONFIG  ?= pkg-config
+B           := build
+
+OPTFLAGS    ?= -O2 -g
+WARNFLAGS   := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+               -Wmissing-prototypes -Wno-missing-field-initializers
+CPPFLAGS    += -D_GNU_SOURCE -DTP_VERSION=\"$(VERSION)\" -Icommon -Itokenpolicyd
+CFLAGS      += -std=gnu11 $(OPTFLAGS) $(WARNFLAGS) -fPIC -fstack-protector-strong \
+               -D_FORTIFY_SOURCE=2
+LDFLAGS     += -Wl,-z,relro,-z,now
+
+ifeq ($(SANITIZE),1)
+CFLAGS      += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS     += -fsanitize=address,undefined
+CPPFLAGS    := $(filter-out -D_FORTIFY_SOURCE=2,$(CPPFLAGS))
+CFLAGS      := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS))
+B           := build-asan
+endif
+
+LIBCONFIG   := $(shell $(PKG_CONFIG) --libs libconfig 2>/dev/null || echo -lconfig)
+LIBSSL      := $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
+LIBSQLITE   := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
+LIBCMOCKA   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+
+COMMON_SRC  := common/proto.c common/wire.c common/io.c
+DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store.c \
+               tokenpolicyd/token.c
+DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
+               tokenpolicyd/log.c tokenpolicyd/account.c $(DAEMON_LIB_SRC)
+PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
+CTL_SRC     := tokenpolicyctl/tokenpolicyctl.c
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+PROGRAMS    := $(B)/tokenpolicyd $(B)/tokenpolicyctl $(B)/pam_tokenpolicy.so
+UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+TEST_TOOLS  := $(B)/tests/tp-pam
+
+.PHONY: all check unit demo install uninstall clean deps deps-test
+all: $(PROGRAMS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+$(B)/tokenpolicyd: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSQLITE)
+
+$(B)/tokenpolicyctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+
+# The module is thin: the shared codec and libpam only, exports pam_sm_* only.
+$(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pam_tokenpolicy.map
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,--version-script=pam_tokenpolicy/pam_tokenpolicy.map \
+		-Wl,-z,defs -o $@ $(filter %.o,$^) -lpam
+
+# Unit tests: one per module, linked with just what they test.
+$(B)/tests/test_wire: $(call obj,tests/unit/test_wire.c $(COMMON_SRC))
+$(B)/tests/test_config: $(call obj,tests/unit/test_config.c tokenpolicyd/config.c $(COMMON_SRC))
+$(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.c tokenpolicyd/config.c $(COMMON_SRC))
+$(B)/tests/test_store: $(call obj,tests/unit/test_store.c tokenpolicyd/store.c $(COMMON_SRC))
+$(B)/tests/test_token: $(call obj,tests/unit/test_token.c tokenpolicyd/token.c $(COMMON_SRC))
+$(B)/tests/test_%:
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCMOCKA) $(LIBCONFIG) $(LIBSSL) $(LIBSQLITE)
+
+# PAM driver for tests and the demo: real libpam, private service dir.
+$(B)/tests/tp-pam: $(call obj,tests/tp-pam.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpam
+
+deps:
+	@scripts/ensure-deps build
+
+deps-test:
+	@scripts/ensure-deps test
+
+unit: $(UNIT_TESTS)
+	@B=$(B) tests/run-tests --unit-only
+
+check: deps-test
+	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(TEST_TOOLS)
+	@B=$(B) tests/run-tests
+
+demo: deps
+	@$(MAKE) --no-print-directory all $(TEST_TOOLS)
+	@B=$(B) scripts/demo
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PAMDIR) \
+		$(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(B)/tokenpolicyd $(DESTDIR)$(SBINDIR)/tokenpolicyd
+	install -m 0755 $(B)/tokenpolicyctl $(DESTDIR)$(BINDIR)/tokenpolicyctl
+	install -m 0644 $(B)/pam_tokenpolicy.so $(DESTDIR)$(PAMDIR)/pam_tokenpolicy.so
+	test -e $(DESTDIR)$(SYSCONFDIR)/tokenpolicy.conf || \
+		install -m 0644 etc/tokenpolicy.conf $(DESTDIR)$(SYSCONFDIR)/tokenpolicy.conf
+	for m in man/*.[0-9]; do \
+		s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/tokenpolicyd $(DESTDIR)$(BINDIR)/tokenpolicyctl \
+		$(DESTDIR)$(PAMDIR)/pam_tokenpolicy.so
+	for m in man/*.[0-9]; do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+
+clean:
+	rm -rf build build-asan

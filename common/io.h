@@ -1,0 +1,41 @@
+/* io.h: client-side socket I/O with deadlines, shared by the PAM module and
+ * the CLI.
+ *
+ * Every wait goes through poll() against one absolute deadline on the
+ * monotonic clock, so a call never takes longer than the timeout its
+ * caller chose, whatever the daemon does (absent, silent, slow, garbage,
+ * oversized or truncated replies). No allocation beyond what the caller
+ * passes in; no logging.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t tp_monotonic_ms(void);
+
+/* Connect to the Unix stream socket at path, non-blocking, within
+ * timeout_ms. On success *ret_fd is a connected socket (O_NONBLOCK,
+ * O_CLOEXEC). Returns -errno: -ENOENT/-ECONNREFUSED when no daemon listens,
+ * -ETIMEDOUT, -ENAMETOOLONG for a path that does not fit sun_path. */
+int tp_io_connect(const char *path, int timeout_ms, int *ret_fd);
+
+/* Identity of the peer of a connected Unix socket (SO_PEERCRED). */
+int tp_io_peer_cred(int fd, uid_t *ret_uid, pid_t *ret_pid);
+
+/* Send one request and receive its reply on a connected socket, both
+ * before deadline_ms (tp_monotonic_ms() scale). The reply must be a single
+ * frame whose type is req->type | TP_REPLY_FLAG; anything else is -EPROTO.
+ * Returns 0 or -errno: -ETIMEDOUT, -EPIPE/-ECONNRESET when the daemon
+ * closed, -EPROTO for a malformed or unexpected reply, -EMSGSIZE for a
+ * reply frame past TP_PAYLOAD_MAX (detected from the header, before
+ * reading the payload). `rep` is large: allocate it on the heap. */
+int tp_io_transact(int fd, int64_t deadline_ms, const struct tp_request *req, struct tp_reply *rep);
+
+/* Connect, transact once, close: the PAM module's whole conversation with
+ * the daemon, bounded by timeout_ms in total. */
+int tp_io_call(const char *path, int timeout_ms, const struct tp_request *req, struct tp_reply *rep);

@@ -1,0 +1,273 @@
+/* proto.h: the tokenpolicy wire protocol, shared by the PAM module, the
+ * daemon and the CLI.
+ *
+ * This header is the contract; PROTOCOL.md describes the same bytes for
+ * people. Every message travels as one frame: an 8-byte header followed by
+ * a payload of at most TP_PAYLOAD_MAX bytes. The length is checked against
+ * the maximum before anything is allocated. Payload fields are encoded in
+ * a fixed order per message type through the bounded buffer API in wire.h;
+ * a decoder that finds bytes left over, a string with an embedded NUL or a
+ * string longer than its field rejects the whole frame.
+ *
+ * Nothing here allocates per field: strings decode into fixed arrays sized
+ * by the TP_*_MAX constants below, so a hostile peer cannot make a decoder
+ * allocate more than one frame.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TP_PROTO_MAGIC0 'T'
+#define TP_PROTO_MAGIC1 'P'
+#define TP_PROTO_VERSION 1
+#define TP_FRAME_HEADER_SIZE 8
+#define TP_PAYLOAD_MAX 65536u
+
+/* Field sizes, including the terminating NUL of the decoded C string. */
+#define TP_USER_MAX 257
+#define TP_SERVICE_MAX 257
+#define TP_CLIENT_MAX 65
+#define TP_RHOST_MAX 257
+#define TP_TTY_MAX 257
+#define TP_SESSION_ID_MAX 33       /* 32 hex digits */
+#define TP_LOGIND_ID_MAX 65
+#define TP_TOKEN_MAX 4096          /* access (JWT) or refresh token */
+#define TP_MESSAGE_MAX 2048        /* human-readable text */
+#define TP_VERSION_MAX 33
+#define TP_PATH_MAX 1024
+#define TP_EVICTED_MAX 8           /* evictions reported per sign-in */
+#define TP_LIST_PAGE_MAX 32        /* sessions per LIST reply (fits a frame) */
+#define TP_POLICY_CLIENTS_MAX 32   /* client types per POLICY reply */
+#define TP_SERVICES_TEXT_MAX 1024  /* a client's services, comma-separated */
+
+enum tp_msg_type {
+        TP_REQ_ACCESS = 1,   /* may this user sign in with this client type? */
+        TP_REQ_OPEN = 2,     /* sign-in: create a session */
+        TP_REQ_CLOSE = 3,    /* sign-out */
+        TP_REQ_REAUTH = 4,   /* re-authentication (screen unlock) */
+        TP_REQ_REFRESH = 5,  /* silent refresh: new access token */
+        TP_REQ_STATUS = 6,
+        TP_REQ_LIST = 7,
+        TP_REQ_REVOKE = 8,
+        TP_REQ_RELOAD = 9,
+        TP_REQ_POLICY = 10,
+        TP_REPLY_FLAG = 0x80, /* reply type = request type | TP_REPLY_FLAG */
+};
+
+/* First field of every reply. */
+enum tp_status {
+        TP_STATUS_OK = 0,
+        TP_STATUS_DENIED = 1,      /* policy says no; message says why */
+        TP_STATUS_EXPIRED = 2,     /* refresh token expired: sign in again */
+        TP_STATUS_NOT_FOUND = 3,   /* no such (active) session */
+        TP_STATUS_FORBIDDEN = 4,   /* peer lacks the right for this request */
+        TP_STATUS_BAD_REQUEST = 5, /* well-formed frame, unacceptable content */
+        TP_STATUS_ERROR = 6,       /* daemon-side failure (store, config) */
+        TP_STATUS_MAX_ = 6,
+};
+
+enum tp_session_state {
+        TP_STATE_ACTIVE = 0,
+        TP_STATE_REVOKED = 1,
+        TP_STATE_EXPIRED = 2,
+        TP_STATE_CLOSED = 3,
+        TP_STATE_MAX_ = 3,
+};
+
+enum tp_evict_mode {
+        TP_EVICT_OLDEST = 0,
+        TP_EVICT_LEAST_RECENTLY_USED = 1,
+        TP_EVICT_DENY_NEW = 2,
+        TP_EVICT_MAX_ = 2,
+};
+
+enum tp_action {
+        TP_ACTION_TERMINATE = 0,
+        TP_ACTION_LOCK = 1,
+        TP_ACTION_NONE = 2,
+        TP_ACTION_MAX_ = 2,
+};
+
+/* LIST request flags */
+#define TP_LIST_ALL 0x01u /* include revoked, expired and closed sessions */
+
+/* ---- requests ---------------------------------------------------------- */
+
+/* ACCESS and OPEN. `client` may be empty: the daemon then maps the service
+ * (DESIGN §2). leader_pid and logind_session are used by OPEN only. */
+struct tp_req_signin {
+        char user[TP_USER_MAX];
+        char service[TP_SERVICE_MAX];
+        char client[TP_CLIENT_MAX];
+        char rhost[TP_RHOST_MAX];
+        char tty[TP_TTY_MAX];
+        uint32_t leader_pid;
+        char logind_session[TP_LOGIND_ID_MAX];
+};
+
+/* CLOSE, REAUTH, REFRESH. refresh_token may be empty; when given it must
+ * match the session's. `user` may be empty; when given it must match. */
+struct tp_req_session {
+        char session_id[TP_SESSION_ID_MAX];
+        char refresh_token[TP_TOKEN_MAX];
+        char user[TP_USER_MAX];
+};
+
+/* LIST: filters may be empty (no filter). Paged by offset. */
+struct tp_req_list {
+        char user[TP_USER_MAX];
+        char client[TP_CLIENT_MAX];
+        uint32_t flags;
+        uint32_t offset;
+};
+
+/* REVOKE: either session_id, or user (and optionally client). */
+struct tp_req_revoke {
+        char session_id[TP_SESSION_ID_MAX];
+        char user[TP_USER_MAX];
+        char client[TP_CLIENT_MAX];
+};
+
+struct tp_request {
+        uint8_t type; /* enum tp_msg_type, request side */
+        union {
+                struct tp_req_signin signin;   /* ACCESS, OPEN */
+                struct tp_req_session session; /* CLOSE, REAUTH, REFRESH */
+                struct tp_req_list list;
+                struct tp_req_revoke revoke;
+                /* STATUS, RELOAD, POLICY carry no body */
+        } u;
+};
+
+/* ---- replies ----------------------------------------------------------- */
+
+struct tp_session_info {
+        char id[TP_SESSION_ID_MAX];
+        char user[TP_USER_MAX];
+        uint32_t uid;
+        char client[TP_CLIENT_MAX];
+        char service[TP_SERVICE_MAX];
+        char rhost[TP_RHOST_MAX];
+        char tty[TP_TTY_MAX];
+        uint32_t leader_pid;
+        int64_t created;
+        int64_t refresh_expires;
+        int64_t last_extended;
+        int64_t last_used;
+        int64_t ended;       /* 0 while active */
+        uint8_t state;       /* enum tp_session_state */
+};
+
+/* ACCESS: the client type the transaction was tagged with. */
+struct tp_rep_access {
+        char client[TP_CLIENT_MAX];
+};
+
+/* OPEN, REAUTH, REFRESH. refresh_token is empty when it was not rotated. */
+struct tp_rep_tokens {
+        char session_id[TP_SESSION_ID_MAX];
+        char client[TP_CLIENT_MAX];
+        char access_token[TP_TOKEN_MAX];
+        char refresh_token[TP_TOKEN_MAX];
+        int64_t refresh_expires;
+        int64_t access_expires;
+        uint8_t n_evicted; /* OPEN only: sessions signed out to make room */
+        struct tp_session_info evicted[TP_EVICTED_MAX];
+};
+
+struct tp_rep_status {
+        char version[TP_VERSION_MAX];
+        uint32_t pid;
+        int64_t started;
+        int64_t config_loaded;
+        char config_path[TP_PATH_MAX];
+        uint64_t active_sessions;
+        uint32_t n_clients;
+};
+
+struct tp_rep_list {
+        uint32_t total; /* matching sessions across all pages */
+        uint32_t count; /* sessions in this page */
+        struct tp_session_info sessions[TP_LIST_PAGE_MAX];
+};
+
+struct tp_rep_revoke {
+        uint32_t revoked;
+};
+
+/* Token-policy values; `configured` is what the file says, `effective`
+ * what applies (built-in defaults when custom_token_policy is false). */
+struct tp_token_values {
+        uint8_t auto_extend;
+        uint32_t refresh_ttl_hours;
+        uint32_t access_ttl_minutes;
+        uint32_t max_refresh_tokens;
+};
+
+struct tp_policy_client {
+        char name[TP_CLIENT_MAX];
+        uint8_t access;
+        struct tp_token_values configured;
+        struct tp_token_values effective;
+        uint8_t evict;     /* enum tp_evict_mode */
+        uint8_t on_expiry; /* enum tp_action */
+        uint8_t on_revoke; /* enum tp_action */
+        char services[TP_SERVICES_TEXT_MAX]; /* "sshd,login" */
+};
+
+struct tp_rep_policy {
+        uint8_t custom_token_policy;
+        char unknown_client[TP_CLIENT_MAX]; /* "deny" or a client name */
+        char config_path[TP_PATH_MAX];
+        uint8_t n_clients;
+        struct tp_policy_client clients[TP_POLICY_CLIENTS_MAX];
+};
+
+/* Large (tens of KiB): allocate on the heap, not the stack. */
+struct tp_reply {
+        uint8_t type;   /* request type | TP_REPLY_FLAG */
+        uint8_t status; /* enum tp_status */
+        char message[TP_MESSAGE_MAX];
+        union {
+                struct tp_rep_access access;
+                struct tp_rep_tokens tokens; /* OPEN, REAUTH, REFRESH */
+                struct tp_rep_status status;
+                struct tp_rep_list list;
+                struct tp_rep_revoke revoke;
+                struct tp_rep_policy policy;
+                /* CLOSE, RELOAD carry no body */
+        } u;
+};
+
+/* Bodies are encoded only when status == TP_STATUS_OK; any other status
+ * carries the message alone. */
+
+/* Encode a request or reply as one complete frame (header + payload) into
+ * out[0..outsz). Returns the frame length, or a negative errno:
+ * -EINVAL for an unknown type or a field that cannot be encoded (string too
+ * long or containing a NUL), -EMSGSIZE when the payload exceeds
+ * TP_PAYLOAD_MAX or outsz. */
+int tp_request_encode(const struct tp_request *req, uint8_t *out, size_t outsz);
+int tp_reply_encode(const struct tp_reply *rep, uint8_t *out, size_t outsz);
+
+/* Parse a frame header (exactly TP_FRAME_HEADER_SIZE bytes). On success
+ * returns 0 and stores the message type and payload length. Returns
+ * -EPROTO for a bad magic or version, -EMSGSIZE when the length exceeds
+ * TP_PAYLOAD_MAX. Call this before allocating or reading the payload. */
+int tp_frame_header_parse(const uint8_t *hdr, uint8_t *ret_type, uint32_t *ret_len);
+
+/* Decode a payload of the given message type. Returns 0, or -EPROTO for an
+ * unknown type, a truncated payload, trailing bytes, an over-long string,
+ * an embedded NUL or an out-of-range enum value. *out is fully written on
+ * success, unspecified on failure. */
+int tp_request_decode(uint8_t type, const uint8_t *payload, size_t len, struct tp_request *out);
+int tp_reply_decode(uint8_t type, const uint8_t *payload, size_t len, struct tp_reply *out);
+
+/* Names for enums, for logs, JSON and tables; "unknown" when out of range. */
+const char *tp_status_name(uint8_t status);
+const char *tp_state_name(uint8_t state);
+const char *tp_evict_name(uint8_t mode);
+const char *tp_action_name(uint8_t action);
+const char *tp_msg_type_name(uint8_t type);

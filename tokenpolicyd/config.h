@@ -1,0 +1,94 @@
+/* config.h: /etc/tokenpolicy.conf, loaded and validated strictly.
+ *
+ * The only module that includes libconfig. A load either yields a complete,
+ * valid tp_config or a list of every error found, each "FILE:LINE: message";
+ * it never yields a partial configuration. Library code: never logs.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+#define TP_REFRESH_TTL_HOURS_MIN 24
+#define TP_REFRESH_TTL_HOURS_MAX 1440
+#define TP_ACCESS_TTL_MINUTES_MIN 360
+#define TP_ACCESS_TTL_MINUTES_MAX 1080
+#define TP_MAX_REFRESH_TOKENS_MIN 10
+#define TP_MAX_REFRESH_TOKENS_MAX 100
+
+/* Built-in token policy, applied when custom_token_policy = false and for
+ * keys neither `defaults` nor a client entry sets. */
+#define TP_BUILTIN_AUTO_EXTEND false
+#define TP_BUILTIN_REFRESH_TTL_HOURS 336
+#define TP_BUILTIN_ACCESS_TTL_MINUTES 720
+#define TP_BUILTIN_MAX_REFRESH_TOKENS 20
+#define TP_BUILTIN_EVICT TP_EVICT_OLDEST
+#define TP_BUILTIN_ON_EXPIRY TP_ACTION_TERMINATE
+#define TP_BUILTIN_ON_REVOKE TP_ACTION_TERMINATE
+
+/* One client type, with `defaults` and built-ins already merged in. The
+ * token values are as configured; use tp_config_effective() for what
+ * applies. */
+struct tp_client_config {
+        char name[TP_CLIENT_MAX];
+        bool access;
+        bool auto_extend;
+        uint32_t refresh_ttl_hours;
+        uint32_t access_ttl_minutes;
+        uint32_t max_refresh_tokens;
+        enum tp_evict_mode evict;
+        enum tp_action on_expiry;
+        enum tp_action on_revoke;
+        char **services; /* n_services PAM service names */
+        size_t n_services;
+};
+
+struct tp_config {
+        char *path;
+        int version;                 /* always 1 for now */
+        bool custom_token_policy;
+        int unknown_client;          /* -1: deny, else index into clients */
+        struct tp_client_config *clients;
+        size_t n_clients;            /* 1..TP_POLICY_CLIENTS_MAX */
+};
+
+/* Errors collected during one load, in file order. */
+struct tp_config_errors {
+        char **messages; /* "FILE:LINE: message" (or "FILE: message") */
+        size_t n;
+};
+
+/* Load and validate. On success returns 0 and *ret is a new config. On a
+ * file that cannot be read or is invalid returns -EINVAL (or -ENOMEM,
+ * -ENOENT, -EACCES) and errs holds every message; *ret is untouched.
+ * `name` is what messages call the source (the path for files). */
+int tp_config_load_file(const char *path, struct tp_config **ret, struct tp_config_errors *errs);
+int tp_config_load_string(const char *text, const char *name, struct tp_config **ret,
+                          struct tp_config_errors *errs);
+
+void tp_config_free(struct tp_config *c);
+void tp_config_errors_clear(struct tp_config_errors *errs);
+
+/* Lookups; NULL when absent. */
+const struct tp_client_config *tp_config_client(const struct tp_config *c, const char *name);
+const struct tp_client_config *tp_config_client_for_service(const struct tp_config *c,
+                                                            const char *service);
+
+/* The token values that apply to `cl`: as configured when
+ * custom_token_policy is true, the built-ins otherwise. Access, evict and
+ * the actions always come from the file. */
+struct tp_effective_policy {
+        bool access;
+        bool auto_extend;
+        uint32_t refresh_ttl_hours;
+        uint32_t access_ttl_minutes;
+        uint32_t max_refresh_tokens;
+        enum tp_evict_mode evict;
+        enum tp_action on_expiry;
+        enum tp_action on_revoke;
+};
+void tp_config_effective(const struct tp_config *c, const struct tp_client_config *cl,
+                         struct tp_effective_policy *out);

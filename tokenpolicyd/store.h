@@ -1,0 +1,88 @@
+/* store.h: the durable session store (SQLite, WAL).
+ *
+ * The only module that includes SQLite. Every mutation happens inside a
+ * transaction the caller opens with tp_store_begin() and ends with
+ * tp_store_commit(); commit returns only once the data is durable
+ * (synchronous=FULL), so the daemon acknowledges nothing before it is on
+ * disk. The schema carries a version (PRAGMA user_version); opening a store
+ * written by a newer version fails rather than guessing.
+ *
+ * Kept behind this interface so a shared backend can replace it later.
+ * Library code: never logs; errors are negative errno values, with the
+ * SQLite message available from tp_store_errmsg().
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+#define TP_STORE_SCHEMA_VERSION 1
+#define TP_REFRESH_HASH_LEN 32
+
+struct tp_store;
+
+struct tp_session {
+        char id[TP_SESSION_ID_MAX];
+        char user[TP_USER_MAX];
+        uint32_t uid;
+        char client[TP_CLIENT_MAX];
+        char service[TP_SERVICE_MAX];
+        char rhost[TP_RHOST_MAX];
+        char tty[TP_TTY_MAX];
+        uint32_t leader_pid;
+        char logind_session[TP_LOGIND_ID_MAX];
+        int64_t created;
+        int64_t refresh_expires;
+        int64_t last_extended;   /* last time the refresh token was (re)issued */
+        int64_t last_used;       /* last sign-in, re-auth or refresh */
+        int64_t ended;           /* 0 while active */
+        uint8_t state;           /* enum tp_session_state */
+        uint8_t refresh_hash[TP_REFRESH_HASH_LEN]; /* SHA-256 of the token */
+};
+
+struct tp_store_filter {
+        const char *user;   /* NULL or "": any */
+        const char *client; /* NULL or "": any */
+        bool all;           /* false: active sessions only */
+};
+
+/* Open or create the store at path (file mode 0600), apply the schema,
+ * enable WAL. -EPROTO when the file's schema version is newer than ours. */
+int tp_store_open(const char *path, struct tp_store **ret);
+void tp_store_close(struct tp_store *s);
+const char *tp_store_errmsg(struct tp_store *s);
+
+int tp_store_begin(struct tp_store *s);
+int tp_store_commit(struct tp_store *s);
+void tp_store_rollback(struct tp_store *s);
+
+int tp_store_insert(struct tp_store *s, const struct tp_session *sess);
+
+/* -ENOENT when no session has this id. */
+int tp_store_get(struct tp_store *s, const char *id, struct tp_session *ret);
+
+/* The user's active sessions of one client type, oldest first. *ret is a
+ * new array (free()), *ret_n its length. */
+int tp_store_list_active(struct tp_store *s, const char *user, const char *client,
+                         struct tp_session **ret, size_t *ret_n);
+
+/* Sessions matching the filter ordered by created then id, at most `limit`
+ * starting at `offset`; *ret_total is the number matching overall. */
+int tp_store_query(struct tp_store *s, const struct tp_store_filter *f, size_t offset,
+                   size_t limit, struct tp_session **ret, size_t *ret_n, size_t *ret_total);
+
+/* End an active session: state becomes `state` (revoked, expired, closed)
+ * and `ended` is set. -ENOENT when absent, -ESTALE when not active. */
+int tp_store_end(struct tp_store *s, const char *id, uint8_t state, int64_t ended);
+
+/* New refresh token (hash and expiry) issued for an active session. */
+int tp_store_extend(struct tp_store *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
+                    int64_t refresh_expires, int64_t now);
+
+/* Record use (refresh without rotation). */
+int tp_store_touch(struct tp_store *s, const char *id, int64_t now);
+
+int tp_store_count_active(struct tp_store *s, uint64_t *ret);

@@ -1,0 +1,66 @@
+/* token.h: secrets and signatures. The only module that includes OpenSSL.
+ *
+ * Refresh tokens: 32 bytes from the CSPRNG, given to the client as
+ * base64url text, kept only as SHA-256 and compared in constant time.
+ * Access tokens: JWTs signed with Ed25519 ("alg":"EdDSA"). The signing key
+ * lives in the state directory (mode 0600, created on first start); the
+ * public key is published beside it as PEM and JWKS.
+ * Secrets are wiped with OPENSSL_cleanse before their memory is freed.
+ * Library code: never logs.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+#define TP_TOKEN_KEY_FILE "signing-key.pem"
+#define TP_TOKEN_PUB_FILE "signing-key.pub.pem"
+#define TP_TOKEN_JWKS_FILE "jwks.json"
+#define TP_REFRESH_TOKEN_BYTES 32
+#define TP_REFRESH_TOKEN_TEXT 44 /* base64url, unpadded, plus NUL */
+#define TP_SHA256_LEN 32
+
+/* 32 lowercase hex digits from the CSPRNG. */
+int tp_session_id_new(char out[TP_SESSION_ID_MAX]);
+
+/* New refresh token text and its SHA-256. */
+int tp_refresh_token_new(char out[TP_REFRESH_TOKEN_TEXT], uint8_t hash[TP_SHA256_LEN]);
+void tp_refresh_token_hash(const char *token, uint8_t hash[TP_SHA256_LEN]);
+bool tp_hash_equal(const uint8_t a[TP_SHA256_LEN], const uint8_t b[TP_SHA256_LEN]);
+void tp_secret_wipe(void *p, size_t n);
+
+struct tp_jwt_claims {
+        char iss[256];
+        char sub[TP_USER_MAX];
+        uint32_t uid;
+        char sid[TP_SESSION_ID_MAX];
+        char client[TP_CLIENT_MAX];
+        int64_t iat;
+        int64_t exp;
+        char jti[TP_SESSION_ID_MAX];
+        char kid[64];
+};
+
+struct tp_signer;
+
+/* Load the signing key from dir, or create it (0600) when absent; refuse a
+ * key file that group or others can read (-EPERM). Writes the public PEM
+ * and JWKS files (0644) beside it. */
+int tp_signer_open(const char *dir, struct tp_signer **ret);
+void tp_signer_free(struct tp_signer *s);
+const char *tp_signer_kid(const struct tp_signer *s);
+
+/* Sign claims as a compact JWT into out. Fills in c->jti and c->kid if
+ * empty. -ENOBUFS when out is too small. */
+int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t outsz);
+
+/* Verify a compact JWT against a PEM public key file: the header must say
+ * "alg":"EdDSA" (never taken from the token to choose an algorithm), the
+ * signature must verify, iat <= now + 60 and now < exp. -EBADMSG for a
+ * malformed token, -EKEYREJECTED for a bad signature or algorithm,
+ * -ETIME for an expired or future token. */
+int tp_jwt_verify_pem(const char *pubkey_pem_path, const char *token, int64_t now,
+                      struct tp_jwt_claims *ret);
