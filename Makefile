@@ -46,7 +46,7 @@ DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
                tokenpolicyd/log.c tokenpolicyd/account.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
-CTL_SRC     := tokenpolicyctl/tokenpolicyctl.c
+CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -67,7 +67,7 @@ $(B)/tokenpolicyd: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSQLITE)
 
 $(B)/tokenpolicyctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSSL)
 
 # The module is thin: the shared codec and libpam only, exports pam_sm_* only.
 $(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pam_tokenpolicy.map

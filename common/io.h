@@ -4,8 +4,10 @@
  * Every wait goes through poll() against one absolute deadline on the
  * monotonic clock, so a call never takes longer than the timeout its
  * caller chose, whatever the daemon does (absent, silent, slow, garbage,
- * oversized or truncated replies). No allocation beyond what the caller
- * passes in; no logging.
+ * oversized or truncated replies). Each transaction allocates one frame
+ * buffer (header + TP_PAYLOAD_MAX) on the heap, wipes and frees it before
+ * returning, so that callers on a small stack (the PAM module) never hold
+ * a frame; no other allocation, no logging.
  */
 #pragma once
 
@@ -21,7 +23,8 @@ int64_t tp_monotonic_ms(void);
 /* Connect to the Unix stream socket at path, non-blocking, within
  * timeout_ms. On success *ret_fd is a connected socket (O_NONBLOCK,
  * O_CLOEXEC). Returns -errno: -ENOENT/-ECONNREFUSED when no daemon listens,
- * -ETIMEDOUT, -ENAMETOOLONG for a path that does not fit sun_path. */
+ * -ETIMEDOUT, -ENAMETOOLONG for a path that does not fit sun_path,
+ * -EINVAL for an empty path or a negative timeout. */
 int tp_io_connect(const char *path, int timeout_ms, int *ret_fd);
 
 /* Identity of the peer of a connected Unix socket (SO_PEERCRED). */

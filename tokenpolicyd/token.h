@@ -28,7 +28,10 @@ int tp_session_id_new(char out[TP_SESSION_ID_MAX]);
 
 /* New refresh token text and its SHA-256. */
 int tp_refresh_token_new(char out[TP_REFRESH_TOKEN_TEXT], uint8_t hash[TP_SHA256_LEN]);
-void tp_refresh_token_hash(const char *token, uint8_t hash[TP_SHA256_LEN]);
+/* SHA-256 of a token's text. Returns 0, or -EIO when the digest fails (a
+ * broken crypto provider, no memory); hash is written only on success, so
+ * a caller that compares must check the result first. */
+int tp_refresh_token_hash(const char *token, uint8_t hash[TP_SHA256_LEN]);
 bool tp_hash_equal(const uint8_t a[TP_SHA256_LEN], const uint8_t b[TP_SHA256_LEN]);
 void tp_secret_wipe(void *p, size_t n);
 
@@ -47,20 +50,25 @@ struct tp_jwt_claims {
 struct tp_signer;
 
 /* Load the signing key from dir, or create it (0600) when absent; refuse a
- * key file that group or others can read (-EPERM). Writes the public PEM
- * and JWKS files (0644) beside it. */
+ * key file that group or others can read (-EPERM), and likewise one that
+ * is a symlink, not a regular file, or not owned by the effective user.
+ * Writes the public PEM and JWKS files (0644) beside it. */
 int tp_signer_open(const char *dir, struct tp_signer **ret);
 void tp_signer_free(struct tp_signer *s);
 const char *tp_signer_kid(const struct tp_signer *s);
 
 /* Sign claims as a compact JWT into out. Fills in c->jti and c->kid if
- * empty. -ENOBUFS when out is too small. */
+ * empty. -ENOBUFS when out is too small, -EMSGSIZE when the token would
+ * not fit TP_TOKEN_MAX, -EINVAL for a string claim that is not UTF-8 or a
+ * kid that is not the signer's. */
 int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t outsz);
 
 /* Verify a compact JWT against a PEM public key file: the header must say
  * "alg":"EdDSA" (never taken from the token to choose an algorithm), the
  * signature must verify, iat <= now + 60 and now < exp. -EBADMSG for a
  * malformed token, -EKEYREJECTED for a bad signature or algorithm,
- * -ETIME for an expired or future token. */
+ * -ETIME for an expired or future token; -errno from open() or -EINVAL
+ * when the key file is missing, unreadable or not an Ed25519 public key.
+ * ret->kid is the header's kid ("" when absent). */
 int tp_jwt_verify_pem(const char *pubkey_pem_path, const char *token, int64_t now,
                       struct tp_jwt_claims *ret);

@@ -1,0 +1,5 @@
+build-asan/obj/tokenpolicyd/policy.o: tokenpolicyd/policy.c \
+ tokenpolicyd/policy.h tokenpolicyd/config.h common/proto.h
+tokenpolicyd/policy.h:
+tokenpolicyd/config.h:
+common/proto.h:

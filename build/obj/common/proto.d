@@ -1,0 +1,3 @@
+build/obj/common/proto.o: common/proto.c common/proto.h common/wire.h
+common/proto.h:
+common/wire.h:

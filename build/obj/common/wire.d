@@ -1,0 +1,2 @@
+build/obj/common/wire.o: common/wire.c common/wire.h
+common/wire.h:

@@ -1,0 +1,1 @@
+build/obj/tests/tp-pam.o: tests/tp-pam.c

@@ -1,0 +1,249 @@
+/* io.c: the client side of the daemon socket, bounded by one deadline.
+ *
+ * Connects, sends one request frame and reads one reply frame, polling
+ * before every read and write against an absolute CLOCK_MONOTONIC deadline.
+ * It must never block past that deadline, never read a payload before its
+ * header has passed the size check, never hold a frame buffer on the stack
+ * (the PAM module runs on the caller's stack), never raise SIGPIPE and
+ * never log.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io.h"
+
+/* A full listen backlog makes a non-blocking AF_UNIX connect fail with
+ * EAGAIN without queueing anything; retry at this interval. */
+#define CONNECT_RETRY_MS 10
+
+#define FRAME_BUF_SIZE ((size_t) TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX)
+
+int64_t tp_monotonic_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left before deadline_ms, clamped for poll(); -ETIMEDOUT
+ * once it has passed. */
+static int remaining_ms(int64_t deadline_ms)
+{
+        int64_t left = deadline_ms - tp_monotonic_ms();
+
+        if (left <= 0)
+                return -ETIMEDOUT;
+        return left > INT_MAX ? INT_MAX : (int) left;
+}
+
+/* Wait until fd reports one of events (or an error or hangup, which the
+ * following I/O call turns into its own errno). */
+static int wait_fd(int fd, short events, int64_t deadline_ms)
+{
+        struct pollfd pfd = { .fd = fd, .events = events };
+        int left, n;
+
+        for (;;) {
+                if ((left = remaining_ms(deadline_ms)) < 0)
+                        return left;
+                n = poll(&pfd, 1, left);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        continue; /* remaining_ms() reports the timeout */
+                if (pfd.revents & POLLNVAL)
+                        return -EBADF;
+                return 0;
+        }
+}
+
+static int sleep_until(int64_t wake_ms)
+{
+        int left;
+
+        while ((left = remaining_ms(wake_ms)) > 0)
+                if (poll(NULL, 0, left) < 0 && errno != EINTR)
+                        return -errno;
+        return 0;
+}
+
+int tp_io_connect(const char *path, int timeout_ms, int *ret_fd)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int64_t deadline_ms, wake_ms;
+        socklen_t errlen;
+        size_t pathlen;
+        int fd = -1, err, r;
+
+        if (timeout_ms < 0)
+                return -EINVAL;
+        pathlen = strnlen(path, sizeof(sa.sun_path));
+        if (pathlen == 0)
+                return -EINVAL;
+        if (pathlen >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, pathlen);
+        deadline_ms = tp_monotonic_ms() + timeout_ms;
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+
+        for (;;) {
+                if (connect(fd, (const struct sockaddr *) &sa, sizeof(sa)) == 0)
+                        break;
+                if (errno == EAGAIN) {
+                        if ((r = remaining_ms(deadline_ms)) < 0)
+                                goto out;
+                        wake_ms = tp_monotonic_ms() + CONNECT_RETRY_MS;
+                        if ((r = sleep_until(wake_ms < deadline_ms ? wake_ms : deadline_ms)) < 0)
+                                goto out;
+                        continue;
+                }
+                if (errno != EINPROGRESS && errno != EINTR) {
+                        r = -errno;
+                        goto out;
+                }
+                /* The connection completes in the background. */
+                if ((r = wait_fd(fd, POLLOUT, deadline_ms)) < 0)
+                        goto out;
+                errlen = sizeof(err);
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0) {
+                        r = -errno;
+                        goto out;
+                }
+                if (err != 0) {
+                        r = -err;
+                        goto out;
+                }
+                break;
+        }
+
+        *ret_fd = fd;
+        fd = -1;
+        r = 0;
+out:
+        if (fd >= 0)
+                close(fd);
+        return r;
+}
+
+int tp_io_peer_cred(int fd, uid_t *ret_uid, pid_t *ret_pid)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        if (len != sizeof(cred))
+                return -EIO;
+        if (ret_uid)
+                *ret_uid = cred.uid;
+        if (ret_pid)
+                *ret_pid = cred.pid;
+        return 0;
+}
+
+static int send_all(int fd, const uint8_t *p, size_t len, int64_t deadline_ms)
+{
+        ssize_t n;
+        int r;
+
+        while (len > 0) {
+                if ((r = wait_fd(fd, POLLOUT, deadline_ms)) < 0)
+                        return r;
+                n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+/* An end of stream before len bytes is the daemon going away mid-frame. */
+static int recv_all(int fd, uint8_t *p, size_t len, int64_t deadline_ms)
+{
+        ssize_t n;
+        int r;
+
+        while (len > 0) {
+                if ((r = wait_fd(fd, POLLIN, deadline_ms)) < 0)
+                        return r;
+                n = recv(fd, p, len, MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        return -ECONNRESET;
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+int tp_io_transact(int fd, int64_t deadline_ms, const struct tp_request *req, struct tp_reply *rep)
+{
+        uint8_t *buf, type;
+        uint32_t len;
+        int r;
+
+        /* Big enough for any frame; on the heap because the PAM module runs
+         * on whatever stack the application gave it. */
+        buf = malloc(FRAME_BUF_SIZE);
+        if (!buf)
+                return -ENOMEM;
+
+        if ((r = tp_request_encode(req, buf, FRAME_BUF_SIZE)) < 0)
+                goto out;
+        if ((r = send_all(fd, buf, (size_t) r, deadline_ms)) < 0)
+                goto out;
+
+        if ((r = recv_all(fd, buf, TP_FRAME_HEADER_SIZE, deadline_ms)) < 0)
+                goto out;
+        if ((r = tp_frame_header_parse(buf, &type, &len)) < 0)
+                goto out;
+        if (type != (req->type | TP_REPLY_FLAG)) {
+                r = -EPROTO;
+                goto out;
+        }
+        if ((r = recv_all(fd, buf + TP_FRAME_HEADER_SIZE, len, deadline_ms)) < 0)
+                goto out;
+        r = tp_reply_decode(type, buf + TP_FRAME_HEADER_SIZE, len, rep);
+out:
+        /* The frame may carry a refresh token in either direction. */
+        explicit_bzero(buf, FRAME_BUF_SIZE);
+        free(buf);
+        return r;
+}
+
+int tp_io_call(const char *path, int timeout_ms, const struct tp_request *req, struct tp_reply *rep)
+{
+        int64_t deadline_ms;
+        int fd = -1, r;
+
+        if (timeout_ms < 0)
+                return -EINVAL;
+        deadline_ms = tp_monotonic_ms() + timeout_ms;
+        if ((r = tp_io_connect(path, timeout_ms, &fd)) < 0)
+                return r;
+        r = tp_io_transact(fd, deadline_ms, req, rep);
+        close(fd);
+        return r;
+}

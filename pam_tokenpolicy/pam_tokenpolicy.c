@@ -1,0 +1,392 @@
+/* pam_tokenpolicy.c: the PAM entry points.
+ *
+ * Thin by design: no OpenSSL, no libconfig, no threads, no policy. Each
+ * entry point gathers the PAM items, asks tokenpolicyd one question over its
+ * Unix socket within timeout= milliseconds (common/io.c), and maps the
+ * answer to a PAM code and a message for the user. When the daemon cannot be
+ * reached the module applies fail= and logs why. The refresh token is kept
+ * only in PAM data (wiped when the handle ends), never in the environment
+ * or a log.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "io.h"
+#include "proto.h"
+
+#define DEFAULT_SOCKET "/run/tokenpolicy/tokenpolicyd.sock"
+#define DEFAULT_TIMEOUT_MS 3000
+#define DATA_SESSION "pam_tokenpolicy_session_id"
+#define DATA_REFRESH "pam_tokenpolicy_refresh_token"
+
+struct options {
+        const char *socket;
+        const char *client;
+        int timeout_ms;
+        bool fail_open;
+        bool debug;
+};
+
+static void parse_options(pam_handle_t *pamh, int argc, const char **argv, struct options *o)
+{
+        o->socket = DEFAULT_SOCKET;
+        o->client = "";
+        o->timeout_ms = DEFAULT_TIMEOUT_MS;
+        o->fail_open = false;
+        o->debug = false;
+
+        for (int i = 0; i < argc; i++) {
+                const char *a = argv[i];
+
+                if (strncmp(a, "socket=", 7) == 0 && a[7] == '/') {
+                        o->socket = a + 7;
+                } else if (strncmp(a, "client=", 7) == 0 && a[7] && strlen(a + 7) < TP_CLIENT_MAX) {
+                        o->client = a + 7;
+                } else if (strncmp(a, "timeout=", 8) == 0) {
+                        char *end;
+                        long v;
+
+                        errno = 0;
+                        v = strtol(a + 8, &end, 10);
+                        if (errno || end == a + 8 || *end || v < 1 || v > 600000)
+                                pam_syslog(pamh, LOG_ERR,
+                                           "bad option '%s' (milliseconds, 1..600000); using %d",
+                                           a, DEFAULT_TIMEOUT_MS);
+                        else
+                                o->timeout_ms = (int)v;
+                } else if (strcmp(a, "fail=closed") == 0) {
+                        o->fail_open = false;
+                } else if (strcmp(a, "fail=open") == 0) {
+                        o->fail_open = true;
+                } else if (strcmp(a, "debug") == 0) {
+                        o->debug = true;
+                } else {
+                        pam_syslog(pamh, LOG_ERR, "unknown or malformed option '%s' ignored", a);
+                }
+        }
+}
+
+static void say(pam_handle_t *pamh, int style, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void say(pam_handle_t *pamh, int style, const char *fmt, ...)
+{
+        char text[TP_MESSAGE_MAX + 256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        pam_prompt(pamh, style, NULL, "%s", text);
+}
+
+static int copy_item(pam_handle_t *pamh, int item, char *out, size_t outsz)
+{
+        const void *v = NULL;
+
+        out[0] = '\0';
+        if (pam_get_item(pamh, item, &v) != PAM_SUCCESS || !v)
+                return 0;
+        if (strlen(v) >= outsz)
+                return -ENAMETOOLONG;
+        strcpy(out, v);
+        return 0;
+}
+
+/* PAM_USER, PAM_SERVICE, PAM_RHOST and PAM_TTY into a sign-in request. */
+static int fill_signin(pam_handle_t *pamh, const struct options *o, struct tp_req_signin *s)
+{
+        const char *user = NULL, *xdg;
+
+        if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !*user) {
+                pam_syslog(pamh, LOG_ERR, "no user name");
+                return PAM_USER_UNKNOWN;
+        }
+        if (strlen(user) >= sizeof(s->user)) {
+                pam_syslog(pamh, LOG_ERR, "user name longer than %zu bytes", sizeof(s->user) - 1);
+                return PAM_USER_UNKNOWN;
+        }
+        strcpy(s->user, user);
+        if (copy_item(pamh, PAM_SERVICE, s->service, sizeof(s->service)) < 0 ||
+            copy_item(pamh, PAM_RHOST, s->rhost, sizeof(s->rhost)) < 0 ||
+            copy_item(pamh, PAM_TTY, s->tty, sizeof(s->tty)) < 0) {
+                pam_syslog(pamh, LOG_ERR, "a PAM item (service, rhost or tty) is too long");
+                return PAM_SERVICE_ERR;
+        }
+        snprintf(s->client, sizeof(s->client), "%s", o->client);
+        xdg = pam_getenv(pamh, "XDG_SESSION_ID");
+        if (xdg && strlen(xdg) < sizeof(s->logind_session))
+                strcpy(s->logind_session, xdg);
+        s->leader_pid = (uint32_t)getpid();
+        return PAM_SUCCESS;
+}
+
+/* Ask the daemon. Returns 0 with *rep filled, or a negative errno when the
+ * daemon could not be reached or answered garbage (already logged). */
+static int ask(pam_handle_t *pamh, const struct options *o, const struct tp_request *req,
+               struct tp_reply *rep)
+{
+        int r = tp_io_call(o->socket, o->timeout_ms, req, rep);
+
+        if (r < 0)
+                pam_syslog(pamh, LOG_ERR, "cannot get a %s decision from tokenpolicyd at %s: %s",
+                           tp_msg_type_name(req->type), o->socket,
+                           r == -ETIMEDOUT ? "no answer within timeout" : strerror(-r));
+        else if (o->debug)
+                pam_syslog(pamh, LOG_DEBUG, "%s: %s: %s", tp_msg_type_name(req->type),
+                           tp_status_name(rep->status), rep->message);
+        return r;
+}
+
+static int unreachable(pam_handle_t *pamh, const struct options *o, int deny_code)
+{
+        if (o->fail_open) {
+                pam_syslog(pamh, LOG_WARNING, "allowing without a policy decision (fail=open)");
+                return PAM_SUCCESS;
+        }
+        pam_syslog(pamh, LOG_ERR, "denying without a policy decision (fail=closed)");
+        say(pamh, PAM_ERROR_MSG, "The sign-in policy service is not available; contact your administrator.");
+        return deny_code;
+}
+
+static void cleanup_string(pam_handle_t *pamh, void *data, int error_status)
+{
+        (void)pamh;
+        (void)error_status;
+        if (data) {
+                explicit_bzero(data, strlen(data));
+                free(data);
+        }
+}
+
+static void remember(pam_handle_t *pamh, const char *name, const char *value)
+{
+        char *copy;
+
+        if (!value || !*value)
+                return;
+        copy = strdup(value);
+        if (!copy || pam_set_data(pamh, name, copy, cleanup_string) != PAM_SUCCESS)
+                cleanup_string(pamh, copy, 0);
+}
+
+static int export_env(pam_handle_t *pamh, const char *name, const char *value)
+{
+        char buf[TP_TOKEN_MAX + 64];
+
+        if (snprintf(buf, sizeof(buf), "%s=%s", name, value) >= (int)sizeof(buf))
+                return PAM_BUF_ERR;
+        return pam_putenv(pamh, buf);
+}
+
+static void export_tokens(pam_handle_t *pamh, const struct tp_rep_tokens *t)
+{
+        int r;
+
+        if ((r = export_env(pamh, "TOKENPOLICY_SESSION_ID", t->session_id)) != PAM_SUCCESS ||
+            (r = export_env(pamh, "TOKENPOLICY_ACCESS_TOKEN", t->access_token)) != PAM_SUCCESS ||
+            (r = export_env(pamh, "TOKENPOLICY_CLIENT", t->client)) != PAM_SUCCESS)
+                pam_syslog(pamh, LOG_ERR, "cannot export the session environment: %s",
+                           pam_strerror(pamh, r));
+        remember(pamh, DATA_SESSION, t->session_id);
+        if (t->refresh_token[0])
+                remember(pamh, DATA_REFRESH, t->refresh_token);
+}
+
+static void tell_evicted(pam_handle_t *pamh, const struct tp_rep_tokens *t)
+{
+        for (uint8_t i = 0; i < t->n_evicted; i++) {
+                const struct tp_session_info *e = &t->evicted[i];
+                time_t created = (time_t)e->created;
+                struct tm tm;
+                char when[64] = "";
+                const char *where = e->rhost[0] ? e->rhost : e->tty[0] ? e->tty : e->service;
+
+                if (localtime_r(&created, &tm))
+                        strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+                say(pamh, PAM_TEXT_INFO, "Your older %s session from %s (started %s) was signed out.",
+                    e->client, where, when);
+        }
+}
+
+static struct tp_reply *new_reply(pam_handle_t *pamh)
+{
+        struct tp_reply *rep = calloc(1, sizeof(*rep));
+
+        if (!rep)
+                pam_syslog(pamh, LOG_CRIT, "out of memory");
+        return rep;
+}
+
+static void free_reply(struct tp_reply *rep)
+{
+        if (rep) {
+                explicit_bzero(rep, sizeof(*rep));
+                free(rep);
+        }
+}
+
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+        (void)pamh;
+        (void)flags;
+        (void)argc;
+        (void)argv;
+        return PAM_IGNORE;
+}
+
+PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+        struct tp_request req = { .type = TP_REQ_ACCESS };
+        struct tp_reply *rep;
+        struct options o;
+        int ret;
+
+        (void)flags;
+        parse_options(pamh, argc, argv, &o);
+        if ((ret = fill_signin(pamh, &o, &req.u.signin)) != PAM_SUCCESS)
+                return ret;
+        if (!(rep = new_reply(pamh)))
+                return PAM_BUF_ERR;
+        if (ask(pamh, &o, &req, rep) < 0) {
+                ret = unreachable(pamh, &o, PAM_PERM_DENIED);
+        } else if (rep->status == TP_STATUS_OK) {
+                ret = PAM_SUCCESS;
+        } else {
+                pam_syslog(pamh, LOG_NOTICE, "access denied for %s via %s: %s", req.u.signin.user,
+                           req.u.signin.service, rep->message);
+                say(pamh, PAM_ERROR_MSG, "%s", rep->message);
+                ret = rep->status == TP_STATUS_ERROR ? unreachable(pamh, &o, PAM_PERM_DENIED)
+                                                     : PAM_PERM_DENIED;
+        }
+        free_reply(rep);
+        return ret;
+}
+
+PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+        struct tp_request req = { .type = TP_REQ_OPEN };
+        struct tp_reply *rep;
+        struct options o;
+        int ret;
+
+        (void)flags;
+        parse_options(pamh, argc, argv, &o);
+        if ((ret = fill_signin(pamh, &o, &req.u.signin)) != PAM_SUCCESS)
+                return ret == PAM_USER_UNKNOWN ? PAM_SESSION_ERR : ret;
+        if (!(rep = new_reply(pamh)))
+                return PAM_BUF_ERR;
+        if (ask(pamh, &o, &req, rep) < 0) {
+                ret = unreachable(pamh, &o, PAM_SESSION_ERR);
+        } else if (rep->status == TP_STATUS_OK) {
+                export_tokens(pamh, &rep->u.tokens);
+                tell_evicted(pamh, &rep->u.tokens);
+                if (o.debug)
+                        pam_syslog(pamh, LOG_DEBUG, "session %s (%s) opened for %s",
+                                   rep->u.tokens.session_id, rep->u.tokens.client, req.u.signin.user);
+                ret = PAM_SUCCESS;
+        } else {
+                pam_syslog(pamh, LOG_NOTICE, "sign-in denied for %s via %s: %s", req.u.signin.user,
+                           req.u.signin.service, rep->message);
+                say(pamh, PAM_ERROR_MSG, "%s", rep->message);
+                ret = rep->status == TP_STATUS_ERROR ? unreachable(pamh, &o, PAM_SESSION_ERR)
+                                                     : PAM_SESSION_ERR;
+        }
+        free_reply(rep);
+        return ret;
+}
+
+/* The session this handle opened (PAM data), else the one in its
+ * environment. */
+static int session_request(pam_handle_t *pamh, struct tp_req_session *s)
+{
+        const void *id = NULL, *token = NULL;
+        const char *user = NULL;
+
+        if (pam_get_data(pamh, DATA_SESSION, &id) != PAM_SUCCESS || !id)
+                id = pam_getenv(pamh, "TOKENPOLICY_SESSION_ID");
+        if (!id) /* a screen locker runs inside the session it unlocks */
+                id = getenv("TOKENPOLICY_SESSION_ID");
+        if (!id || !*(const char *)id || strlen(id) >= sizeof(s->session_id))
+                return -ENOENT;
+        strcpy(s->session_id, id);
+        if (pam_get_data(pamh, DATA_REFRESH, &token) == PAM_SUCCESS && token &&
+            strlen(token) < sizeof(s->refresh_token))
+                strcpy(s->refresh_token, token);
+        if (pam_get_item(pamh, PAM_USER, (const void **)&user) == PAM_SUCCESS && user &&
+            strlen(user) < sizeof(s->user))
+                strcpy(s->user, user);
+        return 0;
+}
+
+PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+        struct tp_request req = { .type = TP_REQ_CLOSE };
+        struct tp_reply *rep;
+        struct options o;
+        int ret;
+
+        (void)flags;
+        parse_options(pamh, argc, argv, &o);
+        if (session_request(pamh, &req.u.session) < 0) {
+                if (o.debug)
+                        pam_syslog(pamh, LOG_DEBUG, "no tokenpolicy session to close");
+                return PAM_SUCCESS;
+        }
+        if (!(rep = new_reply(pamh)))
+                return PAM_BUF_ERR;
+        if (ask(pamh, &o, &req, rep) < 0) {
+                ret = o.fail_open ? PAM_SUCCESS : PAM_SESSION_ERR;
+        } else if (rep->status == TP_STATUS_OK || rep->status == TP_STATUS_NOT_FOUND) {
+                /* Already revoked or expired: signing out is still a success. */
+                ret = PAM_SUCCESS;
+        } else {
+                pam_syslog(pamh, LOG_ERR, "closing session %s: %s", req.u.session.session_id, rep->message);
+                ret = PAM_SESSION_ERR;
+        }
+        explicit_bzero(&req, sizeof(req));
+        free_reply(rep);
+        return ret;
+}
+
+PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+        struct tp_request req = { .type = TP_REQ_REAUTH };
+        struct tp_reply *rep;
+        struct options o;
+        int ret;
+
+        if (!(flags & (PAM_REINITIALIZE_CRED | PAM_REFRESH_CRED)))
+                return PAM_IGNORE;
+        parse_options(pamh, argc, argv, &o);
+        if (session_request(pamh, &req.u.session) < 0)
+                return PAM_IGNORE; /* no session yet: nothing to re-authenticate */
+        if (!(rep = new_reply(pamh)))
+                return PAM_BUF_ERR;
+        if (ask(pamh, &o, &req, rep) < 0) {
+                ret = o.fail_open ? PAM_SUCCESS : PAM_CRED_UNAVAIL;
+                if (!o.fail_open)
+                        say(pamh, PAM_ERROR_MSG, "The sign-in policy service is not available; contact your administrator.");
+        } else if (rep->status == TP_STATUS_OK) {
+                export_tokens(pamh, &rep->u.tokens);
+                ret = PAM_SUCCESS;
+        } else {
+                pam_syslog(pamh, LOG_NOTICE, "re-authentication of session %s refused: %s",
+                           req.u.session.session_id, rep->message);
+                say(pamh, PAM_ERROR_MSG, "%s", rep->message);
+                ret = rep->status == TP_STATUS_EXPIRED ? PAM_CRED_EXPIRED : PAM_CRED_ERR;
+        }
+        explicit_bzero(&req, sizeof(req));
+        free_reply(rep);
+        return ret;
+}

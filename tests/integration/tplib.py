@@ -1,0 +1,259 @@
+"""tplib: helpers for tokenpolicy's integration tests.
+
+Everything here is real: a real tokenpolicyd on a private socket and state
+directory, real PAM transactions through libpam (pam_start_confdir with a
+private service directory, driven by build/tests/tp-pam), the real
+tokenpolicyctl and the real SQLite file. Time is moved with libfaketime
+(FAKETIME_TIMESTAMP_FILE, re-read on every call) so expiry can be crossed
+without waiting hours; the monotonic clock is left alone.
+
+Tests print TAP lines ("ok N - name", "not ok N - name"); the runner adds
+them up.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("B", "build"))
+DAEMON = os.path.join(BUILD, "tokenpolicyd")
+CTL = os.path.join(BUILD, "tokenpolicyctl")
+MODULE = os.path.join(BUILD, "pam_tokenpolicy.so")
+TP_PAM = os.path.join(BUILD, "tests", "tp-pam")
+SHIPPED_CONF = os.path.join(ROOT, "etc", "tokenpolicy.conf")
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+PY = "/usr/bin/python3"
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def eq(a, b, msg=""):
+    if a != b:
+        raise TestFailure(f"{msg}: expected {b!r}, got {a!r}" if msg else f"expected {b!r}, got {a!r}")
+
+
+def config_text(clients=None, defaults=None, custom=True, unknown='"deny"'):
+    """A config in DESIGN §5's schema; clients maps name -> dict of keys."""
+    defaults = defaults or {}
+    if clients is None:
+        clients = {
+            "desktop": {"services": ["tptest-desktop"]},
+            "web": {"services": ["tptest-web"], "access": False},
+            "mobile": {"services": ["tptest-mobile"]},
+            "ssh": {"services": ["tptest-sshd"]},
+        }
+
+    def val(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int):
+            return str(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        return '"' + v + '"'
+
+    lines = ["version = 1;", f"custom_token_policy = {val(custom)};", f"unknown_client = {unknown};",
+             "defaults = {"]
+    for k, v in defaults.items():
+        lines.append(f"  {k} = {val(v)};")
+    lines.append("};")
+    lines.append("clients = {")
+    for name, keys in clients.items():
+        body = " ".join(f"{k} = {val(v)};" for k, v in keys.items())
+        lines.append(f"  {name} = {{ {body} }};")
+    lines.append("};")
+    return "\n".join(lines) + "\n"
+
+
+class Env:
+    """A private daemon instance: temp dir with config, socket, state, PAM
+    service files, and a faketime offset file."""
+
+    def __init__(self, conf=None, faketime=True):
+        self.dir = tempfile.mkdtemp(prefix="tptest-")
+        os.chmod(self.dir, 0o755)
+        self.conf = os.path.join(self.dir, "tokenpolicy.conf")
+        self.sock = os.path.join(self.dir, "run", "tokenpolicyd.sock")
+        self.state = os.path.join(self.dir, "state")
+        self.pamdir = os.path.join(self.dir, "pam.d")
+        self.timefile = os.path.join(self.dir, "faketime")
+        self.log = os.path.join(self.dir, "daemon.log")
+        self.use_faketime = faketime and os.path.exists(FAKETIME_LIB)
+        self.offset = 0
+        os.makedirs(self.pamdir)
+        self.write_conf(conf if conf is not None else config_text())
+        self.set_offset(0)
+        self.proc = None
+        for svc in ("tptest-desktop", "tptest-web", "tptest-mobile", "tptest-sshd", "tptest-other"):
+            self.pam_service(svc)
+
+    def write_conf(self, text):
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def pam_service(self, name, args="", fail=None):
+        opts = f"socket={self.sock} timeout=3000 {args}".strip()
+        if fail:
+            opts += f" fail={fail}"
+        with open(os.path.join(self.pamdir, name), "w") as f:
+            f.write(f"account required {MODULE} {opts}\n")
+            f.write(f"session required {MODULE} {opts}\n")
+            f.write(f"auth optional {MODULE} {opts}\n")
+
+    def set_offset(self, seconds):
+        """Move the daemon's wall clock to now + seconds."""
+        self.offset = seconds
+        with open(self.timefile, "w") as f:
+            f.write(f"{'+' if seconds >= 0 else '-'}{abs(int(seconds))}\n")
+
+    def daemon_env(self):
+        env = dict(os.environ)
+        if self.use_faketime:
+            env["LD_PRELOAD"] = FAKETIME_LIB
+            env["FAKETIME_TIMESTAMP_FILE"] = self.timefile
+            env["FAKETIME_NO_CACHE"] = "1"
+            env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+            env["FAKETIME_DONT_RESET"] = "1"
+            env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+        return env
+
+    def start(self, wait=True, extra=()):
+        check(self.proc is None, "daemon already running")
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [DAEMON, "--foreground", "--config", self.conf, "--socket", self.sock,
+             "--state-dir", self.state, *extra],
+            stdout=self.logf, stderr=self.logf, env=self.daemon_env())
+        if wait:
+            self.wait_ready()
+        return self.proc
+
+    def wait_ready(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise TestFailure(f"tokenpolicyd exited with {self.proc.returncode}: {self.log_text()}")
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(self.sock)
+                s.close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise TestFailure("tokenpolicyd did not start listening")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        self.logf.close()
+        return rc
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def log_text(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- PAM ------------------------------------------------------------
+    def pam(self, service, user, *ops, rhost=None, tty=None):
+        cmd = [TP_PAM, "--json", "--confdir", self.pamdir, "--service", service, "--user", user]
+        if rhost:
+            cmd += ["--rhost", rhost]
+        if tty:
+            cmd += ["--tty", tty]
+        cmd += list(ops)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        try:
+            out = json.loads(p.stdout)
+        except ValueError:
+            raise TestFailure(f"tp-pam printed no JSON: rc={p.returncode} out={p.stdout!r} err={p.stderr!r}")
+        out["rc"] = p.returncode
+        out["stderr"] = p.stderr
+        out["results"] = [s["result"] for s in out["steps"]]
+        out["errors"] = [m["text"] for m in out["messages"] if m["style"] == "error"]
+        out["infos"] = [m["text"] for m in out["messages"] if m["style"] == "info"]
+        return out
+
+    def sign_in(self, service, user, **kw):
+        r = self.pam(service, user, "acct", "open", **kw)
+        eq(r["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], f"sign-in of {user} via {service}: {r}")
+        return r
+
+    # -- CLI ------------------------------------------------------------
+    def ctl(self, *args, user=None, check_rc=None, env=None):
+        cmd = [CTL, "--socket", self.sock, *args]
+        if user:
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+        if check_rc is not None and p.returncode != check_rc:
+            raise TestFailure(f"{' '.join(args)}: rc {p.returncode} != {check_rc}: {p.stdout} {p.stderr}")
+        return p
+
+    def sessions(self, *args, user=None):
+        p = self.ctl("sessions", "--json", *args, user=user, check_rc=0)
+        return json.loads(p.stdout)
+
+
+def run_tests(tests):
+    """Run (name, fn) pairs; print TAP; return the process exit code."""
+    failed = 0
+    print(f"1..{len(tests)}")
+    for i, (name, fn) in enumerate(tests, 1):
+        t0 = time.monotonic()
+        try:
+            fn()
+            print(f"ok {i} - {name} ({time.monotonic() - t0:.1f}s)")
+        except Exception as e:  # noqa: BLE001 - report every failure kind
+            failed += 1
+            print(f"not ok {i} - {name}")
+            for line in (str(e) + "\n" + traceback.format_exc()).splitlines():
+                print(f"# {line}")
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def with_env(conf=None, **kw):
+    """Decorator: run the test with a fresh started Env, cleaned up after."""
+    def wrap(fn):
+        def run():
+            env = Env(conf() if callable(conf) else conf, **kw)
+            try:
+                env.start()
+                fn(env)
+            finally:
+                env.cleanup()
+        run.__name__ = fn.__name__
+        return run
+    return wrap

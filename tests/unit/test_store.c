@@ -1,0 +1,949 @@
+/* test_store.c: unit tests for the SQLite session store.
+ *
+ * Every test works in its own fresh temporary directory and removes it
+ * afterwards. Rows the store would never write (over-long, embedded NUL,
+ * out of range) are planted through a separate SQLite handle. Never writes
+ * to stdout except through cmocka.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+struct fixture {
+        char dir[256];
+        char path[300];
+};
+
+static int setup(void **state)
+{
+        const char *tmp = getenv("TMPDIR");
+        struct fixture *fx = calloc(1, sizeof *fx);
+
+        if (!fx)
+                return -1;
+        snprintf(fx->dir, sizeof fx->dir, "%s/tp-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(fx->dir)) {
+                free(fx);
+                return -1;
+        }
+        snprintf(fx->path, sizeof fx->path, "%s/sessions.db", fx->dir);
+        *state = fx;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fixture *fx = *state;
+        struct dirent *de;
+        DIR *d = opendir(fx->dir);
+
+        if (d) {
+                while ((de = readdir(d)))
+                        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                                unlinkat(dirfd(d), de->d_name, 0);
+                closedir(d);
+        }
+        rmdir(fx->dir);
+        free(fx);
+        return 0;
+}
+
+static void make_session(struct tp_session *s, const char *id, const char *user,
+                         const char *client, int64_t created)
+{
+        memset(s, 0, sizeof *s);
+        snprintf(s->id, sizeof s->id, "%s", id);
+        snprintf(s->user, sizeof s->user, "%s", user);
+        s->uid = 1000;
+        snprintf(s->client, sizeof s->client, "%s", client);
+        snprintf(s->service, sizeof s->service, "sshd");
+        snprintf(s->rhost, sizeof s->rhost, "192.0.2.7");
+        snprintf(s->tty, sizeof s->tty, "ssh");
+        s->leader_pid = 4242;
+        snprintf(s->logind_session, sizeof s->logind_session, "c%lld", (long long) created);
+        s->created = created;
+        s->refresh_expires = created + 336 * 3600;
+        s->last_extended = created;
+        s->last_used = created + 1;
+        s->ended = 0;
+        s->state = TP_STATE_ACTIVE;
+        for (size_t i = 0; i < TP_REFRESH_HASH_LEN; i++)
+                s->refresh_hash[i] = (uint8_t) (created * 7 + (int64_t) i * 13 + 0x80);
+}
+
+static void assert_session_equal(const struct tp_session *a, const struct tp_session *b)
+{
+        assert_string_equal(a->id, b->id);
+        assert_string_equal(a->user, b->user);
+        assert_int_equal(a->uid, b->uid);
+        assert_string_equal(a->client, b->client);
+        assert_string_equal(a->service, b->service);
+        assert_string_equal(a->rhost, b->rhost);
+        assert_string_equal(a->tty, b->tty);
+        assert_int_equal(a->leader_pid, b->leader_pid);
+        assert_string_equal(a->logind_session, b->logind_session);
+        assert_int_equal(a->created, b->created);
+        assert_int_equal(a->refresh_expires, b->refresh_expires);
+        assert_int_equal(a->last_extended, b->last_extended);
+        assert_int_equal(a->last_used, b->last_used);
+        assert_int_equal(a->ended, b->ended);
+        assert_int_equal(a->state, b->state);
+        assert_memory_equal(a->refresh_hash, b->refresh_hash, TP_REFRESH_HASH_LEN);
+}
+
+static struct tp_store *open_store(const struct fixture *fx)
+{
+        struct tp_store *s = NULL;
+
+        assert_int_equal(tp_store_open(fx->path, &s), 0);
+        assert_non_null(s);
+        return s;
+}
+
+static void insert_committed(struct tp_store *s, const struct tp_session *sess)
+{
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_insert(s, sess), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+}
+
+static void add(struct tp_store *s, const char *id, const char *user, const char *client,
+                int64_t created)
+{
+        struct tp_session sess;
+
+        make_session(&sess, id, user, client, created);
+        insert_committed(s, &sess);
+}
+
+/* ---- a second, raw handle on the same file ------------------------------ */
+
+static sqlite3 *raw_open(const char *path)
+{
+        sqlite3 *db = NULL;
+
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                         NULL),
+                         SQLITE_OK);
+        return db;
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+        sqlite3 *db = raw_open(path);
+
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+}
+
+static void raw_text(const char *path, const char *sql, char *out, size_t outsz)
+{
+        sqlite3 *db = raw_open(path);
+        sqlite3_stmt *st = NULL;
+
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        snprintf(out, outsz, "%s", (const char *) sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+}
+
+/* Plant a row with a user of exactly user_len bytes (which may contain NUL)
+ * and the given uid; everything else valid. Returns SQLite's result code. */
+static int raw_insert(const char *path, const char *id, const char *user, int user_len,
+                      int64_t uid, int hash_len)
+{
+        static const uint8_t hash[64];
+        sqlite3 *db = raw_open(path);
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        assert_int_equal(sqlite3_prepare_v2(db,
+                "INSERT INTO sessions (id, user, uid, client, service, rhost, tty, leader_pid, "
+                "logind_session, created, refresh_expires, last_extended, last_used, ended, "
+                "state, refresh_hash) "
+                "VALUES (?, ?, ?, 'ssh', 'sshd', '', '', 1, '', 10, 20, 10, 10, 0, 0, ?)",
+                -1, &st, NULL), SQLITE_OK);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, user, user_len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, uid);
+        sqlite3_bind_blob(st, 4, hash, hash_len, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return rc;
+}
+
+/* ---- open, schema, file ------------------------------------------------- */
+
+static void test_open_creates_private_wal_file(void **state)
+{
+        struct fixture *fx = *state;
+        char wal[320], text[64];
+        struct tp_store *s;
+        struct stat st;
+        mode_t old = umask(0);
+
+        s = open_store(fx);
+        umask(old);
+        assert_int_equal(stat(fx->path, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0600);
+        snprintf(wal, sizeof wal, "%s-wal", fx->path);
+        if (stat(wal, &st) == 0)
+                assert_int_equal(st.st_mode & 07777, 0600);
+
+        raw_text(fx->path, "PRAGMA journal_mode", text, sizeof text);
+        assert_string_equal(text, "wal");
+        raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
+        assert_string_equal(text, "1");
+        raw_text(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' "
+                           "AND tbl_name = 'sessions' AND sql IS NOT NULL", text, sizeof text);
+        assert_string_equal(text, "3");
+        assert_string_equal(tp_store_errmsg(s), "no error");
+        tp_store_close(s);
+        tp_store_close(NULL);
+}
+
+static void test_open_refuses_symlink(void **state)
+{
+        struct fixture *fx = *state;
+        char target[320];
+        struct tp_store *s = NULL;
+
+        snprintf(target, sizeof target, "%s/elsewhere.db", fx->dir);
+        assert_int_equal(symlink(target, fx->path), 0);
+        assert_int_equal(tp_store_open(fx->path, &s), -ELOOP);
+        assert_null(s);
+        assert_int_equal(access(target, F_OK), -1);
+}
+
+static void test_open_refuses_newer_schema(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = NULL;
+        char text[64];
+
+        raw_exec(fx->path, "CREATE TABLE future (x); PRAGMA user_version = 2;");
+        assert_int_equal(tp_store_open(fx->path, &s), -EPROTO);
+        assert_null(s);
+        /* Refused before anything changed: still the newer version, and
+         * not switched to WAL. */
+        raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
+        assert_string_equal(text, "2");
+        raw_text(fx->path, "PRAGMA journal_mode", text, sizeof text);
+        assert_string_equal(text, "delete");
+
+        /* The current version, written by someone else, is accepted. */
+        raw_exec(fx->path, "PRAGMA user_version = 1;");
+        raw_exec(fx->path, "DROP TABLE future;");
+        raw_exec(fx->path, "CREATE TABLE sessions (id TEXT);");
+        assert_int_equal(tp_store_open(fx->path, &s), -EIO); /* not our schema */
+        assert_null(s);
+}
+
+static void test_open_accepts_current_schema(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        char text[64];
+
+        tp_store_close(s);
+        raw_exec(fx->path, "PRAGMA user_version = 1;");
+        s = open_store(fx);
+        tp_store_close(s);
+        raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
+        assert_string_equal(text, "1");
+}
+
+static void test_open_refuses_non_sqlite_file(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = NULL;
+        char garbage[4096], back[4096];
+        int fd;
+
+        for (size_t i = 0; i < sizeof garbage; i++)
+                garbage[i] = (char) ('A' + i % 26);
+        fd = open(fx->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, garbage, sizeof garbage), (ssize_t) sizeof garbage);
+        close(fd);
+
+        assert_int_equal(tp_store_open(fx->path, &s), -EIO);
+        assert_null(s);
+
+        fd = open(fx->path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(read(fd, back, sizeof back), (ssize_t) sizeof back);
+        close(fd);
+        assert_memory_equal(garbage, back, sizeof garbage);
+}
+
+static void test_open_rejects_bad_arguments(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = NULL;
+
+        assert_int_equal(tp_store_open(NULL, &s), -EINVAL);
+        assert_int_equal(tp_store_open("", &s), -EINVAL);
+        assert_int_equal(tp_store_open(fx->dir, &s), -EISDIR);
+        assert_null(s);
+}
+
+/* ---- insert and get ----------------------------------------------------- */
+
+static void test_reopen_keeps_data(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_session in, out;
+        struct tp_store *s = open_store(fx);
+
+        make_session(&in, "0123456789abcdef0123456789abcdef", "alice", "ssh", 1700000000);
+        in.uid = UINT32_MAX;
+        in.leader_pid = UINT32_MAX;
+        in.refresh_hash[0] = 0x00;
+        in.refresh_hash[31] = 0xff;
+        insert_committed(s, &in);
+        tp_store_close(s);
+
+        s = open_store(fx);
+        memset(&out, 0x5a, sizeof out);
+        assert_int_equal(tp_store_get(s, in.id, &out), 0);
+        assert_session_equal(&out, &in);
+        tp_store_close(s);
+}
+
+static void test_insert_duplicate_id(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session a, b, out;
+
+        make_session(&a, "dup", "alice", "ssh", 100);
+        make_session(&b, "dup", "bob", "web", 200);
+        insert_committed(s, &a);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_insert(s, &b), -EEXIST);
+        assert_non_null(strstr(tp_store_errmsg(s), "UNIQUE"));
+        tp_store_rollback(s);
+        assert_int_equal(tp_store_get(s, "dup", &out), 0);
+        assert_session_equal(&out, &a);
+        tp_store_close(s);
+}
+
+static void test_get_missing(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session out;
+
+        add(s, "present", "alice", "ssh", 1);
+        memset(&out, 0x5a, sizeof out);
+        assert_int_equal(tp_store_get(s, "absent", &out), -ENOENT);
+        assert_int_equal((uint8_t) out.id[0], 0x5a); /* untouched on failure */
+        assert_int_equal(tp_store_get(s, "", &out), -ENOENT);
+        tp_store_close(s);
+}
+
+static void test_insert_rejects_bad_fields(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session sess, out;
+        uint64_t n;
+
+        make_session(&sess, "st4", "alice", "ssh", 1);
+        sess.state = TP_STATE_MAX_ + 1;
+        assert_int_equal(tp_store_insert(s, &sess), -EINVAL);
+        sess.state = TP_STATE_MAX_;
+        assert_int_equal(tp_store_insert(s, &sess), 0);
+        assert_int_equal(tp_store_get(s, "st4", &out), 0);
+        assert_int_equal(out.state, TP_STATE_MAX_);
+
+        /* A field with no NUL inside it is refused, never read past. */
+        make_session(&sess, "unterminated", "alice", "ssh", 2);
+        memset(sess.user, 'u', sizeof sess.user);
+        assert_int_equal(tp_store_insert(s, &sess), -EINVAL);
+        assert_non_null(strstr(tp_store_errmsg(s), "user"));
+        make_session(&sess, "x", "alice", "ssh", 3);
+        memset(sess.id, 'a', sizeof sess.id);
+        assert_int_equal(tp_store_insert(s, &sess), -EINVAL);
+        make_session(&sess, "y", "alice", "ssh", 4);
+        memset(sess.logind_session, 'c', sizeof sess.logind_session);
+        assert_int_equal(tp_store_insert(s, &sess), -EINVAL);
+
+        assert_int_equal(tp_store_count_active(s, &n), 0);
+        assert_int_equal(n, 0);
+        tp_store_close(s);
+}
+
+static void test_max_length_strings_round_trip(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session in, out;
+
+        make_session(&in, "", "", "", 5);
+        memset(in.id, 'i', sizeof in.id - 1);
+        memset(in.user, 'u', sizeof in.user - 1);
+        memset(in.client, 'c', sizeof in.client - 1);
+        memset(in.service, 's', sizeof in.service - 1);
+        memset(in.rhost, 'r', sizeof in.rhost - 1);
+        memset(in.tty, 't', sizeof in.tty - 1);
+        memset(in.logind_session, 'l', sizeof in.logind_session - 1);
+        assert_int_equal(strlen(in.user), TP_USER_MAX - 1);
+        insert_committed(s, &in);
+        tp_store_close(s);
+
+        s = open_store(fx);
+        assert_int_equal(tp_store_get(s, in.id, &out), 0);
+        assert_session_equal(&out, &in);
+        assert_int_equal(strlen(out.user), TP_USER_MAX - 1);
+        assert_int_equal(strlen(out.logind_session), TP_LOGIND_ID_MAX - 1);
+        tp_store_close(s);
+
+        /* Empty strings round-trip too. */
+        s = open_store(fx);
+        make_session(&in, "empty", "", "", 6);
+        in.rhost[0] = in.tty[0] = in.logind_session[0] = '\0';
+        insert_committed(s, &in);
+        assert_int_equal(tp_store_get(s, "empty", &out), 0);
+        assert_session_equal(&out, &in);
+        tp_store_close(s);
+}
+
+/* ---- rows the store did not write --------------------------------------- */
+
+static void test_corrupt_user_reads_as_error(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_store_filter all = { .all = true };
+        char user[TP_USER_MAX + 1];
+        struct tp_session out, *list = NULL;
+        size_t n = 99, total = 99;
+
+        tp_store_close(s);
+        memset(user, 'u', sizeof user);
+        /* TP_USER_MAX - 1 bytes fit; TP_USER_MAX bytes would not. */
+        assert_int_equal(raw_insert(fx->path, "fits", user, TP_USER_MAX - 1, 1, 32), SQLITE_DONE);
+        assert_int_equal(raw_insert(fx->path, "long", user, TP_USER_MAX, 1, 32), SQLITE_DONE);
+        assert_int_equal(raw_insert(fx->path, "nul", "ali\0ce", 6, 1, 32), SQLITE_DONE);
+
+        s = open_store(fx);
+        assert_int_equal(tp_store_get(s, "fits", &out), 0);
+        assert_int_equal(strlen(out.user), TP_USER_MAX - 1);
+
+        memset(&out, 0x5a, sizeof out);
+        assert_int_equal(tp_store_get(s, "long", &out), -EIO);
+        assert_non_null(strstr(tp_store_errmsg(s), "corrupt"));
+        assert_non_null(strstr(tp_store_errmsg(s), "user"));
+        assert_int_equal((uint8_t) out.user[0], 0x5a);
+        assert_int_equal(tp_store_get(s, "nul", &out), -EIO);
+
+        user[TP_USER_MAX] = '\0';
+        user[TP_USER_MAX - 1] = '\0';
+        assert_int_equal(tp_store_list_active(s, user, "ssh", &list, &n), 0);
+        assert_int_equal(n, 1);
+        free(list);
+        user[TP_USER_MAX - 1] = 'u';
+        list = NULL;
+        n = 99;
+        assert_int_equal(tp_store_list_active(s, user, "ssh", &list, &n), -EIO);
+        assert_null(list);
+        assert_int_equal(n, 99);
+        assert_int_equal(tp_store_query(s, &all, 0, 10, &list, &n, &total), -EIO);
+        assert_null(list);
+        assert_int_equal(total, 99);
+
+        /* The store keeps working after reporting a bad row. */
+        add(s, "after", "bob", "ssh", 50);
+        assert_int_equal(tp_store_get(s, "after", &out), 0);
+        tp_store_close(s);
+}
+
+static void test_corrupt_integers_read_as_error(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session out;
+
+        tp_store_close(s);
+        assert_int_equal(raw_insert(fx->path, "uidmax", "a", 1, UINT32_MAX, 32), SQLITE_DONE);
+        assert_int_equal(raw_insert(fx->path, "uidover", "a", 1, (int64_t) UINT32_MAX + 1, 32),
+                         SQLITE_DONE);
+        assert_int_equal(raw_insert(fx->path, "uidneg", "a", 1, -1, 32), SQLITE_DONE);
+        /* The schema itself refuses a hash of the wrong length. */
+        assert_int_equal(raw_insert(fx->path, "hash31", "a", 1, 1, 31), SQLITE_CONSTRAINT);
+        assert_int_equal(raw_insert(fx->path, "hash33", "a", 1, 1, 33), SQLITE_CONSTRAINT);
+        raw_exec(fx->path, "INSERT INTO sessions SELECT 'textuid', user, 'x', client, service, "
+                           "rhost, tty, leader_pid, logind_session, created, refresh_expires, "
+                           "last_extended, last_used, ended, state, refresh_hash "
+                           "FROM sessions WHERE id = 'uidmax';");
+
+        s = open_store(fx);
+        assert_int_equal(tp_store_get(s, "uidmax", &out), 0);
+        assert_int_equal(out.uid, UINT32_MAX);
+        assert_int_equal(tp_store_get(s, "uidover", &out), -EIO);
+        assert_non_null(strstr(tp_store_errmsg(s), "uid"));
+        assert_int_equal(tp_store_get(s, "uidneg", &out), -EIO);
+        assert_int_equal(tp_store_get(s, "textuid", &out), -EIO);
+        assert_int_equal(tp_store_get(s, "hash31", &out), -ENOENT);
+        tp_store_close(s);
+}
+
+/* ---- listing ------------------------------------------------------------ */
+
+static void test_list_active(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session *list = NULL;
+        size_t n = 0;
+
+        add(s, "a3", "alice", "ssh", 300);
+        add(s, "a1", "alice", "ssh", 100);
+        add(s, "a2b", "alice", "ssh", 200);
+        add(s, "a2a", "alice", "ssh", 200); /* same second: insertion order */
+        add(s, "aw", "alice", "web", 50);
+        add(s, "bs", "bob", "ssh", 10);
+        add(s, "a0", "alice", "ssh", 0);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, "a0", TP_STATE_CLOSED, 400), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+
+        assert_int_equal(tp_store_list_active(s, "alice", "ssh", &list, &n), 0);
+        assert_int_equal(n, 4);
+        assert_string_equal(list[0].id, "a1");
+        assert_string_equal(list[1].id, "a2b");
+        assert_string_equal(list[2].id, "a2a");
+        assert_string_equal(list[3].id, "a3");
+        for (size_t i = 0; i < n; i++) {
+                assert_string_equal(list[i].user, "alice");
+                assert_string_equal(list[i].client, "ssh");
+                assert_int_equal(list[i].state, TP_STATE_ACTIVE);
+        }
+        free(list);
+
+        list = (struct tp_session *) 1;
+        assert_int_equal(tp_store_list_active(s, "carol", "ssh", &list, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(list);
+        assert_int_equal(tp_store_list_active(s, "alice", "mobile", &list, &n), 0);
+        assert_int_equal(n, 0);
+        tp_store_close(s);
+}
+
+static void query_ids(struct tp_store *s, const struct tp_store_filter *f, size_t offset,
+                      size_t limit, char *ids, size_t idsz, size_t *ret_total)
+{
+        struct tp_session *rows = NULL;
+        size_t n = 0, len = 0;
+
+        assert_int_equal(tp_store_query(s, f, offset, limit, &rows, &n, ret_total), 0);
+        assert_true(n <= limit);
+        ids[0] = '\0';
+        for (size_t i = 0; i < n; i++)
+                len += (size_t) snprintf(ids + len, idsz - len, "%s%s", i ? "," : "", rows[i].id);
+        free(rows);
+}
+
+static void test_query_filters(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_store_filter f;
+        char ids[256];
+        size_t total;
+
+        add(s, "as", "alice", "ssh", 1);
+        add(s, "aw", "alice", "web", 2);
+        add(s, "bs", "bob", "ssh", 3);
+        add(s, "ax", "alice", "ssh", 4);
+        add(s, "bw", "bob", "web", 5);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, "ax", TP_STATE_REVOKED, 10), 0);
+        assert_int_equal(tp_store_end(s, "bw", TP_STATE_EXPIRED, 10), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+
+        query_ids(s, NULL, 0, 100, ids, sizeof ids, &total);
+        assert_string_equal(ids, "as,aw,bs");
+        assert_int_equal(total, 3);
+
+        f = (struct tp_store_filter) { .user = "", .client = "" };
+        query_ids(s, &f, 0, 100, ids, sizeof ids, &total);
+        assert_string_equal(ids, "as,aw,bs");
+
+        f = (struct tp_store_filter) { .all = true };
+        query_ids(s, &f, 0, 100, ids, sizeof ids, &total);
+        assert_string_equal(ids, "as,aw,bs,ax,bw");
+        assert_int_equal(total, 5);
+
+        f = (struct tp_store_filter) { .user = "alice" };
+        query_ids(s, &f, 0, 100, ids, sizeof ids, &total);
+        assert_string_equal(ids, "as,aw");
+        assert_int_equal(total, 2);
+
+        f = (struct tp_store_filter) { .user = "alice", .all = true };
+        query_ids(s, &f, 0, 100, ids, sizeof ids, &total);
+        assert_string_equal(ids, "as,aw,ax");
+        assert_int_equal(total, 3);
+
+        f = (struct tp_store_filter) { .client = "ssh" };
+        query_ids(s, &f, 0, 100, ids, sizeof ids, &total);
+        assert_string_equal(ids, "as,bs");
+
+        f = (struct tp_store_filter) { .client = "web", .all = true };
+        query_ids(s, &f, 0, 100, ids, sizeof ids, &total);
+        assert_string_equal(ids, "aw,bw");
+
+        f = (struct tp_store_filter) { .user = "bob", .client = "web", .all = true };
+        query_ids(s, &f, 0, 100, ids, sizeof ids, &total);
+        assert_string_equal(ids, "bw");
+        assert_int_equal(total, 1);
+
+        f = (struct tp_store_filter) { .user = "bob", .client = "web" };
+        query_ids(s, &f, 0, 100, ids, sizeof ids, &total);
+        assert_string_equal(ids, "");
+        assert_int_equal(total, 0);
+
+        f = (struct tp_store_filter) { .user = "nobody", .all = true };
+        query_ids(s, &f, 0, 100, ids, sizeof ids, &total);
+        assert_string_equal(ids, "");
+        assert_int_equal(total, 0);
+        tp_store_close(s);
+}
+
+static void test_query_paging(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_store_filter all = { .all = true };
+        char ids[256], joined[256] = "";
+        struct tp_session h;
+        size_t total;
+
+        /* Inserted out of order, with ties on `created`. */
+        add(s, "g", "u", "ssh", 70);
+        add(s, "c", "u", "ssh", 30);
+        add(s, "e", "u", "ssh", 50);
+        add(s, "b2", "u", "ssh", 20);
+        add(s, "a", "u", "ssh", 10);
+        add(s, "b1", "u", "ssh", 20);
+        add(s, "f", "u", "ssh", 50);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, "e", TP_STATE_CLOSED, 99), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+
+        for (size_t off = 0; off < 7; off += 3) {
+                query_ids(s, &all, off, 3, ids, sizeof ids, &total);
+                assert_int_equal(total, 7);
+                if (joined[0] && ids[0])
+                        strcat(joined, ",");
+                strcat(joined, ids);
+        }
+        assert_string_equal(joined, "a,b2,b1,c,e,f,g");
+        query_ids(s, &all, 6, 3, ids, sizeof ids, &total);
+        assert_string_equal(ids, "g");
+
+        /* Active only: the closed session drops out of pages and total. */
+        query_ids(s, NULL, 4, 3, ids, sizeof ids, &total);
+        assert_string_equal(ids, "f,g");
+        assert_int_equal(total, 6);
+
+        query_ids(s, &all, 7, 3, ids, sizeof ids, &total);
+        assert_string_equal(ids, "");
+        assert_int_equal(total, 7);
+        query_ids(s, &all, 0, 0, ids, sizeof ids, &total);
+        assert_string_equal(ids, "");
+        assert_int_equal(total, 7);
+        /* A limit beyond what SQLite can represent means "all of them". */
+        query_ids(s, &all, 1, SIZE_MAX, ids, sizeof ids, &total);
+        assert_string_equal(ids, "b2,b1,c,e,f,g");
+        query_ids(s, &all, SIZE_MAX, 3, ids, sizeof ids, &total);
+        assert_string_equal(ids, "");
+        assert_int_equal(total, 7);
+
+        /* Inside the caller's transaction the query sees its own writes. */
+        make_session(&h, "h", "u", "ssh", 80);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_insert(s, &h), 0);
+        query_ids(s, &all, 6, 10, ids, sizeof ids, &total);
+        assert_string_equal(ids, "g,h");
+        assert_int_equal(total, 8);
+        tp_store_rollback(s);
+        query_ids(s, &all, 6, 10, ids, sizeof ids, &total);
+        assert_string_equal(ids, "g");
+        tp_store_close(s);
+}
+
+static void test_count_active(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        uint64_t n = 99;
+
+        assert_int_equal(tp_store_count_active(s, &n), 0);
+        assert_int_equal(n, 0);
+        add(s, "1", "alice", "ssh", 1);
+        add(s, "2", "bob", "web", 2);
+        add(s, "3", "carol", "ssh", 3);
+        assert_int_equal(tp_store_count_active(s, &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, "2", TP_STATE_REVOKED, 9), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(tp_store_count_active(s, &n), 0);
+        assert_int_equal(n, 2);
+        tp_store_close(s);
+}
+
+/* ---- state changes ------------------------------------------------------ */
+
+static void test_end(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session before, out;
+
+        make_session(&before, "s1", "alice", "ssh", 100);
+        insert_committed(s, &before);
+        add(s, "s2", "alice", "ssh", 101);
+
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, "s1", TP_STATE_ACTIVE, 200), -EINVAL);
+        assert_int_equal(tp_store_end(s, "s1", TP_STATE_MAX_ + 1, 200), -EINVAL);
+        assert_int_equal(tp_store_end(s, "s1", TP_STATE_CLOSED, 200), 0);
+        assert_int_equal(tp_store_end(s, "s1", TP_STATE_REVOKED, 300), -ESTALE);
+        assert_int_equal(tp_store_end(s, "missing", TP_STATE_CLOSED, 300), -ENOENT);
+        assert_int_equal(tp_store_commit(s), 0);
+
+        assert_int_equal(tp_store_get(s, "s1", &out), 0);
+        assert_int_equal(out.state, TP_STATE_CLOSED);
+        assert_int_equal(out.ended, 200);
+        before.state = TP_STATE_CLOSED;
+        before.ended = 200;
+        assert_session_equal(&out, &before);
+
+        assert_int_equal(tp_store_get(s, "s2", &out), 0);
+        assert_int_equal(out.state, TP_STATE_ACTIVE);
+        assert_int_equal(out.ended, 0);
+        tp_store_close(s);
+}
+
+static void test_extend(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session before, out;
+        uint8_t hash[TP_REFRESH_HASH_LEN];
+
+        make_session(&before, "s1", "alice", "ssh", 100);
+        insert_committed(s, &before);
+        add(s, "s2", "alice", "ssh", 101);
+        memset(hash, 0xab, sizeof hash);
+
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_extend(s, "s1", hash, 9000, 500), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(tp_store_get(s, "s1", &out), 0);
+        memcpy(before.refresh_hash, hash, sizeof hash);
+        before.refresh_expires = 9000;
+        before.last_extended = 500;
+        before.last_used = 500;
+        assert_session_equal(&out, &before);
+
+        /* The other session is untouched. */
+        assert_int_equal(tp_store_get(s, "s2", &out), 0);
+        assert_int_not_equal(out.refresh_hash[0], 0xab);
+        assert_int_equal(out.last_extended, 101);
+
+        memset(hash, 0xcd, sizeof hash);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, "s1", TP_STATE_EXPIRED, 600), 0);
+        assert_int_equal(tp_store_extend(s, "s1", hash, 99999, 700), -ESTALE);
+        assert_int_equal(tp_store_extend(s, "missing", hash, 99999, 700), -ENOENT);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(tp_store_get(s, "s1", &out), 0);
+        assert_int_equal(out.refresh_hash[0], 0xab);
+        assert_int_equal(out.refresh_expires, 9000);
+        tp_store_close(s);
+}
+
+static void test_touch(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session before, out;
+
+        make_session(&before, "s1", "alice", "ssh", 100);
+        insert_committed(s, &before);
+
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_touch(s, "s1", 777), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(tp_store_get(s, "s1", &out), 0);
+        before.last_used = 777;
+        assert_session_equal(&out, &before);
+
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, "s1", TP_STATE_REVOKED, 800), 0);
+        assert_int_equal(tp_store_touch(s, "s1", 900), -ESTALE);
+        assert_int_equal(tp_store_touch(s, "missing", 900), -ENOENT);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(tp_store_get(s, "s1", &out), 0);
+        assert_int_equal(out.last_used, 777);
+        tp_store_close(s);
+}
+
+/* ---- transactions and durability ---------------------------------------- */
+
+static void test_transactions(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session sess, out;
+
+        tp_store_rollback(s); /* nothing open: harmless */
+        tp_store_rollback(NULL);
+        assert_int_equal(tp_store_commit(s), -EINVAL);
+
+        make_session(&sess, "rolled", "alice", "ssh", 1);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_begin(s), -EALREADY);
+        assert_int_equal(tp_store_insert(s, &sess), 0);
+        assert_int_equal(tp_store_get(s, "rolled", &out), 0);
+        tp_store_rollback(s);
+        assert_int_equal(tp_store_get(s, "rolled", &out), -ENOENT);
+
+        /* A rolled-back store accepts the next transaction. */
+        insert_committed(s, &sess);
+        assert_int_equal(tp_store_get(s, "rolled", &out), 0);
+        tp_store_close(s);
+}
+
+static void test_uncommitted_lost_on_close(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session sess, out;
+        uint64_t n;
+
+        add(s, "kept", "alice", "ssh", 1);
+        make_session(&sess, "lost", "alice", "ssh", 2);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_insert(s, &sess), 0);
+        assert_int_equal(tp_store_end(s, "kept", TP_STATE_CLOSED, 3), 0);
+        tp_store_close(s);
+
+        s = open_store(fx);
+        assert_int_equal(tp_store_get(s, "lost", &out), -ENOENT);
+        assert_int_equal(tp_store_get(s, "kept", &out), 0);
+        assert_int_equal(out.state, TP_STATE_ACTIVE);
+        assert_int_equal(tp_store_count_active(s, &n), 0);
+        assert_int_equal(n, 1);
+        tp_store_close(s);
+}
+
+/* The child never returns into cmocka: it reports through the pipe and
+ * exits with _exit(), or is killed. */
+static void child_commit_then_wait(const char *path, int wfd)
+{
+        struct tp_store *s = NULL;
+        struct tp_session sess;
+        char ok = 'y';
+
+        make_session(&sess, "survivor", "alice", "ssh", 42);
+        if (tp_store_open(path, &s) < 0 || tp_store_begin(s) < 0 ||
+            tp_store_insert(s, &sess) < 0 || tp_store_commit(s) < 0)
+                ok = 'n';
+        /* Begun but never committed: must not appear after the kill. */
+        make_session(&sess, "pending", "alice", "ssh", 43);
+        if (ok == 'y' && (tp_store_begin(s) < 0 || tp_store_insert(s, &sess) < 0))
+                ok = 'n';
+        if (write(wfd, &ok, 1) != 1)
+                _exit(2);
+        for (;;)
+                pause();
+}
+
+static void test_committed_survives_sigkill(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_session expect, out;
+        struct tp_store *s;
+        int fds[2], status;
+        char ok = 0;
+        pid_t pid;
+
+        assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(fds[0]);
+                child_commit_then_wait(fx->path, fds[1]);
+        }
+        close(fds[1]);
+        assert_int_equal(read(fds[0], &ok, 1), 1);
+        close(fds[0]);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+        assert_int_equal(WTERMSIG(status), SIGKILL);
+        assert_int_equal(ok, 'y');
+
+        s = open_store(fx);
+        make_session(&expect, "survivor", "alice", "ssh", 42);
+        assert_int_equal(tp_store_get(s, "survivor", &out), 0);
+        assert_session_equal(&out, &expect);
+        assert_int_equal(tp_store_get(s, "pending", &out), -ENOENT);
+        tp_store_close(s);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_open_creates_private_wal_file, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_refuses_symlink, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_refuses_newer_schema, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_accepts_current_schema, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_refuses_non_sqlite_file, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_rejects_bad_arguments, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_insert_duplicate_id, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_get_missing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_insert_rejects_bad_fields, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_max_length_strings_round_trip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_corrupt_user_reads_as_error, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_corrupt_integers_read_as_error, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_list_active, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_query_paging, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_count_active, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_end, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_extend, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_touch, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_uncommitted_lost_on_close, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_committed_survives_sigkill, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,240 @@
+/* cmd_sessions.c: `tokenpolicyctl sessions`: fetch every page of a LIST
+ * over one connection, then print a table or one JSON array.
+ *
+ * Output is all or nothing: nothing is printed until every page has
+ * arrived, so a failure midway never leaves half a table or a truncated
+ * JSON document behind.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+
+struct session_list {
+        struct tp_session_info *items;
+        size_t n;
+        size_t allocated;
+};
+
+static void session_list_clear(struct session_list *l)
+{
+        free(l->items);
+        l->items = NULL;
+        l->n = l->allocated = 0;
+}
+
+static int session_list_append(struct session_list *l, const struct tp_session_info *src,
+                               size_t count)
+{
+        if (count > l->allocated - l->n) {
+                size_t want = l->allocated ? l->allocated : TP_LIST_PAGE_MAX;
+                struct tp_session_info *items;
+
+                while (want - l->n < count)
+                        want *= 2;
+                items = reallocarray(l->items, want, sizeof(*items));
+                if (!items)
+                        return -ENOMEM;
+                l->items = items;
+                l->allocated = want;
+        }
+        memcpy(l->items + l->n, src, count * sizeof(*src));
+        l->n += count;
+        return 0;
+}
+
+/* Pages until the daemon has sent `total` sessions or an empty page. */
+static int fetch_sessions(struct ctl_conn *conn, struct tp_request *req, struct tp_reply *rep,
+                          struct session_list *out)
+{
+        uint32_t offset = 0;
+        int r;
+
+        for (;;) {
+                req->u.list.offset = offset;
+                if ((r = ctl_request(conn, req, rep)) != CTL_EXIT_OK)
+                        return r;
+                if (rep->status != TP_STATUS_OK)
+                        return ctl_report_reply(rep);
+                if (rep->u.list.count > TP_LIST_PAGE_MAX) {
+                        ctl_error("tokenpolicyd sent a page of %u sessions (at most %u "
+                                  "allowed); check that tokenpolicyd and tokenpolicyctl are "
+                                  "the same version",
+                                  rep->u.list.count, TP_LIST_PAGE_MAX);
+                        return CTL_EXIT_UNREACHABLE;
+                }
+                if (rep->u.list.count == 0)
+                        return CTL_EXIT_OK;
+                if (session_list_append(out, rep->u.list.sessions, rep->u.list.count) < 0)
+                        return ctl_report_oom();
+                offset += rep->u.list.count;
+                if (offset >= rep->u.list.total)
+                        return CTL_EXIT_OK;
+        }
+}
+
+static void print_json(const struct session_list *l)
+{
+        size_t i;
+
+        if (l->n == 0) {
+                printf("[]\n");
+                return;
+        }
+        printf("[\n");
+        for (i = 0; i < l->n; i++) {
+                const struct tp_session_info *s = &l->items[i];
+
+                printf("  {\"id\":");
+                ctl_json_string(stdout, s->id);
+                printf(",\"user\":");
+                ctl_json_string(stdout, s->user);
+                printf(",\"uid\":%u,\"client\":", s->uid);
+                ctl_json_string(stdout, s->client);
+                printf(",\"service\":");
+                ctl_json_string(stdout, s->service);
+                printf(",\"rhost\":");
+                ctl_json_string(stdout, s->rhost);
+                printf(",\"tty\":");
+                ctl_json_string(stdout, s->tty);
+                printf(",\"leader_pid\":%u,\"created\":%lld,\"refresh_expires\":%lld,"
+                       "\"last_extended\":%lld,\"last_used\":%lld,\"ended\":%lld,\"state\":",
+                       s->leader_pid, (long long) s->created, (long long) s->refresh_expires,
+                       (long long) s->last_extended, (long long) s->last_used,
+                       (long long) s->ended);
+                ctl_json_string(stdout, tp_state_name(s->state));
+                printf("}%s\n", i + 1 < l->n ? "," : "");
+        }
+        printf("]\n");
+}
+
+/* "in 13d 4h" while the refresh token runs, "expired 2h ago" after; a
+ * revoked or closed session has no expiry left to show. */
+static void format_expires(const struct tp_session_info *s, int64_t now, char out[CTL_TIME_TEXT])
+{
+        char span[CTL_SPAN_TEXT];
+
+        if (s->state != TP_STATE_ACTIVE && s->state != TP_STATE_EXPIRED) {
+                snprintf(out, CTL_TIME_TEXT, "-");
+        } else if (s->refresh_expires > now) {
+                ctl_format_relative(s->refresh_expires, now, out);
+        } else {
+                ctl_format_span(now - s->refresh_expires, span);
+                snprintf(out, CTL_TIME_TEXT, "expired %s ago", span);
+        }
+}
+
+static int print_table(const struct session_list *l, int64_t now)
+{
+        static const char *const header[] = {
+                "ID", "USER", "CLIENT", "SERVICE", "FROM", "CREATED", "EXPIRES", "STATE",
+        };
+        struct ctl_table *t = NULL;
+        size_t i;
+        int r;
+
+        if ((r = ctl_table_new(sizeof(header) / sizeof(header[0]), 2, &t)) < 0)
+                goto out;
+        for (i = 0; i < sizeof(header) / sizeof(header[0]); i++)
+                if ((r = ctl_table_add(t, header[i])) < 0)
+                        goto out;
+        for (i = 0; i < l->n; i++) {
+                const struct tp_session_info *s = &l->items[i];
+                char created[CTL_TIME_TEXT], expires[CTL_TIME_TEXT];
+                const char *from = s->rhost[0] ? s->rhost : s->tty[0] ? s->tty : "-";
+
+                ctl_format_time(s->created, false, created);
+                format_expires(s, now, expires);
+                if ((r = ctl_table_add(t, s->id)) < 0 ||
+                    (r = ctl_table_add(t, s->user)) < 0 ||
+                    (r = ctl_table_add(t, s->client)) < 0 ||
+                    (r = ctl_table_add(t, s->service[0] ? s->service : "-")) < 0 ||
+                    (r = ctl_table_add(t, from)) < 0 ||
+                    (r = ctl_table_add(t, created)) < 0 ||
+                    (r = ctl_table_add(t, expires)) < 0 ||
+                    (r = ctl_table_add(t, tp_state_name(s->state))) < 0)
+                        goto out;
+        }
+        r = ctl_table_print(t, stdout);
+out:
+        ctl_table_free(t);
+        return r;
+}
+
+int ctl_cmd_sessions(struct ctl_context *ctx, int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "socket", required_argument, NULL, CTL_OPT_SOCKET },
+                { "user", required_argument, NULL, CTL_OPT_USER },
+                { "client", required_argument, NULL, CTL_OPT_CLIENT },
+                { "all", no_argument, NULL, CTL_OPT_ALL },
+                { "json", no_argument, NULL, CTL_OPT_JSON },
+                {},
+        };
+        struct tp_request req = { .type = TP_REQ_LIST };
+        struct session_list list = {};
+        struct tp_reply *rep = NULL;
+        bool all = false, json = false;
+        struct ctl_conn conn;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        return ctl_command_help(ctx);
+                case CTL_OPT_SOCKET:
+                        ctx->socket_arg = optarg;
+                        break;
+                case CTL_OPT_USER:
+                        if ((r = ctl_check_field(ctx, "--user", optarg, TP_USER_MAX)) != 0)
+                                return r;
+                        strcpy(req.u.list.user, optarg);
+                        break;
+                case CTL_OPT_CLIENT:
+                        if ((r = ctl_check_field(ctx, "--client", optarg, TP_CLIENT_MAX)) != 0)
+                                return r;
+                        strcpy(req.u.list.client, optarg);
+                        break;
+                case CTL_OPT_ALL:
+                        all = true;
+                        break;
+                case CTL_OPT_JSON:
+                        json = true;
+                        break;
+                default:
+                        return ctl_report_option_error(ctx, argv, c);
+                }
+        }
+        if (ctx->socket_arg && ctx->socket_arg[0] == '\0')
+                return ctl_report_usage(ctx, "--socket needs a path");
+        if ((r = ctl_check_no_arguments(ctx, argc, argv, optind)) != 0)
+                return r;
+        req.u.list.flags = all ? TP_LIST_ALL : 0;
+
+        rep = ctl_reply_new();
+        if (!rep)
+                return ctl_report_oom();
+        ctl_conn_init(&conn, ctx);
+        r = fetch_sessions(&conn, &req, rep, &list);
+        ctl_conn_close(&conn);
+        if (r != CTL_EXIT_OK)
+                goto out;
+
+        if (json)
+                print_json(&list);
+        else if (list.n == 0)
+                printf("%s\n", all ? "No sessions." : "No active sessions.");
+        else if (print_table(&list, time(NULL)) < 0) {
+                r = ctl_report_oom();
+                goto out;
+        }
+        r = CTL_EXIT_OK;
+out:
+        session_list_clear(&list);
+        ctl_reply_free(rep);
+        return r;
+}

@@ -1,0 +1,163 @@
+/* ctl.h: what the parts of tokenpolicyctl share: the command table, the
+ * daemon conversation and the output helpers.
+ *
+ * Private to the CLI; nothing here is wire protocol or daemon state. Helpers
+ * named ctl_report_* and the command runners print their own error message
+ * and return an exit status; every other helper returns a negative errno
+ * and never prints.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "proto.h"
+
+#define CTL_PROGRAM "tokenpolicyctl"
+#define CTL_DEFAULT_SOCKET "/run/tokenpolicy/tokenpolicyd.sock"
+#define CTL_DEFAULT_PUBKEY "/var/lib/tokenpolicy/signing-key.pub.pem"
+#define CTL_SOCKET_ENV "TOKENPOLICY_SOCKET"
+#define CTL_SESSION_ENV "TOKENPOLICY_SESSION_ID"
+#define CTL_TIMEOUT_MS 10000
+
+enum {
+        CTL_EXIT_OK = 0,
+        CTL_EXIT_FAIL = 1,        /* denied, invalid, not found */
+        CTL_EXIT_USAGE = 2,
+        CTL_EXIT_UNREACHABLE = 3, /* no answer from the daemon */
+};
+
+/* Long-only options shared by several commands. */
+enum {
+        CTL_OPT_SOCKET = 0x100,
+        CTL_OPT_VERSION,
+        CTL_OPT_USER,
+        CTL_OPT_CLIENT,
+        CTL_OPT_ALL,
+        CTL_OPT_JSON,
+        CTL_OPT_KEY,
+};
+
+struct ctl_context;
+
+struct ctl_command {
+        const char *name;
+        const char *synopsis; /* arguments after the command name */
+        const char *summary;  /* one line for the global help */
+        const char *help;     /* description for COMMAND --help */
+        const char *options;  /* its options, one per line; NULL for none */
+        int (*run)(struct ctl_context *ctx, int argc, char **argv);
+        bool offline;         /* never talks to the daemon: no --socket */
+};
+
+struct ctl_context {
+        const char *socket_arg; /* --socket, NULL when absent */
+        const struct ctl_command *command;
+};
+
+/* ---- tokenpolicyctl.c: argument handling shared by the commands -------- */
+
+__attribute__((format(printf, 1, 2)))
+void ctl_error(const char *fmt, ...);
+
+/* Report a getopt_long() result of '?' or ':' (optstring starting with
+ * ':') for the current command; returns CTL_EXIT_USAGE. */
+int ctl_report_option_error(const struct ctl_context *ctx, char **argv, int opt);
+
+/* "COMMAND: <message>; see 'tokenpolicyctl COMMAND --help'"; returns
+ * CTL_EXIT_USAGE. */
+__attribute__((format(printf, 2, 3)))
+int ctl_report_usage(const struct ctl_context *ctx, const char *fmt, ...);
+
+/* Print the command's help on stdout; returns CTL_EXIT_OK. */
+int ctl_command_help(const struct ctl_context *ctx);
+
+/* Reject positional arguments from argv[optind] on; returns 0 or
+ * CTL_EXIT_USAGE after saying which one was unexpected. */
+int ctl_check_no_arguments(const struct ctl_context *ctx, int argc, char **argv, int first);
+
+/* 0 when s fits a protocol string field of fieldsz bytes, else
+ * CTL_EXIT_USAGE after saying so. */
+int ctl_check_field(const struct ctl_context *ctx, const char *what, const char *s,
+                    size_t fieldsz);
+
+/* ---- client.c: the conversation with tokenpolicyd ---------------------- */
+
+struct ctl_conn {
+        const char *path;
+        int fd; /* -1 until the first request */
+};
+
+/* --socket, else $TOKENPOLICY_SOCKET when set and non-empty, else the
+ * default. */
+const char *ctl_socket_path(const struct ctl_context *ctx);
+
+void ctl_conn_init(struct ctl_conn *c, const struct ctl_context *ctx);
+void ctl_conn_close(struct ctl_conn *c);
+
+/* Connect on first use, then send req and wait for its reply, each step
+ * within CTL_TIMEOUT_MS. Returns 0 (whatever the reply's status), or an
+ * exit status after telling the user why the daemon gave no answer. */
+int ctl_request(struct ctl_conn *c, const struct tp_request *req, struct tp_reply *rep);
+
+/* A zeroed reply on the heap (it is large), and its disposal: the memory
+ * is wiped first because replies may hold tokens. NULL is accepted. */
+struct tp_reply *ctl_reply_new(void);
+void ctl_reply_free(struct tp_reply *rep);
+
+/* Print the daemon's message for a reply whose status is not OK; returns
+ * CTL_EXIT_FAIL. */
+int ctl_report_reply(const struct tp_reply *rep);
+
+/* Print "out of memory" and return CTL_EXIT_FAIL. */
+int ctl_report_oom(void);
+
+/* ---- output.c: tables, JSON and time ----------------------------------- */
+
+/* A grid of cells printed with columns as wide as their widest cell. Cells
+ * are copied with control characters replaced, so text from the daemon can
+ * never drive the terminal. */
+struct ctl_table;
+
+int ctl_table_new(size_t n_columns, size_t gap, struct ctl_table **ret);
+void ctl_table_free(struct ctl_table *t);
+int ctl_table_add(struct ctl_table *t, const char *cell);
+__attribute__((format(printf, 2, 3)))
+int ctl_table_addf(struct ctl_table *t, const char *fmt, ...);
+/* Rows must be complete (-EINVAL otherwise). No padding after the last
+ * column. */
+int ctl_table_print(const struct ctl_table *t, FILE *f);
+
+/* A JSON string literal: quotes, backslash and control characters escaped,
+ * bytes that are not UTF-8 replaced by U+FFFD, so the output always
+ * parses. */
+void ctl_json_string(FILE *f, const char *s);
+
+#define CTL_SPAN_TEXT 32
+#define CTL_TIME_TEXT 64
+#define CTL_WHEN_TEXT (2 * CTL_TIME_TEXT + 8)
+
+/* Local time "2026-11-29 14:03" (or with ":05" when with_seconds); "-" for
+ * 0. */
+void ctl_format_time(int64_t t, bool with_seconds, char out[CTL_TIME_TEXT]);
+/* The two leading units of a span: "13d 4h", "3h 12m", "42m", "7s". */
+void ctl_format_span(int64_t seconds, char out[CTL_SPAN_TEXT]);
+/* "in 13d 4h" or "3h 12m ago", relative to now. */
+void ctl_format_relative(int64_t t, int64_t now, char out[CTL_TIME_TEXT]);
+/* ctl_format_time() followed by " (relative)"; "-" for 0. */
+void ctl_format_time_relative(int64_t t, int64_t now, char out[CTL_WHEN_TEXT]);
+
+/* Flush stdout; 0, or CTL_EXIT_FAIL after saying the output was lost. */
+int ctl_finish_output(void);
+
+/* ---- the commands ------------------------------------------------------ */
+
+int ctl_cmd_status(struct ctl_context *ctx, int argc, char **argv);
+int ctl_cmd_sessions(struct ctl_context *ctx, int argc, char **argv);
+int ctl_cmd_revoke(struct ctl_context *ctx, int argc, char **argv);
+int ctl_cmd_reload(struct ctl_context *ctx, int argc, char **argv);
+int ctl_cmd_policy(struct ctl_context *ctx, int argc, char **argv);
+int ctl_cmd_token(struct ctl_context *ctx, int argc, char **argv);
+int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv);

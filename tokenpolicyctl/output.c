@@ -1,0 +1,308 @@
+/* output.c: how tokenpolicyctl shows things: aligned tables, JSON string
+ * literals, and times as local dates and "3h 12m ago".
+ *
+ * Text that came from the daemon (user names, hosts, ttys) is untrusted
+ * here: it must never reach the terminal with control characters in it,
+ * and never leave a JSON document that fails to parse.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+
+struct ctl_table {
+        size_t n_columns;
+        size_t gap;       /* spaces between columns */
+        size_t n_cells;
+        size_t allocated;
+        char **cells;
+};
+
+/* Length of the well-formed UTF-8 sequence at s (1..4) and its code point,
+ * or 0 when s does not start one: overlong forms, surrogates and values
+ * past U+10FFFF are not well-formed. */
+static size_t utf8_decode(const unsigned char *s, uint32_t *ret_cp)
+{
+        uint32_t cp, min;
+        size_t n, i;
+
+        if (s[0] < 0x80) {
+                *ret_cp = s[0];
+                return 1;
+        }
+        if ((s[0] & 0xe0) == 0xc0) {
+                n = 2;
+                cp = s[0] & 0x1f;
+                min = 0x80;
+        } else if ((s[0] & 0xf0) == 0xe0) {
+                n = 3;
+                cp = s[0] & 0x0f;
+                min = 0x800;
+        } else if ((s[0] & 0xf8) == 0xf0) {
+                n = 4;
+                cp = s[0] & 0x07;
+                min = 0x10000;
+        } else {
+                return 0;
+        }
+        /* A NUL terminator fails the continuation test, so this never reads
+         * past the end of the string. */
+        for (i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        *ret_cp = cp;
+        return n;
+}
+
+static bool is_control(uint32_t cp)
+{
+        return cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
+}
+
+/* A copy safe to print: control characters and malformed bytes become
+ * '?'. Sets *ret_width to the number of characters. */
+static char *sanitize(const char *text, size_t *ret_width)
+{
+        const unsigned char *s = (const unsigned char *) text;
+        size_t width = 0, len = strlen(text), i = 0, o = 0;
+        char *out;
+
+        out = malloc(len + 1);
+        if (!out)
+                return NULL;
+        while (i < len) {
+                uint32_t cp;
+                size_t n = utf8_decode(s + i, &cp);
+
+                if (n == 0 || is_control(cp)) {
+                        out[o++] = '?';
+                        i += n ? n : 1;
+                } else {
+                        memcpy(out + o, s + i, n);
+                        o += n;
+                        i += n;
+                }
+                width++;
+        }
+        out[o] = '\0';
+        *ret_width = width;
+        return out;
+}
+
+int ctl_table_new(size_t n_columns, size_t gap, struct ctl_table **ret)
+{
+        struct ctl_table *t;
+
+        if (n_columns == 0)
+                return -EINVAL;
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        t->n_columns = n_columns;
+        t->gap = gap;
+        *ret = t;
+        return 0;
+}
+
+void ctl_table_free(struct ctl_table *t)
+{
+        size_t i;
+
+        if (!t)
+                return;
+        for (i = 0; i < t->n_cells; i++)
+                free(t->cells[i]);
+        free(t->cells);
+        free(t);
+}
+
+int ctl_table_add(struct ctl_table *t, const char *cell)
+{
+        size_t width;
+        char *copy;
+
+        if (t->n_cells == t->allocated) {
+                size_t n = t->allocated ? t->allocated * 2 : 64;
+                char **cells;
+
+                cells = reallocarray(t->cells, n, sizeof(*cells));
+                if (!cells)
+                        return -ENOMEM;
+                t->cells = cells;
+                t->allocated = n;
+        }
+        copy = sanitize(cell, &width);
+        if (!copy)
+                return -ENOMEM;
+        t->cells[t->n_cells++] = copy;
+        return 0;
+}
+
+int ctl_table_addf(struct ctl_table *t, const char *fmt, ...)
+{
+        va_list ap;
+        char *text;
+        int n, r;
+
+        va_start(ap, fmt);
+        n = vasprintf(&text, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -ENOMEM;
+        r = ctl_table_add(t, text);
+        free(text);
+        return r;
+}
+
+static size_t text_width(const char *s)
+{
+        size_t w = 0;
+
+        /* Cells are sanitized UTF-8: count the bytes that start a
+         * character. */
+        for (; *s; s++)
+                if (((unsigned char) *s & 0xc0) != 0x80)
+                        w++;
+        return w;
+}
+
+int ctl_table_print(const struct ctl_table *t, FILE *f)
+{
+        size_t *widths, i, col;
+
+        if (t->n_cells % t->n_columns != 0)
+                return -EINVAL;
+        widths = calloc(t->n_columns, sizeof(*widths));
+        if (!widths)
+                return -ENOMEM;
+        for (i = 0; i < t->n_cells; i++) {
+                size_t w = text_width(t->cells[i]);
+
+                col = i % t->n_columns;
+                if (w > widths[col])
+                        widths[col] = w;
+        }
+        for (i = 0; i < t->n_cells; i++) {
+                col = i % t->n_columns;
+                fputs(t->cells[i], f);
+                if (col + 1 == t->n_columns)
+                        fputc('\n', f);
+                else
+                        fprintf(f, "%*s", (int) (widths[col] - text_width(t->cells[i]) + t->gap),
+                                "");
+        }
+        free(widths);
+        return 0;
+}
+
+void ctl_json_string(FILE *f, const char *text)
+{
+        const unsigned char *s = (const unsigned char *) text;
+        size_t i = 0;
+
+        fputc('"', f);
+        while (s[i]) {
+                uint32_t cp;
+                size_t n = utf8_decode(s + i, &cp);
+
+                if (n == 0) {
+                        fputs("\\ufffd", f);
+                        i++;
+                } else if (cp == '"' || cp == '\\') {
+                        fputc('\\', f);
+                        fputc((int) cp, f);
+                        i++;
+                } else if (cp < 0x20 || cp == 0x7f) {
+                        fprintf(f, "\\u%04x", (unsigned) cp);
+                        i++;
+                } else {
+                        fwrite(s + i, 1, n, f);
+                        i += n;
+                }
+        }
+        fputc('"', f);
+}
+
+void ctl_format_time(int64_t t, bool with_seconds, char out[CTL_TIME_TEXT])
+{
+        time_t tt = (time_t) t;
+        struct tm tm;
+
+        if (t == 0) {
+                snprintf(out, CTL_TIME_TEXT, "-");
+                return;
+        }
+        if ((int64_t) tt != t || !localtime_r(&tt, &tm) ||
+            strftime(out, CTL_TIME_TEXT, with_seconds ? "%Y-%m-%d %H:%M:%S" : "%Y-%m-%d %H:%M",
+                     &tm) == 0)
+                snprintf(out, CTL_TIME_TEXT, "@%lld", (long long) t);
+}
+
+void ctl_format_span(int64_t seconds, char out[CTL_SPAN_TEXT])
+{
+        uint64_t s = seconds < 0 ? 0 : (uint64_t) seconds;
+        uint64_t d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60;
+
+        if (d > 0 && h > 0)
+                snprintf(out, CTL_SPAN_TEXT, "%llud %lluh", (unsigned long long) d,
+                         (unsigned long long) h);
+        else if (d > 0)
+                snprintf(out, CTL_SPAN_TEXT, "%llud", (unsigned long long) d);
+        else if (h > 0 && m > 0)
+                snprintf(out, CTL_SPAN_TEXT, "%lluh %llum", (unsigned long long) h,
+                         (unsigned long long) m);
+        else if (h > 0)
+                snprintf(out, CTL_SPAN_TEXT, "%lluh", (unsigned long long) h);
+        else if (m > 0)
+                snprintf(out, CTL_SPAN_TEXT, "%llum", (unsigned long long) m);
+        else
+                snprintf(out, CTL_SPAN_TEXT, "%llus", (unsigned long long) s);
+}
+
+void ctl_format_relative(int64_t t, int64_t now, char out[CTL_TIME_TEXT])
+{
+        char span[CTL_SPAN_TEXT];
+        int64_t diff;
+
+        /* Saturate instead of overflowing on absurd times. */
+        if (__builtin_sub_overflow(t, now, &diff))
+                diff = t > now ? INT64_MAX : INT64_MIN;
+        if (diff >= 0) {
+                ctl_format_span(diff, span);
+                snprintf(out, CTL_TIME_TEXT, "in %s", span);
+        } else {
+                ctl_format_span(diff == INT64_MIN ? INT64_MAX : -diff, span);
+                snprintf(out, CTL_TIME_TEXT, "%s ago", span);
+        }
+}
+
+void ctl_format_time_relative(int64_t t, int64_t now, char out[CTL_WHEN_TEXT])
+{
+        char when[CTL_TIME_TEXT], rel[CTL_TIME_TEXT];
+
+        if (t == 0) {
+                snprintf(out, CTL_WHEN_TEXT, "-");
+                return;
+        }
+        ctl_format_time(t, true, when);
+        ctl_format_relative(t, now, rel);
+        snprintf(out, CTL_WHEN_TEXT, "%s (%s)", when, rel);
+}
+
+int ctl_finish_output(void)
+{
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                ctl_error("cannot write the output: %s", strerror(errno ? errno : EIO));
+                return CTL_EXIT_FAIL;
+        }
+        return CTL_EXIT_OK;
+}

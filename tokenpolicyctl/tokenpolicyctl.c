@@ -1,0 +1,271 @@
+/* tokenpolicyctl.c: the command line: global options, the command table,
+ * help texts and the usage errors every command shares.
+ *
+ * It only parses and dispatches; it never talks to the daemon or formats
+ * results itself, and every usage error ends with exit status 2.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+#ifndef TP_VERSION
+#define TP_VERSION "unknown"
+#endif
+
+static const struct ctl_command commands[] = {
+        {
+                .name = "status",
+                .synopsis = "",
+                .summary = "show the daemon's version, uptime and load",
+                .help = "Show the daemon's version, process id, start time, configuration file and\n"
+                        "when it was loaded, the number of active sessions and of client types.\n",
+                .run = ctl_cmd_status,
+        },
+        {
+                .name = "sessions",
+                .synopsis = "[--user U] [--client C] [--all] [--json]",
+                .summary = "list sessions (active ones unless --all)",
+                .help = "List sessions known to the daemon. A user who is not root sees only their\n"
+                        "own sessions.\n",
+                .options = "  --user U       only sessions of user U\n"
+                        "  --client C     only sessions of client type C\n"
+                        "  --all          include revoked, expired and closed sessions\n"
+                        "  --json         print one JSON array, times as Unix seconds\n",
+                .run = ctl_cmd_sessions,
+        },
+        {
+                .name = "revoke",
+                .synopsis = "SESSION_ID | --user U [--client C]",
+                .summary = "revoke sessions (root only)",
+                .help = "Revoke one session by its id (32 hex digits, as 'sessions' shows), or every\n"
+                        "active session of a user, optionally only those of one client type. The\n"
+                        "running sessions then get the client type's on_revoke action. Root only.\n",
+                .options = "  --user U       revoke the active sessions of user U\n"
+                        "  --client C     with --user: only sessions of client type C\n",
+                .run = ctl_cmd_revoke,
+        },
+        {
+                .name = "reload",
+                .synopsis = "",
+                .summary = "reload the configuration file (root only)",
+                .help = "Ask the daemon to load its configuration file again. When the file is\n"
+                        "invalid every error is printed as FILE:LINE: message and the running\n"
+                        "policy stays in force. Root only.\n",
+                .run = ctl_cmd_reload,
+        },
+        {
+                .name = "policy",
+                .synopsis = "[--json]",
+                .summary = "show the policy in force per client type",
+                .help = "Show the policy in force for each client type. When custom_token_policy is\n"
+                        "false the built-in token values apply and the configured ones are shown as\n"
+                        "inactive.\n",
+                .options = "  --json         print one JSON object\n",
+                .run = ctl_cmd_policy,
+        },
+        {
+                .name = "token",
+                .synopsis = "",
+                .summary = "print a fresh access token for this session",
+                .help = "Print a new access token (a JWT) for the session named by\n"
+                        "$" CTL_SESSION_ENV ", as long as its refresh token is valid. Run it as\n"
+                        "the session's user, inside a session opened through pam_tokenpolicy.\n",
+                .run = ctl_cmd_token,
+        },
+        {
+                .name = "verify",
+                .synopsis = "TOKEN [--key PUBKEY.pem]",
+                .summary = "check a token's signature, expiry and claims",
+                .help = "Check an access token offline: its signature against the daemon's public\n"
+                        "key, that it is not expired, and print its claims. TOKEN \"-\" reads the\n"
+                        "token from standard input.\n",
+                .options = "  --key FILE     the public key in PEM (default\n"
+                        "                 " CTL_DEFAULT_PUBKEY ")\n",
+                .run = ctl_cmd_verify,
+                .offline = true,
+        },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+void ctl_error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fflush(stdout);
+        fputs(CTL_PROGRAM ": ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+int ctl_report_usage(const struct ctl_context *ctx, const char *fmt, ...)
+{
+        va_list ap;
+
+        fflush(stdout);
+        fprintf(stderr, CTL_PROGRAM ": %s: ", ctx->command->name);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "; see '" CTL_PROGRAM " %s --help'\n", ctx->command->name);
+        return CTL_EXIT_USAGE;
+}
+
+int ctl_report_option_error(const struct ctl_context *ctx, char **argv, int opt)
+{
+        /* optopt names a short option; for a long one getopt leaves it 0
+         * (unknown) and argv[optind - 1] is the offending word. */
+        if (opt == ':') {
+                if (optopt > 0 && optopt < 0x100)
+                        return ctl_report_usage(ctx, "option -%c needs a value", optopt);
+                return ctl_report_usage(ctx, "option %s needs a value", argv[optind - 1]);
+        }
+        if (optopt > 0 && optopt < 0x100)
+                return ctl_report_usage(ctx, "unknown option -%c", optopt);
+        return ctl_report_usage(ctx, "unknown option %s", argv[optind - 1]);
+}
+
+int ctl_command_help(const struct ctl_context *ctx)
+{
+        const struct ctl_command *cmd = ctx->command;
+
+        printf("Usage: " CTL_PROGRAM " %s%s%s%s\n\n%s\nOptions:\n%s",
+               cmd->offline ? "" : "[--socket PATH] ", cmd->name, cmd->synopsis[0] ? " " : "",
+               cmd->synopsis, cmd->help, cmd->options ? cmd->options : "");
+        if (!cmd->offline)
+                printf("  --socket PATH  the daemon's socket (default $" CTL_SOCKET_ENV ", else\n"
+                       "                 " CTL_DEFAULT_SOCKET ")\n");
+        printf("  -h, --help     show this help\n");
+        return CTL_EXIT_OK;
+}
+
+int ctl_check_no_arguments(const struct ctl_context *ctx, int argc, char **argv, int first)
+{
+        if (first < argc)
+                return ctl_report_usage(ctx, "unexpected argument '%s'", argv[first]);
+        return 0;
+}
+
+int ctl_check_field(const struct ctl_context *ctx, const char *what, const char *s,
+                    size_t fieldsz)
+{
+        if (s[0] == '\0')
+                return ctl_report_usage(ctx, "%s must not be empty", what);
+        if (strlen(s) >= fieldsz)
+                return ctl_report_usage(ctx, "%s is too long (at most %zu bytes)", what,
+                                        fieldsz - 1);
+        return 0;
+}
+
+static void print_global_help(void)
+{
+        size_t i;
+
+        printf("Usage: " CTL_PROGRAM " [--socket PATH] COMMAND [OPTIONS]\n"
+               "       " CTL_PROGRAM " verify TOKEN [--key PUBKEY.pem]\n"
+               "\n"
+               "Inspect and control tokenpolicyd, the per-client-type sign-in policy daemon.\n"
+               "\n"
+               "Commands:\n");
+        for (i = 0; i < N_COMMANDS; i++) {
+                const struct ctl_command *cmd = &commands[i];
+                int w;
+
+                w = printf("  %s%s%s", cmd->name, cmd->synopsis[0] ? " " : "", cmd->synopsis);
+                if (w > 30)
+                        printf("\n%32s%s\n", "", cmd->summary);
+                else
+                        printf("%*s%s\n", 32 - w, "", cmd->summary);
+        }
+        printf("\n"
+               "Options:\n"
+               "  --socket PATH  the daemon's socket (default $" CTL_SOCKET_ENV ", else\n"
+               "                 " CTL_DEFAULT_SOCKET ")\n"
+               "  -h, --help     show this help; '" CTL_PROGRAM " COMMAND --help' for a command\n"
+               "  --version      show the version\n"
+               "\n"
+               "Exit status: 0 success; 1 denied, invalid or not found; 2 usage error;\n"
+               "3 tokenpolicyd unreachable.\n");
+}
+
+static const struct ctl_command *find_command(const char *name)
+{
+        size_t i;
+
+        for (i = 0; i < N_COMMANDS; i++)
+                if (strcmp(commands[i].name, name) == 0)
+                        return &commands[i];
+        return NULL;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, CTL_OPT_VERSION },
+                { "socket", required_argument, NULL, CTL_OPT_SOCKET },
+                {},
+        };
+        struct ctl_context ctx = {};
+        int c, r;
+
+        /* Stop at the command: what follows belongs to it. */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        print_global_help();
+                        return ctl_finish_output();
+                case CTL_OPT_VERSION:
+                        printf(CTL_PROGRAM " " TP_VERSION "\n");
+                        return ctl_finish_output();
+                case CTL_OPT_SOCKET:
+                        ctx.socket_arg = optarg;
+                        break;
+                case ':':
+                        ctl_error("option %s needs a value; run '" CTL_PROGRAM " --help'",
+                                  argv[optind - 1]);
+                        return CTL_EXIT_USAGE;
+                default:
+                        if (optopt > 0 && optopt < 0x100)
+                                ctl_error("unknown option -%c; run '" CTL_PROGRAM " --help'",
+                                          optopt);
+                        else
+                                ctl_error("unknown option %s; run '" CTL_PROGRAM " --help'",
+                                          argv[optind - 1]);
+                        return CTL_EXIT_USAGE;
+                }
+        }
+
+        if (ctx.socket_arg && ctx.socket_arg[0] == '\0') {
+                ctl_error("--socket needs a path");
+                return CTL_EXIT_USAGE;
+        }
+        if (optind >= argc) {
+                ctl_error("no command given; run '" CTL_PROGRAM " --help' for the list");
+                return CTL_EXIT_USAGE;
+        }
+        ctx.command = find_command(argv[optind]);
+        if (!ctx.command) {
+                ctl_error("unknown command '%s'; run '" CTL_PROGRAM " --help' for the list",
+                          argv[optind]);
+                return CTL_EXIT_USAGE;
+        }
+
+        /* The command parses its own options from its name on; optind = 0
+         * makes getopt start over, dropping the '+' mode used above. */
+        argc -= optind;
+        argv += optind;
+        optind = 0;
+        r = ctx.command->run(&ctx, argc, argv);
+        if (r != CTL_EXIT_OK)
+                return r;
+        return ctl_finish_output();
+}

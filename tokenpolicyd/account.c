@@ -1,0 +1,71 @@
+/* account.c: account validity from the passwd and shadow databases.
+ *
+ * Reentrant NSS calls only. Never logs, never caches: an account locked a
+ * second ago must fail its next refresh.
+ */
+#include "account.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <shadow.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NSS_BUF 16384
+
+int tp_account_uid(const char *user, uid_t *ret_uid)
+{
+        struct passwd pw, *res = NULL;
+        char buf[NSS_BUF];
+        int r;
+
+        r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+        if (r != 0)
+                return -r;
+        if (!res)
+                return -ENOENT;
+        *ret_uid = pw.pw_uid;
+        return 0;
+}
+
+int tp_account_name(uid_t uid, char *out, size_t outsz)
+{
+        struct passwd pw, *res = NULL;
+        char buf[NSS_BUF];
+        int r;
+
+        r = getpwuid_r(uid, &pw, buf, sizeof(buf), &res);
+        if (r != 0)
+                return -r;
+        if (!res)
+                return -ENOENT;
+        if (strlen(pw.pw_name) >= outsz)
+                return -ENAMETOOLONG;
+        strcpy(out, pw.pw_name);
+        return 0;
+}
+
+/* usermod -L and passwd -l put "!" in front of a hash; a bare "!" or "*"
+ * only means "no password", which key-only accounts legitimately have. */
+static bool password_locked(const char *pwdp)
+{
+        return pwdp && pwdp[0] == '!' && pwdp[1] != '\0' && strcmp(pwdp, "!*") != 0;
+}
+
+bool tp_account_valid(const char *user, int64_t now)
+{
+        struct spwd sp, *res = NULL;
+        char buf[NSS_BUF];
+        uid_t uid;
+
+        if (tp_account_uid(user, &uid) < 0)
+                return false;
+        if (getspnam_r(user, &sp, buf, sizeof(buf), &res) != 0 || !res)
+                return true; /* no shadow entry or no right to read it */
+        if (password_locked(sp.sp_pwdp))
+                return false;
+        if (sp.sp_expire > 0 && (int64_t)sp.sp_expire * 86400 <= now)
+                return false;
+        return true;
+}

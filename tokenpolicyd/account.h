@@ -1,0 +1,20 @@
+/* account.h: is a user account still valid (exists, not locked, not
+ * expired)? Reads the passwd and shadow databases through NSS; nothing
+ * else. Library code: never logs.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Look up a user's uid. -ENOENT when unknown. */
+int tp_account_uid(const char *user, uid_t *ret_uid);
+
+/* The user's login name for a uid, into out. -ENOENT when unknown. */
+int tp_account_name(uid_t uid, char *out, size_t outsz);
+
+/* True when the account exists, its password is not locked ("!" before a
+ * hash) and it has not expired (shadow sp_expire) at `now`. Without read
+ * access to shadow only existence is checked. */
+bool tp_account_valid(const char *user, int64_t now);

@@ -1,0 +1,59 @@
+/* daemon.h: state shared by the daemon's event loop and request handlers.
+ *
+ * One struct tp_daemon per process. The loop (server.c) owns sockets and
+ * signals; the handlers (handlers.c) own the meaning of each request and
+ * are the only code that combines config, engine, store and tokens.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "proto.h"
+#include "store.h"
+#include "token.h"
+
+#define TP_DEFAULT_CONFIG "/etc/tokenpolicy.conf"
+#define TP_DEFAULT_SOCKET "/run/tokenpolicy/tokenpolicyd.sock"
+#define TP_DEFAULT_STATE_DIR "/var/lib/tokenpolicy"
+#define TP_STORE_FILE "sessions.db"
+
+struct tp_daemon {
+        char *config_path;
+        char *socket_path;
+        char *state_dir;
+        struct tp_config *config;
+        struct tp_store *store;
+        struct tp_signer *signer;
+        char hostname[256];
+        int64_t started;
+        int64_t config_loaded;
+        uid_t admin_uid;        /* geteuid(): an unprivileged daemon trusts its owner */
+};
+
+/* Who sent a request, from SO_PEERCRED. */
+struct tp_peer {
+        uid_t uid;
+        pid_t pid;
+        bool admin;             /* root, or the daemon's own uid */
+        char user[TP_USER_MAX]; /* the peer uid's login name, or "" */
+};
+
+/* Answer one decoded request. Always fills *rep (type, status, message,
+ * body). Never fails as a whole: failures become a status and a message. */
+void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
+                       const struct tp_request *req, struct tp_reply *rep);
+
+/* Load the config at d->config_path and, when valid, replace the running
+ * one. Returns 0, or a negative errno with every error in errs (the running
+ * policy is kept). */
+int tp_daemon_reload(struct tp_daemon *d, struct tp_config_errors *errs);
+
+/* The event loop: serve until SIGTERM or SIGINT. Returns 0 on a clean stop. */
+int tp_server_run(struct tp_daemon *d, int listen_fd);
+
+/* Bind and listen on d->socket_path (mode 0666, parent created 0755).
+ * Refuses to replace a socket another live daemon answers on. */
+int tp_server_listen(const char *path, int *ret_fd);

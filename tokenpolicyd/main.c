@@ -1,0 +1,251 @@
+/* main.c: tokenpolicyd's command line, start-up and shutdown.
+ *
+ * Start-up order matters: everything that can fail for a reason the
+ * administrator must fix (config, state directory, key, store, socket) is
+ * done and reported before the daemon detaches, so a failed start never
+ * looks like a successful one.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "Usage: tokenpolicyd [--config FILE] [--socket PATH] [--state-dir DIR] [--foreground] [--debug]\n"
+                "       tokenpolicyd --check-config FILE\n"
+                "\n"
+                "The tokenpolicy policy daemon: decides sign-ins for pam_tokenpolicy, keeps\n"
+                "the durable session store and mints tokens.\n"
+                "\n"
+                "  -c, --config FILE        configuration (default %s)\n"
+                "  -s, --socket PATH        listening socket (default %s)\n"
+                "  -d, --state-dir DIR      sessions, signing key, JWKS (default %s)\n"
+                "  -f, --foreground         stay in the foreground and log to stderr\n"
+                "      --debug              log debug messages\n"
+                "      --check-config FILE  validate FILE, print every error, exit 0 or 1\n"
+                "  -h, --help               show this help\n"
+                "      --version            show the version\n",
+                TP_DEFAULT_CONFIG, TP_DEFAULT_SOCKET, TP_DEFAULT_STATE_DIR);
+}
+
+static int check_config(const char *path)
+{
+        struct tp_config_errors errs = { 0 };
+        struct tp_config *c = NULL;
+        int r;
+
+        r = tp_config_load_file(path, &c, &errs);
+        for (size_t i = 0; i < errs.n; i++)
+                fprintf(stderr, "%s\n", errs.messages[i]);
+        if (r < 0 && errs.n == 0)
+                fprintf(stderr, "%s: %s\n", path, strerror(-r));
+        if (r >= 0)
+                printf("%s: valid (%zu client types)\n", path, c->n_clients);
+        tp_config_errors_clear(&errs);
+        tp_config_free(c);
+        return r < 0 ? 1 : 0;
+}
+
+static char *absolute_path(const char *path)
+{
+        char cwd[TP_PATH_MAX];
+        char *out = NULL;
+
+        if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+                return strdup(path);
+        if (asprintf(&out, "%s/%s", cwd, path) < 0)
+                return NULL;
+        return out;
+}
+
+static int make_state_dir(const char *dir)
+{
+        struct stat st;
+
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        if (stat(dir, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        if (st.st_uid != geteuid())
+                return -EPERM;
+        return 0;
+}
+
+static int detach(void)
+{
+        pid_t pid;
+        int fd;
+
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid > 0)
+                _exit(0);
+        if (setsid() < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid > 0)
+                _exit(0);
+        if (chdir("/") < 0)
+                return -errno;
+        fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+                close(fd);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        enum { OPT_CHECK = 256, OPT_VERSION, OPT_DEBUG };
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "socket", required_argument, NULL, 's' },
+                { "state-dir", required_argument, NULL, 'd' },
+                { "foreground", no_argument, NULL, 'f' },
+                { "debug", no_argument, NULL, OPT_DEBUG },
+                { "check-config", required_argument, NULL, OPT_CHECK },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, OPT_VERSION },
+                {},
+        };
+        struct tp_daemon d = { 0 };
+        struct tp_config_errors errs = { 0 };
+        const char *config = TP_DEFAULT_CONFIG, *sock = TP_DEFAULT_SOCKET, *state = TP_DEFAULT_STATE_DIR;
+        char store_path[TP_PATH_MAX];
+        bool foreground = false, debug = false;
+        int c, r, listen_fd = -1, ret = 1;
+
+        while ((c = getopt_long(argc, argv, "c:s:d:fh", opts, NULL)) != -1) {
+                switch (c) {
+                case 'c':
+                        config = optarg;
+                        break;
+                case 's':
+                        sock = optarg;
+                        break;
+                case 'd':
+                        state = optarg;
+                        break;
+                case 'f':
+                        foreground = true;
+                        break;
+                case OPT_DEBUG:
+                        debug = true;
+                        break;
+                case OPT_CHECK:
+                        return check_config(optarg);
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case OPT_VERSION:
+                        printf("tokenpolicyd %s\n", TP_VERSION);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "tokenpolicyd: unexpected argument '%s'\n", argv[optind]);
+                usage(stderr);
+                return 2;
+        }
+
+        umask(0077);
+        tp_log_open(true, debug);
+        /* Absolute paths: the daemon leaves its working directory when it
+         * detaches, and reload must find the same file. */
+        d.config_path = absolute_path(config);
+        d.socket_path = absolute_path(sock);
+        d.state_dir = absolute_path(state);
+        if (!d.config_path || !d.socket_path || !d.state_dir) {
+                tp_log(LOG_ERR, "out of memory");
+                goto out;
+        }
+        config = d.config_path;
+        sock = d.socket_path;
+        state = d.state_dir;
+        d.admin_uid = geteuid();
+        d.started = (int64_t)time(NULL);
+        if (gethostname(d.hostname, sizeof(d.hostname) - 1) < 0)
+                snprintf(d.hostname, sizeof(d.hostname), "localhost");
+
+        r = tp_config_load_file(config, &d.config, &errs);
+        if (r < 0) {
+                for (size_t i = 0; i < errs.n; i++)
+                        fprintf(stderr, "%s\n", errs.messages[i]);
+                if (errs.n == 0)
+                        tp_log_errno(r, "Failed to read %s", config);
+                tp_log(LOG_ERR, "refusing to start with an invalid configuration; check it with 'tokenpolicyd --check-config %s'",
+                       config);
+                goto out;
+        }
+        d.config_loaded = d.started;
+        if ((r = make_state_dir(state)) < 0) {
+                tp_log_errno(r, "Failed to use state directory %s (must be a directory owned by the daemon's user)",
+                             state);
+                goto out;
+        }
+        if ((r = tp_signer_open(state, &d.signer)) < 0) {
+                if (r == -EPERM)
+                        tp_log(LOG_ERR, "refusing signing key %s/%s: it must be a regular file readable only by its owner (chmod 0600)",
+                               state, TP_TOKEN_KEY_FILE);
+                else
+                        tp_log_errno(r, "Failed to load or create the signing key in %s", state);
+                goto out;
+        }
+        snprintf(store_path, sizeof(store_path), "%s/%s", state, TP_STORE_FILE);
+        if ((r = tp_store_open(store_path, &d.store)) < 0) {
+                tp_log_errno(r, "Failed to open the session store %s", store_path);
+                goto out;
+        }
+        if ((r = tp_server_listen(sock, &listen_fd)) < 0) {
+                if (r == -EADDRINUSE)
+                        tp_log(LOG_ERR, "another tokenpolicyd is already answering on %s", sock);
+                else
+                        tp_log_errno(r, "Failed to listen on %s", sock);
+                goto out;
+        }
+        if (!foreground) {
+                if ((r = detach()) < 0) {
+                        tp_log_errno(r, "Failed to detach");
+                        goto out;
+                }
+                tp_log_open(false, debug);
+        }
+        tp_log(LOG_INFO, "ready: %zu client types from %s, listening on %s", d.config->n_clients, config, sock);
+        r = tp_server_run(&d, listen_fd);
+        ret = r < 0 ? 1 : 0;
+        unlink(sock);
+out:
+        if (listen_fd >= 0)
+                close(listen_fd);
+        tp_config_errors_clear(&errs);
+        tp_store_close(d.store);
+        tp_signer_free(d.signer);
+        tp_config_free(d.config);
+        free(d.config_path);
+        free(d.socket_path);
+        free(d.state_dir);
+        return ret;
+}

@@ -1,0 +1,434 @@
+/* server.c: the event loop. One thread, epoll, non-blocking sockets.
+ *
+ * Owns the listening socket, every client connection and the signals.
+ * A connection is read until one whole frame is in, answered, and read
+ * again once its reply has been written, so no client can stall another:
+ * a slow reader only holds its own buffer. The frame length is checked
+ * against TP_PAYLOAD_MAX before its payload buffer is allocated; any
+ * protocol error closes that connection only. Peers are identified once,
+ * at accept, with SO_PEERCRED.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "account.h"
+#include "io.h"
+#include "log.h"
+
+#define MAX_CONNECTIONS 1024
+#define IDLE_TIMEOUT_MS 30000
+#define TICK_MS 1000
+
+struct conn {
+        int fd;
+        struct tp_peer peer;
+        uint8_t header[TP_FRAME_HEADER_SIZE];
+        size_t header_len;
+        uint8_t type;
+        uint8_t *payload;       /* allocated once the header is valid */
+        size_t payload_len, payload_got;
+        uint8_t *out;           /* encoded reply being written */
+        size_t out_len, out_off;
+        int64_t last_active_ms;
+        struct conn *prev, *next;
+};
+
+struct server {
+        struct tp_daemon *d;
+        int epfd, listen_fd, signal_fd;
+        struct conn *conns;
+        size_t n_conns;
+        struct tp_request *req;   /* scratch: decoded request */
+        struct tp_reply *rep;     /* scratch: reply being built */
+        bool stopping;
+};
+
+static void conn_free(struct server *srv, struct conn *c)
+{
+        if (!c)
+                return;
+        epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                srv->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        free(c->payload);
+        free(c->out);
+        free(c);
+        srv->n_conns--;
+}
+
+static void conn_drop(struct server *srv, struct conn *c, const char *why)
+{
+        tp_log(LOG_INFO, "closing connection from uid %u pid %d: %s", (unsigned)c->peer.uid,
+               (int)c->peer.pid, why);
+        conn_free(srv, c);
+}
+
+static int conn_watch(struct server *srv, struct conn *c, uint32_t events)
+{
+        struct epoll_event ev = { .events = events, .data.ptr = c };
+
+        return epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0 ? -errno : 0;
+}
+
+static void accept_clients(struct server *srv)
+{
+        for (;;) {
+                struct epoll_event ev = { .events = EPOLLIN };
+                struct conn *c;
+                int fd;
+
+                fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0) {
+                        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                            errno != ECONNABORTED)
+                                tp_log(LOG_WARNING, "accept failed: %m");
+                        return;
+                }
+                if (srv->n_conns >= MAX_CONNECTIONS) {
+                        tp_log(LOG_WARNING, "refusing a connection: %d connections open", MAX_CONNECTIONS);
+                        close(fd);
+                        continue;
+                }
+                c = calloc(1, sizeof(*c));
+                if (!c) {
+                        close(fd);
+                        continue;
+                }
+                c->fd = fd;
+                if (tp_io_peer_cred(fd, &c->peer.uid, &c->peer.pid) < 0) {
+                        tp_log(LOG_WARNING, "cannot identify a peer (SO_PEERCRED): %m; closing");
+                        close(fd);
+                        free(c);
+                        continue;
+                }
+                c->peer.admin = c->peer.uid == 0 || c->peer.uid == srv->d->admin_uid;
+                if (tp_account_name(c->peer.uid, c->peer.user, sizeof(c->peer.user)) < 0)
+                        c->peer.user[0] = '\0';
+                c->last_active_ms = tp_monotonic_ms();
+                ev.data.ptr = c;
+                if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                        close(fd);
+                        free(c);
+                        continue;
+                }
+                c->next = srv->conns;
+                if (srv->conns)
+                        srv->conns->prev = c;
+                srv->conns = c;
+                srv->n_conns++;
+        }
+}
+
+/* Decode, answer and queue the reply for one complete frame. */
+static int conn_answer(struct server *srv, struct conn *c)
+{
+        uint8_t *buf;
+        int r, len;
+
+        r = tp_request_decode(c->type, c->payload, c->payload_len, srv->req);
+        free(c->payload);
+        c->payload = NULL;
+        c->header_len = 0;
+        if (r < 0)
+                return r;
+        tp_handle_request(srv->d, &c->peer, srv->req, srv->rep);
+        buf = malloc(TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX);
+        if (!buf)
+                return -ENOMEM;
+        len = tp_reply_encode(srv->rep, buf, TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX);
+        /* The reply may carry a refresh token: wipe the scratch copies. */
+        tp_secret_wipe(srv->rep, sizeof(*srv->rep));
+        tp_secret_wipe(srv->req, sizeof(*srv->req));
+        if (len < 0) {
+                free(buf);
+                tp_log(LOG_ERR, "cannot encode a %s reply: %s", tp_msg_type_name(c->type), strerror(-len));
+                return len;
+        }
+        c->out = buf;
+        c->out_len = (size_t)len;
+        c->out_off = 0;
+        return conn_watch(srv, c, EPOLLOUT);
+}
+
+static void conn_readable(struct server *srv, struct conn *c)
+{
+        for (;;) {
+                ssize_t n;
+                int r;
+
+                if (c->header_len < TP_FRAME_HEADER_SIZE) {
+                        n = read(c->fd, c->header + c->header_len, TP_FRAME_HEADER_SIZE - c->header_len);
+                } else {
+                        n = read(c->fd, c->payload + c->payload_got, c->payload_len - c->payload_got);
+                }
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return;
+                        conn_drop(srv, c, strerror(errno));
+                        return;
+                }
+                if (n == 0) {
+                        if (c->header_len > 0)
+                                conn_drop(srv, c, "closed in the middle of a frame");
+                        else
+                                conn_free(srv, c);
+                        return;
+                }
+                c->last_active_ms = tp_monotonic_ms();
+                if (c->header_len < TP_FRAME_HEADER_SIZE) {
+                        uint32_t len;
+
+                        c->header_len += (size_t)n;
+                        if (c->header_len < TP_FRAME_HEADER_SIZE)
+                                continue;
+                        r = tp_frame_header_parse(c->header, &c->type, &len);
+                        if (r < 0) {
+                                conn_drop(srv, c, r == -EMSGSIZE ? "frame larger than the maximum"
+                                                                 : "bad frame header");
+                                return;
+                        }
+                        c->payload_len = len;
+                        c->payload_got = 0;
+                        c->payload = malloc(len ? len : 1);
+                        if (!c->payload) {
+                                conn_drop(srv, c, "out of memory");
+                                return;
+                        }
+                } else {
+                        c->payload_got += (size_t)n;
+                }
+                if (c->payload_got == c->payload_len) {
+                        r = conn_answer(srv, c);
+                        if (r < 0) {
+                                conn_drop(srv, c, r == -EPROTO ? "malformed request" : strerror(-r));
+                                return;
+                        }
+                        return; /* wait for the reply to drain before reading more */
+                }
+        }
+}
+
+static void conn_writable(struct server *srv, struct conn *c)
+{
+        while (c->out_off < c->out_len) {
+                ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return;
+                        conn_drop(srv, c, strerror(errno));
+                        return;
+                }
+                c->out_off += (size_t)n;
+                c->last_active_ms = tp_monotonic_ms();
+        }
+        tp_secret_wipe(c->out, c->out_len);
+        free(c->out);
+        c->out = NULL;
+        if (conn_watch(srv, c, EPOLLIN) < 0)
+                conn_drop(srv, c, "epoll failed");
+}
+
+static void drop_idle(struct server *srv)
+{
+        int64_t now = tp_monotonic_ms();
+        struct conn *c = srv->conns, *next;
+
+        for (; c; c = next) {
+                next = c->next;
+                if (now - c->last_active_ms > IDLE_TIMEOUT_MS)
+                        conn_drop(srv, c, "idle for too long");
+        }
+}
+
+static void handle_signals(struct server *srv)
+{
+        struct signalfd_siginfo si;
+        struct tp_config_errors errs = { 0 };
+
+        while (read(srv->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                switch (si.ssi_signo) {
+                case SIGHUP:
+                        if (tp_daemon_reload(srv->d, &errs) == 0)
+                                tp_log(LOG_NOTICE, "configuration reloaded from %s", srv->d->config_path);
+                        else
+                                tp_log(LOG_ERR, "%s is invalid; the running policy was kept",
+                                       srv->d->config_path);
+                        tp_config_errors_clear(&errs);
+                        break;
+                case SIGTERM:
+                case SIGINT:
+                        srv->stopping = true;
+                        break;
+                default:
+                        break;
+                }
+        }
+}
+
+static int setup_signals(void)
+{
+        sigset_t mask;
+
+        signal(SIGPIPE, SIG_IGN);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+        return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int tp_server_run(struct tp_daemon *d, int listen_fd)
+{
+        struct server srv = { .d = d, .listen_fd = listen_fd, .epfd = -1, .signal_fd = -1 };
+        struct epoll_event ev;
+        int r = 0;
+
+        srv.req = calloc(1, sizeof(*srv.req));
+        srv.rep = calloc(1, sizeof(*srv.rep));
+        if (!srv.req || !srv.rep) {
+                r = -ENOMEM;
+                goto out;
+        }
+        srv.signal_fd = setup_signals();
+        if (srv.signal_fd < 0) {
+                r = tp_log_errno(srv.signal_fd < -1 ? srv.signal_fd : -errno, "Failed to set up signals");
+                goto out;
+        }
+        srv.epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (srv.epfd < 0) {
+                r = tp_log_errno(-errno, "Failed to create epoll instance");
+                goto out;
+        }
+        ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &srv.listen_fd };
+        if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
+                r = tp_log_errno(-errno, "Failed to watch the listening socket");
+                goto out;
+        }
+        ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &srv.signal_fd };
+        if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.signal_fd, &ev) < 0) {
+                r = tp_log_errno(-errno, "Failed to watch signals");
+                goto out;
+        }
+
+        while (!srv.stopping) {
+                struct epoll_event events[64];
+                int n = epoll_wait(srv.epfd, events, 64, TICK_MS);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = tp_log_errno(-errno, "epoll_wait failed");
+                        break;
+                }
+                for (int i = 0; i < n; i++) {
+                        void *p = events[i].data.ptr;
+
+                        if (p == &srv.listen_fd) {
+                                accept_clients(&srv);
+                        } else if (p == &srv.signal_fd) {
+                                handle_signals(&srv);
+                        } else {
+                                struct conn *c = p;
+
+                                if (events[i].events & EPOLLOUT)
+                                        conn_writable(&srv, c);
+                                else if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                                        conn_readable(&srv, c);
+                        }
+                }
+                drop_idle(&srv);
+        }
+        tp_log(LOG_INFO, "stopping");
+out:
+        while (srv.conns)
+                conn_free(&srv, srv.conns);
+        if (srv.epfd >= 0)
+                close(srv.epfd);
+        if (srv.signal_fd >= 0)
+                close(srv.signal_fd);
+        free(srv.req);
+        free(srv.rep);
+        return r;
+}
+
+/* Another daemon already answering on path? Then we must not unlink it. */
+static bool socket_is_live(const char *path)
+{
+        int fd;
+
+        if (tp_io_connect(path, 500, &fd) < 0)
+                return false;
+        close(fd);
+        return true;
+}
+
+static int make_parent_dir(const char *path)
+{
+        char dir[TP_PATH_MAX];
+        char *slash;
+
+        if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+                return -ENAMETOOLONG;
+        slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+                return 0;
+        *slash = '\0';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int tp_server_listen(const char *path, int *ret_fd)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct stat st;
+        mode_t old_umask;
+        int fd, r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        if ((r = make_parent_dir(path)) < 0)
+                return r;
+        if (lstat(path, &st) == 0) {
+                if (!S_ISSOCK(st.st_mode))
+                        return -EEXIST;
+                if (socket_is_live(path))
+                        return -EADDRINUSE;
+                unlink(path);
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        /* Any local user may connect; SO_PEERCRED decides what each may do. */
+        old_umask = umask(0111);
+        r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old_umask);
+        if (r < 0 || chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        return 0;
+}

@@ -1,0 +1,861 @@
+/* store.c: the durable session store, one SQLite database in WAL mode.
+ *
+ * Owns the database file, its schema and every SQL statement; no other
+ * module includes SQLite. It must never log, never acknowledge a write
+ * before SQLite has synced it (synchronous=FULL), never touch a file whose
+ * schema is newer than ours, and never copy a row into a fixed field
+ * without first proving that it fits (a damaged or hand-edited file reads
+ * back as -EIO, not as an overflow).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#ifndef SQLITE_OPEN_NOFOLLOW
+#define SQLITE_OPEN_NOFOLLOW 0
+#endif
+
+/* Long enough to ride out another connection's checkpoint, short enough
+ * to answer -EBUSY before the PAM module's default 3 s timeout fires. */
+#define STORE_BUSY_TIMEOUT_MS 2000
+#define STORE_SYNCHRONOUS_FULL 2
+
+#define SESSION_COLUMNS                                                       \
+        "id, user, uid, client, service, rhost, tty, leader_pid, "           \
+        "logind_session, created, refresh_expires, last_extended, "          \
+        "last_used, ended, state, refresh_hash"
+
+enum session_column {
+        COL_ID,
+        COL_USER,
+        COL_UID,
+        COL_CLIENT,
+        COL_SERVICE,
+        COL_RHOST,
+        COL_TTY,
+        COL_LEADER_PID,
+        COL_LOGIND_SESSION,
+        COL_CREATED,
+        COL_REFRESH_EXPIRES,
+        COL_LAST_EXTENDED,
+        COL_LAST_USED,
+        COL_ENDED,
+        COL_STATE,
+        COL_REFRESH_HASH,
+};
+
+static const char schema_v1[] =
+        "CREATE TABLE sessions ("
+        " id TEXT PRIMARY KEY,"
+        " user TEXT NOT NULL,"
+        " uid INTEGER NOT NULL,"
+        " client TEXT NOT NULL,"
+        " service TEXT NOT NULL,"
+        " rhost TEXT NOT NULL,"
+        " tty TEXT NOT NULL,"
+        " leader_pid INTEGER NOT NULL,"
+        " logind_session TEXT NOT NULL,"
+        " created INTEGER NOT NULL,"
+        " refresh_expires INTEGER NOT NULL,"
+        " last_extended INTEGER NOT NULL,"
+        " last_used INTEGER NOT NULL,"
+        " ended INTEGER NOT NULL DEFAULT 0,"
+        " state INTEGER NOT NULL CHECK(state BETWEEN 0 AND 3),"
+        " refresh_hash BLOB NOT NULL CHECK(length(refresh_hash) = 32));"
+        "CREATE INDEX sessions_user_client_state ON sessions(user, client, state);"
+        "CREATE INDEX sessions_state_expires ON sessions(state, refresh_expires);"
+        /* Serves list_active and per-user listings in order, without a sort;
+         * ties within one second go by insertion order (the implicit rowid). */
+        "CREATE INDEX sessions_active_by_user ON sessions(user, client, created)"
+        " WHERE state = 0;"
+        "PRAGMA user_version = 1;";
+
+enum store_stmt {
+        STMT_BEGIN_IMMEDIATE,
+        STMT_BEGIN_READ,
+        STMT_COMMIT,
+        STMT_ROLLBACK,
+        STMT_INSERT,
+        STMT_GET,
+        STMT_EXISTS,
+        STMT_LIST_ACTIVE,
+        STMT_END,
+        STMT_EXTEND,
+        STMT_TOUCH,
+        STMT_COUNT_ACTIVE,
+        STMT_MAX_,
+};
+
+static const char *const stmt_sql[STMT_MAX_] = {
+        [STMT_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+        [STMT_BEGIN_READ] = "BEGIN DEFERRED",
+        [STMT_COMMIT] = "COMMIT",
+        [STMT_ROLLBACK] = "ROLLBACK",
+        [STMT_INSERT] = "INSERT INTO sessions (" SESSION_COLUMNS ") "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [STMT_GET] = "SELECT " SESSION_COLUMNS " FROM sessions WHERE id = ?",
+        [STMT_EXISTS] = "SELECT 1 FROM sessions WHERE id = ?",
+        [STMT_LIST_ACTIVE] = "SELECT " SESSION_COLUMNS " FROM sessions "
+                             "WHERE user = ? AND client = ? AND state = 0 "
+                             "ORDER BY created, rowid",
+        [STMT_END] = "UPDATE sessions SET state = ?, ended = ? WHERE id = ? AND state = 0",
+        [STMT_EXTEND] = "UPDATE sessions SET refresh_hash = ?, refresh_expires = ?, "
+                        "last_extended = ?, last_used = ? WHERE id = ? AND state = 0",
+        [STMT_TOUCH] = "UPDATE sessions SET last_used = ? WHERE id = ? AND state = 0",
+        [STMT_COUNT_ACTIVE] = "SELECT count(*) FROM sessions WHERE state = 0",
+};
+
+/* tp_store_query() runs one of eight statement pairs, chosen by which
+ * filters are set, so that each has a plain WHERE clause the planner can
+ * match to an index, where "(? IS NULL OR user = ?)" would defeat it. */
+#define QUERY_BY_USER 0x1u
+#define QUERY_BY_CLIENT 0x2u
+#define QUERY_ALL_STATES 0x4u
+#define QUERY_VARIANTS 8u
+
+struct tp_store {
+        sqlite3 *db;
+        sqlite3_stmt *stmt[STMT_MAX_];
+        sqlite3_stmt *query_rows[QUERY_VARIANTS];
+        sqlite3_stmt *query_count[QUERY_VARIANTS];
+        char errmsg[256];
+};
+
+static int errno_from_sqlite(int rc)
+{
+        switch (rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_ROW:
+        case SQLITE_DONE:
+                return 0;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_CONSTRAINT:
+                if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+                        return -EEXIST;
+                return -EINVAL;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_TOOBIG:
+        case SQLITE_RANGE:
+        case SQLITE_MISMATCH:
+                return -EINVAL;
+        case SQLITE_READONLY:
+        case SQLITE_PERM:
+        case SQLITE_AUTH:
+                return -EACCES;
+        case SQLITE_CANTOPEN:
+                return -ENOENT;
+        default: /* CORRUPT, NOTADB, IOERR, PROTOCOL, ... */
+                return -EIO;
+        }
+}
+
+/* Records SQLite's own message while it still describes this failure. */
+static int store_sqlite_error(struct tp_store *s, int rc)
+{
+        snprintf(s->errmsg, sizeof s->errmsg, "%s", sqlite3_errmsg(s->db));
+        return errno_from_sqlite(rc);
+}
+
+static int store_error(struct tp_store *s, int r, const char *msg)
+{
+        snprintf(s->errmsg, sizeof s->errmsg, "%s", msg);
+        return r;
+}
+
+static void stmt_release(sqlite3_stmt *st)
+{
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+}
+
+/* Run a statement that yields no rows. */
+static int stmt_exec(struct tp_store *s, sqlite3_stmt *st)
+{
+        int rc = sqlite3_step(st);
+        int r = 0;
+
+        if (rc == SQLITE_ROW)
+                r = store_error(s, -EIO, "statement unexpectedly returned rows");
+        else if (rc != SQLITE_DONE)
+                r = store_sqlite_error(s, rc);
+        stmt_release(st);
+        return r;
+}
+
+/* A fixed field must carry its NUL inside the field; refuse it otherwise
+ * rather than read past the end. */
+static int bind_field(struct tp_store *s, sqlite3_stmt *st, int idx, const char *field,
+                      size_t size, const char *name)
+{
+        size_t n = strnlen(field, size);
+        int rc;
+
+        if (n >= size) {
+                snprintf(s->errmsg, sizeof s->errmsg, "session field %s is not terminated", name);
+                return -EINVAL;
+        }
+        rc = sqlite3_bind_text(st, idx, field, (int) n, SQLITE_STATIC);
+        return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc);
+}
+
+static int bind_string(struct tp_store *s, sqlite3_stmt *st, int idx, const char *str)
+{
+        size_t n = strlen(str);
+        int rc;
+
+        if (n > INT_MAX)
+                return store_error(s, -EINVAL, "string argument too long");
+        rc = sqlite3_bind_text(st, idx, str, (int) n, SQLITE_STATIC);
+        return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc);
+}
+
+static int bind_int64(struct tp_store *s, sqlite3_stmt *st, int idx, int64_t v)
+{
+        int rc = sqlite3_bind_int64(st, idx, v);
+        return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc);
+}
+
+static int bind_size(struct tp_store *s, sqlite3_stmt *st, int idx, size_t v)
+{
+        /* LIMIT -1 means "no limit" to SQLite: never let a huge size wrap. */
+        return bind_int64(s, st, idx, v > (size_t) INT64_MAX ? INT64_MAX : (int64_t) v);
+}
+
+static int bind_hash(struct tp_store *s, sqlite3_stmt *st, int idx,
+                     const uint8_t hash[TP_REFRESH_HASH_LEN])
+{
+        int rc = sqlite3_bind_blob(st, idx, hash, TP_REFRESH_HASH_LEN, SQLITE_STATIC);
+        return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc);
+}
+
+static int corrupt_column(struct tp_store *s, sqlite3_stmt *st, int col)
+{
+        snprintf(s->errmsg, sizeof s->errmsg, "corrupt row in sessions: column %s is invalid",
+                 sqlite3_column_name(st, col));
+        return -EIO;
+}
+
+static int column_text(struct tp_store *s, sqlite3_stmt *st, int col, char *dst, size_t size)
+{
+        const unsigned char *text;
+        int n;
+
+        if (sqlite3_column_type(st, col) != SQLITE_TEXT)
+                return corrupt_column(s, st, col);
+        text = sqlite3_column_text(st, col);
+        if (!text)
+                return store_sqlite_error(s, sqlite3_errcode(s->db));
+        n = sqlite3_column_bytes(st, col);
+        if (n < 0 || (size_t) n >= size || memchr(text, '\0', (size_t) n))
+                return corrupt_column(s, st, col);
+        memcpy(dst, text, (size_t) n);
+        dst[n] = '\0';
+        return 0;
+}
+
+static int column_int(struct tp_store *s, sqlite3_stmt *st, int col, int64_t min, int64_t max,
+                      int64_t *ret)
+{
+        int64_t v;
+
+        if (sqlite3_column_type(st, col) != SQLITE_INTEGER)
+                return corrupt_column(s, st, col);
+        v = sqlite3_column_int64(st, col);
+        if (v < min || v > max)
+                return corrupt_column(s, st, col);
+        *ret = v;
+        return 0;
+}
+
+static int session_from_row(struct tp_store *s, sqlite3_stmt *st, struct tp_session *ret)
+{
+        struct tp_session sess;
+        int64_t uid, pid, state;
+        const void *hash;
+        int r;
+
+        memset(&sess, 0, sizeof sess);
+        if ((r = column_text(s, st, COL_ID, sess.id, sizeof sess.id)) < 0 ||
+            (r = column_text(s, st, COL_USER, sess.user, sizeof sess.user)) < 0 ||
+            (r = column_int(s, st, COL_UID, 0, UINT32_MAX, &uid)) < 0 ||
+            (r = column_text(s, st, COL_CLIENT, sess.client, sizeof sess.client)) < 0 ||
+            (r = column_text(s, st, COL_SERVICE, sess.service, sizeof sess.service)) < 0 ||
+            (r = column_text(s, st, COL_RHOST, sess.rhost, sizeof sess.rhost)) < 0 ||
+            (r = column_text(s, st, COL_TTY, sess.tty, sizeof sess.tty)) < 0 ||
+            (r = column_int(s, st, COL_LEADER_PID, 0, UINT32_MAX, &pid)) < 0 ||
+            (r = column_text(s, st, COL_LOGIND_SESSION, sess.logind_session,
+                             sizeof sess.logind_session)) < 0 ||
+            (r = column_int(s, st, COL_CREATED, INT64_MIN, INT64_MAX, &sess.created)) < 0 ||
+            (r = column_int(s, st, COL_REFRESH_EXPIRES, INT64_MIN, INT64_MAX,
+                            &sess.refresh_expires)) < 0 ||
+            (r = column_int(s, st, COL_LAST_EXTENDED, INT64_MIN, INT64_MAX,
+                            &sess.last_extended)) < 0 ||
+            (r = column_int(s, st, COL_LAST_USED, INT64_MIN, INT64_MAX, &sess.last_used)) < 0 ||
+            (r = column_int(s, st, COL_ENDED, INT64_MIN, INT64_MAX, &sess.ended)) < 0 ||
+            (r = column_int(s, st, COL_STATE, 0, TP_STATE_MAX_, &state)) < 0)
+                return r;
+
+        if (sqlite3_column_type(st, COL_REFRESH_HASH) != SQLITE_BLOB ||
+            sqlite3_column_bytes(st, COL_REFRESH_HASH) != TP_REFRESH_HASH_LEN)
+                return corrupt_column(s, st, COL_REFRESH_HASH);
+        hash = sqlite3_column_blob(st, COL_REFRESH_HASH);
+        if (!hash)
+                return store_sqlite_error(s, sqlite3_errcode(s->db));
+        memcpy(sess.refresh_hash, hash, TP_REFRESH_HASH_LEN);
+
+        sess.uid = (uint32_t) uid;
+        sess.leader_pid = (uint32_t) pid;
+        sess.state = (uint8_t) state;
+        *ret = sess;
+        return 0;
+}
+
+/* Step a bound SELECT to the end, collecting its rows into a new array
+ * (NULL when there are none). The statement is released either way. */
+static int collect_sessions(struct tp_store *s, sqlite3_stmt *st, struct tp_session **ret,
+                            size_t *ret_n)
+{
+        struct tp_session *rows = NULL, *grown;
+        size_t n = 0, cap = 0;
+        int rc, r = 0;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 8;
+
+                        grown = reallocarray(rows, ncap, sizeof *rows);
+                        if (!grown) {
+                                r = store_error(s, -ENOMEM, "out of memory reading sessions");
+                                goto out;
+                        }
+                        rows = grown;
+                        cap = ncap;
+                }
+                if ((r = session_from_row(s, st, &rows[n])) < 0)
+                        goto out;
+                n++;
+        }
+        if (rc != SQLITE_DONE) {
+                r = store_sqlite_error(s, rc);
+                goto out;
+        }
+        *ret = rows;
+        *ret_n = n;
+        rows = NULL;
+out:
+        stmt_release(st);
+        free(rows);
+        return r;
+}
+
+static int step_count(struct tp_store *s, sqlite3_stmt *st, uint64_t *ret)
+{
+        int rc = sqlite3_step(st);
+        int64_t v;
+        int r = 0;
+
+        if (rc != SQLITE_ROW) {
+                r = rc == SQLITE_DONE ? store_error(s, -EIO, "count returned no row")
+                                      : store_sqlite_error(s, rc);
+                goto out;
+        }
+        v = sqlite3_column_int64(st, 0);
+        if (v < 0) {
+                r = store_error(s, -EIO, "count returned a negative number");
+                goto out;
+        }
+        *ret = (uint64_t) v;
+out:
+        stmt_release(st);
+        return r;
+}
+
+/* An UPDATE restricted to active rows changed nothing: is the id unknown,
+ * or is the session no longer active? */
+static int missing_or_stale(struct tp_store *s, const char *id)
+{
+        sqlite3_stmt *st = s->stmt[STMT_EXISTS];
+        int rc, r;
+
+        if ((r = bind_string(s, st, 1, id)) < 0)
+                goto out;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                r = store_error(s, -ESTALE, "session is not active");
+        else if (rc == SQLITE_DONE)
+                r = store_error(s, -ENOENT, "no such session");
+        else
+                r = store_sqlite_error(s, rc);
+out:
+        stmt_release(st);
+        return r;
+}
+
+static int update_active(struct tp_store *s, sqlite3_stmt *st, const char *id)
+{
+        int r;
+
+        if ((r = stmt_exec(s, st)) < 0)
+                return r;
+        if (sqlite3_changes(s->db) == 0)
+                return missing_or_stale(s, id);
+        return 0;
+}
+
+/* ---- open and schema ---------------------------------------------------- */
+
+static int pragma_int(struct tp_store *s, const char *sql, int64_t *ret)
+{
+        sqlite3_stmt *st = NULL;
+        int rc, r = 0;
+
+        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK) {
+                r = store_sqlite_error(s, rc);
+                goto out;
+        }
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                r = rc == SQLITE_DONE ? store_error(s, -EIO, "pragma returned no value")
+                                      : store_sqlite_error(s, rc);
+                goto out;
+        }
+        *ret = sqlite3_column_int64(st, 0);
+out:
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int pragma_text_equals(struct tp_store *s, const char *sql, const char *want)
+{
+        sqlite3_stmt *st = NULL;
+        const unsigned char *got;
+        int rc, r = 0;
+
+        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK) {
+                r = store_sqlite_error(s, rc);
+                goto out;
+        }
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                r = rc == SQLITE_DONE ? store_error(s, -EIO, "pragma returned no value")
+                                      : store_sqlite_error(s, rc);
+                goto out;
+        }
+        got = sqlite3_column_text(st, 0);
+        if (!got || strcmp((const char *) got, want) != 0)
+                r = store_error(s, -EOPNOTSUPP, "pragma setting was not accepted");
+out:
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int exec_sql(struct tp_store *s, const char *sql)
+{
+        int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+        return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc);
+}
+
+static int check_schema_version(int64_t version)
+{
+        if (version < 0 || version > TP_STORE_SCHEMA_VERSION)
+                return -EPROTO;
+        return 0;
+}
+
+/* Create schema v1 on a fresh file. The version is read again under the
+ * write lock so that two daemons starting together cannot both create. */
+static int store_apply_schema(struct tp_store *s)
+{
+        int64_t version;
+        int r;
+
+        if ((r = exec_sql(s, "BEGIN IMMEDIATE")) < 0)
+                return r;
+        if ((r = pragma_int(s, "PRAGMA user_version", &version)) < 0 ||
+            (r = check_schema_version(version)) < 0)
+                goto fail;
+        if (version == 0 && (r = exec_sql(s, schema_v1)) < 0)
+                goto fail;
+        if ((r = exec_sql(s, "COMMIT")) < 0)
+                goto fail;
+        return 0;
+fail:
+        if (!sqlite3_get_autocommit(s->db))
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+}
+
+static int prepare(struct tp_store *s, const char *sql, sqlite3_stmt **ret)
+{
+        int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, ret, NULL);
+        return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc);
+}
+
+static void query_where(unsigned variant, char *buf, size_t size)
+{
+        const char *user = (variant & QUERY_BY_USER) ? "user = ?" : NULL;
+        const char *client = (variant & QUERY_BY_CLIENT) ? "client = ?" : NULL;
+        const char *state = (variant & QUERY_ALL_STATES) ? NULL : "state = 0";
+        const char *parts[3] = { user, client, state };
+        size_t len = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < 3; i++) {
+                if (!parts[i])
+                        continue;
+                len += (size_t) snprintf(buf + len, size - len, "%s%s",
+                                         len ? " AND " : " WHERE ", parts[i]);
+        }
+}
+
+static int store_prepare_all(struct tp_store *s)
+{
+        char where[64], sql[512];
+        int r;
+
+        for (size_t i = 0; i < STMT_MAX_; i++)
+                if ((r = prepare(s, stmt_sql[i], &s->stmt[i])) < 0)
+                        return r;
+        for (unsigned v = 0; v < QUERY_VARIANTS; v++) {
+                query_where(v, where, sizeof where);
+                snprintf(sql, sizeof sql,
+                         "SELECT " SESSION_COLUMNS " FROM sessions%s "
+                         "ORDER BY created, rowid LIMIT ? OFFSET ?", where);
+                if ((r = prepare(s, sql, &s->query_rows[v])) < 0)
+                        return r;
+                snprintf(sql, sizeof sql, "SELECT count(*) FROM sessions%s", where);
+                if ((r = prepare(s, sql, &s->query_count[v])) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* SQLite would create a missing file with the umask's mode; create it
+ * private first, and never through a symlink. WAL and shm files inherit
+ * the database file's mode. */
+static int store_create_file(const char *path)
+{
+        struct stat st;
+        int fd, r = 0;
+
+        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                r = -errno;
+        else if (!S_ISREG(st.st_mode))
+                r = -EINVAL;
+        close(fd);
+        return r;
+}
+
+int tp_store_open(const char *path, struct tp_store **ret)
+{
+        const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                          SQLITE_OPEN_NOFOLLOW;
+        struct tp_store *s = NULL;
+        int64_t version, sync;
+        int rc, r;
+
+        if (!path || !*path || !ret)
+                return -EINVAL;
+        if ((r = store_create_file(path)) < 0)
+                return r;
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+        if (rc != SQLITE_OK) {
+                r = s->db ? store_sqlite_error(s, rc) : -ENOMEM;
+                goto out;
+        }
+        sqlite3_extended_result_codes(s->db, 1);
+        sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+        sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+
+        /* Refuse a newer file before changing anything in it, journal mode
+         * included. A file that is not a database fails here too. */
+        if ((r = pragma_int(s, "PRAGMA user_version", &version)) < 0 ||
+            (r = check_schema_version(version)) < 0)
+                goto out;
+        if ((r = pragma_text_equals(s, "PRAGMA journal_mode = WAL", "wal")) < 0)
+                goto out;
+        if ((r = exec_sql(s, "PRAGMA synchronous = FULL")) < 0 ||
+            (r = pragma_int(s, "PRAGMA synchronous", &sync)) < 0)
+                goto out;
+        if (sync != STORE_SYNCHRONOUS_FULL) {
+                r = -EOPNOTSUPP;
+                goto out;
+        }
+        if ((r = exec_sql(s, "PRAGMA foreign_keys = ON")) < 0 ||
+            (r = exec_sql(s, "PRAGMA trusted_schema = OFF")) < 0 ||
+            (r = store_apply_schema(s)) < 0 ||
+            (r = store_prepare_all(s)) < 0)
+                goto out;
+
+        *ret = s;
+        s = NULL;
+out:
+        tp_store_close(s);
+        return r;
+}
+
+void tp_store_close(struct tp_store *s)
+{
+        if (!s)
+                return;
+        for (size_t i = 0; i < STMT_MAX_; i++)
+                sqlite3_finalize(s->stmt[i]);
+        for (size_t i = 0; i < QUERY_VARIANTS; i++) {
+                sqlite3_finalize(s->query_rows[i]);
+                sqlite3_finalize(s->query_count[i]);
+        }
+        /* An open transaction is rolled back here, never committed. */
+        sqlite3_close_v2(s->db);
+        free(s);
+}
+
+const char *tp_store_errmsg(struct tp_store *s)
+{
+        if (!s)
+                return "session store is not open";
+        return s->errmsg[0] ? s->errmsg : "no error";
+}
+
+/* ---- transactions ------------------------------------------------------- */
+
+/* -EALREADY when a transaction is already open. */
+int tp_store_begin(struct tp_store *s)
+{
+        if (!sqlite3_get_autocommit(s->db))
+                return store_error(s, -EALREADY, "a transaction is already open");
+        return stmt_exec(s, s->stmt[STMT_BEGIN_IMMEDIATE]);
+}
+
+/* Returns once the WAL is synced. On failure the transaction may still be
+ * open: the caller rolls it back. -EINVAL when none is open. */
+int tp_store_commit(struct tp_store *s)
+{
+        if (sqlite3_get_autocommit(s->db))
+                return store_error(s, -EINVAL, "no transaction is open");
+        return stmt_exec(s, s->stmt[STMT_COMMIT]);
+}
+
+/* Harmless when no transaction is open (SQLite may already have rolled
+ * back after an I/O error). */
+void tp_store_rollback(struct tp_store *s)
+{
+        if (!s || sqlite3_get_autocommit(s->db))
+                return;
+        (void) stmt_exec(s, s->stmt[STMT_ROLLBACK]);
+}
+
+/* ---- sessions ----------------------------------------------------------- */
+
+int tp_store_insert(struct tp_store *s, const struct tp_session *sess)
+{
+        sqlite3_stmt *st = s->stmt[STMT_INSERT];
+        int r;
+
+        if ((r = bind_field(s, st, COL_ID + 1, sess->id, sizeof sess->id, "id")) < 0 ||
+            (r = bind_field(s, st, COL_USER + 1, sess->user, sizeof sess->user, "user")) < 0 ||
+            (r = bind_int64(s, st, COL_UID + 1, sess->uid)) < 0 ||
+            (r = bind_field(s, st, COL_CLIENT + 1, sess->client, sizeof sess->client,
+                            "client")) < 0 ||
+            (r = bind_field(s, st, COL_SERVICE + 1, sess->service, sizeof sess->service,
+                            "service")) < 0 ||
+            (r = bind_field(s, st, COL_RHOST + 1, sess->rhost, sizeof sess->rhost, "rhost")) < 0 ||
+            (r = bind_field(s, st, COL_TTY + 1, sess->tty, sizeof sess->tty, "tty")) < 0 ||
+            (r = bind_int64(s, st, COL_LEADER_PID + 1, sess->leader_pid)) < 0 ||
+            (r = bind_field(s, st, COL_LOGIND_SESSION + 1, sess->logind_session,
+                            sizeof sess->logind_session, "logind_session")) < 0 ||
+            (r = bind_int64(s, st, COL_CREATED + 1, sess->created)) < 0 ||
+            (r = bind_int64(s, st, COL_REFRESH_EXPIRES + 1, sess->refresh_expires)) < 0 ||
+            (r = bind_int64(s, st, COL_LAST_EXTENDED + 1, sess->last_extended)) < 0 ||
+            (r = bind_int64(s, st, COL_LAST_USED + 1, sess->last_used)) < 0 ||
+            (r = bind_int64(s, st, COL_ENDED + 1, sess->ended)) < 0 ||
+            (r = bind_int64(s, st, COL_STATE + 1, sess->state)) < 0 ||
+            (r = bind_hash(s, st, COL_REFRESH_HASH + 1, sess->refresh_hash)) < 0) {
+                stmt_release(st);
+                return r;
+        }
+        return stmt_exec(s, st);
+}
+
+int tp_store_get(struct tp_store *s, const char *id, struct tp_session *ret)
+{
+        sqlite3_stmt *st = s->stmt[STMT_GET];
+        struct tp_session sess;
+        int rc, r;
+
+        if ((r = bind_string(s, st, 1, id)) < 0)
+                goto out;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+                r = store_error(s, -ENOENT, "no such session");
+                goto out;
+        }
+        if (rc != SQLITE_ROW) {
+                r = store_sqlite_error(s, rc);
+                goto out;
+        }
+        if ((r = session_from_row(s, st, &sess)) < 0)
+                goto out;
+        *ret = sess;
+out:
+        stmt_release(st);
+        return r;
+}
+
+int tp_store_list_active(struct tp_store *s, const char *user, const char *client,
+                         struct tp_session **ret, size_t *ret_n)
+{
+        sqlite3_stmt *st = s->stmt[STMT_LIST_ACTIVE];
+        int r;
+
+        if ((r = bind_string(s, st, 1, user)) < 0 || (r = bind_string(s, st, 2, client)) < 0) {
+                stmt_release(st);
+                return r;
+        }
+        return collect_sessions(s, st, ret, ret_n);
+}
+
+/* The count and the page come from one read transaction, so the total
+ * always describes the same snapshot as the rows. */
+int tp_store_query(struct tp_store *s, const struct tp_store_filter *f, size_t offset,
+                   size_t limit, struct tp_session **ret, size_t *ret_n, size_t *ret_total)
+{
+        static const struct tp_store_filter active_only = { 0 };
+        sqlite3_stmt *rows_st, *count_st;
+        struct tp_session *rows = NULL;
+        bool own_txn = false;
+        unsigned variant = 0;
+        uint64_t total;
+        size_t n = 0;
+        int idx = 1, r;
+
+        if (!f)
+                f = &active_only;
+        if (f->user && f->user[0])
+                variant |= QUERY_BY_USER;
+        if (f->client && f->client[0])
+                variant |= QUERY_BY_CLIENT;
+        if (f->all)
+                variant |= QUERY_ALL_STATES;
+        rows_st = s->query_rows[variant];
+        count_st = s->query_count[variant];
+
+        if (sqlite3_get_autocommit(s->db)) {
+                if ((r = stmt_exec(s, s->stmt[STMT_BEGIN_READ])) < 0)
+                        return r;
+                own_txn = true;
+        }
+
+        if ((variant & QUERY_BY_USER) && (r = bind_string(s, count_st, idx++, f->user)) < 0)
+                goto out_release;
+        if ((variant & QUERY_BY_CLIENT) && (r = bind_string(s, count_st, idx++, f->client)) < 0)
+                goto out_release;
+        if ((r = step_count(s, count_st, &total)) < 0)
+                goto out;
+        if (total > SIZE_MAX) {
+                r = store_error(s, -EOVERFLOW, "too many sessions");
+                goto out;
+        }
+
+        idx = 1;
+        if ((variant & QUERY_BY_USER) && (r = bind_string(s, rows_st, idx++, f->user)) < 0)
+                goto out_release;
+        if ((variant & QUERY_BY_CLIENT) && (r = bind_string(s, rows_st, idx++, f->client)) < 0)
+                goto out_release;
+        if ((r = bind_size(s, rows_st, idx++, limit)) < 0 ||
+            (r = bind_size(s, rows_st, idx++, offset)) < 0)
+                goto out_release;
+        if ((r = collect_sessions(s, rows_st, &rows, &n)) < 0)
+                goto out;
+
+        if (own_txn) {
+                if ((r = stmt_exec(s, s->stmt[STMT_COMMIT])) < 0)
+                        goto out;
+                own_txn = false;
+        }
+        *ret = rows;
+        *ret_n = n;
+        *ret_total = (size_t) total;
+        rows = NULL;
+        goto out;
+
+out_release:
+        stmt_release(count_st);
+        stmt_release(rows_st);
+out:
+        if (own_txn)
+                tp_store_rollback(s);
+        free(rows);
+        return r;
+}
+
+/* `state` must be one of the ended states; -EINVAL otherwise. */
+int tp_store_end(struct tp_store *s, const char *id, uint8_t state, int64_t ended)
+{
+        sqlite3_stmt *st = s->stmt[STMT_END];
+        int r;
+
+        if (state == TP_STATE_ACTIVE || state > TP_STATE_MAX_)
+                return store_error(s, -EINVAL, "not an ended session state");
+        if ((r = bind_int64(s, st, 1, state)) < 0 || (r = bind_int64(s, st, 2, ended)) < 0 ||
+            (r = bind_string(s, st, 3, id)) < 0) {
+                stmt_release(st);
+                return r;
+        }
+        return update_active(s, st, id);
+}
+
+int tp_store_extend(struct tp_store *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
+                    int64_t refresh_expires, int64_t now)
+{
+        sqlite3_stmt *st = s->stmt[STMT_EXTEND];
+        int r;
+
+        if ((r = bind_hash(s, st, 1, hash)) < 0 ||
+            (r = bind_int64(s, st, 2, refresh_expires)) < 0 ||
+            (r = bind_int64(s, st, 3, now)) < 0 || (r = bind_int64(s, st, 4, now)) < 0 ||
+            (r = bind_string(s, st, 5, id)) < 0) {
+                stmt_release(st);
+                return r;
+        }
+        return update_active(s, st, id);
+}
+
+int tp_store_touch(struct tp_store *s, const char *id, int64_t now)
+{
+        sqlite3_stmt *st = s->stmt[STMT_TOUCH];
+        int r;
+
+        if ((r = bind_int64(s, st, 1, now)) < 0 || (r = bind_string(s, st, 2, id)) < 0) {
+                stmt_release(st);
+                return r;
+        }
+        return update_active(s, st, id);
+}
+
+int tp_store_count_active(struct tp_store *s, uint64_t *ret)
+{
+        return step_count(s, s->stmt[STMT_COUNT_ACTIVE], ret);
+}
