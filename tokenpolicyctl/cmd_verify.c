@@ -35,7 +35,8 @@ static int read_token_stdin(char *buf, size_t size)
                 buf[--n] = '\0';
         while (start < n && is_space(buf[start]))
                 start++;
-        memmove(buf, buf + start, n - start + 1);
+        if (start > 0)
+                memmove(buf, buf + start, n - start + 1);
         return 0;
 }
 

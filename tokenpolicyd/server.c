@@ -393,7 +393,11 @@ static int make_parent_dir(const char *path)
         if (!slash || slash == dir)
                 return 0;
         *slash = '\0';
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        if (mkdir(dir, 0755) < 0)
+                return errno == EEXIST ? 0 : -errno;
+        /* Created here: readable by all whatever the umask, so every local
+         * user can reach the socket inside. */
+        if (chmod(dir, 0755) < 0)
                 return -errno;
         return 0;
 }

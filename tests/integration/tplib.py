@@ -112,7 +112,7 @@ class Env:
         with open(os.path.join(self.pamdir, name), "w") as f:
             f.write(f"account required {MODULE} {opts}\n")
             f.write(f"session required {MODULE} {opts}\n")
-            f.write(f"auth optional {MODULE} {opts}\n")
+            f.write(f"auth required {MODULE} {opts}\n")
 
     def set_offset(self, seconds):
         """Move the daemon's wall clock to now + seconds."""

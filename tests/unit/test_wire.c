@@ -1118,6 +1118,37 @@ static void test_names(void **state)
         assert_string_equal(tp_msg_type_name(TP_REPLY_FLAG), "unknown");
 }
 
+/* The byte-for-byte examples of PROTOCOL.md section 11. */
+static void test_protocol_examples(void **state)
+{
+        static const uint8_t status_req[] = { 'T', 'P', 1, 6, 0, 0, 0, 0 };
+        static const uint8_t denied[] = { 'T', 'P', 1, 0x81, 0, 0, 0, 5, 1, 0, 2, 'n', 'o' };
+        static const uint8_t revoked[] = { 'T', 'P', 1, 0x88, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 3 };
+        struct tp_reply *rep = reply_new();
+        struct tp_request req;
+        uint8_t buf[64];
+
+        (void) state;
+        memset(&req, 0, sizeof(req));
+        req.type = TP_REQ_STATUS;
+        assert_int_equal(tp_request_encode(&req, buf, sizeof(buf)), sizeof(status_req));
+        assert_memory_equal(buf, status_req, sizeof(status_req));
+
+        rep->type = TP_REQ_ACCESS | TP_REPLY_FLAG;
+        rep->status = TP_STATUS_DENIED;
+        SET(rep->message, "no");
+        SET(rep->u.access.client, "web");
+        assert_int_equal(tp_reply_encode(rep, buf, sizeof(buf)), sizeof(denied));
+        assert_memory_equal(buf, denied, sizeof(denied));
+
+        memset(rep, 0, sizeof(*rep));
+        rep->type = TP_REQ_REVOKE | TP_REPLY_FLAG;
+        rep->u.revoke.revoked = 3;
+        assert_int_equal(tp_reply_encode(rep, buf, sizeof(buf)), sizeof(revoked));
+        assert_memory_equal(buf, revoked, sizeof(revoked));
+        free(rep);
+}
+
 /* ---- io.c against fake daemons ----------------------------------------- */
 
 struct fake_daemon {
@@ -1543,6 +1574,7 @@ int main(void)
                 cmocka_unit_test(test_worst_case_tokens_fit),
                 cmocka_unit_test(test_worst_case_requests_fit),
                 cmocka_unit_test(test_names),
+                cmocka_unit_test(test_protocol_examples),
                 cmocka_unit_test(test_io_call_answers),
                 cmocka_unit_test(test_io_transact_sequential),
                 cmocka_unit_test(test_io_silent_daemon_times_out),

@@ -1,0 +1,534 @@
+#!/usr/bin/python3
+"""Integration tests for the core: real libpam, real daemon, real SQLite.
+
+Each row of DESIGN §3 (access check, sign-in, re-authentication, silent
+refresh, sign-out, admin revoke), the cap with every evict mode, reload,
+restart, token verification by an independent verifier, and the rights of
+a non-root peer. Needs root to create the test users (tptest-*), which it
+removes again.
+"""
+import base64
+import json
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tplib import (CTL, DAEMON, PY, ROOT, SHIPPED_CONF, Env, TestFailure, check,  # noqa: E402
+                   config_text, eq, run_tests, with_env)
+
+ALICE, BOB = "tptest-alice", "tptest-bob"
+VERIFY = os.path.join(ROOT, "tests", "integration", "verify_jwt.py")
+HOUR = 3600
+
+
+def ensure_users():
+    for u in (ALICE, BOB):
+        try:
+            pwd.getpwnam(u)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                            "--user-group", u], check=True)
+
+
+def remove_users():
+    for u in (ALICE, BOB):
+        subprocess.run(["userdel", u], capture_output=True)
+
+
+def by_id(sessions):
+    return {s["id"]: s for s in sessions}
+
+
+def decode_jwt(token):
+    parts = token.split(".")
+    eq(len(parts), 3, "JWT parts")
+
+    def b64(s):
+        return json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+    return b64(parts[0]), b64(parts[1])
+
+
+def cap_conf(evict, cap=10, **extra):
+    keys = {"services": ["tptest-desktop"], "max_refresh_tokens": cap, "evict": evict}
+    keys.update(extra)
+    return config_text(clients={"desktop": keys, "web": {"services": ["tptest-web"], "access": False}})
+
+
+# -- access check ---------------------------------------------------------
+
+@with_env()
+def test_denied_client_type_message(env):
+    r = env.pam("tptest-web", ALICE, "acct", "open")
+    eq(r["results"], ["PAM_PERM_DENIED"], "web acct")
+    eq(r["errors"], ["Sign-in from web clients is disabled by your administrator."], "message")
+    eq(env.sessions("--all"), [], "no session recorded for a denied sign-in")
+    check("event=deny" in env.log_text() and "client type disabled" in env.log_text(), "deny audited")
+
+
+@with_env()
+def test_open_without_acct_still_denied(env):
+    r = env.pam("tptest-web", ALICE, "open")
+    eq(r["results"], ["PAM_SESSION_ERR"], "web open")
+    eq(r["errors"], ["Sign-in from web clients is disabled by your administrator."], "message")
+
+
+@with_env()
+def test_unmapped_service_denied_by_unknown_client(env):
+    r = env.pam("tptest-other", ALICE, "acct")
+    eq(r["results"], ["PAM_PERM_DENIED"], "unmapped service")
+    check("unknown clients are denied" in r["errors"][0], r["errors"])
+
+
+def test_unknown_client_names_a_type():
+    env = Env(config_text(unknown='"mobile"'))
+    try:
+        env.start()
+        r = env.sign_in("tptest-other", ALICE)
+        eq(r["env"]["TOKENPOLICY_CLIENT"], "mobile", "unknown_client type")
+    finally:
+        env.cleanup()
+
+
+@with_env()
+def test_client_argument_overrides_service(env):
+    env.pam_service("tptest-other", args="client=ssh")
+    r = env.sign_in("tptest-other", ALICE)
+    eq(r["env"]["TOKENPOLICY_CLIENT"], "ssh", "client= argument")
+    env.pam_service("tptest-other", args="client=nosuchtype")
+    r = env.pam("tptest-other", ALICE, "acct")
+    eq(r["results"], ["PAM_PERM_DENIED"], "undefined client=")
+    check("nosuchtype" in r["errors"][0], r["errors"])
+
+
+# -- sign-in ----------------------------------------------------------------
+
+@with_env()
+def test_sign_in_exports_tokens(env):
+    r = env.sign_in("tptest-desktop", ALICE, rhost="192.0.2.7")
+    e = r["env"]
+    eq(sorted(e), ["TOKENPOLICY_ACCESS_TOKEN", "TOKENPOLICY_CLIENT", "TOKENPOLICY_SESSION_ID"], "exported")
+    eq(e["TOKENPOLICY_CLIENT"], "desktop", "client")
+    check(len(e["TOKENPOLICY_SESSION_ID"]) == 32, "session id is 32 hex")
+    header, claims = decode_jwt(e["TOKENPOLICY_ACCESS_TOKEN"])
+    eq(header["alg"], "EdDSA", "alg")
+    eq(claims["sub"], ALICE, "sub")
+    eq(claims["uid"], pwd.getpwnam(ALICE).pw_uid, "uid")
+    eq(claims["sid"], e["TOKENPOLICY_SESSION_ID"], "sid")
+    eq(claims["client"], "desktop", "client claim")
+    eq(claims["exp"] - claims["iat"], 720 * 60, "access TTL")
+    [s] = env.sessions()
+    eq(s["id"], e["TOKENPOLICY_SESSION_ID"], "listed")
+    eq(s["state"], "active", "state")
+    eq(s["rhost"], "192.0.2.7", "rhost")
+    eq(s["refresh_expires"] - s["created"], 336 * HOUR, "refresh TTL")
+    # The refresh token is a secret: nowhere in the environment or the log.
+    check("refresh" not in json.dumps(e).lower(), "no refresh token exported")
+
+
+@with_env()
+def test_jwt_verified_independently_and_tampering_rejected(env):
+    token = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_ACCESS_TOKEN"]
+    pub = os.path.join(env.state, "signing-key.pub.pem")
+    jwks = os.path.join(env.state, "jwks.json")
+    eq(os.stat(os.path.join(env.state, "signing-key.pem")).st_mode & 0o777, 0o600, "key mode")
+    p = subprocess.run([PY, VERIFY, pub, token], capture_output=True, text=True)
+    eq(p.returncode, 0, f"verify with PEM: {p.stderr}")
+    eq(json.loads(p.stdout)["sub"], ALICE, "verified claims")
+    p = subprocess.run([PY, VERIFY, "--jwks", jwks, token], capture_output=True, text=True)
+    eq(p.returncode, 0, f"verify with JWKS: {p.stderr}")
+    h, c, sig = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(c + "=" * (-len(c) % 4)))
+    claims["sub"] = "root"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    flipped = sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1]
+    none_hdr = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
+    for bad in (f"{h}.{forged}.{sig}", f"{h}.{c}.{flipped}", f"{none_hdr}.{c}.", f"{none_hdr}.{c}.{sig}"):
+        p = subprocess.run([PY, VERIFY, pub, bad], capture_output=True, text=True)
+        eq(p.returncode, 1, f"tampered token accepted: {bad[:60]}")
+        p = subprocess.run([CTL, "verify", bad, "--key", pub], capture_output=True, text=True)
+        eq(p.returncode, 1, f"tokenpolicyctl verify accepted a tampered token: {p.stdout}")
+    p = subprocess.run([CTL, "verify", token, "--key", pub], capture_output=True, text=True)
+    eq(p.returncode, 0, f"tokenpolicyctl verify rejected a good token: {p.stderr}")
+
+
+@with_env()
+def test_sign_out_closes_session(env):
+    r = env.pam("tptest-desktop", ALICE, "acct", "open", "close")
+    eq(r["results"], ["PAM_SUCCESS"] * 3, "open+close")
+    eq(env.sessions(), [], "no active session after sign-out")
+    [s] = env.sessions("--all")
+    eq(s["state"], "closed", "state after close")
+    check(s["ended"] >= s["created"], "ended recorded")
+
+
+# -- the cap ----------------------------------------------------------------
+
+def run_cap(evict):
+    env = Env(cap_conf(evict))
+    try:
+        env.start()
+        ids = []
+        for i in range(10):
+            env.set_offset(i)  # one second apart, so "oldest" is unambiguous
+            ids.append(env.sign_in("tptest-desktop", ALICE, rhost=f"192.0.2.{i + 1}")["env"]
+                       ["TOKENPOLICY_SESSION_ID"])
+        if evict == "least_recently_used":
+            # Use the first session again: the second becomes least recently used.
+            env.set_offset(20)
+            p = env.ctl("token", env={**os.environ, "TOKENPOLICY_SESSION_ID": ids[0]})
+            eq(p.returncode, 0, f"refresh: {p.stderr}")
+        env.set_offset(30)
+        r = env.pam("tptest-desktop", ALICE, "acct", "open", rhost="192.0.2.11")
+        active = by_id(env.sessions())
+        every = by_id(env.sessions("--all"))
+        return env, ids, r, active, every
+    except BaseException:
+        env.cleanup()
+        raise
+
+
+def test_cap_evicts_oldest():
+    env, ids, r, active, every = run_cap("oldest")
+    try:
+        eq(r["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], "11th sign-in")
+        eq(len(active), 10, "active after 11 sign-ins at cap 10")
+        eq(every[ids[0]]["state"], "revoked", "first session")
+        check(all(i in active for i in ids[1:]), "the other nine stay active")
+        check(any("192.0.2.1 " in m and "signed out" in m for m in r["infos"]), f"user told: {r['infos']}")
+        check("event=evict" in env.log_text(), "eviction audited")
+    finally:
+        env.cleanup()
+
+
+def test_cap_evicts_least_recently_used():
+    env, ids, r, active, every = run_cap("least_recently_used")
+    try:
+        eq(r["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], "11th sign-in")
+        eq(len(active), 10, "active count")
+        eq(every[ids[0]]["state"], "active", "recently used first session kept")
+        eq(every[ids[1]]["state"], "revoked", "least recently used session")
+    finally:
+        env.cleanup()
+
+
+def test_cap_deny_new():
+    env, ids, r, active, every = run_cap("deny_new")
+    try:
+        eq(r["results"], ["PAM_SUCCESS", "PAM_SESSION_ERR"], "11th sign-in refused")
+        check("10 active desktop sessions" in r["errors"][0], r["errors"])
+        eq(sorted(active), sorted(ids), "the ten stay, nothing added")
+        eq(len(every), 10, "nothing half-created")
+    finally:
+        env.cleanup()
+
+
+def test_cap_is_per_user_and_client_type():
+    env = Env(config_text(clients={"desktop": {"services": ["tptest-desktop"], "max_refresh_tokens": 10},
+                                   "ssh": {"services": ["tptest-sshd"], "max_refresh_tokens": 10}}))
+    try:
+        env.start()
+        for _ in range(10):
+            env.sign_in("tptest-desktop", ALICE)
+        env.sign_in("tptest-sshd", ALICE)
+        env.sign_in("tptest-desktop", BOB)
+        eq(len(env.sessions("--user", ALICE, "--client", "desktop")), 10, "alice desktop")
+        eq(len(env.sessions("--user", ALICE, "--client", "ssh")), 1, "alice ssh")
+        eq(len(env.sessions("--user", BOB)), 1, "bob")
+        eq(len(env.sessions("--all")), 12, "nothing evicted")
+    finally:
+        env.cleanup()
+
+
+def test_lowering_cap_evicts_down_at_next_sign_in():
+    env = Env(cap_conf("oldest", cap=20))
+    try:
+        env.start()
+        ids = []
+        for i in range(15):
+            env.set_offset(i)
+            ids.append(env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"])
+        env.write_conf(cap_conf("oldest", cap=10))
+        env.ctl("reload", check_rc=0)
+        eq(len(env.sessions()), 15, "lowering the cap ends nothing by itself")
+        env.set_offset(100)
+        env.sign_in("tptest-desktop", ALICE)
+        active = by_id(env.sessions())
+        eq(len(active), 10, "evicted down to the cap")
+        check(all(i not in active for i in ids[:6]), "the six oldest were signed out")
+    finally:
+        env.cleanup()
+
+
+# -- re-authentication and refresh ----------------------------------------
+
+@with_env()
+def test_reauthentication_issues_fresh_refresh_token(env):
+    sid = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
+    [before] = env.sessions()
+    env.set_offset(100 * HOUR)
+    # A screen locker runs inside the session: the id comes from its environment.
+    r = subprocess.run([os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
+                        env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "reauth"],
+                       capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
+    out = json.loads(r.stdout)
+    eq(out["steps"][0]["result"], "PAM_SUCCESS", f"reauth: {out}")
+    [after] = env.sessions()
+    eq(after["id"], sid, "same session")
+    check(after["refresh_expires"] >= before["refresh_expires"] + 100 * HOUR - 5, "new TTL from reauth")
+    eq(after["refresh_expires"] - after["last_extended"], 336 * HOUR, "full TTL")
+    _, claims = decode_jwt(out["env"]["TOKENPOLICY_ACCESS_TOKEN"])
+    eq(claims["sid"], sid, "new access token for the same session")
+
+
+@with_env()
+def test_reauthentication_in_same_handle(env):
+    r = env.pam("tptest-desktop", ALICE, "acct", "open", "reauth", "refresh-cred", "close")
+    eq(r["results"], ["PAM_SUCCESS"] * 5, "open, reinitialize, refresh, close")
+
+
+@with_env()
+def test_reauthentication_after_expiry_refused(env):
+    sid = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
+    env.set_offset(336 * HOUR)
+    r = subprocess.run([os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
+                        env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "reauth"],
+                       capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
+    out = json.loads(r.stdout)
+    eq(out["steps"][0]["result"], "PAM_CRED_EXPIRED", "expired session cannot be unlocked")
+    check("sign in again" in out["messages"][0]["text"], out["messages"])
+
+
+def refresh(env, sid, user=None):
+    return env.ctl("token", user=user, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
+
+
+def test_refresh_without_auto_extend_keeps_absolute_expiry():
+    env = Env(config_text(clients={"desktop": {"services": ["tptest-desktop"], "refresh_token_ttl_hours": 24}}))
+    try:
+        env.start()
+        sid = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
+        [s0] = env.sessions()
+        env.set_offset(24 * HOUR - 60)
+        p = refresh(env, sid, user=ALICE)
+        eq(p.returncode, 0, f"refresh before expiry: {p.stderr}")
+        _, claims = decode_jwt(p.stdout.strip())
+        eq(claims["exp"], s0["refresh_expires"], "access token clamped to the refresh expiry")
+        [s1] = env.sessions()
+        eq(s1["refresh_expires"], s0["refresh_expires"], "expiry unchanged without auto-extend")
+        env.set_offset(24 * HOUR + 1)
+        p = refresh(env, sid, user=ALICE)
+        eq(p.returncode, 1, "refresh after expiry")
+        check("sign in again" in p.stderr, p.stderr)
+        [s2] = env.sessions("--all")
+        eq(s2["state"], "expired", "marked expired")
+    finally:
+        env.cleanup()
+
+
+def test_refresh_with_auto_extend_slides_expiry():
+    env = Env(config_text(clients={"desktop": {"services": ["tptest-desktop"], "refresh_token_ttl_hours": 24,
+                                               "auto_extend_refresh_token": True}}))
+    try:
+        env.start()
+        sid = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
+        [s0] = env.sessions()
+        env.set_offset(24 * HOUR - 60)
+        p = refresh(env, sid, user=ALICE)
+        eq(p.returncode, 0, f"refresh: {p.stderr}")
+        [s1] = env.sessions()
+        check(s1["refresh_expires"] >= s0["refresh_expires"] + 24 * HOUR - 65, "expiry slid forward")
+        eq(s1["refresh_expires"] - s1["last_extended"], 24 * HOUR, "fresh TTL")
+        env.set_offset(24 * HOUR + 60)  # past the original expiry
+        p = refresh(env, sid, user=ALICE)
+        eq(p.returncode, 0, f"still valid past the original expiry: {p.stderr}")
+        env.set_offset(24 * HOUR + 60 + 24 * HOUR + 1)  # idle longer than a TTL
+        p = refresh(env, sid, user=ALICE)
+        eq(p.returncode, 1, "an idle session still expires")
+        # A locked or expired account gets no new token, even with auto-extend.
+        env.set_offset(0)
+        sid2 = env.sign_in("tptest-desktop", BOB)["env"]["TOKENPOLICY_SESSION_ID"]
+        subprocess.run(["usermod", "-p", "$6$tptest$x", BOB], check=True, capture_output=True)
+        try:
+            eq(refresh(env, sid2).returncode, 0, "valid account refreshes")
+            subprocess.run(["usermod", "-L", BOB], check=True, capture_output=True)
+            p = refresh(env, sid2)
+            eq(p.returncode, 1, "locked account refused")
+            check("account" in p.stderr, p.stderr)
+            subprocess.run(["usermod", "-U", BOB], check=True, capture_output=True)
+            eq(refresh(env, sid2).returncode, 0, "unlocked account refreshes again")
+            subprocess.run(["usermod", "--expiredate", "1970-01-02", BOB], check=True, capture_output=True)
+            eq(refresh(env, sid2).returncode, 1, "expired account refused")
+        finally:
+            subprocess.run(["usermod", "-p", "!", "--expiredate", "", BOB], capture_output=True)
+    finally:
+        env.cleanup()
+
+
+# -- reload, restart --------------------------------------------------------
+
+def test_reload_keeps_running_expiry_and_applies_new_ttl():
+    env = Env(config_text(clients={"desktop": {"services": ["tptest-desktop"], "refresh_token_ttl_hours": 336}}))
+    try:
+        env.start()
+        old = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
+        env.write_conf(config_text(clients={"desktop": {"services": ["tptest-desktop"],
+                                                        "refresh_token_ttl_hours": 24}}))
+        p = env.ctl("reload", check_rc=0)
+        check("reloaded" in p.stdout.lower(), p.stdout)
+        new = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
+        s = by_id(env.sessions())
+        eq(s[old]["refresh_expires"] - s[old]["created"], 336 * HOUR, "running session keeps its expiry")
+        eq(s[new]["refresh_expires"] - s[new]["created"], 24 * HOUR, "new TTL at the next issuance")
+    finally:
+        env.cleanup()
+
+
+@with_env()
+def test_bad_reload_keeps_running_policy(env):
+    before = env.ctl("policy", "--json", check_rc=0).stdout
+    env.write_conf("version = 1;\nclients = { desktop = { max_refresh_tokens = 5; }; };\n")
+    p = env.ctl("reload")
+    eq(p.returncode, 1, "bad reload fails")
+    check(f"{env.conf}:2:" in p.stderr and "out of range" in p.stderr, p.stderr)
+    eq(env.ctl("policy", "--json", check_rc=0).stdout, before, "policy unchanged")
+    env.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    check(env.proc.poll() is None, "SIGHUP with a bad file does not stop the daemon")
+    env.sign_in("tptest-desktop", ALICE)
+    check("running policy was kept" in env.log_text(), "reported")
+
+
+@with_env()
+def test_restart_keeps_every_session(env):
+    for i in range(5):
+        env.sign_in("tptest-desktop", ALICE)
+    env.sign_in("tptest-sshd", BOB)
+    before = env.sessions("--all")
+    env.restart()
+    eq(env.sessions("--all"), before, "after a clean restart")
+    env.stop(signal.SIGKILL)
+    env.start()
+    eq(env.sessions("--all"), before, "after SIGKILL")
+    r = env.pam("tptest-desktop", ALICE, "close")  # nothing to close in a new handle: success
+    eq(r["results"], ["PAM_SUCCESS"], "close without a session")
+
+
+def test_bad_config_at_start_is_fatal():
+    env = Env("version = 1;\nclients = { desktop = { refresh_token_ttl_hours = 23; }; };\n")
+    try:
+        env.start(wait=False)
+        rc = env.proc.wait(timeout=20)
+        eq(rc, 1, "exit status")
+        check(f"{env.conf}:2:" in env.log_text(), env.log_text())
+        env.proc = None
+        env.logf.close()
+        p = subprocess.run([DAEMON, "--check-config", env.conf], capture_output=True, text=True)
+        eq(p.returncode, 1, "--check-config bad")
+        p = subprocess.run([DAEMON, "--check-config", SHIPPED_CONF], capture_output=True, text=True)
+        eq(p.returncode, 0, f"--check-config shipped: {p.stderr}")
+    finally:
+        env.cleanup()
+
+
+# -- rights -------------------------------------------------------------------
+
+@with_env()
+def test_non_root_peer_sees_and_revokes_only_own_sessions(env):
+    a = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
+    b = env.sign_in("tptest-desktop", BOB)["env"]["TOKENPOLICY_SESSION_ID"]
+    mine = env.sessions(user=BOB)
+    eq([s["id"] for s in mine], [b], "bob lists only his own")
+    p = env.ctl("sessions", "--user", ALICE, user=BOB)
+    eq(p.returncode, 1, "bob cannot list alice")
+    p = env.ctl("revoke", a, user=BOB)
+    eq(p.returncode, 1, "bob cannot revoke alice's session")
+    p = env.ctl("revoke", "--user", ALICE, user=BOB)
+    eq(p.returncode, 1, "bob cannot revoke alice's sessions by user")
+    p = refresh(env, a, user=BOB)
+    eq(p.returncode, 1, "bob cannot refresh alice's session")
+    p = env.ctl("reload", user=BOB)
+    eq(p.returncode, 1, "bob cannot reload")
+    eq(by_id(env.sessions())[a]["state"], "active", "alice's session untouched")
+    # Through the PAM module as a non-root process: no sessions created.
+    r = subprocess.run(["setpriv", f"--reuid={BOB}", f"--regid={BOB}", "--clear-groups",
+                        os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
+                        env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "open"],
+                       capture_output=True, text=True)
+    eq(json.loads(r.stdout)["steps"][0]["result"], "PAM_SESSION_ERR", "non-root open refused")
+    eq(len(env.sessions("--all")), 2, "nothing created")
+    p = env.ctl("revoke", b, user=BOB)
+    eq(p.returncode, 0, f"bob may revoke his own: {p.stderr}")
+
+
+@with_env()
+def test_admin_revoke(env):
+    a1 = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
+    env.sign_in("tptest-sshd", ALICE)
+    env.sign_in("tptest-desktop", ALICE)
+    b = env.sign_in("tptest-desktop", BOB)["env"]["TOKENPOLICY_SESSION_ID"]
+    p = env.ctl("revoke", a1, check_rc=0)
+    check("1" in p.stdout, p.stdout)
+    eq(by_id(env.sessions("--all"))[a1]["state"], "revoked", "revoked by id")
+    p = refresh(env, a1)
+    eq(p.returncode, 1, "a revoked session gets no token")
+    env.ctl("revoke", "--user", ALICE, "--client", "desktop", check_rc=0)
+    eq(sorted(s["client"] for s in env.sessions("--user", ALICE)), ["ssh"], "only ssh left")
+    env.ctl("revoke", "--user", ALICE, check_rc=0)
+    eq([s["id"] for s in env.sessions()], [b], "bob untouched")
+    eq(env.ctl("revoke", "0" * 32).returncode, 1, "unknown id")
+
+
+# -- daemon unreachable -----------------------------------------------------
+
+def test_unreachable_daemon_applies_fail_mode():
+    env = Env()
+    try:
+        env.pam_service("tptest-desktop", fail="closed")
+        r = env.pam("tptest-desktop", ALICE, "acct")
+        eq(r["results"], ["PAM_PERM_DENIED"], "fail=closed")
+        check("not available" in r["errors"][0], r["errors"])
+        env.pam_service("tptest-desktop", fail="open")
+        r = env.pam("tptest-desktop", ALICE, "acct", "open", "close")
+        eq(r["results"], ["PAM_SUCCESS"] * 3, "fail=open")
+    finally:
+        env.cleanup()
+
+
+def test_custom_token_policy_false_uses_builtins():
+    env = Env(config_text(custom=False, clients={
+        "desktop": {"services": ["tptest-desktop"], "refresh_token_ttl_hours": 24,
+                    "access_token_ttl_minutes": 360, "max_refresh_tokens": 10},
+        "web": {"services": ["tptest-web"], "access": False}}))
+    try:
+        env.start()
+        r = env.sign_in("tptest-desktop", ALICE)
+        [s] = env.sessions()
+        eq(s["refresh_expires"] - s["created"], 336 * HOUR, "built-in refresh TTL")
+        _, claims = decode_jwt(r["env"]["TOKENPOLICY_ACCESS_TOKEN"])
+        eq(claims["exp"] - claims["iat"], 720 * 60, "built-in access TTL")
+        eq(env.pam("tptest-web", ALICE, "acct")["results"], ["PAM_PERM_DENIED"], "access toggle still applies")
+        pol = json.loads(env.ctl("policy", "--json", check_rc=0).stdout)
+        desk = [c for c in pol["clients"] if c["name"] == "desktop"][0]
+        eq(desk["effective"]["refresh_token_ttl_hours"], 336, "effective")
+        eq(desk["configured"]["refresh_token_ttl_hours"], 24, "configured")
+        check(desk["inactive"], "marked inactive")
+    finally:
+        env.cleanup()
+
+
+TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("1..0 # SKIP integration tests need root (test users are created and removed)")
+        sys.exit(0)
+    ensure_users()
+    try:
+        rc = run_tests(TESTS)
+    finally:
+        remove_users()
+    sys.exit(rc)

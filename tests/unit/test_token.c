@@ -1,0 +1,1182 @@
+/* test_token.c: unit tests for secrets and signatures (tokenpolicyd/token.c).
+ *
+ * Random identifiers, refresh-token hashes, the signing key's file rules,
+ * the published JWKS, and the JWT verifier against every kind of forgery
+ * and malformation, each limit on both sides. Crafted tokens are signed
+ * here with the real key through OpenSSL directly, so that the claims
+ * parser is reached only through a valid signature. Must never print
+ * outside cmocka, and removes every directory it creates.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+
+#include "token.h"
+
+#define NOW INT64_C(1700000000)
+#define RAW_NOW INT64_C(1500)
+#define HEADER_OK "{\"alg\":\"EdDSA\",\"typ\":\"JWT\"}"
+#define SID "0123456789abcdef0123456789abcdef"
+#define JTI "fedcba9876543210fedcba9876543210"
+#define PAYLOAD_OK "{\"iss\":\"host\",\"sub\":\"alice\",\"uid\":1000,\"sid\":\"" SID "\"," \
+        "\"client\":\"ssh\",\"iat\":1000,\"exp\":2000,\"jti\":\"" JTI "\"}"
+#define BIG 16384
+
+struct fixture {
+        char dir[PATH_MAX];
+        char pub[PATH_MAX];
+        struct tp_signer *signer;
+};
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static void make_tmpdir(char dir[PATH_MAX])
+{
+        const char *base = getenv("TMPDIR");
+
+        snprintf(dir, PATH_MAX, "%s/tp-token-XXXXXX", base && *base ? base : "/tmp");
+        assert_non_null(mkdtemp(dir));
+}
+
+static void remove_tree(const char *dir)
+{
+        DIR *d = opendir(dir);
+        struct dirent *e;
+
+        assert_non_null(d);
+        while ((e = readdir(d))) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                        continue;
+                if (unlinkat(dirfd(d), e->d_name, 0) < 0)
+                        assert_int_equal(unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR), 0);
+        }
+        closedir(d);
+        assert_int_equal(rmdir(dir), 0);
+}
+
+static void path_in(char out[PATH_MAX], const char *dir, const char *name)
+{
+        snprintf(out, PATH_MAX, "%s/%s", dir, name);
+}
+
+static mode_t file_mode(const char *dir, const char *name)
+{
+        char p[PATH_MAX];
+        struct stat st;
+
+        path_in(p, dir, name);
+        assert_int_equal(lstat(p, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        return st.st_mode & 07777;
+}
+
+static size_t read_text(const char *path, char *buf, size_t size)
+{
+        FILE *f = fopen(path, "re");
+        size_t n;
+
+        assert_non_null(f);
+        n = fread(buf, 1, size - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        return n;
+}
+
+static void write_text(const char *path, const char *text, mode_t mode)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+        assert_int_equal(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+/* base64url through OpenSSL's plain base64, independent of token.c. */
+static void b64url(const void *in, size_t n, char *out)
+{
+        unsigned char tmp[BIG];
+        int len = EVP_EncodeBlock(tmp, in, (int)n), i, o = 0;
+
+        for (i = 0; i < len && tmp[i] != '='; i++)
+                out[o++] = tmp[i] == '+' ? '-' : tmp[i] == '/' ? '_' : (char)tmp[i];
+        out[o] = '\0';
+}
+
+static size_t unb64url(const char *in, size_t n, unsigned char *out)
+{
+        char tmp[BIG];
+        size_t i, pad = (4 - n % 4) % 4;
+        int len;
+
+        for (i = 0; i < n; i++)
+                tmp[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+        memset(tmp + n, '=', pad);
+        len = EVP_DecodeBlock(out, (unsigned char *)tmp, (int)(n + pad));
+        assert_true(len >= 0);
+        out[len - pad] = '\0';
+        return (size_t)len - pad;
+}
+
+/* Part idx (0..2) of a compact token, decoded when `decode`. */
+static size_t token_part(const char *tok, int idx, char *out, bool decode)
+{
+        const char *p = tok, *end;
+        size_t n;
+
+        while (idx-- > 0) {
+                p = strchr(p, '.');
+                assert_non_null(p);
+                p++;
+        }
+        end = strchr(p, '.');
+        n = end ? (size_t)(end - p) : strlen(p);
+        if (decode)
+                return unb64url(p, n, (unsigned char *)out);
+        memcpy(out, p, n);
+        out[n] = '\0';
+        return n;
+}
+
+static void token_join(char *out, const char *h, const char *p, const char *s)
+{
+        snprintf(out, BIG, "%s.%s.%s", h, p, s);
+}
+
+/* Sign arbitrary header and payload JSON with the fixture's private key. */
+static void sign_raw(const struct fixture *f, const char *header, const char *payload, char *out)
+{
+        char keypath[PATH_MAX], h[BIG], p[BIG], s[256], input[BIG];
+        unsigned char sig[64];
+        size_t siglen = sizeof(sig);
+        EVP_PKEY *pkey;
+        EVP_MD_CTX *md;
+        FILE *fp;
+
+        path_in(keypath, f->dir, TP_TOKEN_KEY_FILE);
+        assert_non_null(fp = fopen(keypath, "re"));
+        assert_non_null(pkey = PEM_read_PrivateKey(fp, NULL, NULL, NULL));
+        fclose(fp);
+        b64url(header, strlen(header), h);
+        b64url(payload, strlen(payload), p);
+        snprintf(input, sizeof(input), "%s.%s", h, p);
+        assert_non_null(md = EVP_MD_CTX_new());
+        assert_int_equal(EVP_DigestSignInit(md, NULL, NULL, NULL, pkey), 1);
+        assert_int_equal(EVP_DigestSign(md, sig, &siglen, (unsigned char *)input, strlen(input)), 1);
+        EVP_MD_CTX_free(md);
+        EVP_PKEY_free(pkey);
+        b64url(sig, siglen, s);
+        token_join(out, h, p, s);
+}
+
+static int verify_raw(const struct fixture *f, const char *header, const char *payload,
+                      struct tp_jwt_claims *ret)
+{
+        static char tok[BIG];
+        struct tp_jwt_claims c;
+
+        sign_raw(f, header, payload, tok);
+        return tp_jwt_verify_pem(f->pub, tok, RAW_NOW, ret ? ret : &c);
+}
+
+static void claims_base(struct tp_jwt_claims *c)
+{
+        memset(c, 0, sizeof(*c));
+        strcpy(c->iss, "host.example");
+        strcpy(c->sub, "alice");
+        c->uid = 1000;
+        strcpy(c->sid, SID);
+        strcpy(c->client, "desktop");
+        c->iat = NOW;
+        c->exp = NOW + 720 * 60;
+}
+
+static void sign_base(struct fixture *f, char *tok, struct tp_jwt_claims *c)
+{
+        claims_base(c);
+        assert_int_equal(tp_jwt_sign(f->signer, c, tok, TP_TOKEN_MAX), 0);
+}
+
+static void assert_claims_equal(const struct tp_jwt_claims *a, const struct tp_jwt_claims *b)
+{
+        assert_string_equal(a->iss, b->iss);
+        assert_string_equal(a->sub, b->sub);
+        assert_int_equal(a->uid, b->uid);
+        assert_string_equal(a->sid, b->sid);
+        assert_string_equal(a->client, b->client);
+        assert_int_equal(a->iat, b->iat);
+        assert_int_equal(a->exp, b->exp);
+        assert_string_equal(a->jti, b->jti);
+        assert_string_equal(a->kid, b->kid);
+}
+
+static bool is_lower_hex(const char *s, size_t n)
+{
+        return strlen(s) == n && strspn(s, "0123456789abcdef") == n;
+}
+
+static bool is_b64url(const char *s, size_t n)
+{
+        return strlen(s) == n &&
+               strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
+}
+
+static int fixture_setup(void **state)
+{
+        struct fixture *f = calloc(1, sizeof(*f));
+
+        assert_non_null(f);
+        make_tmpdir(f->dir);
+        path_in(f->pub, f->dir, TP_TOKEN_PUB_FILE);
+        assert_int_equal(tp_signer_open(f->dir, &f->signer), 0);
+        *state = f;
+        return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+        struct fixture *f = *state;
+
+        tp_signer_free(f->signer);
+        remove_tree(f->dir);
+        free(f);
+        return 0;
+}
+
+/* ---- random values and hashes ----------------------------------------------- */
+
+static void test_session_id_hex_and_unique(void **state)
+{
+        char ids[64][TP_SESSION_ID_MAX];
+        size_t i, j;
+
+        (void)state;
+        for (i = 0; i < 64; i++) {
+                assert_int_equal(tp_session_id_new(ids[i]), 0);
+                assert_true(is_lower_hex(ids[i], TP_SESSION_ID_MAX - 1));
+                for (j = 0; j < i; j++)
+                        assert_string_not_equal(ids[i], ids[j]);
+        }
+}
+
+static void test_refresh_token_format_and_hash(void **state)
+{
+        char a[TP_REFRESH_TOKEN_TEXT], b[TP_REFRESH_TOKEN_TEXT];
+        uint8_t ha[TP_SHA256_LEN], hb[TP_SHA256_LEN], h[TP_SHA256_LEN], raw[64];
+        unsigned int mdlen;
+
+        (void)state;
+        assert_int_equal(tp_refresh_token_new(a, ha), 0);
+        assert_int_equal(tp_refresh_token_new(b, hb), 0);
+        assert_true(is_b64url(a, 43));
+        assert_true(is_b64url(b, 43));
+        assert_string_not_equal(a, b);
+        assert_int_equal(unb64url(a, 43, raw), TP_REFRESH_TOKEN_BYTES);
+
+        /* The stored hash is SHA-256 of the text the client holds. */
+        assert_int_equal(EVP_Digest(a, strlen(a), h, &mdlen, EVP_sha256(), NULL), 1);
+        assert_memory_equal(h, ha, TP_SHA256_LEN);
+        assert_int_equal(tp_refresh_token_hash(a, h), 0);
+        assert_true(tp_hash_equal(h, ha));
+        assert_false(tp_hash_equal(h, hb));
+}
+
+static void test_hash_equal(void **state)
+{
+        uint8_t a[TP_SHA256_LEN], b[TP_SHA256_LEN];
+
+        (void)state;
+        memset(a, 0x5a, sizeof(a));
+        memcpy(b, a, sizeof(b));
+        assert_true(tp_hash_equal(a, b));
+        b[0] ^= 1;
+        assert_false(tp_hash_equal(a, b));
+        b[0] ^= 1;
+        b[TP_SHA256_LEN - 1] ^= 0x80;
+        assert_false(tp_hash_equal(a, b));
+}
+
+static void test_secret_wipe(void **state)
+{
+        char buf[32];
+        static const char zero[32];
+
+        (void)state;
+        memset(buf, 'x', sizeof(buf));
+        tp_secret_wipe(buf, sizeof(buf));
+        assert_memory_equal(buf, zero, sizeof(buf));
+        tp_secret_wipe(NULL, 10);
+}
+
+/* ---- signing key files ---------------------------------------------------------- */
+
+static void open_with_umask(mode_t mask)
+{
+        char dir[PATH_MAX];
+        struct tp_signer *s = NULL;
+        mode_t old = umask(mask);
+
+        make_tmpdir(dir);
+        assert_int_equal(tp_signer_open(dir, &s), 0);
+        umask(old);
+        assert_int_equal(file_mode(dir, TP_TOKEN_KEY_FILE), 0600);
+        assert_int_equal(file_mode(dir, TP_TOKEN_PUB_FILE), 0644);
+        assert_int_equal(file_mode(dir, TP_TOKEN_JWKS_FILE), 0644);
+        assert_true(is_b64url(tp_signer_kid(s), 43));
+        tp_signer_free(s);
+        remove_tree(dir);
+}
+
+static void test_signer_modes_whatever_the_umask(void **state)
+{
+        (void)state;
+        open_with_umask(0);
+        open_with_umask(022);
+        open_with_umask(077);
+}
+
+static void test_signer_reopens_same_key(void **state)
+{
+        struct fixture *f = *state;
+        char key[PATH_MAX], before[4096], after[4096], kid[64];
+        struct tp_signer *again = NULL;
+        DIR *d;
+        struct dirent *e;
+        int n = 0;
+
+        path_in(key, f->dir, TP_TOKEN_KEY_FILE);
+        read_text(key, before, sizeof(before));
+        assert_non_null(strstr(before, "-----BEGIN PRIVATE KEY-----"));
+        strcpy(kid, tp_signer_kid(f->signer));
+        assert_int_equal(tp_signer_open(f->dir, &again), 0);
+        assert_string_equal(tp_signer_kid(again), kid);
+        read_text(key, after, sizeof(after));
+        assert_string_equal(before, after);
+        tp_signer_free(again);
+
+        /* No temporary files are left behind. */
+        assert_non_null(d = opendir(f->dir));
+        while ((e = readdir(d)))
+                if (e->d_name[0] != '.')
+                        n++;
+                else
+                        assert_true(strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0);
+        closedir(d);
+        assert_int_equal(n, 3);
+}
+
+static void test_signer_refuses_wide_permissions(void **state)
+{
+        static const mode_t refused[] = { 0640, 0604, 0620, 0602, 0610, 0601, 0660, 0644 };
+        struct fixture *f = *state;
+        struct tp_signer *s = NULL;
+        char key[PATH_MAX];
+        size_t i;
+
+        path_in(key, f->dir, TP_TOKEN_KEY_FILE);
+        for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+                assert_int_equal(chmod(key, refused[i]), 0);
+                assert_int_equal(tp_signer_open(f->dir, &s), -EPERM);
+                assert_null(s);
+        }
+        /* The edge: owner-only modes pass. */
+        assert_int_equal(chmod(key, 0400), 0);
+        assert_int_equal(tp_signer_open(f->dir, &s), 0);
+        tp_signer_free(s);
+        s = NULL;
+        assert_int_equal(chmod(key, 0600), 0);
+        assert_int_equal(tp_signer_open(f->dir, &s), 0);
+        assert_string_equal(tp_signer_kid(s), tp_signer_kid(f->signer));
+        tp_signer_free(s);
+}
+
+static void test_signer_refuses_foreign_owner(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_signer *s = NULL;
+        char key[PATH_MAX];
+
+        if (geteuid() != 0)
+                skip();
+        path_in(key, f->dir, TP_TOKEN_KEY_FILE);
+        assert_int_equal(chown(key, 1, (gid_t)-1), 0);
+        assert_int_equal(tp_signer_open(f->dir, &s), -EPERM);
+        assert_int_equal(chown(key, 0, (gid_t)-1), 0);
+        assert_int_equal(tp_signer_open(f->dir, &s), 0);
+        tp_signer_free(s);
+}
+
+static void test_signer_refuses_symlink(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_signer *s = NULL;
+        char dir[PATH_MAX], target[PATH_MAX], link[PATH_MAX];
+
+        make_tmpdir(dir);
+        path_in(target, f->dir, TP_TOKEN_KEY_FILE);
+        path_in(link, dir, TP_TOKEN_KEY_FILE);
+        assert_int_equal(symlink(target, link), 0);
+        assert_int_equal(tp_signer_open(dir, &s), -EPERM);
+        assert_null(s);
+        /* Dangling: still refused, never replaced by a new key. */
+        assert_int_equal(unlink(link), 0);
+        assert_int_equal(symlink("/nonexistent/key.pem", link), 0);
+        assert_int_equal(tp_signer_open(dir, &s), -EPERM);
+        remove_tree(dir);
+}
+
+static void test_signer_refuses_bad_files(void **state)
+{
+        struct tp_signer *s = NULL;
+        char dir[PATH_MAX], key[PATH_MAX], ec[PATH_MAX];
+        EVP_PKEY *pkey;
+        FILE *fp;
+
+        (void)state;
+        make_tmpdir(dir);
+        path_in(key, dir, TP_TOKEN_KEY_FILE);
+
+        assert_int_equal(mkdir(key, 0700), 0);
+        assert_int_equal(tp_signer_open(dir, &s), -EPERM);
+        assert_int_equal(rmdir(key), 0);
+
+        write_text(key, "not a key\n", 0600);
+        assert_int_equal(tp_signer_open(dir, &s), -EINVAL);
+
+        /* A valid private key of another type is not a signing key. */
+        assert_non_null(pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"));
+        path_in(ec, dir, TP_TOKEN_KEY_FILE);
+        assert_non_null(fp = fopen(ec, "we"));
+        assert_int_equal(PEM_write_PrivateKey(fp, pkey, NULL, NULL, 0, NULL, NULL), 1);
+        fclose(fp);
+        EVP_PKEY_free(pkey);
+        assert_int_equal(chmod(ec, 0600), 0);
+        assert_int_equal(tp_signer_open(dir, &s), -EINVAL);
+        assert_null(s);
+        remove_tree(dir);
+
+        assert_int_equal(tp_signer_open("/nonexistent-tokenpolicy-dir", &s), -ENOENT);
+        assert_null(s);
+}
+
+static void test_jwks_matches_public_key(void **state)
+{
+        struct fixture *f = *state;
+        char jwks_path[PATH_MAX], jwks[2048], x[64], thumb_in[256], kid[64], expect[512];
+        unsigned char raw[32], digest[32];
+        size_t rawlen = sizeof(raw);
+        unsigned int mdlen;
+        const char *p;
+        EVP_PKEY *pkey;
+        FILE *fp;
+
+        assert_non_null(fp = fopen(f->pub, "re"));
+        assert_non_null(pkey = PEM_read_PUBKEY(fp, NULL, NULL, NULL));
+        fclose(fp);
+        assert_int_equal(EVP_PKEY_get_id(pkey), EVP_PKEY_ED25519);
+        assert_int_equal(EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen), 1);
+        EVP_PKEY_free(pkey);
+        b64url(raw, rawlen, x);
+
+        path_in(jwks_path, f->dir, TP_TOKEN_JWKS_FILE);
+        read_text(jwks_path, jwks, sizeof(jwks));
+        assert_non_null(strstr(jwks, "\"kty\":\"OKP\""));
+        assert_non_null(strstr(jwks, "\"crv\":\"Ed25519\""));
+        assert_non_null(p = strstr(jwks, "\"kid\":\""));
+
+        /* kid is the RFC 7638 thumbprint of the public key. */
+        snprintf(thumb_in, sizeof(thumb_in), "{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"%s\"}", x);
+        assert_int_equal(EVP_Digest(thumb_in, strlen(thumb_in), digest, &mdlen, EVP_sha256(), NULL), 1);
+        b64url(digest, sizeof(digest), kid);
+        assert_string_equal(tp_signer_kid(f->signer), kid);
+        snprintf(expect, sizeof(expect),
+                 "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"%s\",\"kid\":\"%s\","
+                 "\"alg\":\"EdDSA\",\"use\":\"sig\"}]}\n", x, kid);
+        assert_string_equal(jwks, expect);
+}
+
+/* ---- signing ------------------------------------------------------------------------ */
+
+static void test_sign_verify_round_trip(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        char tok[TP_TOKEN_MAX], part[BIG], expect[256];
+
+        sign_base(f, tok, &c);
+        assert_true(is_lower_hex(c.jti, 32));
+        assert_string_equal(c.kid, tp_signer_kid(f->signer));
+        token_part(tok, 0, part, true);
+        snprintf(expect, sizeof(expect), "{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":\"%s\"}", c.kid);
+        assert_string_equal(part, expect);
+        token_part(tok, 2, part, false);
+        assert_int_equal(strlen(part), 86);
+
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, NOW, &got), 0);
+        assert_claims_equal(&got, &c);
+}
+
+static void test_sign_fills_only_empty_fields(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got, bad;
+        char tok[TP_TOKEN_MAX], other[TP_TOKEN_MAX];
+
+        claims_base(&c);
+        strcpy(c.jti, JTI);
+        assert_int_equal(tp_jwt_sign(f->signer, &c, tok, sizeof(tok)), 0);
+        assert_string_equal(c.jti, JTI);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, NOW, &got), 0);
+        assert_string_equal(got.jti, JTI);
+
+        /* Two tokens for the same claims get distinct jti values. */
+        claims_base(&c);
+        assert_int_equal(tp_jwt_sign(f->signer, &c, tok, sizeof(tok)), 0);
+        strcpy(other, c.jti);
+        claims_base(&c);
+        assert_int_equal(tp_jwt_sign(f->signer, &c, tok, sizeof(tok)), 0);
+        assert_string_not_equal(other, c.jti);
+
+        /* A kid naming another key, text that is not UTF-8, an unterminated
+         * field: refused, and the claims are left as they were. */
+        claims_base(&bad);
+        strcpy(bad.kid, "someone-elses-key");
+        assert_int_equal(tp_jwt_sign(f->signer, &bad, tok, sizeof(tok)), -EINVAL);
+        assert_string_equal(bad.jti, "");
+        claims_base(&bad);
+        strcpy(bad.sub, "bad\xff\xfe");
+        assert_int_equal(tp_jwt_sign(f->signer, &bad, tok, sizeof(tok)), -EINVAL);
+        claims_base(&bad);
+        strcpy(bad.sub, "\xed\xa0\x80"); /* an encoded surrogate */
+        assert_int_equal(tp_jwt_sign(f->signer, &bad, tok, sizeof(tok)), -EINVAL);
+        claims_base(&bad);
+        memset(bad.client, 'c', sizeof(bad.client));
+        assert_int_equal(tp_jwt_sign(f->signer, &bad, tok, sizeof(tok)), -EINVAL);
+        assert_string_equal(bad.kid, "");
+}
+
+static void test_sign_output_buffer_edge(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c;
+        char tok[TP_TOKEN_MAX], small[TP_TOKEN_MAX];
+        size_t len;
+
+        claims_base(&c);
+        strcpy(c.jti, JTI);
+        assert_int_equal(tp_jwt_sign(f->signer, &c, tok, sizeof(tok)), 0);
+        len = strlen(tok);
+        memset(small, '#', sizeof(small));
+        assert_int_equal(tp_jwt_sign(f->signer, &c, small, len), -ENOBUFS);
+        assert_int_equal(small[0], '#');
+        assert_int_equal(tp_jwt_sign(f->signer, &c, small, len + 1), 0);
+        assert_string_equal(small, tok); /* Ed25519 is deterministic */
+}
+
+/* Claims whose token is exactly `target` characters long: the payload is
+ * padded with control characters (6 bytes each once escaped) and plain
+ * ones. Returns false when no payload size gives that length. */
+static bool claims_for_length(struct fixture *f, size_t target, struct tp_jwt_claims *c)
+{
+        char tok[TP_TOKEN_MAX], part[BIG];
+        size_t hlen, plen, slen, want_b64, want_bytes, extra, ctl, i;
+
+        claims_base(c);
+        c->iss[0] = '\0';
+        c->sub[0] = '\0';
+        strcpy(c->jti, JTI);
+        assert_int_equal(tp_jwt_sign(f->signer, c, tok, sizeof(tok)), 0);
+        hlen = token_part(tok, 0, part, false);
+        plen = token_part(tok, 1, part, true);
+        slen = token_part(tok, 2, part, false);
+        want_b64 = target - hlen - slen - 2;
+        if (want_b64 % 4 == 1)
+                return false;
+        want_bytes = want_b64 / 4 * 3 + (want_b64 % 4 ? want_b64 % 4 - 1 : 0);
+        extra = want_bytes - plen;
+        ctl = extra / 6;
+        assert_true(ctl <= 255 + 200);
+        for (i = 0; i < ctl && i < 255; i++)
+                c->iss[i] = (char)(1 + i % 31);
+        c->iss[i] = '\0';
+        for (i = 0; i < ctl - strlen(c->iss); i++)
+                c->sub[i] = '\n';
+        memset(c->sub + i, 'u', extra % 6);
+        c->sub[i + extra % 6] = '\0';
+        return true;
+}
+
+static void test_token_size_limit(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        static char tok[BIG], longer[BIG];
+        size_t target;
+
+        /* The longest token the wire can carry is TP_TOKEN_MAX - 1; with this
+         * header that length is not reachable, so the longest is one less. */
+        target = TP_TOKEN_MAX - 1;
+        if (!claims_for_length(f, target, &c))
+                assert_true(claims_for_length(f, --target, &c));
+        assert_int_equal(tp_jwt_sign(f->signer, &c, tok, sizeof(tok)), 0);
+        assert_int_equal(strlen(tok), target);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, NOW, &got), 0);
+        assert_claims_equal(&got, &c);
+
+        /* One byte more in the payload: too long to sign. */
+        strcat(c.sub, "u");
+        assert_int_equal(tp_jwt_sign(f->signer, &c, longer, sizeof(longer)), -EMSGSIZE);
+
+        /* The verifier reads TP_TOKEN_MAX - 1 characters (here failing later,
+         * on the signature's length) and refuses TP_TOKEN_MAX outright. */
+        snprintf(longer, sizeof(longer), "%s%.*s", tok, (int)(TP_TOKEN_MAX - 1 - target), "AAAA");
+        assert_int_equal(strlen(longer), TP_TOKEN_MAX - 1);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, longer, NOW, &got), -EKEYREJECTED);
+        strcat(longer, "A");
+        assert_int_equal(tp_jwt_verify_pem(f->pub, longer, NOW, &got), -EBADMSG);
+        memset(longer, 'A', sizeof(longer));
+        assert_int_equal(tp_jwt_verify_pem(f->pub, longer, NOW, &got), -EBADMSG);
+}
+
+static void test_escaped_strings_round_trip(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        char tok[TP_TOKEN_MAX], payload[BIG];
+
+        claims_base(&c);
+        strcpy(c.sub, "a\"b\\c\"d");
+        strcpy(c.iss, "line1\nline2\ttab\x1f\x7f/");
+        strcpy(c.client, "caf\xc3\xa9 \xf0\x9f\x98\x80");
+        assert_int_equal(tp_jwt_sign(f->signer, &c, tok, sizeof(tok)), 0);
+        token_part(tok, 1, payload, true);
+        assert_non_null(strstr(payload, "\"sub\":\"a\\\"b\\\\c\\\"d\""));
+        assert_non_null(strstr(payload, "line1\\u000aline2\\u0009tab\\u001f\x7f/"));
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, NOW, &got), 0);
+        assert_claims_equal(&got, &c);
+}
+
+/* ---- verification: forgeries ------------------------------------------------------ */
+
+static void test_verify_rejects_tampered_signature(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        char tok[TP_TOKEN_MAX];
+        char *sig;
+
+        sign_base(f, tok, &c);
+        sig = strrchr(tok, '.') + 1;
+        sig[10] = sig[10] == 'A' ? 'B' : 'A';
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, NOW, &got), -EKEYREJECTED);
+}
+
+static void test_verify_rejects_tampered_payload(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        char tok[TP_TOKEN_MAX], h[BIG], p[BIG], s[BIG], forged[BIG], enc[BIG];
+        char *at;
+
+        sign_base(f, tok, &c);
+        token_part(tok, 0, h, false);
+        token_part(tok, 1, p, true);
+        token_part(tok, 2, s, false);
+        assert_non_null(at = strstr(p, "\"sub\":\"alice\""));
+        memcpy(at, "\"sub\":\"root0\"", 13);
+        b64url(p, strlen(p), enc);
+        token_join(forged, h, enc, s);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, forged, NOW, &got), -EKEYREJECTED);
+}
+
+static void test_verify_algorithm_is_fixed(void **state)
+{
+        static const char *headers[] = {
+                "{\"alg\":\"none\",\"typ\":\"JWT\"}",
+                "{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+                "{\"alg\":\"eddsa\",\"typ\":\"JWT\"}",
+                "{\"alg\":\"EdDSA \",\"typ\":\"JWT\"}",
+                "{\"typ\":\"JWT\"}",
+                "{\"alg\":1}",
+                "{\"alg\":\"EdDSA\",\"crit\":\"exp\"}",
+        };
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        char tok[TP_TOKEN_MAX], p[BIG], s[BIG], h[BIG], forged[BIG], pem[4096];
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned int maclen;
+        size_t i;
+
+        sign_base(f, tok, &c);
+        token_part(tok, 1, p, false);
+        token_part(tok, 2, s, false);
+        for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+                b64url(headers[i], strlen(headers[i]), h);
+                token_join(forged, h, p, s);
+                assert_int_equal(tp_jwt_verify_pem(f->pub, forged, NOW, &got), -EKEYREJECTED);
+                token_join(forged, h, p, "");
+                assert_int_equal(tp_jwt_verify_pem(f->pub, forged, NOW, &got), -EKEYREJECTED);
+        }
+        /* The classic confusion: HMAC keyed with the public key's PEM. */
+        b64url(headers[1], strlen(headers[1]), h);
+        read_text(f->pub, pem, sizeof(pem));
+        snprintf(forged, sizeof(forged), "%s.%s", h, p);
+        assert_non_null(HMAC(EVP_sha256(), pem, (int)strlen(pem), (unsigned char *)forged,
+                             strlen(forged), mac, &maclen));
+        b64url(mac, maclen, s);
+        token_join(forged, h, p, s);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, forged, NOW, &got), -EKEYREJECTED);
+
+        /* A correctly signed header that says something else is refused too. */
+        assert_int_equal(verify_raw(f, headers[0], PAYLOAD_OK, NULL), -EKEYREJECTED);
+        assert_int_equal(verify_raw(f, headers[6], PAYLOAD_OK, NULL), -EKEYREJECTED);
+        assert_int_equal(verify_raw(f, HEADER_OK, PAYLOAD_OK, NULL), 0);
+}
+
+static void test_verify_rejects_other_key(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_signer *other = NULL;
+        struct tp_jwt_claims c, got;
+        char dir[PATH_MAX], pub[PATH_MAX], tok[TP_TOKEN_MAX];
+
+        make_tmpdir(dir);
+        assert_int_equal(tp_signer_open(dir, &other), 0);
+        assert_string_not_equal(tp_signer_kid(other), tp_signer_kid(f->signer));
+        claims_base(&c);
+        assert_int_equal(tp_jwt_sign(other, &c, tok, sizeof(tok)), 0);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, NOW, &got), -EKEYREJECTED);
+        path_in(pub, dir, TP_TOKEN_PUB_FILE);
+        assert_int_equal(tp_jwt_verify_pem(pub, tok, NOW, &got), 0);
+        tp_signer_free(other);
+        remove_tree(dir);
+}
+
+static void test_verify_key_file_errors(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        char tok[TP_TOKEN_MAX], path[PATH_MAX];
+        EVP_PKEY *pkey;
+        FILE *fp;
+
+        sign_base(f, tok, &c);
+        path_in(path, f->dir, "missing.pem");
+        assert_int_equal(tp_jwt_verify_pem(path, tok, NOW, &got), -ENOENT);
+        assert_int_equal(tp_jwt_verify_pem(f->dir, tok, NOW, &got), -EINVAL);
+        path_in(path, f->dir, TP_TOKEN_KEY_FILE);
+        assert_int_equal(tp_jwt_verify_pem(path, tok, NOW, &got), -EINVAL);
+        path_in(path, f->dir, "ec.pem");
+        assert_non_null(pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"));
+        assert_non_null(fp = fopen(path, "we"));
+        assert_int_equal(PEM_write_PUBKEY(fp, pkey), 1);
+        fclose(fp);
+        EVP_PKEY_free(pkey);
+        assert_int_equal(tp_jwt_verify_pem(path, tok, NOW, &got), -EINVAL);
+}
+
+/* ---- verification: time --------------------------------------------------------------- */
+
+static void test_verify_expiry_edge(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        char tok[TP_TOKEN_MAX];
+
+        sign_base(f, tok, &c);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, c.exp - 1, &got), 0);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, c.exp, &got), -ETIME);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, c.exp + 1, &got), -ETIME);
+}
+
+static void test_verify_iat_leeway_edge(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        char tok[TP_TOKEN_MAX];
+
+        sign_base(f, tok, &c);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, c.iat - 60, &got), 0);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, c.iat - 61, &got), -ETIME);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, INT64_MIN, &got), -ETIME);
+}
+
+/* ---- verification: structure ----------------------------------------------------------- */
+
+static void test_verify_rejects_wrong_part_count(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        char tok[TP_TOKEN_MAX], h[BIG], p[BIG], s[BIG], bad[BIG];
+
+        sign_base(f, tok, &c);
+        token_part(tok, 0, h, false);
+        token_part(tok, 1, p, false);
+        token_part(tok, 2, s, false);
+        snprintf(bad, sizeof(bad), "%s.%s", h, p);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
+        snprintf(bad, sizeof(bad), "%s.%s.%s.%s", h, p, s, s);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
+        snprintf(bad, sizeof(bad), "%s.%s.%s.", h, p, s);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, "", NOW, &got), -EBADMSG);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, "..", NOW, &got), -EBADMSG);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, "...", NOW, &got), -EBADMSG);
+        snprintf(bad, sizeof(bad), ".%s.%s", p, s);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
+        snprintf(bad, sizeof(bad), "%s..%s", h, s);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EKEYREJECTED);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, NOW, &got), 0);
+}
+
+static void test_verify_rejects_bad_base64(void **state)
+{
+        static const char *inserts[] = { "=", "==", "+", "/", " ", "*", "\xc3\xa9", "%3D" };
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        char tok[TP_TOKEN_MAX], parts[3][BIG], bad[BIG], *last;
+        size_t i;
+        int part;
+
+        sign_base(f, tok, &c);
+        for (part = 0; part < 3; part++)
+                token_part(tok, part, parts[part], false);
+        for (i = 0; i < sizeof(inserts) / sizeof(inserts[0]); i++) {
+                for (part = 0; part < 3; part++) {
+                        char mod[BIG];
+
+                        snprintf(mod, sizeof(mod), "%s%s", parts[part], inserts[i]);
+                        token_join(bad, part == 0 ? mod : parts[0], part == 1 ? mod : parts[1],
+                                   part == 2 ? mod : parts[2]);
+                        assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
+                }
+        }
+        /* A length no base64 text has (4n + 1). */
+        snprintf(bad, sizeof(bad), "%s.%s.%sAAA", parts[0], parts[1], parts[2]);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
+        /* Non-canonical: the 86th character carries 4 unused bits. */
+        snprintf(bad, sizeof(bad), "%s", tok);
+        last = bad + strlen(bad) - 1;
+        *last = *last == 'B' ? 'C' : 'B';
+        assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
+}
+
+static void test_verify_signature_length(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        unsigned char sig[80];
+        char tok[TP_TOKEN_MAX], h[BIG], p[BIG], s[BIG], enc[BIG], bad[BIG];
+
+        sign_base(f, tok, &c);
+        token_part(tok, 0, h, false);
+        token_part(tok, 1, p, false);
+        token_part(tok, 2, s, false);
+        assert_int_equal(unb64url(s, strlen(s), sig), 64);
+        b64url(sig, 63, enc);
+        token_join(bad, h, p, enc);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EKEYREJECTED);
+        sig[64] = 0;
+        b64url(sig, 65, enc);
+        token_join(bad, h, p, enc);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EKEYREJECTED);
+        b64url(sig, 64, enc);
+        token_join(bad, h, p, enc);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), 0);
+}
+
+/* ---- claims parser (reached through valid signatures) ----------------------------------- */
+
+static void test_claims_order_whitespace_and_unknown(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims got;
+
+        assert_int_equal(verify_raw(f, HEADER_OK,
+                " \r\n{ \"jti\" : \"" JTI "\" ,\t\"exp\":2000,\"iat\":1000,\"client\":\"ssh\","
+                "\"sid\":\"" SID "\",\"uid\":0,\"sub\":\"bob\",\"iss\":\"h\",\"extra\":\"x\",\"n\":-5}\n ",
+                &got), 0);
+        assert_string_equal(got.sub, "bob");
+        assert_int_equal(got.uid, 0);
+        assert_int_equal(got.iat, 1000);
+        assert_int_equal(got.exp, 2000);
+        assert_string_equal(got.jti, JTI);
+        assert_string_equal(got.kid, "");
+        assert_int_equal(verify_raw(f, "{\"kid\":\"k1\",\"alg\":\"EdDSA\",\"x5u\":\"u\"}",
+                                    PAYLOAD_OK, &got), 0);
+        assert_string_equal(got.kid, "k1");
+}
+
+static void test_claims_reject_duplicates(void **state)
+{
+        struct fixture *f = *state;
+
+        assert_int_equal(verify_raw(f, HEADER_OK,
+                "{\"iss\":\"host\",\"sub\":\"alice\",\"uid\":1000,\"sid\":\"" SID "\","
+                "\"client\":\"ssh\",\"iat\":1000,\"exp\":2000,\"jti\":\"" JTI "\",\"sub\":\"root\"}",
+                NULL), -EBADMSG);
+        assert_int_equal(verify_raw(f, HEADER_OK,
+                "{\"iss\":\"host\",\"sub\":\"alice\",\"uid\":1000,\"sid\":\"" SID "\","
+                "\"client\":\"ssh\",\"iat\":1000,\"exp\":2000,\"jti\":\"" JTI "\",\"\\u0073ub\":\"r\"}",
+                NULL), -EBADMSG);
+        assert_int_equal(verify_raw(f, HEADER_OK,
+                "{\"iss\":\"host\",\"sub\":\"alice\",\"uid\":1000,\"sid\":\"" SID "\","
+                "\"client\":\"ssh\",\"iat\":1000,\"exp\":2000,\"jti\":\"" JTI "\",\"exp\":9999}",
+                NULL), -EBADMSG);
+        assert_int_equal(verify_raw(f, "{\"alg\":\"EdDSA\",\"alg\":\"EdDSA\"}", PAYLOAD_OK, NULL),
+                         -EBADMSG);
+}
+
+/* PAYLOAD_OK with the member `name` given the raw JSON value `value`. */
+static void payload_with(char *out, size_t size, const char *name, const char *value)
+{
+        static const char *names[] = { "iss", "sub", "uid", "sid", "client", "iat", "exp", "jti" };
+        static const char *values[] = { "\"host\"", "\"alice\"", "1000", "\"" SID "\"", "\"ssh\"",
+                                        "1000", "2000", "\"" JTI "\"" };
+        size_t i, len = 0;
+
+        len += (size_t)snprintf(out + len, size - len, "{");
+        for (i = 0; i < 8; i++) {
+                const char *v = strcmp(names[i], name) == 0 ? value : values[i];
+
+                if (!v)
+                        continue;
+                len += (size_t)snprintf(out + len, size - len, "%s\"%s\":%s", len > 1 ? "," : "",
+                                        names[i], v);
+        }
+        snprintf(out + len, size - len, "}");
+}
+
+static int verify_member(struct fixture *f, const char *name, const char *value,
+                         struct tp_jwt_claims *ret)
+{
+        char payload[BIG];
+
+        payload_with(payload, sizeof(payload), name, value);
+        return verify_raw(f, HEADER_OK, payload, ret);
+}
+
+static void test_claims_reject_non_scalar_values(void **state)
+{
+        static const char *values[] = { "{}", "{\"a\":1}", "[]", "[1]", "true", "false", "null", "" };
+        struct fixture *f = *state;
+        size_t i;
+
+        for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+                assert_int_equal(verify_member(f, "sub", values[i], NULL), -EBADMSG);
+                assert_int_equal(verify_member(f, "uid", values[i], NULL), -EBADMSG);
+        }
+}
+
+static void test_claims_integers(void **state)
+{
+        static const char *bad[] = { "1.5", "1000.0", "1e3", "1E3", "\"1000\"", "01000", "+1000",
+                                     "-", "0x10", "9223372036854775808", "-9223372036854775809" };
+        struct fixture *f = *state;
+        struct tp_jwt_claims got;
+        size_t i;
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_int_equal(verify_member(f, "iat", bad[i], NULL), -EBADMSG);
+                assert_int_equal(verify_member(f, "exp", bad[i], NULL), -EBADMSG);
+                assert_int_equal(verify_member(f, "uid", bad[i], NULL), -EBADMSG);
+        }
+        assert_int_equal(verify_member(f, "exp", "9223372036854775807", &got), 0);
+        assert_int_equal(got.exp, INT64_MAX);
+        assert_int_equal(verify_member(f, "iat", "-9223372036854775808", &got), 0);
+        assert_int_equal(got.iat, INT64_MIN);
+        assert_int_equal(verify_member(f, "iat", "0", &got), 0);
+        assert_int_equal(verify_member(f, "iat", "-0", &got), 0);
+
+        /* uid is a uint32_t: both sides of both ends. */
+        assert_int_equal(verify_member(f, "uid", "4294967295", &got), 0);
+        assert_int_equal(got.uid, UINT32_MAX);
+        assert_int_equal(verify_member(f, "uid", "4294967296", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "uid", "0", &got), 0);
+        assert_int_equal(got.uid, 0);
+        assert_int_equal(verify_member(f, "uid", "-1", NULL), -EBADMSG);
+}
+
+static void check_string_limit(struct fixture *f, const char *name, size_t field_size)
+{
+        char value[BIG];
+        struct tp_jwt_claims got;
+
+        value[0] = '"';
+        memset(value + 1, 'x', field_size - 1);
+        snprintf(value + field_size, sizeof(value) - field_size, "\"");
+        assert_int_equal(verify_member(f, name, value, &got), 0);
+        value[field_size] = 'x';
+        snprintf(value + field_size + 1, sizeof(value) - field_size - 1, "\"");
+        assert_int_equal(verify_member(f, name, value, NULL), -EBADMSG);
+}
+
+static void test_claims_string_limits(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c;
+        char header[256];
+
+        check_string_limit(f, "iss", sizeof(c.iss));
+        check_string_limit(f, "sub", sizeof(c.sub));
+        check_string_limit(f, "sid", sizeof(c.sid));
+        check_string_limit(f, "client", sizeof(c.client));
+        check_string_limit(f, "jti", sizeof(c.jti));
+
+        /* An escape that expands past the field counts its decoded bytes. */
+        memset(header, 0, sizeof(header));
+        snprintf(header, sizeof(header), "\"%.*s\\u00e9\"", (int)sizeof(c.client) - 3,
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        assert_int_equal(verify_member(f, "client", header, NULL), 0);
+        snprintf(header, sizeof(header), "\"%.*s\\u00e9\"", (int)sizeof(c.client) - 2,
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        assert_int_equal(verify_member(f, "client", header, NULL), -EBADMSG);
+
+        /* kid in the header: 63 characters fit its field, 64 do not. */
+        snprintf(header, sizeof(header), "{\"alg\":\"EdDSA\",\"kid\":\"%.*s\"}", 63,
+                 "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk");
+        assert_int_equal(verify_raw(f, header, PAYLOAD_OK, &c), 0);
+        assert_int_equal(strlen(c.kid), 63);
+        snprintf(header, sizeof(header), "{\"alg\":\"EdDSA\",\"kid\":\"%.*s\"}", 64,
+                 "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk");
+        assert_int_equal(verify_raw(f, header, PAYLOAD_OK, NULL), -EBADMSG);
+}
+
+static void test_claims_member_count_limit(void **state)
+{
+        struct fixture *f = *state;
+        char payload[BIG];
+        int i, n;
+
+        /* 8 claims plus 8 unknown members: 16 pass, 17 do not. */
+        for (n = 8; n <= 9; n++) {
+                size_t len = (size_t)snprintf(payload, sizeof(payload), "%s", PAYLOAD_OK) - 1;
+
+                for (i = 0; i < n; i++)
+                        len += (size_t)snprintf(payload + len, sizeof(payload) - len, ",\"x%d\":%d", i, i);
+                snprintf(payload + len, sizeof(payload) - len, "}");
+                assert_int_equal(verify_raw(f, HEADER_OK, payload, NULL), n == 8 ? 0 : -EBADMSG);
+        }
+}
+
+static void test_claims_reject_trailing_garbage(void **state)
+{
+        static const char *bad[] = {
+                PAYLOAD_OK "x", PAYLOAD_OK "{}", PAYLOAD_OK ",", PAYLOAD_OK "\0",
+                "[" PAYLOAD_OK "]", "\"str\"", "", "{", "}", "{}",
+        };
+        struct fixture *f = *state;
+        char payload[BIG];
+        size_t i;
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(verify_raw(f, HEADER_OK, bad[i], NULL), -EBADMSG);
+        /* A trailing comma inside the object. */
+        snprintf(payload, sizeof(payload), "%.*s,}", (int)strlen(PAYLOAD_OK) - 1, PAYLOAD_OK);
+        assert_int_equal(verify_raw(f, HEADER_OK, payload, NULL), -EBADMSG);
+        /* A missing comma, a missing colon. */
+        assert_int_equal(verify_member(f, "sub", "\"a\" \"b\"", NULL), -EBADMSG);
+        assert_int_equal(verify_raw(f, HEADER_OK, "{\"iss\" \"host\"}", NULL), -EBADMSG);
+}
+
+static void test_claims_string_escapes(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims got;
+
+        assert_int_equal(verify_member(f, "sub", "\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"", &got), 0);
+        assert_string_equal(got.sub, "a\"b\\c/d\b\f\n\r\t");
+        assert_int_equal(verify_member(f, "sub", "\"\\u0041\\u00e9\\u20AC\\uffff\"", &got), 0);
+        assert_string_equal(got.sub, "A\xc3\xa9\xe2\x82\xac\xef\xbf\xbf");
+        assert_int_equal(verify_member(f, "sub", "\"\xf0\x9f\x98\x80\"", &got), 0);
+        assert_string_equal(got.sub, "\xf0\x9f\x98\x80");
+
+        assert_int_equal(verify_member(f, "sub", "\"a\\u0000b\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"\\ud800\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"\\ud83d\\ude00\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"\\udfff\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"\\u12\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"\\u12g4\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"\\x41\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"\\'\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"tab\there\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"nl\nhere\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"bad\xff\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"over\xc0\xaflong\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"surrogate\xed\xa0\x80\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"cut\xe2\x82\"", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"unterminated", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "sub", "\"ends in backslash\\", NULL), -EBADMSG);
+}
+
+static void test_claims_all_required(void **state)
+{
+        static const char *names[] = { "iss", "sub", "uid", "sid", "client", "iat", "exp", "jti" };
+        struct fixture *f = *state;
+        size_t i;
+
+        for (i = 0; i < 8; i++)
+                assert_int_equal(verify_member(f, names[i], NULL, NULL), -EBADMSG);
+        /* Right name, wrong type. */
+        assert_int_equal(verify_member(f, "sub", "1000", NULL), -EBADMSG);
+        assert_int_equal(verify_member(f, "exp", "\"2000\"", NULL), -EBADMSG);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_session_id_hex_and_unique),
+                cmocka_unit_test(test_refresh_token_format_and_hash),
+                cmocka_unit_test(test_hash_equal),
+                cmocka_unit_test(test_secret_wipe),
+                cmocka_unit_test(test_signer_modes_whatever_the_umask),
+                cmocka_unit_test_setup_teardown(test_signer_reopens_same_key, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_signer_refuses_wide_permissions, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_signer_refuses_foreign_owner, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_signer_refuses_symlink, fixture_setup, fixture_teardown),
+                cmocka_unit_test(test_signer_refuses_bad_files),
+                cmocka_unit_test_setup_teardown(test_jwks_matches_public_key, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_sign_verify_round_trip, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_sign_fills_only_empty_fields, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_sign_output_buffer_edge, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_token_size_limit, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_escaped_strings_round_trip, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_verify_rejects_tampered_signature, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_verify_rejects_tampered_payload, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_verify_algorithm_is_fixed, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_verify_rejects_other_key, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_verify_key_file_errors, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_verify_expiry_edge, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_verify_iat_leeway_edge, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_verify_rejects_wrong_part_count, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_verify_rejects_bad_base64, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_verify_signature_length, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_claims_order_whitespace_and_unknown, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_claims_reject_duplicates, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_claims_reject_non_scalar_values, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_claims_integers, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_claims_string_limits, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_claims_member_count_limit, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_claims_reject_trailing_garbage, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_claims_string_escapes, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_claims_all_required, fixture_setup, fixture_teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
