@@ -3,13 +3,14 @@
  * /etc/pam.d and no root or preload is needed.
  *
  *   tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T]
- *          [--json] OP...
+ *          [--json] [--env-out FILE] OP...
  *   OP: acct | open | close | reauth | refresh-cred | hold
  *
  * "hold" keeps the process (and so the session leader) alive until stdin
  * reaches end of file. Prints each step's PAM result, every conversation
  * message and the exported TOKENPOLICY_* environment; --json prints one
- * JSON object instead. Exits 0 when every step returned PAM_SUCCESS.
+ * JSON object instead; --env-out writes the TOKENPOLICY_* variables to FILE
+ * as NAME=VALUE lines. Exits 0 when every step returned PAM_SUCCESS.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -86,13 +87,14 @@ static const char *code_name(int r)
 
 static void usage(void)
 {
-        fprintf(stderr, "usage: tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T] [--json] OP...\n"
+        fprintf(stderr, "usage: tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T] [--json] [--env-out FILE] OP...\n"
                         "  OP: acct | open | close | reauth | refresh-cred | hold\n");
         exit(2);
 }
 
 int main(int argc, char **argv)
 {
+        const char *env_out = NULL;
         const char *confdir = NULL, *service = NULL, *user = NULL, *rhost = NULL, *tty = NULL;
         struct captured cap = { 0 };
         struct pam_conv conv = { conversation, &cap };
@@ -104,6 +106,8 @@ int main(int argc, char **argv)
         for (i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--json") == 0)
                         json = true;
+                else if (i + 1 < argc && strcmp(argv[i], "--env-out") == 0)
+                        env_out = argv[++i];
                 else if (i + 1 < argc && strcmp(argv[i], "--confdir") == 0)
                         confdir = argv[++i];
                 else if (i + 1 < argc && strcmp(argv[i], "--service") == 0)
@@ -210,6 +214,19 @@ int main(int argc, char **argv)
                         printf("  TOKENPOLICY_CLIENT=%s\n", v);
                 if ((v = pam_getenv(pamh, "TOKENPOLICY_ACCESS_TOKEN")))
                         printf("  TOKENPOLICY_ACCESS_TOKEN=%.40s...\n", v);
+        }
+        if (env_out) {
+                char **env = pam_getenvlist(pamh);
+                FILE *f = fopen(env_out, "w");
+
+                for (int j = 0; f && env && env[j]; j++)
+                        if (strncmp(env[j], "TOKENPOLICY_", 12) == 0)
+                                fprintf(f, "%s\n", env[j]);
+                if (f)
+                        fclose(f);
+                for (int j = 0; env && env[j]; j++)
+                        free(env[j]);
+                free(env);
         }
         pam_end(pamh, ok ? PAM_SUCCESS : PAM_SYSTEM_ERR);
         for (int j = 0; j < cap.n; j++)

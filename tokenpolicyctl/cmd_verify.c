@@ -20,8 +20,9 @@ static bool is_space(char ch)
         return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
 }
 
-/* The token from standard input, surrounding white space removed. */
-static int read_token_stdin(char *buf, size_t size)
+/* The token from standard input into buf, surrounding white space
+ * removed; *ret_token points into buf. */
+static int read_token_stdin(char *buf, size_t size, const char **ret_token)
 {
         size_t n, start = 0;
 
@@ -35,8 +36,7 @@ static int read_token_stdin(char *buf, size_t size)
                 buf[--n] = '\0';
         while (start < n && is_space(buf[start]))
                 start++;
-        if (start > 0)
-                memmove(buf, buf + start, n - start + 1);
+        *ret_token = buf + start;
         return 0;
 }
 
@@ -114,7 +114,7 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
 
         token = argv[optind];
         if (strcmp(token, "-") == 0) {
-                r = read_token_stdin(stdin_token, sizeof(stdin_token));
+                r = read_token_stdin(stdin_token, sizeof(stdin_token), &token);
                 if (r == -EMSGSIZE) {
                         ctl_error("invalid token: malformed (longer than %u bytes)",
                                   TP_TOKEN_MAX - 1);
@@ -125,7 +125,6 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
                                   strerror(-r));
                         return CTL_EXIT_FAIL;
                 }
-                token = stdin_token;
         }
 
         now = time(NULL);

@@ -827,24 +827,26 @@ static int read_config_text(struct loader *l, const char *path, char **ret_text,
                 add_error(l, 0, "not a regular file");
                 goto out;
         }
-        cap = st.st_size > 0 && st.st_size <= CONFIG_FILE_SIZE_MAX ? (size_t) st.st_size + 1 : 4096;
+        /* Room for one byte past the limit, to tell a file that fits
+         * exactly from one that is too large. */
+        cap = (size_t) (st.st_size < CONFIG_FILE_SIZE_MAX ? st.st_size : CONFIG_FILE_SIZE_MAX) + 2;
+        buf = malloc(cap);
+        if (!buf) {
+                r = -ENOMEM;
+                goto out;
+        }
         for (;;) {
-                if (len + 1 >= cap) {
-                        cap *= 2;
+                if (len + 1 == cap) {
+                        /* The file grew since fstat(); len <= limit here. */
+                        cap = cap * 2 < CONFIG_FILE_SIZE_MAX + 2 ? cap * 2 : CONFIG_FILE_SIZE_MAX + 2;
                         grown = realloc(buf, cap);
                         if (!grown) {
                                 r = -ENOMEM;
                                 goto out;
                         }
                         buf = grown;
-                } else if (!buf) {
-                        buf = malloc(cap);
-                        if (!buf) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
                 }
-                n = read(fd, buf + len, cap - len - 1);
+                n = read(fd, buf + len, cap - 1 - len);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {

@@ -46,11 +46,32 @@ struct fixture {
 
 /* ---- helpers ---------------------------------------------------------------- */
 
+/* Concatenate the NULL-terminated list of strings into out[0..size). */
+static void concat(char *out, size_t size, ...)
+{
+        const char *s;
+        size_t len = 0;
+        va_list ap;
+
+        va_start(ap, size);
+        while ((s = va_arg(ap, const char *))) {
+                size_t n = strlen(s);
+
+                assert_true(n < size - len);
+                memcpy(out + len, s, n);
+                len += n;
+        }
+        va_end(ap);
+        out[len] = '\0';
+}
+
+#define CONCAT(out, ...) concat((out), sizeof(out), __VA_ARGS__, (const char *)NULL)
+
 static void make_tmpdir(char dir[PATH_MAX])
 {
         const char *base = getenv("TMPDIR");
 
-        snprintf(dir, PATH_MAX, "%s/tp-token-XXXXXX", base && *base ? base : "/tmp");
+        concat(dir, PATH_MAX, base && *base ? base : "/tmp", "/tp-token-XXXXXX", (const char *)NULL);
         assert_non_null(mkdtemp(dir));
 }
 
@@ -72,7 +93,7 @@ static void remove_tree(const char *dir)
 
 static void path_in(char out[PATH_MAX], const char *dir, const char *name)
 {
-        snprintf(out, PATH_MAX, "%s/%s", dir, name);
+        concat(out, PATH_MAX, dir, "/", name, (const char *)NULL);
 }
 
 static mode_t file_mode(const char *dir, const char *name)
@@ -156,11 +177,12 @@ static size_t token_part(const char *tok, int idx, char *out, bool decode)
 
 static void token_join(char *out, const char *h, const char *p, const char *s)
 {
-        snprintf(out, BIG, "%s.%s.%s", h, p, s);
+        concat(out, BIG, h, ".", p, ".", s, (const char *)NULL);
 }
 
 /* Sign arbitrary header and payload JSON with the fixture's private key. */
-static void sign_raw(const struct fixture *f, const char *header, const char *payload, char *out)
+static void sign_raw(const struct fixture *f, const char *header, const char *payload, size_t plen,
+                     char *out)
 {
         char keypath[PATH_MAX], h[BIG], p[BIG], s[256], input[BIG];
         unsigned char sig[64];
@@ -174,8 +196,8 @@ static void sign_raw(const struct fixture *f, const char *header, const char *pa
         assert_non_null(pkey = PEM_read_PrivateKey(fp, NULL, NULL, NULL));
         fclose(fp);
         b64url(header, strlen(header), h);
-        b64url(payload, strlen(payload), p);
-        snprintf(input, sizeof(input), "%s.%s", h, p);
+        b64url(payload, plen, p);
+        CONCAT(input, h, ".", p);
         assert_non_null(md = EVP_MD_CTX_new());
         assert_int_equal(EVP_DigestSignInit(md, NULL, NULL, NULL, pkey), 1);
         assert_int_equal(EVP_DigestSign(md, sig, &siglen, (unsigned char *)input, strlen(input)), 1);
@@ -185,14 +207,20 @@ static void sign_raw(const struct fixture *f, const char *header, const char *pa
         token_join(out, h, p, s);
 }
 
-static int verify_raw(const struct fixture *f, const char *header, const char *payload,
-                      struct tp_jwt_claims *ret)
+static int verify_raw_n(const struct fixture *f, const char *header, const char *payload, size_t plen,
+                        struct tp_jwt_claims *ret)
 {
         static char tok[BIG];
         struct tp_jwt_claims c;
 
-        sign_raw(f, header, payload, tok);
+        sign_raw(f, header, payload, plen, tok);
         return tp_jwt_verify_pem(f->pub, tok, RAW_NOW, ret ? ret : &c);
+}
+
+static int verify_raw(const struct fixture *f, const char *header, const char *payload,
+                      struct tp_jwt_claims *ret)
+{
+        return verify_raw_n(f, header, payload, strlen(payload), ret);
 }
 
 static void claims_base(struct tp_jwt_claims *c)
@@ -501,13 +529,12 @@ static void test_jwks_matches_public_key(void **state)
         assert_non_null(p = strstr(jwks, "\"kid\":\""));
 
         /* kid is the RFC 7638 thumbprint of the public key. */
-        snprintf(thumb_in, sizeof(thumb_in), "{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"%s\"}", x);
+        CONCAT(thumb_in, "{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"", x, "\"}");
         assert_int_equal(EVP_Digest(thumb_in, strlen(thumb_in), digest, &mdlen, EVP_sha256(), NULL), 1);
         b64url(digest, sizeof(digest), kid);
         assert_string_equal(tp_signer_kid(f->signer), kid);
-        snprintf(expect, sizeof(expect),
-                 "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"%s\",\"kid\":\"%s\","
-                 "\"alg\":\"EdDSA\",\"use\":\"sig\"}]}\n", x, kid);
+        CONCAT(expect, "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"", x, "\",\"kid\":\"",
+               kid, "\",\"alg\":\"EdDSA\",\"use\":\"sig\"}]}\n");
         assert_string_equal(jwks, expect);
 }
 
@@ -523,7 +550,7 @@ static void test_sign_verify_round_trip(void **state)
         assert_true(is_lower_hex(c.jti, 32));
         assert_string_equal(c.kid, tp_signer_kid(f->signer));
         token_part(tok, 0, part, true);
-        snprintf(expect, sizeof(expect), "{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":\"%s\"}", c.kid);
+        CONCAT(expect, "{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":\"", c.kid, "\"}");
         assert_string_equal(part, expect);
         token_part(tok, 2, part, false);
         assert_int_equal(strlen(part), 86);
@@ -595,7 +622,7 @@ static void test_sign_output_buffer_edge(void **state)
 static bool claims_for_length(struct fixture *f, size_t target, struct tp_jwt_claims *c)
 {
         char tok[TP_TOKEN_MAX], part[BIG];
-        size_t hlen, plen, slen, want_b64, want_bytes, extra, ctl, i;
+        size_t hlen, plen, slen, want_b64, want_bytes, extra, ctl, in_iss, i;
 
         claims_base(c);
         c->iss[0] = '\0';
@@ -611,14 +638,14 @@ static bool claims_for_length(struct fixture *f, size_t target, struct tp_jwt_cl
         want_bytes = want_b64 / 4 * 3 + (want_b64 % 4 ? want_b64 % 4 - 1 : 0);
         extra = want_bytes - plen;
         ctl = extra / 6;
-        assert_true(ctl <= 255 + 200);
-        for (i = 0; i < ctl && i < 255; i++)
+        in_iss = ctl < sizeof(c->iss) - 1 ? ctl : sizeof(c->iss) - 1;
+        assert_true(ctl - in_iss + extra % 6 < sizeof(c->sub));
+        for (i = 0; i < in_iss; i++)
                 c->iss[i] = (char)(1 + i % 31);
-        c->iss[i] = '\0';
-        for (i = 0; i < ctl - strlen(c->iss); i++)
-                c->sub[i] = '\n';
-        memset(c->sub + i, 'u', extra % 6);
-        c->sub[i + extra % 6] = '\0';
+        c->iss[in_iss] = '\0';
+        memset(c->sub, '\n', ctl - in_iss);
+        memset(c->sub + ctl - in_iss, 'u', extra % 6);
+        c->sub[ctl - in_iss + extra % 6] = '\0';
         return true;
 }
 
@@ -645,7 +672,7 @@ static void test_token_size_limit(void **state)
 
         /* The verifier reads TP_TOKEN_MAX - 1 characters (here failing later,
          * on the signature's length) and refuses TP_TOKEN_MAX outright. */
-        snprintf(longer, sizeof(longer), "%s%.*s", tok, (int)(TP_TOKEN_MAX - 1 - target), "AAAA");
+        CONCAT(longer, tok, target == TP_TOKEN_MAX - 2 ? "A" : "");
         assert_int_equal(strlen(longer), TP_TOKEN_MAX - 1);
         assert_int_equal(tp_jwt_verify_pem(f->pub, longer, NOW, &got), -EKEYREJECTED);
         strcat(longer, "A");
@@ -736,7 +763,7 @@ static void test_verify_algorithm_is_fixed(void **state)
         /* The classic confusion: HMAC keyed with the public key's PEM. */
         b64url(headers[1], strlen(headers[1]), h);
         read_text(f->pub, pem, sizeof(pem));
-        snprintf(forged, sizeof(forged), "%s.%s", h, p);
+        CONCAT(forged, h, ".", p);
         assert_non_null(HMAC(EVP_sha256(), pem, (int)strlen(pem), (unsigned char *)forged,
                              strlen(forged), mac, &maclen));
         b64url(mac, maclen, s);
@@ -829,18 +856,18 @@ static void test_verify_rejects_wrong_part_count(void **state)
         token_part(tok, 0, h, false);
         token_part(tok, 1, p, false);
         token_part(tok, 2, s, false);
-        snprintf(bad, sizeof(bad), "%s.%s", h, p);
+        CONCAT(bad, h, ".", p);
         assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
-        snprintf(bad, sizeof(bad), "%s.%s.%s.%s", h, p, s, s);
+        CONCAT(bad, h, ".", p, ".", s, ".", s);
         assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
-        snprintf(bad, sizeof(bad), "%s.%s.%s.", h, p, s);
+        CONCAT(bad, h, ".", p, ".", s, ".");
         assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
         assert_int_equal(tp_jwt_verify_pem(f->pub, "", NOW, &got), -EBADMSG);
         assert_int_equal(tp_jwt_verify_pem(f->pub, "..", NOW, &got), -EBADMSG);
         assert_int_equal(tp_jwt_verify_pem(f->pub, "...", NOW, &got), -EBADMSG);
-        snprintf(bad, sizeof(bad), ".%s.%s", p, s);
+        CONCAT(bad, ".", p, ".", s);
         assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
-        snprintf(bad, sizeof(bad), "%s..%s", h, s);
+        CONCAT(bad, h, "..", s);
         assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EKEYREJECTED);
         assert_int_equal(tp_jwt_verify_pem(f->pub, tok, NOW, &got), 0);
 }
@@ -861,17 +888,17 @@ static void test_verify_rejects_bad_base64(void **state)
                 for (part = 0; part < 3; part++) {
                         char mod[BIG];
 
-                        snprintf(mod, sizeof(mod), "%s%s", parts[part], inserts[i]);
+                        CONCAT(mod, parts[part], inserts[i]);
                         token_join(bad, part == 0 ? mod : parts[0], part == 1 ? mod : parts[1],
                                    part == 2 ? mod : parts[2]);
                         assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
                 }
         }
         /* A length no base64 text has (4n + 1). */
-        snprintf(bad, sizeof(bad), "%s.%s.%sAAA", parts[0], parts[1], parts[2]);
+        CONCAT(bad, parts[0], ".", parts[1], ".", parts[2], "AAA");
         assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
         /* Non-canonical: the 86th character carries 4 unused bits. */
-        snprintf(bad, sizeof(bad), "%s", tok);
+        CONCAT(bad, tok);
         last = bad + strlen(bad) - 1;
         *last = *last == 'B' ? 'C' : 'B';
         assert_int_equal(tp_jwt_verify_pem(f->pub, bad, NOW, &got), -EBADMSG);
@@ -1066,7 +1093,9 @@ static void test_claims_member_count_limit(void **state)
 
         /* 8 claims plus 8 unknown members: 16 pass, 17 do not. */
         for (n = 8; n <= 9; n++) {
-                size_t len = (size_t)snprintf(payload, sizeof(payload), "%s", PAYLOAD_OK) - 1;
+                size_t len = sizeof(PAYLOAD_OK) - 2;
+
+                CONCAT(payload, PAYLOAD_OK);
 
                 for (i = 0; i < n; i++)
                         len += (size_t)snprintf(payload + len, sizeof(payload) - len, ",\"x%d\":%d", i, i);
@@ -1078,7 +1107,7 @@ static void test_claims_member_count_limit(void **state)
 static void test_claims_reject_trailing_garbage(void **state)
 {
         static const char *bad[] = {
-                PAYLOAD_OK "x", PAYLOAD_OK "{}", PAYLOAD_OK ",", PAYLOAD_OK "\0",
+                PAYLOAD_OK "x", PAYLOAD_OK "{}", PAYLOAD_OK ",",
                 "[" PAYLOAD_OK "]", "\"str\"", "", "{", "}", "{}",
         };
         struct fixture *f = *state;
@@ -1090,6 +1119,12 @@ static void test_claims_reject_trailing_garbage(void **state)
         /* A trailing comma inside the object. */
         snprintf(payload, sizeof(payload), "%.*s,}", (int)strlen(PAYLOAD_OK) - 1, PAYLOAD_OK);
         assert_int_equal(verify_raw(f, HEADER_OK, payload, NULL), -EBADMSG);
+        /* NUL bytes: after the object, inside a string. */
+        assert_int_equal(verify_raw_n(f, HEADER_OK, PAYLOAD_OK, sizeof(PAYLOAD_OK), NULL), -EBADMSG);
+        assert_int_equal(verify_raw_n(f, HEADER_OK, PAYLOAD_OK, sizeof(PAYLOAD_OK) - 1, NULL), 0);
+        memcpy(payload, PAYLOAD_OK, sizeof(PAYLOAD_OK));
+        payload[10] = '\0'; /* inside "host" */
+        assert_int_equal(verify_raw_n(f, HEADER_OK, payload, sizeof(PAYLOAD_OK) - 1, NULL), -EBADMSG);
         /* A missing comma, a missing colon. */
         assert_int_equal(verify_member(f, "sub", "\"a\" \"b\"", NULL), -EBADMSG);
         assert_int_equal(verify_raw(f, HEADER_OK, "{\"iss\" \"host\"}", NULL), -EBADMSG);
