@@ -1,3 +1,0 @@
-build/obj/common/io.o: common/io.c common/io.h common/proto.h
-common/io.h:
-common/proto.h:

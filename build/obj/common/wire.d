@@ -1,2 +1,0 @@
-build/obj/common/wire.o: common/wire.c common/wire.h
-common/wire.h:

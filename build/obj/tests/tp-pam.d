@@ -1,1 +1,0 @@
-build/obj/tests/tp-pam.o: tests/tp-pam.c
