@@ -144,7 +144,7 @@ void ctl_json_string(FILE *f, const char *s);
 void ctl_format_time(int64_t t, bool with_seconds, char out[CTL_TIME_TEXT]);
 /* The two leading units of a span: "13d 4h", "3h 12m", "42m", "7s". */
 void ctl_format_span(int64_t seconds, char out[CTL_SPAN_TEXT]);
-/* "in 13d 4h" or "3h 12m ago", relative to now. */
+/* "in 13d 4h" for the future, "3h 12m ago" for the past and now. */
 void ctl_format_relative(int64_t t, int64_t now, char out[CTL_TIME_TEXT]);
 /* ctl_format_time() followed by " (relative)"; "-" for 0. */
 void ctl_format_time_relative(int64_t t, int64_t now, char out[CTL_WHEN_TEXT]);

@@ -276,7 +276,7 @@ void ctl_format_relative(int64_t t, int64_t now, char out[CTL_TIME_TEXT])
         /* Saturate instead of overflowing on absurd times. */
         if (__builtin_sub_overflow(t, now, &diff))
                 diff = t > now ? INT64_MAX : INT64_MIN;
-        if (diff >= 0) {
+        if (diff > 0) {
                 ctl_format_span(diff, span);
                 snprintf(out, CTL_TIME_TEXT, "in %s", span);
         } else {

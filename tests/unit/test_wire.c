@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -1283,33 +1284,28 @@ static int bind_socket(const char *path)
         return fd;
 }
 
-static void daemon_dir(struct fake_daemon *d)
+/* Each io test gets a private directory and at most one fake daemon from
+ * its fixture; the teardown runs even when an assertion failed, so no
+ * child or socket file outlives its test. */
+static int daemon_setup(void **state)
 {
         const char *tmp = getenv("TMPDIR");
+        struct fake_daemon *d;
 
         if (!tmp || !*tmp)
                 tmp = "/tmp";
-        assert_true(snprintf(d->dir, sizeof(d->dir), "%s/tp-wire-XXXXXX", tmp) <
-                    (int) sizeof(d->dir));
-        assert_non_null(mkdtemp(d->dir));
-        assert_true(snprintf(d->path, sizeof(d->path), "%s/daemon.sock", d->dir) <
-                    (int) sizeof(d->path));
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -1;
         d->pid = -1;
-}
-
-/* The socket listens before fork(), so the client never races the child. */
-static void daemon_start(struct fake_daemon *d, enum daemon_mode mode)
-{
-        int lfd;
-
-        daemon_dir(d);
-        lfd = bind_socket(d->path);
-        assert_int_equal(listen(lfd, 4), 0);
-        d->pid = fork();
-        assert_true(d->pid >= 0);
-        if (d->pid == 0)
-                daemon_serve(lfd, mode);
-        close(lfd);
+        if (snprintf(d->dir, sizeof(d->dir), "%s/tp-wire-XXXXXX", tmp) >= (int) sizeof(d->dir) ||
+            !mkdtemp(d->dir) ||
+            snprintf(d->path, sizeof(d->path), "%s/daemon.sock", d->dir) >= (int) sizeof(d->path)) {
+                free(d);
+                return -1;
+        }
+        *state = d;
+        return 0;
 }
 
 static void daemon_stop(struct fake_daemon *d)
@@ -1317,21 +1313,56 @@ static void daemon_stop(struct fake_daemon *d)
         if (d->pid > 0) {
                 kill(d->pid, SIGKILL);
                 waitpid(d->pid, NULL, 0);
+                d->pid = -1;
         }
         unlink(d->path);
-        rmdir(d->dir);
 }
 
-static int call_daemon(enum daemon_mode mode, uint8_t type, int timeout_ms, struct tp_reply *rep)
+static int daemon_teardown(void **state)
 {
-        struct fake_daemon d;
+        struct fake_daemon *d = *state;
+
+        daemon_stop(d);
+        rmdir(d->dir);
+        free(d);
+        return 0;
+}
+
+/* Runs in a forked child: never returns, dies with the test process. */
+static pid_t fork_child(void)
+{
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0)
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+        return pid;
+}
+
+/* The socket listens before fork(), so the client never races the child. */
+static void daemon_start(struct fake_daemon *d, enum daemon_mode mode)
+{
+        int lfd;
+
+        daemon_stop(d);
+        lfd = bind_socket(d->path);
+        assert_int_equal(listen(lfd, 4), 0);
+        d->pid = fork_child();
+        if (d->pid == 0)
+                daemon_serve(lfd, mode);
+        close(lfd);
+}
+
+static int call_daemon(struct fake_daemon *d, enum daemon_mode mode, uint8_t type, int timeout_ms,
+                       struct tp_reply *rep)
+{
         struct tp_request req;
         int r;
 
-        daemon_start(&d, mode);
+        daemon_start(d, mode);
         make_request(type, false, &req);
-        r = tp_io_call(d.path, timeout_ms, &req, rep);
-        daemon_stop(&d);
+        r = tp_io_call(d->path, timeout_ms, &req, rep);
+        daemon_stop(d);
         return r;
 }
 
@@ -1339,8 +1370,7 @@ static void test_io_call_answers(void **state)
 {
         struct tp_reply *rep = reply_new(), *want = reply_new();
 
-        (void) state;
-        assert_int_equal(call_daemon(DAEMON_ANSWER, TP_REQ_OPEN, 2000, rep), 0);
+        assert_int_equal(call_daemon(*state, DAEMON_ANSWER, TP_REQ_OPEN, 2000, rep), 0);
         make_reply(TP_REQ_OPEN | TP_REPLY_FLAG, false, want);
         assert_memory_equal(rep, want, sizeof(*want));
         assert_string_equal(rep->u.tokens.refresh_token, "refresh-secret");
@@ -1352,17 +1382,16 @@ static void test_io_call_answers(void **state)
  * arrives in more than one read. */
 static void test_io_transact_sequential(void **state)
 {
-        struct tp_reply *rep = reply_new(), *want = reply_new();
         static const uint8_t types[] = { TP_REQ_STATUS, TP_REQ_LIST, TP_REQ_REFRESH, TP_REQ_LIST };
-        struct fake_daemon d;
+        struct tp_reply *rep = reply_new(), *want = reply_new();
+        struct fake_daemon *d = *state;
         struct tp_request req;
         int64_t deadline;
         size_t i;
         int fd = -1;
 
-        (void) state;
-        daemon_start(&d, DAEMON_ANSWER);
-        assert_int_equal(tp_io_connect(d.path, 2000, &fd), 0);
+        daemon_start(d, DAEMON_ANSWER);
+        assert_int_equal(tp_io_connect(d->path, 2000, &fd), 0);
         deadline = tp_monotonic_ms() + 2000;
         for (i = 0; i < sizeof(types); i++) {
                 make_request(types[i], false, &req);
@@ -1372,7 +1401,6 @@ static void test_io_transact_sequential(void **state)
         }
         assert_int_equal(rep->u.list.count, TP_LIST_PAGE_MAX);
         close(fd);
-        daemon_stop(&d);
         free(want);
         free(rep);
 }
@@ -1381,8 +1409,7 @@ static void test_io_silent_daemon_times_out(void **state)
 {
         struct tp_reply *rep = reply_new();
 
-        (void) state;
-        assert_int_equal(call_daemon(DAEMON_SILENT, TP_REQ_ACCESS, 200, rep), -ETIMEDOUT);
+        assert_int_equal(call_daemon(*state, DAEMON_SILENT, TP_REQ_ACCESS, 200, rep), -ETIMEDOUT);
         free(rep);
 }
 
@@ -1390,9 +1417,8 @@ static void test_io_oversized_reply(void **state)
 {
         struct tp_reply *rep = reply_new();
 
-        (void) state;
         /* The daemon then stays silent: reading on would time out instead. */
-        assert_int_equal(call_daemon(DAEMON_OVERSIZED, TP_REQ_LIST, 2000, rep), -EMSGSIZE);
+        assert_int_equal(call_daemon(*state, DAEMON_OVERSIZED, TP_REQ_LIST, 2000, rep), -EMSGSIZE);
         free(rep);
 }
 
@@ -1400,8 +1426,7 @@ static void test_io_close_mid_reply(void **state)
 {
         struct tp_reply *rep = reply_new();
 
-        (void) state;
-        assert_int_equal(call_daemon(DAEMON_CLOSE_MID, TP_REQ_OPEN, 2000, rep), -ECONNRESET);
+        assert_int_equal(call_daemon(*state, DAEMON_CLOSE_MID, TP_REQ_OPEN, 2000, rep), -ECONNRESET);
         free(rep);
 }
 
@@ -1409,10 +1434,9 @@ static void test_io_garbage_reply(void **state)
 {
         struct tp_reply *rep = reply_new();
 
-        (void) state;
-        assert_int_equal(call_daemon(DAEMON_GARBAGE, TP_REQ_STATUS, 2000, rep), -EPROTO);
-        assert_int_equal(call_daemon(DAEMON_WRONG_TYPE, TP_REQ_OPEN, 2000, rep), -EPROTO);
-        assert_int_equal(call_daemon(DAEMON_TRAILING, TP_REQ_STATUS, 2000, rep), -EPROTO);
+        assert_int_equal(call_daemon(*state, DAEMON_GARBAGE, TP_REQ_STATUS, 2000, rep), -EPROTO);
+        assert_int_equal(call_daemon(*state, DAEMON_WRONG_TYPE, TP_REQ_OPEN, 2000, rep), -EPROTO);
+        assert_int_equal(call_daemon(*state, DAEMON_TRAILING, TP_REQ_STATUS, 2000, rep), -EPROTO);
         free(rep);
 }
 
@@ -1420,15 +1444,13 @@ static void test_io_garbage_reply(void **state)
 static void test_io_peer_gone_before_send(void **state)
 {
         struct tp_reply *rep = reply_new();
-        struct fake_daemon d;
+        struct fake_daemon *d = *state;
         struct tp_request req;
         int fd = -1, lfd, cfd;
 
-        (void) state;
-        daemon_dir(&d);
-        lfd = bind_socket(d.path);
+        lfd = bind_socket(d->path);
         assert_int_equal(listen(lfd, 1), 0);
-        assert_int_equal(tp_io_connect(d.path, 1000, &fd), 0);
+        assert_int_equal(tp_io_connect(d->path, 1000, &fd), 0);
         cfd = accept(lfd, NULL, NULL);
         assert_true(cfd >= 0);
         close(cfd);
@@ -1436,37 +1458,33 @@ static void test_io_peer_gone_before_send(void **state)
         assert_int_equal(tp_io_transact(fd, tp_monotonic_ms() + 1000, &req, rep), -EPIPE);
         close(fd);
         close(lfd);
-        daemon_stop(&d);
         free(rep);
 }
 
 static void test_io_connect_errors(void **state)
 {
         struct tp_reply *rep = reply_new();
-        struct fake_daemon d;
+        struct fake_daemon *d = *state;
         struct tp_request req;
         char longpath[200];
         int fd = -1, bound;
 
-        (void) state;
-        daemon_dir(&d);
         make_request(TP_REQ_STATUS, false, &req);
-        assert_int_equal(tp_io_call(d.path, 500, &req, rep), -ENOENT);
-        assert_int_equal(tp_io_connect(d.path, 500, &fd), -ENOENT);
+        assert_int_equal(tp_io_call(d->path, 500, &req, rep), -ENOENT);
+        assert_int_equal(tp_io_connect(d->path, 500, &fd), -ENOENT);
         assert_int_equal(fd, -1);
 
         /* A socket file nobody listens on. */
-        bound = bind_socket(d.path);
-        assert_int_equal(tp_io_connect(d.path, 500, &fd), -ECONNREFUSED);
+        bound = bind_socket(d->path);
+        assert_int_equal(tp_io_connect(d->path, 500, &fd), -ECONNREFUSED);
         close(bound);
 
         memset(longpath, 'a', sizeof(longpath) - 1);
         longpath[sizeof(longpath) - 1] = '\0';
         assert_int_equal(tp_io_connect(longpath, 500, &fd), -ENAMETOOLONG);
         assert_int_equal(tp_io_connect("", 500, &fd), -EINVAL);
-        assert_int_equal(tp_io_call(d.path, -1, &req, rep), -EINVAL);
+        assert_int_equal(tp_io_call(d->path, -1, &req, rep), -EINVAL);
         assert_int_equal(fd, -1);
-        daemon_stop(&d);
         free(rep);
 }
 
@@ -1474,34 +1492,28 @@ static void test_io_connect_errors(void **state)
  * client retries until its deadline, and gets in once room is made. */
 static void test_io_connect_backlog_full(void **state)
 {
-        struct fake_daemon d;
-        int lfd, filler, fd = -1;
-        pid_t pid;
+        struct fake_daemon *d = *state;
+        int lfd, filler = -1, fd = -1;
 
-        (void) state;
-        daemon_dir(&d);
-        lfd = bind_socket(d.path);
+        lfd = bind_socket(d->path);
         assert_int_equal(listen(lfd, 0), 0);
-        assert_int_equal(tp_io_connect(d.path, 500, &filler), 0);
-        assert_int_equal(tp_io_connect(d.path, 100, &fd), -ETIMEDOUT);
+        assert_int_equal(tp_io_connect(d->path, 500, &filler), 0);
+        assert_int_equal(tp_io_connect(d->path, 100, &fd), -ETIMEDOUT);
         assert_int_equal(fd, -1);
 
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
+        d->pid = fork_child();
+        if (d->pid == 0) {
                 usleep(50 * 1000);
                 if (accept(lfd, NULL, NULL) < 0 || accept(lfd, NULL, NULL) < 0)
                         _exit(1);
                 pause();
                 _exit(0);
         }
-        assert_int_equal(tp_io_connect(d.path, 2000, &fd), 0);
+        assert_int_equal(tp_io_connect(d->path, 2000, &fd), 0);
         assert_true(fd >= 0);
         close(fd);
         close(filler);
         close(lfd);
-        d.pid = pid;
-        daemon_stop(&d);
 }
 
 static void test_io_peer_cred(void **state)
@@ -1549,6 +1561,8 @@ static void test_io_transact_rejects_bad_request(void **state)
         free(rep);
 }
 
+#define DAEMON_TEST(t) cmocka_unit_test_setup_teardown(t, daemon_setup, daemon_teardown)
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1575,15 +1589,15 @@ int main(void)
                 cmocka_unit_test(test_worst_case_requests_fit),
                 cmocka_unit_test(test_names),
                 cmocka_unit_test(test_protocol_examples),
-                cmocka_unit_test(test_io_call_answers),
-                cmocka_unit_test(test_io_transact_sequential),
-                cmocka_unit_test(test_io_silent_daemon_times_out),
-                cmocka_unit_test(test_io_oversized_reply),
-                cmocka_unit_test(test_io_close_mid_reply),
-                cmocka_unit_test(test_io_garbage_reply),
-                cmocka_unit_test(test_io_peer_gone_before_send),
-                cmocka_unit_test(test_io_connect_errors),
-                cmocka_unit_test(test_io_connect_backlog_full),
+                DAEMON_TEST(test_io_call_answers),
+                DAEMON_TEST(test_io_transact_sequential),
+                DAEMON_TEST(test_io_silent_daemon_times_out),
+                DAEMON_TEST(test_io_oversized_reply),
+                DAEMON_TEST(test_io_close_mid_reply),
+                DAEMON_TEST(test_io_garbage_reply),
+                DAEMON_TEST(test_io_peer_gone_before_send),
+                DAEMON_TEST(test_io_connect_errors),
+                DAEMON_TEST(test_io_connect_backlog_full),
                 cmocka_unit_test(test_io_peer_cred),
                 cmocka_unit_test(test_io_transact_rejects_bad_request),
         };
