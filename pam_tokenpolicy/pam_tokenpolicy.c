@@ -380,6 +380,13 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
         } else if (rep->status == TP_STATUS_OK) {
                 export_tokens(pamh, &rep->u.tokens);
                 ret = PAM_SUCCESS;
+        } else if (rep->status == TP_STATUS_FORBIDDEN) {
+                /* A screen locker running as the user: only root may extend a
+                 * session, so this unlock extends nothing and decides nothing. */
+                if (o.debug)
+                        pam_syslog(pamh, LOG_DEBUG, "not extending session %s: %s",
+                                   req.u.session.session_id, rep->message);
+                ret = PAM_IGNORE;
         } else {
                 pam_syslog(pamh, LOG_NOTICE, "re-authentication of session %s refused: %s",
                            req.u.session.session_id, rep->message);

@@ -48,9 +48,29 @@ def b64url_decode(part, what):
         raise Invalid(f"{what}: {e}") from None
 
 
+def no_duplicates(pairs):
+    obj = {}
+    for k, v in pairs:
+        if k in obj:
+            raise Invalid(f"duplicate member {k!r}")
+        obj[k] = v
+    return obj
+
+
+def json_object(data, what):
+    obj = json.loads(data, object_pairs_hook=no_duplicates)
+    if not isinstance(obj, dict):
+        raise Invalid(f"{what} is not a JSON object")
+    return obj
+
+
 def load_pem(path):
     with open(path, "rb") as f:
-        key = serialization.load_pem_public_key(f.read())
+        data = f.read()
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError:
+        raise Invalid(f"{path}: not a PEM public key") from None
     if not isinstance(key, Ed25519PublicKey):
         raise Invalid(f"{path}: not an Ed25519 public key")
     return key
@@ -77,9 +97,7 @@ def split_token(token):
     parts = token.split(".")
     if len(parts) != 3:
         raise Invalid(f"token has {len(parts)} parts, not 3")
-    header = json.loads(b64url_decode(parts[0], "header"))
-    if not isinstance(header, dict):
-        raise Invalid("header is not a JSON object")
+    header = json_object(b64url_decode(parts[0], "header"), "header")
     if header.get("alg") != "EdDSA":
         raise Invalid(f"header alg is {header.get('alg')!r}, not 'EdDSA'")
     return parts, header
@@ -91,15 +109,14 @@ def verify_with_cryptography(key, parts):
         key.verify(signature, f"{parts[0]}.{parts[1]}".encode("ascii"))
     except InvalidSignature:
         raise Invalid("signature does not verify (cryptography)") from None
-    claims = json.loads(b64url_decode(parts[1], "payload"))
-    if not isinstance(claims, dict):
-        raise Invalid("payload is not a JSON object")
-    return claims
+    return json_object(b64url_decode(parts[1], "payload"), "payload")
 
 
 def verify_with_pyjwt(key, token):
+    # The leeway lets PyJWT accept what the daemon's verifier accepts (iat
+    # up to a minute ahead); exp is then checked strictly in check_claims.
     try:
-        return jwt.decode(token, key=key, algorithms=["EdDSA"],
+        return jwt.decode(token, key=key, algorithms=["EdDSA"], leeway=IAT_LEEWAY_SEC,
                           options={"require": REQUIRED_CLAIMS, "verify_exp": True,
                                    "verify_iat": True, "verify_aud": False})
     except jwt.PyJWTError as e:
@@ -123,9 +140,11 @@ def check_claims(claims, now):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Verify a tokenpolicy access token (EdDSA JWT).")
+    ap = argparse.ArgumentParser(
+        description="Verify a tokenpolicy access token (EdDSA JWT).",
+        usage="%(prog)s PUBKEY.pem TOKEN | --jwks JWKS TOKEN")
     ap.add_argument("--jwks", metavar="JWKS", help="key set file instead of a PEM public key")
-    ap.add_argument("args", nargs="+", metavar="[PUBKEY.pem] TOKEN")
+    ap.add_argument("args", nargs="+", help=argparse.SUPPRESS)
     opts = ap.parse_args()
     if len(opts.args) != (1 if opts.jwks else 2):
         ap.error("expected PUBKEY.pem TOKEN, or --jwks JWKS TOKEN")
