@@ -465,6 +465,23 @@ def test_non_root_peer_sees_and_revokes_only_own_sessions(env):
 
 
 @with_env()
+def test_screen_locker_as_user_extends_nothing(env):
+    sid = env.sign_in("tptest-desktop", BOB)["env"]["TOKENPOLICY_SESSION_ID"]
+    [before] = env.sessions()
+    with open(os.path.join(env.pamdir, "tptest-locker"), "w") as f:
+        f.write("auth required pam_permit.so\n")
+        f.write(f"auth required {os.path.join(os.path.dirname(CTL), 'pam_tokenpolicy.so')} socket={env.sock}\n")
+    env.set_offset(HOUR)
+    r = subprocess.run(["setpriv", f"--reuid={BOB}", f"--regid={BOB}", "--clear-groups",
+                        os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
+                        env.pamdir, "--service", "tptest-locker", "--user", BOB, "reauth"],
+                       capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
+    eq(json.loads(r.stdout)["steps"][0]["result"], "PAM_SUCCESS", "unlock still works")
+    [after] = env.sessions()
+    eq(after["refresh_expires"], before["refresh_expires"], "a user cannot extend their own session")
+
+
+@with_env()
 def test_admin_revoke(env):
     a1 = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
     env.sign_in("tptest-sshd", ALICE)
