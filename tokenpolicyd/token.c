@@ -576,6 +576,7 @@ static int write_file_atomic(int dirfd, const char *name, const char *data, size
                              mode_t mode, bool replace)
 {
         char tmp[128], suffix[17];
+        bool renamed = false;
         uint8_t rnd[8];
         int fd = -1, r, attempt;
 
@@ -593,19 +594,19 @@ static int write_file_atomic(int dirfd, const char *name, const char *data, size
         }
         if (fchmod(fd, mode) < 0) {
                 r = -errno;
-                goto fail;
+                goto out;
         }
         if ((r = write_all(fd, data, len)) < 0)
-                goto fail;
+                goto out;
         if (fsync(fd) < 0) {
                 r = -errno;
-                goto fail;
+                goto out;
         }
         r = close(fd);
         fd = -1;
         if (r < 0) {
                 r = -errno;
-                goto fail;
+                goto out;
         }
         if (replace)
                 r = renameat(dirfd, tmp, dirfd, name);
@@ -613,13 +614,15 @@ static int write_file_atomic(int dirfd, const char *name, const char *data, size
                 r = renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE);
         if (r < 0) {
                 r = -errno;
-                goto fail;
+                goto out;
         }
-        return fsync(dirfd) < 0 ? -errno : 0;
-fail:
+        renamed = true;
+        r = fsync(dirfd) < 0 ? -errno : 0;
+out:
         if (fd >= 0)
                 close(fd);
-        unlinkat(dirfd, tmp, 0);
+        if (!renamed)
+                unlinkat(dirfd, tmp, 0);
         return r;
 }
 
@@ -907,7 +910,7 @@ int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t 
                 goto out;
         }
         memcpy(out, tok, len + 1);
-        memcpy(c->jti, jti, sizeof(jti));
+        memcpy(c->jti, jti, strlen(jti) + 1);
         if (!c->kid[0])
                 memcpy(c->kid, s->kid, sizeof(s->kid));
         r = 0;

@@ -169,6 +169,8 @@ class Env:
         rc = self.proc.returncode
         self.proc = None
         self.logf.close()
+        if sig == signal.SIGKILL and rc == -signal.SIGKILL:
+            return None
         return rc
 
     def restart(self):
@@ -183,8 +185,16 @@ class Env:
             return ""
 
     def cleanup(self):
-        self.stop()
+        """Stop the daemon and remove everything; a sanitizer report or a
+        crash in the daemon's log fails the test that ran it."""
+        rc = self.stop()
+        log = self.log_text()
         shutil.rmtree(self.dir, ignore_errors=True)
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer"):
+            if marker in log:
+                raise TestFailure(f"tokenpolicyd reported {marker}:\n{log[-3000:]}")
+        if rc is not None and rc not in (0, -signal.SIGKILL):
+            raise TestFailure(f"tokenpolicyd exited with status {rc}:\n{log[-2000:]}")
 
     # -- PAM ------------------------------------------------------------
     def pam(self, service, user, *ops, rhost=None, tty=None):
