@@ -7,16 +7,18 @@
 #   make check SANITIZE=1   the same suite under ASan and UBSan
 
 PREFIX      ?= /usr
+PKG_CONFIG  ?= pkg-config
 SBINDIR     ?= $(PREFIX)/sbin
 BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man
 SYSCONFDIR  ?= /etc
+# Where this system's PAM modules live (Debian: /lib/<multiarch>/security).
+PAMLIBDIR   := $(shell $(PKG_CONFIG) --variable=libdir pam 2>/dev/null)
 MULTIARCH   := $(shell $(CC) -print-multiarch 2>/dev/null)
-PAMDIR      ?= $(if $(MULTIARCH),/lib/$(MULTIARCH)/security,/lib/security)
+PAMDIR      ?= $(or $(PAMLIBDIR),$(if $(MULTIARCH),/lib/$(MULTIARCH),/lib))/security
 VERSION     := 0.1.0
 
 CC          ?= cc
-PKG_CONFIG  ?= pkg-config
 B           := build
 
 OPTFLAGS    ?= -O2 -g

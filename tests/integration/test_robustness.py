@@ -1,0 +1,167 @@
+#!/usr/bin/python3
+"""Bad input and the module's shape.
+
+Hostile or broken frames close only their own connection and change
+nothing; bad PAM items and module arguments get clear answers; the module
+stays thin (exports only pam_sm_*, links neither OpenSSL nor libconfig nor
+threads).
+"""
+import os
+import socket
+import struct
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tplib import MODULE, Env, check, eq, run_tests, with_env  # noqa: E402
+
+USER = "root"
+
+
+def frame(msg_type, payload, version=1, magic=b"TP", length=None):
+    n = len(payload) if length is None else length
+    return magic + bytes([version, msg_type]) + struct.pack(">I", n) + payload
+
+
+def pstr(s):
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack(">H", len(b)) + b
+
+
+def status_request():
+    return frame(6, b"")
+
+
+def send_and_read(path, data, timeout=5):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)  # a truncated frame then ends at end of file
+    chunks = []
+    try:
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            chunks.append(c)
+            if len(b"".join(chunks)) >= 8:
+                hdr = b"".join(chunks)
+                need = 8 + struct.unpack(">I", hdr[4:8])[0]
+                if len(hdr) >= need:
+                    break
+    except socket.timeout:
+        pass
+    except ConnectionResetError:  # closed with our unread bytes still queued
+        pass
+    s.close()
+    return b"".join(chunks)
+
+
+@with_env()
+def test_hostile_frames_close_only_their_connection(env):
+    env.sign_in("tptest-desktop", USER)
+    before = env.sessions("--all")
+    # A connection that is mid-request stays open and is answered afterwards.
+    slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    slow.connect(env.sock)
+    slow.sendall(status_request()[:5])
+    bad = [
+        frame(6, b"", magic=b"XX"),                        # bad magic
+        frame(6, b"", version=2),                          # unknown version
+        frame(6, b"", length=65537),                       # past the maximum
+        frame(6, b"", length=0xFFFFFFFF),                  # absurd length
+        frame(99, b""),                                    # unknown type
+        frame(6, b"x"),                                    # trailing byte
+        frame(1, pstr("ro\0ot") + pstr("tptest-desktop") + pstr("") + pstr("") + pstr("")
+              + struct.pack(">I", 1) + pstr("")),          # embedded NUL
+        frame(1, pstr("root")),                            # truncated body
+        frame(3, pstr("a" * 40) + pstr("") + pstr("")),    # session id too long
+        frame(6, b"", length=10),                          # truncated payload, then EOF
+        b"TP\x01",                                         # truncated header, then EOF
+        os.urandom(64),
+    ]
+    for data in bad:
+        reply = send_and_read(env.sock, data, timeout=3)
+        eq(reply, b"", f"no answer to a bad frame {data[:16]!r}")
+        check(env.proc.poll() is None, f"daemon died on {data[:16]!r}")
+    slow.sendall(status_request()[5:])
+    slow.settimeout(5)
+    reply = slow.recv(65536)
+    slow.close()
+    eq(reply[:4], b"TP\x01\x86", "the slow client is still answered")
+    eq(env.sessions("--all"), before, "nothing changed")
+    env.sign_in("tptest-desktop", USER)
+    check("closing connection" in env.log_text(), "protocol errors are logged")
+
+
+@with_env()
+def test_many_requests_on_one_connection(env):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(env.sock)
+    s.settimeout(5)
+    s.sendall(status_request() * 3)  # pipelined
+    got = b""
+    while got.count(b"TP\x01\x86") < 3:
+        c = s.recv(65536)
+        check(c, "connection closed early")
+        got += c
+    s.close()
+
+
+@with_env()
+def test_bad_pam_items(env):
+    r = env.pam("tptest-desktop", "u" * 300, "acct", "open")
+    check(r["results"][0] != "PAM_SUCCESS", f"over-long user name refused: {r['results']}")
+    r = env.pam("tptest-desktop", "tptest-nosuchuser", "open")
+    eq(r["results"], ["PAM_SESSION_ERR"], "unknown user")
+    check("Unknown user" in r["errors"][0], r["errors"])
+    r = env.pam("tptest-desktop", USER, "acct", "open", rhost="h" * 300)
+    eq(r["results"][0], "PAM_SERVICE_ERR", "over-long rhost refused")
+    eq(env.sessions("--all"), [], "nothing recorded")
+    env.sign_in("tptest-desktop", USER)
+
+
+@with_env()
+def test_unknown_module_arguments_are_not_fatal(env):
+    env.pam_service("tptest-desktop", args="bogus=1 timeout=notanumber fail=sideways debug")
+    r = env.sign_in("tptest-desktop", USER)
+    eq(r["env"]["TOKENPOLICY_CLIENT"], "desktop", "still works")
+
+
+def test_module_is_thin():
+    out = subprocess.run(["nm", "-D", "--defined-only", MODULE], capture_output=True, text=True,
+                         check=True).stdout
+    exported = sorted(line.split()[-1] for line in out.splitlines() if line.strip())
+    eq(exported, ["pam_sm_acct_mgmt", "pam_sm_authenticate", "pam_sm_close_session",
+                  "pam_sm_open_session", "pam_sm_setcred"], "exported symbols")
+    dyn = subprocess.run(["readelf", "-d", MODULE], capture_output=True, text=True, check=True).stdout
+    needed = [line.split("[")[1].rstrip("]") for line in dyn.splitlines() if "(NEEDED)" in line]
+    for lib in needed:
+        check(not any(x in lib for x in ("crypto", "ssl", "config", "pthread", "sqlite", "systemd")),
+              f"module links {lib}")
+    check(any(lib.startswith("libpam.so") for lib in needed), f"links libpam: {needed}")
+
+
+def test_timeout_bounds_a_silent_daemon():
+    env = Env()
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.makedirs(os.path.dirname(env.sock), exist_ok=True)
+        silent.bind(env.sock)
+        silent.listen(16)  # accepts into the backlog, never answers
+        env.pam_service("tptest-desktop", args="timeout=300")
+        r = env.pam("tptest-desktop", USER, "acct")
+        eq(r["results"], ["PAM_PERM_DENIED"], "fail=closed on a silent daemon")
+        env.pam_service("tptest-desktop", args="timeout=300", fail="open")
+        r = env.pam("tptest-desktop", USER, "acct")
+        eq(r["results"], ["PAM_SUCCESS"], "fail=open on a silent daemon")
+    finally:
+        silent.close()
+        env.cleanup()
+
+
+TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
+
+if __name__ == "__main__":
+    sys.exit(run_tests(TESTS))
