@@ -139,8 +139,8 @@ static int ask(pam_handle_t *pamh, const struct options *o, const struct tp_requ
         int r = tp_io_call(o->socket, o->timeout_ms, req, rep);
 
         if (r < 0)
-                pam_syslog(pamh, LOG_ERR, "cannot get a %s decision from tokenpolicyd at %s: %s",
-                           tp_msg_type_name(req->type), o->socket,
+                pam_syslog(pamh, LOG_ERR, "no answer from tokenpolicyd at %s to the %s request: %s",
+                           o->socket, tp_msg_type_name(req->type),
                            r == -ETIMEDOUT ? "no answer within timeout" : strerror(-r));
         else if (o->debug)
                 pam_syslog(pamh, LOG_DEBUG, "%s: %s: %s", tp_msg_type_name(req->type),

@@ -374,9 +374,12 @@ static bool load_session_for(struct tp_daemon *d, const struct tp_peer *peer,
                              req->session_id, req->user);
                 return false;
         }
-        if (req->refresh_token[0]) {
-                tp_refresh_token_hash(req->refresh_token, hash);
-                if (!tp_hash_equal(hash, s->refresh_hash)) {
+        /* Root may act on any session by id; the token binds a user's own
+         * request to the handle that holds it. A token rotated by a later
+         * re-authentication must not stop root's PAM stack from signing out. */
+        if (req->refresh_token[0] && !peer->admin) {
+                if (tp_refresh_token_hash(req->refresh_token, hash) < 0 ||
+                    !tp_hash_equal(hash, s->refresh_hash)) {
                         reply_status(rep, TP_STATUS_FORBIDDEN,
                                      "The refresh token presented for session %s is not the current one.",
                                      req->session_id);
@@ -643,7 +646,9 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
         for (size_t i = 0; i < n; i++)
                 tp_audit(&(struct tp_audit){ .event = "revoke", .user = rows[i].user,
                                              .client = rows[i].client, .service = rows[i].service,
-                                             .session = rows[i].id, .reason = "revoked by administrator",
+                                             .session = rows[i].id,
+                                             .reason = peer->admin ? "revoked by administrator"
+                                                                   : "revoked by its user",
                                              .peer_uid = (long)peer->uid });
         rep->u.revoke.revoked = (uint32_t)n;
         reply_status(rep, TP_STATUS_OK, "Revoked %zu session(s).", n);

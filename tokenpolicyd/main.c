@@ -73,7 +73,9 @@ static int make_state_dir(const char *dir)
 {
         struct stat st;
 
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        /* 0711: others may not list it but may open the public key and JWKS
+         * (0644) inside; the store and the private key are 0600. */
+        if (mkdir(dir, 0711) < 0 && errno != EEXIST)
                 return -errno;
         if (stat(dir, &st) < 0)
                 return -errno;

@@ -12,11 +12,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -50,6 +52,10 @@ struct server {
         int epfd, listen_fd, signal_fd;
         struct conn *conns;
         size_t n_conns;
+        size_t max_conns;         /* MAX_CONNECTIONS, or less under a low fd limit */
+        int spare_fd;             /* released to shed a connection on EMFILE */
+        uint64_t n_shed;          /* connections refused since the last warning */
+        int64_t shed_logged_ms;
         struct tp_request *req;   /* scratch: decoded request */
         struct tp_reply *rep;     /* scratch: reply being built */
         bool stopping;
@@ -87,6 +93,20 @@ static int conn_watch(struct server *srv, struct conn *c, uint32_t events)
         return epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0 ? -errno : 0;
 }
 
+/* Under a flood, one warning a second, with the count. */
+static void note_refused(struct server *srv, const char *why)
+{
+        int64_t now = tp_monotonic_ms();
+
+        srv->n_shed++;
+        if (now - srv->shed_logged_ms >= 1000) {
+                tp_log(LOG_WARNING, "%s (%zu open): refused %" PRIu64 " connection(s)", why,
+                       srv->n_conns, srv->n_shed);
+                srv->shed_logged_ms = now;
+                srv->n_shed = 0;
+        }
+}
+
 static void accept_clients(struct server *srv)
 {
         for (;;) {
@@ -96,14 +116,30 @@ static void accept_clients(struct server *srv)
 
                 fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
+                        if ((errno == EMFILE || errno == ENFILE) && srv->spare_fd >= 0) {
+                                /* Out of descriptors: shed this one connection
+                                 * rather than spin on a readable listener. */
+                                bool shed;
+
+                                close(srv->spare_fd);
+                                fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                                shed = fd >= 0;
+                                if (shed)
+                                        close(fd);
+                                srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                                if (!shed) /* the kernel says EMFILE even with an empty queue */
+                                        return;
+                                note_refused(srv, "out of file descriptors");
+                                continue;
+                        }
                         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                             errno != ECONNABORTED)
                                 tp_log(LOG_WARNING, "accept failed: %m");
                         return;
                 }
-                if (srv->n_conns >= MAX_CONNECTIONS) {
-                        tp_log(LOG_WARNING, "refusing a connection: %d connections open", MAX_CONNECTIONS);
+                if (srv->n_conns >= srv->max_conns) {
                         close(fd);
+                        note_refused(srv, "connection limit reached");
                         continue;
                 }
                 c = calloc(1, sizeof(*c));
@@ -297,11 +333,32 @@ static int setup_signals(void)
         return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* Raise the soft descriptor limit to the hard one and keep the connection
+ * cap below it, with room for the store, the key and the spare. */
+static size_t connection_limit(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 64;
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &rl);
+                (void)getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > MAX_CONNECTIONS + 32)
+                return MAX_CONNECTIONS;
+        return rl.rlim_cur > 36 ? (size_t)rl.rlim_cur - 32 : 4;
+}
+
 int tp_server_run(struct tp_daemon *d, int listen_fd)
 {
         struct server srv = { .d = d, .listen_fd = listen_fd, .epfd = -1, .signal_fd = -1 };
         struct epoll_event ev;
         int r = 0;
+
+        srv.max_conns = connection_limit();
+        srv.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
         srv.req = calloc(1, sizeof(*srv.req));
         srv.rep = calloc(1, sizeof(*srv.rep));
@@ -366,6 +423,8 @@ out:
                 close(srv.epfd);
         if (srv.signal_fd >= 0)
                 close(srv.signal_fd);
+        if (srv.spare_fd >= 0)
+                close(srv.spare_fd);
         free(srv.req);
         free(srv.rep);
         return r;

@@ -11,6 +11,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tplib import MODULE, Env, check, eq, run_tests, with_env  # noqa: E402
@@ -158,6 +159,34 @@ def test_timeout_bounds_a_silent_daemon():
         eq(r["results"], ["PAM_SUCCESS"], "fail=open on a silent daemon")
     finally:
         silent.close()
+        env.cleanup()
+
+
+def test_out_of_descriptors_sheds_connections_and_recovers():
+    env = Env()
+    held = []
+    try:
+        env.start(wrapper=("prlimit", "--nofile=40:40"))
+        for _ in range(80):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.settimeout(2)
+            try:
+                c.connect(env.sock)
+            except OSError:
+                c.close()
+                continue
+            held.append(c)
+        time.sleep(0.3)
+        check(env.proc.poll() is None, "daemon survived running out of descriptors")
+        for c in held:
+            c.close()
+        held = []
+        time.sleep(0.2)
+        env.sign_in("tptest-desktop", USER)
+        eq(len(env.sessions()), 1, "serves again once connections are gone")
+    finally:
+        for c in held:
+            c.close()
         env.cleanup()
 
 

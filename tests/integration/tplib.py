@@ -131,11 +131,11 @@ class Env:
             env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
         return env
 
-    def start(self, wait=True, extra=()):
+    def start(self, wait=True, extra=(), wrapper=()):
         check(self.proc is None, "daemon already running")
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [DAEMON, "--foreground", "--config", self.conf, "--socket", self.sock,
+            [*wrapper, DAEMON, "--foreground", "--config", self.conf, "--socket", self.sock,
              "--state-dir", self.state, *extra],
             stdout=self.logf, stderr=self.logf, env=self.daemon_env())
         if wait:
