@@ -11,6 +11,7 @@ PKG_CONFIG  ?= pkg-config
 SBINDIR     ?= $(PREFIX)/sbin
 BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man
+UNITDIR     ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 SYSCONFDIR  ?= /etc
 # Where this system's PAM modules live (Debian: /lib/<multiarch>/security).
 PAMLIBDIR   := $(shell $(PKG_CONFIG) --variable=libdir pam 2>/dev/null)
@@ -111,7 +112,7 @@ demo: deps
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PAMDIR) \
 		$(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(MANDIR)/man1
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(B)/tokenpolicyd $(DESTDIR)$(SBINDIR)/tokenpolicyd
 	install -m 0755 $(B)/tokenpolicyctl $(DESTDIR)$(BINDIR)/tokenpolicyctl
 	install -m 0644 $(B)/pam_tokenpolicy.so $(DESTDIR)$(PAMDIR)/pam_tokenpolicy.so
@@ -119,11 +120,14 @@ install: all
 		install -m 0644 etc/tokenpolicy.conf $(DESTDIR)$(SYSCONFDIR)/tokenpolicy.conf
 	for m in man/*.[0-9]; do \
 		s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	install -m 0644 systemd/tokenpolicyd.service systemd/tokenpolicyd.socket $(DESTDIR)$(UNITDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/tokenpolicyd $(DESTDIR)$(BINDIR)/tokenpolicyctl \
 		$(DESTDIR)$(PAMDIR)/pam_tokenpolicy.so
 	for m in man/*.[0-9]; do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+	rm -f $(DESTDIR)$(UNITDIR)/tokenpolicyd.service $(DESTDIR)$(UNITDIR)/tokenpolicyd.socket
+	@echo "$(SYSCONFDIR)/tokenpolicy.conf is kept; remove it by hand if you no longer need it."
 
 clean:
 	rm -rf build build-asan
