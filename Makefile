@@ -45,11 +45,11 @@ LIBCMOCKA   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 COMMON_SRC  := common/proto.c common/wire.c common/io.c
 DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store.c \
-               tokenpolicyd/token.c
+               tokenpolicyd/token.c tokenpolicyd/jose.c
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
                tokenpolicyd/log.c tokenpolicyd/account.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
-CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c
+CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c tokenpolicyd/jose.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -82,7 +82,8 @@ $(B)/tests/test_wire: $(call obj,tests/unit/test_wire.c $(COMMON_SRC))
 $(B)/tests/test_config: $(call obj,tests/unit/test_config.c tokenpolicyd/config.c $(COMMON_SRC))
 $(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.c tokenpolicyd/config.c $(COMMON_SRC))
 $(B)/tests/test_store: $(call obj,tests/unit/test_store.c tokenpolicyd/store.c $(COMMON_SRC))
-$(B)/tests/test_token: $(call obj,tests/unit/test_token.c tokenpolicyd/token.c $(COMMON_SRC))
+$(B)/tests/test_token: $(call obj,tests/unit/test_token.c tokenpolicyd/token.c tokenpolicyd/jose.c $(COMMON_SRC))
+$(B)/tests/test_jose: $(call obj,tests/unit/test_jose.c tokenpolicyd/jose.c $(COMMON_SRC))
 $(B)/tests/test_%:
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCMOCKA) $(LIBCONFIG) $(LIBSSL) $(LIBSQLITE)

@@ -1,6 +1,6 @@
 /* token.c: random identifiers, refresh-token hashes, the Ed25519 signing
  * key and compact JWTs (sign and verify). The only file that includes
- * OpenSSL.
+ * OpenSSL; the base64url and JSON text of a JWT is jose.c's.
  *
  * Must never: log; leave a secret in memory it frees; write the private
  * key anywhere but a 0600 file created with O_EXCL; follow a symlink to the
@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "jose.h"
 #include "token.h"
 
 #define KEY_FILE_MAX 16384           /* an Ed25519 PEM is ~120 bytes */
@@ -30,89 +30,8 @@
 #define KID_LEN 43                   /* base64url of a SHA-256 */
 #define JWT_PART_MAX (TP_TOKEN_MAX / 4 * 3 + 3) /* decoded size of any part */
 #define PAYLOAD_JSON_MAX (2 * TP_TOKEN_MAX)
-#define JSON_MEMBERS_MAX 16
-#define JSON_KEY_MAX 32
-#define JSON_STRING_MAX TP_USER_MAX  /* longest string claim, with NUL */
 
-static const char b64url_alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* ---- encodings ----------------------------------------------------------- */
-
-static int b64url_encode(const uint8_t *in, size_t n, char *out, size_t outsz, size_t *ret_len)
-{
-        size_t need = n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-        size_t i, o = 0;
-
-        if (need >= outsz)
-                return -ENOBUFS;
-        for (i = 0; i + 3 <= n; i += 3) {
-                uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-                out[o++] = b64url_alphabet[v >> 18 & 63];
-                out[o++] = b64url_alphabet[v >> 12 & 63];
-                out[o++] = b64url_alphabet[v >> 6 & 63];
-                out[o++] = b64url_alphabet[v & 63];
-        }
-        if (n - i == 1) {
-                uint32_t v = (uint32_t)in[i] << 16;
-                out[o++] = b64url_alphabet[v >> 18 & 63];
-                out[o++] = b64url_alphabet[v >> 12 & 63];
-        } else if (n - i == 2) {
-                uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-                out[o++] = b64url_alphabet[v >> 18 & 63];
-                out[o++] = b64url_alphabet[v >> 12 & 63];
-                out[o++] = b64url_alphabet[v >> 6 & 63];
-        }
-        out[o] = '\0';
-        *ret_len = o;
-        return 0;
-}
-
-static int b64url_value(unsigned char c)
-{
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '-')
-                return 62;
-        if (c == '_')
-                return 63;
-        return -1;
-}
-
-/* Strict: unpadded, base64url alphabet only, canonical (the unused low bits
- * of the last character are zero), so one byte string has one encoding. */
-static int b64url_decode(const char *in, size_t n, uint8_t *out, size_t outsz, size_t *ret_len)
-{
-        uint32_t acc = 0;
-        unsigned bits = 0;
-        size_t i, o = 0;
-
-        if (n % 4 == 1)
-                return -EBADMSG;
-        if (n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > outsz)
-                return -EBADMSG;
-        for (i = 0; i < n; i++) {
-                int v = b64url_value((unsigned char)in[i]);
-
-                if (v < 0)
-                        return -EBADMSG;
-                acc = acc << 6 | (uint32_t)v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        out[o++] = (uint8_t)(acc >> bits);
-                        acc &= (1u << bits) - 1;
-                }
-        }
-        if (acc != 0)
-                return -EBADMSG;
-        *ret_len = o;
-        return 0;
-}
+/* ---- random values and hashes -------------------------------------------- */
 
 static void hex_lower(const uint8_t *in, size_t n, char *out)
 {
@@ -125,42 +44,6 @@ static void hex_lower(const uint8_t *in, size_t n, char *out)
         }
         out[2 * n] = '\0';
 }
-
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs,
- * no surrogates, nothing past U+10FFFF), or 0 when there is none. */
-static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
-{
-        unsigned char lo = 0x80, hi = 0xbf;
-        size_t n, i;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-                n = 2;
-        } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-                n = 3;
-                if (s[0] == 0xe0)
-                        lo = 0xa0;
-                else if (s[0] == 0xed)
-                        hi = 0x9f;
-        } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-                n = 4;
-                if (s[0] == 0xf0)
-                        lo = 0x90;
-                else if (s[0] == 0xf4)
-                        hi = 0x8f;
-        } else {
-                return 0;
-        }
-        if (n > avail || s[1] < lo || s[1] > hi)
-                return 0;
-        for (i = 2; i < n; i++)
-                if (s[i] < 0x80 || s[i] > 0xbf)
-                        return 0;
-        return n;
-}
-
-/* ---- random values and hashes -------------------------------------------- */
 
 int tp_session_id_new(char out[TP_SESSION_ID_MAX])
 {
@@ -192,7 +75,7 @@ int tp_refresh_token_new(char out[TP_REFRESH_TOKEN_TEXT], uint8_t hash[TP_SHA256
                 r = -EIO;
                 goto out;
         }
-        if ((r = b64url_encode(raw, sizeof(raw), text, sizeof(text), &len)) < 0 ||
+        if ((r = tp_b64url_encode(raw, sizeof(raw), text, sizeof(text), &len)) < 0 ||
             (r = sha256(text, len, h)) < 0)
                 goto out;
         memcpy(out, text, len + 1);
@@ -217,315 +100,6 @@ void tp_secret_wipe(void *p, size_t n)
 {
         if (p)
                 OPENSSL_cleanse(p, n);
-}
-
-/* ---- JSON output: a bounded buffer and a string escaper ------------------- */
-
-struct json_out {
-        char *buf;
-        size_t len, size;
-        bool overflow;
-};
-
-static void json_put(struct json_out *j, const char *s, size_t n)
-{
-        if (j->overflow || n >= j->size - j->len) {
-                j->overflow = true;
-                return;
-        }
-        memcpy(j->buf + j->len, s, n);
-        j->len += n;
-        j->buf[j->len] = '\0';
-}
-
-static void json_puts(struct json_out *j, const char *s)
-{
-        json_put(j, s, strlen(s));
-}
-
-static void json_put_int(struct json_out *j, int64_t v)
-{
-        char num[24];
-        int n = snprintf(num, sizeof(num), "%" PRId64, v);
-
-        json_put(j, num, (size_t)n);
-}
-
-/* A quoted JSON string: quote and backslash escaped, control characters as
- * \u00XX, UTF-8 passed through. -EINVAL for bytes that are not UTF-8. */
-static int json_put_string(struct json_out *j, const char *s)
-{
-        const unsigned char *p = (const unsigned char *)s;
-        size_t avail = strlen(s);
-
-        json_put(j, "\"", 1);
-        while (avail > 0) {
-                size_t n = utf8_sequence_length(p, avail);
-                char esc[8];
-
-                if (n == 0)
-                        return -EINVAL;
-                if (*p == '"' || *p == '\\') {
-                        esc[0] = '\\';
-                        esc[1] = (char)*p;
-                        json_put(j, esc, 2);
-                } else if (*p < 0x20) {
-                        snprintf(esc, sizeof(esc), "\\u%04x", *p);
-                        json_put(j, esc, 6);
-                } else {
-                        json_put(j, (const char *)p, n);
-                }
-                p += n;
-                avail -= n;
-        }
-        json_put(j, "\"", 1);
-        return 0;
-}
-
-/* ---- JSON input: flat objects of strings and integers --------------------- */
-
-enum json_kind { JSON_STRING, JSON_INTEGER };
-
-struct json_member {
-        char key[JSON_KEY_MAX];
-        enum json_kind kind;
-        char string[JSON_STRING_MAX];
-        int64_t integer;
-};
-
-struct json_object {
-        size_t n;
-        struct json_member members[JSON_MEMBERS_MAX];
-};
-
-struct json_cursor {
-        const char *p, *end;
-};
-
-static void json_skip_space(struct json_cursor *c)
-{
-        while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-                c->p++;
-}
-
-static int json_hex4(const char *p, uint32_t *ret)
-{
-        uint32_t v = 0;
-        int i;
-
-        for (i = 0; i < 4; i++) {
-                char ch = p[i];
-
-                v <<= 4;
-                if (ch >= '0' && ch <= '9')
-                        v |= (uint32_t)(ch - '0');
-                else if (ch >= 'a' && ch <= 'f')
-                        v |= (uint32_t)(ch - 'a' + 10);
-                else if (ch >= 'A' && ch <= 'F')
-                        v |= (uint32_t)(ch - 'A' + 10);
-                else
-                        return -EBADMSG;
-        }
-        *ret = v;
-        return 0;
-}
-
-/* A quoted string into out (NUL-terminated). Escapes: the JSON set, with
- * \uXXXX limited to the BMP without surrogates and without U+0000. Raw
- * bytes must be UTF-8 and not control characters. */
-static int json_parse_string(struct json_cursor *c, char *out, size_t outsz)
-{
-        size_t o = 0;
-
-        if (c->p >= c->end || *c->p != '"')
-                return -EBADMSG;
-        c->p++;
-        for (;;) {
-                char buf[4];
-                size_t n;
-
-                if (c->p >= c->end)
-                        return -EBADMSG;
-                if (*c->p == '"') {
-                        c->p++;
-                        break;
-                }
-                if ((unsigned char)*c->p < 0x20)
-                        return -EBADMSG;
-                if (*c->p == '\\') {
-                        uint32_t cp;
-
-                        if (c->end - c->p < 2)
-                                return -EBADMSG;
-                        n = 1;
-                        switch (c->p[1]) {
-                        case '"': buf[0] = '"'; break;
-                        case '\\': buf[0] = '\\'; break;
-                        case '/': buf[0] = '/'; break;
-                        case 'b': buf[0] = '\b'; break;
-                        case 'f': buf[0] = '\f'; break;
-                        case 'n': buf[0] = '\n'; break;
-                        case 'r': buf[0] = '\r'; break;
-                        case 't': buf[0] = '\t'; break;
-                        case 'u':
-                                if (c->end - c->p < 6 || json_hex4(c->p + 2, &cp) < 0 ||
-                                    cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
-                                        return -EBADMSG;
-                                if (cp < 0x80) {
-                                        buf[0] = (char)cp;
-                                } else if (cp < 0x800) {
-                                        buf[0] = (char)(0xc0 | cp >> 6);
-                                        buf[1] = (char)(0x80 | (cp & 0x3f));
-                                        n = 2;
-                                } else {
-                                        buf[0] = (char)(0xe0 | cp >> 12);
-                                        buf[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-                                        buf[2] = (char)(0x80 | (cp & 0x3f));
-                                        n = 3;
-                                }
-                                c->p += 4;
-                                break;
-                        default:
-                                return -EBADMSG;
-                        }
-                        c->p += 2;
-                } else {
-                        n = utf8_sequence_length((const unsigned char *)c->p, (size_t)(c->end - c->p));
-                        if (n == 0)
-                                return -EBADMSG;
-                        memcpy(buf, c->p, n);
-                        c->p += n;
-                }
-                if (n >= outsz - o)
-                        return -EBADMSG;
-                memcpy(out + o, buf, n);
-                o += n;
-        }
-        out[o] = '\0';
-        return 0;
-}
-
-/* An integer: JSON number grammar without fraction or exponent, within
- * int64_t. */
-static int json_parse_integer(struct json_cursor *c, int64_t *ret)
-{
-        bool negative = false;
-        uint64_t v = 0, limit;
-
-        if (c->p < c->end && *c->p == '-') {
-                negative = true;
-                c->p++;
-        }
-        limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-        if (c->p >= c->end || *c->p < '0' || *c->p > '9')
-                return -EBADMSG;
-        if (*c->p == '0' && c->end - c->p > 1 && c->p[1] >= '0' && c->p[1] <= '9')
-                return -EBADMSG;
-        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-                unsigned d = (unsigned)(*c->p - '0');
-
-                if (v > (limit - d) / 10)
-                        return -EBADMSG;
-                v = v * 10 + d;
-                c->p++;
-        }
-        if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E'))
-                return -EBADMSG;
-        if (negative)
-                *ret = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
-        else
-                *ret = (int64_t)v;
-        return 0;
-}
-
-/* One whole text must be one flat object: no nesting, no arrays, no
- * literals, no duplicate keys, nothing after the closing brace. */
-static int json_parse_flat_object(const char *text, size_t len, struct json_object *obj)
-{
-        struct json_cursor c = { text, text + len };
-        int r;
-
-        obj->n = 0;
-        json_skip_space(&c);
-        if (c.p >= c.end || *c.p != '{')
-                return -EBADMSG;
-        c.p++;
-        json_skip_space(&c);
-        if (c.p < c.end && *c.p == '}') {
-                c.p++;
-        } else {
-                for (;;) {
-                        struct json_member *m;
-                        size_t i;
-
-                        if (obj->n == JSON_MEMBERS_MAX)
-                                return -EBADMSG;
-                        m = &obj->members[obj->n];
-                        if ((r = json_parse_string(&c, m->key, sizeof(m->key))) < 0)
-                                return r;
-                        for (i = 0; i < obj->n; i++)
-                                if (strcmp(obj->members[i].key, m->key) == 0)
-                                        return -EBADMSG;
-                        json_skip_space(&c);
-                        if (c.p >= c.end || *c.p != ':')
-                                return -EBADMSG;
-                        c.p++;
-                        json_skip_space(&c);
-                        if (c.p < c.end && *c.p == '"') {
-                                m->kind = JSON_STRING;
-                                r = json_parse_string(&c, m->string, sizeof(m->string));
-                        } else {
-                                m->kind = JSON_INTEGER;
-                                r = json_parse_integer(&c, &m->integer);
-                        }
-                        if (r < 0)
-                                return r;
-                        obj->n++;
-                        json_skip_space(&c);
-                        if (c.p < c.end && *c.p == ',') {
-                                c.p++;
-                                json_skip_space(&c);
-                                continue;
-                        }
-                        if (c.p < c.end && *c.p == '}') {
-                                c.p++;
-                                break;
-                        }
-                        return -EBADMSG;
-                }
-        }
-        json_skip_space(&c);
-        return c.p == c.end ? 0 : -EBADMSG;
-}
-
-static const struct json_member *json_get(const struct json_object *obj, const char *key)
-{
-        size_t i;
-
-        for (i = 0; i < obj->n; i++)
-                if (strcmp(obj->members[i].key, key) == 0)
-                        return &obj->members[i];
-        return NULL;
-}
-
-static int claim_string(const struct json_object *obj, const char *key, char *out, size_t outsz)
-{
-        const struct json_member *m = json_get(obj, key);
-
-        if (!m || m->kind != JSON_STRING || strlen(m->string) >= outsz)
-                return -EBADMSG;
-        memcpy(out, m->string, strlen(m->string) + 1);
-        return 0;
-}
-
-static int claim_integer(const struct json_object *obj, const char *key, int64_t *ret)
-{
-        const struct json_member *m = json_get(obj, key);
-
-        if (!m || m->kind != JSON_INTEGER)
-                return -EBADMSG;
-        *ret = m->integer;
-        return 0;
 }
 
 /* ---- files ----------------------------------------------------------------- */
@@ -631,10 +205,15 @@ static int pkey_require_ed25519(EVP_PKEY *pkey)
         return EVP_PKEY_get_id(pkey) == EVP_PKEY_ED25519 ? 0 : -EINVAL;
 }
 
-/* The private key file must be ours alone: a regular file (not a symlink:
- * O_NOFOLLOW, and the checks are made on the open descriptor), owned by
- * the effective user, without any group or other permission. */
-static int signer_load_key(int dirfd, EVP_PKEY **ret)
+typedef EVP_PKEY *pem_key_reader(BIO *bio, EVP_PKEY **x, pem_password_cb *cb, void *u);
+
+/* Read an Ed25519 key in PEM from name (relative to dirfd) with read_pem,
+ * after check_file has approved the open descriptor's metadata (checking
+ * the descriptor, not the name, leaves no window for a swap). The buffer is
+ * wiped whichever key it held. */
+static int load_pem_key(int dirfd, const char *name, int open_flags,
+                        int (*check_file)(const struct stat *st), pem_key_reader *read_pem,
+                        EVP_PKEY **ret)
 {
         char buf[KEY_FILE_MAX];
         EVP_PKEY *pkey = NULL;
@@ -643,25 +222,22 @@ static int signer_load_key(int dirfd, EVP_PKEY **ret)
         size_t len = 0;
         int fd, r;
 
-        fd = openat(dirfd, TP_TOKEN_KEY_FILE, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        fd = openat(dirfd, name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | open_flags);
         if (fd < 0)
-                return errno == ELOOP ? -EPERM : -errno;
+                return -errno;
         if (fstat(fd, &st) < 0) {
                 r = -errno;
                 goto out;
         }
-        if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0 || st.st_uid != geteuid()) {
-                r = -EPERM;
+        if ((r = check_file(&st)) < 0)
                 goto out;
-        }
         if ((r = read_fd_bounded(fd, buf, sizeof(buf), &len)) < 0)
                 goto out;
         if (!(bio = BIO_new_mem_buf(buf, (int)len))) {
                 r = -ENOMEM;
                 goto out;
         }
-        if (!(pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) ||
-            (r = pkey_require_ed25519(pkey)) < 0) {
+        if (!(pkey = read_pem(bio, NULL, NULL, NULL)) || pkey_require_ed25519(pkey) < 0) {
                 r = -EINVAL;
                 goto out;
         }
@@ -674,6 +250,37 @@ out:
         OPENSSL_cleanse(buf, sizeof(buf));
         close(fd);
         return r;
+}
+
+/* The private key file must be ours alone: a regular file, owned by the
+ * effective user, without any group or other permission. */
+static int private_key_file_check(const struct stat *st)
+{
+        if (!S_ISREG(st->st_mode) || (st->st_mode & 077) != 0 || st->st_uid != geteuid())
+                return -EPERM;
+        return 0;
+}
+
+static int public_key_file_check(const struct stat *st)
+{
+        return S_ISREG(st->st_mode) ? 0 : -EINVAL;
+}
+
+/* O_NOFOLLOW: a symlink in place of the private key is refused as a
+ * permission problem (-EPERM), like a file with the wrong owner or mode. */
+static int signer_load_key(int dirfd, EVP_PKEY **ret)
+{
+        int r = load_pem_key(dirfd, TP_TOKEN_KEY_FILE, O_NOFOLLOW, private_key_file_check,
+                             PEM_read_bio_PrivateKey, ret);
+
+        return r == -ELOOP ? -EPERM : r;
+}
+
+/* The public key is not secret: any regular file will do, symlinks
+ * followed. */
+static int load_public_key(const char *path, EVP_PKEY **ret)
+{
+        return load_pem_key(AT_FDCWD, path, 0, public_key_file_check, PEM_read_bio_PUBKEY, ret);
 }
 
 static int signer_create_key(int dirfd, EVP_PKEY **ret)
@@ -729,7 +336,7 @@ static int jwk_thumbprint(const char *x, char kid[KID_LEN + 1])
                 return -EINVAL;
         if ((r = sha256(jwk, (size_t)n, h)) < 0)
                 return r;
-        return b64url_encode(h, sizeof(h), kid, KID_LEN + 1, &len);
+        return tp_b64url_encode(h, sizeof(h), kid, KID_LEN + 1, &len);
 }
 
 static int signer_publish(int dirfd, EVP_PKEY *pkey, char kid[KID_LEN + 1])
@@ -744,7 +351,7 @@ static int signer_publish(int dirfd, EVP_PKEY *pkey, char kid[KID_LEN + 1])
 
         if (EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1 || rawlen != sizeof(raw))
                 return -EIO;
-        if ((r = b64url_encode(raw, rawlen, x, sizeof(x), &xlen)) < 0 ||
+        if ((r = tp_b64url_encode(raw, rawlen, x, sizeof(x), &xlen)) < 0 ||
             (r = jwk_thumbprint(x, kid)) < 0)
                 return r;
         if (!(bio = BIO_new(BIO_s_mem())))
@@ -829,8 +436,7 @@ static bool field_terminated(const char *s, size_t size)
 int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t outsz)
 {
         char header[128], payload[PAYLOAD_JSON_MAX], tok[TP_TOKEN_MAX], jti[TP_SESSION_ID_MAX];
-        struct json_out h = { header, 0, sizeof(header), false };
-        struct json_out p = { payload, 0, sizeof(payload), false };
+        struct tp_json_out h, p;
         uint8_t sig[ED25519_SIG_LEN];
         size_t siglen = sizeof(sig), len, n;
         EVP_MD_CTX *md = NULL;
@@ -849,42 +455,44 @@ int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t 
         else if ((r = tp_session_id_new(jti)) < 0)
                 return r;
 
-        json_puts(&h, "{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":");
-        if ((r = json_put_string(&h, s->kid)) < 0)
+        tp_json_out_init(&h, header, sizeof(header));
+        tp_json_out_init(&p, payload, sizeof(payload));
+        tp_json_puts(&h, "{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":");
+        if ((r = tp_json_put_string(&h, s->kid)) < 0)
                 return r;
-        json_puts(&h, "}");
+        tp_json_puts(&h, "}");
 
-        json_puts(&p, "{\"iss\":");
-        if ((r = json_put_string(&p, c->iss)) < 0)
+        tp_json_puts(&p, "{\"iss\":");
+        if ((r = tp_json_put_string(&p, c->iss)) < 0)
                 return r;
-        json_puts(&p, ",\"sub\":");
-        if ((r = json_put_string(&p, c->sub)) < 0)
+        tp_json_puts(&p, ",\"sub\":");
+        if ((r = tp_json_put_string(&p, c->sub)) < 0)
                 return r;
-        json_puts(&p, ",\"uid\":");
-        json_put_int(&p, c->uid);
-        json_puts(&p, ",\"sid\":");
-        if ((r = json_put_string(&p, c->sid)) < 0)
+        tp_json_puts(&p, ",\"uid\":");
+        tp_json_put_int(&p, c->uid);
+        tp_json_puts(&p, ",\"sid\":");
+        if ((r = tp_json_put_string(&p, c->sid)) < 0)
                 return r;
-        json_puts(&p, ",\"client\":");
-        if ((r = json_put_string(&p, c->client)) < 0)
+        tp_json_puts(&p, ",\"client\":");
+        if ((r = tp_json_put_string(&p, c->client)) < 0)
                 return r;
-        json_puts(&p, ",\"iat\":");
-        json_put_int(&p, c->iat);
-        json_puts(&p, ",\"exp\":");
-        json_put_int(&p, c->exp);
-        json_puts(&p, ",\"jti\":");
-        if ((r = json_put_string(&p, jti)) < 0)
+        tp_json_puts(&p, ",\"iat\":");
+        tp_json_put_int(&p, c->iat);
+        tp_json_puts(&p, ",\"exp\":");
+        tp_json_put_int(&p, c->exp);
+        tp_json_puts(&p, ",\"jti\":");
+        if ((r = tp_json_put_string(&p, jti)) < 0)
                 return r;
-        json_puts(&p, "}");
+        tp_json_puts(&p, "}");
         if (h.overflow || p.overflow)
                 return -EMSGSIZE;
 
         /* Assemble in tok, bounded by what the wire and the verifier accept. */
-        if (b64url_encode((const uint8_t *)header, h.len, tok, sizeof(tok), &len) < 0 ||
+        if (tp_b64url_encode((const uint8_t *)header, h.len, tok, sizeof(tok), &len) < 0 ||
             len + 1 >= sizeof(tok))
                 return -EMSGSIZE;
         tok[len++] = '.';
-        if (b64url_encode((const uint8_t *)payload, p.len, tok + len, sizeof(tok) - len, &n) < 0)
+        if (tp_b64url_encode((const uint8_t *)payload, p.len, tok + len, sizeof(tok) - len, &n) < 0)
                 return -EMSGSIZE;
         len += n;
         if (!(md = EVP_MD_CTX_new()))
@@ -900,7 +508,7 @@ int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t 
                 goto out;
         }
         tok[len++] = '.';
-        if (b64url_encode(sig, siglen, tok + len, sizeof(tok) - len, &n) < 0) {
+        if (tp_b64url_encode(sig, siglen, tok + len, sizeof(tok) - len, &n) < 0) {
                 r = -EMSGSIZE;
                 goto out;
         }
@@ -919,79 +527,38 @@ out:
         return r;
 }
 
-static int load_public_key(const char *path, EVP_PKEY **ret)
-{
-        char buf[KEY_FILE_MAX];
-        EVP_PKEY *pkey = NULL;
-        BIO *bio = NULL;
-        struct stat st;
-        size_t len = 0;
-        int fd, r;
-
-        fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0) {
-                r = -errno;
-                goto out;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                r = -EINVAL;
-                goto out;
-        }
-        if ((r = read_fd_bounded(fd, buf, sizeof(buf), &len)) < 0)
-                goto out;
-        if (!(bio = BIO_new_mem_buf(buf, (int)len))) {
-                r = -ENOMEM;
-                goto out;
-        }
-        if (!(pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)) ||
-            (r = pkey_require_ed25519(pkey)) < 0) {
-                r = -EINVAL;
-                goto out;
-        }
-        *ret = pkey;
-        pkey = NULL;
-        r = 0;
-out:
-        EVP_PKEY_free(pkey);
-        BIO_free(bio);
-        close(fd);
-        return r;
-}
-
 /* The header decides nothing: it must name EdDSA, which the key type
  * already fixed, and carry no extension we would have to understand. */
-static int jwt_check_header(const struct json_object *hdr, struct tp_jwt_claims *c)
+static int jwt_check_header(const struct tp_json_object *hdr, struct tp_jwt_claims *c)
 {
-        const struct json_member *alg = json_get(hdr, "alg");
-        const struct json_member *kid = json_get(hdr, "kid");
+        const struct tp_json_member *alg = tp_json_get(hdr, "alg");
+        const struct tp_json_member *kid = tp_json_get(hdr, "kid");
 
-        if (!alg || alg->kind != JSON_STRING || strcmp(alg->string, "EdDSA") != 0)
+        if (!alg || alg->kind != TP_JSON_STRING || strcmp(alg->string, "EdDSA") != 0)
                 return -EKEYREJECTED;
-        if (json_get(hdr, "crit"))
+        if (tp_json_get(hdr, "crit"))
                 return -EKEYREJECTED;
-        if (kid && claim_string(hdr, "kid", c->kid, sizeof(c->kid)) < 0)
+        if (kid && tp_json_get_string(hdr, "kid", c->kid, sizeof(c->kid)) < 0)
                 return -EBADMSG;
         return 0;
 }
 
-static int jwt_parse_claims(const char *payload, size_t len, struct json_object *obj,
+static int jwt_parse_claims(const char *payload, size_t len, struct tp_json_object *obj,
                             struct tp_jwt_claims *c)
 {
         int64_t uid;
         int r;
 
-        if ((r = json_parse_flat_object(payload, len, obj)) < 0)
+        if ((r = tp_json_parse_flat_object(payload, len, obj)) < 0)
                 return r;
-        if ((r = claim_string(obj, "iss", c->iss, sizeof(c->iss))) < 0 ||
-            (r = claim_string(obj, "sub", c->sub, sizeof(c->sub))) < 0 ||
-            (r = claim_integer(obj, "uid", &uid)) < 0 ||
-            (r = claim_string(obj, "sid", c->sid, sizeof(c->sid))) < 0 ||
-            (r = claim_string(obj, "client", c->client, sizeof(c->client))) < 0 ||
-            (r = claim_integer(obj, "iat", &c->iat)) < 0 ||
-            (r = claim_integer(obj, "exp", &c->exp)) < 0 ||
-            (r = claim_string(obj, "jti", c->jti, sizeof(c->jti))) < 0)
+        if ((r = tp_json_get_string(obj, "iss", c->iss, sizeof(c->iss))) < 0 ||
+            (r = tp_json_get_string(obj, "sub", c->sub, sizeof(c->sub))) < 0 ||
+            (r = tp_json_get_integer(obj, "uid", &uid)) < 0 ||
+            (r = tp_json_get_string(obj, "sid", c->sid, sizeof(c->sid))) < 0 ||
+            (r = tp_json_get_string(obj, "client", c->client, sizeof(c->client))) < 0 ||
+            (r = tp_json_get_integer(obj, "iat", &c->iat)) < 0 ||
+            (r = tp_json_get_integer(obj, "exp", &c->exp)) < 0 ||
+            (r = tp_json_get_string(obj, "jti", c->jti, sizeof(c->jti))) < 0)
                 return r;
         if (uid < 0 || uid > UINT32_MAX)
                 return -EBADMSG;
@@ -1005,7 +572,7 @@ int tp_jwt_verify_pem(const char *pubkey_pem_path, const char *token, int64_t no
         uint8_t header[JWT_PART_MAX], payload[JWT_PART_MAX], sig[JWT_PART_MAX];
         const char *dot1, *dot2;
         struct tp_jwt_claims c;
-        struct json_object *obj = NULL;
+        struct tp_json_object *obj = NULL;
         EVP_PKEY *pkey = NULL;
         EVP_MD_CTX *md = NULL;
         size_t len, hlen, plen, siglen;
@@ -1025,10 +592,10 @@ int tp_jwt_verify_pem(const char *pubkey_pem_path, const char *token, int64_t no
                 return -ENOMEM;
 
         /* Every part must decode before anything is believed. */
-        if ((r = b64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), sig, sizeof(sig), &siglen)) < 0 ||
-            (r = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), payload, sizeof(payload), &plen)) < 0 ||
-            (r = b64url_decode(token, (size_t)(dot1 - token), header, sizeof(header), &hlen)) < 0 ||
-            (r = json_parse_flat_object((const char *)header, hlen, obj)) < 0 ||
+        if ((r = tp_b64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), sig, sizeof(sig), &siglen)) < 0 ||
+            (r = tp_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), payload, sizeof(payload), &plen)) < 0 ||
+            (r = tp_b64url_decode(token, (size_t)(dot1 - token), header, sizeof(header), &hlen)) < 0 ||
+            (r = tp_json_parse_flat_object((const char *)header, hlen, obj)) < 0 ||
             (r = jwt_check_header(obj, &c)) < 0)
                 goto out;
         if (siglen != ED25519_SIG_LEN) {
