@@ -75,27 +75,46 @@ static int make_state_dir(const char *dir)
 
         /* 0711: others may not list it but may open the public key and JWKS
          * (0644) inside; the store and the private key are 0600. */
-        if (mkdir(dir, 0711) < 0 && errno != EEXIST)
+        if (mkdir(dir, 0711) == 0) {
+                if (chmod(dir, 0711) < 0) /* the umask narrowed it */
+                        return -errno;
+        } else if (errno != EEXIST) {
                 return -errno;
+        }
         if (stat(dir, &st) < 0)
                 return -errno;
         if (!S_ISDIR(st.st_mode))
                 return -ENOTDIR;
-        if (st.st_uid != geteuid())
+        if (st.st_uid != geteuid() || (st.st_mode & 022) != 0)
                 return -EPERM;
         return 0;
 }
 
-static int detach(void)
+/* Detach before anything takes a lock: SQLite's POSIX locks belong to the
+ * process and a forked child would not hold them. The original process
+ * waits on a pipe and exits 0 only once the daemon says it is ready, so a
+ * failed start is still reported to whoever ran it. */
+static int detach_begin(int *ret_ready_fd)
 {
+        int p[2];
         pid_t pid;
-        int fd;
 
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
         pid = fork();
         if (pid < 0)
                 return -errno;
-        if (pid > 0)
-                _exit(0);
+        if (pid > 0) {
+                char c = 1;
+                ssize_t n;
+
+                close(p[1]);
+                do
+                        n = read(p[0], &c, 1);
+                while (n < 0 && errno == EINTR);
+                _exit(n == 1 && c == 0 ? 0 : 1);
+        }
+        close(p[0]);
         if (setsid() < 0)
                 return -errno;
         pid = fork();
@@ -105,15 +124,23 @@ static int detach(void)
                 _exit(0);
         if (chdir("/") < 0)
                 return -errno;
-        fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        dup2(fd, 0);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        if (fd > 2)
-                close(fd);
+        *ret_ready_fd = p[1];
         return 0;
+}
+
+static void detach_finish(int ready_fd)
+{
+        int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+        if (fd >= 0) {
+                dup2(fd, 0);
+                dup2(fd, 1);
+                dup2(fd, 2);
+                if (fd > 2)
+                        close(fd);
+        }
+        (void)!write(ready_fd, "", 1);
+        close(ready_fd);
 }
 
 int main(int argc, char **argv)
@@ -135,7 +162,7 @@ int main(int argc, char **argv)
         const char *config = TP_DEFAULT_CONFIG, *sock = TP_DEFAULT_SOCKET, *state = TP_DEFAULT_STATE_DIR;
         char store_path[TP_PATH_MAX];
         bool foreground = false, debug = false;
-        int c, r, listen_fd = -1, ret = 1;
+        int c, r, listen_fd = -1, ready_fd = -1, ret = 1;
 
         while ((c = getopt_long(argc, argv, "c:s:d:fh", opts, NULL)) != -1) {
                 switch (c) {
@@ -187,6 +214,10 @@ int main(int argc, char **argv)
         config = d.config_path;
         sock = d.socket_path;
         state = d.state_dir;
+        if (!foreground && (r = detach_begin(&ready_fd)) < 0) {
+                tp_log_errno(r, "Failed to detach");
+                goto out;
+        }
         d.admin_uid = geteuid();
         d.started = (int64_t)time(NULL);
         if (gethostname(d.hostname, sizeof(d.hostname) - 1) < 0)
@@ -204,7 +235,7 @@ int main(int argc, char **argv)
         }
         d.config_loaded = d.started;
         if ((r = make_state_dir(state)) < 0) {
-                tp_log_errno(r, "Failed to use state directory %s (must be a directory owned by the daemon's user)",
+                tp_log_errno(r, "Failed to use state directory %s (must be a directory owned by the daemon's user, writable by no one else)",
                              state);
                 goto out;
         }
@@ -228,11 +259,9 @@ int main(int argc, char **argv)
                         tp_log_errno(r, "Failed to listen on %s", sock);
                 goto out;
         }
-        if (!foreground) {
-                if ((r = detach()) < 0) {
-                        tp_log_errno(r, "Failed to detach");
-                        goto out;
-                }
+        if (ready_fd >= 0) {
+                detach_finish(ready_fd);
+                ready_fd = -1;
                 tp_log_open(false, debug);
         }
         tp_log(LOG_INFO, "ready: %zu client types from %s, listening on %s", d.config->n_clients, config, sock);

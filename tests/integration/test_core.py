@@ -417,6 +417,33 @@ def test_restart_keeps_every_session(env):
     eq(r["results"], ["PAM_SUCCESS"], "close without a session")
 
 
+def test_detached_daemon_keeps_its_locks_and_sessions():
+    env = Env()
+    try:
+        p = subprocess.run([DAEMON, "--config", env.conf, "--socket", env.sock, "--state-dir", env.state],
+                           capture_output=True, text=True, timeout=30, env=env.daemon_env())
+        eq(p.returncode, 0, f"detached start: {p.stderr}")
+        pid = int(env.ctl("status", check_rc=0).stdout.split("pid:")[1].split()[0])
+        for _ in range(3):
+            env.sign_in("tptest-desktop", ALICE)
+        # Another reader opening and closing the database must not take the
+        # WAL away from a daemon that holds its locks.
+        import sqlite3
+        db = sqlite3.connect(f"file:{env.state}/sessions.db?mode=ro", uri=True)
+        eq(db.execute("select count(*) from sessions").fetchone()[0], 3, "visible to a reader")
+        db.close()
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        env.start()
+        eq(len(env.sessions()), 3, "every acknowledged sign-in survived")
+        p = subprocess.run([DAEMON, "--config", env.conf + ".missing", "--socket", env.sock + "2",
+                            "--state-dir", env.state], capture_output=True, text=True, timeout=30)
+        eq(p.returncode, 1, "a failed detached start reports failure")
+        check(".missing" in p.stderr, p.stderr)
+    finally:
+        env.cleanup()
+
+
 def test_bad_config_at_start_is_fatal():
     env = Env("version = 1;\nclients = { desktop = { refresh_token_ttl_hours = 23; }; };\n")
     try:
