@@ -30,7 +30,10 @@
 #include "log.h"
 
 #define MAX_CONNECTIONS 1024
-#define IDLE_TIMEOUT_MS 30000
+#define IDLE_TIMEOUT_MS 30000   /* between requests */
+#define FRAME_TIMEOUT_MS 5000   /* from a frame's first byte to its last */
+#define WRITE_TIMEOUT_MS 5000   /* for a reply to drain */
+#define PER_UID_CONNECTIONS 16  /* for peers other than root and our owner */
 #define TICK_MS 1000
 
 struct conn {
@@ -43,7 +46,8 @@ struct conn {
         size_t payload_len, payload_got;
         uint8_t *out;           /* encoded reply being written */
         size_t out_len, out_off;
-        int64_t last_active_ms;
+        int64_t last_active_ms;  /* last complete request or reply */
+        int64_t deadline_ms;     /* for the frame or reply in progress; 0: none */
         struct conn *prev, *next;
 };
 
@@ -73,6 +77,10 @@ static void conn_free(struct server *srv, struct conn *c)
                 srv->conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
+        if (c->payload)
+                tp_secret_wipe(c->payload, c->payload_len);
+        if (c->out)
+                tp_secret_wipe(c->out, c->out_len);
         free(c->payload);
         free(c->out);
         free(c);
@@ -91,6 +99,24 @@ static int conn_watch(struct server *srv, struct conn *c, uint32_t events)
         struct epoll_event ev = { .events = events, .data.ptr = c };
 
         return epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0 ? -errno : 0;
+}
+
+/* Root's PAM requests must get through whatever other users do: each uid
+ * gets PER_UID_CONNECTIONS at most, and an eighth of all slots is kept for
+ * root and the daemon's owner. */
+static bool unprivileged_may_connect(struct server *srv, uid_t uid)
+{
+        size_t reserve = srv->max_conns / 8 > 4 ? srv->max_conns / 8 : 4;
+        size_t unprivileged = 0, same_uid = 0;
+
+        for (struct conn *c = srv->conns; c; c = c->next) {
+                if (c->peer.admin)
+                        continue;
+                unprivileged++;
+                if (c->peer.uid == uid)
+                        same_uid++;
+        }
+        return same_uid < PER_UID_CONNECTIONS && unprivileged + reserve < srv->max_conns;
 }
 
 /* Under a flood, one warning a second, with the count. */
@@ -155,6 +181,12 @@ static void accept_clients(struct server *srv)
                         continue;
                 }
                 c->peer.admin = c->peer.uid == 0 || c->peer.uid == srv->d->admin_uid;
+                if (!c->peer.admin && !unprivileged_may_connect(srv, c->peer.uid)) {
+                        close(fd);
+                        free(c);
+                        note_refused(srv, "per-user connection limit reached");
+                        continue;
+                }
                 if (tp_account_name(c->peer.uid, c->peer.user, sizeof(c->peer.user)) < 0)
                         c->peer.user[0] = '\0';
                 c->last_active_ms = tp_monotonic_ms();
@@ -179,6 +211,7 @@ static int conn_answer(struct server *srv, struct conn *c)
         int r, len;
 
         r = tp_request_decode(c->type, c->payload, c->payload_len, srv->req);
+        tp_secret_wipe(c->payload, c->payload_len);
         free(c->payload);
         c->payload = NULL;
         c->header_len = 0;
@@ -200,6 +233,7 @@ static int conn_answer(struct server *srv, struct conn *c)
         c->out = buf;
         c->out_len = (size_t)len;
         c->out_off = 0;
+        c->deadline_ms = tp_monotonic_ms() + WRITE_TIMEOUT_MS;
         return conn_watch(srv, c, EPOLLOUT);
 }
 
@@ -227,7 +261,8 @@ static void conn_readable(struct server *srv, struct conn *c)
                                 conn_free(srv, c);
                         return;
                 }
-                c->last_active_ms = tp_monotonic_ms();
+                if (c->header_len == 0) /* a new frame: it has a fixed time to arrive */
+                        c->deadline_ms = tp_monotonic_ms() + FRAME_TIMEOUT_MS;
                 if (c->header_len < TP_FRAME_HEADER_SIZE) {
                         uint32_t len;
 
@@ -273,11 +308,12 @@ static void conn_writable(struct server *srv, struct conn *c)
                         return;
                 }
                 c->out_off += (size_t)n;
-                c->last_active_ms = tp_monotonic_ms();
         }
         tp_secret_wipe(c->out, c->out_len);
         free(c->out);
         c->out = NULL;
+        c->deadline_ms = 0;
+        c->last_active_ms = tp_monotonic_ms();
         if (conn_watch(srv, c, EPOLLIN) < 0)
                 conn_drop(srv, c, "epoll failed");
 }
@@ -289,7 +325,9 @@ static void drop_idle(struct server *srv)
 
         for (; c; c = next) {
                 next = c->next;
-                if (now - c->last_active_ms > IDLE_TIMEOUT_MS)
+                if (c->deadline_ms && now > c->deadline_ms)
+                        conn_drop(srv, c, c->out ? "reply not read in time" : "request not sent in time");
+                else if (!c->deadline_ms && now - c->last_active_ms > IDLE_TIMEOUT_MS)
                         conn_drop(srv, c, "idle for too long");
         }
 }
@@ -387,6 +425,8 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                 goto out;
         }
 
+        int64_t last_sweep_ms = tp_monotonic_ms();
+
         while (!srv.stopping) {
                 struct epoll_event events[64];
                 int n = epoll_wait(srv.epfd, events, 64, TICK_MS);
@@ -413,7 +453,10 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                                         conn_readable(&srv, c);
                         }
                 }
-                drop_idle(&srv);
+                if (tp_monotonic_ms() - last_sweep_ms >= TICK_MS) {
+                        drop_idle(&srv);
+                        last_sweep_ms = tp_monotonic_ms();
+                }
         }
         tp_log(LOG_INFO, "stopping");
 out:

@@ -190,6 +190,50 @@ def test_out_of_descriptors_sheds_connections_and_recovers():
         env.cleanup()
 
 
+FLOOD = r"""
+import socket, sys
+held = []
+for _ in range(int(sys.argv[2])):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.settimeout(2)
+    try:
+        c.connect(sys.argv[1])
+        c.send(b"T")  # half a header, then silence
+    except OSError:
+        c.close()
+        continue
+    held.append(c)
+print(len(held), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_flooding_user_cannot_lock_root_out():
+    if os.geteuid() != 0:
+        print("# SKIP needs root to act as another user")
+        return
+    env = Env()
+    try:
+        env.start()
+        flood = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                  "/usr/bin/python3", "-c", FLOOD, env.sock, "300"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            held = int(flood.stdout.readline())
+            check(held > 0, "the flood connected")
+            r = env.pam("tptest-desktop", USER, "acct", "open")
+            eq(r["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], "root signs in during the flood")
+            env.ctl("status", check_rc=0)
+            check("per-user connection limit reached" in env.log_text(), "the flood was limited")
+            time.sleep(6.5)  # past the time a frame may take to arrive
+            check("request not sent in time" in env.log_text(), "half-sent frames are dropped")
+        finally:
+            flood.stdin.close()
+            flood.wait(timeout=30)
+    finally:
+        env.cleanup()
+
+
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
 
 if __name__ == "__main__":
