@@ -29,6 +29,7 @@
 #define DEFAULT_TIMEOUT_MS 3000
 #define DATA_SESSION "pam_tokenpolicy_session_id"
 #define DATA_REFRESH "pam_tokenpolicy_refresh_token"
+#define DATA_AUTHENTICATED "pam_tokenpolicy_authenticated"
 
 struct options {
         const char *socket;
@@ -36,10 +37,13 @@ struct options {
         int timeout_ms;
         bool fail_open;
         bool debug;
+        bool silent;    /* PAM_SILENT: no messages to the user */
 };
 
-static void parse_options(pam_handle_t *pamh, int argc, const char **argv, struct options *o)
+static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **argv,
+                          struct options *o)
 {
+        o->silent = (flags & PAM_SILENT) != 0;
         o->socket = DEFAULT_SOCKET;
         o->client = "";
         o->timeout_ms = DEFAULT_TIMEOUT_MS;
@@ -77,13 +81,16 @@ static void parse_options(pam_handle_t *pamh, int argc, const char **argv, struc
         }
 }
 
-static void say(pam_handle_t *pamh, int style, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(pam_handle_t *pamh, const struct options *o, int style, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 
-static void say(pam_handle_t *pamh, int style, const char *fmt, ...)
+static void say(pam_handle_t *pamh, const struct options *o, int style, const char *fmt, ...)
 {
         char text[TP_MESSAGE_MAX + 256];
         va_list ap;
 
+        if (o->silent)
+                return;
         va_start(ap, fmt);
         vsnprintf(text, sizeof(text), fmt, ap);
         va_end(ap);
@@ -148,6 +155,7 @@ static int ask(pam_handle_t *pamh, const struct options *o, const struct tp_requ
         return r;
 }
 
+/* No usable decision (daemon unreachable, or it failed): apply fail=. */
 static int unreachable(pam_handle_t *pamh, const struct options *o, int deny_code)
 {
         if (o->fail_open) {
@@ -155,7 +163,7 @@ static int unreachable(pam_handle_t *pamh, const struct options *o, int deny_cod
                 return PAM_SUCCESS;
         }
         pam_syslog(pamh, LOG_ERR, "denying without a policy decision (fail=closed)");
-        say(pamh, PAM_ERROR_MSG, "The sign-in policy service is not available; contact your administrator.");
+        say(pamh, o, PAM_ERROR_MSG, "The sign-in policy service is not available; contact your administrator.");
         return deny_code;
 }
 
@@ -203,7 +211,7 @@ static void export_tokens(pam_handle_t *pamh, const struct tp_rep_tokens *t)
                 remember(pamh, DATA_REFRESH, t->refresh_token);
 }
 
-static void tell_evicted(pam_handle_t *pamh, const struct tp_rep_tokens *t)
+static void tell_evicted(pam_handle_t *pamh, const struct options *o, const struct tp_rep_tokens *t)
 {
         for (uint8_t i = 0; i < t->n_evicted; i++) {
                 const struct tp_session_info *e = &t->evicted[i];
@@ -214,7 +222,7 @@ static void tell_evicted(pam_handle_t *pamh, const struct tp_rep_tokens *t)
 
                 if (localtime_r(&created, &tm))
                         strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-                say(pamh, PAM_TEXT_INFO, "Your older %s session from %s (started %s) was signed out.",
+                say(pamh, o, PAM_TEXT_INFO, "Your older %s session from %s (started %s) was signed out.",
                     e->client, where, when);
         }
 }
@@ -236,12 +244,15 @@ static void free_reply(struct tp_reply *rep)
         }
 }
 
+/* Never decides authentication. It only notes, for pam_setcred below, that
+ * this handle's authentication stack ran: a re-authentication must follow a
+ * real one, not a bare pam_setcred (sudo calls it even without a password). */
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-        (void)pamh;
         (void)flags;
         (void)argc;
         (void)argv;
+        pam_set_data(pamh, DATA_AUTHENTICATED, (void *)DATA_AUTHENTICATED, NULL);
         return PAM_IGNORE;
 }
 
@@ -252,22 +263,22 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         struct options o;
         int ret;
 
-        (void)flags;
-        parse_options(pamh, argc, argv, &o);
+        parse_options(pamh, flags, argc, argv, &o);
         if ((ret = fill_signin(pamh, &o, &req.u.signin)) != PAM_SUCCESS)
                 return ret;
         if (!(rep = new_reply(pamh)))
                 return PAM_BUF_ERR;
-        if (ask(pamh, &o, &req, rep) < 0) {
+        if (ask(pamh, &o, &req, rep) < 0 || rep->status == TP_STATUS_ERROR) {
+                if (rep->status == TP_STATUS_ERROR)
+                        pam_syslog(pamh, LOG_ERR, "tokenpolicyd failed: %s", rep->message);
                 ret = unreachable(pamh, &o, PAM_PERM_DENIED);
         } else if (rep->status == TP_STATUS_OK) {
                 ret = PAM_SUCCESS;
         } else {
                 pam_syslog(pamh, LOG_NOTICE, "access denied for %s via %s: %s", req.u.signin.user,
                            req.u.signin.service, rep->message);
-                say(pamh, PAM_ERROR_MSG, "%s", rep->message);
-                ret = rep->status == TP_STATUS_ERROR ? unreachable(pamh, &o, PAM_PERM_DENIED)
-                                                     : PAM_PERM_DENIED;
+                say(pamh, &o, PAM_ERROR_MSG, "%s", rep->message);
+                ret = PAM_PERM_DENIED;
         }
         free_reply(rep);
         return ret;
@@ -280,17 +291,18 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
         struct options o;
         int ret;
 
-        (void)flags;
-        parse_options(pamh, argc, argv, &o);
+        parse_options(pamh, flags, argc, argv, &o);
         if ((ret = fill_signin(pamh, &o, &req.u.signin)) != PAM_SUCCESS)
                 return ret == PAM_USER_UNKNOWN ? PAM_SESSION_ERR : ret;
         if (!(rep = new_reply(pamh)))
                 return PAM_BUF_ERR;
-        if (ask(pamh, &o, &req, rep) < 0) {
+        if (ask(pamh, &o, &req, rep) < 0 || rep->status == TP_STATUS_ERROR) {
+                if (rep->status == TP_STATUS_ERROR)
+                        pam_syslog(pamh, LOG_ERR, "tokenpolicyd failed: %s", rep->message);
                 ret = unreachable(pamh, &o, PAM_SESSION_ERR);
         } else if (rep->status == TP_STATUS_OK) {
                 export_tokens(pamh, &rep->u.tokens);
-                tell_evicted(pamh, &rep->u.tokens);
+                tell_evicted(pamh, &o, &rep->u.tokens);
                 if (o.debug)
                         pam_syslog(pamh, LOG_DEBUG, "session %s (%s) opened for %s",
                                    rep->u.tokens.session_id, rep->u.tokens.client, req.u.signin.user);
@@ -298,24 +310,24 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
         } else {
                 pam_syslog(pamh, LOG_NOTICE, "sign-in denied for %s via %s: %s", req.u.signin.user,
                            req.u.signin.service, rep->message);
-                say(pamh, PAM_ERROR_MSG, "%s", rep->message);
-                ret = rep->status == TP_STATUS_ERROR ? unreachable(pamh, &o, PAM_SESSION_ERR)
-                                                     : PAM_SESSION_ERR;
+                say(pamh, &o, PAM_ERROR_MSG, "%s", rep->message);
+                ret = PAM_SESSION_ERR;
         }
         free_reply(rep);
         return ret;
 }
 
-/* The session this handle opened (PAM data), else the one in its
- * environment. */
-static int session_request(pam_handle_t *pamh, struct tp_req_session *s)
+/* The session this handle opened (PAM data or its PAM environment); with
+ * from_process_env also one named in the process environment, which is how
+ * a screen locker inside the session finds the session it unlocks. */
+static int session_request(pam_handle_t *pamh, bool from_process_env, struct tp_req_session *s)
 {
         const void *id = NULL, *token = NULL;
         const char *user = NULL;
 
         if (pam_get_data(pamh, DATA_SESSION, &id) != PAM_SUCCESS || !id)
                 id = pam_getenv(pamh, "TOKENPOLICY_SESSION_ID");
-        if (!id) /* a screen locker runs inside the session it unlocks */
+        if (!id && from_process_env)
                 id = getenv("TOKENPOLICY_SESSION_ID");
         if (!id || !*(const char *)id || strlen(id) >= sizeof(s->session_id))
                 return -ENOENT;
@@ -336,16 +348,18 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
         struct options o;
         int ret;
 
-        (void)flags;
-        parse_options(pamh, argc, argv, &o);
-        if (session_request(pamh, &req.u.session) < 0) {
+        parse_options(pamh, flags, argc, argv, &o);
+        if (session_request(pamh, false, &req.u.session) < 0) {
                 if (o.debug)
                         pam_syslog(pamh, LOG_DEBUG, "no tokenpolicy session to close");
                 return PAM_SUCCESS;
         }
         if (!(rep = new_reply(pamh)))
                 return PAM_BUF_ERR;
-        if (ask(pamh, &o, &req, rep) < 0) {
+        if (ask(pamh, &o, &req, rep) < 0 || rep->status == TP_STATUS_ERROR) {
+                if (rep->status == TP_STATUS_ERROR)
+                        pam_syslog(pamh, LOG_ERR, "tokenpolicyd failed to close session %s: %s",
+                                   req.u.session.session_id, rep->message);
                 ret = o.fail_open ? PAM_SUCCESS : PAM_SESSION_ERR;
         } else if (rep->status == TP_STATUS_OK || rep->status == TP_STATUS_NOT_FOUND) {
                 /* Already revoked or expired: signing out is still a success. */
@@ -362,21 +376,27 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
 PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
         struct tp_request req = { .type = TP_REQ_REAUTH };
+        const void *authenticated = NULL;
         struct tp_reply *rep;
         struct options o;
         int ret;
 
         if (!(flags & (PAM_REINITIALIZE_CRED | PAM_REFRESH_CRED)))
                 return PAM_IGNORE;
-        parse_options(pamh, argc, argv, &o);
-        if (session_request(pamh, &req.u.session) < 0)
+        parse_options(pamh, flags, argc, argv, &o);
+        if (pam_get_data(pamh, DATA_AUTHENTICATED, &authenticated) != PAM_SUCCESS || !authenticated) {
+                if (o.debug)
+                        pam_syslog(pamh, LOG_DEBUG, "no authentication in this transaction: nothing renewed");
+                return PAM_IGNORE;
+        }
+        if (session_request(pamh, true, &req.u.session) < 0)
                 return PAM_IGNORE; /* no session yet: nothing to re-authenticate */
         if (!(rep = new_reply(pamh)))
                 return PAM_BUF_ERR;
-        if (ask(pamh, &o, &req, rep) < 0) {
-                ret = o.fail_open ? PAM_SUCCESS : PAM_CRED_UNAVAIL;
-                if (!o.fail_open)
-                        say(pamh, PAM_ERROR_MSG, "The sign-in policy service is not available; contact your administrator.");
+        if (ask(pamh, &o, &req, rep) < 0 || rep->status == TP_STATUS_ERROR) {
+                if (rep->status == TP_STATUS_ERROR)
+                        pam_syslog(pamh, LOG_ERR, "tokenpolicyd failed: %s", rep->message);
+                ret = unreachable(pamh, &o, PAM_CRED_UNAVAIL);
         } else if (rep->status == TP_STATUS_OK) {
                 export_tokens(pamh, &rep->u.tokens);
                 ret = PAM_SUCCESS;
@@ -390,7 +410,7 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
         } else {
                 pam_syslog(pamh, LOG_NOTICE, "re-authentication of session %s refused: %s",
                            req.u.session.session_id, rep->message);
-                say(pamh, PAM_ERROR_MSG, "%s", rep->message);
+                say(pamh, &o, PAM_ERROR_MSG, "%s", rep->message);
                 ret = rep->status == TP_STATUS_EXPIRED ? PAM_CRED_EXPIRED : PAM_CRED_ERR;
         }
         explicit_bzero(&req, sizeof(req));

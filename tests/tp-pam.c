@@ -4,7 +4,7 @@
  *
  *   tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T]
  *          [--json] [--env-out FILE] OP...
- *   OP: acct | open | close | reauth | refresh-cred | hold
+ *   OP: auth | acct | open | close | reauth | refresh-cred | hold
  *
  * "hold" keeps the process (and so the session leader) alive until stdin
  * reaches end of file. Prints each step's PAM result, every conversation
@@ -88,7 +88,7 @@ static const char *code_name(int r)
 static void usage(void)
 {
         fprintf(stderr, "usage: tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T] [--json] [--env-out FILE] OP...\n"
-                        "  OP: acct | open | close | reauth | refresh-cred | hold\n");
+                        "  OP: auth | acct | open | close | reauth | refresh-cred | hold\n");
         exit(2);
 }
 
@@ -141,7 +141,9 @@ int main(int argc, char **argv)
 
                 if (!json)
                         printf("%s %s (%s):\n", service, op, user);
-                if (strcmp(op, "acct") == 0)
+                if (strcmp(op, "auth") == 0)
+                        r = pam_authenticate(pamh, 0);
+                else if (strcmp(op, "acct") == 0)
                         r = pam_acct_mgmt(pamh, 0);
                 else if (strcmp(op, "open") == 0)
                         r = pam_open_session(pamh, 0);

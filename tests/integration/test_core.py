@@ -272,10 +272,10 @@ def test_reauthentication_issues_fresh_refresh_token(env):
     env.set_offset(100 * HOUR)
     # A screen locker runs inside the session: the id comes from its environment.
     r = subprocess.run([os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
-                        env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "reauth"],
+                        env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "auth", "reauth"],
                        capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
     out = json.loads(r.stdout)
-    eq(out["steps"][0]["result"], "PAM_SUCCESS", f"reauth: {out}")
+    eq([x["result"] for x in out["steps"]], ["PAM_SUCCESS", "PAM_SUCCESS"], f"reauth: {out}")
     [after] = env.sessions()
     eq(after["id"], sid, "same session")
     check(after["refresh_expires"] >= before["refresh_expires"] + 100 * HOUR - 5, "new TTL from reauth")
@@ -286,8 +286,29 @@ def test_reauthentication_issues_fresh_refresh_token(env):
 
 @with_env()
 def test_reauthentication_in_same_handle(env):
-    r = env.pam("tptest-desktop", ALICE, "acct", "open", "reauth", "refresh-cred", "close")
-    eq(r["results"], ["PAM_SUCCESS"] * 5, "open, reinitialize, refresh, close")
+    r = env.pam("tptest-desktop", ALICE, "auth", "acct", "open", "reauth", "refresh-cred", "close")
+    eq(r["results"], ["PAM_SUCCESS"] * 6, "authenticate, open, reinitialize, refresh, close")
+
+
+@with_env()
+def test_setcred_without_authentication_renews_nothing(env):
+    # sudo with NOPASSWD calls pam_setcred(PAM_REINITIALIZE_CRED) without any
+    # authentication: that must not extend the user's sign-in.
+    sid = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
+    [before] = env.sessions()
+    env.set_offset(HOUR)
+    r = subprocess.run([os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
+                        env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "reauth"],
+                       capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
+    eq(json.loads(r.stdout)["steps"][0]["result"], "PAM_SUCCESS", "the rest of the stack decides")
+    [after] = env.sessions()
+    eq(after["refresh_expires"], before["refresh_expires"], "not extended")
+    # Nor does a new handle close a session it did not open.
+    r = subprocess.run([os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
+                        env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "close"],
+                       capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
+    eq(json.loads(r.stdout)["steps"][0]["result"], "PAM_SUCCESS", "close with nothing to close")
+    eq(env.sessions()[0]["state"], "active", "still active")
 
 
 @with_env()
@@ -295,11 +316,17 @@ def test_reauthentication_after_expiry_refused(env):
     sid = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
     env.set_offset(336 * HOUR)
     r = subprocess.run([os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
-                        env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "reauth"],
+                        env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "auth", "reauth"],
                        capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
     out = json.loads(r.stdout)
-    eq(out["steps"][0]["result"], "PAM_CRED_EXPIRED", "expired session cannot be unlocked")
+    # The module answers PAM_CRED_EXPIRED, but libpam runs pam_setcred along
+    # the path pam_authenticate froze, where this module said PAM_IGNORE: the
+    # unlock itself is decided by the real authentication modules.
+    eq([x["result"] for x in out["steps"]], ["PAM_SUCCESS", "PAM_SUCCESS"], "libpam's frozen chain")
     check("sign in again" in out["messages"][0]["text"], out["messages"])
+    check("TOKENPOLICY_ACCESS_TOKEN" not in out["env"], "no new token for an expired session")
+    [s] = env.sessions("--all")
+    eq(s["state"], "expired", "not revived")
 
 
 def refresh(env, sid, user=None):
@@ -502,9 +529,9 @@ def test_screen_locker_as_user_extends_nothing(env):
     env.set_offset(HOUR)
     r = subprocess.run(["setpriv", f"--reuid={BOB}", f"--regid={BOB}", "--clear-groups",
                         os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
-                        env.pamdir, "--service", "tptest-locker", "--user", BOB, "reauth"],
+                        env.pamdir, "--service", "tptest-locker", "--user", BOB, "auth", "reauth"],
                        capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
-    eq(json.loads(r.stdout)["steps"][0]["result"], "PAM_SUCCESS", "unlock still works")
+    eq([x["result"] for x in json.loads(r.stdout)["steps"]], ["PAM_SUCCESS", "PAM_SUCCESS"], "unlock still works")
     [after] = env.sessions()
     eq(after["refresh_expires"], before["refresh_expires"], "a user cannot extend their own session")
 
