@@ -29,6 +29,24 @@ int tp_account_uid(const char *user, uid_t *ret_uid)
         return 0;
 }
 
+int tp_account_lookup(const char *user, uid_t *ret_uid, char *ret_name, size_t namesz)
+{
+        struct passwd pw, *res = NULL;
+        char buf[NSS_BUF];
+        int r;
+
+        r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+        if (r != 0)
+                return -r;
+        if (!res)
+                return -ENOENT;
+        if (strlen(pw.pw_name) >= namesz)
+                return -ENAMETOOLONG;
+        strcpy(ret_name, pw.pw_name);
+        *ret_uid = pw.pw_uid;
+        return 0;
+}
+
 int tp_account_name(uid_t uid, char *out, size_t outsz)
 {
         struct passwd pw, *res = NULL;

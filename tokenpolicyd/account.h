@@ -11,6 +11,11 @@
 /* Look up a user's uid. -ENOENT when unknown. */
 int tp_account_uid(const char *user, uid_t *ret_uid);
 
+/* Look up a user's uid and canonical login name (pw_name: what NSS calls
+ * the account, whatever spelling the caller used). -ENOENT when unknown,
+ * -ENAMETOOLONG when the name does not fit. */
+int tp_account_lookup(const char *user, uid_t *ret_uid, char *ret_name, size_t namesz);
+
 /* The user's login name for a uid, into out. -ENOENT when unknown. */
 int tp_account_name(uid_t uid, char *out, size_t outsz);
 

@@ -165,6 +165,9 @@ static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
         }
         copy_str(rep->u.access.client, sizeof(rep->u.access.client), cl->name);
         reply_status(rep, TP_STATUS_OK, "Sign-in from %s clients is allowed.", cl->name);
+        tp_audit(&(struct tp_audit){ .event = "allow", .user = req->user, .client = cl->name,
+                                     .service = req->service, .reason = "access check passed",
+                                     .peer_uid = -1 });
 }
 
 static void describe_cap_denial(struct tp_reply *rep, const char *client, uint32_t cap)
@@ -184,6 +187,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         struct tp_signin_decision dec;
         size_t n = 0, *evict = NULL, *expired = NULL;
         char refresh[TP_REFRESH_TOKEN_TEXT];
+        char user[TP_USER_MAX];
         uid_t uid;
         int64_t now = now_wall();
         int r;
@@ -201,7 +205,9 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 return;
         }
         tp_config_effective(d->config, cl, &p);
-        if (tp_account_uid(req->user, &uid) < 0) {
+        /* The cap counts the account as NSS names it, so "Alice" and "alice"
+         * on a case-insensitive directory share one cap. */
+        if (tp_account_lookup(req->user, &uid, user, sizeof(user)) < 0) {
                 reply_status(rep, TP_STATUS_DENIED, "Unknown user '%s'.", req->user);
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .client = cl->name,
                                              .service = req->service, .reason = "unknown user", .peer_uid = -1 });
@@ -212,7 +218,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 reply_store_error(d, rep, r, "begin");
                 return;
         }
-        if ((r = tp_store_list_active(d->store, req->user, cl->name, &existing, &n)) < 0) {
+        if ((r = tp_store_list_active(d->store, user, cl->name, &existing, &n)) < 0) {
                 reply_store_error(d, rep, r, "listing sessions");
                 goto rollback;
         }
@@ -273,7 +279,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 victim->state = TP_STATE_REVOKED;
                 victim->ended = now;
         }
-        copy_str(sess.user, sizeof(sess.user), req->user);
+        copy_str(sess.user, sizeof(sess.user), user);
         sess.uid = (uint32_t)uid;
         copy_str(sess.client, sizeof(sess.client), cl->name);
         copy_str(sess.service, sizeof(sess.service), req->service);
@@ -356,9 +362,14 @@ static bool load_session_for(struct tp_daemon *d, const struct tp_peer *peer,
 {
         uint8_t hash[TP_SHA256_LEN];
         char who[32];
+        uid_t uid;
         int r;
 
         r = tp_store_get(d->store, req->session_id, s);
+        if (r >= 0 && !peer_owns(peer, s->uid))
+                tp_audit(&(struct tp_audit){ .event = "deny", .user = s->user, .client = s->client,
+                                             .session = s->id, .reason = "session of another user",
+                                             .peer_uid = (long)peer->uid });
         if (r == -ENOENT || (r >= 0 && !peer_owns(peer, s->uid))) {
                 /* Same answer for "absent" and "not yours": ids are not an oracle. */
                 reply_status(rep, TP_STATUS_NOT_FOUND, "No session %s for %s.", req->session_id,
@@ -369,7 +380,7 @@ static bool load_session_for(struct tp_daemon *d, const struct tp_peer *peer,
                 reply_store_error(d, rep, r, "reading a session");
                 return false;
         }
-        if (req->user[0] && strcmp(req->user, s->user) != 0) {
+        if (req->user[0] && (tp_account_uid(req->user, &uid) < 0 || uid != (uid_t)s->uid)) {
                 reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s does not belong to %s.",
                              req->session_id, req->user);
                 return false;
@@ -793,4 +804,7 @@ void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                 reply_status(rep, TP_STATUS_BAD_REQUEST, "Unknown request type %u.", req->type);
                 break;
         }
+        if (rep->status == TP_STATUS_FORBIDDEN)
+                tp_audit(&(struct tp_audit){ .event = "deny", .user = peer->user,
+                                             .reason = rep->message, .peer_uid = (long)peer->uid });
 }

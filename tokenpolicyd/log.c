@@ -10,14 +10,17 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool log_to_stderr = true;
+static bool log_to_journal_stream; /* stderr is journald's: "<N>" prefixes */
 static bool log_debug;
 
 void tp_log_open(bool to_stderr, bool debug)
 {
         log_to_stderr = to_stderr;
+        log_to_journal_stream = to_stderr && getenv("JOURNAL_STREAM") != NULL;
         log_debug = debug;
         if (!to_stderr)
                 openlog("tokenpolicyd", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
@@ -47,7 +50,9 @@ static void log_va(int priority, const char *fmt, va_list ap)
         if (priority == LOG_DEBUG && !log_debug)
                 return;
         vsnprintf(line, sizeof(line), fmt, ap);
-        if (log_to_stderr)
+        if (log_to_journal_stream)
+                fprintf(stderr, "<%d>%s\n", priority, line);
+        else if (log_to_stderr)
                 fprintf(stderr, "tokenpolicyd: %s%s\n", priority_prefix(priority), line);
         else
                 syslog(priority, "%s", line);

@@ -234,6 +234,24 @@ def test_a_flooding_user_cannot_lock_root_out():
         env.cleanup()
 
 
+def test_log_lines_carry_priorities_for_the_journal():
+    env = Env()
+    try:
+        os.environ["JOURNAL_STREAM"] = "8:1234"  # as systemd sets it for a service
+        try:
+            env.start()
+        finally:
+            del os.environ["JOURNAL_STREAM"]
+        env.sign_in("tptest-desktop", USER)
+        env.pam("tptest-web", USER, "acct")
+        log = env.log_text()
+        check("<5>audit: event=allow" in log, log)
+        check("<5>audit: event=deny" in log, log)
+        check("<6>ready:" in log, log)
+    finally:
+        env.cleanup()
+
+
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
 
 if __name__ == "__main__":
