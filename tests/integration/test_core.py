@@ -17,8 +17,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import (CTL, DAEMON, PY, ROOT, SHIPPED_CONF, Env, TestFailure, check,  # noqa: E402
-                   config_text, eq, run_tests, with_env)
+from tplib import (CTL, DAEMON, MODULE, PY, ROOT, SHIPPED_CONF, TP_PAM, Env, TestFailure,  # noqa: E402
+                   check, config_text, eq, run_tests, with_env)
 
 ALICE, BOB = "tptest-alice", "tptest-bob"
 VERIFY = os.path.join(ROOT, "tests", "integration", "verify_jwt.py")
@@ -271,7 +271,7 @@ def test_reauthentication_issues_fresh_refresh_token(env):
     [before] = env.sessions()
     env.set_offset(100 * HOUR)
     # A screen locker runs inside the session: the id comes from its environment.
-    r = subprocess.run([os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
+    r = subprocess.run([TP_PAM, "--json", "--confdir",
                         env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "auth", "reauth"],
                        capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
     out = json.loads(r.stdout)
@@ -297,14 +297,14 @@ def test_setcred_without_authentication_renews_nothing(env):
     sid = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
     [before] = env.sessions()
     env.set_offset(HOUR)
-    r = subprocess.run([os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
+    r = subprocess.run([TP_PAM, "--json", "--confdir",
                         env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "reauth"],
                        capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
     eq(json.loads(r.stdout)["steps"][0]["result"], "PAM_SUCCESS", "the rest of the stack decides")
     [after] = env.sessions()
     eq(after["refresh_expires"], before["refresh_expires"], "not extended")
     # Nor does a new handle close a session it did not open.
-    r = subprocess.run([os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
+    r = subprocess.run([TP_PAM, "--json", "--confdir",
                         env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "close"],
                        capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
     eq(json.loads(r.stdout)["steps"][0]["result"], "PAM_SUCCESS", "close with nothing to close")
@@ -315,7 +315,7 @@ def test_setcred_without_authentication_renews_nothing(env):
 def test_reauthentication_after_expiry_refused(env):
     sid = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
     env.set_offset(336 * HOUR)
-    r = subprocess.run([os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
+    r = subprocess.run([TP_PAM, "--json", "--confdir",
                         env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "auth", "reauth"],
                        capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
     out = json.loads(r.stdout)
@@ -510,7 +510,7 @@ def test_non_root_peer_sees_and_revokes_only_own_sessions(env):
     eq(by_id(env.sessions())[a]["state"], "active", "alice's session untouched")
     # Through the PAM module as a non-root process: no sessions created.
     r = subprocess.run(["setpriv", f"--reuid={BOB}", f"--regid={BOB}", "--clear-groups",
-                        os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
+                        TP_PAM, "--json", "--confdir",
                         env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "open"],
                        capture_output=True, text=True)
     eq(json.loads(r.stdout)["steps"][0]["result"], "PAM_SESSION_ERR", "non-root open refused")
@@ -525,10 +525,10 @@ def test_screen_locker_as_user_extends_nothing(env):
     [before] = env.sessions()
     with open(os.path.join(env.pamdir, "tptest-locker"), "w") as f:
         f.write("auth required pam_permit.so\n")
-        f.write(f"auth required {os.path.join(os.path.dirname(CTL), 'pam_tokenpolicy.so')} socket={env.sock}\n")
+        f.write(f"auth required {MODULE} socket={env.sock}\n")
     env.set_offset(HOUR)
     r = subprocess.run(["setpriv", f"--reuid={BOB}", f"--regid={BOB}", "--clear-groups",
-                        os.path.join(os.path.dirname(CTL), "tests", "tp-pam"), "--json", "--confdir",
+                        TP_PAM, "--json", "--confdir",
                         env.pamdir, "--service", "tptest-locker", "--user", BOB, "auth", "reauth"],
                        capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
     eq([x["result"] for x in json.loads(r.stdout)["steps"]], ["PAM_SUCCESS", "PAM_SUCCESS"], "unlock still works")

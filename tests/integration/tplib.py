@@ -29,6 +29,29 @@ MODULE = os.path.join(BUILD, "pam_tokenpolicy.so")
 TP_PAM = os.path.join(BUILD, "tests", "tp-pam")
 SHIPPED_CONF = os.path.join(ROOT, "etc", "tokenpolicy.conf")
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def _stage_for_other_users():
+    """Tests run the CLI and the PAM driver as other users too; the checkout
+    may sit under a directory they cannot enter (/root), so those programs
+    and the module are copied once into a world-readable directory."""
+    global CTL, TP_PAM, MODULE
+    if os.geteuid() != 0:
+        return
+    import atexit
+    stage = tempfile.mkdtemp(prefix="tptest-bin-")
+    os.chmod(stage, 0o755)
+    atexit.register(shutil.rmtree, stage, True)
+    for name in ("CTL", "TP_PAM", "MODULE"):
+        src = globals()[name]
+        if os.path.exists(src):
+            dst = os.path.join(stage, os.path.basename(src))
+            shutil.copy2(src, dst)
+            os.chmod(dst, 0o755)
+            globals()[name] = dst
+
+
+_stage_for_other_users()
 PY = "/usr/bin/python3"
 
 
