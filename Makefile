@@ -44,10 +44,10 @@ LIBSQLITE   := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite
 LIBCMOCKA   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 COMMON_SRC  := common/proto.c common/wire.c common/io.c
-DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store.c \
+DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tokenpolicyd/expiry.c \
                tokenpolicyd/token.c tokenpolicyd/jose.c
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
-               tokenpolicyd/log.c tokenpolicyd/account.c $(DAEMON_LIB_SRC)
+               tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
 CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c tokenpolicyd/jose.c
 
@@ -79,6 +79,7 @@ $(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pa
 
 # Unit tests: one per module, linked with just what they test.
 $(B)/tests/test_wire: $(call obj,tests/unit/test_wire.c $(COMMON_SRC))
+$(B)/tests/test_expiry: $(call obj,tests/unit/test_expiry.c tokenpolicyd/expiry.c)
 $(B)/tests/test_config: $(call obj,tests/unit/test_config.c tokenpolicyd/config.c $(COMMON_SRC))
 $(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.c tokenpolicyd/config.c $(COMMON_SRC))
 $(B)/tests/test_store: $(call obj,tests/unit/test_store.c tokenpolicyd/store.c $(COMMON_SRC))

@@ -260,6 +260,7 @@ static int put_rep_tokens(struct tp_wire_writer *w, const struct tp_rep_tokens *
             (r = tp_wire_put_str(w, t->refresh_token, sizeof(t->refresh_token))) < 0 ||
             (r = tp_wire_put_i64(w, t->refresh_expires)) < 0 ||
             (r = tp_wire_put_i64(w, t->access_expires)) < 0 ||
+            (r = put_bool(w, t->auto_extend)) < 0 ||
             (r = tp_wire_put_u8(w, t->n_evicted)) < 0)
                 return r;
         for (i = 0; i < t->n_evicted; i++)
@@ -279,6 +280,7 @@ static int get_rep_tokens(struct tp_wire_reader *rd, struct tp_rep_tokens *t)
             (r = tp_wire_get_str(rd, t->refresh_token, sizeof(t->refresh_token))) < 0 ||
             (r = tp_wire_get_i64(rd, &t->refresh_expires)) < 0 ||
             (r = tp_wire_get_i64(rd, &t->access_expires)) < 0 ||
+            (r = get_bool(rd, &t->auto_extend)) < 0 ||
             (r = get_enum(rd, TP_EVICTED_MAX, &t->n_evicted)) < 0)
                 return r;
         for (i = 0; i < t->n_evicted; i++)

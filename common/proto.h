@@ -173,6 +173,7 @@ struct tp_rep_tokens {
         char refresh_token[TP_TOKEN_MAX];
         int64_t refresh_expires;
         int64_t access_expires;
+        uint8_t auto_extend; /* 1: the refresh expiry slides with use */
         uint8_t n_evicted; /* OPEN only: sessions signed out to make room */
         struct tp_session_info evicted[TP_EVICTED_MAX];
 };

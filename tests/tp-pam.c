@@ -7,7 +7,9 @@
  *   OP: auth | acct | open | close | reauth | refresh-cred | hold
  *
  * "hold" keeps the process (and so the session leader) alive until stdin
- * reaches end of file. Prints each step's PAM result, every conversation
+ * reaches end of file; with --json it first prints the report so far as
+ * one line, so a caller knows the session is up. A signal that ends a held
+ * process (the daemon ending its session) ends tp-pam with it. Prints each step's PAM result, every conversation
  * message and the exported TOKENPOLICY_* environment; --json prints one
  * JSON object instead; --env-out writes the TOKENPOLICY_* variables to FILE
  * as NAME=VALUE lines. Exits 0 when every step returned PAM_SUCCESS.
@@ -92,6 +94,97 @@ static void usage(void)
         exit(2);
 }
 
+/* One JSON line: the steps done so far, the messages, the TOKENPOLICY_*
+ * environment. */
+static void report_json(pam_handle_t *pamh, const char *const *steps, const int *codes, int n_done,
+                        const struct captured *cap)
+{
+        char **env = pam_getenvlist(pamh);
+
+        printf("{\"steps\":[");
+        for (int j = 0; j < n_done; j++) {
+                printf("%s{\"op\":", j ? "," : "");
+                json_string(steps[j]);
+                printf(",\"result\":\"%s\",\"code\":%d}", code_name(codes[j]), codes[j]);
+        }
+        printf("],\"messages\":[");
+        for (int j = 0; j < cap->n; j++) {
+                printf("%s{\"style\":\"%s\",\"text\":", j ? "," : "",
+                       cap->style[j] == PAM_ERROR_MSG ? "error" : "info");
+                json_string(cap->text[j]);
+                putchar('}');
+        }
+        printf("],\"env\":{");
+        for (int j = 0, k = 0; env && env[j]; j++) {
+                char *eq = strchr(env[j], '=');
+
+                if (strncmp(env[j], "TOKENPOLICY_", 12) == 0 && eq) {
+                        *eq = '\0';
+                        printf("%s", k++ ? "," : "");
+                        json_string(env[j]);
+                        putchar(':');
+                        json_string(eq + 1);
+                }
+        }
+        printf("}}\n");
+        fflush(stdout);
+        for (int j = 0; env && env[j]; j++)
+                free(env[j]);
+        free(env);
+}
+
+static void report_text(pam_handle_t *pamh)
+{
+        const char *v;
+
+        if ((v = pam_getenv(pamh, "TOKENPOLICY_SESSION_ID")))
+                printf("  TOKENPOLICY_SESSION_ID=%s\n", v);
+        if ((v = pam_getenv(pamh, "TOKENPOLICY_CLIENT")))
+                printf("  TOKENPOLICY_CLIENT=%s\n", v);
+        if ((v = pam_getenv(pamh, "TOKENPOLICY_ACCESS_TOKEN")))
+                printf("  TOKENPOLICY_ACCESS_TOKEN=%.40s...\n", v);
+}
+
+static void write_env_file(pam_handle_t *pamh, const char *path)
+{
+        char **env = pam_getenvlist(pamh);
+        FILE *f = fopen(path, "w");
+
+        for (int j = 0; f && env && env[j]; j++)
+                if (strncmp(env[j], "TOKENPOLICY_", 12) == 0)
+                        fprintf(f, "%s\n", env[j]);
+        if (f)
+                fclose(f);
+        for (int j = 0; env && env[j]; j++)
+                free(env[j]);
+        free(env);
+}
+
+static int run_step(pam_handle_t *pamh, const char *op)
+{
+        char buf[64];
+
+        if (strcmp(op, "auth") == 0)
+                return pam_authenticate(pamh, 0);
+        if (strcmp(op, "acct") == 0)
+                return pam_acct_mgmt(pamh, 0);
+        if (strcmp(op, "open") == 0)
+                return pam_open_session(pamh, 0);
+        if (strcmp(op, "close") == 0)
+                return pam_close_session(pamh, 0);
+        if (strcmp(op, "reauth") == 0)
+                return pam_setcred(pamh, PAM_REINITIALIZE_CRED);
+        if (strcmp(op, "refresh-cred") == 0)
+                return pam_setcred(pamh, PAM_REFRESH_CRED);
+        if (strcmp(op, "hold") == 0) {
+                while (read(0, buf, sizeof(buf)) > 0)
+                        ;
+                return PAM_SUCCESS;
+        }
+        usage();
+        return PAM_SYSTEM_ERR;
+}
+
 int main(int argc, char **argv)
 {
         const char *env_out = NULL;
@@ -99,7 +192,7 @@ int main(int argc, char **argv)
         struct captured cap = { 0 };
         struct pam_conv conv = { conversation, &cap };
         const char *steps[32];
-        int codes[32], n_steps = 0, i, r;
+        int codes[32], n_steps = 0, n_done = 0, i, r;
         pam_handle_t *pamh = NULL;
         bool ok = true;
 
@@ -141,95 +234,29 @@ int main(int argc, char **argv)
 
                 if (!json)
                         printf("%s %s (%s):\n", service, op, user);
-                if (strcmp(op, "auth") == 0)
-                        r = pam_authenticate(pamh, 0);
-                else if (strcmp(op, "acct") == 0)
-                        r = pam_acct_mgmt(pamh, 0);
-                else if (strcmp(op, "open") == 0)
-                        r = pam_open_session(pamh, 0);
-                else if (strcmp(op, "close") == 0)
-                        r = pam_close_session(pamh, 0);
-                else if (strcmp(op, "reauth") == 0)
-                        r = pam_setcred(pamh, PAM_REINITIALIZE_CRED);
-                else if (strcmp(op, "refresh-cred") == 0)
-                        r = pam_setcred(pamh, PAM_REFRESH_CRED);
-                else if (strcmp(op, "hold") == 0) {
-                        char buf[64];
-
+                if (strcmp(op, "hold") == 0) {
+                        if (env_out)
+                                write_env_file(pamh, env_out);
+                        if (json)
+                                report_json(pamh, steps, codes, n_done, &cap);
                         fflush(stdout);
-                        while (read(0, buf, sizeof(buf)) > 0)
-                                ;
-                        r = PAM_SUCCESS;
-                } else
-                        usage();
-                codes[i] = r;
+                }
+                r = run_step(pamh, op);
+                codes[n_done++] = r;
                 if (r != PAM_SUCCESS)
                         ok = false;
                 if (!json)
                         printf("  -> %s\n", code_name(r));
+                fflush(stdout);
                 if (r != PAM_SUCCESS && strcmp(op, "acct") == 0)
                         break;
-                fflush(stdout);
         }
-        if (json) {
-                char **env = pam_getenvlist(pamh);
-
-                printf("{\"steps\":[");
-                for (int j = 0; j < i && j < n_steps; j++) {
-                        printf("%s{\"op\":", j ? "," : "");
-                        json_string(steps[j]);
-                        printf(",\"result\":\"%s\",\"code\":%d}", code_name(codes[j]), codes[j]);
-                }
-                if (i < n_steps && i < 32 && codes[i] != PAM_SUCCESS && strcmp(steps[i], "acct") == 0) {
-                        printf("%s{\"op\":\"acct\",\"result\":\"%s\",\"code\":%d}", i ? "," : "",
-                               code_name(codes[i]), codes[i]);
-                }
-                printf("],\"messages\":[");
-                for (int j = 0; j < cap.n; j++) {
-                        printf("%s{\"style\":\"%s\",\"text\":", j ? "," : "",
-                               cap.style[j] == PAM_ERROR_MSG ? "error" : "info");
-                        json_string(cap.text[j]);
-                        putchar('}');
-                }
-                printf("],\"env\":{");
-                for (int j = 0, k = 0; env && env[j]; j++) {
-                        char *eq = strchr(env[j], '=');
-
-                        if (strncmp(env[j], "TOKENPOLICY_", 12) == 0 && eq) {
-                                *eq = '\0';
-                                printf("%s", k++ ? "," : "");
-                                json_string(env[j]);
-                                putchar(':');
-                                json_string(eq + 1);
-                        }
-                }
-                printf("}}\n");
-                for (int j = 0; env && env[j]; j++)
-                        free(env[j]);
-                free(env);
-        } else {
-                const char *v;
-
-                if ((v = pam_getenv(pamh, "TOKENPOLICY_SESSION_ID")))
-                        printf("  TOKENPOLICY_SESSION_ID=%s\n", v);
-                if ((v = pam_getenv(pamh, "TOKENPOLICY_CLIENT")))
-                        printf("  TOKENPOLICY_CLIENT=%s\n", v);
-                if ((v = pam_getenv(pamh, "TOKENPOLICY_ACCESS_TOKEN")))
-                        printf("  TOKENPOLICY_ACCESS_TOKEN=%.40s...\n", v);
-        }
-        if (env_out) {
-                char **env = pam_getenvlist(pamh);
-                FILE *f = fopen(env_out, "w");
-
-                for (int j = 0; f && env && env[j]; j++)
-                        if (strncmp(env[j], "TOKENPOLICY_", 12) == 0)
-                                fprintf(f, "%s\n", env[j]);
-                if (f)
-                        fclose(f);
-                for (int j = 0; env && env[j]; j++)
-                        free(env[j]);
-                free(env);
-        }
+        if (json)
+                report_json(pamh, steps, codes, n_done, &cap);
+        else
+                report_text(pamh);
+        if (env_out)
+                write_env_file(pamh, env_out);
         pam_end(pamh, ok ? PAM_SUCCESS : PAM_SYSTEM_ERR);
         for (int j = 0; j < cap.n; j++)
                 free(cap.text[j]);

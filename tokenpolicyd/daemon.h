@@ -11,9 +11,12 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "expiry.h"
 #include "proto.h"
 #include "store.h"
 #include "token.h"
+
+struct tp_enforcer;
 
 #define TP_DEFAULT_CONFIG "/etc/tokenpolicy.conf"
 #define TP_DEFAULT_SOCKET "/run/tokenpolicy/tokenpolicyd.sock"
@@ -27,6 +30,8 @@ struct tp_daemon {
         struct tp_config *config;
         struct tp_store *store;
         struct tp_signer *signer;
+        struct tp_enforcer *enforcer;
+        struct tp_expiry_heap expiry;  /* refresh expiries of active sessions */
         char hostname[256];
         int64_t started;
         int64_t config_loaded;
@@ -50,6 +55,34 @@ void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
  * one. Returns 0, or a negative errno with every error in errs (the running
  * policy is kept). */
 int tp_daemon_reload(struct tp_daemon *d, struct tp_config_errors *errs);
+
+/* ---- lifecycle.c: running sessions after sign-in ---------------------- */
+
+/* Build the expiry schedule from the store (at start). */
+int tp_lifecycle_start(struct tp_daemon *d);
+void tp_lifecycle_stop(struct tp_daemon *d);
+
+/* A session got a new refresh expiry (sign-in, re-authentication,
+ * extension): schedule it. */
+void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_expires);
+
+/* Expire the sessions that are due (marking them expired and applying the
+ * client type's on_expiry) and deliver pending SIGTERMs. Returns true when
+ * more expiries are already due and the loop should call again at once. */
+bool tp_lifecycle_tick(struct tp_daemon *d);
+
+/* Apply on_revoke (revoked, evicted) or on_expiry to a session that has
+ * just ended in the store, and audit what was done. */
+void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool expired,
+                          const char *why);
+
+/* A session whose leader process (or logind session) is gone: it must not
+ * count against a cap. False when alive or when it cannot be told. */
+bool tp_lifecycle_is_ghost(struct tp_daemon *d, const struct tp_session *s);
+
+/* The leader of a session being opened: the PAM process itself, as
+ * SO_PEERCRED saw it, with its start time. */
+void tp_lifecycle_leader(pid_t peer_pid, uint32_t *ret_pid, uint64_t *ret_start);
 
 /* The event loop: serve until SIGTERM or SIGINT. Returns 0 on a clean stop. */
 int tp_server_run(struct tp_daemon *d, int listen_fd);

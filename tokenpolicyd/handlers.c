@@ -177,6 +177,18 @@ static void describe_cap_denial(struct tp_reply *rep, const char *client, uint32
                      cap, client);
 }
 
+static void audit_ghosts(const struct tp_session *sessions, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (sessions[i].state == TP_STATE_CLOSED)
+                        tp_audit(&(struct tp_audit){ .event = "close", .user = sessions[i].user,
+                                                     .client = sessions[i].client,
+                                                     .service = sessions[i].service,
+                                                     .session = sessions[i].id,
+                                                     .reason = "session leader is gone (reaped)",
+                                                     .peer_uid = -1 });
+}
+
 static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                         const struct tp_req_signin *req, struct tp_reply *rep)
 {
@@ -188,6 +200,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         size_t n = 0, *evict = NULL, *expired = NULL;
         char refresh[TP_REFRESH_TOKEN_TEXT];
         char user[TP_USER_MAX];
+        size_t n_ghosts = 0;
         uid_t uid;
         int64_t now = now_wall();
         int r;
@@ -229,8 +242,19 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
                 goto rollback;
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 session_to_engine(&existing[i], &views[i]);
+                /* A session whose leader is gone never counts against the
+                 * cap: close it here, before the engine counts. */
+                if (existing[i].refresh_expires > now && tp_lifecycle_is_ghost(d, &existing[i])) {
+                        if ((r = tp_store_end(d->store, existing[i].id, TP_STATE_CLOSED, now)) < 0) {
+                                reply_store_error(d, rep, r, "closing a session whose leader is gone");
+                                goto rollback;
+                        }
+                        existing[i].state = views[i].state = TP_STATE_CLOSED;
+                        n_ghosts++;
+                }
+        }
         memset(&dec, 0, sizeof(dec));
         dec.evict = evict;
         dec.expired = expired;
@@ -242,18 +266,18 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .client = cl->name,
                                              .service = req->service, .reason = "client type disabled",
                                              .peer_uid = -1 });
-                goto rollback;
+                goto denied;
         }
         if (dec.verdict == TP_VERDICT_DENY_CAP) {
                 describe_cap_denial(rep, cl->name, p.max_refresh_tokens);
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .client = cl->name,
                                              .service = req->service, .reason = "session limit reached (evict = deny_new)",
                                              .peer_uid = -1 });
-                goto rollback;
+                goto denied;
         }
         if (dec.verdict != TP_VERDICT_ALLOW) {
                 reply_status(rep, TP_STATUS_DENIED, "Sign-in denied: %s.", tp_verdict_reason(dec.verdict));
-                goto rollback;
+                goto denied;
         }
 
         for (size_t i = 0; i < dec.n_expired; i++) {
@@ -285,7 +309,9 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         copy_str(sess.service, sizeof(sess.service), req->service);
         copy_str(sess.rhost, sizeof(sess.rhost), req->rhost);
         copy_str(sess.tty, sizeof(sess.tty), req->tty);
-        sess.leader_pid = req->leader_pid;
+        /* The leader is the process that asked, as the kernel saw it, not
+         * what the request claims. */
+        tp_lifecycle_leader(peer->pid, &sess.leader_pid, &sess.leader_start);
         copy_str(sess.logind_session, sizeof(sess.logind_session), req->logind_session);
         sess.created = now;
         sess.refresh_expires = dec.refresh_expires;
@@ -306,11 +332,15 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 goto rollback;
         }
 
-        for (size_t i = 0; i < dec.n_expired; i++)
+        audit_ghosts(existing, n);
+        tp_lifecycle_schedule(d, sess.id, sess.refresh_expires);
+        for (size_t i = 0; i < dec.n_expired; i++) {
                 tp_audit(&(struct tp_audit){ .event = "expire", .user = req->user, .client = cl->name,
                                              .service = existing[dec.expired[i]].service,
                                              .session = existing[dec.expired[i]].id,
                                              .reason = "refresh token expired", .peer_uid = -1 });
+                tp_lifecycle_enforce(d, &existing[dec.expired[i]], true, "refresh token expired");
+        }
         for (size_t i = 0; i < dec.n_evict; i++) {
                 const struct tp_session *victim = &existing[dec.evict[i]];
 
@@ -321,6 +351,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                                                                ? "session limit reached; least recently used signed out"
                                                                : "session limit reached; oldest signed out",
                                              .peer_uid = -1 });
+                tp_lifecycle_enforce(d, victim, false, "signed out at the session limit");
                 if (i < TP_EVICTED_MAX) {
                         session_to_info(victim, &rep->u.tokens.evicted[i]);
                         rep->u.tokens.n_evicted = (uint8_t)(i + 1);
@@ -335,6 +366,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         copy_str(rep->u.tokens.refresh_token, sizeof(rep->u.tokens.refresh_token), refresh);
         rep->u.tokens.refresh_expires = sess.refresh_expires;
         rep->u.tokens.access_expires = dec.access_expires;
+        rep->u.tokens.auto_extend = p.auto_extend;
         if (dec.n_evict > 0)
                 reply_status(rep, TP_STATUS_OK,
                              "Signed in; %zu older %s session(s) signed out to stay within the limit of %u.",
@@ -343,6 +375,13 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 reply_status(rep, TP_STATUS_OK, "Signed in.");
         goto out;
 
+denied:
+        /* Keep the ghosts closed even though this sign-in was refused. */
+        if (n_ghosts > 0 && tp_store_commit(d->store) >= 0) {
+                audit_ghosts(existing, n);
+                memset(&rep->u, 0, sizeof(rep->u));
+                goto out;
+        }
 rollback:
         tp_store_rollback(d->store);
         memset(&rep->u, 0, sizeof(rep->u));
@@ -466,14 +505,23 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_policy_refresh(&p, now, &view, tp_account_valid(s.user, now), &dec);
 
         if (dec.verdict == TP_VERDICT_DENY_EXPIRED) {
-                if (tp_store_begin(d->store) >= 0) {
+                /* Noticed here before the expiry timer came round to it. */
+                bool ended = false;
+
+                if (s.state == TP_STATE_ACTIVE && tp_store_begin(d->store) >= 0) {
                         if (tp_store_end(d->store, s.id, TP_STATE_EXPIRED, s.refresh_expires) < 0 ||
                             tp_store_commit(d->store) < 0)
                                 tp_store_rollback(d->store);
+                        else
+                                ended = true;
                 }
-                tp_audit(&(struct tp_audit){ .event = "expire", .user = s.user, .client = s.client,
-                                             .service = s.service, .session = s.id,
-                                             .reason = "refresh token expired", .peer_uid = (long)peer->uid });
+                if (ended) {
+                        tp_audit(&(struct tp_audit){ .event = "expire", .user = s.user, .client = s.client,
+                                                     .service = s.service, .session = s.id,
+                                                     .reason = "refresh token expired",
+                                                     .peer_uid = (long)peer->uid });
+                        tp_lifecycle_enforce(d, &s, true, "refresh token expired");
+                }
                 reply_status(rep, TP_STATUS_EXPIRED, "Your %s sign-in has expired; sign in again.", s.client);
                 return;
         }
@@ -523,6 +571,8 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                 reply_store_error(d, rep, r, event);
                 return;
         }
+        if (dec.rotate)
+                tp_lifecycle_schedule(d, s.id, s.refresh_expires);
         tp_audit(&(struct tp_audit){ .event = event, .user = s.user, .client = s.client,
                                      .service = s.service, .session = s.id,
                                      .reason = dec.rotate ? "new refresh token issued" : "access token issued",
@@ -532,6 +582,7 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
         copy_str(rep->u.tokens.refresh_token, sizeof(rep->u.tokens.refresh_token), refresh);
         rep->u.tokens.refresh_expires = s.refresh_expires;
         rep->u.tokens.access_expires = dec.access_expires;
+        rep->u.tokens.auto_extend = p.auto_extend;
         reply_status(rep, TP_STATUS_OK, dec.rotate ? "New refresh and access tokens issued."
                                                    : "New access token issued.");
         tp_secret_wipe(refresh, sizeof(refresh));
@@ -654,13 +705,16 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
                 reply_store_error(d, rep, r, "revoking sessions");
                 return;
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 tp_audit(&(struct tp_audit){ .event = "revoke", .user = rows[i].user,
                                              .client = rows[i].client, .service = rows[i].service,
                                              .session = rows[i].id,
                                              .reason = peer->admin ? "revoked by administrator"
                                                                    : "revoked by its user",
                                              .peer_uid = (long)peer->uid });
+                tp_lifecycle_enforce(d, &rows[i], false,
+                                     peer->admin ? "revoked by administrator" : "revoked by its user");
+        }
         rep->u.revoke.revoked = (uint32_t)n;
         reply_status(rep, TP_STATUS_OK, "Revoked %zu session(s).", n);
         free(rows);

@@ -252,6 +252,11 @@ int main(int argc, char **argv)
                 tp_log_errno(r, "Failed to open the session store %s", store_path);
                 goto out;
         }
+        if ((r = tp_lifecycle_start(&d)) < 0) {
+                tp_log_errno(r, "Failed to schedule the expiry of active sessions (%s)",
+                             tp_store_errmsg(d.store));
+                goto out;
+        }
         if ((r = tp_server_listen(sock, &listen_fd)) < 0) {
                 if (r == -EADDRINUSE)
                         tp_log(LOG_ERR, "another tokenpolicyd is already answering on %s", sock);
@@ -272,6 +277,7 @@ out:
         if (listen_fd >= 0)
                 close(listen_fd);
         tp_config_errors_clear(&errs);
+        tp_lifecycle_stop(&d);
         tp_store_close(d.store);
         tp_signer_free(d.signer);
         tp_config_free(d.config);

@@ -426,10 +426,11 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
         }
 
         int64_t last_sweep_ms = tp_monotonic_ms();
+        bool more_due = tp_lifecycle_tick(d); /* expired while we were down */
 
         while (!srv.stopping) {
                 struct epoll_event events[64];
-                int n = epoll_wait(srv.epfd, events, 64, TICK_MS);
+                int n = epoll_wait(srv.epfd, events, 64, more_due ? 0 : TICK_MS);
 
                 if (n < 0) {
                         if (errno == EINTR)
@@ -453,8 +454,9 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                                         conn_readable(&srv, c);
                         }
                 }
-                if (tp_monotonic_ms() - last_sweep_ms >= TICK_MS) {
+                if (more_due || tp_monotonic_ms() - last_sweep_ms >= TICK_MS) {
                         drop_idle(&srv);
+                        more_due = tp_lifecycle_tick(d);
                         last_sweep_ms = tp_monotonic_ms();
                 }
         }

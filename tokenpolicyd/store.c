@@ -32,7 +32,7 @@
 #define SESSION_COLUMNS                                                       \
         "id, user, uid, client, service, rhost, tty, leader_pid, "           \
         "logind_session, created, refresh_expires, last_extended, "          \
-        "last_used, ended, state, refresh_hash"
+        "last_used, ended, state, refresh_hash, leader_start"
 
 enum session_column {
         COL_ID,
@@ -51,6 +51,7 @@ enum session_column {
         COL_ENDED,
         COL_STATE,
         COL_REFRESH_HASH,
+        COL_LEADER_START,
 };
 
 static const char schema_v1[] =
@@ -79,6 +80,11 @@ static const char schema_v1[] =
         " WHERE state = 0;"
         "PRAGMA user_version = 1;";
 
+/* v2: the leader's start time, so a reused pid is never taken for it. */
+static const char schema_v1_to_v2[] =
+        "ALTER TABLE sessions ADD COLUMN leader_start INTEGER NOT NULL DEFAULT 0;"
+        "PRAGMA user_version = 2;";
+
 enum store_stmt {
         STMT_BEGIN_IMMEDIATE,
         STMT_BEGIN_READ,
@@ -92,6 +98,7 @@ enum store_stmt {
         STMT_EXTEND,
         STMT_TOUCH,
         STMT_COUNT_ACTIVE,
+        STMT_SCAN_EXPIRIES,
         STMT_MAX_,
 };
 
@@ -101,7 +108,7 @@ static const char *const stmt_sql[STMT_MAX_] = {
         [STMT_COMMIT] = "COMMIT",
         [STMT_ROLLBACK] = "ROLLBACK",
         [STMT_INSERT] = "INSERT INTO sessions (" SESSION_COLUMNS ") "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [STMT_GET] = "SELECT " SESSION_COLUMNS " FROM sessions WHERE id = ?",
         [STMT_EXISTS] = "SELECT 1 FROM sessions WHERE id = ?",
         [STMT_LIST_ACTIVE] = "SELECT " SESSION_COLUMNS " FROM sessions "
@@ -112,6 +119,7 @@ static const char *const stmt_sql[STMT_MAX_] = {
                         "last_extended = ?, last_used = ? WHERE id = ? AND state = 0",
         [STMT_TOUCH] = "UPDATE sessions SET last_used = ? WHERE id = ? AND state = 0",
         [STMT_COUNT_ACTIVE] = "SELECT count(*) FROM sessions WHERE state = 0",
+        [STMT_SCAN_EXPIRIES] = "SELECT id, refresh_expires FROM sessions WHERE state = 0",
 };
 
 /* tp_store_query() runs one of eight statement pairs, chosen by which
@@ -284,7 +292,7 @@ static int column_int(struct tp_store *s, sqlite3_stmt *st, int col, int64_t min
 static int session_from_row(struct tp_store *s, sqlite3_stmt *st, struct tp_session *ret)
 {
         struct tp_session sess;
-        int64_t uid, pid, state;
+        int64_t uid, pid, state, start;
         const void *hash;
         int r;
 
@@ -306,7 +314,8 @@ static int session_from_row(struct tp_store *s, sqlite3_stmt *st, struct tp_sess
                             &sess.last_extended)) < 0 ||
             (r = column_int(s, st, COL_LAST_USED, INT64_MIN, INT64_MAX, &sess.last_used)) < 0 ||
             (r = column_int(s, st, COL_ENDED, INT64_MIN, INT64_MAX, &sess.ended)) < 0 ||
-            (r = column_int(s, st, COL_STATE, 0, TP_STATE_MAX_, &state)) < 0)
+            (r = column_int(s, st, COL_STATE, 0, TP_STATE_MAX_, &state)) < 0 ||
+            (r = column_int(s, st, COL_LEADER_START, 0, INT64_MAX, &start)) < 0)
                 return r;
 
         if (sqlite3_column_type(st, COL_REFRESH_HASH) != SQLITE_BLOB ||
@@ -319,6 +328,7 @@ static int session_from_row(struct tp_store *s, sqlite3_stmt *st, struct tp_sess
 
         sess.uid = (uint32_t) uid;
         sess.leader_pid = (uint32_t) pid;
+        sess.leader_start = (uint64_t) start;
         sess.state = (uint8_t) state;
         *ret = sess;
         return 0;
@@ -478,7 +488,7 @@ static int check_schema_version(int64_t version)
         return 0;
 }
 
-/* Create schema v1 on a fresh file. The version is read again under the
+/* Create the schema on a fresh file, or bring an older one up to date. The version is read again under the
  * write lock so that two daemons starting together cannot both create. */
 static int store_apply_schema(struct tp_store *s)
 {
@@ -491,6 +501,8 @@ static int store_apply_schema(struct tp_store *s)
             (r = check_schema_version(version)) < 0)
                 goto fail;
         if (version == 0 && (r = exec_sql(s, schema_v1)) < 0)
+                goto fail;
+        if (version <= 1 && (r = exec_sql(s, schema_v1_to_v2)) < 0)
                 goto fail;
         if ((r = exec_sql(s, "COMMIT")) < 0)
                 goto fail;
@@ -692,7 +704,9 @@ int tp_store_insert(struct tp_store *s, const struct tp_session *sess)
             (r = bind_int64(s, st, COL_LAST_USED + 1, sess->last_used)) < 0 ||
             (r = bind_int64(s, st, COL_ENDED + 1, sess->ended)) < 0 ||
             (r = bind_int64(s, st, COL_STATE + 1, sess->state)) < 0 ||
-            (r = bind_hash(s, st, COL_REFRESH_HASH + 1, sess->refresh_hash)) < 0) {
+            (r = bind_hash(s, st, COL_REFRESH_HASH + 1, sess->refresh_hash)) < 0 ||
+            (r = bind_int64(s, st, COL_LEADER_START + 1,
+                            sess->leader_start > INT64_MAX ? 0 : (int64_t)sess->leader_start)) < 0) {
                 stmt_release(st);
                 return r;
         }
@@ -858,4 +872,23 @@ int tp_store_touch(struct tp_store *s, const char *id, int64_t now)
 int tp_store_count_active(struct tp_store *s, uint64_t *ret)
 {
         return step_count(s, s->stmt[STMT_COUNT_ACTIVE], ret);
+}
+
+int tp_store_scan_expiries(struct tp_store *s, tp_store_expiry_fn fn, void *userdata)
+{
+        sqlite3_stmt *st = s->stmt[STMT_SCAN_EXPIRIES];
+        char id[TP_SESSION_ID_MAX];
+        int64_t expires;
+        int rc, r = 0;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if ((r = column_text(s, st, 0, id, sizeof id)) < 0 ||
+                    (r = column_int(s, st, 1, INT64_MIN, INT64_MAX, &expires)) < 0 ||
+                    (r = fn(id, expires, userdata)) < 0)
+                        break;
+        }
+        if (r == 0 && rc != SQLITE_DONE)
+                r = store_sqlite_error(s, rc);
+        stmt_release(st);
+        return r;
 }

@@ -19,7 +19,7 @@
 
 #include "proto.h"
 
-#define TP_STORE_SCHEMA_VERSION 1
+#define TP_STORE_SCHEMA_VERSION 2
 #define TP_REFRESH_HASH_LEN 32
 
 struct tp_store;
@@ -33,6 +33,7 @@ struct tp_session {
         char rhost[TP_RHOST_MAX];
         char tty[TP_TTY_MAX];
         uint32_t leader_pid;
+        uint64_t leader_start;   /* leader's start time (/proc/PID/stat field 22) */
         char logind_session[TP_LOGIND_ID_MAX];
         int64_t created;
         int64_t refresh_expires;
@@ -86,3 +87,10 @@ int tp_store_extend(struct tp_store *s, const char *id, const uint8_t hash[TP_RE
 int tp_store_touch(struct tp_store *s, const char *id, int64_t now);
 
 int tp_store_count_active(struct tp_store *s, uint64_t *ret);
+
+/* Call fn for every active session's id and refresh expiry, in no
+ * particular order, without building a list (the expiry schedule is
+ * rebuilt from this at start). A negative return from fn stops the scan
+ * and is returned. */
+typedef int (*tp_store_expiry_fn)(const char *id, int64_t refresh_expires, void *userdata);
+int tp_store_scan_expiries(struct tp_store *s, tp_store_expiry_fn fn, void *userdata);

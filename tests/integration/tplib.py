@@ -121,6 +121,7 @@ class Env:
         self.write_conf(conf if conf is not None else config_text())
         self.set_offset(0)
         self.proc = None
+        self.held = []
         for svc in ("tptest-desktop", "tptest-web", "tptest-mobile", "tptest-sshd", "tptest-other"):
             self.pam_service(svc)
 
@@ -211,6 +212,10 @@ class Env:
     def cleanup(self):
         """Stop the daemon and remove everything; a sanitizer report or a
         crash in the daemon's log fails the test that ran it."""
+        for proc in self.held:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
         rc = self.stop()
         log = self.log_text()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -229,21 +234,53 @@ class Env:
             cmd += ["--tty", tty]
         cmd += list(ops)
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        lines = [line for line in p.stdout.splitlines() if line.strip()]
         try:
-            out = json.loads(p.stdout)
-        except ValueError:
+            out = json.loads(lines[-1])
+        except (ValueError, IndexError):
             raise TestFailure(f"tp-pam printed no JSON: rc={p.returncode} out={p.stdout!r} err={p.stderr!r}")
         out["rc"] = p.returncode
         out["stderr"] = p.stderr
+        return self._digest(out)
+
+    @staticmethod
+    def _digest(out):
         out["results"] = [s["result"] for s in out["steps"]]
         out["errors"] = [m["text"] for m in out["messages"] if m["style"] == "error"]
         out["infos"] = [m["text"] for m in out["messages"] if m["style"] == "info"]
         return out
 
+    def sign_in_held(self, service, user, rhost=None, tty=None):
+        """Sign in from a process that stays alive (the session leader) until
+        release() or cleanup; returns (process, report)."""
+        cmd = [TP_PAM, "--json", "--confdir", self.pamdir, "--service", service, "--user", user]
+        if rhost:
+            cmd += ["--rhost", rhost]
+        if tty:
+            cmd += ["--tty", tty]
+        cmd += ["acct", "open", "hold", "close"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.held.append(proc)
+        line = proc.stdout.readline()
+        try:
+            out = self._digest(json.loads(line))
+        except ValueError:
+            raise TestFailure(f"tp-pam hold printed {line!r}")
+        eq(out["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], f"held sign-in of {user} via {service}: {out}")
+        out["pid"] = proc.pid
+        return proc, out
+
+    @staticmethod
+    def release(proc):
+        """Let a held session sign out (close_session) and exit."""
+        if proc.poll() is None:
+            proc.stdin.close()
+        proc.wait(timeout=30)
+
     def sign_in(self, service, user, **kw):
-        r = self.pam(service, user, "acct", "open", **kw)
-        eq(r["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], f"sign-in of {user} via {service}: {r}")
-        return r
+        """A sign-in whose session stays up: its PAM process (the session
+        leader) lives until the test ends, as a login's would."""
+        return self.sign_in_held(service, user, **kw)[1]
 
     # -- CLI ------------------------------------------------------------
     def ctl(self, *args, user=None, check_rc=None, env=None):

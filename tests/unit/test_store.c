@@ -76,6 +76,7 @@ static void make_session(struct tp_session *s, const char *id, const char *user,
         snprintf(s->rhost, sizeof s->rhost, "192.0.2.7");
         snprintf(s->tty, sizeof s->tty, "ssh");
         s->leader_pid = 4242;
+        s->leader_start = 987654321012ull + (uint64_t) created;
         snprintf(s->logind_session, sizeof s->logind_session, "c%lld", (long long) created);
         s->created = created;
         s->refresh_expires = created + 336 * 3600;
@@ -90,6 +91,7 @@ static void make_session(struct tp_session *s, const char *id, const char *user,
 static void assert_session_equal(const struct tp_session *a, const struct tp_session *b)
 {
         assert_string_equal(a->id, b->id);
+        assert_int_equal(a->leader_start, b->leader_start);
         assert_string_equal(a->user, b->user);
         assert_int_equal(a->uid, b->uid);
         assert_string_equal(a->client, b->client);
@@ -212,7 +214,7 @@ static void test_open_creates_private_wal_file(void **state)
         raw_text(fx->path, "PRAGMA journal_mode", text, sizeof text);
         assert_string_equal(text, "wal");
         raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
-        assert_string_equal(text, "1");
+        assert_string_equal(text, "2");
         raw_text(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' "
                            "AND tbl_name = 'sessions' AND sql IS NOT NULL", text, sizeof text);
         assert_string_equal(text, "3");
@@ -240,18 +242,18 @@ static void test_open_refuses_newer_schema(void **state)
         struct tp_store *s = NULL;
         char text[64];
 
-        raw_exec(fx->path, "CREATE TABLE future (x); PRAGMA user_version = 2;");
+        raw_exec(fx->path, "CREATE TABLE future (x); PRAGMA user_version = 3;");
         assert_int_equal(tp_store_open(fx->path, &s), -EPROTO);
         assert_null(s);
         /* Refused before anything changed: still the newer version, and
          * not switched to WAL. */
         raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
-        assert_string_equal(text, "2");
+        assert_string_equal(text, "3");
         raw_text(fx->path, "PRAGMA journal_mode", text, sizeof text);
         assert_string_equal(text, "delete");
 
         /* The current version, written by someone else, is accepted. */
-        raw_exec(fx->path, "PRAGMA user_version = 1;");
+        raw_exec(fx->path, "PRAGMA user_version = 2;");
         raw_exec(fx->path, "DROP TABLE future;");
         raw_exec(fx->path, "CREATE TABLE sessions (id TEXT);");
         assert_int_equal(tp_store_open(fx->path, &s), -EIO); /* not our schema */
@@ -265,11 +267,93 @@ static void test_open_accepts_current_schema(void **state)
         char text[64];
 
         tp_store_close(s);
-        raw_exec(fx->path, "PRAGMA user_version = 1;");
         s = open_store(fx);
         tp_store_close(s);
         raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
-        assert_string_equal(text, "1");
+        assert_string_equal(text, "2");
+}
+
+struct scanned {
+        char ids[8][TP_SESSION_ID_MAX];
+        int64_t expires[8];
+        size_t n;
+        size_t stop_after;
+};
+
+static int collect_expiry(const char *id, int64_t expires, void *userdata)
+{
+        struct scanned *sc = userdata;
+
+        if (sc->n >= sc->stop_after)
+                return -ECANCELED;
+        snprintf(sc->ids[sc->n], sizeof sc->ids[0], "%s", id);
+        sc->expires[sc->n++] = expires;
+        return 0;
+}
+
+static void test_scan_expiries_visits_active_sessions(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct scanned sc = { .stop_after = 8 };
+
+        assert_int_equal(tp_store_scan_expiries(s, collect_expiry, &sc), 0);
+        assert_int_equal(sc.n, 0);
+        add(s, "a", "alice", "ssh", 100);
+        add(s, "b", "alice", "web", 200);
+        add(s, "c", "bob", "ssh", 300);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, "b", TP_STATE_REVOKED, 250), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(tp_store_scan_expiries(s, collect_expiry, &sc), 0);
+        assert_int_equal(sc.n, 2);
+        for (size_t i = 0; i < sc.n; i++) {
+                assert_true(strcmp(sc.ids[i], "a") == 0 || strcmp(sc.ids[i], "c") == 0);
+                assert_int_equal(sc.expires[i], (sc.ids[i][0] == 'a' ? 100 : 300) + 336 * 3600);
+        }
+        /* The callback can stop the scan; the store stays usable. */
+        sc = (struct scanned){ .stop_after = 1 };
+        assert_int_equal(tp_store_scan_expiries(s, collect_expiry, &sc), -ECANCELED);
+        assert_int_equal(sc.n, 1);
+        sc = (struct scanned){ .stop_after = 8 };
+        assert_int_equal(tp_store_scan_expiries(s, collect_expiry, &sc), 0);
+        assert_int_equal(sc.n, 2);
+        tp_store_close(s);
+}
+
+/* A version 1 file (no leader start time) is brought up to version 2 with
+ * its sessions intact; the start time of old sessions reads as unknown. */
+static void test_open_migrates_version_1(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s;
+        struct tp_session out;
+        char text[64];
+
+        raw_exec(fx->path,
+                 "CREATE TABLE sessions (id TEXT PRIMARY KEY, user TEXT NOT NULL,"
+                 " uid INTEGER NOT NULL, client TEXT NOT NULL, service TEXT NOT NULL,"
+                 " rhost TEXT NOT NULL, tty TEXT NOT NULL, leader_pid INTEGER NOT NULL,"
+                 " logind_session TEXT NOT NULL, created INTEGER NOT NULL,"
+                 " refresh_expires INTEGER NOT NULL, last_extended INTEGER NOT NULL,"
+                 " last_used INTEGER NOT NULL, ended INTEGER NOT NULL DEFAULT 0,"
+                 " state INTEGER NOT NULL CHECK(state BETWEEN 0 AND 3),"
+                 " refresh_hash BLOB NOT NULL CHECK(length(refresh_hash) = 32));"
+                 "CREATE INDEX sessions_user_client_state ON sessions(user, client, state);"
+                 "CREATE INDEX sessions_state_expires ON sessions(state, refresh_expires);"
+                 "CREATE INDEX sessions_active_by_user ON sessions(user, client, created)"
+                 " WHERE state = 0;"
+                 "INSERT INTO sessions VALUES ('old', 'alice', 1000, 'ssh', 'sshd', 'h', '',"
+                 " 4242, '', 10, 20, 10, 10, 0, 0, zeroblob(32));"
+                 "PRAGMA user_version = 1;");
+        s = open_store(fx);
+        assert_int_equal(tp_store_get(s, "old", &out), 0);
+        assert_string_equal(out.user, "alice");
+        assert_int_equal(out.leader_pid, 4242);
+        assert_int_equal(out.leader_start, 0);
+        tp_store_close(s);
+        raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
+        assert_string_equal(text, "2");
 }
 
 static void test_open_refuses_non_sqlite_file(void **state)
@@ -495,7 +579,7 @@ static void test_corrupt_integers_read_as_error(void **state)
         assert_int_equal(raw_insert(fx->path, "hash33", "a", 1, 1, 33), SQLITE_CONSTRAINT);
         raw_exec(fx->path, "INSERT INTO sessions SELECT 'textuid', user, 'x', client, service, "
                            "rhost, tty, leader_pid, logind_session, created, refresh_expires, "
-                           "last_extended, last_used, ended, state, refresh_hash "
+                           "last_extended, last_used, ended, state, refresh_hash, leader_start "
                            "FROM sessions WHERE id = 'uidmax';");
 
         s = open_store(fx);
@@ -923,7 +1007,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_open_creates_private_wal_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_refuses_symlink, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_refuses_newer_schema, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_open_accepts_current_schema, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_migrates_version_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_expiries_visits_active_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_accepts_current_schema, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_refuses_non_sqlite_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_rejects_bad_arguments, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),

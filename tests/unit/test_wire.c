@@ -187,6 +187,7 @@ static void make_reply(uint8_t type, bool worst, struct tp_reply *rep)
                 }
                 rep->u.tokens.refresh_expires = 1701209600;
                 rep->u.tokens.access_expires = -1701209600;
+                rep->u.tokens.auto_extend = 1;
                 n = worst ? TP_EVICTED_MAX : 2;
                 rep->u.tokens.n_evicted = (uint8_t) n;
                 for (i = 0; i < n; i++)
@@ -521,6 +522,7 @@ static void test_reply_roundtrip_all_types(void **state)
         assert_int_equal(got->u.tokens.n_evicted, 2);
         assert_string_equal(got->u.tokens.evicted[1].user, "user1");
         assert_true(got->u.tokens.access_expires == -1701209600);
+        assert_int_equal(got->u.tokens.auto_extend, 1);
         free(got);
         free(rep);
         free(buf);
@@ -734,7 +736,7 @@ static int decode_list_reply(uint8_t status, uint32_t count, uint8_t state, stru
         return tp_reply_decode(TP_REQ_LIST | TP_REPLY_FLAG, buf, w.len, got);
 }
 
-static int decode_tokens_reply(uint8_t n_evicted, struct tp_reply *got)
+static int decode_tokens_reply_ext(uint8_t n_evicted, uint8_t auto_extend, struct tp_reply *got)
 {
         static uint8_t buf[FRAME_MAX];
         struct tp_wire_writer w;
@@ -749,10 +751,16 @@ static int decode_tokens_reply(uint8_t n_evicted, struct tp_reply *got)
         put_text(&w, "");
         assert_int_equal(tp_wire_put_i64(&w, 1000), 0);
         assert_int_equal(tp_wire_put_i64(&w, 500), 0);
+        assert_int_equal(tp_wire_put_u8(&w, auto_extend), 0);
         assert_int_equal(tp_wire_put_u8(&w, n_evicted), 0);
         for (i = 0; i < n_evicted; i++)
                 craft_session_info(&w, TP_STATE_REVOKED);
         return tp_reply_decode(TP_REQ_OPEN | TP_REPLY_FLAG, buf, w.len, got);
+}
+
+static int decode_tokens_reply(uint8_t n_evicted, struct tp_reply *got)
+{
+        return decode_tokens_reply_ext(n_evicted, 0, got);
 }
 
 struct policy_knobs {
@@ -830,6 +838,9 @@ static void test_decode_enums_and_counts(void **state)
         assert_true(got->u.tokens.refresh_expires == 1000 && got->u.tokens.access_expires == 500);
         assert_int_equal(got->u.tokens.evicted[TP_EVICTED_MAX - 1].state, TP_STATE_REVOKED);
         assert_int_equal(decode_tokens_reply(TP_EVICTED_MAX + 1, got), -EPROTO);
+        assert_int_equal(decode_tokens_reply_ext(0, 1, got), 0);
+        assert_int_equal(got->u.tokens.auto_extend, 1);
+        assert_int_equal(decode_tokens_reply_ext(0, 2, got), -EPROTO);
 
         assert_int_equal(decode_policy_reply(TP_POLICY_CLIENTS_MAX, &good_knobs, got), 0);
         assert_int_equal(got->u.policy.custom_token_policy, 1);

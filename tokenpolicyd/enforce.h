@@ -1,0 +1,68 @@
+/* enforce.h: acting on running sessions (DESIGN §4).
+ *
+ * The only module that includes sd-bus. Given a session's logind id (if
+ * any) and its leader process (pid plus the start time recorded at sign-in,
+ * so a reused pid is never mistaken for it), it terminates or locks the
+ * session: through systemd-logind (org.freedesktop.login1.Manager
+ * TerminateSession / LockSession) when logind knows the session, otherwise
+ * by signalling the leader through a pidfd, SIGHUP first and SIGTERM after a
+ * grace period. It also answers whether a session is still running, so
+ * ghosts can be reaped before they count against a cap.
+ *
+ * The system bus is found the way sd_bus_open_system() finds it
+ * (DBUS_SYSTEM_BUS_ADDRESS, else the default socket), connected lazily and
+ * reconnected after a failure; every bus call has a short timeout so an
+ * absent or hung logind never stalls the daemon for long. Library code:
+ * never logs; callers get a description of what was done.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+#define TP_ENFORCE_GRACE_MS 5000  /* SIGHUP, then SIGTERM this much later */
+#define TP_ENFORCE_BUS_TIMEOUT_US 500000
+
+struct tp_enforcer;
+
+/* What identifies a running session. logind_session may be "" (unknown:
+ * then it is looked up by the leader's pid); leader_pid 0 means none was
+ * recorded. */
+struct tp_enforce_target {
+        const char *session_id;     /* ours, for descriptions */
+        const char *logind_session;
+        pid_t leader_pid;
+        uint64_t leader_start;      /* /proc/PID/stat field 22; 0: unknown */
+};
+
+int tp_enforcer_new(struct tp_enforcer **ret);
+void tp_enforcer_free(struct tp_enforcer *e);
+
+/* Start time of a live process (clock ticks since boot, /proc/PID/stat
+ * field 22). -ESRCH when there is no such process. */
+int tp_process_start_time(pid_t pid, uint64_t *ret_start);
+
+/* Is the session still running? 1: yes; 0: its leader is gone (or was
+ * replaced by another process with the same pid) and logind does not know
+ * it; negative errno: cannot tell (nothing recorded to check). */
+int tp_enforcer_session_alive(struct tp_enforcer *e, const struct tp_enforce_target *t);
+
+/* Apply `action` (TP_ACTION_TERMINATE, _LOCK, _NONE) to the running
+ * session. Writes a one-line description of what was done into `what`
+ * (e.g. "logind TerminateSession(\"4\")", "SIGHUP to leader pid 1234,
+ * SIGTERM in 5 s", "leader already gone"). Lock without a logind session
+ * falls back to terminate (there is nothing else to lock). Returns 0 when
+ * the action was carried out or there was nothing left to act on, a
+ * negative errno when it failed. */
+int tp_enforcer_apply(struct tp_enforcer *e, const struct tp_enforce_target *t, uint8_t action,
+                      char *what, size_t whatsz);
+
+/* Deliver the SIGTERMs whose grace period has passed, through the pidfds
+ * kept since the SIGHUP; leaders that exited meanwhile are dropped. Call it
+ * from the event loop at least once a second. Returns how many are still
+ * pending. */
+size_t tp_enforcer_tick(struct tp_enforcer *e, int64_t now_monotonic_ms);

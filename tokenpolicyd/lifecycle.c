@@ -1,0 +1,176 @@
+/* lifecycle.c: what happens to running sessions after sign-in.
+ *
+ * Owns the expiry schedule (a heap of refresh expiries, rebuilt from the
+ * store at start and checked by the event loop against the wall clock) and
+ * the glue between the store and enforcement: a session that expires, is
+ * evicted or revoked gets its client type's on_expiry / on_revoke action,
+ * and a session whose leader is gone is recognised as a ghost. The store
+ * stays the truth: a heap entry whose session was extended or ended since
+ * is dropped when it comes up. Never acts on a session before the store has
+ * durably recorded why.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "enforce.h"
+#include "io.h"
+#include "log.h"
+
+/* Expiries handled in one transaction; more wait for the next turn of the
+ * loop, so a mass expiry after downtime never stalls sign-ins. */
+#define EXPIRE_BATCH 256
+
+static int schedule_one(const char *id, int64_t expires, void *userdata)
+{
+        struct tp_daemon *d = userdata;
+
+        return tp_expiry_push(&d->expiry, id, expires);
+}
+
+int tp_lifecycle_start(struct tp_daemon *d)
+{
+        int r;
+
+        tp_expiry_init(&d->expiry);
+        if ((r = tp_enforcer_new(&d->enforcer)) < 0)
+                return r;
+        r = tp_store_scan_expiries(d->store, schedule_one, d);
+        if (r < 0)
+                return r;
+        tp_log(LOG_DEBUG, "%zu active sessions scheduled for expiry", d->expiry.n);
+        return 0;
+}
+
+void tp_lifecycle_stop(struct tp_daemon *d)
+{
+        tp_expiry_clear(&d->expiry);
+        tp_enforcer_free(d->enforcer);
+        d->enforcer = NULL;
+}
+
+void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_expires)
+{
+        int r = tp_expiry_push(&d->expiry, id, refresh_expires);
+
+        if (r < 0)
+                tp_log_errno(r, "Failed to schedule the expiry of session %s; it will expire at its next use",
+                             id);
+}
+
+void tp_lifecycle_leader(pid_t peer_pid, uint32_t *ret_pid, uint64_t *ret_start)
+{
+        uint64_t start = 0;
+
+        if (peer_pid <= 0 || tp_process_start_time(peer_pid, &start) < 0) {
+                *ret_pid = 0;
+                *ret_start = 0;
+                return;
+        }
+        *ret_pid = (uint32_t)peer_pid;
+        *ret_start = start;
+}
+
+static struct tp_enforce_target target_of(const struct tp_session *s)
+{
+        return (struct tp_enforce_target){
+                .session_id = s->id,
+                .logind_session = s->logind_session,
+                .leader_pid = (pid_t)s->leader_pid,
+                .leader_start = s->leader_start,
+        };
+}
+
+bool tp_lifecycle_is_ghost(struct tp_daemon *d, const struct tp_session *s)
+{
+        struct tp_enforce_target t = target_of(s);
+
+        return tp_enforcer_session_alive(d->enforcer, &t) == 0;
+}
+
+void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool expired,
+                          const char *why)
+{
+        const struct tp_client_config *cl = tp_config_client(d->config, s->client);
+        struct tp_effective_policy p = { .on_expiry = TP_BUILTIN_ON_EXPIRY,
+                                         .on_revoke = TP_BUILTIN_ON_REVOKE };
+        struct tp_enforce_target t = target_of(s);
+        uint8_t action;
+        char what[512], reason[768];
+        int r;
+
+        if (cl)
+                tp_config_effective(d->config, cl, &p);
+        action = (uint8_t)(expired ? p.on_expiry : p.on_revoke);
+        r = tp_enforcer_apply(d->enforcer, &t, action, what, sizeof(what));
+        snprintf(reason, sizeof(reason), "%s; %s = %s: %s%s%s", why, expired ? "on_expiry" : "on_revoke",
+                 tp_action_name(action), what, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+        tp_audit(&(struct tp_audit){ .event = "enforce", .user = s->user, .client = s->client,
+                                     .service = s->service, .session = s->id, .reason = reason,
+                                     .peer_uid = -1 });
+}
+
+bool tp_lifecycle_tick(struct tp_daemon *d)
+{
+        struct tp_session *due;
+        const struct tp_expiry_entry *top;
+        struct tp_expiry_entry e;
+        int64_t now = (int64_t)time(NULL);
+        size_t n = 0;
+        int r;
+
+        tp_enforcer_tick(d->enforcer, tp_monotonic_ms());
+        top = tp_expiry_peek(&d->expiry);
+        if (!top || top->expires > now)
+                return false;
+        due = calloc(EXPIRE_BATCH, sizeof(*due));
+        if (!due)
+                return false;
+        if ((r = tp_store_begin(d->store)) < 0) {
+                free(due);
+                tp_log_errno(r, "Failed to expire sessions (%s); retrying", tp_store_errmsg(d->store));
+                return false;
+        }
+        while (n < EXPIRE_BATCH && (top = tp_expiry_peek(&d->expiry)) && top->expires <= now) {
+                struct tp_session *s = &due[n];
+
+                tp_expiry_pop(&d->expiry, &e);
+                r = tp_store_get(d->store, e.id, s);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        goto fail;
+                /* Ended meanwhile, or extended (a later entry exists). */
+                if (s->state != TP_STATE_ACTIVE || s->refresh_expires > now)
+                        continue;
+                if ((r = tp_store_end(d->store, s->id, TP_STATE_EXPIRED, s->refresh_expires)) < 0)
+                        goto fail;
+                s->state = TP_STATE_EXPIRED;
+                n++;
+        }
+        if ((r = tp_store_commit(d->store)) < 0)
+                goto fail;
+        for (size_t i = 0; i < n; i++) {
+                tp_audit(&(struct tp_audit){ .event = "expire", .user = due[i].user, .client = due[i].client,
+                                             .service = due[i].service, .session = due[i].id,
+                                             .reason = "refresh token expired", .peer_uid = -1 });
+                tp_lifecycle_enforce(d, &due[i], true, "refresh token expired");
+        }
+        free(due);
+        top = tp_expiry_peek(&d->expiry);
+        return top && top->expires <= now;
+
+fail:
+        tp_store_rollback(d->store);
+        /* Put back what was taken so nothing is forgotten. */
+        for (size_t i = 0; i < n; i++)
+                tp_lifecycle_schedule(d, due[i].id, due[i].refresh_expires);
+        tp_lifecycle_schedule(d, e.id, e.expires);
+        free(due);
+        tp_log_errno(r, "Failed to expire sessions (%s); retrying", tp_store_errmsg(d->store));
+        return false;
+}
