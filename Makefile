@@ -42,12 +42,14 @@ LIBCONFIG   := $(shell $(PKG_CONFIG) --libs libconfig 2>/dev/null || echo -lconf
 LIBSSL      := $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
 LIBSQLITE   := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
 LIBCMOCKA   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+LIBSYSTEMD  := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
 
 COMMON_SRC  := common/proto.c common/wire.c common/io.c
 DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tokenpolicyd/expiry.c \
                tokenpolicyd/token.c tokenpolicyd/jose.c
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
-               tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c $(DAEMON_LIB_SRC)
+               tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c \
+               tokenpolicyd/enforce.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
 CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c tokenpolicyd/jose.c
 
@@ -55,7 +57,7 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
 PROGRAMS    := $(B)/tokenpolicyd $(B)/tokenpolicyctl $(B)/pam_tokenpolicy.so
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
-TEST_TOOLS  := $(B)/tests/tp-pam
+TEST_TOOLS  := $(B)/tests/tp-pam $(B)/tests/fake-logind
 
 .PHONY: all check unit demo install uninstall clean deps deps-test
 all: $(PROGRAMS)
@@ -67,7 +69,7 @@ $(B)/obj/%.o: %.c
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
 $(B)/tokenpolicyd: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSQLITE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSQLITE) $(LIBSYSTEMD)
 
 $(B)/tokenpolicyctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSSL)
@@ -85,14 +87,23 @@ $(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.
 $(B)/tests/test_store: $(call obj,tests/unit/test_store.c tokenpolicyd/store.c $(COMMON_SRC))
 $(B)/tests/test_token: $(call obj,tests/unit/test_token.c tokenpolicyd/token.c tokenpolicyd/jose.c $(COMMON_SRC))
 $(B)/tests/test_jose: $(call obj,tests/unit/test_jose.c tokenpolicyd/jose.c $(COMMON_SRC))
+# test_enforce runs the fake logind: build it too (order-only, not linked).
+$(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enforce.c $(COMMON_SRC)) \
+		| $(B)/tests/fake-logind
 $(B)/tests/test_%:
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCMOCKA) $(LIBCONFIG) $(LIBSSL) $(LIBSQLITE)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCMOCKA) $(LIBCONFIG) $(LIBSSL) $(LIBSQLITE) \
+		$(LIBSYSTEMD)
 
 # PAM driver for tests and the demo: real libpam, private service dir.
 $(B)/tests/tp-pam: $(call obj,tests/tp-pam.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpam
+
+# Stand-in for systemd-logind on a private bus (see its header comment).
+$(B)/tests/fake-logind: $(call obj,tests/fake-logind.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSYSTEMD)
 
 deps:
 	@scripts/ensure-deps build

@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -289,6 +288,7 @@ size_t tp_enforcer_tick(struct tp_enforcer *e, int64_t now_monotonic_ms)
 static int signal_leader(struct tp_enforcer *e, const struct tp_enforce_target *t,
                          const char *prefix, char *what, size_t whatsz)
 {
+        const char *not_waiting;
         int pidfd = -1, r;
 
         r = leader_pidfd_open(t, &pidfd);
@@ -320,14 +320,15 @@ static int signal_leader(struct tp_enforcer *e, const struct tp_enforce_target *
                 goto out;
         }
         /* No room to wait: the session must still end. */
+        not_waiting = r == -ENOSPC ? "too many pending" : "out of memory";
         r = pidfd_signal(pidfd, SIGTERM);
         if (r < 0 && r != -ESRCH) {
                 describe(what, whatsz, "%sSIGHUP to leader pid %d; SIGTERM failed: %s", prefix,
                          (int) t->leader_pid, strerror(-r));
                 goto out;
         }
-        describe(what, whatsz, "%sSIGHUP and SIGTERM to leader pid %d (too many pending)",
-                 prefix, (int) t->leader_pid);
+        describe(what, whatsz, "%sSIGHUP and SIGTERM to leader pid %d (%s)", prefix,
+                 (int) t->leader_pid, not_waiting);
         r = 0;
 out:
         if (pidfd >= 0)
@@ -484,9 +485,13 @@ static int logind_session_led_by(struct tp_enforcer *e, const char *path,
 {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         uint32_t leader = 0;
+        sd_bus *bus;
         int r;
 
-        r = sd_bus_get_property_trivial(e->bus, LOGIND_DESTINATION, path, LOGIND_SESSION_IFACE,
+        r = bus_get(e, &bus, why, whysz);
+        if (r < 0)
+                return r;
+        r = sd_bus_get_property_trivial(bus, LOGIND_DESTINATION, path, LOGIND_SESSION_IFACE,
                                         "Leader", &error, 'u', &leader);
         if (r < 0) {
                 r = bus_call_failed(e, "Session.Leader", r, &error, why, whysz);
@@ -494,6 +499,9 @@ static int logind_session_led_by(struct tp_enforcer *e, const char *path,
         }
         bus_drain(e);
         r = leader == (uint32_t) t->leader_pid;
+        if (r == 0)
+                describe(why, whysz, "leader pid %d is inside a logind session it does not lead",
+                         (int) t->leader_pid);
 out:
         sd_bus_error_free(&error);
         return r;
@@ -513,6 +521,9 @@ static int logind_session_of_leader(struct tp_enforcer *e, const struct tp_enfor
         if (leader_alive(t) <= 0)
                 return 0;
         r = logind_call(e, "GetSessionByPID", &reply, why, whysz, "u", (uint32_t) t->leader_pid);
+        if (r == 0)
+                describe(why, whysz, "logind has no session for leader pid %d",
+                         (int) t->leader_pid);
         if (r <= 0)
                 goto out;
         r = sd_bus_message_read(reply, "o", &path);

@@ -55,14 +55,18 @@ int tp_enforcer_session_alive(struct tp_enforcer *e, const struct tp_enforce_tar
  * session. Writes a one-line description of what was done into `what`
  * (e.g. "logind TerminateSession(\"4\")", "SIGHUP to leader pid 1234,
  * SIGTERM in 5 s", "leader already gone"). Lock without a logind session
- * falls back to terminate (there is nothing else to lock). Returns 0 when
- * the action was carried out or there was nothing left to act on, a
- * negative errno when it failed. */
+ * falls back to terminate (there is nothing else to lock), and so does lock
+ * when logind cannot be reached. Returns 0 when the action was carried out
+ * or there was nothing left to act on, a negative errno when it failed:
+ * -ENODATA when logind does not know the session and no leader with a
+ * start time was recorded, the bus error when logind was unreachable and
+ * there was no leader to fall back on. */
 int tp_enforcer_apply(struct tp_enforcer *e, const struct tp_enforce_target *t, uint8_t action,
                       char *what, size_t whatsz);
 
 /* Deliver the SIGTERMs whose grace period has passed, through the pidfds
  * kept since the SIGHUP; leaders that exited meanwhile are dropped. Call it
  * from the event loop at least once a second. Returns how many are still
- * pending. */
+ * pending. tp_enforcer_free() drops pending SIGTERMs: at shutdown, call
+ * tp_enforcer_tick(e, INT64_MAX) first to deliver them at once. */
 size_t tp_enforcer_tick(struct tp_enforcer *e, int64_t now_monotonic_ms);

@@ -13,7 +13,8 @@ the server runs through a symlink called tptest-sshd and the test installs
 /etc/pam.d/tptest-sshd for the duration. Needs root (a user, a PAM service
 and a server are created, and all removed again).
 """
-import json
+import fcntl
+import glob
 import os
 import pwd
 import secrets
@@ -80,6 +81,15 @@ def ppid(pid):
         return 0
 
 
+def gone(pid):
+    """The process has exited (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
 def pids_of_uid(uid):
     found = []
     for d in os.listdir("/proc"):
@@ -108,6 +118,20 @@ def reap(proc, timeout=5):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def sanitizer_runtimes(module):
+    """The sanitizer libraries a module built with SANITIZE=1 links: sshd,
+    built without them, must preload them (ASan's first) to dlopen it."""
+    out = subprocess.run(["ldd", module], capture_output=True, text=True).stdout
+    found = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] == "=>":
+            for name in ("libasan.so", "libubsan.so"):
+                if parts[0].startswith(name):
+                    found[name] = parts[2]
+    return [found[n] for n in ("libasan.so", "libubsan.so") if n in found]
 
 
 def free_port():
@@ -167,6 +191,19 @@ class Sshd:
         self.proc = None
         self.port = None
         self.made_privsep_dir = False
+        # A sanitizer build's module is loaded into sshd with the runtimes
+        # preloaded; their reports go to files checked when sshd stops.
+        self.san_dir = os.path.join(self.dir, "sanitizer")
+        self.env = dict(os.environ)
+        runtimes = sanitizer_runtimes(MODULE)
+        if runtimes:
+            os.makedirs(self.san_dir)
+            os.chmod(self.san_dir, 0o1777)
+            log = os.path.join(self.san_dir, "report")
+            self.env["LD_PRELOAD"] = " ".join(runtimes)
+            # sshd itself was not built to be leak-checked.
+            self.env["ASAN_OPTIONS"] = f"detect_leaks=0:log_path={log}"
+            self.env["UBSAN_OPTIONS"] = f"print_stacktrace=1:log_path={log}"
         if not os.path.isdir(PRIVSEP_DIR):
             os.makedirs(PRIVSEP_DIR, mode=0o755)
             self.made_privsep_dir = True
@@ -202,12 +239,14 @@ class Sshd:
         for _ in range(3):  # the port is picked free, but another program may take it first
             self.port = free_port()
             self.write_config(self.port)
-            p = subprocess.run([self.prog, "-t", "-f", self.config], capture_output=True, text=True)
+            p = subprocess.run([self.prog, "-t", "-f", self.config], capture_output=True, text=True,
+                               env=self.env)
             check(p.returncode == 0, f"sshd -t: {p.stderr}")
             self.proc = subprocess.Popen([self.prog, "-D", "-f", self.config, "-E", self.log],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
-            if wait_until(self._accepting, 10):
+                                         stderr=subprocess.DEVNULL, env=self.env)
+            wait_until(self._accepting, 10)
+            if self.proc.poll() is None:
                 return
             reap(self.proc)
             self.proc = None
@@ -215,7 +254,7 @@ class Sshd:
 
     def _accepting(self):
         if self.proc.poll() is not None:
-            return True  # gone: reported by start()'s caller through the check below
+            return True  # exited (the port was taken): start() tries another
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                 return True
@@ -244,6 +283,13 @@ class Sshd:
                 return f.read()
         except OSError:
             return ""
+
+    def sanitizer_reports(self):
+        text = ""
+        for path in sorted(glob.glob(os.path.join(self.san_dir, "report*"))):
+            with open(path, errors="replace") as f:
+                text += f.read()
+        return text
 
     def remove(self):
         self.stop()
@@ -375,8 +421,10 @@ class Fixture:
         return {s["id"]: s for s in self.env.sessions("--all")}
 
     def diag(self):
-        return (f"\nsshd log:\n{self.sshd.log_text()[-3000:] if self.sshd else ''}"
-                f"\ndaemon log:\n{self.env.log_text()[-3000:] if self.env else ''}")
+        def tail(text, n=8):
+            return "\n".join(text.splitlines()[-n:])
+        return (f"\nsshd log (end):\n{tail(self.sshd.log_text()) if self.sshd else ''}"
+                f"\ndaemon log (end):\n{tail(self.env.log_text()) if self.env else ''}")
 
     def close(self):
         errors = []
@@ -387,6 +435,9 @@ class Fixture:
                 errors.append(e)
         if self.sshd:
             self.sshd.remove()
+            reports = self.sshd.sanitizer_reports()
+            if reports:
+                errors.append(TestFailure(f"a sanitizer reported in sshd (the module):\n{reports[-3000:]}"))
         USER_FIXTURE.kill_processes()
         try:
             os.unlink(PAM_FILE)
@@ -428,8 +479,70 @@ def open_cap_plus_one(fx):
 
 # -- tests ------------------------------------------------------------------
 
+def wait_terminated(fx, client, sid, what):
+    """The connection of `client` must end within EXIT_BOUND seconds, and its
+    leader (the sshd monitor, which runs pam_close_session on its way out)
+    must be gone afterwards."""
+    leader = fx.by_id()[sid]["leader_pid"]
+    check(client.wait_exit(EXIT_BOUND), f"{what}: connection still up after {EXIT_BOUND} s{fx.diag()}")
+    eq(client.proc.returncode, 255, f"{what}: ssh exit status ({client.stderr()})")
+    check(wait_until(lambda: gone(leader), 10), f"{what}: sshd monitor {leader} still running")
+
+
 @with_sshd(ssh_conf())
-def test_connection_closes_session_and_leader_is_monitor(fx):
+def test_eviction_at_cap_terminates_oldest_connection(fx):
+    clients = open_cap_plus_one(fx)
+    first, rest = clients[0], clients[1:]
+    wait_terminated(fx, first, first.sid, "evicted session")
+    time.sleep(1)  # nothing else goes with it
+    dead = [i + 2 for i, c in enumerate(rest) if not c.alive()]
+    eq(dead, [], "connections (by order) that must stay up but ended")
+    every = fx.by_id()
+    eq(every[first.sid]["state"], "revoked", "first session, after sshd closed it")
+    eq(sorted(s["id"] for s in fx.sessions()), sorted(c.sid for c in rest), "the other ten are active")
+
+
+@with_sshd(ssh_conf(on_revoke="none"))
+def test_eviction_with_on_revoke_none_keeps_connection(fx):
+    clients = open_cap_plus_one(fx)
+    first = clients[0]
+    eq(fx.by_id()[first.sid]["state"], "revoked", "first session revoked")
+    eq(sorted(s["id"] for s in fx.sessions()), sorted(c.sid for c in clients[1:]), "the other ten are active")
+    check(not first.wait_exit(3), f"on_revoke=none ended the connection: {first.stderr()}{fx.diag()}")
+    check(not gone(fx.by_id()[first.sid]["leader_pid"]), "its sshd monitor still runs")
+    dead = [i + 1 for i, c in enumerate(clients) if not c.alive()]
+    eq(dead, [], "connections (by order) that ended")
+
+
+@with_sshd(ssh_conf())
+def test_admin_revoke_terminates_that_connection_only(fx):
+    clients = []
+    for i in range(3):
+        fx.env.set_offset(i)
+        clients.append(fx.connect())
+    # The administrator picks the second by order of creation.
+    ordered = sorted(fx.sessions(), key=lambda s: s["created"])
+    eq([s["id"] for s in ordered], [c.sid for c in clients], "creation order")
+    target = ordered[1]["id"]
+    fx.env.ctl("revoke", target, check_rc=0)
+    wait_terminated(fx, clients[1], target, "revoked session")
+    time.sleep(1)
+    check(clients[0].alive() and clients[2].alive(), "the other two stay up")
+    eq(fx.by_id()[target]["state"], "revoked", "state, after sshd closed it")
+    eq(sorted(s["id"] for s in fx.sessions()), sorted([clients[0].sid, clients[2].sid]), "two active")
+
+
+@with_sshd(ssh_conf(refresh_token_ttl_hours=24))
+def test_refresh_token_expiry_terminates_connection(fx):
+    c = fx.connect()
+    check(not c.wait_exit(1), "connection up before expiry")
+    fx.env.set_offset(24 * HOUR + 5)
+    wait_terminated(fx, c, c.sid, "expired session")
+    eq(fx.by_id()[c.sid]["state"], "expired", "state, after sshd closed it")
+
+
+@with_sshd(ssh_conf())
+def test_connection_ended_normally_closes_session(fx):
     c = fx.connect()
     [s] = fx.sessions()
     eq(s["id"], c.sid, "TOKENPOLICY_SESSION_ID reaches the shell through sshd")
@@ -451,60 +564,23 @@ def test_connection_closes_session_and_leader_is_monitor(fx):
     check(c.alive(), "the other connection stays up")
 
 
-@with_sshd(ssh_conf())
-def test_eviction_at_cap_terminates_oldest_connection(fx):
-    clients = open_cap_plus_one(fx)
-    first, rest = clients[0], clients[1:]
-    every = fx.by_id()
-    eq(every[first.sid]["state"], "revoked", "first session")
-    eq(sorted(s["id"] for s in fx.sessions()), sorted(c.sid for c in rest), "ten active")
-    check(first.wait_exit(EXIT_BOUND), f"evicted connection still up after {EXIT_BOUND} s{fx.diag()}")
-    time.sleep(1)
-    dead = [i + 2 for i, c in enumerate(rest) if not c.alive()]
-    eq(dead, [], "connections that must stay up but ended")
-    eq(len(fx.sessions()), CAP, "still ten active")
-
-
-@with_sshd(ssh_conf(on_revoke="none"))
-def test_eviction_with_on_revoke_none_keeps_connection(fx):
-    clients = open_cap_plus_one(fx)
-    first = clients[0]
-    eq(fx.by_id()[first.sid]["state"], "revoked", "first session revoked")
-    eq(len(fx.sessions()), CAP, "ten active")
-    check(not first.wait_exit(3), f"on_revoke=none ended the connection: {first.stderr()}")
-    dead = [i + 1 for i, c in enumerate(clients) if not c.alive()]
-    eq(dead, [], "connections that ended")
-
-
-@with_sshd(ssh_conf())
-def test_admin_revoke_terminates_that_connection_only(fx):
-    clients = []
-    for i in range(3):
-        fx.env.set_offset(i)
-        clients.append(fx.connect())
-    # The second by order of creation.
-    ordered = sorted(fx.sessions(), key=lambda s: s["created"])
-    eq([s["id"] for s in ordered], [c.sid for c in clients], "creation order")
-    target = ordered[1]["id"]
-    fx.env.ctl("revoke", target, check_rc=0)
-    eq(fx.by_id()[target]["state"], "revoked", "revoked in the store")
-    check(clients[1].wait_exit(EXIT_BOUND), f"revoked connection still up after {EXIT_BOUND} s{fx.diag()}")
-    time.sleep(1)
-    check(clients[0].alive() and clients[2].alive(), "the other two stay up")
-    eq(sorted(s["id"] for s in fx.sessions()), sorted([clients[0].sid, clients[2].sid]), "two active")
-
-
-@with_sshd(ssh_conf(refresh_token_ttl_hours=24))
-def test_refresh_token_expiry_terminates_connection(fx):
-    c = fx.connect()
-    check(not c.wait_exit(1.5), "connection up before expiry")
-    fx.env.set_offset(24 * HOUR + 5)
-    check(c.wait_exit(EXIT_BOUND), f"expired connection still up after {EXIT_BOUND} s{fx.diag()}")
-    state = wait_until(lambda: fx.by_id()[c.sid]["state"] == "expired", 5)
-    check(state, f"session state after expiry: {fx.by_id()[c.sid]}")
-
-
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
+
+
+def lock_shared_resources(timeout=300):
+    """The user, the PAM service and /run/sshd are machine-wide: a second run
+    of this file (another build's `make check`) waits for the first."""
+    d = "/run/lock" if os.path.isdir("/run/lock") else tempfile.gettempdir()
+    fd = os.open(os.path.join(d, "tptest-sshd.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.2)
 
 
 def _terminate(signo, frame):
@@ -517,6 +593,9 @@ if __name__ == "__main__":
         sys.exit(0)
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
+    if lock_shared_resources() is None:
+        print("1..1\nnot ok 1 - another run of test_sshd.py held its lock for 300 s")
+        sys.exit(1)
     base = tempfile.mkdtemp(prefix="tptest-sshuser-")
     os.chmod(base, 0o755)
     rc = 1
