@@ -57,7 +57,7 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
 PROGRAMS    := $(B)/tokenpolicyd $(B)/tokenpolicyctl $(B)/pam_tokenpolicy.so
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
-TEST_TOOLS  := $(B)/tests/tp-pam $(B)/tests/fake-logind
+TEST_TOOLS  := $(B)/tests/tp-pam $(B)/tests/pam_tptest_data.so $(B)/tests/fake-logind
 
 .PHONY: all check unit demo install uninstall clean deps deps-test
 all: $(PROGRAMS)
@@ -94,6 +94,11 @@ $(B)/tests/test_%:
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCMOCKA) $(LIBCONFIG) $(LIBSSL) $(LIBSQLITE) \
 		$(LIBSYSTEMD)
+
+# Test-only PAM module reading what pam_tokenpolicy leaves for pam_systemd.
+$(B)/tests/pam_tptest_data.so: $(call obj,tests/pam_tptest_data.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ -lpam
 
 # PAM driver for tests and the demo: real libpam, private service dir.
 $(B)/tests/tp-pam: $(call obj,tests/tp-pam.c)

@@ -3,7 +3,7 @@
  * /etc/pam.d and no root or preload is needed.
  *
  *   tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T]
- *          [--json] [--env-out FILE] OP...
+ *          [--json] [--env-out FILE] [--pam-env NAME=VALUE]... OP...
  *   OP: auth | acct | open | close | reauth | refresh-cred | hold
  *
  * "hold" keeps the process (and so the session leader) alive until stdin
@@ -12,7 +12,8 @@
  * process (the daemon ending its session) ends tp-pam with it. Prints each step's PAM result, every conversation
  * message and the exported TOKENPOLICY_* environment; --json prints one
  * JSON object instead; --env-out writes the TOKENPOLICY_* variables to FILE
- * as NAME=VALUE lines. Exits 0 when every step returned PAM_SUCCESS.
+ * as NAME=VALUE lines. --pam-env puts a variable into the PAM environment
+ * first, as an earlier module would (pam_systemd's XDG_SESSION_ID). Exits 0 when every step returned PAM_SUCCESS.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -89,7 +90,7 @@ static const char *code_name(int r)
 
 static void usage(void)
 {
-        fprintf(stderr, "usage: tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T] [--json] [--env-out FILE] OP...\n"
+        fprintf(stderr, "usage: tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T] [--json] [--env-out FILE] [--pam-env NAME=VALUE]... OP...\n"
                         "  OP: auth | acct | open | close | reauth | refresh-cred | hold\n");
         exit(2);
 }
@@ -191,14 +192,16 @@ int main(int argc, char **argv)
         const char *confdir = NULL, *service = NULL, *user = NULL, *rhost = NULL, *tty = NULL;
         struct captured cap = { 0 };
         struct pam_conv conv = { conversation, &cap };
-        const char *steps[32];
-        int codes[32], n_steps = 0, n_done = 0, i, r;
+        const char *steps[32], *pam_env[8];
+        int codes[32], n_steps = 0, n_done = 0, n_env = 0, i, r;
         pam_handle_t *pamh = NULL;
         bool ok = true;
 
         for (i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--json") == 0)
                         json = true;
+                else if (i + 1 < argc && strcmp(argv[i], "--pam-env") == 0 && n_env < 8)
+                        pam_env[n_env++] = argv[++i];
                 else if (i + 1 < argc && strcmp(argv[i], "--env-out") == 0)
                         env_out = argv[++i];
                 else if (i + 1 < argc && strcmp(argv[i], "--confdir") == 0)
@@ -228,6 +231,8 @@ int main(int argc, char **argv)
                 pam_set_item(pamh, PAM_RHOST, rhost);
         if (tty)
                 pam_set_item(pamh, PAM_TTY, tty);
+        for (int j = 0; j < n_env; j++)
+                pam_putenv(pamh, pam_env[j]);
 
         for (i = 0; i < n_steps; i++) {
                 const char *op = steps[i];

@@ -156,13 +156,16 @@ class Env:
             env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
         return env
 
-    def start(self, wait=True, extra=(), wrapper=()):
+    def start(self, wait=True, extra=(), wrapper=(), env=None):
         check(self.proc is None, "daemon already running")
         self.logf = open(self.log, "ab")
+        denv = self.daemon_env()
+        denv.setdefault("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={self.dir}/no-bus")  # no logind
+        denv.update(env or {})
         self.proc = subprocess.Popen(
             [*wrapper, DAEMON, "--foreground", "--config", self.conf, "--socket", self.sock,
              "--state-dir", self.state, *extra],
-            stdout=self.logf, stderr=self.logf, env=self.daemon_env())
+            stdout=self.logf, stderr=self.logf, env=denv)
         if wait:
             self.wait_ready()
         return self.proc
@@ -250,10 +253,12 @@ class Env:
         out["infos"] = [m["text"] for m in out["messages"] if m["style"] == "info"]
         return out
 
-    def sign_in_held(self, service, user, rhost=None, tty=None):
+    def sign_in_held(self, service, user, rhost=None, tty=None, pam_env=()):
         """Sign in from a process that stays alive (the session leader) until
         release() or cleanup; returns (process, report)."""
         cmd = [TP_PAM, "--json", "--confdir", self.pamdir, "--service", service, "--user", user]
+        for var in pam_env:
+            cmd += ["--pam-env", var]
         if rhost:
             cmd += ["--rhost", rhost]
         if tty:
@@ -328,3 +333,68 @@ def with_env(conf=None, **kw):
         run.__name__ = fn.__name__
         return run
     return wrap
+
+
+class PrivateLogind:
+    """A private D-Bus bus with tests/fake-logind on it, standing in for
+    systemd-logind. Point the daemon at it with env={"DBUS_SYSTEM_BUS_ADDRESS":
+    bus.address}; read what it was asked with calls()."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.log = os.path.join(directory, "logind-calls")
+        conf = os.path.join(directory, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(f"""<busconfig>
+  <listen>unix:path={directory}/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+""")
+        self.bus = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork", "--print-address"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.address = self.bus.stdout.readline().strip()
+        check(self.address.startswith("unix:"), f"dbus-daemon printed {self.address!r}")
+        self.fake = None
+
+    def start(self, *sessions):
+        """sessions: "ID:PID" strings the fake logind knows."""
+        self.stop_fake()
+        args = [os.path.join(BUILD, "tests", "fake-logind"), "--address", self.address, "--log", self.log]
+        for sess in sessions:
+            args += ["--session", sess]
+        self.fake = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        eq(self.fake.stdout.readline().strip(), "ready", "fake logind ready")
+
+    def calls(self):
+        try:
+            with open(self.log) as f:
+                return [line.strip() for line in f if line.strip()]
+        except OSError:
+            return []
+
+    def stop_fake(self):
+        if self.fake and self.fake.poll() is None:
+            self.fake.terminate()
+            self.fake.wait(timeout=10)
+        self.fake = None
+
+    def close(self):
+        self.stop_fake()
+        if self.bus.poll() is None:
+            self.bus.terminate()
+            self.bus.wait(timeout=10)
+
+
+def wait_for(pred, timeout=15, step=0.05):
+    """Poll pred() until true; a bound on waiting, not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
