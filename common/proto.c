@@ -289,6 +289,100 @@ static int get_rep_tokens(struct tp_wire_reader *rd, struct tp_rep_tokens *t)
         return 0;
 }
 
+static int put_rep_explain(struct tp_wire_writer *w, const struct tp_rep_explain *e)
+{
+        int r;
+
+        if (e->n_evicted > TP_EVICTED_MAX || e->n_evicted > e->n_evict_total)
+                return -EINVAL;
+        if ((r = put_bool(w, e->allowed)) < 0 ||
+            (r = tp_wire_put_str(w, e->client, sizeof(e->client))) < 0 ||
+            (r = tp_wire_put_u32(w, e->active)) < 0 ||
+            (r = tp_wire_put_u32(w, e->cap)) < 0 ||
+            (r = put_enum(w, e->evict, TP_EVICT_MAX_)) < 0 ||
+            (r = tp_wire_put_i64(w, e->refresh_expires)) < 0 ||
+            (r = tp_wire_put_i64(w, e->access_expires)) < 0 ||
+            (r = put_bool(w, e->auto_extend)) < 0 ||
+            (r = tp_wire_put_u32(w, e->n_evict_total)) < 0 ||
+            (r = tp_wire_put_u8(w, e->n_evicted)) < 0)
+                return r;
+        for (size_t i = 0; i < e->n_evicted; i++)
+                if ((r = put_session_info(w, &e->evicted[i])) < 0)
+                        return r;
+        return 0;
+}
+
+static int get_rep_explain(struct tp_wire_reader *rd, struct tp_rep_explain *e)
+{
+        int r;
+
+        if ((r = get_bool(rd, &e->allowed)) < 0 ||
+            (r = tp_wire_get_str(rd, e->client, sizeof(e->client))) < 0 ||
+            (r = tp_wire_get_u32(rd, &e->active)) < 0 ||
+            (r = tp_wire_get_u32(rd, &e->cap)) < 0 ||
+            (r = get_enum(rd, TP_EVICT_MAX_, &e->evict)) < 0 ||
+            (r = tp_wire_get_i64(rd, &e->refresh_expires)) < 0 ||
+            (r = tp_wire_get_i64(rd, &e->access_expires)) < 0 ||
+            (r = get_bool(rd, &e->auto_extend)) < 0 ||
+            (r = tp_wire_get_u32(rd, &e->n_evict_total)) < 0 ||
+            (r = get_enum(rd, TP_EVICTED_MAX, &e->n_evicted)) < 0)
+                return r;
+        if (e->n_evicted > e->n_evict_total)
+                return -EPROTO;
+        for (size_t i = 0; i < e->n_evicted; i++)
+                if ((r = get_session_info(rd, &e->evicted[i])) < 0)
+                        return r;
+        return 0;
+}
+
+static int put_rep_verify(struct tp_wire_writer *w, const struct tp_rep_verify *v)
+{
+        int r;
+
+        if ((r = tp_wire_put_str(w, v->sid, sizeof(v->sid))) < 0 ||
+            (r = tp_wire_put_str(w, v->user, sizeof(v->user))) < 0 ||
+            (r = tp_wire_put_str(w, v->client, sizeof(v->client))) < 0 ||
+            (r = tp_wire_put_i64(w, v->exp)) < 0 ||
+            (r = tp_wire_put_i64(w, v->refresh_expires)) < 0)
+                return r;
+        return 0;
+}
+
+static int get_rep_verify(struct tp_wire_reader *rd, struct tp_rep_verify *v)
+{
+        int r;
+
+        if ((r = tp_wire_get_str(rd, v->sid, sizeof(v->sid))) < 0 ||
+            (r = tp_wire_get_str(rd, v->user, sizeof(v->user))) < 0 ||
+            (r = tp_wire_get_str(rd, v->client, sizeof(v->client))) < 0 ||
+            (r = tp_wire_get_i64(rd, &v->exp)) < 0 ||
+            (r = tp_wire_get_i64(rd, &v->refresh_expires)) < 0)
+                return r;
+        return 0;
+}
+
+static int put_rep_rotate(struct tp_wire_writer *w, const struct tp_rep_rotate *k)
+{
+        int r;
+
+        if ((r = tp_wire_put_str(w, k->kid, sizeof(k->kid))) < 0 ||
+            (r = tp_wire_put_str(w, k->old_kid, sizeof(k->old_kid))) < 0 ||
+            (r = tp_wire_put_i64(w, k->old_until)) < 0)
+                return r;
+        return 0;
+}
+
+static int get_rep_rotate(struct tp_wire_reader *rd, struct tp_rep_rotate *k)
+{
+        int r;
+
+        if ((r = tp_wire_get_str(rd, k->kid, sizeof(k->kid))) < 0 ||
+            (r = tp_wire_get_str(rd, k->old_kid, sizeof(k->old_kid))) < 0 ||
+            (r = tp_wire_get_i64(rd, &k->old_until)) < 0)
+                return r;
+        return 0;
+}
+
 static int put_rep_status(struct tp_wire_writer *w, const struct tp_rep_status *s)
 {
         int r;
@@ -389,7 +483,7 @@ static int get_rep_policy(struct tp_wire_reader *rd, struct tp_rep_policy *p)
 
 static bool request_type_valid(uint8_t type)
 {
-        return type >= TP_REQ_ACCESS && type <= TP_REQ_POLICY;
+        return type >= TP_REQ_ACCESS && type <= TP_REQ_MAX_;
 }
 
 static bool reply_type_valid(uint8_t type)
@@ -455,7 +549,11 @@ int tp_request_encode(const struct tp_request *req, uint8_t *out, size_t outsz)
         switch (req->type) {
         case TP_REQ_ACCESS:
         case TP_REQ_OPEN:
+        case TP_REQ_EXPLAIN:
                 r = put_signin(&w, &req->u.signin);
+                break;
+        case TP_REQ_VERIFY:
+                r = tp_wire_put_str(&w, req->u.verify.token, sizeof(req->u.verify.token));
                 break;
         case TP_REQ_CLOSE:
         case TP_REQ_REAUTH:
@@ -491,7 +589,11 @@ int tp_request_decode(uint8_t type, const uint8_t *payload, size_t len, struct t
         switch (type) {
         case TP_REQ_ACCESS:
         case TP_REQ_OPEN:
+        case TP_REQ_EXPLAIN:
                 r = get_signin(&rd, &out->u.signin);
+                break;
+        case TP_REQ_VERIFY:
+                r = tp_wire_get_str(&rd, out->u.verify.token, sizeof(out->u.verify.token));
                 break;
         case TP_REQ_CLOSE:
         case TP_REQ_REAUTH:
@@ -551,6 +653,15 @@ int tp_reply_encode(const struct tp_reply *rep, uint8_t *out, size_t outsz)
                 case TP_REQ_POLICY:
                         r = put_rep_policy(&w, &rep->u.policy);
                         break;
+                case TP_REQ_EXPLAIN:
+                        r = put_rep_explain(&w, &rep->u.explain);
+                        break;
+                case TP_REQ_VERIFY:
+                        r = put_rep_verify(&w, &rep->u.verify);
+                        break;
+                case TP_REQ_ROTATE_KEY:
+                        r = put_rep_rotate(&w, &rep->u.rotate);
+                        break;
                 default: /* CLOSE, RELOAD: empty body */
                         r = 0;
                         break;
@@ -597,6 +708,15 @@ int tp_reply_decode(uint8_t type, const uint8_t *payload, size_t len, struct tp_
                         break;
                 case TP_REQ_POLICY:
                         r = get_rep_policy(&rd, &out->u.policy);
+                        break;
+                case TP_REQ_EXPLAIN:
+                        r = get_rep_explain(&rd, &out->u.explain);
+                        break;
+                case TP_REQ_VERIFY:
+                        r = get_rep_verify(&rd, &out->u.verify);
+                        break;
+                case TP_REQ_ROTATE_KEY:
+                        r = get_rep_rotate(&rd, &out->u.rotate);
                         break;
                 default:
                         r = 0;
@@ -677,6 +797,9 @@ const char *tp_msg_type_name(uint8_t type)
                 [TP_REQ_REVOKE] = "revoke",
                 [TP_REQ_RELOAD] = "reload",
                 [TP_REQ_POLICY] = "policy",
+                [TP_REQ_EXPLAIN] = "explain",
+                [TP_REQ_VERIFY] = "verify",
+                [TP_REQ_ROTATE_KEY] = "rotate-key",
         };
         uint8_t base = type & (uint8_t) ~TP_REPLY_FLAG;
 

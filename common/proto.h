@@ -53,6 +53,10 @@ enum tp_msg_type {
         TP_REQ_REVOKE = 8,
         TP_REQ_RELOAD = 9,
         TP_REQ_POLICY = 10,
+        TP_REQ_EXPLAIN = 11,    /* what would the next sign-in get, and why */
+        TP_REQ_VERIFY = 12,     /* is this access token good and its session active? */
+        TP_REQ_ROTATE_KEY = 13, /* new signing key; the old one stays published */
+        TP_REQ_MAX_ = 13,
         TP_REPLY_FLAG = 0x80, /* reply type = request type | TP_REPLY_FLAG */
 };
 
@@ -130,14 +134,20 @@ struct tp_req_revoke {
         char client[TP_CLIENT_MAX];
 };
 
+/* VERIFY */
+struct tp_req_verify {
+        char token[TP_TOKEN_MAX];
+};
+
 struct tp_request {
         uint8_t type; /* enum tp_msg_type, request side */
         union {
-                struct tp_req_signin signin;   /* ACCESS, OPEN */
+                struct tp_req_signin signin;   /* ACCESS, OPEN, EXPLAIN */
+                struct tp_req_verify verify;
                 struct tp_req_session session; /* CLOSE, REAUTH, REFRESH */
                 struct tp_req_list list;
                 struct tp_req_revoke revoke;
-                /* STATUS, RELOAD, POLICY carry no body */
+                /* STATUS, RELOAD, POLICY, ROTATE_KEY carry no body */
         } u;
 };
 
@@ -226,6 +236,39 @@ struct tp_rep_policy {
         struct tp_policy_client clients[TP_POLICY_CLIENTS_MAX];
 };
 
+/* EXPLAIN: the decision the next sign-in would get, changing nothing.
+ * The reply's message says why in words. */
+struct tp_rep_explain {
+        uint8_t allowed;
+        char client[TP_CLIENT_MAX];       /* the client type it would be tagged with */
+        uint32_t active;                  /* live sessions counted against the cap */
+        uint32_t cap;                     /* max_refresh_tokens in effect */
+        uint8_t evict;                    /* enum tp_evict_mode */
+        int64_t refresh_expires;          /* when allowed */
+        int64_t access_expires;
+        uint8_t auto_extend;
+        uint32_t n_evict_total;           /* sessions it would sign out */
+        uint8_t n_evicted;                /* of which listed below */
+        struct tp_session_info evicted[TP_EVICTED_MAX];
+};
+
+/* VERIFY: the token's signature, times and issuer are good and its session
+ * is still active (status OK); otherwise a non-OK status and why. */
+struct tp_rep_verify {
+        char sid[TP_SESSION_ID_MAX];
+        char user[TP_USER_MAX];
+        char client[TP_CLIENT_MAX];
+        int64_t exp;
+        int64_t refresh_expires;
+};
+
+/* ROTATE_KEY */
+struct tp_rep_rotate {
+        char kid[64];                     /* the new signing key */
+        char old_kid[64];                 /* still published until: */
+        int64_t old_until;
+};
+
 /* Large (tens of KiB): allocate on the heap, not the stack. */
 struct tp_reply {
         uint8_t type;   /* request type | TP_REPLY_FLAG */
@@ -238,6 +281,9 @@ struct tp_reply {
                 struct tp_rep_list list;
                 struct tp_rep_revoke revoke;
                 struct tp_rep_policy policy;
+                struct tp_rep_explain explain;
+                struct tp_rep_verify verify;
+                struct tp_rep_rotate rotate;
                 /* CLOSE, RELOAD carry no body */
         } u;
 };

@@ -161,3 +161,5 @@ int ctl_cmd_reload(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_policy(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_token(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv);
+int ctl_cmd_explain(struct ctl_context *ctx, int argc, char **argv);
+int ctl_cmd_rotate_key(struct ctl_context *ctx, int argc, char **argv);

@@ -89,6 +89,38 @@ static const struct ctl_command commands[] = {
                 .run = ctl_cmd_verify,
                 .offline = true,
         },
+        {
+                .name = "explain",
+                .synopsis = "--user U --client C",
+                .summary = "say what the next sign-in would get, and why",
+                .help = "Explain whether the next sign-in of user U with client type C would be
+"
+                        "allowed or denied and why, which existing session it would sign out at
+"
+                        "the cap, and the expiry its tokens would get. Changes nothing. A user who
+"
+                        "is not root may ask only about themselves.
+",
+                .options = "  --user U       the user signing in
+"
+                        "  --client C     the client type
+"
+                        "  --json         print one JSON object
+",
+                .run = ctl_cmd_explain,
+        },
+        {
+                .name = "rotate-key",
+                .synopsis = "",
+                .summary = "start signing with a new key (root only)",
+                .help = "Generate a new signing key and sign every new access token with it. The
+"
+                        "old public key stays in the JWKS until every token it signed has expired,
+"
+                        "so tokens already handed out keep verifying. Root only.
+",
+                .run = ctl_cmd_rotate_key,
+        },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

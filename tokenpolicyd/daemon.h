@@ -51,6 +51,17 @@ struct tp_peer {
 void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                        const struct tp_request *req, struct tp_reply *rep);
 
+/* query.c: EXPLAIN (what the next sign-in would get; changes nothing) and
+ * VERIFY (is this access token good and its session still active?). */
+void tp_handle_explain(struct tp_daemon *d, const struct tp_peer *peer,
+                       const struct tp_req_signin *req, struct tp_reply *rep);
+void tp_handle_verify(struct tp_daemon *d, const struct tp_peer *peer,
+                      const struct tp_req_verify *req, struct tp_reply *rep);
+
+/* keys.c: ROTATE_KEY (root only): a new signing key; the old public key
+ * stays published until every token it signed has expired. */
+void tp_handle_rotate_key(struct tp_daemon *d, const struct tp_peer *peer, struct tp_reply *rep);
+
 /* Load the config at d->config_path and, when valid, replace the running
  * one. Returns 0, or a negative errno with every error in errs (the running
  * policy is kept). */

@@ -854,6 +854,15 @@ void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
         case TP_REQ_POLICY:
                 handle_policy(d, rep);
                 break;
+        case TP_REQ_EXPLAIN:
+                tp_handle_explain(d, peer, &req->u.signin, rep);
+                break;
+        case TP_REQ_VERIFY:
+                tp_handle_verify(d, peer, &req->u.verify, rep);
+                break;
+        case TP_REQ_ROTATE_KEY:
+                tp_handle_rotate_key(d, peer, rep);
+                break;
         default:
                 reply_status(rep, TP_STATUS_BAD_REQUEST, "Unknown request type %u.", req->type);
                 break;

@@ -63,6 +63,12 @@ const char *tp_signer_kid(const struct tp_signer *s);
  * kid that is not the signer's. */
 int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t outsz);
 
+/* Verify a token with the signer's current key or one it still publishes,
+ * chosen by the token's "kid" (the algorithm is never taken from the
+ * token). Same checks and return values as tp_jwt_verify_pem, plus
+ * -ENOKEY when the kid names none of this signer's keys. */
+int tp_signer_verify(struct tp_signer *s, const char *token, int64_t now, struct tp_jwt_claims *ret);
+
 /* Verify a compact JWT against a PEM public key file: the header must say
  * "alg":"EdDSA" (never taken from the token to choose an algorithm), the
  * signature must verify, iat <= now + 60 and now < exp. -EBADMSG for a

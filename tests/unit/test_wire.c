@@ -84,8 +84,15 @@ static void make_request(uint8_t type, bool worst, struct tp_request *req)
         memset(req, 0, sizeof(*req));
         req->type = type;
         switch (type) {
+        case TP_REQ_VERIFY:
+                if (worst)
+                        FILL_MAX(req->u.verify.token, 'j');
+                else
+                        SET(req->u.verify.token, "eyJhbGciOiJFZERTQSJ9.e30.sig");
+                break;
         case TP_REQ_ACCESS:
         case TP_REQ_OPEN:
+        case TP_REQ_EXPLAIN:
                 if (worst) {
                         FILL_MAX(req->u.signin.user, 'u');
                         FILL_MAX(req->u.signin.service, 's');
@@ -230,6 +237,47 @@ static void make_reply(uint8_t type, bool worst, struct tp_reply *rep)
                 rep->u.policy.n_clients = (uint8_t) n;
                 for (i = 0; i < n; i++)
                         make_policy_client(&rep->u.policy.clients[i], i, worst);
+                break;
+        case TP_REQ_EXPLAIN:
+                rep->u.explain.allowed = 1;
+                if (worst)
+                        FILL_MAX(rep->u.explain.client, 'c');
+                else
+                        SET(rep->u.explain.client, "desktop");
+                rep->u.explain.active = 10;
+                rep->u.explain.cap = 10;
+                rep->u.explain.evict = TP_EVICT_MAX_;
+                rep->u.explain.refresh_expires = 1701209600;
+                rep->u.explain.access_expires = 1701000000;
+                rep->u.explain.auto_extend = 1;
+                n = worst ? TP_EVICTED_MAX : 1;
+                rep->u.explain.n_evict_total = n + 3;
+                rep->u.explain.n_evicted = (uint8_t) n;
+                for (i = 0; i < n; i++)
+                        make_session_info(&rep->u.explain.evicted[i], i, worst);
+                break;
+        case TP_REQ_VERIFY:
+                if (worst) {
+                        FILL_MAX(rep->u.verify.sid, 'f');
+                        FILL_MAX(rep->u.verify.user, 'u');
+                        FILL_MAX(rep->u.verify.client, 'c');
+                } else {
+                        SET(rep->u.verify.sid, "00112233445566778899aabbccddeeff");
+                        SET(rep->u.verify.user, "alice");
+                        SET(rep->u.verify.client, "ssh");
+                }
+                rep->u.verify.exp = 1701000000;
+                rep->u.verify.refresh_expires = 1701209600;
+                break;
+        case TP_REQ_ROTATE_KEY:
+                if (worst) {
+                        FILL_MAX(rep->u.rotate.kid, 'k');
+                        FILL_MAX(rep->u.rotate.old_kid, 'o');
+                } else {
+                        SET(rep->u.rotate.kid, "new-kid");
+                        SET(rep->u.rotate.old_kid, "old-kid");
+                }
+                rep->u.rotate.old_until = 1701209600;
                 break;
         default:
                 break;
@@ -479,7 +527,7 @@ static void test_request_roundtrip_all_types(void **state)
 
         (void) state;
         assert_non_null(buf);
-        for (type = TP_REQ_ACCESS; type <= TP_REQ_POLICY; type++) {
+        for (type = TP_REQ_ACCESS; type <= TP_REQ_MAX_; type++) {
                 make_request(type, false, &req);
                 len = encode_request(&req, buf);
                 memset(&got, 0xa5, sizeof(got));
@@ -507,7 +555,7 @@ static void test_reply_roundtrip_all_types(void **state)
 
         (void) state;
         assert_non_null(buf);
-        for (type = TP_REQ_ACCESS; type <= TP_REQ_POLICY; type++) {
+        for (type = TP_REQ_ACCESS; type <= TP_REQ_MAX_; type++) {
                 make_reply(type | TP_REPLY_FLAG, false, rep);
                 len = encode_reply(rep, buf);
                 memset(got, 0xa5, sizeof(*got));
@@ -538,7 +586,7 @@ static void test_reply_error_has_no_body(void **state)
 
         (void) state;
         assert_non_null(buf);
-        for (type = TP_REQ_ACCESS; type <= TP_REQ_POLICY; type++) {
+        for (type = TP_REQ_ACCESS; type <= TP_REQ_MAX_; type++) {
                 for (status = TP_STATUS_DENIED; status <= TP_STATUS_MAX_; status++) {
                         make_reply(type | TP_REPLY_FLAG, false, rep);
                         rep->status = status;
@@ -585,7 +633,7 @@ static void test_truncated_and_trailing(void **state)
 
         (void) state;
         assert_non_null(buf);
-        for (type = TP_REQ_ACCESS; type <= TP_REQ_POLICY; type++) {
+        for (type = TP_REQ_ACCESS; type <= TP_REQ_MAX_; type++) {
                 make_request(type, false, &req);
                 len = encode_request(&req, buf);
                 for (cut = 0; cut < len; cut++)
@@ -907,10 +955,10 @@ static void test_list_flags(void **state)
 
 static void test_unknown_types(void **state)
 {
-        static const uint8_t bad_req[] = { 0, TP_REQ_POLICY + 1, 0x7f, TP_REPLY_FLAG,
+        static const uint8_t bad_req[] = { 0, TP_REQ_MAX_ + 1, 0x7f, TP_REPLY_FLAG,
                                            TP_REQ_ACCESS | TP_REPLY_FLAG, 0xff };
         static const uint8_t bad_rep[] = { 0, TP_REQ_ACCESS, TP_REQ_POLICY, TP_REPLY_FLAG,
-                                           (TP_REQ_POLICY + 1) | TP_REPLY_FLAG, 0xff };
+                                           (TP_REQ_MAX_ + 1) | TP_REPLY_FLAG, 0xff };
         uint8_t buf[64], empty[1] = { 0 };
         struct tp_reply *rep = reply_new();
         struct tp_request req;
@@ -1067,7 +1115,7 @@ static void test_worst_case_tokens_fit(void **state)
         uint8_t type;
 
         (void) state;
-        for (type = TP_REQ_ACCESS; type <= TP_REQ_POLICY; type++)
+        for (type = TP_REQ_ACCESS; type <= TP_REQ_MAX_; type++)
                 check_worst_reply(type, TP_MESSAGE_MAX);
         check_worst_reply(TP_REQ_OPEN, 2 * TP_TOKEN_MAX + TP_EVICTED_MAX * TP_USER_MAX);
 }
@@ -1081,7 +1129,7 @@ static void test_worst_case_requests_fit(void **state)
 
         (void) state;
         assert_non_null(buf);
-        for (type = TP_REQ_ACCESS; type <= TP_REQ_POLICY; type++) {
+        for (type = TP_REQ_ACCESS; type <= TP_REQ_MAX_; type++) {
                 make_request(type, true, &req);
                 len = encode_request(&req, buf);
                 assert_int_equal(tp_request_decode(type, PAYLOAD(buf), len, &got), 0);
@@ -1125,8 +1173,11 @@ static void test_names(void **state)
         assert_string_equal(tp_msg_type_name(TP_REQ_RELOAD), "reload");
         assert_string_equal(tp_msg_type_name(TP_REQ_POLICY), "policy");
         assert_string_equal(tp_msg_type_name(TP_REQ_POLICY | TP_REPLY_FLAG), "policy");
+        assert_string_equal(tp_msg_type_name(TP_REQ_EXPLAIN), "explain");
+        assert_string_equal(tp_msg_type_name(TP_REQ_VERIFY), "verify");
+        assert_string_equal(tp_msg_type_name(TP_REQ_ROTATE_KEY), "rotate-key");
         assert_string_equal(tp_msg_type_name(0), "unknown");
-        assert_string_equal(tp_msg_type_name(TP_REQ_POLICY + 1), "unknown");
+        assert_string_equal(tp_msg_type_name(TP_REQ_MAX_ + 1), "unknown");
         assert_string_equal(tp_msg_type_name(TP_REPLY_FLAG), "unknown");
 }
 
