@@ -13,6 +13,9 @@ BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man
 UNITDIR     ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 SYSCONFDIR  ?= /etc
+DOCDIR      ?= $(PREFIX)/share/doc/tokenpolicy
+# pam-auth-update(8) profiles (Debian and derivatives).
+PAMCONFIGDIR ?= $(PREFIX)/share/pam-configs
 # Where this system's PAM modules live (Debian: /lib/<multiarch>/security).
 PAMLIBDIR   := $(shell $(PKG_CONFIG) --variable=libdir pam 2>/dev/null)
 MULTIARCH   := $(shell $(CC) -print-multiarch 2>/dev/null)
@@ -48,8 +51,8 @@ COMMON_SRC  := common/proto.c common/wire.c common/io.c
 DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tokenpolicyd/expiry.c \
                tokenpolicyd/token.c tokenpolicyd/jose.c
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
-               tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c \
-               tokenpolicyd/enforce.c $(DAEMON_LIB_SRC)
+               tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c tokenpolicyd/notify.c \
+               tokenpolicyd/enforce.c tokenpolicyd/query.c tokenpolicyd/keys.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
 CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c tokenpolicyd/jose.c
 
@@ -139,12 +142,22 @@ install: all
 	for m in man/*.[0-9]; do \
 		s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 	install -m 0644 systemd/tokenpolicyd.service systemd/tokenpolicyd.socket $(DESTDIR)$(UNITDIR)/
+# Example PAM stacks and the pam-auth-update profile: no file in /etc/pam.d changes.
+	install -d $(DESTDIR)$(DOCDIR)/examples/pam.d $(DESTDIR)$(PAMCONFIGDIR)
+	install -m 0644 etc/pam.d/sshd.example etc/pam.d/gdm-password.example \
+		$(DESTDIR)$(DOCDIR)/examples/pam.d/
+	install -m 0644 etc/pam-configs/tokenpolicy $(DESTDIR)$(PAMCONFIGDIR)/tokenpolicy
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/tokenpolicyd $(DESTDIR)$(BINDIR)/tokenpolicyctl \
 		$(DESTDIR)$(PAMDIR)/pam_tokenpolicy.so
 	for m in man/*.[0-9]; do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 	rm -f $(DESTDIR)$(UNITDIR)/tokenpolicyd.service $(DESTDIR)$(UNITDIR)/tokenpolicyd.socket
+	rm -f $(DESTDIR)$(DOCDIR)/examples/pam.d/sshd.example \
+		$(DESTDIR)$(DOCDIR)/examples/pam.d/gdm-password.example \
+		$(DESTDIR)$(PAMCONFIGDIR)/tokenpolicy
+	for d in $(DESTDIR)$(DOCDIR)/examples/pam.d $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR); do \
+		if [ -d "$$d" ]; then rmdir --ignore-fail-on-non-empty "$$d"; fi; done
 	@echo "$(SYSCONFDIR)/tokenpolicy.conf is kept; remove it by hand if you no longer need it."
 
 clean:

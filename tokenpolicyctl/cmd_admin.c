@@ -1,5 +1,5 @@
-/* cmd_admin.c: the short request/answer commands: status, revoke, reload
- * and token.
+/* cmd_admin.c: the short request/answer commands: status (a table or one
+ * JSON object), revoke, reload and token.
  *
  * Each sends one request and prints one answer. The daemon decides who may
  * do what; these commands never second-guess a refusal, and `token` never
@@ -68,17 +68,75 @@ static int simple_request(struct ctl_context *ctx, uint8_t type, struct tp_reply
         return CTL_EXIT_OK;
 }
 
-int ctl_cmd_status(struct ctl_context *ctx, int argc, char **argv)
+static void print_status_json(const struct tp_rep_status *st)
+{
+        printf("{\"version\":");
+        ctl_json_string(stdout, st->version);
+        printf(",\"pid\":%u,\"started\":%lld,\"config\":", st->pid, (long long) st->started);
+        ctl_json_string(stdout, st->config_path);
+        printf(",\"config_loaded\":%lld,\"active_sessions\":%llu,\"client_types\":%u}\n",
+               (long long) st->config_loaded, (unsigned long long) st->active_sessions,
+               st->n_clients);
+}
+
+static int print_status_table(const struct tp_rep_status *st, int64_t now)
 {
         char started[CTL_WHEN_TEXT], loaded[CTL_WHEN_TEXT];
-        const struct tp_rep_status *st;
         struct ctl_table *table = NULL;
-        struct tp_reply *rep = NULL;
-        int64_t now = time(NULL);
-        bool finished;
         int r;
 
-        if ((r = parse_socket_only(ctx, argc, argv, &finished)) != 0 || finished)
+        ctl_format_time_relative(st->started, now, started);
+        ctl_format_time_relative(st->config_loaded, now, loaded);
+        if ((r = ctl_table_new(2, 1, &table)) < 0 ||
+            (r = ctl_table_add(table, "version:")) < 0 ||
+            (r = ctl_table_add(table, st->version)) < 0 ||
+            (r = ctl_table_add(table, "pid:")) < 0 ||
+            (r = ctl_table_addf(table, "%u", st->pid)) < 0 ||
+            (r = ctl_table_add(table, "started:")) < 0 || (r = ctl_table_add(table, started)) < 0 ||
+            (r = ctl_table_add(table, "config path:")) < 0 ||
+            (r = ctl_table_add(table, st->config_path)) < 0 ||
+            (r = ctl_table_add(table, "config loaded:")) < 0 ||
+            (r = ctl_table_add(table, loaded)) < 0 ||
+            (r = ctl_table_add(table, "active sessions:")) < 0 ||
+            (r = ctl_table_addf(table, "%llu", (unsigned long long) st->active_sessions)) < 0 ||
+            (r = ctl_table_add(table, "client types:")) < 0 ||
+            (r = ctl_table_addf(table, "%u", st->n_clients)) < 0)
+                goto out;
+        r = ctl_table_print(table, stdout);
+out:
+        ctl_table_free(table);
+        return r;
+}
+
+int ctl_cmd_status(struct ctl_context *ctx, int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "socket", required_argument, NULL, CTL_OPT_SOCKET },
+                { "json", no_argument, NULL, CTL_OPT_JSON },
+                {},
+        };
+        struct tp_reply *rep = NULL;
+        bool json = false;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        return ctl_command_help(ctx);
+                case CTL_OPT_SOCKET:
+                        ctx->socket_arg = optarg;
+                        break;
+                case CTL_OPT_JSON:
+                        json = true;
+                        break;
+                default:
+                        return ctl_report_option_error(ctx, argv, c);
+                }
+        }
+        if (ctx->socket_arg && ctx->socket_arg[0] == '\0')
+                return ctl_report_usage(ctx, "--socket needs a path");
+        if ((r = ctl_check_no_arguments(ctx, argc, argv, optind)) != 0)
                 return r;
         if ((r = simple_request(ctx, TP_REQ_STATUS, &rep)) != CTL_EXIT_OK)
                 return r;
@@ -86,28 +144,14 @@ int ctl_cmd_status(struct ctl_context *ctx, int argc, char **argv)
                 r = ctl_report_reply(rep);
                 goto out;
         }
-
-        st = &rep->u.status;
-        ctl_format_time_relative(st->started, now, started);
-        ctl_format_time_relative(st->config_loaded, now, loaded);
-        if (ctl_table_new(2, 1, &table) < 0 ||
-            ctl_table_add(table, "version:") < 0 || ctl_table_add(table, st->version) < 0 ||
-            ctl_table_add(table, "pid:") < 0 || ctl_table_addf(table, "%u", st->pid) < 0 ||
-            ctl_table_add(table, "started:") < 0 || ctl_table_add(table, started) < 0 ||
-            ctl_table_add(table, "config path:") < 0 ||
-            ctl_table_add(table, st->config_path) < 0 ||
-            ctl_table_add(table, "config loaded:") < 0 || ctl_table_add(table, loaded) < 0 ||
-            ctl_table_add(table, "active sessions:") < 0 ||
-            ctl_table_addf(table, "%llu", (unsigned long long) st->active_sessions) < 0 ||
-            ctl_table_add(table, "client types:") < 0 ||
-            ctl_table_addf(table, "%u", st->n_clients) < 0 ||
-            ctl_table_print(table, stdout) < 0) {
+        if (json)
+                print_status_json(&rep->u.status);
+        else if (print_status_table(&rep->u.status, time(NULL)) < 0) {
                 r = ctl_report_oom();
                 goto out;
         }
         r = CTL_EXIT_OK;
 out:
-        ctl_table_free(table);
         ctl_reply_free(rep);
         return r;
 }

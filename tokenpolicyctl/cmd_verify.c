@@ -2,18 +2,37 @@
  * against the daemon's published public key and show its claims.
  *
  * The checking itself is tp_jwt_verify_pem() (token.c), the same code the
- * daemon signs with; this file only reads the token and reports. It never
- * claims more than it checked: the session's state in the daemon is not
- * consulted here.
+ * daemon signs with; this file only picks the key (by the token's kid,
+ * among those the state directory publishes), reads the token and
+ * reports. It never claims more than it checked: the session's state is
+ * asked of tokenpolicyd afterwards (unless --offline), and only its answer
+ * may fail a token that passed; no answer leaves the offline result
+ * standing. A kid from a token never becomes part of a path unless it is a
+ * key id (base64url only).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ctl.h"
+#include "io.h"
+#include "jose.h"
 #include "token.h"
+
+#define VERIFY_DEFAULT_STATE_DIR "/var/lib/tokenpolicy"
+#define VERIFY_HOST_MAX 256
+
+/* Long options of verify alone. */
+enum {
+        VERIFY_OPT_STATE_DIR = 0x200,
+        VERIFY_OPT_ISSUER,
+        VERIFY_OPT_OFFLINE,
+};
 
 static bool is_space(char ch)
 {
@@ -54,6 +73,130 @@ static const char *verify_failure(int r)
         }
 }
 
+/* The kid in the token's header into kid[0..size), "" when there is none
+ * or the header does not parse (the verifier then says what is wrong). */
+static int header_kid(const char *token, char *kid, size_t size)
+{
+        uint8_t header[TP_TOKEN_MAX];
+        struct tp_json_object *obj;
+        const char *dot;
+        size_t len;
+
+        kid[0] = '\0';
+        dot = strchr(token, '.');
+        if (!dot || tp_b64url_decode(token, (size_t)(dot - token), header, sizeof(header), &len) < 0)
+                return 0;
+        if (!(obj = malloc(sizeof(*obj))))
+                return -ENOMEM;
+        if (tp_json_parse_flat_object((const char *)header, len, obj) == 0)
+                (void)tp_json_get_string(obj, "kid", kid, size);
+        free(obj);
+        return 0;
+}
+
+/* Without --key: the retained key STATE/keys/<kid>.pub.pem when the token
+ * names one, else the current key STATE/signing-key.pub.pem. Returns 0
+ * with the file in path, or an exit status after saying why not. */
+static int choose_key(const struct ctl_context *ctx, const char *state_dir, const char *token,
+                      char path[PATH_MAX])
+{
+        char kid[64], current[TP_KID_LEN + 1];
+        int n;
+
+        if (header_kid(token, kid, sizeof(kid)) < 0)
+                return ctl_report_oom();
+        if (kid[0]) {
+                if (!tp_kid_valid(kid)) {
+                        ctl_error("invalid token: malformed (its kid is not a key id)");
+                        return CTL_EXIT_FAIL;
+                }
+                n = snprintf(path, PATH_MAX, "%s/" TP_TOKEN_KEYS_DIR "/%s" TP_TOKEN_RETAINED_PUB_SUFFIX,
+                             state_dir, kid);
+                if (n < 0 || n >= PATH_MAX)
+                        return ctl_report_usage(ctx, "--state-dir is too long");
+                if (access(path, F_OK) == 0)
+                        return 0;
+        }
+        n = snprintf(path, PATH_MAX, "%s/" TP_TOKEN_PUB_FILE, state_dir);
+        if (n < 0 || n >= PATH_MAX)
+                return ctl_report_usage(ctx, "--state-dir is too long");
+        if (kid[0] && tp_pubkey_pem_kid(path, current) == 0 && strcmp(kid, current) != 0) {
+                ctl_error("invalid token: signed by key %s, which %s publishes neither as its "
+                          "current key nor as a retained one", kid, state_dir);
+                return CTL_EXIT_FAIL;
+        }
+        return 0;
+}
+
+/* iss must name the expected issuer: --issuer, else this host, as the
+ * daemon names itself (gethostname). */
+static int check_issuer(const struct tp_jwt_claims *cl, const char *issuer)
+{
+        char host[VERIFY_HOST_MAX] = "";
+
+        if (issuer) {
+                if (strcmp(cl->iss, issuer) == 0)
+                        return CTL_EXIT_OK;
+                ctl_error("invalid token: issuer %s is not %s (--issuer)", cl->iss, issuer);
+                return CTL_EXIT_FAIL;
+        }
+        if (gethostname(host, sizeof(host) - 1) < 0) {
+                ctl_error("cannot tell this host's name to check the issuer: %s; give it with "
+                          "--issuer", strerror(errno));
+                return CTL_EXIT_FAIL;
+        }
+        if (strcmp(cl->iss, host) == 0)
+                return CTL_EXIT_OK;
+        ctl_error("invalid token: issuer %s is not this host (%s)", cl->iss, host);
+        return CTL_EXIT_FAIL;
+}
+
+/* After the offline check passed: ask tokenpolicyd whether the token's
+ * session is still active. Its answer decides the exit status; when no
+ * answer comes, the offline result stands and stderr says the session was
+ * not checked. The request holds the token and is wiped after use. */
+static int check_session(const struct ctl_context *ctx, const char *token, int64_t now)
+{
+        struct tp_request req = { .type = TP_REQ_VERIFY };
+        char expires[CTL_WHEN_TEXT];
+        const char *path = ctl_socket_path(ctx);
+        struct tp_reply *rep;
+        int r;
+
+        /* The daemon never signs a token this long (tp_jwt_sign refuses). */
+        if (strlen(token) >= sizeof(req.u.verify.token)) {
+                ctl_error("session: not checked: the token is longer than tokenpolicyd accepts "
+                          "(%zu bytes at most)", sizeof(req.u.verify.token) - 1);
+                return CTL_EXIT_FAIL;
+        }
+        rep = ctl_reply_new();
+        if (!rep)
+                return ctl_report_oom();
+        strcpy(req.u.verify.token, token);
+        r = tp_io_call(path, CTL_TIMEOUT_MS, &req, rep);
+        explicit_bzero(&req, sizeof(req));
+        if (r < 0) {
+                fflush(stdout);
+                fprintf(stderr, "session: not checked (tokenpolicyd unreachable: %s: %s)\n", path,
+                        strerror(-r));
+                r = CTL_EXIT_OK;
+                goto out;
+        }
+        if (rep->status != TP_STATUS_OK) {
+                fflush(stdout);
+                fprintf(stderr, "session: rejected by tokenpolicyd: %s\n",
+                        rep->message[0] ? rep->message : tp_status_name(rep->status));
+                r = CTL_EXIT_FAIL;
+                goto out;
+        }
+        ctl_format_time_relative(rep->u.verify.refresh_expires, now, expires);
+        printf("session: active (refresh expires %s)\n", expires);
+        r = CTL_EXIT_OK;
+out:
+        ctl_reply_free(rep);
+        return r;
+}
+
 static int print_claims(const struct tp_jwt_claims *cl, int64_t now)
 {
         char iat[CTL_WHEN_TEXT], exp[CTL_WHEN_TEXT];
@@ -85,11 +228,17 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "key", required_argument, NULL, CTL_OPT_KEY },
+                { "state-dir", required_argument, NULL, VERIFY_OPT_STATE_DIR },
+                { "issuer", required_argument, NULL, VERIFY_OPT_ISSUER },
+                { "offline", no_argument, NULL, VERIFY_OPT_OFFLINE },
+                { "socket", required_argument, NULL, CTL_OPT_SOCKET },
                 {},
         };
         static char stdin_token[TP_TOKEN_MAX + 1];
-        const char *key = CTL_DEFAULT_PUBKEY, *token, *reason;
+        const char *key = NULL, *state_dir = NULL, *issuer = NULL, *token, *reason;
+        static char key_path[PATH_MAX];
         struct tp_jwt_claims claims = {};
+        bool offline = false;
         int64_t now;
         int c, r;
 
@@ -100,12 +249,32 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
                 case CTL_OPT_KEY:
                         key = optarg;
                         break;
+                case VERIFY_OPT_STATE_DIR:
+                        state_dir = optarg;
+                        break;
+                case VERIFY_OPT_ISSUER:
+                        issuer = optarg;
+                        break;
+                case VERIFY_OPT_OFFLINE:
+                        offline = true;
+                        break;
+                case CTL_OPT_SOCKET:
+                        ctx->socket_arg = optarg;
+                        break;
                 default:
                         return ctl_report_option_error(ctx, argv, c);
                 }
         }
-        if (key[0] == '\0')
+        if (key && key[0] == '\0')
                 return ctl_report_usage(ctx, "--key needs a file name");
+        if (state_dir && state_dir[0] == '\0')
+                return ctl_report_usage(ctx, "--state-dir needs a directory");
+        if (key && state_dir)
+                return ctl_report_usage(ctx, "give --key or --state-dir, not both");
+        if (issuer && issuer[0] == '\0')
+                return ctl_report_usage(ctx, "--issuer needs a host name");
+        if (ctx->socket_arg && ctx->socket_arg[0] == '\0')
+                return ctl_report_usage(ctx, "--socket needs a path");
         if (optind >= argc)
                 return ctl_report_usage(ctx, "give the TOKEN to check, or - to read it from "
                                              "standard input");
@@ -127,21 +296,37 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
                 }
         }
 
+        if (!key) {
+                r = choose_key(ctx, state_dir ? state_dir : VERIFY_DEFAULT_STATE_DIR, token, key_path);
+                if (r != 0) {
+                        explicit_bzero(stdin_token, sizeof(stdin_token));
+                        return r;
+                }
+                key = key_path;
+        }
         now = time(NULL);
         r = tp_jwt_verify_pem(key, token, now, &claims);
-        explicit_bzero(stdin_token, sizeof(stdin_token));
         if (r < 0) {
                 reason = verify_failure(r);
                 if (reason)
                         ctl_error("invalid token: %s", reason);
                 else
                         ctl_error("cannot check the token with public key %s: %s; give the "
-                                  "daemon's public key with --key",
+                                  "daemon's state directory with --state-dir or its public key "
+                                  "with --key",
                                   key, strerror(-r));
-                return CTL_EXIT_FAIL;
+                r = CTL_EXIT_FAIL;
+                goto out;
         }
+        if ((r = check_issuer(&claims, issuer)) != CTL_EXIT_OK)
+                goto out;
 
-        if (print_claims(&claims, now) < 0)
-                return ctl_report_oom();
-        return CTL_EXIT_OK;
+        if (print_claims(&claims, now) < 0) {
+                r = ctl_report_oom();
+                goto out;
+        }
+        r = offline ? CTL_EXIT_OK : check_session(ctx, token, now);
+out:
+        explicit_bzero(stdin_token, sizeof(stdin_token));
+        return r;
 }

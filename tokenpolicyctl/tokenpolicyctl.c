@@ -20,10 +20,11 @@
 static const struct ctl_command commands[] = {
         {
                 .name = "status",
-                .synopsis = "",
+                .synopsis = "[--json]",
                 .summary = "show the daemon's version, uptime and load",
                 .help = "Show the daemon's version, process id, start time, configuration file and\n"
                         "when it was loaded, the number of active sessions and of client types.\n",
+                .options = "  --json         print one JSON object, times as Unix seconds\n",
                 .run = ctl_cmd_status,
         },
         {
@@ -79,46 +80,44 @@ static const struct ctl_command commands[] = {
         },
         {
                 .name = "verify",
-                .synopsis = "TOKEN [--key PUBKEY.pem]",
+                .synopsis = "TOKEN [--key PUBKEY.pem | --state-dir DIR] [--issuer NAME] [--offline]",
                 .summary = "check a token's signature, expiry and claims",
                 .help = "Check an access token offline: its signature against the daemon's public\n"
-                        "key, that it is not expired, and print its claims. TOKEN \"-\" reads the\n"
-                        "token from standard input.\n",
-                .options = "  --key FILE     the public key in PEM (default\n"
-                        "                 " CTL_DEFAULT_PUBKEY ")\n",
+                        "key, that it is not expired and that this host issued it, and print its\n"
+                        "claims. The key is the one the token's kid names: a retained old key in\n"
+                        "DIR/keys/KID.pub.pem after a rotate-key, else the current key\n"
+                        "DIR/signing-key.pub.pem. TOKEN \"-\" reads the token from standard input.\n"
+                        "Then, unless --offline, ask tokenpolicyd whether the token's session is\n"
+                        "still active: exit 1 when it says no. When tokenpolicyd cannot be reached\n"
+                        "the session is not checked, stderr says so, and the exit status stays 0.\n",
+                .options = "  --key FILE     check with this public key in PEM instead\n"
+                        "  --state-dir DIR\n"
+                        "                 the daemon's state directory (default /var/lib/tokenpolicy)\n"
+                        "  --issuer NAME  the iss the token must carry (default this host's name)\n"
+                        "  --offline      do not ask tokenpolicyd whether the session is active\n",
                 .run = ctl_cmd_verify,
-                .offline = true,
         },
         {
                 .name = "explain",
-                .synopsis = "--user U --client C",
+                .synopsis = "--user U --client C [--json]",
                 .summary = "say what the next sign-in would get, and why",
-                .help = "Explain whether the next sign-in of user U with client type C would be
-"
-                        "allowed or denied and why, which existing session it would sign out at
-"
-                        "the cap, and the expiry its tokens would get. Changes nothing. A user who
-"
-                        "is not root may ask only about themselves.
-",
-                .options = "  --user U       the user signing in
-"
-                        "  --client C     the client type
-"
-                        "  --json         print one JSON object
-",
+                .help = "Explain whether the next sign-in of user U with client type C would be\n"
+                        "allowed or denied and why, which existing session it would sign out at\n"
+                        "the cap, and the expiry its tokens would get. Changes nothing. A user who\n"
+                        "is not root may ask only about themselves. Exit status 0: it would be\n"
+                        "allowed; 1: it would be denied (or the daemon refused to answer).\n",
+                .options = "  --user U       the user signing in\n"
+                        "  --client C     the client type\n"
+                        "  --json         print one JSON object\n",
                 .run = ctl_cmd_explain,
         },
         {
                 .name = "rotate-key",
                 .synopsis = "",
                 .summary = "start signing with a new key (root only)",
-                .help = "Generate a new signing key and sign every new access token with it. The
-"
-                        "old public key stays in the JWKS until every token it signed has expired,
-"
-                        "so tokens already handed out keep verifying. Root only.
-",
+                .help = "Generate a new signing key and sign every new access token with it. The\n"
+                        "old public key stays in the JWKS until every token it signed has expired,\n"
+                        "so tokens already handed out keep verifying. Root only.\n",
                 .run = ctl_cmd_rotate_key,
         },
 };

@@ -51,6 +51,20 @@ struct tp_peer {
 void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                        const struct tp_request *req, struct tp_reply *rep);
 
+/* handlers.c, shared with query.c so that EXPLAIN tags a sign-in and
+ * reads sessions exactly as OPEN does. */
+struct tp_policy_session;
+
+/* DESIGN §2: module argument, then the service's mapping, then
+ * unknown_client. NULL with status and message in rep when the sign-in
+ * cannot be tagged (BAD_REQUEST: undefined client= type; DENIED: unmapped
+ * service and unknown_client = "deny"). */
+const struct tp_client_config *tp_resolve_client(const struct tp_config *c,
+                                                 const struct tp_req_signin *req,
+                                                 struct tp_reply *rep);
+void tp_session_to_info(const struct tp_session *s, struct tp_session_info *i);
+void tp_session_to_engine(const struct tp_session *s, struct tp_policy_session *e);
+
 /* query.c: EXPLAIN (what the next sign-in would get; changes nothing) and
  * VERIFY (is this access token good and its session still active?). */
 void tp_handle_explain(struct tp_daemon *d, const struct tp_peer *peer,
@@ -97,6 +111,10 @@ void tp_lifecycle_leader(pid_t peer_pid, uint32_t *ret_pid, uint64_t *ret_start)
 
 /* The event loop: serve until SIGTERM or SIGINT. Returns 0 on a clean stop. */
 int tp_server_run(struct tp_daemon *d, int listen_fd);
+
+/* READY=1 with a STATUS= line to the service manager (after start and
+ * after every reload). */
+void tp_server_notify_ready(struct tp_daemon *d);
 
 /* Bind and listen on d->socket_path (mode 0666, parent created 0755).
  * Refuses to replace a socket another live daemon answers on. */

@@ -19,6 +19,7 @@
 
 #include "account.h"
 #include "log.h"
+#include "notify.h"
 #include "policy.h"
 
 static void reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
@@ -52,7 +53,7 @@ static void copy_str(char *dst, size_t dstsz, const char *src)
         snprintf(dst, dstsz, "%s", src ? src : "");
 }
 
-static void session_to_info(const struct tp_session *s, struct tp_session_info *i)
+void tp_session_to_info(const struct tp_session *s, struct tp_session_info *i)
 {
         memset(i, 0, sizeof(*i));
         copy_str(i->id, sizeof(i->id), s->id);
@@ -71,7 +72,7 @@ static void session_to_info(const struct tp_session *s, struct tp_session_info *
         i->state = s->state;
 }
 
-static void session_to_engine(const struct tp_session *s, struct tp_policy_session *e)
+void tp_session_to_engine(const struct tp_session *s, struct tp_policy_session *e)
 {
         e->created = s->created;
         e->last_used = s->last_used;
@@ -82,9 +83,9 @@ static void session_to_engine(const struct tp_session *s, struct tp_policy_sessi
 /* DESIGN §2: module argument, then the service's mapping, then
  * unknown_client. NULL with a message in rep when the sign-in cannot be
  * tagged. */
-static const struct tp_client_config *resolve_client(const struct tp_config *c,
-                                                     const struct tp_req_signin *req,
-                                                     struct tp_reply *rep)
+const struct tp_client_config *tp_resolve_client(const struct tp_config *c,
+                                                 const struct tp_req_signin *req,
+                                                 struct tp_reply *rep)
 {
         const struct tp_client_config *cl;
 
@@ -148,7 +149,7 @@ static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
                 reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may check access for another user.");
                 return;
         }
-        cl = resolve_client(d->config, req, rep);
+        cl = tp_resolve_client(d->config, req, rep);
         if (!cl) {
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .service = req->service,
                                              .reason = "unmapped service", .peer_uid = -1 });
@@ -211,7 +212,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may open sessions.");
                 return;
         }
-        cl = resolve_client(d->config, req, rep);
+        cl = tp_resolve_client(d->config, req, rep);
         if (!cl) {
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .service = req->service,
                                              .reason = "unmapped service", .peer_uid = -1 });
@@ -243,7 +244,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 goto rollback;
         }
         for (size_t i = 0; i < n; i++) {
-                session_to_engine(&existing[i], &views[i]);
+                tp_session_to_engine(&existing[i], &views[i]);
                 /* A session whose leader is gone never counts against the
                  * cap: close it here, before the engine counts. */
                 if (existing[i].refresh_expires > now && tp_lifecycle_is_ghost(d, &existing[i])) {
@@ -353,7 +354,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                                              .peer_uid = -1 });
                 tp_lifecycle_enforce(d, victim, false, "signed out at the session limit");
                 if (i < TP_EVICTED_MAX) {
-                        session_to_info(victim, &rep->u.tokens.evicted[i]);
+                        tp_session_to_info(victim, &rep->u.tokens.evicted[i]);
                         rep->u.tokens.n_evicted = (uint8_t)(i + 1);
                 }
         }
@@ -497,7 +498,7 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                 return;
         }
         tp_config_effective(d->config, cl, &p);
-        session_to_engine(&s, &view);
+        tp_session_to_engine(&s, &view);
         memset(&dec, 0, sizeof(dec));
         if (reauth)
                 tp_policy_reauth(&p, now, &view, &dec);
@@ -636,7 +637,7 @@ static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
                 return;
         }
         for (size_t i = 0; i < n && i < TP_LIST_PAGE_MAX; i++)
-                session_to_info(&rows[i], &rep->u.list.sessions[i]);
+                tp_session_to_info(&rows[i], &rep->u.list.sessions[i]);
         rep->u.list.count = (uint32_t)(n < TP_LIST_PAGE_MAX ? n : TP_LIST_PAGE_MAX);
         rep->u.list.total = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
         free(rows);
@@ -757,12 +758,16 @@ static void handle_reload(struct tp_daemon *d, const struct tp_peer *peer, struc
 {
         struct tp_config_errors errs = { 0 };
         char text[TP_MESSAGE_MAX];
+        int r;
 
         if (!peer->admin) {
                 reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may reload the configuration.");
                 return;
         }
-        if (tp_daemon_reload(d, &errs) < 0) {
+        tp_notify_reloading();
+        r = tp_daemon_reload(d, &errs);
+        tp_server_notify_ready(d);
+        if (r < 0) {
                 join_errors(&errs, text, sizeof(text));
                 reply_status(rep, TP_STATUS_ERROR, "%s\nThe running policy was kept.", text);
         } else {

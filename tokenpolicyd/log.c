@@ -1,5 +1,10 @@
-/* log.c: diagnostics and the audit trail, to stderr or syslog.
+/* log.c: diagnostics and the audit trail.
  *
+ * Diagnostics go to stderr (with "<N>" priority prefixes when stderr is
+ * the journal's stream) or, once detached, to syslog. Audit events go to
+ * the journal as structured entries (sd_journal_sendv: TOKENPOLICY_* fields
+ * and a fixed MESSAGE_ID per event kind) when journald is there, and
+ * otherwise as one key=value line each through the diagnostics path.
  * Must never be handed a secret; callers pass session ids, never tokens.
  * Values in audit lines are quoted when they contain spaces or quotes, and
  * control characters are escaped so a hostile user name cannot forge a
@@ -10,17 +15,23 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <systemd/sd-journal.h>
 #include <stdlib.h>
 #include <string.h>
 
 static bool log_to_stderr = true;
 static bool log_to_journal_stream; /* stderr is journald's: "<N>" prefixes */
 static bool log_debug;
+static bool audit_to_journal;      /* journald's socket is there */
 
 void tp_log_open(bool to_stderr, bool debug)
 {
         log_to_stderr = to_stderr;
         log_to_journal_stream = to_stderr && getenv("JOURNAL_STREAM") != NULL;
+        audit_to_journal = access(TP_JOURNAL_SOCKET, W_OK) == 0;
         log_debug = debug;
         if (!to_stderr)
                 openlog("tokenpolicyd", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
@@ -108,6 +119,91 @@ static void audit_field(char *buf, size_t bufsz, size_t *pos, const char *key, c
         buf[*pos < bufsz ? *pos : bufsz - 1] = '\0';
 }
 
+/* One MESSAGE_ID per kind of event, so `journalctl MESSAGE_ID=...` finds
+ * them all; listed in tokenpolicyd(8). */
+static const struct {
+        const char *event;
+        const char *message_id;
+        int priority;
+} audit_kinds[] = {
+        { "allow", "ee6c0b9b7c7a4bc09e7bb6b1bc6b0336", LOG_INFO },
+        { "deny", "a68038702606404ea9d798fcccdb57cf", LOG_NOTICE },
+        { "evict", "9fb1b8471ebd44dcb105cfd58aac81f5", LOG_NOTICE },
+        { "expire", "6c5956a3762442e386c0924cc4c11239", LOG_INFO },
+        { "revoke", "97f274c0c2364618a841536db942904f", LOG_NOTICE },
+        { "close", "b875efeb9e944b27b2a97bfc52e02a7b", LOG_INFO },
+        { "reauth", "88091e6482d64c82a617da9ddacc4b07", LOG_INFO },
+        { "refresh", "cb742627269145018914d6c187ab579c", LOG_INFO },
+        { "reload", "a9c131d4867744b5a353abf2f40d07c7", LOG_NOTICE },
+        { "config-error", "15b4517e33624f32a394a31bac50c8db", LOG_ERR },
+        { "enforce", "f375fe3cc0d04e5dbabe4cd07f41b271", LOG_NOTICE },
+        { "rotate-key", "47bc0464e3f7481fa422e63b58aa587b", LOG_NOTICE },
+};
+
+const char *tp_audit_message_id(const char *event)
+{
+        for (size_t i = 0; i < sizeof(audit_kinds) / sizeof(audit_kinds[0]); i++)
+                if (strcmp(audit_kinds[i].event, event) == 0)
+                        return audit_kinds[i].message_id;
+        return NULL;
+}
+
+static int audit_priority(const char *event)
+{
+        for (size_t i = 0; i < sizeof(audit_kinds) / sizeof(audit_kinds[0]); i++)
+                if (strcmp(audit_kinds[i].event, event) == 0)
+                        return audit_kinds[i].priority;
+        return LOG_NOTICE;
+}
+
+/* "FIELD=value" into one iovec; values are sent as they are (journald
+ * fields are binary-safe only with the length form, so a newline is
+ * replaced: one event never becomes two lines anywhere). */
+static void journal_field(struct iovec *iov, size_t *n, char *buf, size_t bufsz, const char *field,
+                          const char *value)
+{
+        int w;
+
+        if (!value || !*value)
+                return;
+        w = snprintf(buf, bufsz, "%s=%s", field, value);
+        if (w < 0)
+                return;
+        for (char *p = buf; *p; p++)
+                if (*p == '\n')
+                        *p = ' ';
+        iov[*n].iov_base = buf;
+        iov[*n].iov_len = (size_t)w < bufsz ? (size_t)w : bufsz - 1;
+        (*n)++;
+}
+
+static int audit_journal(const struct tp_audit *a, const char *line)
+{
+        char f[12][1024];
+        struct iovec iov[12];
+        char uid[24], prio[8];
+        const char *mid = tp_audit_message_id(a->event);
+        size_t n = 0;
+
+        snprintf(prio, sizeof(prio), "%d", audit_priority(a->event));
+        journal_field(iov, &n, f[0], sizeof(f[0]), "MESSAGE", line);
+        journal_field(iov, &n, f[1], sizeof(f[1]), "MESSAGE_ID", mid);
+        journal_field(iov, &n, f[2], sizeof(f[2]), "PRIORITY", prio);
+        journal_field(iov, &n, f[3], sizeof(f[3]), "SYSLOG_IDENTIFIER", "tokenpolicyd");
+        journal_field(iov, &n, f[4], sizeof(f[4]), "TOKENPOLICY_DECISION", a->event);
+        journal_field(iov, &n, f[5], sizeof(f[5]), "TOKENPOLICY_USER", a->user);
+        journal_field(iov, &n, f[6], sizeof(f[6]), "TOKENPOLICY_CLIENT", a->client);
+        journal_field(iov, &n, f[7], sizeof(f[7]), "TOKENPOLICY_SERVICE", a->service);
+        journal_field(iov, &n, f[8], sizeof(f[8]), "TOKENPOLICY_SESSION", a->session);
+        journal_field(iov, &n, f[9], sizeof(f[9]), "TOKENPOLICY_REASON", a->reason);
+        journal_field(iov, &n, f[10], sizeof(f[10]), "TOKENPOLICY_EVICTED_BY", a->evicted_by);
+        if (a->peer_uid >= 0) {
+                snprintf(uid, sizeof(uid), "%ld", a->peer_uid);
+                journal_field(iov, &n, f[11], sizeof(f[11]), "TOKENPOLICY_PEER_UID", uid);
+        }
+        return sd_journal_sendv(iov, (int)n);
+}
+
 void tp_audit(const struct tp_audit *a)
 {
         char line[3072] = "";
@@ -125,5 +221,11 @@ void tp_audit(const struct tp_audit *a)
                 audit_field(line, sizeof(line), &pos, "peer_uid", uid);
         }
         audit_field(line, sizeof(line), &pos, "reason", a->reason);
-        tp_log(LOG_NOTICE, "audit: %s", line);
+        /* The journal when it is there; otherwise (or if it refuses) one
+         * line through the diagnostics. In the foreground on a terminal or
+         * a file the line is written as well, so whoever started the
+         * daemon by hand sees what it decides. */
+        if (audit_to_journal && audit_journal(a, line) >= 0 && (!log_to_stderr || log_to_journal_stream))
+                return;
+        tp_log(audit_priority(a->event), "audit: %s", line);
 }

@@ -1,8 +1,9 @@
 /* log.h: the daemon's diagnostics and audit trail.
  *
  * In the foreground, one line per message on stderr; detached, syslog
- * (LOG_AUTHPRIV). Audit events are one line each with key=value fields so
- * they can be grepped and parsed. Never pass a secret (refresh token,
+ * (LOG_AUTHPRIV). Audit events are structured journal entries when
+ * journald runs, else one line each with key=value fields so they can be
+ * grepped and parsed. Never pass a secret (refresh token,
  * private key) to any of these.
  */
 #pragma once
@@ -29,3 +30,8 @@ struct tp_audit {
         long peer_uid;          /* -1 when not applicable */
 };
 void tp_audit(const struct tp_audit *a);
+
+/* The journal's MESSAGE_ID for an event kind, NULL for an unknown one. */
+const char *tp_audit_message_id(const char *event);
+
+#define TP_JOURNAL_SOCKET "/run/systemd/journal/socket"

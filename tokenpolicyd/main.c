@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 
 static void usage(FILE *f)
 {
@@ -163,6 +164,7 @@ int main(int argc, char **argv)
         char store_path[TP_PATH_MAX];
         bool foreground = false, debug = false;
         int c, r, listen_fd = -1, ready_fd = -1, ret = 1;
+        bool activated = false;
 
         while ((c = getopt_long(argc, argv, "c:s:d:fh", opts, NULL)) != -1) {
                 switch (c) {
@@ -257,7 +259,15 @@ int main(int argc, char **argv)
                              tp_store_errmsg(d.store));
                 goto out;
         }
-        if ((r = tp_server_listen(sock, &listen_fd)) < 0) {
+        /* Socket activation: systemd holds the socket, so connections made
+         * while we restart wait in its queue instead of being refused. */
+        r = tp_notify_listen_fd(&listen_fd);
+        if (r == -EINVAL || (r < 0 && r != -ENOENT)) {
+                tp_log(LOG_ERR, "the socket passed by the service manager is not one listening Unix stream socket");
+                goto out;
+        }
+        activated = r == 0;
+        if (!activated && (r = tp_server_listen(sock, &listen_fd)) < 0) {
                 if (r == -EADDRINUSE)
                         tp_log(LOG_ERR, "another tokenpolicyd is already answering on %s", sock);
                 else
@@ -269,10 +279,12 @@ int main(int argc, char **argv)
                 ready_fd = -1;
                 tp_log_open(false, debug);
         }
-        tp_log(LOG_INFO, "ready: %zu client types from %s, listening on %s", d.config->n_clients, config, sock);
+        tp_log(LOG_INFO, "ready: %zu client types from %s, %s %s", d.config->n_clients, config,
+               activated ? "serving the socket passed by the service manager for" : "listening on", sock);
         r = tp_server_run(&d, listen_fd);
         ret = r < 0 ? 1 : 0;
-        unlink(sock);
+        if (!activated)
+                unlink(sock);
 out:
         if (listen_fd >= 0)
                 close(listen_fd);

@@ -28,6 +28,7 @@
 #include "account.h"
 #include "io.h"
 #include "log.h"
+#include "notify.h"
 
 #define MAX_CONNECTIONS 1024
 #define IDLE_TIMEOUT_MS 30000   /* between requests */
@@ -99,6 +100,18 @@ static int conn_watch(struct server *srv, struct conn *c, uint32_t events)
         struct epoll_event ev = { .events = events, .data.ptr = c };
 
         return epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0 ? -errno : 0;
+}
+
+void tp_server_notify_ready(struct tp_daemon *d)
+{
+        char status[256];
+        uint64_t active = 0;
+
+        if (tp_store_count_active(d->store, &active) < 0)
+                active = 0;
+        snprintf(status, sizeof(status), "Serving %zu client types; %" PRIu64 " active sessions",
+                 d->config->n_clients, active);
+        tp_notify_ready(status);
 }
 
 /* Root's PAM requests must get through whatever other users do: each uid
@@ -340,12 +353,14 @@ static void handle_signals(struct server *srv)
         while (read(srv->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 switch (si.ssi_signo) {
                 case SIGHUP:
+                        tp_notify_reloading();
                         if (tp_daemon_reload(srv->d, &errs) == 0)
                                 tp_log(LOG_NOTICE, "configuration reloaded from %s", srv->d->config_path);
                         else
                                 tp_log(LOG_ERR, "%s is invalid; the running policy was kept",
                                        srv->d->config_path);
                         tp_config_errors_clear(&errs);
+                        tp_server_notify_ready(srv->d);
                         break;
                 case SIGTERM:
                 case SIGINT:
@@ -426,11 +441,21 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
         }
 
         int64_t last_sweep_ms = tp_monotonic_ms();
+        int64_t watchdog_ms = tp_watchdog_interval_ms(), last_ping_ms = 0;
+        int wait_ms = watchdog_ms > 0 && watchdog_ms < TICK_MS ? (int)watchdog_ms : TICK_MS;
         bool more_due = tp_lifecycle_tick(d); /* expired while we were down */
 
+        /* Accepting from here on: only now may the service manager send
+         * logins our way. */
+        tp_server_notify_ready(d);
         while (!srv.stopping) {
                 struct epoll_event events[64];
-                int n = epoll_wait(srv.epfd, events, 64, more_due ? 0 : TICK_MS);
+                int n = epoll_wait(srv.epfd, events, 64, more_due ? 0 : wait_ms);
+
+                if (watchdog_ms > 0 && tp_monotonic_ms() - last_ping_ms >= watchdog_ms) {
+                        tp_watchdog_ping();
+                        last_ping_ms = tp_monotonic_ms();
+                }
 
                 if (n < 0) {
                         if (errno == EINTR)
@@ -460,6 +485,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         last_sweep_ms = tp_monotonic_ms();
                 }
         }
+        tp_notify_stopping();
         tp_log(LOG_INFO, "stopping");
 out:
         while (srv.conns)

@@ -1,18 +1,24 @@
 /* token.c: random identifiers, refresh-token hashes, the Ed25519 signing
- * key and compact JWTs (sign and verify). The only file that includes
- * OpenSSL; the base64url and JSON text of a JWT is jose.c's.
+ * key and the old public keys a rotation retains, and compact JWTs (sign
+ * and verify). The only file that includes OpenSSL; the base64url and JSON
+ * text of a JWT is jose.c's.
  *
  * Must never: log; leave a secret in memory it frees; write the private
  * key anywhere but a 0600 file created with O_EXCL; follow a symlink to the
- * private key; take the signature algorithm from a token; or parse a token
- * without a bound (everything is sized by TP_TOKEN_MAX, nothing recurses).
+ * private key or a retained key; trust a retained key that someone else
+ * could have written; build a path from a kid that is not base64url; take
+ * the signature algorithm from a token; or parse a token without a bound
+ * (everything is sized by TP_TOKEN_MAX, nothing recurses).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -27,7 +33,6 @@
 #define ED25519_RAW_LEN 32
 #define ED25519_SIG_LEN 64
 #define IAT_LEEWAY_SEC 60
-#define KID_LEN 43                   /* base64url of a SHA-256 */
 #define JWT_PART_MAX (TP_TOKEN_MAX / 4 * 3 + 3) /* decoded size of any part */
 #define PAYLOAD_JSON_MAX (2 * TP_TOKEN_MAX)
 
@@ -283,48 +288,107 @@ static int load_public_key(const char *path, EVP_PKEY **ret)
         return load_pem_key(AT_FDCWD, path, 0, public_key_file_check, PEM_read_bio_PUBKEY, ret);
 }
 
-static int signer_create_key(int dirfd, EVP_PKEY **ret)
+/* Write pkey as the private key file: a fresh temporary file (0600, O_EXCL)
+ * renamed into place. Without `replace` the name must not exist yet
+ * (-EEXIST): first start. With it the old key is swapped out whole:
+ * rotation. */
+static int store_private_key(int dirfd, EVP_PKEY *pkey, bool replace)
 {
-        EVP_PKEY *pkey = NULL;
         BIO *bio = NULL;
         char *pem;
         long len;
         int r;
 
-        if (!(pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"))) {
-                r = -EIO;
-                goto out;
-        }
         /* Secure memory BIO: its buffer is cleansed when freed. */
-        if (!(bio = BIO_new(BIO_s_secmem()))) {
-                r = -ENOMEM;
-                goto out;
-        }
+        if (!(bio = BIO_new(BIO_s_secmem())))
+                return -ENOMEM;
         if (PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
             (len = BIO_get_mem_data(bio, &pem)) <= 0) {
                 r = -EIO;
                 goto out;
         }
-        if ((r = write_file_atomic(dirfd, TP_TOKEN_KEY_FILE, pem, (size_t)len, 0600, false)) < 0)
-                goto out;
-        *ret = pkey;
-        pkey = NULL;
+        r = write_file_atomic(dirfd, TP_TOKEN_KEY_FILE, pem, (size_t)len, 0600, replace);
 out:
-        EVP_PKEY_free(pkey);
+        BIO_free(bio);
+        return r;
+}
+
+static int generate_key(EVP_PKEY **ret)
+{
+        EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+
+        if (!pkey)
+                return -EIO;
+        *ret = pkey;
+        return 0;
+}
+
+static int signer_create_key(int dirfd, EVP_PKEY **ret)
+{
+        EVP_PKEY *pkey = NULL;
+        int r;
+
+        if ((r = generate_key(&pkey)) < 0)
+                return r;
+        if ((r = store_private_key(dirfd, pkey, false)) < 0) {
+                EVP_PKEY_free(pkey);
+                return r;
+        }
+        *ret = pkey;
+        return 0;
+}
+
+/* Write pkey's public half as PEM (0644), replacing name in dirfd. */
+static int store_public_key(int dirfd, const char *name, EVP_PKEY *pkey)
+{
+        BIO *bio = NULL;
+        char *pem;
+        long len;
+        int r;
+
+        if (!(bio = BIO_new(BIO_s_mem())))
+                return -ENOMEM;
+        if (PEM_write_bio_PUBKEY(bio, pkey) != 1 || (len = BIO_get_mem_data(bio, &pem)) <= 0)
+                r = -EIO;
+        else
+                r = write_file_atomic(dirfd, name, pem, (size_t)len, 0644, true);
         BIO_free(bio);
         return r;
 }
 
 /* ---- signer ----------------------------------------------------------------- */
 
-struct tp_signer {
+/* One key the signer knows. The current key holds the private half; a
+ * retained key only the public half, kept so that tokens it signed verify
+ * until `until`, the latest expiry any of them can have. */
+struct signer_key {
         EVP_PKEY *pkey;
-        char kid[KID_LEN + 1];
+        char kid[TP_KID_LEN + 1];
+        char x[TP_KID_LEN + 1]; /* the JWK "x": base64url of the raw public key */
+        int64_t until;          /* retained keys only */
 };
+
+struct tp_signer {
+        int dirfd;              /* the state directory */
+        struct signer_key current;
+        size_t n_retained;      /* sorted by until, latest first */
+        struct signer_key retained[TP_SIGNER_RETAINED_MAX];
+};
+
+#define B64URL_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+#define UNTIL_TEXT_MAX 32            /* "9223372036854775807\n" fits */
+#define RETAINED_NAME_MAX (TP_KID_LEN + sizeof(TP_TOKEN_RETAINED_PUB_SUFFIX))
+#define JWKS_MAX 8192                /* ~160 bytes a key, TP_SIGNER_RETAINED_MAX + 1 keys */
+
+bool tp_kid_valid(const char *kid)
+{
+        return kid && strnlen(kid, TP_KID_LEN + 1) == TP_KID_LEN &&
+               strspn(kid, B64URL_ALPHABET) == TP_KID_LEN;
+}
 
 /* The RFC 7638 JWK thumbprint: base64url SHA-256 of the required members
  * in lexicographic order, without whitespace. */
-static int jwk_thumbprint(const char *x, char kid[KID_LEN + 1])
+static int jwk_thumbprint(const char *x, char kid[TP_KID_LEN + 1])
 {
         char jwk[128];
         uint8_t h[TP_SHA256_LEN];
@@ -336,80 +400,471 @@ static int jwk_thumbprint(const char *x, char kid[KID_LEN + 1])
                 return -EINVAL;
         if ((r = sha256(jwk, (size_t)n, h)) < 0)
                 return r;
-        return tp_b64url_encode(h, sizeof(h), kid, KID_LEN + 1, &len);
+        return tp_b64url_encode(h, sizeof(h), kid, TP_KID_LEN + 1, &len);
 }
 
-static int signer_publish(int dirfd, EVP_PKEY *pkey, char kid[KID_LEN + 1])
+/* Fill k->x and k->kid from k->pkey. */
+static int key_identify(struct signer_key *k)
 {
         uint8_t raw[ED25519_RAW_LEN];
         size_t rawlen = sizeof(raw), xlen;
-        char x[KID_LEN + 1], jwks[512];
-        BIO *bio = NULL;
-        char *pem;
-        long pemlen;
-        int n, r;
+        int r;
+
+        if (EVP_PKEY_get_raw_public_key(k->pkey, raw, &rawlen) != 1 || rawlen != sizeof(raw))
+                return -EIO;
+        if ((r = tp_b64url_encode(raw, rawlen, k->x, sizeof(k->x), &xlen)) < 0)
+                return r;
+        return jwk_thumbprint(k->x, k->kid);
+}
+
+/* A key holding only pkey's public half. */
+static int public_copy(EVP_PKEY *pkey, EVP_PKEY **ret)
+{
+        uint8_t raw[ED25519_RAW_LEN];
+        size_t rawlen = sizeof(raw);
+        EVP_PKEY *pub;
 
         if (EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1 || rawlen != sizeof(raw))
                 return -EIO;
-        if ((r = tp_b64url_encode(raw, rawlen, x, sizeof(x), &xlen)) < 0 ||
-            (r = jwk_thumbprint(x, kid)) < 0)
-                return r;
-        if (!(bio = BIO_new(BIO_s_mem())))
-                return -ENOMEM;
-        if (PEM_write_bio_PUBKEY(bio, pkey) != 1 || (pemlen = BIO_get_mem_data(bio, &pem)) <= 0) {
-                r = -EIO;
+        if (!(pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, rawlen)))
+                return -EIO;
+        *ret = pub;
+        return 0;
+}
+
+static void signer_key_clear(struct signer_key *k)
+{
+        EVP_PKEY_free(k->pkey);
+        memset(k, 0, sizeof(*k));
+}
+
+/* ---- the retained keys: keys/<kid>.pub.pem and keys/<kid>.until ----------- */
+
+/* A retained key's file name. Every path built from a kid goes through
+ * here, and a kid that is not 43 base64url characters never becomes one. */
+static int retained_name(const char *kid, const char *suffix, char out[RETAINED_NAME_MAX])
+{
+        int n;
+
+        if (!tp_kid_valid(kid))
+                return -EINVAL;
+        n = snprintf(out, RETAINED_NAME_MAX, "%s%s", kid, suffix);
+        return n < 0 || (size_t)n >= RETAINED_NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* The kid of a file named <kid><suffix>, or false for any other name. */
+static bool retained_name_kid(const char *name, const char *suffix, char kid[TP_KID_LEN + 1])
+{
+        size_t len = strlen(name), slen = strlen(suffix);
+
+        if (len != TP_KID_LEN + slen || strcmp(name + TP_KID_LEN, suffix) != 0)
+                return false;
+        memcpy(kid, name, TP_KID_LEN);
+        kid[TP_KID_LEN] = '\0';
+        return tp_kid_valid(kid);
+}
+
+/* Whoever can write in keys/ could make a forged token verify: the
+ * directory and its files must be ours and writable by nobody else. */
+static int retained_file_check(const struct stat *st)
+{
+        if (!S_ISREG(st->st_mode) || st->st_uid != geteuid() || (st->st_mode & 022) != 0)
+                return -EPERM;
+        return 0;
+}
+
+/* Open keys/ in the state directory, creating it (0755 whatever the
+ * umask) when absent. -EPERM for a symlink, a non-directory, or one that
+ * is not ours or is writable by group or others. */
+static int keys_dir_open(int dirfd, int *ret)
+{
+        bool created = false;
+        struct stat st;
+        int fd, r;
+
+        if (mkdirat(dirfd, TP_TOKEN_KEYS_DIR, 0755) == 0)
+                created = true;
+        else if (errno != EEXIST)
+                return -errno;
+        fd = openat(dirfd, TP_TOKEN_KEYS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno;
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+                r = -EPERM;
+                goto fail;
+        }
+        /* A new directory must be durable before files in it are trusted
+         * to be. */
+        if (created && (fchmod(fd, 0755) < 0 || fsync(dirfd) < 0)) {
+                r = -errno;
+                goto fail;
+        }
+        *ret = fd;
+        return 0;
+fail:
+        close(fd);
+        return r;
+}
+
+/* The record is decimal Unix seconds and one newline, nothing else: no
+ * sign, no leading zero, no space. */
+static int parse_until(const char *text, size_t len, int64_t *ret)
+{
+        int64_t v = 0;
+        size_t i;
+
+        if (len < 2 || text[len - 1] != '\n' || (text[0] == '0' && len > 2))
+                return -EBADMSG;
+        for (i = 0; i < len - 1; i++) {
+                int digit = text[i] - '0';
+
+                if (text[i] < '0' || text[i] > '9' || v > (INT64_MAX - digit) / 10)
+                        return -EBADMSG;
+                v = v * 10 + digit;
+        }
+        *ret = v;
+        return 0;
+}
+
+static int read_until(int keysfd, const char *name, int64_t *ret)
+{
+        char buf[UNTIL_TEXT_MAX];
+        struct stat st;
+        size_t len = 0;
+        int fd, r;
+
+        fd = openat(keysfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ELOOP ? -EPERM : -errno;
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
                 goto out;
         }
-        if ((r = write_file_atomic(dirfd, TP_TOKEN_PUB_FILE, pem, (size_t)pemlen, 0644, true)) < 0)
+        if ((r = retained_file_check(&st)) < 0)
                 goto out;
-        n = snprintf(jwks, sizeof(jwks),
-                     "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"%s\",\"kid\":\"%s\","
-                     "\"alg\":\"EdDSA\",\"use\":\"sig\"}]}\n", x, kid);
-        if (n < 0 || (size_t)n >= sizeof(jwks)) {
-                r = -EINVAL;
+        r = read_fd_bounded(fd, buf, sizeof(buf), &len);
+        if (r == -EFBIG)
+                r = -EBADMSG;
+        if (r < 0)
                 goto out;
-        }
-        r = write_file_atomic(dirfd, TP_TOKEN_JWKS_FILE, jwks, (size_t)n, 0644, true);
+        r = parse_until(buf, len, ret);
 out:
-        BIO_free(bio);
+        close(fd);
+        return r;
+}
+
+/* Record k in keys/: its public key first, then the record naming its
+ * time, each written whole and made durable. A record therefore never
+ * exists without its key; a key without a record is a leftover the next
+ * open removes. */
+static int retained_store(int keysfd, const struct signer_key *k)
+{
+        char name[RETAINED_NAME_MAX], text[UNTIL_TEXT_MAX];
+        int n, r;
+
+        if ((r = retained_name(k->kid, TP_TOKEN_RETAINED_PUB_SUFFIX, name)) < 0 ||
+            (r = store_public_key(keysfd, name, k->pkey)) < 0 ||
+            (r = retained_name(k->kid, TP_TOKEN_RETAINED_UNTIL_SUFFIX, name)) < 0)
+                return r;
+        n = snprintf(text, sizeof(text), "%" PRId64 "\n", k->until);
+        if (n < 0 || (size_t)n >= sizeof(text))
+                return -EINVAL;
+        return write_file_atomic(keysfd, name, text, (size_t)n, 0644, true);
+}
+
+/* Forget a retained key on disk: the record first, for the same reason. */
+static int retained_remove(int keysfd, const char *kid)
+{
+        char name[RETAINED_NAME_MAX];
+        int r;
+
+        if ((r = retained_name(kid, TP_TOKEN_RETAINED_UNTIL_SUFFIX, name)) < 0)
+                return r;
+        if (unlinkat(keysfd, name, 0) < 0 && errno != ENOENT)
+                return -errno;
+        if ((r = retained_name(kid, TP_TOKEN_RETAINED_PUB_SUFFIX, name)) < 0)
+                return r;
+        if (unlinkat(keysfd, name, 0) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+static const struct signer_key *signer_find_retained(const struct tp_signer *s, const char *kid)
+{
+        for (size_t i = 0; i < s->n_retained; i++)
+                if (strcmp(s->retained[i].kid, kid) == 0)
+                        return &s->retained[i];
+        return NULL;
+}
+
+static int compare_until_latest_first(const void *a, const void *b)
+{
+        const struct signer_key *x = a, *y = b;
+
+        if (x->until != y->until)
+                return x->until > y->until ? -1 : 1;
+        return strcmp(x->kid, y->kid);
+}
+
+static void signer_sort_retained(struct tp_signer *s)
+{
+        qsort(s->retained, s->n_retained, sizeof(s->retained[0]), compare_until_latest_first);
+}
+
+/* Load the retained key that the record keys/<kid>.until names, or drop
+ * the record when its time has passed, when it names the current key (a
+ * rotation stopped before the switch), or when its key file is gone. */
+static int signer_load_retained_one(struct tp_signer *s, int keysfd, const char *kid, int64_t now)
+{
+        char name[RETAINED_NAME_MAX];
+        struct signer_key k = {};
+        int64_t until = 0;
+        int r;
+
+        if (strcmp(kid, s->current.kid) == 0)
+                return retained_remove(keysfd, kid);
+        if ((r = retained_name(kid, TP_TOKEN_RETAINED_UNTIL_SUFFIX, name)) < 0 ||
+            (r = read_until(keysfd, name, &until)) < 0)
+                return r;
+        if (until <= now)
+                return retained_remove(keysfd, kid);
+        if ((r = retained_name(kid, TP_TOKEN_RETAINED_PUB_SUFFIX, name)) < 0)
+                return r;
+        r = load_pem_key(keysfd, name, O_NOFOLLOW, retained_file_check, PEM_read_bio_PUBKEY, &k.pkey);
+        if (r == -ENOENT)
+                return retained_remove(keysfd, kid);
+        if (r < 0)
+                return r == -ELOOP ? -EPERM : r;
+        if ((r = key_identify(&k)) < 0)
+                goto out;
+        /* A file must hold the key its name says, or a token naming one
+         * key would be checked against another. */
+        if (strcmp(k.kid, kid) != 0) {
+                r = -EBADMSG;
+                goto out;
+        }
+        if (s->n_retained == TP_SIGNER_RETAINED_MAX) {
+                r = -E2BIG;
+                goto out;
+        }
+        k.until = until;
+        s->retained[s->n_retained++] = k;
+        k.pkey = NULL;
+        r = 0;
+out:
+        signer_key_clear(&k);
+        return r;
+}
+
+static int signer_load_retained(struct tp_signer *s, int keysfd, int64_t now)
+{
+        char kid[TP_KID_LEN + 1];
+        struct dirent *e;
+        DIR *d;
+        int fd, r = 0;
+
+        fd = openat(keysfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (!(d = fdopendir(fd))) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        /* The records first: each names a key to keep and until when.
+         * Names that are not ours are left alone. */
+        while ((errno = 0, e = readdir(d))) {
+                if (!retained_name_kid(e->d_name, TP_TOKEN_RETAINED_UNTIL_SUFFIX, kid))
+                        continue;
+                if ((r = signer_load_retained_one(s, keysfd, kid, now)) < 0)
+                        goto out;
+        }
+        if (errno) {
+                r = -errno;
+                goto out;
+        }
+        /* Then key files without a record: leftovers of a rotation that
+         * stopped between its two writes, or of a removal. */
+        rewinddir(d);
+        while ((errno = 0, e = readdir(d))) {
+                if (!retained_name_kid(e->d_name, TP_TOKEN_RETAINED_PUB_SUFFIX, kid) ||
+                    signer_find_retained(s, kid))
+                        continue;
+                if (unlinkat(keysfd, e->d_name, 0) < 0 && errno != ENOENT) {
+                        r = -errno;
+                        goto out;
+                }
+        }
+        if (errno) {
+                r = -errno;
+                goto out;
+        }
+        signer_sort_retained(s);
+out:
+        closedir(d);
+        return r;
+}
+
+/* Drop the retained keys whose time has passed, from memory and disk. */
+static int signer_prune(struct tp_signer *s, int keysfd, int64_t now)
+{
+        size_t i = 0;
+        int r;
+
+        while (i < s->n_retained) {
+                struct signer_key *k = &s->retained[i];
+
+                if (k->until > now) {
+                        i++;
+                        continue;
+                }
+                if ((r = retained_remove(keysfd, k->kid)) < 0)
+                        return r;
+                signer_key_clear(k);
+                memmove(k, k + 1, (s->n_retained - i - 1) * sizeof(*k));
+                s->n_retained--;
+        }
+        return 0;
+}
+
+/* x and kid are base64url (checked when they were made): no escaping. */
+static void jwks_put_key(struct tp_json_out *j, const struct signer_key *k)
+{
+        tp_json_puts(j, "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"");
+        tp_json_puts(j, k->x);
+        tp_json_puts(j, "\",\"kid\":\"");
+        tp_json_puts(j, k->kid);
+        tp_json_puts(j, "\",\"alg\":\"EdDSA\",\"use\":\"sig\"}");
+}
+
+/* The current public key as PEM, and the JWKS: the current key first,
+ * then each retained key whose time has not passed. */
+static int signer_publish(const struct tp_signer *s, int64_t now)
+{
+        struct tp_json_out j;
+        char *jwks;
+        int r;
+
+        if ((r = store_public_key(s->dirfd, TP_TOKEN_PUB_FILE, s->current.pkey)) < 0)
+                return r;
+        if (!(jwks = malloc(JWKS_MAX)))
+                return -ENOMEM;
+        tp_json_out_init(&j, jwks, JWKS_MAX);
+        tp_json_puts(&j, "{\"keys\":[");
+        jwks_put_key(&j, &s->current);
+        for (size_t i = 0; i < s->n_retained; i++) {
+                if (s->retained[i].until <= now)
+                        continue;
+                tp_json_puts(&j, ",");
+                jwks_put_key(&j, &s->retained[i]);
+        }
+        tp_json_puts(&j, "]}\n");
+        if (j.overflow)
+                r = -EMSGSIZE;
+        else
+                r = write_file_atomic(s->dirfd, TP_TOKEN_JWKS_FILE, jwks, j.len, 0644, true);
+        free(jwks);
+        return r;
+}
+
+int tp_signer_open_at(const char *dir, int64_t now, struct tp_signer **ret)
+{
+        struct tp_signer *s = NULL;
+        int keysfd = -1, r;
+
+        if (!dir || !ret)
+                return -EINVAL;
+        if (!(s = calloc(1, sizeof(*s))))
+                return -ENOMEM;
+        s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->dirfd < 0) {
+                r = -errno;
+                goto out;
+        }
+        r = signer_load_key(s->dirfd, &s->current.pkey);
+        if (r == -ENOENT) {
+                r = signer_create_key(s->dirfd, &s->current.pkey);
+                /* Another process created it first: use theirs. */
+                if (r == -EEXIST)
+                        r = signer_load_key(s->dirfd, &s->current.pkey);
+        }
+        if (r < 0)
+                goto out;
+        if ((r = key_identify(&s->current)) < 0 ||
+            (r = keys_dir_open(s->dirfd, &keysfd)) < 0 ||
+            (r = signer_load_retained(s, keysfd, now)) < 0 ||
+            (r = signer_publish(s, now)) < 0)
+                goto out;
+        *ret = s;
+        s = NULL;
+        r = 0;
+out:
+        if (keysfd >= 0)
+                close(keysfd);
+        tp_signer_free(s);
         return r;
 }
 
 int tp_signer_open(const char *dir, struct tp_signer **ret)
 {
-        struct tp_signer *s = NULL;
-        EVP_PKEY *pkey = NULL;
-        char kid[KID_LEN + 1];
-        int dirfd, r;
+        return tp_signer_open_at(dir, (int64_t)time(NULL), ret);
+}
 
-        if (!dir || !ret)
+/* The order of the writes is what makes a crash harmless: the old public
+ * key and its record are durable before the private key file is replaced
+ * (one rename), so after a restart either key is current and a token
+ * signed by either verifies. */
+int tp_signer_rotate(struct tp_signer *s, int64_t now, int64_t retain_until,
+                     char ret_old_kid[TP_KID_LEN + 1])
+{
+        struct signer_key old = {}, next = {};
+        char old_kid[TP_KID_LEN + 1];
+        int keysfd = -1, r;
+
+        if (!s || !ret_old_kid)
                 return -EINVAL;
-        dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dirfd < 0)
-                return -errno;
-        r = signer_load_key(dirfd, &pkey);
-        if (r == -ENOENT) {
-                r = signer_create_key(dirfd, &pkey);
-                /* Another process created it first: use theirs. */
-                if (r == -EEXIST)
-                        r = signer_load_key(dirfd, &pkey);
-        }
-        if (r < 0)
+        if ((r = keys_dir_open(s->dirfd, &keysfd)) < 0 || (r = signer_prune(s, keysfd, now)) < 0)
                 goto out;
-        if ((r = signer_publish(dirfd, pkey, kid)) < 0)
-                goto out;
-        if (!(s = calloc(1, sizeof(*s)))) {
-                r = -ENOMEM;
+        if (s->n_retained == TP_SIGNER_RETAINED_MAX) {
+                r = -ENOSPC;
                 goto out;
         }
-        s->pkey = pkey;
-        pkey = NULL;
-        memcpy(s->kid, kid, sizeof(kid));
-        *ret = s;
+        /* Everything that can fail in memory before anything on disk. */
+        if ((r = generate_key(&next.pkey)) < 0 || (r = key_identify(&next)) < 0 ||
+            (r = public_copy(s->current.pkey, &old.pkey)) < 0)
+                goto out;
+        memcpy(old_kid, s->current.kid, sizeof(old_kid));
+        memcpy(old.kid, s->current.kid, sizeof(old.kid));
+        memcpy(old.x, s->current.x, sizeof(old.x));
+        old.until = retain_until;
+
+        /* On failure the record stays: if the rename below did happen
+         * after all, it keeps the old tokens verifiable; if not, the next
+         * open drops it as naming the current key. */
+        if ((r = retained_store(keysfd, &old)) < 0 ||
+            (r = store_private_key(s->dirfd, next.pkey, true)) < 0)
+                goto out;
+
+        /* Switched on disk: the old private key is of no further use. */
+        signer_key_clear(&s->current);
+        s->current = next;
+        next.pkey = NULL;
+        s->retained[s->n_retained++] = old;
+        old.pkey = NULL;
+        signer_sort_retained(s);
+        if ((r = signer_publish(s, now)) < 0)
+                goto out;
+        memcpy(ret_old_kid, old_kid, sizeof(old_kid));
         r = 0;
 out:
-        EVP_PKEY_free(pkey);
-        close(dirfd);
+        signer_key_clear(&old);
+        signer_key_clear(&next);
+        if (keysfd >= 0)
+                close(keysfd);
         return r;
 }
 
@@ -417,13 +872,32 @@ void tp_signer_free(struct tp_signer *s)
 {
         if (!s)
                 return;
-        EVP_PKEY_free(s->pkey);
+        signer_key_clear(&s->current);
+        for (size_t i = 0; i < s->n_retained; i++)
+                signer_key_clear(&s->retained[i]);
+        if (s->dirfd >= 0)
+                close(s->dirfd);
         free(s);
 }
 
 const char *tp_signer_kid(const struct tp_signer *s)
 {
-        return s->kid;
+        return s->current.kid;
+}
+
+int tp_pubkey_pem_kid(const char *pubkey_pem_path, char ret_kid[TP_KID_LEN + 1])
+{
+        struct signer_key k = {};
+        int r;
+
+        if (!pubkey_pem_path || !ret_kid)
+                return -EINVAL;
+        if ((r = load_public_key(pubkey_pem_path, &k.pkey)) < 0)
+                return r;
+        if ((r = key_identify(&k)) == 0)
+                memcpy(ret_kid, k.kid, sizeof(k.kid));
+        signer_key_clear(&k);
+        return r;
 }
 
 /* ---- JWT ---------------------------------------------------------------------- */
@@ -448,7 +922,7 @@ int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t 
             !field_terminated(c->sid, sizeof(c->sid)) || !field_terminated(c->client, sizeof(c->client)) ||
             !field_terminated(c->jti, sizeof(c->jti)) || !field_terminated(c->kid, sizeof(c->kid)))
                 return -EINVAL;
-        if (c->kid[0] && strcmp(c->kid, s->kid) != 0)
+        if (c->kid[0] && strcmp(c->kid, s->current.kid) != 0)
                 return -EINVAL;
         if (c->jti[0])
                 memcpy(jti, c->jti, strlen(c->jti) + 1);
@@ -458,7 +932,7 @@ int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t 
         tp_json_out_init(&h, header, sizeof(header));
         tp_json_out_init(&p, payload, sizeof(payload));
         tp_json_puts(&h, "{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":");
-        if ((r = tp_json_put_string(&h, s->kid)) < 0)
+        if ((r = tp_json_put_string(&h, s->current.kid)) < 0)
                 return r;
         tp_json_puts(&h, "}");
 
@@ -497,7 +971,7 @@ int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t 
         len += n;
         if (!(md = EVP_MD_CTX_new()))
                 return -ENOMEM;
-        if (EVP_DigestSignInit(md, NULL, NULL, NULL, s->pkey) != 1 ||
+        if (EVP_DigestSignInit(md, NULL, NULL, NULL, s->current.pkey) != 1 ||
             EVP_DigestSign(md, sig, &siglen, (const uint8_t *)tok, len) != 1 ||
             siglen != sizeof(sig)) {
                 r = -EIO;
@@ -520,7 +994,7 @@ int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t 
         memcpy(out, tok, len + 1);
         memcpy(c->jti, jti, strlen(jti) + 1);
         if (!c->kid[0])
-                memcpy(c->kid, s->kid, sizeof(s->kid));
+                memcpy(c->kid, s->current.kid, sizeof(s->current.kid));
         r = 0;
 out:
         EVP_MD_CTX_free(md);
@@ -566,20 +1040,34 @@ static int jwt_parse_claims(const char *payload, size_t len, struct tp_json_obje
         return 0;
 }
 
-int tp_jwt_verify_pem(const char *pubkey_pem_path, const char *token, int64_t now,
-                      struct tp_jwt_claims *ret)
+/* The key a token names: the signer's current key when the header has no
+ * kid or names it, else a retained key with that kid (borrowed, not to be
+ * freed). Only compares strings: a kid never reaches the file system. */
+static EVP_PKEY *signer_key_for_kid(const struct tp_signer *s, const char *kid)
+{
+        const struct signer_key *k;
+
+        if (kid[0] == '\0' || strcmp(kid, s->current.kid) == 0)
+                return s->current.pkey;
+        k = signer_find_retained(s, kid);
+        return k ? k->pkey : NULL;
+}
+
+/* Verify with the signer's key chosen by kid when s is set, else with the
+ * public key in the PEM file at path. The key is looked up only after the
+ * token has parsed, so a malformed token is -EBADMSG whatever the key. */
+static int jwt_verify(const struct tp_signer *s, const char *pubkey_pem_path, const char *token,
+                      int64_t now, struct tp_jwt_claims *ret)
 {
         uint8_t header[JWT_PART_MAX], payload[JWT_PART_MAX], sig[JWT_PART_MAX];
         const char *dot1, *dot2;
         struct tp_jwt_claims c;
         struct tp_json_object *obj = NULL;
-        EVP_PKEY *pkey = NULL;
+        EVP_PKEY *loaded = NULL, *pkey;
         EVP_MD_CTX *md = NULL;
         size_t len, hlen, plen, siglen;
         int r;
 
-        if (!pubkey_pem_path || !token || !ret)
-                return -EINVAL;
         memset(&c, 0, sizeof(c));
         len = strnlen(token, TP_TOKEN_MAX);
         if (len == TP_TOKEN_MAX)
@@ -603,8 +1091,16 @@ int tp_jwt_verify_pem(const char *pubkey_pem_path, const char *token, int64_t no
                 goto out;
         }
 
-        if ((r = load_public_key(pubkey_pem_path, &pkey)) < 0)
-                goto out;
+        if (s) {
+                if (!(pkey = signer_key_for_kid(s, c.kid))) {
+                        r = -ENOKEY;
+                        goto out;
+                }
+        } else {
+                if ((r = load_public_key(pubkey_pem_path, &loaded)) < 0)
+                        goto out;
+                pkey = loaded;
+        }
         if (!(md = EVP_MD_CTX_new())) {
                 r = -ENOMEM;
                 goto out;
@@ -629,7 +1125,22 @@ int tp_jwt_verify_pem(const char *pubkey_pem_path, const char *token, int64_t no
         r = 0;
 out:
         EVP_MD_CTX_free(md);
-        EVP_PKEY_free(pkey);
+        EVP_PKEY_free(loaded);
         free(obj);
         return r;
+}
+
+int tp_signer_verify(struct tp_signer *s, const char *token, int64_t now, struct tp_jwt_claims *ret)
+{
+        if (!s || !token || !ret)
+                return -EINVAL;
+        return jwt_verify(s, NULL, token, now, ret);
+}
+
+int tp_jwt_verify_pem(const char *pubkey_pem_path, const char *token, int64_t now,
+                      struct tp_jwt_claims *ret)
+{
+        if (!pubkey_pem_path || !token || !ret)
+                return -EINVAL;
+        return jwt_verify(NULL, pubkey_pem_path, token, now, ret);
 }

@@ -5,6 +5,9 @@
  * Access tokens: JWTs signed with Ed25519 ("alg":"EdDSA"). The signing key
  * lives in the state directory (mode 0600, created on first start); the
  * public key is published beside it as PEM and JWKS.
+ * Key rotation: the private key is replaced and the old public key is kept
+ * as keys/<kid>.pub.pem with keys/<kid>.until (decimal Unix seconds and a
+ * newline), published in the JWKS until then and removed after.
  * Secrets are wiped with OPENSSL_cleanse before their memory is freed.
  * Library code: never logs.
  */
@@ -19,6 +22,11 @@
 #define TP_TOKEN_KEY_FILE "signing-key.pem"
 #define TP_TOKEN_PUB_FILE "signing-key.pub.pem"
 #define TP_TOKEN_JWKS_FILE "jwks.json"
+#define TP_TOKEN_KEYS_DIR "keys"
+#define TP_TOKEN_RETAINED_PUB_SUFFIX ".pub.pem"
+#define TP_TOKEN_RETAINED_UNTIL_SUFFIX ".until"
+#define TP_KID_LEN 43                   /* RFC 7638 thumbprint: base64url SHA-256 */
+#define TP_SIGNER_RETAINED_MAX 32       /* old keys published at once */
 #define TP_REFRESH_TOKEN_BYTES 32
 #define TP_REFRESH_TOKEN_TEXT 44 /* base64url, unpadded, plus NUL */
 #define TP_SHA256_LEN 32
@@ -49,13 +57,41 @@ struct tp_jwt_claims {
 
 struct tp_signer;
 
+/* True when kid is TP_KID_LEN base64url characters: the only kind that may
+ * become part of a file name. */
+bool tp_kid_valid(const char *kid);
+
 /* Load the signing key from dir, or create it (0600) when absent; refuse a
  * key file that group or others can read (-EPERM), and likewise one that
  * is a symlink, not a regular file, or not owned by the effective user.
- * Writes the public PEM and JWKS files (0644) beside it. */
+ * Load the retained keys from dir/keys (created 0755 when absent; -EPERM
+ * when it or a file in it is a symlink, not ours, or writable by group or
+ * others): a record whose time is not after now is removed with its key,
+ * and so is a record naming the current key and a key file without a
+ * record. -EBADMSG for a malformed record or a key file that does not hold
+ * the key its name says; -E2BIG for more than TP_SIGNER_RETAINED_MAX
+ * records in force. Writes the public PEM and JWKS files (0644) beside the
+ * key. tp_signer_open uses the wall clock. */
+int tp_signer_open_at(const char *dir, int64_t now, struct tp_signer **ret);
 int tp_signer_open(const char *dir, struct tp_signer **ret);
 void tp_signer_free(struct tp_signer *s);
 const char *tp_signer_kid(const struct tp_signer *s);
+
+/* The kid (RFC 7638 thumbprint) of the Ed25519 public key in a PEM file:
+ * -errno from open() or -EINVAL as for tp_jwt_verify_pem. */
+int tp_pubkey_pem_kid(const char *pubkey_pem_path, char ret_kid[TP_KID_LEN + 1]);
+
+/* Replace the signing key with a new one. The old public key is kept in
+ * keys/ until retain_until, which must be no earlier than the expiry of
+ * any token the old key signed; retained keys whose time is not after now
+ * are removed first. On success ret_old_kid is the old key's kid.
+ * Crash-safe: the old public key and its record are durable before the
+ * private key file is replaced in one rename. -ENOSPC when
+ * TP_SIGNER_RETAINED_MAX old keys are still in force (nothing changed). An
+ * error after the switch (rewriting the public PEM or the JWKS) leaves the
+ * new key in use, as tp_signer_kid() shows; the next open rewrites them. */
+int tp_signer_rotate(struct tp_signer *s, int64_t now, int64_t retain_until,
+                     char ret_old_kid[TP_KID_LEN + 1]);
 
 /* Sign claims as a compact JWT into out. Fills in c->jti and c->kid if
  * empty. -ENOBUFS when out is too small, -EMSGSIZE when the token would
@@ -65,8 +101,10 @@ int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t 
 
 /* Verify a token with the signer's current key or one it still publishes,
  * chosen by the token's "kid" (the algorithm is never taken from the
- * token). Same checks and return values as tp_jwt_verify_pem, plus
- * -ENOKEY when the kid names none of this signer's keys. */
+ * token; a token without a kid is checked with the current key). Same
+ * checks and return values as tp_jwt_verify_pem, plus -ENOKEY when the kid
+ * names none of this signer's keys. Reads no file: a kid is only compared
+ * with the keys in memory. */
 int tp_signer_verify(struct tp_signer *s, const char *token, int64_t now, struct tp_jwt_claims *ret);
 
 /* Verify a compact JWT against a PEM public key file: the header must say

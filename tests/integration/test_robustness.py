@@ -245,7 +245,7 @@ def test_log_lines_carry_priorities_for_the_journal():
         env.sign_in("tptest-desktop", USER)
         env.pam("tptest-web", USER, "acct")
         log = env.log_text()
-        check("<5>audit: event=allow" in log, log)
+        check("<6>audit: event=allow" in log, log)
         check("<5>audit: event=deny" in log, log)
         check("<6>ready:" in log, log)
     finally:

@@ -84,8 +84,12 @@ static void remove_tree(const char *dir)
         while ((e = readdir(d))) {
                 if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                         continue;
-                if (unlinkat(dirfd(d), e->d_name, 0) < 0)
-                        assert_int_equal(unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR), 0);
+                if (unlinkat(dirfd(d), e->d_name, 0) < 0) {
+                        char sub[PATH_MAX];
+
+                        concat(sub, PATH_MAX, dir, "/", e->d_name, (const char *)NULL);
+                        remove_tree(sub);
+                }
         }
         closedir(d);
         assert_int_equal(rmdir(dir), 0);
@@ -104,6 +108,17 @@ static mode_t file_mode(const char *dir, const char *name)
         path_in(p, dir, name);
         assert_int_equal(lstat(p, &st), 0);
         assert_true(S_ISREG(st.st_mode));
+        return st.st_mode & 07777;
+}
+
+static mode_t dir_mode(const char *dir, const char *name)
+{
+        char p[PATH_MAX];
+        struct stat st;
+
+        path_in(p, dir, name);
+        assert_int_equal(lstat(p, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
         return st.st_mode & 07777;
 }
 
@@ -180,21 +195,15 @@ static void token_join(char *out, const char *h, const char *p, const char *s)
         concat(out, BIG, h, ".", p, ".", s, (const char *)NULL);
 }
 
-/* Sign arbitrary header and payload JSON with the fixture's private key. */
-static void sign_raw(const struct fixture *f, const char *header, const char *payload, size_t plen,
-                     char *out)
+/* Sign arbitrary header and payload JSON with pkey. */
+static void sign_raw_key(EVP_PKEY *pkey, const char *header, const char *payload, size_t plen,
+                         char *out)
 {
-        char keypath[PATH_MAX], h[BIG], p[BIG], s[256], input[BIG];
+        char h[BIG], p[BIG], s[256], input[BIG];
         unsigned char sig[64];
         size_t siglen = sizeof(sig);
-        EVP_PKEY *pkey;
         EVP_MD_CTX *md;
-        FILE *fp;
 
-        path_in(keypath, f->dir, TP_TOKEN_KEY_FILE);
-        assert_non_null(fp = fopen(keypath, "re"));
-        assert_non_null(pkey = PEM_read_PrivateKey(fp, NULL, NULL, NULL));
-        fclose(fp);
         b64url(header, strlen(header), h);
         b64url(payload, plen, p);
         CONCAT(input, h, ".", p);
@@ -202,9 +211,24 @@ static void sign_raw(const struct fixture *f, const char *header, const char *pa
         assert_int_equal(EVP_DigestSignInit(md, NULL, NULL, NULL, pkey), 1);
         assert_int_equal(EVP_DigestSign(md, sig, &siglen, (unsigned char *)input, strlen(input)), 1);
         EVP_MD_CTX_free(md);
-        EVP_PKEY_free(pkey);
         b64url(sig, siglen, s);
         token_join(out, h, p, s);
+}
+
+/* The same with the fixture's private key, as the key file holds it now. */
+static void sign_raw(const struct fixture *f, const char *header, const char *payload, size_t plen,
+                     char *out)
+{
+        char keypath[PATH_MAX];
+        EVP_PKEY *pkey;
+        FILE *fp;
+
+        path_in(keypath, f->dir, TP_TOKEN_KEY_FILE);
+        assert_non_null(fp = fopen(keypath, "re"));
+        assert_non_null(pkey = PEM_read_PrivateKey(fp, NULL, NULL, NULL));
+        fclose(fp);
+        sign_raw_key(pkey, header, payload, plen, out);
+        EVP_PKEY_free(pkey);
 }
 
 static int verify_raw_n(const struct fixture *f, const char *header, const char *payload, size_t plen,
@@ -366,6 +390,7 @@ static void open_with_umask(mode_t mask)
         assert_int_equal(file_mode(dir, TP_TOKEN_KEY_FILE), 0600);
         assert_int_equal(file_mode(dir, TP_TOKEN_PUB_FILE), 0644);
         assert_int_equal(file_mode(dir, TP_TOKEN_JWKS_FILE), 0644);
+        assert_int_equal(dir_mode(dir, TP_TOKEN_KEYS_DIR), 0755);
         assert_true(is_b64url(tp_signer_kid(s), 43));
         tp_signer_free(s);
         remove_tree(dir);
@@ -406,7 +431,7 @@ static void test_signer_reopens_same_key(void **state)
                 else
                         assert_true(strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0);
         closedir(d);
-        assert_int_equal(n, 3);
+        assert_int_equal(n, 4); /* the key, its PEM and JWKS, keys/ */
 }
 
 static void test_signer_refuses_wide_permissions(void **state)
@@ -1173,6 +1198,351 @@ static void test_claims_all_required(void **state)
         assert_int_equal(verify_member(f, "exp", "\"2000\"", NULL), -EBADMSG);
 }
 
+/* ---- several keys: rotation, retention, tp_signer_verify ------------------- */
+
+#define ROTATE_NOW (NOW + 60)
+#define RETAIN_UNTIL (NOW + 1000)
+
+static size_t jwks_key_count(const struct fixture *f, char first_kid[64])
+{
+        char path[PATH_MAX], jwks[BIG];
+        const char *p;
+        size_t n = 0;
+
+        path_in(path, f->dir, TP_TOKEN_JWKS_FILE);
+        read_text(path, jwks, sizeof(jwks));
+        for (p = jwks; (p = strstr(p, "\"kid\":\"")); p++) {
+                if (n++ == 0 && first_kid) {
+                        memcpy(first_kid, p + 7, 43);
+                        first_kid[43] = '\0';
+                }
+        }
+        return n;
+}
+
+static bool jwks_has(const struct fixture *f, const char *kid)
+{
+        char path[PATH_MAX], jwks[BIG], want[128];
+
+        path_in(path, f->dir, TP_TOKEN_JWKS_FILE);
+        read_text(path, jwks, sizeof(jwks));
+        CONCAT(want, "\"kid\":\"", kid, "\"");
+        return strstr(jwks, want) != NULL;
+}
+
+/* dir/keys/<kid><suffix> */
+static void retained_path(char out[PATH_MAX], const struct fixture *f, const char *kid,
+                          const char *suffix)
+{
+        concat(out, PATH_MAX, f->dir, "/" TP_TOKEN_KEYS_DIR "/", kid, suffix, (const char *)NULL);
+}
+
+static bool exists(const char *path)
+{
+        struct stat st;
+
+        return lstat(path, &st) == 0;
+}
+
+static void reopen_at(struct fixture *f, int64_t now)
+{
+        struct tp_signer *s = NULL;
+
+        assert_int_equal(tp_signer_open_at(f->dir, now, &s), 0);
+        tp_signer_free(f->signer);
+        f->signer = s;
+}
+
+static void test_kid_valid(void **state)
+{
+        char kid[64];
+
+        (void)state;
+        memset(kid, 'A', 43);
+        kid[43] = '\0';
+        assert_true(tp_kid_valid(kid));
+        kid[0] = '-';
+        kid[42] = '_';
+        assert_true(tp_kid_valid(kid));
+        kid[42] = '\0';
+        assert_false(tp_kid_valid(kid)); /* 42 */
+        kid[42] = 'A';
+        kid[43] = 'A';
+        kid[44] = '\0';
+        assert_false(tp_kid_valid(kid)); /* 44 */
+        kid[43] = '\0';
+        for (const char *bad = "/.=+ \n%"; *bad; bad++) {
+                kid[10] = *bad;
+                assert_false(tp_kid_valid(kid));
+        }
+        assert_false(tp_kid_valid(""));
+        assert_false(tp_kid_valid(".."));
+        assert_false(tp_kid_valid(NULL));
+}
+
+static void test_signer_verify_current_key(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_signer *other = NULL;
+        struct tp_jwt_claims c, got;
+        char tok[TP_TOKEN_MAX], raw[BIG], dir[PATH_MAX];
+
+        sign_base(f, tok, &c);
+        assert_int_equal(tp_signer_verify(f->signer, tok, NOW, &got), 0);
+        assert_claims_equal(&got, &c);
+        /* Same checks as the PEM verifier. */
+        assert_int_equal(tp_signer_verify(f->signer, tok, c.exp, &got), -ETIME);
+        assert_int_equal(tp_signer_verify(f->signer, "a.b", NOW, &got), -EBADMSG);
+        /* Another letter of the alphabet: still base64url, a wrong signature. */
+        tok[strlen(tok) - 2] = tok[strlen(tok) - 2] == 'A' ? 'B' : 'A';
+        assert_int_equal(tp_signer_verify(f->signer, tok, NOW, &got), -EKEYREJECTED);
+        /* Without a kid the current key is the one to try. */
+        sign_raw(f, HEADER_OK, PAYLOAD_OK, strlen(PAYLOAD_OK), raw);
+        assert_int_equal(tp_signer_verify(f->signer, raw, RAW_NOW, &got), 0);
+        assert_string_equal(got.kid, "");
+
+        /* Another daemon's token names a key this one does not have. */
+        make_tmpdir(dir);
+        assert_int_equal(tp_signer_open(dir, &other), 0);
+        claims_base(&c);
+        assert_int_equal(tp_jwt_sign(other, &c, tok, sizeof(tok)), 0);
+        assert_int_equal(tp_signer_verify(f->signer, tok, NOW, &got), -ENOKEY);
+        assert_int_equal(tp_signer_verify(other, tok, NOW, &got), 0);
+        tp_signer_free(other);
+        remove_tree(dir);
+        assert_int_equal(tp_signer_verify(NULL, tok, NOW, &got), -EINVAL);
+        assert_int_equal(tp_signer_verify(f->signer, NULL, NOW, &got), -EINVAL);
+        assert_int_equal(tp_signer_verify(f->signer, tok, NOW, NULL), -EINVAL);
+}
+
+static void test_rotate_keeps_old_tokens_verifying(void **state)
+{
+        struct fixture *f = *state;
+        char old_tok[TP_TOKEN_MAX], new_tok[TP_TOKEN_MAX], old_kid[64], first[64], path[PATH_MAX];
+        char got_old[TP_KID_LEN + 1], text[64], key_before[4096], key_after[4096];
+        struct tp_jwt_claims c, got;
+
+        sign_base(f, old_tok, &c);
+        strcpy(old_kid, c.kid);
+        path_in(path, f->dir, TP_TOKEN_KEY_FILE);
+        read_text(path, key_before, sizeof(key_before));
+        assert_int_equal(jwks_key_count(f, NULL), 1);
+
+        assert_int_equal(tp_signer_rotate(f->signer, ROTATE_NOW, RETAIN_UNTIL, got_old), 0);
+        assert_string_equal(got_old, old_kid);
+        assert_string_not_equal(tp_signer_kid(f->signer), old_kid);
+        assert_true(is_b64url(tp_signer_kid(f->signer), 43));
+
+        /* Files: a new private key, the old public key and its record. */
+        read_text(path, key_after, sizeof(key_after));
+        assert_string_not_equal(key_before, key_after);
+        assert_int_equal(file_mode(f->dir, TP_TOKEN_KEY_FILE), 0600);
+        assert_int_equal(dir_mode(f->dir, TP_TOKEN_KEYS_DIR), 0755);
+        retained_path(path, f, old_kid, TP_TOKEN_RETAINED_PUB_SUFFIX);
+        assert_int_equal(tp_jwt_verify_pem(path, old_tok, NOW, &got), 0);
+        assert_string_equal(got.kid, old_kid);
+        retained_path(path, f, old_kid, TP_TOKEN_RETAINED_UNTIL_SUFFIX);
+        read_text(path, text, sizeof(text));
+        assert_string_equal(text, "1700001000\n");
+        assert_int_equal(jwks_key_count(f, first), 2);
+        assert_string_equal(first, tp_signer_kid(f->signer));
+        assert_true(jwks_has(f, old_kid));
+
+        /* The old token verifies by its kid; new tokens carry the new kid. */
+        assert_int_equal(tp_signer_verify(f->signer, old_tok, NOW, &got), 0);
+        assert_claims_equal(&got, &c);
+        claims_base(&c);
+        assert_int_equal(tp_jwt_sign(f->signer, &c, new_tok, sizeof(new_tok)), 0);
+        assert_string_equal(c.kid, tp_signer_kid(f->signer));
+        assert_int_equal(tp_signer_verify(f->signer, new_tok, NOW, &got), 0);
+        /* signing-key.pub.pem is the current key only. */
+        assert_int_equal(tp_jwt_verify_pem(f->pub, new_tok, NOW, &got), 0);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, old_tok, NOW, &got), -EKEYREJECTED);
+
+        /* After a restart: the same keys. */
+        reopen_at(f, RETAIN_UNTIL - 1);
+        assert_string_equal(tp_signer_kid(f->signer), c.kid);
+        assert_int_equal(tp_signer_verify(f->signer, old_tok, NOW, &got), 0);
+        assert_int_equal(tp_signer_verify(f->signer, new_tok, NOW, &got), 0);
+        assert_int_equal(jwks_key_count(f, NULL), 2);
+
+        /* Once its time has come the old key is gone, files and all. */
+        reopen_at(f, RETAIN_UNTIL);
+        assert_int_equal(tp_signer_verify(f->signer, old_tok, NOW, &got), -ENOKEY);
+        assert_int_equal(tp_signer_verify(f->signer, new_tok, NOW, &got), 0);
+        assert_int_equal(jwks_key_count(f, first), 1);
+        assert_string_equal(first, c.kid);
+        assert_false(exists(path));
+        retained_path(path, f, old_kid, TP_TOKEN_RETAINED_PUB_SUFFIX);
+        assert_false(exists(path));
+}
+
+static void test_rotate_twice_orders_jwks(void **state)
+{
+        struct fixture *f = *state;
+        char a[TP_KID_LEN + 1], b[TP_KID_LEN + 1], first[64], tok_a[TP_TOKEN_MAX];
+        struct tp_jwt_claims c, got;
+
+        sign_base(f, tok_a, &c);
+        assert_int_equal(tp_signer_rotate(f->signer, ROTATE_NOW, RETAIN_UNTIL, a), 0);
+        assert_int_equal(tp_signer_rotate(f->signer, ROTATE_NOW + 1, RETAIN_UNTIL + 100, b), 0);
+        assert_string_not_equal(a, b);
+        assert_int_equal(jwks_key_count(f, first), 3);
+        assert_string_equal(first, tp_signer_kid(f->signer));
+        assert_int_equal(tp_signer_verify(f->signer, tok_a, NOW, &got), 0);
+        /* A later rotation prunes what has run out, in memory and on disk. */
+        assert_int_equal(tp_signer_rotate(f->signer, RETAIN_UNTIL, RETAIN_UNTIL + 200, b), 0);
+        assert_int_equal(jwks_key_count(f, NULL), 3);
+        assert_false(jwks_has(f, a));
+        assert_int_equal(tp_signer_verify(f->signer, tok_a, NOW, &got), -ENOKEY);
+        reopen_at(f, RETAIN_UNTIL);
+        assert_int_equal(jwks_key_count(f, NULL), 3);
+        assert_int_equal(tp_signer_verify(f->signer, tok_a, NOW, &got), -ENOKEY);
+}
+
+static void test_rotate_limit(void **state)
+{
+        struct fixture *f = *state;
+        char old[TP_KID_LEN + 1], kid[TP_KID_LEN + 1];
+        size_t i;
+
+        for (i = 0; i < TP_SIGNER_RETAINED_MAX; i++)
+                assert_int_equal(tp_signer_rotate(f->signer, ROTATE_NOW, RETAIN_UNTIL + (int64_t)i, old), 0);
+        assert_int_equal(jwks_key_count(f, NULL), TP_SIGNER_RETAINED_MAX + 1);
+        strcpy(kid, tp_signer_kid(f->signer));
+        assert_int_equal(tp_signer_rotate(f->signer, ROTATE_NOW, RETAIN_UNTIL, old), -ENOSPC);
+        assert_string_equal(tp_signer_kid(f->signer), kid);
+        reopen_at(f, ROTATE_NOW);
+        assert_string_equal(tp_signer_kid(f->signer), kid);
+        /* One has run out: room for one more. */
+        assert_int_equal(tp_signer_rotate(f->signer, RETAIN_UNTIL, RETAIN_UNTIL + 5000, old), 0);
+        assert_int_equal(jwks_key_count(f, NULL), TP_SIGNER_RETAINED_MAX + 1);
+}
+
+/* A rotation stopped after the old key's record was written but before the
+ * private key was replaced: the old key is still current and its record is
+ * dropped. A key file without a record is dropped too. */
+static void test_open_after_interrupted_rotation(void **state)
+{
+        struct fixture *f = *state;
+        char kid[64], path[PATH_MAX], pem[4096], stray[TP_KID_LEN + 1];
+        struct tp_signer *other = NULL;
+        char dir[PATH_MAX], other_pub[PATH_MAX];
+
+        strcpy(kid, tp_signer_kid(f->signer));
+        read_text(f->pub, pem, sizeof(pem));
+        retained_path(path, f, kid, TP_TOKEN_RETAINED_PUB_SUFFIX);
+        write_text(path, pem, 0644);
+        retained_path(path, f, kid, TP_TOKEN_RETAINED_UNTIL_SUFFIX);
+        write_text(path, "1700001000\n", 0644);
+
+        make_tmpdir(dir);
+        assert_int_equal(tp_signer_open(dir, &other), 0);
+        strcpy(stray, tp_signer_kid(other));
+        path_in(other_pub, dir, TP_TOKEN_PUB_FILE);
+        read_text(other_pub, pem, sizeof(pem));
+        tp_signer_free(other);
+        remove_tree(dir);
+        retained_path(path, f, stray, TP_TOKEN_RETAINED_PUB_SUFFIX);
+        write_text(path, pem, 0644);
+
+        reopen_at(f, ROTATE_NOW);
+        assert_string_equal(tp_signer_kid(f->signer), kid);
+        assert_int_equal(jwks_key_count(f, NULL), 1);
+        assert_false(exists(path));
+        retained_path(path, f, kid, TP_TOKEN_RETAINED_PUB_SUFFIX);
+        assert_false(exists(path));
+        retained_path(path, f, kid, TP_TOKEN_RETAINED_UNTIL_SUFFIX);
+        assert_false(exists(path));
+}
+
+static void test_open_refuses_bad_retained_files(void **state)
+{
+        static const char *bad_until[] = { "", "\n", "1700001000", "01700001000\n", "-1\n", "+5\n",
+                                           " 1700001000\n", "1700001000\n\n", "17x\n",
+                                           "9223372036854775808\n", "99999999999999999999999999999999\n" };
+        struct fixture *f = *state;
+        struct tp_signer *s = NULL;
+        char old[TP_KID_LEN + 1], path[PATH_MAX], keys[PATH_MAX], pem[4096], other_pem[PATH_MAX];
+        size_t i;
+
+        assert_int_equal(tp_signer_rotate(f->signer, ROTATE_NOW, RETAIN_UNTIL, old), 0);
+        retained_path(path, f, old, TP_TOKEN_RETAINED_UNTIL_SUFFIX);
+        for (i = 0; i < sizeof(bad_until) / sizeof(bad_until[0]); i++) {
+                write_text(path, bad_until[i], 0644);
+                assert_int_equal(tp_signer_open_at(f->dir, ROTATE_NOW, &s), -EBADMSG);
+                assert_null(s);
+        }
+        /* The edges that parse: the largest time, and a plain one. */
+        write_text(path, "9223372036854775807\n", 0644);
+        reopen_at(f, ROTATE_NOW);
+        write_text(path, "1700001000\n", 0644);
+        reopen_at(f, ROTATE_NOW);
+
+        /* Writable by others, or not a plain file: someone could plant a key. */
+        assert_int_equal(chmod(path, 0666), 0);
+        assert_int_equal(tp_signer_open_at(f->dir, ROTATE_NOW, &s), -EPERM);
+        assert_int_equal(chmod(path, 0644), 0);
+        path_in(keys, f->dir, TP_TOKEN_KEYS_DIR);
+        assert_int_equal(chmod(keys, 0777), 0);
+        assert_int_equal(tp_signer_open_at(f->dir, ROTATE_NOW, &s), -EPERM);
+        assert_int_equal(chmod(keys, 0755), 0);
+        retained_path(path, f, old, TP_TOKEN_RETAINED_PUB_SUFFIX);
+        read_text(path, pem, sizeof(pem));
+        path_in(other_pem, f->dir, "elsewhere.pem");
+        write_text(other_pem, pem, 0644);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(symlink(other_pem, path), 0);
+        assert_int_equal(tp_signer_open_at(f->dir, ROTATE_NOW, &s), -EPERM);
+        assert_int_equal(unlink(path), 0);
+
+        /* A file that holds another key than its name says. */
+        read_text(f->pub, pem, sizeof(pem));
+        write_text(path, pem, 0644);
+        assert_int_equal(tp_signer_open_at(f->dir, ROTATE_NOW, &s), -EBADMSG);
+        assert_int_equal(unlink(other_pem), 0);
+        assert_null(s);
+
+        /* keys/ as a symlink is refused too. */
+        assert_int_equal(unlink(path), 0);
+        retained_path(path, f, old, TP_TOKEN_RETAINED_UNTIL_SUFFIX);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(keys), 0);
+        assert_int_equal(symlink("/tmp", keys), 0);
+        assert_int_equal(tp_signer_open_at(f->dir, ROTATE_NOW, &s), -EPERM);
+        assert_int_equal(unlink(keys), 0);
+}
+
+/* A kid is compared with the keys in memory and never becomes a path: a
+ * token naming "../x" is unknown, even when dir/x.pub.pem holds the key
+ * that signed it. */
+static void test_verify_kid_never_a_path(void **state)
+{
+        static const char *kids[] = { "../attacker", "..", "/", "a/b", "../" TP_TOKEN_KEYS_DIR "/x",
+                                      "../../../../../tmp/attacker", "" };
+        struct fixture *f = *state;
+        char header[256], tok[BIG], path[PATH_MAX];
+        struct tp_jwt_claims got;
+        EVP_PKEY *attacker;
+        FILE *fp;
+        size_t i;
+
+        assert_non_null(attacker = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"));
+        path_in(path, f->dir, "attacker" TP_TOKEN_RETAINED_PUB_SUFFIX);
+        assert_non_null(fp = fopen(path, "we"));
+        assert_int_equal(PEM_write_PUBKEY(fp, attacker), 1);
+        fclose(fp);
+        for (i = 0; i < sizeof(kids) / sizeof(kids[0]); i++) {
+                CONCAT(header, "{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":\"", kids[i], "\"}");
+                sign_raw_key(attacker, header, PAYLOAD_OK, strlen(PAYLOAD_OK), tok);
+                /* "" means no kid: the current key, which did not sign it. */
+                assert_int_equal(tp_signer_verify(f->signer, tok, RAW_NOW, &got),
+                                 kids[i][0] ? -ENOKEY : -EKEYREJECTED);
+        }
+        EVP_PKEY_free(attacker);
+        assert_int_equal(unlink(path), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1211,6 +1581,14 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_claims_reject_trailing_garbage, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_claims_string_escapes, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_claims_all_required, fixture_setup, fixture_teardown),
+                cmocka_unit_test(test_kid_valid),
+                cmocka_unit_test_setup_teardown(test_signer_verify_current_key, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_rotate_keeps_old_tokens_verifying, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_rotate_twice_orders_jwks, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_rotate_limit, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_open_after_interrupted_rotation, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_open_refuses_bad_retained_files, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_verify_kid_never_a_path, fixture_setup, fixture_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

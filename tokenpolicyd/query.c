@@ -1,0 +1,381 @@
+/* query.c: EXPLAIN and VERIFY, the two requests that only look.
+ *
+ * EXPLAIN answers "what would the next sign-in get, and why" by walking
+ * the same steps as OPEN in handlers.c: the same client resolution, the
+ * same effective policy, the account's canonical name, the store's active
+ * sessions, ghost detection and the engine's decision. It must never open
+ * a store transaction or change anything: a ghost is left for the next real
+ * sign-in to close and is only not counted here.
+ *
+ * VERIFY checks an access token with the daemon's own keys, then the
+ * session it names. The token is a credential: it is never logged or
+ * echoed back, not even in part; only verified claims are.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "account.h"
+#include "log.h"
+#include "policy.h"
+
+#define WHEN_TEXT 32
+
+/* Messages are built a piece at a time; a piece that does not fit is cut
+ * and everything after it dropped, so the text always ends cleanly. */
+struct text {
+        char *buf;
+        size_t size;
+        size_t len;
+};
+
+static void text_addf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void text_addf(struct text *t, const char *fmt, ...)
+{
+        va_list ap;
+        int w;
+
+        if (t->len + 1 >= t->size)
+                return;
+        va_start(ap, fmt);
+        w = vsnprintf(t->buf + t->len, t->size - t->len, fmt, ap);
+        va_end(ap);
+        if (w < 0)
+                t->buf[t->len] = '\0';
+        else if ((size_t)w >= t->size - t->len)
+                t->len = t->size - 1;
+        else
+                t->len += (size_t)w;
+}
+
+static void reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static void reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
+{
+        va_list ap;
+
+        rep->status = status;
+        va_start(ap, fmt);
+        vsnprintf(rep->message, sizeof(rep->message), fmt, ap);
+        va_end(ap);
+}
+
+static void reply_store_error(struct tp_daemon *d, struct tp_reply *rep, int r, const char *what)
+{
+        tp_log(LOG_ERR, "session store: %s failed: %s (%s)", what, strerror(-r),
+               tp_store_errmsg(d->store));
+        memset(&rep->u, 0, sizeof(rep->u));
+        reply_status(rep, TP_STATUS_ERROR, "The session store failed (%s); see the tokenpolicyd log.",
+                     strerror(-r));
+}
+
+/* Times in messages are UTC: the daemon's time zone need not be the
+ * reader's. The CLI shows the structured fields in local time. */
+static void format_utc(int64_t t, char out[WHEN_TEXT])
+{
+        time_t tt = (time_t)t;
+        struct tm tm;
+
+        if ((int64_t)tt != t || !gmtime_r(&tt, &tm) ||
+            strftime(out, WHEN_TEXT, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+                snprintf(out, WHEN_TEXT, "@%lld", (long long)t);
+}
+
+/* ---- EXPLAIN ------------------------------------------------------------ */
+
+/* Root and the daemon's owner may ask about anyone; a user about their own
+ * account only, by any name NSS resolves to their uid. */
+static bool may_explain(const struct tp_peer *peer, const char *user, bool known, uid_t uid)
+{
+        if (peer->admin)
+                return true;
+        if (peer->user[0] && strcmp(user, peer->user) == 0)
+                return true;
+        return known && uid == peer->uid;
+}
+
+/* "session ID (oldest, from HOST, started T)" for one session it would
+ * sign out. */
+static void describe_victim(struct text *t, const struct tp_session *s, enum tp_evict_mode mode,
+                            bool with_reason)
+{
+        char started[WHEN_TEXT], used[WHEN_TEXT];
+        const char *from = s->rhost[0] ? s->rhost : s->tty;
+
+        format_utc(s->created, started);
+        format_utc(s->last_used, used);
+        text_addf(t, "%s (", s->id);
+        if (with_reason && mode == TP_EVICT_LEAST_RECENTLY_USED)
+                text_addf(t, "least recently used, last used %s, ", used);
+        else if (with_reason)
+                text_addf(t, "oldest, ");
+        if (from[0])
+                text_addf(t, "from %s, ", from);
+        text_addf(t, "started %s)", started);
+}
+
+static void describe_allowed(struct text *t, const struct tp_session *existing,
+                             const struct tp_signin_decision *dec, const struct tp_effective_policy *p,
+                             const char *client, const char *user, uint32_t active)
+{
+        text_addf(t, "A new %s sign-in by %s would be allowed", client, user);
+        if (dec->n_evict == 0) {
+                text_addf(t, ": %u of at most %u %s sessions are active.", active,
+                          p->max_refresh_tokens, client);
+                return;
+        }
+        if (dec->n_evict == 1) {
+                text_addf(t, "; it would sign out session ");
+                describe_victim(t, &existing[dec->evict[0]], p->evict, true);
+                text_addf(t, " to stay within the limit of %u.", p->max_refresh_tokens);
+                return;
+        }
+        text_addf(t, "; to stay within the limit of %u it would sign out %zu sessions, %s first: ",
+                  p->max_refresh_tokens, dec->n_evict,
+                  p->evict == TP_EVICT_LEAST_RECENTLY_USED ? "least recently used" : "oldest");
+        for (size_t i = 0; i < dec->n_evict && i < TP_EVICTED_MAX; i++) {
+                text_addf(t, "%s", i ? ", " : "");
+                describe_victim(t, &existing[dec->evict[i]], p->evict, false);
+        }
+        if (dec->n_evict > TP_EVICTED_MAX)
+                text_addf(t, " and %zu more", dec->n_evict - TP_EVICTED_MAX);
+        text_addf(t, ".");
+}
+
+static void describe_denied(struct text *t, enum tp_verdict v, const struct tp_effective_policy *p,
+                            const char *client, const char *user, uint32_t active)
+{
+        text_addf(t, "A new %s sign-in by %s would be denied: ", client, user);
+        switch (v) {
+        case TP_VERDICT_DENY_ACCESS:
+                text_addf(t, "sign-in from %s clients is disabled by your administrator.", client);
+                break;
+        case TP_VERDICT_DENY_CAP:
+                text_addf(t, "%s already has %u active %s sessions", user, active, client);
+                if (active != p->max_refresh_tokens)
+                        text_addf(t, " (the limit is %u)", p->max_refresh_tokens);
+                text_addf(t, " and evict = %s.", tp_evict_name((uint8_t)p->evict));
+                break;
+        default:
+                text_addf(t, "%s.", tp_verdict_reason(v));
+                break;
+        }
+}
+
+void tp_handle_explain(struct tp_daemon *d, const struct tp_peer *peer,
+                       const struct tp_req_signin *req, struct tp_reply *rep)
+{
+        struct tp_rep_explain *ex = &rep->u.explain;
+        struct text msg = { .buf = rep->message, .size = sizeof(rep->message) };
+        const struct tp_client_config *cl;
+        struct tp_effective_policy p;
+        struct tp_session *existing = NULL;
+        struct tp_policy_session *views = NULL;
+        struct tp_signin_decision dec;
+        size_t n = 0, *evict = NULL, *expired = NULL;
+        char user[TP_USER_MAX];
+        uint32_t active = 0;
+        int64_t now = (int64_t)time(NULL);
+        uid_t uid = (uid_t)-1;
+        bool known;
+        int r;
+
+        if (req->user[0] == '\0') {
+                reply_status(rep, TP_STATUS_BAD_REQUEST, "Name the user whose sign-in to explain.");
+                return;
+        }
+        known = tp_account_lookup(req->user, &uid, user, sizeof(user)) >= 0;
+        if (!may_explain(peer, req->user, known, uid)) {
+                reply_status(rep, TP_STATUS_FORBIDDEN,
+                             "Only root may explain another user's sign-in; you may ask about your own.");
+                return;
+        }
+        if (!known)
+                snprintf(user, sizeof(user), "%s", req->user);
+
+        /* Same order as OPEN: tag the sign-in, then the account, then the
+         * sessions and the engine. */
+        cl = tp_resolve_client(d->config, req, rep);
+        if (!cl) {
+                if (rep->status == TP_STATUS_BAD_REQUEST) {
+                        reply_status(rep, TP_STATUS_BAD_REQUEST,
+                                     "Client type '%s' is not defined in %s; 'tokenpolicyctl policy' lists the defined ones.",
+                                     req->client, d->config->path);
+                        return;
+                }
+                rep->status = TP_STATUS_OK;
+                rep->message[0] = '\0';
+                text_addf(&msg, "A sign-in by %s through '%s' would be denied: the service belongs to no client type and unknown clients are denied by your administrator.",
+                          user, req->service);
+                return;
+        }
+        tp_config_effective(d->config, cl, &p);
+        snprintf(ex->client, sizeof(ex->client), "%s", cl->name);
+        ex->cap = p.max_refresh_tokens;
+        ex->evict = (uint8_t)p.evict;
+        ex->auto_extend = p.auto_extend;
+        rep->status = TP_STATUS_OK;
+        if (!known) {
+                text_addf(&msg, "A new %s sign-in by %s would be denied: there is no user '%s' on this host.",
+                          cl->name, user, req->user);
+                return;
+        }
+
+        if ((r = tp_store_list_active(d->store, user, cl->name, &existing, &n)) < 0) {
+                reply_store_error(d, rep, r, "listing sessions");
+                return;
+        }
+        views = calloc(n ? n : 1, sizeof(*views));
+        evict = calloc(n ? n : 1, sizeof(*evict));
+        expired = calloc(n ? n : 1, sizeof(*expired));
+        if (!views || !evict || !expired) {
+                memset(&rep->u, 0, sizeof(rep->u));
+                reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                tp_session_to_engine(&existing[i], &views[i]);
+                /* OPEN would close a ghost before counting; here it is only
+                 * not counted. */
+                if (existing[i].refresh_expires > now && tp_lifecycle_is_ghost(d, &existing[i]))
+                        views[i].state = TP_STATE_CLOSED;
+                if (views[i].state == TP_STATE_ACTIVE && now < views[i].refresh_expires)
+                        active++;
+        }
+        memset(&dec, 0, sizeof(dec));
+        dec.evict = evict;
+        dec.expired = expired;
+        tp_policy_sign_in(&p, now, views, n, &dec);
+
+        ex->active = active;
+        if (dec.verdict != TP_VERDICT_ALLOW) {
+                describe_denied(&msg, dec.verdict, &p, cl->name, user, active);
+                goto out;
+        }
+        ex->allowed = 1;
+        ex->refresh_expires = dec.refresh_expires;
+        ex->access_expires = dec.access_expires;
+        ex->n_evict_total = dec.n_evict > UINT32_MAX ? UINT32_MAX : (uint32_t)dec.n_evict;
+        for (size_t i = 0; i < dec.n_evict && i < TP_EVICTED_MAX; i++) {
+                tp_session_to_info(&existing[dec.evict[i]], &ex->evicted[i]);
+                ex->n_evicted = (uint8_t)(i + 1);
+        }
+        describe_allowed(&msg, existing, &dec, &p, cl->name, user, active);
+out:
+        free(existing);
+        free(views);
+        free(evict);
+        free(expired);
+}
+
+/* ---- VERIFY ------------------------------------------------------------- */
+
+static void verify_failed(struct tp_reply *rep, const struct tp_peer *peer, uint8_t status,
+                          const struct tp_jwt_claims *claims, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+
+/* Refuse with a message, and audit it. Claims are passed only once their
+ * signature has been verified: unverified bytes never reach the log. */
+static void verify_failed(struct tp_reply *rep, const struct tp_peer *peer, uint8_t status,
+                          const struct tp_jwt_claims *claims, const char *fmt, ...)
+{
+        char reason[TP_MESSAGE_MAX + 64];
+        va_list ap;
+
+        memset(&rep->u, 0, sizeof(rep->u));
+        rep->status = status;
+        va_start(ap, fmt);
+        vsnprintf(rep->message, sizeof(rep->message), fmt, ap);
+        va_end(ap);
+        snprintf(reason, sizeof(reason), "access token verification failed: %s", rep->message);
+        tp_audit(&(struct tp_audit){ .event = "deny", .user = claims ? claims->sub : NULL,
+                                     .client = claims ? claims->client : NULL,
+                                     .session = claims ? claims->sid : NULL, .reason = reason,
+                                     .peer_uid = (long)peer->uid });
+}
+
+void tp_handle_verify(struct tp_daemon *d, const struct tp_peer *peer,
+                      const struct tp_req_verify *req, struct tp_reply *rep)
+{
+        struct tp_rep_verify *v = &rep->u.verify;
+        struct tp_jwt_claims claims;
+        char when[WHEN_TEXT];
+        struct tp_session s;
+        int64_t now = (int64_t)time(NULL);
+        int r;
+
+        memset(&claims, 0, sizeof(claims));
+        r = tp_signer_verify(d->signer, req->token, now, &claims);
+        switch (r) {
+        case 0:
+                break;
+        case -EBADMSG:
+                verify_failed(rep, peer, TP_STATUS_DENIED, NULL, "malformed token");
+                return;
+        case -EKEYREJECTED:
+                verify_failed(rep, peer, TP_STATUS_DENIED, NULL, "bad signature or algorithm");
+                return;
+        case -ENOKEY:
+                verify_failed(rep, peer, TP_STATUS_DENIED, NULL,
+                              "bad signature or algorithm: signed by a key this host does not publish");
+                return;
+        case -ETIME:
+                verify_failed(rep, peer, TP_STATUS_EXPIRED, NULL,
+                              "access token expired (or not yet valid); get a fresh one with 'tokenpolicyctl token'");
+                return;
+        default:
+                tp_log(LOG_ERR, "verifying an access token failed: %s", strerror(r < 0 ? -r : EINVAL));
+                verify_failed(rep, peer, TP_STATUS_ERROR, NULL, "cannot verify the token: %s",
+                              strerror(r < 0 ? -r : EINVAL));
+                return;
+        }
+        if (strcmp(claims.iss, d->hostname) != 0) {
+                verify_failed(rep, peer, TP_STATUS_DENIED, &claims,
+                              "issued by another host ('%s'; this host is '%s')", claims.iss, d->hostname);
+                return;
+        }
+
+        r = tp_store_get(d->store, claims.sid, &s);
+        if (r == -ENOENT) {
+                verify_failed(rep, peer, TP_STATUS_NOT_FOUND, &claims,
+                              "session %s is not known on this host", claims.sid);
+                return;
+        }
+        if (r < 0) {
+                reply_store_error(d, rep, r, "reading a session");
+                return;
+        }
+        if (s.state != TP_STATE_ACTIVE) {
+                verify_failed(rep, peer, TP_STATUS_NOT_FOUND, &claims, "session %s was %s", s.id,
+                              tp_state_name(s.state));
+                return;
+        }
+        if (now >= s.refresh_expires) {
+                format_utc(s.refresh_expires, when);
+                verify_failed(rep, peer, TP_STATUS_NOT_FOUND, &claims,
+                              "session %s expired (its refresh token expired at %s)", s.id, when);
+                return;
+        }
+        if (strcmp(s.user, claims.sub) != 0 || s.uid != claims.uid ||
+            strcmp(s.client, claims.client) != 0) {
+                verify_failed(rep, peer, TP_STATUS_DENIED, &claims,
+                              "token does not match session %s (user or client type differs)", s.id);
+                return;
+        }
+
+        snprintf(v->sid, sizeof(v->sid), "%s", s.id);
+        snprintf(v->user, sizeof(v->user), "%s", s.user);
+        snprintf(v->client, sizeof(v->client), "%s", s.client);
+        v->exp = claims.exp;
+        v->refresh_expires = s.refresh_expires;
+        format_utc(s.refresh_expires, when);
+        reply_status(rep, TP_STATUS_OK, "Session %s of %s (%s) is active; its refresh token expires at %s.",
+                     s.id, s.user, s.client, when);
+}
