@@ -42,10 +42,11 @@ static const struct ctl_command commands[] = {
         {
                 .name = "revoke",
                 .synopsis = "SESSION_ID | --user U [--client C]",
-                .summary = "revoke sessions (root only)",
+                .summary = "revoke sessions (root: any; others: their own)",
                 .help = "Revoke one session by its id (32 hex digits, as 'sessions' shows), or every\n"
                         "active session of a user, optionally only those of one client type. The\n"
-                        "running sessions then get the client type's on_revoke action. Root only.\n",
+                        "running sessions then get the client type's on_revoke action. Root may\n"
+                        "revoke any session; other users only their own.\n",
                 .options = "  --user U       revoke the active sessions of user U\n"
                         "  --client C     with --user: only sessions of client type C\n",
                 .run = ctl_cmd_revoke,

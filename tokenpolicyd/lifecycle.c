@@ -48,6 +48,9 @@ int tp_lifecycle_start(struct tp_daemon *d)
 
 void tp_lifecycle_stop(struct tp_daemon *d)
 {
+        /* Sessions already ended get their SIGTERM now rather than never. */
+        if (d->enforcer)
+                tp_enforcer_tick(d->enforcer, INT64_MAX);
         tp_expiry_clear(&d->expiry);
         tp_enforcer_free(d->enforcer);
         d->enforcer = NULL;

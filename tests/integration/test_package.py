@@ -15,6 +15,7 @@ Root only. Refuses to run (fails) where tokenpolicy is already on the
 machine, from the package or from "make install": the test would clobber
 an administrator's install.
 """
+import fcntl
 import hashlib
 import os
 import shutil
@@ -35,6 +36,9 @@ RUN_DIR = "/run/tokenpolicy"
 SOCKET = RUN_DIR + "/tokenpolicyd.sock"
 POLICY_RC = "/usr/sbin/policy-rc.d"
 PROFILE = "/usr/share/pam-configs/tokenpolicy"
+# Two runs of this test on one machine (two make checks at once) would
+# install and purge the same package under each other: the second waits.
+LOCK = "/run/lock/tokenpolicy-test-package.lock"
 
 # Left behind by a package build in a source tree; never copied.
 BUILD_PRODUCTS = {"build", "build-asan", ".git", "debian/tokenpolicy", "debian/.debhelper", "debian/files",
@@ -474,6 +478,18 @@ if __name__ == "__main__":
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root: installs, removes and purges the package with dpkg")
         sys.exit(0)
+    os.makedirs(os.path.dirname(LOCK), exist_ok=True)
+    lock = open(LOCK, "w")
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                print("1..1\nnot ok 1 - another run of test_package.py held its lock for 300 s")
+                sys.exit(1)
+            time.sleep(1)
     # Where it must not run, report that once instead of every step failing.
     tests = TESTS[:1] if clobber_reason() else TESTS
     try:

@@ -295,6 +295,11 @@ def test_audit_entries_reach_the_journal_with_fields():
         check(len(evict["TOKENPOLICY_SESSION"]) == 32 and len(evict["TOKENPOLICY_EVICTED_BY"]) == 32, evict)
         ids = {e["MESSAGE_ID"] for kind in AUDIT_KINDS for e in by_kind[kind]}
         eq(len(ids), len(AUDIT_KINDS), "one MESSAGE_ID per event kind")
+        with open(os.path.join(ROOT, "man", "tokenpolicyd.8")) as f:
+            page = f.read().replace("\\-", "-")
+        for kind in AUDIT_KINDS:
+            mid = by_kind[kind][0]["MESSAGE_ID"]
+            check(f"{kind}\t{mid}" in page, f"tokenpolicyd(8) documents {kind}'s MESSAGE_ID {mid}")
         for e in entries:
             check("refresh_token" not in str(e).lower(), "no secrets in the journal")
     finally:
