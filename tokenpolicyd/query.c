@@ -206,13 +206,15 @@ void tp_handle_explain(struct tp_daemon *d, const struct tp_peer *peer,
         if (!cl) {
                 if (rep->status == TP_STATUS_BAD_REQUEST) {
                         reply_status(rep, TP_STATUS_BAD_REQUEST,
-                                     "Client type '%s' is not defined in %s; 'tokenpolicyctl policy' lists the defined ones.",
+                                     "Client type '%s' is not defined in %s; "
+                                     "'tokenpolicyctl policy' lists the defined ones.",
                                      req->client, d->config->path);
                         return;
                 }
                 rep->status = TP_STATUS_OK;
                 rep->message[0] = '\0';
-                text_addf(&msg, "A sign-in by %s through '%s' would be denied: the service belongs to no client type and unknown clients are denied by your administrator.",
+                text_addf(&msg, "A sign-in by %s through '%s' would be denied: the service belongs "
+                          "to no client type and unknown clients are denied by your administrator.",
                           user, req->service);
                 return;
         }
@@ -328,7 +330,8 @@ void tp_handle_verify(struct tp_daemon *d, const struct tp_peer *peer,
                 return;
         case -ETIME:
                 verify_failed(rep, peer, TP_STATUS_EXPIRED, NULL,
-                              "access token expired (or not yet valid); get a fresh one with 'tokenpolicyctl token'");
+                              "access token expired (or not yet valid); get a fresh one with "
+                              "'tokenpolicyctl token'");
                 return;
         default:
                 tp_log(LOG_ERR, "verifying an access token failed: %s", strerror(r < 0 ? -r : EINVAL));
