@@ -744,6 +744,7 @@ const char *tp_status_name(uint8_t status)
                 [TP_STATUS_FORBIDDEN] = "forbidden",
                 [TP_STATUS_BAD_REQUEST] = "bad-request",
                 [TP_STATUS_ERROR] = "error",
+                [TP_STATUS_UNMAPPED] = "unmapped",
         };
 
         return status <= TP_STATUS_MAX_ ? names[status] : "unknown";

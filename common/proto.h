@@ -69,7 +69,8 @@ enum tp_status {
         TP_STATUS_FORBIDDEN = 4,   /* peer lacks the right for this request */
         TP_STATUS_BAD_REQUEST = 5, /* well-formed frame, unacceptable content */
         TP_STATUS_ERROR = 6,       /* daemon-side failure (store, config) */
-        TP_STATUS_MAX_ = 6,
+        TP_STATUS_UNMAPPED = 7,    /* service maps to no client type, unknown_client = "deny" */
+        TP_STATUS_MAX_ = 7,
 };
 
 enum tp_session_state {

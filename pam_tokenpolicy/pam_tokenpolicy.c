@@ -36,6 +36,7 @@ struct options {
         const char *client;
         int timeout_ms;
         bool fail_open;
+        bool unmapped_ignore; /* unmapped=ignore: services of no client type are not ours */
         bool debug;
         bool silent;    /* PAM_SILENT: no messages to the user */
 };
@@ -48,6 +49,7 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
         o->client = "";
         o->timeout_ms = DEFAULT_TIMEOUT_MS;
         o->fail_open = false;
+        o->unmapped_ignore = false;
         o->debug = false;
 
         for (int i = 0; i < argc; i++) {
@@ -73,6 +75,10 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
                         o->fail_open = false;
                 } else if (strcmp(a, "fail=open") == 0) {
                         o->fail_open = true;
+                } else if (strcmp(a, "unmapped=ignore") == 0) {
+                        o->unmapped_ignore = true;
+                } else if (strcmp(a, "unmapped=deny") == 0) {
+                        o->unmapped_ignore = false;
                 } else if (strcmp(a, "debug") == 0) {
                         o->debug = true;
                 } else {
@@ -290,6 +296,8 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
                 ret = unreachable(pamh, &o, PAM_PERM_DENIED);
         } else if (rep->status == TP_STATUS_OK) {
                 ret = PAM_SUCCESS;
+        } else if (rep->status == TP_STATUS_UNMAPPED && o.unmapped_ignore) {
+                ret = PAM_IGNORE; /* not a service this policy covers */
         } else {
                 pam_syslog(pamh, LOG_NOTICE, "access denied for %s via %s: %s", req.u.signin.user,
                            req.u.signin.service, rep->message);
@@ -325,6 +333,8 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
                         pam_syslog(pamh, LOG_DEBUG, "session %s (%s) opened for %s",
                                    rep->u.tokens.session_id, rep->u.tokens.client, req.u.signin.user);
                 ret = PAM_SUCCESS;
+        } else if (rep->status == TP_STATUS_UNMAPPED && o.unmapped_ignore) {
+                ret = PAM_IGNORE;
         } else {
                 pam_syslog(pamh, LOG_NOTICE, "sign-in denied for %s via %s: %s", req.u.signin.user,
                            req.u.signin.service, rep->message);

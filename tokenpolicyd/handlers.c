@@ -102,7 +102,7 @@ const struct tp_client_config *tp_resolve_client(const struct tp_config *c,
                 return cl;
         if (c->unknown_client >= 0)
                 return &c->clients[c->unknown_client];
-        reply_status(rep, TP_STATUS_DENIED,
+        reply_status(rep, TP_STATUS_UNMAPPED,
                      "Sign-in through '%s' is not allowed: it belongs to no client type and unknown clients are denied by your administrator.",
                      req->service);
         return NULL;

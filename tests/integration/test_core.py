@@ -83,6 +83,23 @@ def test_unmapped_service_denied_by_unknown_client(env):
     check("unknown clients are denied" in r["errors"][0], r["errors"])
 
 
+@with_env()
+def test_unmapped_ignore_leaves_other_services_alone(env):
+    # As in the pam-auth-update profile: the module is in every stack, and
+    # services of no client type (su, cron...) are simply not its business.
+    with open(os.path.join(env.pamdir, "tptest-other"), "w") as f:
+        f.write("account required pam_permit.so\n")
+        f.write(f"account required {MODULE} socket={env.sock} unmapped=ignore\n")
+        f.write("session required pam_permit.so\n")
+        f.write(f"session required {MODULE} socket={env.sock} unmapped=ignore\n")
+    r = env.pam("tptest-other", ALICE, "acct", "open")
+    eq(r["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], "unmapped service ignored")
+    eq(r["errors"], [], "no message")
+    eq(env.sessions("--all"), [], "and no session recorded")
+    env.pam_service("tptest-web", args="unmapped=ignore")
+    eq(env.pam("tptest-web", ALICE, "acct")["results"], ["PAM_PERM_DENIED"], "a mapped, disabled type still denies")
+
+
 def test_unknown_client_names_a_type():
     env = Env(config_text(unknown='"mobile"'))
     try:

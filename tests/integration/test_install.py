@@ -157,9 +157,9 @@ def test_pam_auth_update_profile_fields():
     eq(sorted(fields), sorted(["Name", "Default", "Priority", "Account-Type", "Account", "Session-Type",
                                "Session-Interactive-Only", "Session"]), "fields")
     eq(fields["Default"], "no", "Default")
-    eq((fields["Account-Type"], fields["Account"].split()), ("Additional", ["required", "pam_tokenpolicy.so"]),
+    eq((fields["Account-Type"], fields["Account"].split()), ("Additional", ["required", "pam_tokenpolicy.so", "unmapped=ignore"]),
        "account")
-    eq((fields["Session-Type"], fields["Session"].split()), ("Additional", ["required", "pam_tokenpolicy.so"]),
+    eq((fields["Session-Type"], fields["Session"].split()), ("Additional", ["required", "pam_tokenpolicy.so", "unmapped=ignore"]),
        "session")
     check(0 < int(fields["Priority"]) < 256, "Priority between pam_systemd's 0 and pam_unix's 256")
 

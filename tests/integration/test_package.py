@@ -277,8 +277,8 @@ def test_pam_auth_update_profile():
     eq(fields.get("Default"), "no", "profile Default")
     eq(fields.get("Account-Type"), "Additional", "Account-Type")
     eq(fields.get("Session-Type"), "Additional", "Session-Type")
-    eq(fields.get("Account", "").split(), ["required", "pam_tokenpolicy.so"], "Account line")
-    eq(fields.get("Session", "").split(), ["required", "pam_tokenpolicy.so"], "Session line")
+    eq(fields.get("Account", "").split(), ["required", "pam_tokenpolicy.so", "unmapped=ignore"], "Account line")
+    eq(fields.get("Session", "").split(), ["required", "pam_tokenpolicy.so", "unmapped=ignore"], "Session line")
     check("Session-Interactive-Only" in fields, "no session (no tokens) for cron and other non-interactive use")
     check("," not in fields.get("Name", ","), "Name has no comma (pam-auth-update lists names comma-separated)")
     # pam-auth-update writes Additional lines by descending Priority: above
@@ -412,12 +412,12 @@ def test_enabling_the_profile_orders_the_stack():
         enabled = os.path.join(t, "enabled")
         account = stack(os.path.join(enabled, "common-account"))
         mine = index_of(account, "pam_tokenpolicy.so")
-        eq(account[mine], ["account", "required", "pam_tokenpolicy.so"], "account line")
+        eq(account[mine], ["account", "required", "pam_tokenpolicy.so", "unmapped=ignore"], "account line")
         check(mine > index_of(account, "pam_unix.so") and mine > index_of(account, "pam_permit.so"),
               f"account line after pam_unix's primary block: {account}")
         session = stack(os.path.join(enabled, "common-session"))
         mine = index_of(session, "pam_tokenpolicy.so")
-        eq(session[mine], ["session", "required", "pam_tokenpolicy.so"], "session line")
+        eq(session[mine], ["session", "required", "pam_tokenpolicy.so", "unmapped=ignore"], "session line")
         if os.path.exists("/usr/share/pam-configs/systemd"):
             check(mine < index_of(session, "pam_systemd.so"), f"session line before pam_systemd: {session}")
         noninteractive = stack(os.path.join(enabled, "common-session-noninteractive"))
