@@ -243,8 +243,11 @@ int main(int argc, char **argv)
         }
         if ((r = tp_signer_open(state, &d.signer)) < 0) {
                 if (r == -EPERM)
-                        tp_log(LOG_ERR, "refusing signing key %s/%s: it must be a regular file readable only by its owner (chmod 0600)",
-                               state, TP_TOKEN_KEY_FILE);
+                        tp_log(LOG_ERR, "refusing the signing keys in %s: %s must be a regular file readable only by its owner (chmod 0600), and %s/ and the files in it must be owned by the daemon's user and writable by no one else",
+                               state, TP_TOKEN_KEY_FILE, TP_TOKEN_KEYS_DIR);
+                else if (r == -EBADMSG || r == -E2BIG)
+                        tp_log_errno(r, "Failed to read the retained public keys in %s/%s (a damaged record, or more than %d old keys)",
+                                     state, TP_TOKEN_KEYS_DIR, TP_SIGNER_RETAINED_MAX);
                 else
                         tp_log_errno(r, "Failed to load or create the signing key in %s", state);
                 goto out;
