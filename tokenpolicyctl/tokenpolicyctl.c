@@ -201,7 +201,7 @@ static void print_global_help(void)
         size_t i;
 
         printf("Usage: " CTL_PROGRAM " [--socket PATH] COMMAND [OPTIONS]\n"
-               "       " CTL_PROGRAM " verify TOKEN [--key PUBKEY.pem]\n"
+               "       " CTL_PROGRAM " verify TOKEN [--key FILE | --state-dir DIR] [--issuer NAME] [--offline]\n"
                "\n"
                "Inspect and control tokenpolicyd, the per-client-type sign-in policy daemon.\n"
                "\n"
