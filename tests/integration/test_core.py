@@ -172,6 +172,56 @@ def test_jwt_verified_independently_and_tampering_rejected(env):
     eq(p.returncode, 0, f"tokenpolicyctl verify rejected a good token: {p.stderr}")
 
 
+def b64url(data):
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def test_verify_rejects_foreign_forged_and_expired_tokens():
+    import hashlib
+    import hmac
+    env, other = Env(), Env()
+    try:
+        env.start()
+        other.start()
+        env.set_offset(-24 * HOUR)  # a token of ours that expired long ago
+        expired = env.sign_in("tptest-desktop", BOB)["env"]["TOKENPOLICY_ACCESS_TOKEN"]
+        env.set_offset(0)
+        token = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_ACCESS_TOKEN"]
+        fresh_foreign = other.sign_in("tptest-desktop", BOB)["env"]["TOKENPOLICY_ACCESS_TOKEN"]
+        pub = os.path.join(env.state, "signing-key.pub.pem")
+        with open(pub, "rb") as f:
+            pem = f.read()
+        h, c, sig = token.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(c + "=" * (-len(c) % 4)))
+        hs_hdr = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        hs_sig = b64url(hmac.new(pem, f"{hs_hdr}.{c}".encode(), hashlib.sha256).digest())
+        changed = b64url(json.dumps({**claims, "client": "ssh"}).encode())
+        cases = {
+            "signed by another daemon's key": fresh_foreign,
+            "expired": expired,
+            "alg none": b64url(b'{"alg":"none","typ":"JWT"}') + f".{c}.",
+            "alg HS256 keyed with the public key": f"{hs_hdr}.{c}.{hs_sig}",
+            "a changed claim": f"{h}.{changed}.{sig}",
+        }
+        for what, bad in cases.items():
+            p = subprocess.run([CTL, "verify", bad, "--key", pub, "--offline"], capture_output=True, text=True)
+            eq(p.returncode, 1, f"tokenpolicyctl verify accepted a token {what}: {p.stdout}")
+            check("invalid token" in p.stderr, f"{what}: {p.stderr}")
+            p = subprocess.run([PY, VERIFY, "--jwks", os.path.join(env.state, "jwks.json"), bad],
+                               capture_output=True, text=True)
+            eq(p.returncode, 1, f"PyJWT accepted a token {what}")
+        p = subprocess.run([PY, VERIFY, "--jwks", os.path.join(env.state, "jwks.json"), token],
+                           capture_output=True, text=True)
+        eq(p.returncode, 0, f"PyJWT with the published JWKS: {p.stderr}")
+        p = subprocess.run([CTL, "--socket", env.sock, "verify", token, "--key", pub], capture_output=True,
+                           text=True)
+        eq(p.returncode, 0, f"the good token: {p.stderr}")
+        check("session: active" in p.stdout, p.stdout)
+    finally:
+        env.cleanup()
+        other.cleanup()
+
+
 @with_env()
 def test_sign_out_closes_session(env):
     r = env.pam("tptest-desktop", ALICE, "acct", "open", "close")
