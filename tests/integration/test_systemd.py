@@ -59,6 +59,14 @@ def test_units_verify_cleanly():
                             *[os.path.join(unitdir[len(dest):], os.path.basename(u)) for u in units]],
                            capture_output=True, text=True)
         eq((p.returncode, p.stdout + p.stderr), (0, ""), "systemd-analyze verify says nothing")
+        # Hardening stays where systemd-analyze security rates it "OK" (a
+        # root daemon that must read shadow and signal session leaders).
+        p = subprocess.run(["systemd-analyze", "security", "--offline=true", f"--root={dest}",
+                            "--no-pager", "tokenpolicyd.service"], capture_output=True, text=True)
+        level = [line for line in p.stdout.splitlines() if "Overall exposure level" in line]
+        check(level, f"no exposure level: {p.stdout[-500:]} {p.stderr}")
+        exposure = float(level[0].split(":")[1].split()[0])
+        check(exposure <= 2.0, f"exposure {exposure} > 2.0:\n{p.stdout}")
     finally:
         shutil.rmtree(dest, ignore_errors=True)
 
