@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import (CTL, DAEMON, MODULE, PY, ROOT, SHIPPED_CONF, TP_PAM, Env, TestFailure,  # noqa: E402
+from tplib import (exclusive, CTL, DAEMON, MODULE, PY, ROOT, SHIPPED_CONF, TP_PAM, Env, TestFailure,  # noqa: E402
                    check, config_text, eq, run_tests, with_env)
 
 ALICE, BOB = "tptest-alice", "tptest-bob"
@@ -665,6 +665,7 @@ if __name__ == "__main__":
     if os.geteuid() != 0:
         print("1..0 # SKIP integration tests need root (test users are created and removed)")
         sys.exit(0)
+    lock = exclusive("users")
     ensure_users()
     try:
         rc = run_tests(TESTS)

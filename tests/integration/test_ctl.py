@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import CTL, Env, check, config_text, eq, run_tests, with_env  # noqa: E402
+from tplib import exclusive, CTL, Env, check, config_text, eq, run_tests, with_env  # noqa: E402
 
 ALICE, BOB = "tptest-carol", "tptest-dave"  # not test_core's: the files may run side by side
 HOUR = 3600
@@ -686,6 +686,7 @@ if __name__ == "__main__":
     if os.geteuid() != 0:
         print("1..0 # SKIP integration tests need root (test users are created and removed)")
         sys.exit(0)
+    lock = exclusive("users")
     ensure_users()
     try:
         rc = run_tests(TESTS)

@@ -398,3 +398,15 @@ def wait_for(pred, timeout=15, step=0.05):
             return True
         time.sleep(step)
     return pred()
+
+
+def exclusive(name):
+    """Hold /run/lock/tptest-NAME.lock for the rest of the process: test
+    files that create and remove the same users or system files take turns
+    when two suites run at once, instead of pulling them from under each
+    other."""
+    import fcntl
+    os.makedirs("/run/lock", exist_ok=True)
+    f = open(f"/run/lock/tptest-{name}.lock", "w")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    return f
