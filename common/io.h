@@ -40,5 +40,22 @@ int tp_io_peer_cred(int fd, uid_t *ret_uid, pid_t *ret_pid);
 int tp_io_transact(int fd, int64_t deadline_ms, const struct tp_request *req, struct tp_reply *rep);
 
 /* Connect, transact once, close: the PAM module's whole conversation with
- * the daemon, bounded by timeout_ms in total. */
+ * the daemon, bounded by timeout_ms in total. Trusts whatever listens. */
 int tp_io_call(const char *path, int timeout_ms, const struct tp_request *req, struct tp_reply *rep);
+
+/* Is the socket at path one only expected_uid (normally root) could have
+ * put there? It must be a socket itself, not a symbolic link to one
+ * (lstat), owned by expected_uid, in a directory owned by root or
+ * expected_uid that group and others cannot write to unless it has the
+ * sticky bit (as /tmp), so nobody else can replace it. Returns 0, -ENOENT
+ * when nothing is there, another -errno when it cannot be examined, or
+ * -EPERM with the reason, a short English phrase, in why (why_size bytes,
+ * may be 0): the caller logs it. */
+int tp_io_check_socket(const char *path, uid_t expected_uid, char *why, size_t why_size);
+
+/* tp_io_call() that sends nothing to a daemon it cannot trust: checks the
+ * path with tp_io_check_socket() before connecting and, once connected,
+ * that the peer (SO_PEERCRED) is expected_uid. A failed check is -EPERM
+ * with its reason in why; every other result is tp_io_call()'s. */
+int tp_io_call_trusted(const char *path, int timeout_ms, uid_t expected_uid, const struct tp_request *req,
+                       struct tp_reply *rep, char *why, size_t why_size);

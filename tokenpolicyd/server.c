@@ -35,6 +35,9 @@
 #define FRAME_TIMEOUT_MS 5000   /* from a frame's first byte to its last */
 #define WRITE_TIMEOUT_MS 5000   /* for a reply to drain */
 #define PER_UID_CONNECTIONS 16  /* for peers other than root and our owner */
+#define RATE_PER_SECOND 50      /* requests per uid, for the same peers ... */
+#define RATE_BURST 100          /* ... with this many at once */
+#define RATE_SLOTS 256          /* uids tracked; the stalest is forgotten */
 #define TICK_MS 1000
 
 struct conn {
@@ -61,6 +64,12 @@ struct server {
         int spare_fd;             /* released to shed a connection on EMFILE */
         uint64_t n_shed;          /* connections refused since the last warning */
         int64_t shed_logged_ms;
+        struct rate_slot {        /* token bucket per unprivileged uid */
+                uid_t uid;
+                bool used;
+                int64_t tokens_milli;
+                int64_t last_ms;
+        } rate[RATE_SLOTS];
         struct tp_request *req;   /* scratch: decoded request */
         struct tp_reply *rep;     /* scratch: reply being built */
         bool stopping;
@@ -139,8 +148,8 @@ static void note_refused(struct server *srv, const char *why)
 
         srv->n_shed++;
         if (now - srv->shed_logged_ms >= 1000) {
-                tp_log(LOG_WARNING, "%s (%zu open): refused %" PRIu64 " connection(s)", why,
-                       srv->n_conns, srv->n_shed);
+                tp_log(LOG_WARNING, "%s: %" PRIu64 " refused since the last warning (%zu connections open)",
+                       why, srv->n_shed, srv->n_conns);
                 srv->shed_logged_ms = now;
                 srv->n_shed = 0;
         }
@@ -218,6 +227,48 @@ static void accept_clients(struct server *srv)
 }
 
 /* Decode, answer and queue the reply for one complete frame. */
+/* May this unprivileged uid make one more request now? A token bucket:
+ * RATE_BURST at once, RATE_PER_SECOND sustained, so one user's flood costs
+ * root's PAM requests nothing but a short answer per excess request. */
+static bool rate_allows(struct server *srv, uid_t uid)
+{
+        int64_t now = tp_monotonic_ms();
+        struct rate_slot *slot = NULL, *stalest = &srv->rate[0];
+
+        for (size_t i = 0; i < RATE_SLOTS; i++) {
+                struct rate_slot *s = &srv->rate[(uid + i) % RATE_SLOTS];
+
+                if (s->used && s->uid == uid) {
+                        slot = s;
+                        break;
+                }
+                if (!s->used) {
+                        slot = s;
+                        slot->used = true;
+                        slot->uid = uid;
+                        slot->tokens_milli = RATE_BURST * 1000;
+                        slot->last_ms = now;
+                        break;
+                }
+                if (s->last_ms < stalest->last_ms)
+                        stalest = s;
+        }
+        if (!slot) {
+                slot = stalest;
+                slot->uid = uid;
+                slot->tokens_milli = RATE_BURST * 1000;
+                slot->last_ms = now;
+        }
+        slot->tokens_milli += (now - slot->last_ms) * RATE_PER_SECOND;
+        if (slot->tokens_milli > RATE_BURST * 1000)
+                slot->tokens_milli = RATE_BURST * 1000;
+        slot->last_ms = now;
+        if (slot->tokens_milli < 1000)
+                return false;
+        slot->tokens_milli -= 1000;
+        return true;
+}
+
 static int conn_answer(struct server *srv, struct conn *c)
 {
         uint8_t *buf;
@@ -230,7 +281,17 @@ static int conn_answer(struct server *srv, struct conn *c)
         c->header_len = 0;
         if (r < 0)
                 return r;
-        tp_handle_request(srv->d, &c->peer, srv->req, srv->rep);
+        if (c->peer.admin || rate_allows(srv, c->peer.uid)) {
+                tp_handle_request(srv->d, &c->peer, srv->req, srv->rep);
+        } else {
+                memset(srv->rep, 0, sizeof(*srv->rep));
+                srv->rep->type = (uint8_t)(srv->req->type | TP_REPLY_FLAG);
+                srv->rep->status = TP_STATUS_ERROR;
+                snprintf(srv->rep->message, sizeof(srv->rep->message),
+                         "Too many requests from uid %u (more than %d a second); slow down.",
+                         (unsigned)c->peer.uid, RATE_PER_SECOND);
+                note_refused(srv, "request rate limit reached");
+        }
         buf = malloc(TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX);
         if (!buf)
                 return -ENOMEM;
