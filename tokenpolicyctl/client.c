@@ -112,6 +112,44 @@ int ctl_request(struct ctl_conn *c, const struct tp_request *req, struct tp_repl
         return CTL_EXIT_OK;
 }
 
+int ctl_request_once(const struct ctl_context *ctx, const struct tp_request *req,
+                     struct tp_reply **ret_rep)
+{
+        struct ctl_conn conn;
+        struct tp_reply *rep;
+        int r;
+
+        rep = ctl_reply_new();
+        if (!rep)
+                return ctl_report_oom();
+        ctl_conn_init(&conn, ctx);
+        r = ctl_request(&conn, req, rep);
+        ctl_conn_close(&conn);
+        if (r != CTL_EXIT_OK) {
+                ctl_reply_free(rep);
+                return r;
+        }
+        *ret_rep = rep;
+        return CTL_EXIT_OK;
+}
+
+int ctl_request_ok(const struct ctl_context *ctx, const struct tp_request *req,
+                   struct tp_reply **ret_rep)
+{
+        struct tp_reply *rep;
+        int r;
+
+        if ((r = ctl_request_once(ctx, req, &rep)) != CTL_EXIT_OK)
+                return r;
+        if (rep->status != TP_STATUS_OK) {
+                r = ctl_report_reply(rep);
+                ctl_reply_free(rep);
+                return r;
+        }
+        *ret_rep = rep;
+        return CTL_EXIT_OK;
+}
+
 struct tp_reply *ctl_reply_new(void)
 {
         return calloc(1, sizeof(struct tp_reply));

@@ -13,61 +13,6 @@
 
 #include "ctl.h"
 
-static const struct option socket_only_options[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "socket", required_argument, NULL, CTL_OPT_SOCKET },
-        {},
-};
-
-/* Options of a command that takes nothing but --socket and --help. Sets
- * *finished when the command must stop here (help printed or usage error)
- * and returns the exit status to stop with. */
-static int parse_socket_only(struct ctl_context *ctx, int argc, char **argv, bool *finished)
-{
-        int c;
-
-        *finished = true;
-        while ((c = getopt_long(argc, argv, ":h", socket_only_options, NULL)) >= 0) {
-                switch (c) {
-                case 'h':
-                        return ctl_command_help(ctx);
-                case CTL_OPT_SOCKET:
-                        ctx->socket_arg = optarg;
-                        break;
-                default:
-                        return ctl_report_option_error(ctx, argv, c);
-                }
-        }
-        if (ctx->socket_arg && ctx->socket_arg[0] == '\0')
-                return ctl_report_usage(ctx, "--socket needs a path");
-        if (optind < argc)
-                return ctl_check_no_arguments(ctx, argc, argv, optind);
-        *finished = false;
-        return 0;
-}
-
-/* One request with no arguments, its reply in *ret_rep on success. */
-static int simple_request(struct ctl_context *ctx, uint8_t type, struct tp_reply **ret_rep)
-{
-        struct tp_request req = { .type = type };
-        struct ctl_conn conn;
-        struct tp_reply *rep;
-        int r;
-
-        rep = ctl_reply_new();
-        if (!rep)
-                return ctl_report_oom();
-        ctl_conn_init(&conn, ctx);
-        r = ctl_request(&conn, &req, rep);
-        ctl_conn_close(&conn);
-        if (r != CTL_EXIT_OK) {
-                ctl_reply_free(rep);
-                return r;
-        }
-        *ret_rep = rep;
-        return CTL_EXIT_OK;
-}
-
 static void print_status_json(const struct tp_rep_status *st)
 {
         printf("{\"version\":");
@@ -110,40 +55,15 @@ out:
 
 int ctl_cmd_status(struct ctl_context *ctx, int argc, char **argv)
 {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "socket", required_argument, NULL, CTL_OPT_SOCKET },
-                { "json", no_argument, NULL, CTL_OPT_JSON },
-                {},
-        };
+        struct tp_request req = { .type = TP_REQ_STATUS };
         struct tp_reply *rep = NULL;
-        bool json = false;
-        int c, r;
+        bool json;
+        int r;
 
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                switch (c) {
-                case 'h':
-                        return ctl_command_help(ctx);
-                case CTL_OPT_SOCKET:
-                        ctx->socket_arg = optarg;
-                        break;
-                case CTL_OPT_JSON:
-                        json = true;
-                        break;
-                default:
-                        return ctl_report_option_error(ctx, argv, c);
-                }
-        }
-        if (ctx->socket_arg && ctx->socket_arg[0] == '\0')
-                return ctl_report_usage(ctx, "--socket needs a path");
-        if ((r = ctl_check_no_arguments(ctx, argc, argv, optind)) != 0)
+        if ((r = ctl_parse_json_option(ctx, argc, argv, &json)) != CTL_OPTIONS_PARSED)
                 return r;
-        if ((r = simple_request(ctx, TP_REQ_STATUS, &rep)) != CTL_EXIT_OK)
+        if ((r = ctl_request_ok(ctx, &req, &rep)) != CTL_EXIT_OK)
                 return r;
-        if (rep->status != TP_STATUS_OK) {
-                r = ctl_report_reply(rep);
-                goto out;
-        }
         if (json)
                 print_status_json(&rep->u.status);
         else if (print_status_table(&rep->u.status, time(NULL)) < 0) {
@@ -158,13 +78,13 @@ out:
 
 int ctl_cmd_reload(struct ctl_context *ctx, int argc, char **argv)
 {
+        struct tp_request req = { .type = TP_REQ_RELOAD };
         struct tp_reply *rep = NULL;
-        bool finished;
         int r;
 
-        if ((r = parse_socket_only(ctx, argc, argv, &finished)) != 0 || finished)
+        if ((r = ctl_parse_options(ctx, argc, argv, NULL, NULL)) != CTL_OPTIONS_PARSED)
                 return r;
-        if ((r = simple_request(ctx, TP_REQ_RELOAD, &rep)) != CTL_EXIT_OK)
+        if ((r = ctl_request_once(ctx, &req, &rep)) != CTL_EXIT_OK)
                 return r;
 
         if (rep->status == TP_STATUS_OK) {
@@ -206,43 +126,45 @@ static bool parse_session_id(const char *s, char out[TP_SESSION_ID_MAX])
         return true;
 }
 
+struct revoke_options {
+        const char *user;
+        const char *client;
+};
+
+static int handle_revoke_option(struct ctl_context *ctx, int opt, void *userdata)
+{
+        struct revoke_options *o = userdata;
+
+        (void) ctx;
+        if (opt == CTL_OPT_USER)
+                o->user = optarg;
+        else
+                o->client = optarg;
+        return 0;
+}
+
 int ctl_cmd_revoke(struct ctl_context *ctx, int argc, char **argv)
 {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "socket", required_argument, NULL, CTL_OPT_SOCKET },
+        static const struct option revoke_options[] = {
                 { "user", required_argument, NULL, CTL_OPT_USER },
                 { "client", required_argument, NULL, CTL_OPT_CLIENT },
                 {},
         };
+        static const struct ctl_options options = {
+                .options = revoke_options,
+                .handle = handle_revoke_option,
+                .arguments = true,
+        };
         struct tp_request req = { .type = TP_REQ_REVOKE };
-        const char *user = NULL, *client = NULL;
+        struct revoke_options o = {};
         struct tp_reply *rep = NULL;
-        struct ctl_conn conn;
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                switch (c) {
-                case 'h':
-                        return ctl_command_help(ctx);
-                case CTL_OPT_SOCKET:
-                        ctx->socket_arg = optarg;
-                        break;
-                case CTL_OPT_USER:
-                        user = optarg;
-                        break;
-                case CTL_OPT_CLIENT:
-                        client = optarg;
-                        break;
-                default:
-                        return ctl_report_option_error(ctx, argv, c);
-                }
-        }
-        if (ctx->socket_arg && ctx->socket_arg[0] == '\0')
-                return ctl_report_usage(ctx, "--socket needs a path");
+        if ((r = ctl_parse_options(ctx, argc, argv, &options, &o)) != CTL_OPTIONS_PARSED)
+                return r;
 
         if (optind < argc) {
-                if (user || client)
+                if (o.user || o.client)
                         return ctl_report_usage(ctx, "give either a SESSION_ID or --user, not both");
                 if ((r = ctl_check_no_arguments(ctx, argc, argv, optind + 1)) != 0)
                         return r;
@@ -251,49 +173,36 @@ int ctl_cmd_revoke(struct ctl_context *ctx, int argc, char **argv)
                                                 "'%s' is not a session id (32 hex digits, as "
                                                 "'" CTL_PROGRAM " sessions' shows)",
                                                 argv[optind]);
-        } else if (user) {
-                if ((r = ctl_check_field(ctx, "--user", user, TP_USER_MAX)) != 0)
+        } else if (o.user) {
+                if ((r = ctl_check_field(ctx, "--user", o.user, TP_USER_MAX)) != 0)
                         return r;
-                strcpy(req.u.revoke.user, user);
-                if (client) {
-                        if ((r = ctl_check_field(ctx, "--client", client, TP_CLIENT_MAX)) != 0)
+                strcpy(req.u.revoke.user, o.user);
+                if (o.client) {
+                        if ((r = ctl_check_field(ctx, "--client", o.client, TP_CLIENT_MAX)) != 0)
                                 return r;
-                        strcpy(req.u.revoke.client, client);
+                        strcpy(req.u.revoke.client, o.client);
                 }
-        } else if (client) {
+        } else if (o.client) {
                 return ctl_report_usage(ctx, "--client needs --user");
         } else {
                 return ctl_report_usage(ctx, "give a SESSION_ID or --user U");
         }
 
-        rep = ctl_reply_new();
-        if (!rep)
-                return ctl_report_oom();
-        ctl_conn_init(&conn, ctx);
-        if ((r = ctl_request(&conn, &req, rep)) != CTL_EXIT_OK)
-                goto out;
-        if (rep->status != TP_STATUS_OK) {
-                r = ctl_report_reply(rep);
-                goto out;
-        }
+        if ((r = ctl_request_ok(ctx, &req, &rep)) != CTL_EXIT_OK)
+                return r;
         printf("Revoked %u session(s).\n", rep->u.revoke.revoked);
-        r = CTL_EXIT_OK;
-out:
-        ctl_conn_close(&conn);
         ctl_reply_free(rep);
-        return r;
+        return CTL_EXIT_OK;
 }
 
 int ctl_cmd_token(struct ctl_context *ctx, int argc, char **argv)
 {
         struct tp_request req = { .type = TP_REQ_REFRESH };
         struct tp_reply *rep = NULL;
-        struct ctl_conn conn;
         const char *sid;
-        bool finished;
         int r;
 
-        if ((r = parse_socket_only(ctx, argc, argv, &finished)) != 0 || finished)
+        if ((r = ctl_parse_options(ctx, argc, argv, NULL, NULL)) != CTL_OPTIONS_PARSED)
                 return r;
 
         sid = getenv(CTL_SESSION_ENV);
@@ -308,12 +217,8 @@ int ctl_cmd_token(struct ctl_context *ctx, int argc, char **argv)
                 return CTL_EXIT_USAGE;
         }
 
-        rep = ctl_reply_new();
-        if (!rep)
-                return ctl_report_oom();
-        ctl_conn_init(&conn, ctx);
-        if ((r = ctl_request(&conn, &req, rep)) != CTL_EXIT_OK)
-                goto out;
+        if ((r = ctl_request_once(ctx, &req, &rep)) != CTL_EXIT_OK)
+                return r;
         if (rep->status == TP_STATUS_EXPIRED) {
                 ctl_error("your sign-in has expired; sign in again");
                 r = CTL_EXIT_FAIL;
@@ -332,7 +237,6 @@ int ctl_cmd_token(struct ctl_context *ctx, int argc, char **argv)
         printf("%s\n", rep->u.tokens.access_token);
         r = CTL_EXIT_OK;
 out:
-        ctl_conn_close(&conn);
         ctl_reply_free(rep);
         return r;
 }

@@ -14,29 +14,6 @@
 
 #include "ctl.h"
 
-/* One session as `sessions --json` prints it (same members, same order). */
-static void print_json_session(const struct tp_session_info *s)
-{
-        printf("{\"id\":");
-        ctl_json_string(stdout, s->id);
-        printf(",\"user\":");
-        ctl_json_string(stdout, s->user);
-        printf(",\"uid\":%u,\"client\":", s->uid);
-        ctl_json_string(stdout, s->client);
-        printf(",\"service\":");
-        ctl_json_string(stdout, s->service);
-        printf(",\"rhost\":");
-        ctl_json_string(stdout, s->rhost);
-        printf(",\"tty\":");
-        ctl_json_string(stdout, s->tty);
-        printf(",\"leader_pid\":%u,\"created\":%lld,\"refresh_expires\":%lld,"
-               "\"last_extended\":%lld,\"last_used\":%lld,\"ended\":%lld,\"state\":",
-               s->leader_pid, (long long) s->created, (long long) s->refresh_expires,
-               (long long) s->last_extended, (long long) s->last_used, (long long) s->ended);
-        ctl_json_string(stdout, tp_state_name(s->state));
-        printf("}");
-}
-
 static void print_json(const struct tp_reply *rep, const char *user, size_t n_evicted)
 {
         const struct tp_rep_explain *ex = &rep->u.explain;
@@ -54,7 +31,7 @@ static void print_json(const struct tp_reply *rep, const char *user, size_t n_ev
                ex->auto_extend ? "true" : "false");
         for (i = 0; i < n_evicted; i++) {
                 printf("%s\n  ", i ? "," : "");
-                print_json_session(&ex->evicted[i]);
+                ctl_json_session(stdout, &ex->evicted[i]);
         }
         printf("%s],\"would_evict_total\":%u,\"reason\":", n_evicted ? "\n" : "",
                ex->n_evict_total);
@@ -123,75 +100,68 @@ out:
         return r;
 }
 
+struct explain_options {
+        const char *user;
+        const char *client;
+        bool json;
+};
+
+static int handle_explain_option(struct ctl_context *ctx, int opt, void *userdata)
+{
+        struct explain_options *o = userdata;
+
+        (void) ctx;
+        switch (opt) {
+        case CTL_OPT_USER:
+                o->user = optarg;
+                break;
+        case CTL_OPT_CLIENT:
+                o->client = optarg;
+                break;
+        default:
+                o->json = true;
+                break;
+        }
+        return 0;
+}
+
 int ctl_cmd_explain(struct ctl_context *ctx, int argc, char **argv)
 {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "socket", required_argument, NULL, CTL_OPT_SOCKET },
+        static const struct option explain_options[] = {
                 { "user", required_argument, NULL, CTL_OPT_USER },
                 { "client", required_argument, NULL, CTL_OPT_CLIENT },
                 { "json", no_argument, NULL, CTL_OPT_JSON },
                 {},
         };
+        static const struct ctl_options options = {
+                .options = explain_options,
+                .handle = handle_explain_option,
+        };
         struct tp_request req = { .type = TP_REQ_EXPLAIN };
-        const char *user = NULL, *client = NULL;
+        struct explain_options o = {};
         struct tp_reply *rep = NULL;
-        struct ctl_conn conn;
-        bool json = false;
         size_t n_evicted;
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                switch (c) {
-                case 'h':
-                        return ctl_command_help(ctx);
-                case CTL_OPT_SOCKET:
-                        ctx->socket_arg = optarg;
-                        break;
-                case CTL_OPT_USER:
-                        user = optarg;
-                        break;
-                case CTL_OPT_CLIENT:
-                        client = optarg;
-                        break;
-                case CTL_OPT_JSON:
-                        json = true;
-                        break;
-                default:
-                        return ctl_report_option_error(ctx, argv, c);
-                }
-        }
-        if (ctx->socket_arg && ctx->socket_arg[0] == '\0')
-                return ctl_report_usage(ctx, "--socket needs a path");
-        if ((r = ctl_check_no_arguments(ctx, argc, argv, optind)) != 0)
+        if ((r = ctl_parse_options(ctx, argc, argv, &options, &o)) != CTL_OPTIONS_PARSED)
                 return r;
-        if (!user || !client)
+        if (!o.user || !o.client)
                 return ctl_report_usage(ctx, "give both --user U and --client C");
-        if ((r = ctl_check_field(ctx, "--user", user, TP_USER_MAX)) != 0 ||
-            (r = ctl_check_field(ctx, "--client", client, TP_CLIENT_MAX)) != 0)
+        if ((r = ctl_check_field(ctx, "--user", o.user, TP_USER_MAX)) != 0 ||
+            (r = ctl_check_field(ctx, "--client", o.client, TP_CLIENT_MAX)) != 0)
                 return r;
-        strcpy(req.u.signin.user, user);
-        strcpy(req.u.signin.client, client);
+        strcpy(req.u.signin.user, o.user);
+        strcpy(req.u.signin.client, o.client);
 
-        rep = ctl_reply_new();
-        if (!rep)
-                return ctl_report_oom();
-        ctl_conn_init(&conn, ctx);
-        r = ctl_request(&conn, &req, rep);
-        ctl_conn_close(&conn);
-        if (r != CTL_EXIT_OK)
-                goto out;
-        if (rep->status != TP_STATUS_OK) {
-                r = ctl_report_reply(rep);
-                goto out;
-        }
+        if ((r = ctl_request_ok(ctx, &req, &rep)) != CTL_EXIT_OK)
+                return r;
 
         /* The codec bounds the count; clamp anyway before indexing. */
         n_evicted = rep->u.explain.n_evicted;
         if (n_evicted > TP_EVICTED_MAX)
                 n_evicted = TP_EVICTED_MAX;
-        if (json)
-                print_json(rep, user, n_evicted);
+        if (o.json)
+                print_json(rep, o.user, n_evicted);
         else if (print_lines(rep, n_evicted, time(NULL)) < 0) {
                 r = ctl_report_oom();
                 goto out;

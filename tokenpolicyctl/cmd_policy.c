@@ -5,7 +5,6 @@
  * this view must always show what applies first and mark the configured
  * value as inactive, never the other way round.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,50 +169,16 @@ static void print_json(const struct tp_rep_policy *p, size_t n_clients)
 
 int ctl_cmd_policy(struct ctl_context *ctx, int argc, char **argv)
 {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "socket", required_argument, NULL, CTL_OPT_SOCKET },
-                { "json", no_argument, NULL, CTL_OPT_JSON },
-                {},
-        };
         struct tp_request req = { .type = TP_REQ_POLICY };
         struct tp_reply *rep = NULL;
-        struct ctl_conn conn;
-        bool json = false;
         size_t n_clients;
-        int c, r;
+        bool json;
+        int r;
 
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                switch (c) {
-                case 'h':
-                        return ctl_command_help(ctx);
-                case CTL_OPT_SOCKET:
-                        ctx->socket_arg = optarg;
-                        break;
-                case CTL_OPT_JSON:
-                        json = true;
-                        break;
-                default:
-                        return ctl_report_option_error(ctx, argv, c);
-                }
-        }
-        if (ctx->socket_arg && ctx->socket_arg[0] == '\0')
-                return ctl_report_usage(ctx, "--socket needs a path");
-        if ((r = ctl_check_no_arguments(ctx, argc, argv, optind)) != 0)
+        if ((r = ctl_parse_json_option(ctx, argc, argv, &json)) != CTL_OPTIONS_PARSED)
                 return r;
-
-        rep = ctl_reply_new();
-        if (!rep)
-                return ctl_report_oom();
-        ctl_conn_init(&conn, ctx);
-        r = ctl_request(&conn, &req, rep);
-        ctl_conn_close(&conn);
-        if (r != CTL_EXIT_OK)
-                goto out;
-        if (rep->status != TP_STATUS_OK) {
-                r = ctl_report_reply(rep);
-                goto out;
-        }
+        if ((r = ctl_request_ok(ctx, &req, &rep)) != CTL_EXIT_OK)
+                return r;
 
         /* The codec bounds the count; clamp anyway before indexing. */
         n_clients = rep->u.policy.n_clients;

@@ -86,27 +86,9 @@ static void print_json(const struct session_list *l)
         }
         printf("[\n");
         for (i = 0; i < l->n; i++) {
-                const struct tp_session_info *s = &l->items[i];
-
-                printf("  {\"id\":");
-                ctl_json_string(stdout, s->id);
-                printf(",\"user\":");
-                ctl_json_string(stdout, s->user);
-                printf(",\"uid\":%u,\"client\":", s->uid);
-                ctl_json_string(stdout, s->client);
-                printf(",\"service\":");
-                ctl_json_string(stdout, s->service);
-                printf(",\"rhost\":");
-                ctl_json_string(stdout, s->rhost);
-                printf(",\"tty\":");
-                ctl_json_string(stdout, s->tty);
-                printf(",\"leader_pid\":%u,\"created\":%lld,\"refresh_expires\":%lld,"
-                       "\"last_extended\":%lld,\"last_used\":%lld,\"ended\":%lld,\"state\":",
-                       s->leader_pid, (long long) s->created, (long long) s->refresh_expires,
-                       (long long) s->last_extended, (long long) s->last_used,
-                       (long long) s->ended);
-                ctl_json_string(stdout, tp_state_name(s->state));
-                printf("}%s\n", i + 1 < l->n ? "," : "");
+                printf("  ");
+                ctl_json_session(stdout, &l->items[i]);
+                printf("%s\n", i + 1 < l->n ? "," : "");
         }
         printf("]\n");
 }
@@ -164,56 +146,61 @@ out:
         return r;
 }
 
+struct sessions_options {
+        struct tp_request *req;
+        bool all;
+        bool json;
+};
+
+static int handle_sessions_option(struct ctl_context *ctx, int opt, void *userdata)
+{
+        struct sessions_options *o = userdata;
+        int r;
+
+        switch (opt) {
+        case CTL_OPT_USER:
+                if ((r = ctl_check_field(ctx, "--user", optarg, TP_USER_MAX)) != 0)
+                        return r;
+                strcpy(o->req->u.list.user, optarg);
+                break;
+        case CTL_OPT_CLIENT:
+                if ((r = ctl_check_field(ctx, "--client", optarg, TP_CLIENT_MAX)) != 0)
+                        return r;
+                strcpy(o->req->u.list.client, optarg);
+                break;
+        case CTL_OPT_ALL:
+                o->all = true;
+                break;
+        default:
+                o->json = true;
+                break;
+        }
+        return 0;
+}
+
 int ctl_cmd_sessions(struct ctl_context *ctx, int argc, char **argv)
 {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "socket", required_argument, NULL, CTL_OPT_SOCKET },
+        static const struct option sessions_options[] = {
                 { "user", required_argument, NULL, CTL_OPT_USER },
                 { "client", required_argument, NULL, CTL_OPT_CLIENT },
                 { "all", no_argument, NULL, CTL_OPT_ALL },
                 { "json", no_argument, NULL, CTL_OPT_JSON },
                 {},
         };
+        static const struct ctl_options options = {
+                .options = sessions_options,
+                .handle = handle_sessions_option,
+        };
         struct tp_request req = { .type = TP_REQ_LIST };
+        struct sessions_options o = { .req = &req };
         struct session_list list = {};
         struct tp_reply *rep = NULL;
-        bool all = false, json = false;
         struct ctl_conn conn;
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                switch (c) {
-                case 'h':
-                        return ctl_command_help(ctx);
-                case CTL_OPT_SOCKET:
-                        ctx->socket_arg = optarg;
-                        break;
-                case CTL_OPT_USER:
-                        if ((r = ctl_check_field(ctx, "--user", optarg, TP_USER_MAX)) != 0)
-                                return r;
-                        strcpy(req.u.list.user, optarg);
-                        break;
-                case CTL_OPT_CLIENT:
-                        if ((r = ctl_check_field(ctx, "--client", optarg, TP_CLIENT_MAX)) != 0)
-                                return r;
-                        strcpy(req.u.list.client, optarg);
-                        break;
-                case CTL_OPT_ALL:
-                        all = true;
-                        break;
-                case CTL_OPT_JSON:
-                        json = true;
-                        break;
-                default:
-                        return ctl_report_option_error(ctx, argv, c);
-                }
-        }
-        if (ctx->socket_arg && ctx->socket_arg[0] == '\0')
-                return ctl_report_usage(ctx, "--socket needs a path");
-        if ((r = ctl_check_no_arguments(ctx, argc, argv, optind)) != 0)
+        if ((r = ctl_parse_options(ctx, argc, argv, &options, &o)) != CTL_OPTIONS_PARSED)
                 return r;
-        req.u.list.flags = all ? TP_LIST_ALL : 0;
+        req.u.list.flags = o.all ? TP_LIST_ALL : 0;
 
         rep = ctl_reply_new();
         if (!rep)
@@ -224,10 +211,10 @@ int ctl_cmd_sessions(struct ctl_context *ctx, int argc, char **argv)
         if (r != CTL_EXIT_OK)
                 goto out;
 
-        if (json)
+        if (o.json)
                 print_json(&list);
         else if (list.n == 0)
-                printf("%s\n", all ? "No sessions." : "No active sessions.");
+                printf("%s\n", o.all ? "No sessions." : "No active sessions.");
         else if (print_table(&list, time(NULL)) < 0) {
                 r = ctl_report_oom();
                 goto out;

@@ -223,58 +223,75 @@ out:
         return r;
 }
 
+struct verify_options {
+        const char *key;
+        const char *state_dir;
+        const char *issuer;
+        bool offline;
+};
+
+static int handle_verify_option(struct ctl_context *ctx, int opt, void *userdata)
+{
+        struct verify_options *o = userdata;
+
+        (void) ctx;
+        switch (opt) {
+        case CTL_OPT_KEY:
+                o->key = optarg;
+                break;
+        case VERIFY_OPT_STATE_DIR:
+                o->state_dir = optarg;
+                break;
+        case VERIFY_OPT_ISSUER:
+                o->issuer = optarg;
+                break;
+        default:
+                o->offline = true;
+                break;
+        }
+        return 0;
+}
+
+static int check_verify_options(struct ctl_context *ctx, void *userdata)
+{
+        const struct verify_options *o = userdata;
+
+        if (o->key && o->key[0] == '\0')
+                return ctl_report_usage(ctx, "--key needs a file name");
+        if (o->state_dir && o->state_dir[0] == '\0')
+                return ctl_report_usage(ctx, "--state-dir needs a directory");
+        if (o->key && o->state_dir)
+                return ctl_report_usage(ctx, "give --key or --state-dir, not both");
+        if (o->issuer && o->issuer[0] == '\0')
+                return ctl_report_usage(ctx, "--issuer needs a host name");
+        return 0;
+}
+
 int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
 {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
+        static const struct option verify_options[] = {
                 { "key", required_argument, NULL, CTL_OPT_KEY },
                 { "state-dir", required_argument, NULL, VERIFY_OPT_STATE_DIR },
                 { "issuer", required_argument, NULL, VERIFY_OPT_ISSUER },
                 { "offline", no_argument, NULL, VERIFY_OPT_OFFLINE },
-                { "socket", required_argument, NULL, CTL_OPT_SOCKET },
                 {},
         };
+        static const struct ctl_options options = {
+                .options = verify_options,
+                .handle = handle_verify_option,
+                .check = check_verify_options,
+                .arguments = true,
+        };
         static char stdin_token[TP_TOKEN_MAX + 1];
-        const char *key = NULL, *state_dir = NULL, *issuer = NULL, *token, *reason;
         static char key_path[PATH_MAX];
+        struct verify_options o = {};
         struct tp_jwt_claims claims = {};
-        bool offline = false;
+        const char *key, *token, *reason;
         int64_t now;
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                switch (c) {
-                case 'h':
-                        return ctl_command_help(ctx);
-                case CTL_OPT_KEY:
-                        key = optarg;
-                        break;
-                case VERIFY_OPT_STATE_DIR:
-                        state_dir = optarg;
-                        break;
-                case VERIFY_OPT_ISSUER:
-                        issuer = optarg;
-                        break;
-                case VERIFY_OPT_OFFLINE:
-                        offline = true;
-                        break;
-                case CTL_OPT_SOCKET:
-                        ctx->socket_arg = optarg;
-                        break;
-                default:
-                        return ctl_report_option_error(ctx, argv, c);
-                }
-        }
-        if (key && key[0] == '\0')
-                return ctl_report_usage(ctx, "--key needs a file name");
-        if (state_dir && state_dir[0] == '\0')
-                return ctl_report_usage(ctx, "--state-dir needs a directory");
-        if (key && state_dir)
-                return ctl_report_usage(ctx, "give --key or --state-dir, not both");
-        if (issuer && issuer[0] == '\0')
-                return ctl_report_usage(ctx, "--issuer needs a host name");
-        if (ctx->socket_arg && ctx->socket_arg[0] == '\0')
-                return ctl_report_usage(ctx, "--socket needs a path");
+        if ((r = ctl_parse_options(ctx, argc, argv, &options, &o)) != CTL_OPTIONS_PARSED)
+                return r;
         if (optind >= argc)
                 return ctl_report_usage(ctx, "give the TOKEN to check, or - to read it from "
                                              "standard input");
@@ -296,8 +313,10 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
                 }
         }
 
+        key = o.key;
         if (!key) {
-                r = choose_key(ctx, state_dir ? state_dir : VERIFY_DEFAULT_STATE_DIR, token, key_path);
+                r = choose_key(ctx, o.state_dir ? o.state_dir : VERIFY_DEFAULT_STATE_DIR, token,
+                               key_path);
                 if (r != 0) {
                         explicit_bzero(stdin_token, sizeof(stdin_token));
                         return r;
@@ -318,14 +337,14 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
                 r = CTL_EXIT_FAIL;
                 goto out;
         }
-        if ((r = check_issuer(&claims, issuer)) != CTL_EXIT_OK)
+        if ((r = check_issuer(&claims, o.issuer)) != CTL_EXIT_OK)
                 goto out;
 
         if (print_claims(&claims, now) < 0) {
                 r = ctl_report_oom();
                 goto out;
         }
-        r = offline ? CTL_EXIT_OK : check_session(ctx, token, now);
+        r = o.offline ? CTL_EXIT_OK : check_session(ctx, token, now);
 out:
         explicit_bzero(stdin_token, sizeof(stdin_token));
         return r;

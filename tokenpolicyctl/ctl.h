@@ -74,6 +74,41 @@ int ctl_report_usage(const struct ctl_context *ctx, const char *fmt, ...);
 /* Print the command's help on stdout; returns CTL_EXIT_OK. */
 int ctl_command_help(const struct ctl_context *ctx);
 
+/* What a command adds to the options every command has (-h/--help, and
+ * --socket unless it is offline). */
+struct option;
+struct ctl_options {
+        /* Its own long options, ended by {}; NULL for none. At most
+         * CTL_COMMAND_OPTIONS_MAX. */
+        const struct option *options;
+        /* Called with each of its own options as getopt_long() returns
+         * it, the value in optarg; returns 0 to go on, or the exit status
+         * to stop with. */
+        int (*handle)(struct ctl_context *ctx, int opt, void *userdata);
+        /* Called once every option is read, before --socket is checked;
+         * NULL for nothing to check. Returns like handle. */
+        int (*check)(struct ctl_context *ctx, void *userdata);
+        /* Positional arguments are the command's to check (from
+         * argv[optind] on); when false any is a usage error. */
+        bool arguments;
+};
+
+#define CTL_COMMAND_OPTIONS_MAX 8
+
+/* ctl_parse_options() result when the command should go on; any other
+ * result is the exit status to stop with (CTL_EXIT_OK after --help). */
+#define CTL_OPTIONS_PARSED (-1)
+
+/* Parse a command's options: -h/--help prints its help, --socket is
+ * stored in ctx (and must not be empty), the rest go to o->handle. o may
+ * be NULL for a command with no options of its own and no arguments.
+ * Usage errors are reported as ctl_report_usage() does. */
+int ctl_parse_options(struct ctl_context *ctx, int argc, char **argv,
+                      const struct ctl_options *o, void *userdata);
+
+/* ctl_parse_options() for a command whose only own option is --json. */
+int ctl_parse_json_option(struct ctl_context *ctx, int argc, char **argv, bool *ret_json);
+
 /* Reject positional arguments from argv[optind] on; returns 0 or
  * CTL_EXIT_USAGE after saying which one was unexpected. */
 int ctl_check_no_arguments(const struct ctl_context *ctx, int argc, char **argv, int first);
@@ -101,6 +136,18 @@ void ctl_conn_close(struct ctl_conn *c);
  * within CTL_TIMEOUT_MS. Returns 0 (whatever the reply's status), or an
  * exit status after telling the user why the daemon gave no answer. */
 int ctl_request(struct ctl_conn *c, const struct tp_request *req, struct tp_reply *rep);
+
+/* One request over a connection of its own (ctl_request()). Returns
+ * CTL_EXIT_OK with the reply, whatever its status, in *ret_rep (free it
+ * with ctl_reply_free()), or an exit status after saying why there is
+ * none. */
+int ctl_request_once(const struct ctl_context *ctx, const struct tp_request *req,
+                     struct tp_reply **ret_rep);
+
+/* ctl_request_once(), where a reply whose status is not OK is reported
+ * (ctl_report_reply()) and freed. */
+int ctl_request_ok(const struct ctl_context *ctx, const struct tp_request *req,
+                   struct tp_reply **ret_rep);
 
 /* A zeroed reply on the heap (it is large), and its disposal: the memory
  * is wiped first because replies may hold tokens. NULL is accepted. */
@@ -134,6 +181,10 @@ int ctl_table_print(const struct ctl_table *t, FILE *f);
  * bytes that are not UTF-8 replaced by U+FFFD, so the output always
  * parses. */
 void ctl_json_string(FILE *f, const char *s);
+
+/* One session as a JSON object, members in the order `sessions --json`
+ * prints them; no newline. */
+void ctl_json_session(FILE *f, const struct tp_session_info *s);
 
 #define CTL_SPAN_TEXT 32
 #define CTL_TIME_TEXT 64

@@ -232,6 +232,28 @@ void ctl_json_string(FILE *f, const char *text)
         fputc('"', f);
 }
 
+void ctl_json_session(FILE *f, const struct tp_session_info *s)
+{
+        fprintf(f, "{\"id\":");
+        ctl_json_string(f, s->id);
+        fprintf(f, ",\"user\":");
+        ctl_json_string(f, s->user);
+        fprintf(f, ",\"uid\":%u,\"client\":", s->uid);
+        ctl_json_string(f, s->client);
+        fprintf(f, ",\"service\":");
+        ctl_json_string(f, s->service);
+        fprintf(f, ",\"rhost\":");
+        ctl_json_string(f, s->rhost);
+        fprintf(f, ",\"tty\":");
+        ctl_json_string(f, s->tty);
+        fprintf(f, ",\"leader_pid\":%u,\"created\":%lld,\"refresh_expires\":%lld,"
+                "\"last_extended\":%lld,\"last_used\":%lld,\"ended\":%lld,\"state\":",
+                s->leader_pid, (long long) s->created, (long long) s->refresh_expires,
+                (long long) s->last_extended, (long long) s->last_used, (long long) s->ended);
+        ctl_json_string(f, tp_state_name(s->state));
+        fputc('}', f);
+}
+
 void ctl_format_time(int64_t t, bool with_seconds, char out[CTL_TIME_TEXT])
 {
         time_t tt = (time_t) t;

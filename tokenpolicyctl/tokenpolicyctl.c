@@ -4,6 +4,7 @@
  * It only parses and dispatches; it never talks to the daemon or formats
  * results itself, and every usage error ends with exit status 2.
  */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -176,6 +177,72 @@ int ctl_command_help(const struct ctl_context *ctx)
                        "                 " CTL_DEFAULT_SOCKET ")\n");
         printf("  -h, --help     show this help\n");
         return CTL_EXIT_OK;
+}
+
+int ctl_parse_options(struct ctl_context *ctx, int argc, char **argv,
+                      const struct ctl_options *o, void *userdata)
+{
+        struct option options[CTL_COMMAND_OPTIONS_MAX + 3] = {
+                { "help", no_argument, NULL, 'h' },
+                { "socket", required_argument, NULL, CTL_OPT_SOCKET },
+        };
+        size_t n = ctx->command->offline ? 1 : 2, i;
+        int c, r;
+
+        for (i = 0; o && o->options && o->options[i].name; i++) {
+                assert(i < CTL_COMMAND_OPTIONS_MAX);
+                options[n++] = o->options[i];
+        }
+        options[n] = (struct option){};
+
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        return ctl_command_help(ctx);
+                case CTL_OPT_SOCKET:
+                        ctx->socket_arg = optarg;
+                        break;
+                case '?':
+                case ':':
+                        return ctl_report_option_error(ctx, argv, c);
+                default:
+                        if ((r = o->handle(ctx, c, userdata)) != 0)
+                                return r;
+                        break;
+                }
+        }
+        if (o && o->check && (r = o->check(ctx, userdata)) != 0)
+                return r;
+        if (ctx->socket_arg && ctx->socket_arg[0] == '\0')
+                return ctl_report_usage(ctx, "--socket needs a path");
+        if (!(o && o->arguments) && (r = ctl_check_no_arguments(ctx, argc, argv, optind)) != 0)
+                return r;
+        return CTL_OPTIONS_PARSED;
+}
+
+static int handle_json_option(struct ctl_context *ctx, int opt, void *userdata)
+{
+        bool *json = userdata;
+
+        (void) ctx;
+        (void) opt;
+        *json = true;
+        return 0;
+}
+
+int ctl_parse_json_option(struct ctl_context *ctx, int argc, char **argv, bool *ret_json)
+{
+        static const struct option json_option[] = {
+                { "json", no_argument, NULL, CTL_OPT_JSON },
+                {},
+        };
+        static const struct ctl_options options = {
+                .options = json_option,
+                .handle = handle_json_option,
+        };
+
+        *ret_json = false;
+        return ctl_parse_options(ctx, argc, argv, &options, ret_json);
 }
 
 int ctl_check_no_arguments(const struct ctl_context *ctx, int argc, char **argv, int first)

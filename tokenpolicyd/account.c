@@ -14,21 +14,8 @@
 
 #define NSS_BUF 16384
 
-int tp_account_uid(const char *user, uid_t *ret_uid)
-{
-        struct passwd pw, *res = NULL;
-        char buf[NSS_BUF];
-        int r;
-
-        r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
-        if (r != 0)
-                return -r;
-        if (!res)
-                return -ENOENT;
-        *ret_uid = pw.pw_uid;
-        return 0;
-}
-
+/* ret_name may be NULL: tp_account_uid() wants the uid alone, however long
+ * the name. */
 int tp_account_lookup(const char *user, uid_t *ret_uid, char *ret_name, size_t namesz)
 {
         struct passwd pw, *res = NULL;
@@ -40,11 +27,18 @@ int tp_account_lookup(const char *user, uid_t *ret_uid, char *ret_name, size_t n
                 return -r;
         if (!res)
                 return -ENOENT;
-        if (strlen(pw.pw_name) >= namesz)
-                return -ENAMETOOLONG;
-        strcpy(ret_name, pw.pw_name);
+        if (ret_name) {
+                if (strlen(pw.pw_name) >= namesz)
+                        return -ENAMETOOLONG;
+                strcpy(ret_name, pw.pw_name);
+        }
         *ret_uid = pw.pw_uid;
         return 0;
+}
+
+int tp_account_uid(const char *user, uid_t *ret_uid)
+{
+        return tp_account_lookup(user, ret_uid, NULL, 0);
 }
 
 int tp_account_name(uid_t uid, char *out, size_t outsz)

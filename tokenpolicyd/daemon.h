@@ -55,6 +55,15 @@ void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
  * reads sessions exactly as OPEN does. */
 struct tp_policy_session;
 
+/* Set rep's status and its message (printf-style, cut to fit); the body
+ * is left as it is. Shared with query.c and keys.c. */
+__attribute__((format(printf, 3, 4)))
+void tp_reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, ...);
+
+/* Log a failed store step (what) with the store's own message, and answer
+ * ERROR without the details. */
+void tp_reply_store_error(struct tp_daemon *d, struct tp_reply *rep, int r, const char *what);
+
 /* DESIGN §2: module argument, then the service's mapping, then
  * unknown_client. NULL with status and message in rep when the sign-in
  * cannot be tagged (BAD_REQUEST: undefined client= type; DENIED: unmapped

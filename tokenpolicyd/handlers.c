@@ -22,10 +22,7 @@
 #include "notify.h"
 #include "policy.h"
 
-static void reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
+void tp_reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
 {
         va_list ap;
 
@@ -35,12 +32,12 @@ static void reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, 
         va_end(ap);
 }
 
-static void reply_store_error(struct tp_daemon *d, struct tp_reply *rep, int r, const char *what)
+void tp_reply_store_error(struct tp_daemon *d, struct tp_reply *rep, int r, const char *what)
 {
         tp_log(LOG_ERR, "session store: %s failed: %s (%s)", what, strerror(-r),
                tp_store_errmsg(d->store));
-        reply_status(rep, TP_STATUS_ERROR, "The session store failed (%s); see the tokenpolicyd log.",
-                     strerror(-r));
+        tp_reply_status(rep, TP_STATUS_ERROR, "The session store failed (%s); see the tokenpolicyd log.",
+                        strerror(-r));
 }
 
 static int64_t now_wall(void)
@@ -92,9 +89,9 @@ const struct tp_client_config *tp_resolve_client(const struct tp_config *c,
         if (req->client[0]) {
                 cl = tp_config_client(c, req->client);
                 if (!cl)
-                        reply_status(rep, TP_STATUS_BAD_REQUEST,
-                                     "Client type '%s' (module argument client=) is not defined in %s.",
-                                     req->client, c->path);
+                        tp_reply_status(rep, TP_STATUS_BAD_REQUEST,
+                                        "Client type '%s' (module argument client=) is not defined in %s.",
+                                        req->client, c->path);
                 return cl;
         }
         cl = tp_config_client_for_service(c, req->service);
@@ -102,9 +99,9 @@ const struct tp_client_config *tp_resolve_client(const struct tp_config *c,
                 return cl;
         if (c->unknown_client >= 0)
                 return &c->clients[c->unknown_client];
-        reply_status(rep, TP_STATUS_UNMAPPED,
-                     "Sign-in through '%s' is not allowed: it belongs to no client type and unknown clients are denied by your administrator.",
-                     req->service);
+        tp_reply_status(rep, TP_STATUS_UNMAPPED,
+                        "Sign-in through '%s' is not allowed: it belongs to no client type and unknown clients are denied by your administrator.",
+                        req->service);
         return NULL;
 }
 
@@ -146,7 +143,7 @@ static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
         struct tp_effective_policy p;
 
         if (!peer->admin && strcmp(req->user, peer->user) != 0) {
-                reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may check access for another user.");
+                tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may check access for another user.");
                 return;
         }
         cl = tp_resolve_client(d->config, req, rep);
@@ -157,15 +154,15 @@ static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
         }
         tp_config_effective(d->config, cl, &p);
         if (!p.access) {
-                reply_status(rep, TP_STATUS_DENIED,
-                             "Sign-in from %s clients is disabled by your administrator.", cl->name);
+                tp_reply_status(rep, TP_STATUS_DENIED,
+                                "Sign-in from %s clients is disabled by your administrator.", cl->name);
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .client = cl->name,
                                              .service = req->service, .reason = "client type disabled",
                                              .peer_uid = -1 });
                 return;
         }
         copy_str(rep->u.access.client, sizeof(rep->u.access.client), cl->name);
-        reply_status(rep, TP_STATUS_OK, "Sign-in from %s clients is allowed.", cl->name);
+        tp_reply_status(rep, TP_STATUS_OK, "Sign-in from %s clients is allowed.", cl->name);
         tp_audit(&(struct tp_audit){ .event = "allow", .user = req->user, .client = cl->name,
                                      .service = req->service, .reason = "access check passed",
                                      .peer_uid = -1 });
@@ -173,9 +170,9 @@ static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
 
 static void describe_cap_denial(struct tp_reply *rep, const char *client, uint32_t cap)
 {
-        reply_status(rep, TP_STATUS_DENIED,
-                     "You already have %u active %s sessions, the most your administrator allows; sign out of one and try again.",
-                     cap, client);
+        tp_reply_status(rep, TP_STATUS_DENIED,
+                        "You already have %u active %s sessions, the most your administrator allows; sign out of one and try again.",
+                        cap, client);
 }
 
 static void audit_ghosts(const struct tp_session *sessions, size_t n)
@@ -209,7 +206,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         memset(&sess, 0, sizeof(sess));
         memset(refresh, 0, sizeof(refresh));
         if (!peer->admin) {
-                reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may open sessions.");
+                tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may open sessions.");
                 return;
         }
         cl = tp_resolve_client(d->config, req, rep);
@@ -222,25 +219,25 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         /* The cap counts the account as NSS names it, so "Alice" and "alice"
          * on a case-insensitive directory share one cap. */
         if (tp_account_lookup(req->user, &uid, user, sizeof(user)) < 0) {
-                reply_status(rep, TP_STATUS_DENIED, "Unknown user '%s'.", req->user);
+                tp_reply_status(rep, TP_STATUS_DENIED, "Unknown user '%s'.", req->user);
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .client = cl->name,
                                              .service = req->service, .reason = "unknown user", .peer_uid = -1 });
                 return;
         }
 
         if ((r = tp_store_begin(d->store)) < 0) {
-                reply_store_error(d, rep, r, "begin");
+                tp_reply_store_error(d, rep, r, "begin");
                 return;
         }
         if ((r = tp_store_list_active(d->store, user, cl->name, &existing, &n)) < 0) {
-                reply_store_error(d, rep, r, "listing sessions");
+                tp_reply_store_error(d, rep, r, "listing sessions");
                 goto rollback;
         }
         views = calloc(n ? n : 1, sizeof(*views));
         evict = calloc(n ? n : 1, sizeof(*evict));
         expired = calloc(n ? n : 1, sizeof(*expired));
         if (!views || !evict || !expired) {
-                reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
+                tp_reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
                 goto rollback;
         }
         for (size_t i = 0; i < n; i++) {
@@ -249,7 +246,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                  * cap: close it here, before the engine counts. */
                 if (existing[i].refresh_expires > now && tp_lifecycle_is_ghost(d, &existing[i])) {
                         if ((r = tp_store_end(d->store, existing[i].id, TP_STATE_CLOSED, now)) < 0) {
-                                reply_store_error(d, rep, r, "closing a session whose leader is gone");
+                                tp_reply_store_error(d, rep, r, "closing a session whose leader is gone");
                                 goto rollback;
                         }
                         existing[i].state = views[i].state = TP_STATE_CLOSED;
@@ -262,8 +259,8 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         tp_policy_sign_in(&p, now, views, n, &dec);
 
         if (dec.verdict == TP_VERDICT_DENY_ACCESS) {
-                reply_status(rep, TP_STATUS_DENIED,
-                             "Sign-in from %s clients is disabled by your administrator.", cl->name);
+                tp_reply_status(rep, TP_STATUS_DENIED,
+                                "Sign-in from %s clients is disabled by your administrator.", cl->name);
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .client = cl->name,
                                              .service = req->service, .reason = "client type disabled",
                                              .peer_uid = -1 });
@@ -277,7 +274,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 goto denied;
         }
         if (dec.verdict != TP_VERDICT_ALLOW) {
-                reply_status(rep, TP_STATUS_DENIED, "Sign-in denied: %s.", tp_verdict_reason(dec.verdict));
+                tp_reply_status(rep, TP_STATUS_DENIED, "Sign-in denied: %s.", tp_verdict_reason(dec.verdict));
                 goto denied;
         }
 
@@ -285,20 +282,20 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 r = tp_store_end(d->store, existing[dec.expired[i]].id, TP_STATE_EXPIRED,
                                  existing[dec.expired[i]].refresh_expires);
                 if (r < 0) {
-                        reply_store_error(d, rep, r, "expiring a session");
+                        tp_reply_store_error(d, rep, r, "expiring a session");
                         goto rollback;
                 }
         }
         if ((r = tp_session_id_new(sess.id)) < 0 ||
             (r = tp_refresh_token_new(refresh, sess.refresh_hash)) < 0) {
-                reply_status(rep, TP_STATUS_ERROR, "Cannot generate tokens: %s.", strerror(-r));
+                tp_reply_status(rep, TP_STATUS_ERROR, "Cannot generate tokens: %s.", strerror(-r));
                 goto rollback;
         }
         for (size_t i = 0; i < dec.n_evict; i++) {
                 struct tp_session *victim = &existing[dec.evict[i]];
 
                 if ((r = tp_store_end(d->store, victim->id, TP_STATE_REVOKED, now)) < 0) {
-                        reply_store_error(d, rep, r, "evicting a session");
+                        tp_reply_store_error(d, rep, r, "evicting a session");
                         goto rollback;
                 }
                 victim->state = TP_STATE_REVOKED;
@@ -321,15 +318,15 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         sess.state = TP_STATE_ACTIVE;
         if ((r = sign_access_token(d, &sess, now, dec.access_expires, rep->u.tokens.access_token,
                                    sizeof(rep->u.tokens.access_token))) < 0) {
-                reply_status(rep, TP_STATUS_ERROR, "Cannot sign the access token: %s.", strerror(-r));
+                tp_reply_status(rep, TP_STATUS_ERROR, "Cannot sign the access token: %s.", strerror(-r));
                 goto rollback;
         }
         if ((r = tp_store_insert(d->store, &sess)) < 0) {
-                reply_store_error(d, rep, r, "recording the session");
+                tp_reply_store_error(d, rep, r, "recording the session");
                 goto rollback;
         }
         if ((r = tp_store_commit(d->store)) < 0) {
-                reply_store_error(d, rep, r, "commit");
+                tp_reply_store_error(d, rep, r, "commit");
                 goto rollback;
         }
 
@@ -369,11 +366,11 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         rep->u.tokens.access_expires = dec.access_expires;
         rep->u.tokens.auto_extend = p.auto_extend;
         if (dec.n_evict > 0)
-                reply_status(rep, TP_STATUS_OK,
-                             "Signed in; %zu older %s session(s) signed out to stay within the limit of %u.",
-                             dec.n_evict, cl->name, p.max_refresh_tokens);
+                tp_reply_status(rep, TP_STATUS_OK,
+                                "Signed in; %zu older %s session(s) signed out to stay within the limit of %u.",
+                                dec.n_evict, cl->name, p.max_refresh_tokens);
         else
-                reply_status(rep, TP_STATUS_OK, "Signed in.");
+                tp_reply_status(rep, TP_STATUS_OK, "Signed in.");
         goto out;
 
 denied:
@@ -412,17 +409,17 @@ static bool load_session_for(struct tp_daemon *d, const struct tp_peer *peer,
                                              .peer_uid = (long)peer->uid });
         if (r == -ENOENT || (r >= 0 && !peer_owns(peer, s->uid))) {
                 /* Same answer for "absent" and "not yours": ids are not an oracle. */
-                reply_status(rep, TP_STATUS_NOT_FOUND, "No session %s for %s.", req->session_id,
-                             peer_user_or_uid(peer, who, sizeof(who)));
+                tp_reply_status(rep, TP_STATUS_NOT_FOUND, "No session %s for %s.", req->session_id,
+                                peer_user_or_uid(peer, who, sizeof(who)));
                 return false;
         }
         if (r < 0) {
-                reply_store_error(d, rep, r, "reading a session");
+                tp_reply_store_error(d, rep, r, "reading a session");
                 return false;
         }
         if (req->user[0] && (tp_account_uid(req->user, &uid) < 0 || uid != (uid_t)s->uid)) {
-                reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s does not belong to %s.",
-                             req->session_id, req->user);
+                tp_reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s does not belong to %s.",
+                                req->session_id, req->user);
                 return false;
         }
         /* Root may act on any session by id; the token binds a user's own
@@ -431,9 +428,9 @@ static bool load_session_for(struct tp_daemon *d, const struct tp_peer *peer,
         if (req->refresh_token[0] && !peer->admin) {
                 if (tp_refresh_token_hash(req->refresh_token, hash) < 0 ||
                     !tp_hash_equal(hash, s->refresh_hash)) {
-                        reply_status(rep, TP_STATUS_FORBIDDEN,
-                                     "The refresh token presented for session %s is not the current one.",
-                                     req->session_id);
+                        tp_reply_status(rep, TP_STATUS_FORBIDDEN,
+                                        "The refresh token presented for session %s is not the current one.",
+                                        req->session_id);
                         return false;
                 }
         }
@@ -449,24 +446,24 @@ static void handle_close(struct tp_daemon *d, const struct tp_peer *peer,
         if (!load_session_for(d, peer, req, &s, rep))
                 return;
         if (s.state != TP_STATE_ACTIVE) {
-                reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s already ended (%s).", s.id,
-                             tp_state_name(s.state));
+                tp_reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s already ended (%s).", s.id,
+                                tp_state_name(s.state));
                 return;
         }
         if ((r = tp_store_begin(d->store)) < 0) {
-                reply_store_error(d, rep, r, "begin");
+                tp_reply_store_error(d, rep, r, "begin");
                 return;
         }
         if ((r = tp_store_end(d->store, s.id, TP_STATE_CLOSED, now_wall())) < 0 ||
             (r = tp_store_commit(d->store)) < 0) {
                 tp_store_rollback(d->store);
-                reply_store_error(d, rep, r, "closing a session");
+                tp_reply_store_error(d, rep, r, "closing a session");
                 return;
         }
         tp_audit(&(struct tp_audit){ .event = "close", .user = s.user, .client = s.client,
                                      .service = s.service, .session = s.id, .reason = "signed out",
                                      .peer_uid = (long)peer->uid });
-        reply_status(rep, TP_STATUS_OK, "Signed out.");
+        tp_reply_status(rep, TP_STATUS_OK, "Signed out.");
 }
 
 /* Re-authentication and silent refresh share everything but the rule. */
@@ -485,16 +482,16 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
 
         memset(refresh, 0, sizeof(refresh));
         if (reauth && !peer->admin) {
-                reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may re-authenticate a session.");
+                tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may re-authenticate a session.");
                 return;
         }
         if (!load_session_for(d, peer, req, &s, rep))
                 return;
         cl = tp_config_client(d->config, s.client);
         if (!cl) {
-                reply_status(rep, TP_STATUS_DENIED,
-                             "Client type '%s' of session %s is no longer defined; sign in again.",
-                             s.client, s.id);
+                tp_reply_status(rep, TP_STATUS_DENIED,
+                                "Client type '%s' of session %s is no longer defined; sign in again.",
+                                s.client, s.id);
                 return;
         }
         tp_config_effective(d->config, cl, &p);
@@ -523,24 +520,24 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                                                      .peer_uid = (long)peer->uid });
                         tp_lifecycle_enforce(d, &s, true, "refresh token expired");
                 }
-                reply_status(rep, TP_STATUS_EXPIRED, "Your %s sign-in has expired; sign in again.", s.client);
+                tp_reply_status(rep, TP_STATUS_EXPIRED, "Your %s sign-in has expired; sign in again.", s.client);
                 return;
         }
         if (dec.verdict == TP_VERDICT_DENY_INACTIVE) {
-                reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s is %s; sign in again.", s.id,
-                             tp_state_name(s.state));
+                tp_reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s is %s; sign in again.", s.id,
+                                tp_state_name(s.state));
                 return;
         }
         if (dec.verdict == TP_VERDICT_DENY_ACCESS) {
-                reply_status(rep, TP_STATUS_DENIED,
-                             "Sign-in from %s clients is disabled by your administrator.", s.client);
+                tp_reply_status(rep, TP_STATUS_DENIED,
+                                "Sign-in from %s clients is disabled by your administrator.", s.client);
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = s.user, .client = s.client,
                                              .service = s.service, .session = s.id,
                                              .reason = "client type disabled", .peer_uid = (long)peer->uid });
                 return;
         }
         if (dec.verdict != TP_VERDICT_ALLOW) {
-                reply_status(rep, TP_STATUS_DENIED, "Refresh denied: %s.", tp_verdict_reason(dec.verdict));
+                tp_reply_status(rep, TP_STATUS_DENIED, "Refresh denied: %s.", tp_verdict_reason(dec.verdict));
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = s.user, .client = s.client,
                                              .service = s.service, .session = s.id,
                                              .reason = tp_verdict_reason(dec.verdict), .peer_uid = (long)peer->uid });
@@ -548,13 +545,13 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
         }
 
         if ((r = tp_store_begin(d->store)) < 0) {
-                reply_store_error(d, rep, r, "begin");
+                tp_reply_store_error(d, rep, r, "begin");
                 return;
         }
         if (dec.rotate) {
                 if ((r = tp_refresh_token_new(refresh, s.refresh_hash)) < 0) {
                         tp_store_rollback(d->store);
-                        reply_status(rep, TP_STATUS_ERROR, "Cannot generate tokens: %s.", strerror(-r));
+                        tp_reply_status(rep, TP_STATUS_ERROR, "Cannot generate tokens: %s.", strerror(-r));
                         return;
                 }
                 s.refresh_expires = dec.refresh_expires;
@@ -569,7 +566,7 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_store_rollback(d->store);
                 memset(&rep->u, 0, sizeof(rep->u));
                 tp_secret_wipe(refresh, sizeof(refresh));
-                reply_store_error(d, rep, r, event);
+                tp_reply_store_error(d, rep, r, event);
                 return;
         }
         if (dec.rotate)
@@ -584,8 +581,8 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
         rep->u.tokens.refresh_expires = s.refresh_expires;
         rep->u.tokens.access_expires = dec.access_expires;
         rep->u.tokens.auto_extend = p.auto_extend;
-        reply_status(rep, TP_STATUS_OK, dec.rotate ? "New refresh and access tokens issued."
-                                                   : "New access token issued.");
+        tp_reply_status(rep, TP_STATUS_OK, dec.rotate ? "New refresh and access tokens issued."
+                                                      : "New access token issued.");
         tp_secret_wipe(refresh, sizeof(refresh));
 }
 
@@ -596,7 +593,7 @@ static void handle_status(struct tp_daemon *d, struct tp_reply *rep)
         int r;
 
         if ((r = tp_store_count_active(d->store, &active)) < 0) {
-                reply_store_error(d, rep, r, "counting sessions");
+                tp_reply_store_error(d, rep, r, "counting sessions");
                 return;
         }
         copy_str(st->version, sizeof(st->version), TP_VERSION);
@@ -606,7 +603,7 @@ static void handle_status(struct tp_daemon *d, struct tp_reply *rep)
         copy_str(st->config_path, sizeof(st->config_path), d->config_path);
         st->active_sessions = active;
         st->n_clients = (uint32_t)d->config->n_clients;
-        reply_status(rep, TP_STATUS_OK, "running");
+        tp_reply_status(rep, TP_STATUS_OK, "running");
 }
 
 static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
@@ -620,20 +617,20 @@ static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
 
         if (!peer->admin) {
                 if (!peer->user[0]) {
-                        reply_status(rep, TP_STATUS_FORBIDDEN, "Your uid %u has no user name.",
-                                     (unsigned)peer->uid);
+                        tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Your uid %u has no user name.",
+                                        (unsigned)peer->uid);
                         return;
                 }
                 if (req->user[0] && strcmp(req->user, peer->user) != 0) {
-                        reply_status(rep, TP_STATUS_FORBIDDEN,
-                                     "Only root may list another user's sessions; you are %s.", peer->user);
+                        tp_reply_status(rep, TP_STATUS_FORBIDDEN,
+                                        "Only root may list another user's sessions; you are %s.", peer->user);
                         return;
                 }
                 f.user = peer->user;
         }
         r = tp_store_query(d->store, &f, req->offset, TP_LIST_PAGE_MAX, &rows, &n, &total);
         if (r < 0) {
-                reply_store_error(d, rep, r, "listing sessions");
+                tp_reply_store_error(d, rep, r, "listing sessions");
                 return;
         }
         for (size_t i = 0; i < n && i < TP_LIST_PAGE_MAX; i++)
@@ -641,7 +638,7 @@ static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
         rep->u.list.count = (uint32_t)(n < TP_LIST_PAGE_MAX ? n : TP_LIST_PAGE_MAX);
         rep->u.list.total = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
         free(rows);
-        reply_status(rep, TP_STATUS_OK, "%zu session(s)", total);
+        tp_reply_status(rep, TP_STATUS_OK, "%zu session(s)", total);
 }
 
 static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
@@ -654,46 +651,46 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
         int r;
 
         if (req->session_id[0] == '\0' && req->user[0] == '\0') {
-                reply_status(rep, TP_STATUS_BAD_REQUEST, "Name a session id or a user to revoke.");
+                tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "Name a session id or a user to revoke.");
                 return;
         }
         if (req->session_id[0]) {
                 r = tp_store_get(d->store, req->session_id, &one);
                 if (r == -ENOENT || (r >= 0 && !peer_owns(peer, one.uid))) {
-                        reply_status(rep, TP_STATUS_NOT_FOUND, "No session %s.", req->session_id);
+                        tp_reply_status(rep, TP_STATUS_NOT_FOUND, "No session %s.", req->session_id);
                         return;
                 }
                 if (r < 0) {
-                        reply_store_error(d, rep, r, "reading a session");
+                        tp_reply_store_error(d, rep, r, "reading a session");
                         return;
                 }
                 if (one.state != TP_STATE_ACTIVE) {
-                        reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s already ended (%s).", one.id,
-                                     tp_state_name(one.state));
+                        tp_reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s already ended (%s).", one.id,
+                                        tp_state_name(one.state));
                         return;
                 }
                 rows = malloc(sizeof(*rows));
                 if (!rows) {
-                        reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
+                        tp_reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
                         return;
                 }
                 rows[0] = one;
                 n = 1;
         } else {
                 if (!peer->admin && strcmp(req->user, peer->user) != 0) {
-                        reply_status(rep, TP_STATUS_FORBIDDEN,
-                                     "Only root may revoke another user's sessions.");
+                        tp_reply_status(rep, TP_STATUS_FORBIDDEN,
+                                        "Only root may revoke another user's sessions.");
                         return;
                 }
                 r = tp_store_query(d->store, &f, 0, SIZE_MAX, &rows, &n, &total);
                 if (r < 0) {
-                        reply_store_error(d, rep, r, "listing sessions");
+                        tp_reply_store_error(d, rep, r, "listing sessions");
                         return;
                 }
         }
         if ((r = tp_store_begin(d->store)) < 0) {
                 free(rows);
-                reply_store_error(d, rep, r, "begin");
+                tp_reply_store_error(d, rep, r, "begin");
                 return;
         }
         for (size_t i = 0; i < n; i++) {
@@ -703,7 +700,7 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
         if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
                 tp_store_rollback(d->store);
                 free(rows);
-                reply_store_error(d, rep, r, "revoking sessions");
+                tp_reply_store_error(d, rep, r, "revoking sessions");
                 return;
         }
         for (size_t i = 0; i < n; i++) {
@@ -717,7 +714,7 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
                                      peer->admin ? "revoked by administrator" : "revoked by its user");
         }
         rep->u.revoke.revoked = (uint32_t)n;
-        reply_status(rep, TP_STATUS_OK, "Revoked %zu session(s).", n);
+        tp_reply_status(rep, TP_STATUS_OK, "Revoked %zu session(s).", n);
         free(rows);
 }
 
@@ -761,7 +758,7 @@ static void handle_reload(struct tp_daemon *d, const struct tp_peer *peer, struc
         int r;
 
         if (!peer->admin) {
-                reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may reload the configuration.");
+                tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may reload the configuration.");
                 return;
         }
         tp_notify_reloading();
@@ -769,9 +766,9 @@ static void handle_reload(struct tp_daemon *d, const struct tp_peer *peer, struc
         tp_server_notify_ready(d);
         if (r < 0) {
                 join_errors(&errs, text, sizeof(text));
-                reply_status(rep, TP_STATUS_ERROR, "%s\nThe running policy was kept.", text);
+                tp_reply_status(rep, TP_STATUS_ERROR, "%s\nThe running policy was kept.", text);
         } else {
-                reply_status(rep, TP_STATUS_OK, "Configuration reloaded from %s.", d->config_path);
+                tp_reply_status(rep, TP_STATUS_OK, "Configuration reloaded from %s.", d->config_path);
         }
         tp_config_errors_clear(&errs);
 }
@@ -819,7 +816,7 @@ static void handle_policy(struct tp_daemon *d, struct tp_reply *rep)
                 }
                 pol->n_clients = (uint8_t)(i + 1);
         }
-        reply_status(rep, TP_STATUS_OK, "policy from %s", d->config_path);
+        tp_reply_status(rep, TP_STATUS_OK, "policy from %s", d->config_path);
 }
 
 void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
@@ -869,7 +866,7 @@ void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_handle_rotate_key(d, peer, rep);
                 break;
         default:
-                reply_status(rep, TP_STATUS_BAD_REQUEST, "Unknown request type %u.", req->type);
+                tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "Unknown request type %u.", req->type);
                 break;
         }
         if (rep->status == TP_STATUS_FORBIDDEN)

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -23,19 +22,6 @@
  * stepping back a little between a signature and the rotation. */
 #define RETAIN_SLACK_SEC 60
 #define RETAIN_SEC ((int64_t)TP_ACCESS_TTL_MINUTES_MAX * 60 + RETAIN_SLACK_SEC)
-
-static void reply_rotate(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void reply_rotate(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
-{
-        va_list ap;
-
-        rep->status = status;
-        va_start(ap, fmt);
-        vsnprintf(rep->message, sizeof(rep->message), fmt, ap);
-        va_end(ap);
-}
 
 static void audit_rotation(const struct tp_peer *peer, const char *old_kid, const char *new_kid,
                            int64_t until, const char *outcome)
@@ -56,7 +42,7 @@ void tp_handle_rotate_key(struct tp_daemon *d, const struct tp_peer *peer, struc
         int r;
 
         if (!peer->admin) {
-                reply_rotate(rep, TP_STATUS_FORBIDDEN, "Only root may rotate the signing key.");
+                tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may rotate the signing key.");
                 return;
         }
         until = now + RETAIN_SEC;
@@ -64,17 +50,17 @@ void tp_handle_rotate_key(struct tp_daemon *d, const struct tp_peer *peer, struc
         r = tp_signer_rotate(d->signer, now, until, old_kid);
         kid = tp_signer_kid(d->signer);
         if (r == -ENOSPC) {
-                reply_rotate(rep, TP_STATUS_DENIED,
-                             "%d old signing keys are still published; rotate again once the oldest has expired (at most %" PRId64 " minutes).",
-                             TP_SIGNER_RETAINED_MAX, RETAIN_SEC / 60);
+                tp_reply_status(rep, TP_STATUS_DENIED,
+                                "%d old signing keys are still published; rotate again once the oldest has expired (at most %" PRId64 " minutes).",
+                                TP_SIGNER_RETAINED_MAX, RETAIN_SEC / 60);
                 return;
         }
         if (r < 0 && strcmp(kid, before) == 0) {
                 tp_log(LOG_ERR, "Failed to rotate the signing key in %s: %s; key %s stays in use",
                        d->state_dir, strerror(-r), before);
-                reply_rotate(rep, TP_STATUS_ERROR,
-                             "Cannot rotate the signing key: %s; key %s stays in use. See the tokenpolicyd log.",
-                             strerror(-r), before);
+                tp_reply_status(rep, TP_STATUS_ERROR,
+                                "Cannot rotate the signing key: %s; key %s stays in use. See the tokenpolicyd log.",
+                                strerror(-r), before);
                 return;
         }
         if (r < 0) {
@@ -83,15 +69,15 @@ void tp_handle_rotate_key(struct tp_daemon *d, const struct tp_peer *peer, struc
                 tp_log(LOG_ERR, "Signing key rotated to %s, but %s/%s or %s could not be rewritten: %s; restart tokenpolicyd to rewrite them",
                        kid, d->state_dir, TP_TOKEN_PUB_FILE, TP_TOKEN_JWKS_FILE, strerror(-r));
                 audit_rotation(peer, before, kid, until, "; publishing failed");
-                reply_rotate(rep, TP_STATUS_ERROR,
-                             "New signing key %s is in use, but publishing it failed: %s. Restart tokenpolicyd to publish it.",
-                             kid, strerror(-r));
+                tp_reply_status(rep, TP_STATUS_ERROR,
+                                "New signing key %s is in use, but publishing it failed: %s. Restart tokenpolicyd to publish it.",
+                                kid, strerror(-r));
                 return;
         }
         audit_rotation(peer, old_kid, kid, until, "");
         snprintf(rep->u.rotate.kid, sizeof(rep->u.rotate.kid), "%s", kid);
         snprintf(rep->u.rotate.old_kid, sizeof(rep->u.rotate.old_kid), "%s", old_kid);
         rep->u.rotate.old_until = until;
-        reply_rotate(rep, TP_STATUS_OK, "New signing key %s; the old key %s stays published until %" PRId64 ".",
-                     kid, old_kid, until);
+        tp_reply_status(rep, TP_STATUS_OK, "New signing key %s; the old key %s stays published until %" PRId64 ".",
+                        kid, old_kid, until);
 }

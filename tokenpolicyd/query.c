@@ -54,26 +54,12 @@ static void text_addf(struct text *t, const char *fmt, ...)
                 t->len += (size_t)w;
 }
 
-static void reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
-{
-        va_list ap;
-
-        rep->status = status;
-        va_start(ap, fmt);
-        vsnprintf(rep->message, sizeof(rep->message), fmt, ap);
-        va_end(ap);
-}
-
+/* EXPLAIN may have filled part of the body before the store failed: an
+ * error reply carries none of it. */
 static void reply_store_error(struct tp_daemon *d, struct tp_reply *rep, int r, const char *what)
 {
-        tp_log(LOG_ERR, "session store: %s failed: %s (%s)", what, strerror(-r),
-               tp_store_errmsg(d->store));
         memset(&rep->u, 0, sizeof(rep->u));
-        reply_status(rep, TP_STATUS_ERROR, "The session store failed (%s); see the tokenpolicyd log.",
-                     strerror(-r));
+        tp_reply_store_error(d, rep, r, what);
 }
 
 /* Times in messages are UTC: the daemon's time zone need not be the
@@ -188,13 +174,13 @@ void tp_handle_explain(struct tp_daemon *d, const struct tp_peer *peer,
         int r;
 
         if (req->user[0] == '\0') {
-                reply_status(rep, TP_STATUS_BAD_REQUEST, "Name the user whose sign-in to explain.");
+                tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "Name the user whose sign-in to explain.");
                 return;
         }
         known = tp_account_lookup(req->user, &uid, user, sizeof(user)) >= 0;
         if (!may_explain(peer, req->user, known, uid)) {
-                reply_status(rep, TP_STATUS_FORBIDDEN,
-                             "Only root may explain another user's sign-in; you may ask about your own.");
+                tp_reply_status(rep, TP_STATUS_FORBIDDEN,
+                                "Only root may explain another user's sign-in; you may ask about your own.");
                 return;
         }
         if (!known)
@@ -205,10 +191,10 @@ void tp_handle_explain(struct tp_daemon *d, const struct tp_peer *peer,
         cl = tp_resolve_client(d->config, req, rep);
         if (!cl) {
                 if (rep->status == TP_STATUS_BAD_REQUEST) {
-                        reply_status(rep, TP_STATUS_BAD_REQUEST,
-                                     "Client type '%s' is not defined in %s; "
-                                     "'tokenpolicyctl policy' lists the defined ones.",
-                                     req->client, d->config->path);
+                        tp_reply_status(rep, TP_STATUS_BAD_REQUEST,
+                                        "Client type '%s' is not defined in %s; "
+                                        "'tokenpolicyctl policy' lists the defined ones.",
+                                        req->client, d->config->path);
                         return;
                 }
                 rep->status = TP_STATUS_OK;
@@ -239,7 +225,7 @@ void tp_handle_explain(struct tp_daemon *d, const struct tp_peer *peer,
         expired = calloc(n ? n : 1, sizeof(*expired));
         if (!views || !evict || !expired) {
                 memset(&rep->u, 0, sizeof(rep->u));
-                reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
+                tp_reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
                 goto out;
         }
         for (size_t i = 0; i < n; i++) {
@@ -379,6 +365,6 @@ void tp_handle_verify(struct tp_daemon *d, const struct tp_peer *peer,
         v->exp = claims.exp;
         v->refresh_expires = s.refresh_expires;
         format_utc(s.refresh_expires, when);
-        reply_status(rep, TP_STATUS_OK, "Session %s of %s (%s) is active; its refresh token expires at %s.",
-                     s.id, s.user, s.client, when);
+        tp_reply_status(rep, TP_STATUS_OK, "Session %s of %s (%s) is active; its refresh token expires at %s.",
+                        s.id, s.user, s.client, when);
 }
