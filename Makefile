@@ -5,6 +5,8 @@
 #   make demo       install missing packages, build, show the main job
 #   make install    DESTDIR= and PREFIX= honoured
 #   make check SANITIZE=1   the same suite under ASan and UBSan
+#   make fuzz       libFuzzer harnesses, FUZZ_SECONDS (300) each
+#   make torture    long crash and load runs (a few minutes)
 
 PREFIX      ?= /usr
 PKG_CONFIG  ?= pkg-config
@@ -62,7 +64,7 @@ PROGRAMS    := $(B)/tokenpolicyd $(B)/tokenpolicyctl $(B)/pam_tokenpolicy.so
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 TEST_TOOLS  := $(B)/tests/tp-pam $(B)/tests/pam_tptest_data.so $(B)/tests/fake-logind
 
-.PHONY: all check unit demo install uninstall clean deps deps-test
+.PHONY: all check unit demo install uninstall clean deps deps-test bench
 all: $(PROGRAMS)
 
 $(B)/obj/%.o: %.c
@@ -113,6 +115,63 @@ $(B)/tests/fake-logind: $(call obj,tests/fake-logind.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSYSTEMD)
 
+# Fuzzing (libFuzzer): harnesses in tests/fuzz/, built with clang into their
+# own tree with ASan and UBSan, each run for FUZZ_SECONDS on a copy of its
+# seed corpus. `make check` runs them for 30 s each through tests/run-fuzz.
+FUZZ_CC      ?= clang
+FUZZ_B       := build-fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=gnu11 -O1 -g $(WARNFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_CPPFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(CPPFLAGS))
+FUZZ_NAMES   := frame config jwt policy
+FUZZERS      := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZ_NAMES))
+fuzz_obj = $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(1))
+
+$(FUZZ_B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(FUZZ_B)/obj -name '*.d' 2>/dev/null)
+
+$(FUZZ_B)/fuzz_frame: $(call fuzz_obj,tests/fuzz/fuzz_frame.c common/proto.c common/wire.c)
+$(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c tokenpolicyd/config.c)
+$(FUZZ_B)/fuzz_jwt: $(call fuzz_obj,tests/fuzz/fuzz_jwt.c tokenpolicyd/token.c tokenpolicyd/jose.c)
+$(FUZZ_B)/fuzz_policy: $(call fuzz_obj,tests/fuzz/fuzz_policy.c tokenpolicyd/policy.c)
+$(FUZZ_B)/fuzz_%:
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBCONFIG) $(LIBSSL)
+
+# Seed generator: writes frames and tokens made by the project's encoders.
+$(FUZZ_B)/gen_corpus: $(call fuzz_obj,tests/fuzz/gen_corpus.c common/proto.c common/wire.c \
+		tokenpolicyd/token.c tokenpolicyd/jose.c)
+	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $^ $(LIBSSL)
+
+.PHONY: fuzz fuzz-build fuzz-corpus fuzz-clean
+fuzz-build: $(FUZZERS)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_B=$(FUZZ_B) tests/run-fuzz
+
+# Regenerate the encoder-made seeds kept in tests/fuzz/corpus/.
+fuzz-corpus: $(FUZZ_B)/gen_corpus
+	$(FUZZ_B)/gen_corpus tests/fuzz/corpus
+
+fuzz-clean:
+	rm -rf $(FUZZ_B)
+
+# Benchmarks (bench/README.md): measurement only, needs root, installs nothing.
+BENCH_TOOLS := $(B)/bench/pam_loop $(B)/bench/load $(B)/bench/scale_ops $(B)/bench/floor
+$(B)/bench/pam_loop: $(call obj,bench/pam_loop.c bench/benchlib.c)
+$(B)/bench/load: $(call obj,bench/load.c bench/benchlib.c $(COMMON_SRC))
+$(B)/bench/scale_ops: $(call obj,bench/scale_ops.c bench/benchlib.c $(COMMON_SRC))
+$(B)/bench/floor: $(call obj,bench/floor.c bench/benchlib.c)
+$(B)/bench/%:
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpam $(LIBSSL) -pthread
+
+bench: $(PROGRAMS) $(BENCH_TOOLS)
+	@B=$(B) python3 bench/run-bench
+
 deps:
 	@scripts/ensure-deps build
 
@@ -125,6 +184,13 @@ unit: $(UNIT_TESTS)
 check: deps-test
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(TEST_TOOLS)
 	@B=$(B) tests/run-tests
+
+# Long runs, minutes each: the crash test at full length (thousands of
+# operations under repeated SIGKILL) and root's latency under a flood.
+.PHONY: torture
+torture: deps-test
+	@$(MAKE) --no-print-directory all $(TEST_TOOLS)
+	@B=$(B) TORTURE=1 /usr/bin/python3 tests/integration/test_crash.py
 
 demo: deps
 	@$(MAKE) --no-print-directory all $(TEST_TOOLS)

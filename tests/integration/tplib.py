@@ -102,6 +102,11 @@ def config_text(clients=None, defaults=None, custom=True, unknown='"deny"'):
     return "\n".join(lines) + "\n"
 
 
+# The module trusts only a daemon running as root; a suite run by another
+# user points it at that user's daemon (a testing aid, never for production).
+TRUST_ARG = "" if os.geteuid() == 0 else f" trust_uid={os.geteuid()}"
+
+
 class Env:
     """A private daemon instance: temp dir with config, socket, state, PAM
     service files, and a faketime offset file."""
@@ -117,6 +122,7 @@ class Env:
         self.log = os.path.join(self.dir, "daemon.log")
         self.use_faketime = faketime and os.path.exists(FAKETIME_LIB)
         self.offset = 0
+        self.trust = TRUST_ARG  # for PAM service files written by hand
         os.makedirs(self.pamdir)
         self.write_conf(conf if conf is not None else config_text())
         self.set_offset(0)
@@ -130,7 +136,7 @@ class Env:
             f.write(text)
 
     def pam_service(self, name, args="", fail=None):
-        opts = f"socket={self.sock} timeout=3000 {args}".strip()
+        opts = f"socket={self.sock}{self.trust} timeout=3000 {args}".strip()
         if fail:
             opts += f" fail={fail}"
         with open(os.path.join(self.pamdir, name), "w") as f:
