@@ -1,0 +1,154 @@
+/* floor.c: the physical floor of the daemon's operations on this machine.
+ *
+ *   floor --dir DIR --iterations N
+ *
+ *   connect_rtt  connect to a Unix stream socket in DIR, send 1 byte, read
+ *                the 1-byte echo, close; the server is a trivial blocking
+ *                accept/read/write/close loop in a second thread;
+ *   ed25519      one Ed25519 signature (OpenSSL EVP_DigestSign) of a
+ *                300-byte message, a fresh EVP_MD_CTX each time;
+ *   fsync        append 4 KiB (one SQLite page, as a WAL commit writes) to a
+ *                file in DIR, then fsync() it.
+ * Prints one JSON object with p50/p99 microseconds of each.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "benchlib.h"
+
+static int listen_fd;
+
+static void *echo_server(void *arg)
+{
+        (void)arg;
+        for (;;) {
+                char c;
+                int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+                if (fd < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        return NULL;
+                }
+                if (read(fd, &c, 1) == 1 && write(fd, &c, 1) != 1)
+                        c = 0;
+                close(fd);
+        }
+}
+
+static void report(const char *name, struct bench_samples *s, int last)
+{
+        printf("\"%s_p50_us\": %.2f, \"%s_p99_us\": %.2f%s", name, bench_quantile_us(s, 0.5), name,
+               bench_quantile_us(s, 0.99), last ? "" : ", ");
+}
+
+int main(int argc, char **argv)
+{
+        const char *dir = NULL;
+        long iterations = 0;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct bench_samples rtt = { 0 }, sig = { 0 }, sync = { 0 };
+        char path[4096];
+        uint8_t msg[300], sigbuf[64], page[4096];
+        EVP_PKEY_CTX *kctx;
+        EVP_PKEY *key = NULL;
+        pthread_t server;
+        int fd;
+
+        for (int i = 1; i + 1 < argc; i += 2) {
+                if (strcmp(argv[i], "--dir") == 0)
+                        dir = argv[i + 1];
+                else if (strcmp(argv[i], "--iterations") == 0)
+                        iterations = strtol(argv[i + 1], NULL, 10);
+        }
+        if (!dir || iterations <= 0) {
+                fprintf(stderr, "usage: floor --dir DIR --iterations N\n");
+                return 2;
+        }
+
+        /* Unix socket connect + 1-byte round trip. */
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/echo.sock", dir);
+        unlink(sa.sun_path);
+        listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            listen(listen_fd, SOMAXCONN) < 0 || pthread_create(&server, NULL, echo_server, NULL) != 0) {
+                perror("floor: echo server");
+                return 1;
+        }
+        for (long i = 0; i < iterations; i++) {
+                int64_t t0 = bench_now_ns();
+                char c = 'x';
+
+                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, &c, 1) != 1 ||
+                    read(fd, &c, 1) != 1) {
+                        perror("floor: round trip");
+                        return 1;
+                }
+                close(fd);
+                bench_samples_add(&rtt, bench_now_ns() - t0);
+        }
+        unlink(sa.sun_path);
+
+        /* Ed25519 signature. */
+        memset(msg, 'a', sizeof(msg));
+        kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+        if (!kctx || EVP_PKEY_keygen_init(kctx) <= 0 || EVP_PKEY_keygen(kctx, &key) <= 0) {
+                fprintf(stderr, "floor: Ed25519 key generation failed\n");
+                return 1;
+        }
+        EVP_PKEY_CTX_free(kctx);
+        for (long i = 0; i < iterations; i++) {
+                int64_t t0 = bench_now_ns();
+                EVP_MD_CTX *md = EVP_MD_CTX_new();
+                size_t siglen = sizeof(sigbuf);
+
+                if (!md || EVP_DigestSignInit(md, NULL, NULL, NULL, key) <= 0 ||
+                    EVP_DigestSign(md, sigbuf, &siglen, msg, sizeof(msg)) <= 0) {
+                        fprintf(stderr, "floor: Ed25519 signature failed\n");
+                        return 1;
+                }
+                EVP_MD_CTX_free(md);
+                bench_samples_add(&sig, bench_now_ns() - t0);
+        }
+        EVP_PKEY_free(key);
+
+        /* fsync of a small file on DIR's filesystem. */
+        snprintf(path, sizeof(path), "%s/fsync-probe", dir);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                perror("floor: open");
+                return 1;
+        }
+        memset(page, 0x5a, sizeof(page));
+        for (long i = 0; i < iterations; i++) {
+                int64_t t0 = bench_now_ns();
+
+                if (write(fd, page, sizeof(page)) != (ssize_t)sizeof(page) || fsync(fd) < 0) {
+                        perror("floor: fsync");
+                        return 1;
+                }
+                bench_samples_add(&sync, bench_now_ns() - t0);
+        }
+        close(fd);
+        unlink(path);
+
+        printf("{");
+        report("connect_rtt", &rtt, 0);
+        report("ed25519", &sig, 0);
+        report("fsync", &sync, 1);
+        printf(", \"n\": %ld}\n", iterations);
+        bench_samples_free(&rtt);
+        bench_samples_free(&sig);
+        bench_samples_free(&sync);
+        return 0;
+}
