@@ -85,6 +85,14 @@ static const char schema_v1_to_v2[] =
         "ALTER TABLE sessions ADD COLUMN leader_start INTEGER NOT NULL DEFAULT 0;"
         "PRAGMA user_version = 2;";
 
+/* v3: listings by user, and of everyone, in creation order without a scan
+ * or a sort of every session (SQLite's planner, without statistics, would
+ * otherwise walk every active session for one user's page). */
+static const char schema_v2_to_v3[] =
+        "CREATE INDEX sessions_user_state_created ON sessions(user, state, created);"
+        "CREATE INDEX sessions_state_created ON sessions(state, created);"
+        "PRAGMA user_version = 3;";
+
 enum store_stmt {
         STMT_BEGIN_IMMEDIATE,
         STMT_BEGIN_READ,
@@ -503,6 +511,8 @@ static int store_apply_schema(struct tp_store *s)
         if (version == 0 && (r = exec_sql(s, schema_v1)) < 0)
                 goto fail;
         if (version <= 1 && (r = exec_sql(s, schema_v1_to_v2)) < 0)
+                goto fail;
+        if (version <= 2 && (r = exec_sql(s, schema_v2_to_v3)) < 0)
                 goto fail;
         if ((r = exec_sql(s, "COMMIT")) < 0)
                 goto fail;
