@@ -5,14 +5,19 @@
  * It must never block past that deadline, never read a payload before its
  * header has passed the size check, never hold a frame buffer on the stack
  * (the PAM module runs on the caller's stack), never raise SIGPIPE and
- * never log.
+ * never log. The trusted variant must send nothing to a socket that someone
+ * other than the expected owner (root) could have put in place, or to a
+ * peer that does not run as that owner.
  */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -244,6 +249,94 @@ int tp_io_call(const char *path, int timeout_ms, const struct tp_request *req, s
         if ((r = tp_io_connect(path, timeout_ms, &fd)) < 0)
                 return r;
         r = tp_io_transact(fd, deadline_ms, req, rep);
+        close(fd);
+        return r;
+}
+
+static int untrusted(char *why, size_t why_size, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static int untrusted(char *why, size_t why_size, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (why_size > 0) {
+                va_start(ap, fmt);
+                vsnprintf(why, why_size, fmt, ap);
+                va_end(ap);
+        }
+        return -EPERM;
+}
+
+int tp_io_check_socket(const char *path, uid_t expected_uid, char *why, size_t why_size)
+{
+        char dir[sizeof(((struct sockaddr_un *) NULL)->sun_path)];
+        struct stat st;
+        size_t pathlen;
+        char *slash;
+
+        pathlen = strnlen(path, sizeof(dir));
+        if (pathlen == 0)
+                return -EINVAL;
+        if (pathlen >= sizeof(dir))
+                return -ENAMETOOLONG;
+
+        /* lstat: a symbolic link at the last component could point at any
+         * socket, whoever made the link. */
+        if (lstat(path, &st) < 0)
+                return -errno;
+        if (S_ISLNK(st.st_mode))
+                return untrusted(why, why_size, "it is a symbolic link");
+        if (!S_ISSOCK(st.st_mode))
+                return untrusted(why, why_size, "it is not a socket");
+        if (st.st_uid != expected_uid)
+                return untrusted(why, why_size, "it is owned by uid %u, not %u",
+                                 (unsigned) st.st_uid, (unsigned) expected_uid);
+
+        /* Whoever may write to the directory may replace the socket. */
+        memcpy(dir, path, pathlen + 1);
+        slash = strrchr(dir, '/');
+        if (!slash)
+                strcpy(dir, ".");
+        else if (slash == dir)
+                dir[1] = '\0';
+        else
+                *slash = '\0';
+        if (stat(dir, &st) < 0)
+                return -errno;
+        if (st.st_uid != 0 && st.st_uid != expected_uid)
+                return untrusted(why, why_size, "its directory %s is owned by uid %u, not root or %u",
+                                 dir, (unsigned) st.st_uid, (unsigned) expected_uid);
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+                return untrusted(why, why_size,
+                                 "its directory %s is writable by group or others without the sticky bit", dir);
+        return 0;
+}
+
+int tp_io_call_trusted(const char *path, int timeout_ms, uid_t expected_uid, const struct tp_request *req,
+                       struct tp_reply *rep, char *why, size_t why_size)
+{
+        int64_t deadline_ms;
+        uid_t peer_uid;
+        int fd = -1, r;
+
+        if (timeout_ms < 0)
+                return -EINVAL;
+        deadline_ms = tp_monotonic_ms() + timeout_ms;
+        if ((r = tp_io_check_socket(path, expected_uid, why, why_size)) < 0)
+                return r;
+        if ((r = tp_io_connect(path, timeout_ms, &fd)) < 0)
+                return r;
+        /* The path was right a moment ago; the peer is who answers now. */
+        if ((r = tp_io_peer_cred(fd, &peer_uid, NULL)) < 0)
+                goto out;
+        if (peer_uid != expected_uid) {
+                r = untrusted(why, why_size, "the process listening on it runs as uid %u, not %u",
+                              (unsigned) peer_uid, (unsigned) expected_uid);
+                goto out;
+        }
+        r = tp_io_transact(fd, deadline_ms, req, rep);
+out:
         close(fd);
         return r;
 }

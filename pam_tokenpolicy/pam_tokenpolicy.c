@@ -3,8 +3,9 @@
  * Thin by design: no OpenSSL, no libconfig, no threads, no policy. Each
  * entry point gathers the PAM items, asks tokenpolicyd one question over its
  * Unix socket within timeout= milliseconds (common/io.c), and maps the
- * answer to a PAM code and a message for the user. When the daemon cannot be
- * reached the module applies fail= and logs why. The refresh token is kept
+ * answer to a PAM code and a message for the user. It sends nothing to a
+ * socket or a peer that is not root's (trust_uid= only for tests). When the
+ * daemon cannot be reached or trusted the module applies fail= and logs why. The refresh token is kept
  * only in PAM data (wiped when the handle ends), never in the environment
  * or a log.
  */
@@ -35,6 +36,7 @@ struct options {
         const char *socket;
         const char *client;
         int timeout_ms;
+        uid_t trust_uid; /* the daemon's socket and process belong to this uid */
         bool fail_open;
         bool unmapped_ignore; /* unmapped=ignore: services of no client type are not ours */
         bool debug;
@@ -48,6 +50,7 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
         o->socket = DEFAULT_SOCKET;
         o->client = "";
         o->timeout_ms = DEFAULT_TIMEOUT_MS;
+        o->trust_uid = 0;
         o->fail_open = false;
         o->unmapped_ignore = false;
         o->debug = false;
@@ -71,6 +74,18 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
                                            a, DEFAULT_TIMEOUT_MS);
                         else
                                 o->timeout_ms = (int)v;
+                } else if (strncmp(a, "trust_uid=", 10) == 0) {
+                        char *end;
+                        unsigned long v;
+
+                        /* A testing aid (a daemon run by an ordinary user);
+                         * production stacks trust root only. */
+                        errno = 0;
+                        v = strtoul(a + 10, &end, 10);
+                        if (errno || end == a + 10 || *end || a[10] == '-' || v >= (uid_t)-1)
+                                pam_syslog(pamh, LOG_ERR, "bad option '%s' (a numeric uid); trusting root only", a);
+                        else
+                                o->trust_uid = (uid_t)v;
                 } else if (strcmp(a, "fail=closed") == 0) {
                         o->fail_open = false;
                 } else if (strcmp(a, "fail=open") == 0) {
@@ -149,9 +164,13 @@ static int fill_signin(pam_handle_t *pamh, const struct options *o, struct tp_re
 static int ask(pam_handle_t *pamh, const struct options *o, const struct tp_request *req,
                struct tp_reply *rep)
 {
-        int r = tp_io_call(o->socket, o->timeout_ms, req, rep);
+        char why[256] = "";
+        int r = tp_io_call_trusted(o->socket, o->timeout_ms, o->trust_uid, req, rep, why, sizeof(why));
 
-        if (r < 0)
+        if (r == -EPERM && why[0])
+                pam_syslog(pamh, LOG_ERR, "not trusting tokenpolicyd at %s for the %s request: %s",
+                           o->socket, tp_msg_type_name(req->type), why);
+        else if (r < 0)
                 pam_syslog(pamh, LOG_ERR, "no answer from tokenpolicyd at %s to the %s request: %s",
                            o->socket, tp_msg_type_name(req->type),
                            r == -ETIMEDOUT ? "no answer within timeout" : strerror(-r));

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -165,6 +166,14 @@ int main(int argc, char **argv)
         bool foreground = false, debug = false;
         int c, r, listen_fd = -1, ready_fd = -1, ret = 1;
         bool activated = false;
+
+        /* The signing key and every refresh token pass through this
+         * process: no core dump of it, and no ptrace or /proc/PID/mem by
+         * anyone but root. Before anything secret is loaded. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+                fprintf(stderr, "tokenpolicyd: cannot make the process non-dumpable: %s\n", strerror(errno));
+                return 1;
+        }
 
         while ((c = getopt_long(argc, argv, "c:s:d:fh", opts, NULL)) != -1) {
                 switch (c) {

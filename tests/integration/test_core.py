@@ -89,9 +89,9 @@ def test_unmapped_ignore_leaves_other_services_alone(env):
     # services of no client type (su, cron...) are simply not its business.
     with open(os.path.join(env.pamdir, "tptest-other"), "w") as f:
         f.write("account required pam_permit.so\n")
-        f.write(f"account required {MODULE} socket={env.sock} unmapped=ignore\n")
+        f.write(f"account required {MODULE} socket={env.sock}{env.trust} unmapped=ignore\n")
         f.write("session required pam_permit.so\n")
-        f.write(f"session required {MODULE} socket={env.sock} unmapped=ignore\n")
+        f.write(f"session required {MODULE} socket={env.sock}{env.trust} unmapped=ignore\n")
     r = env.pam("tptest-other", ALICE, "acct", "open")
     eq(r["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], "unmapped service ignored")
     eq(r["errors"], [], "no message")
@@ -592,7 +592,7 @@ def test_screen_locker_as_user_extends_nothing(env):
     [before] = env.sessions()
     with open(os.path.join(env.pamdir, "tptest-locker"), "w") as f:
         f.write("auth required pam_permit.so\n")
-        f.write(f"auth required {MODULE} socket={env.sock}\n")
+        f.write(f"auth required {MODULE} socket={env.sock}{env.trust}\n")
     env.set_offset(HOUR)
     r = subprocess.run(["setpriv", f"--reuid={BOB}", f"--regid={BOB}", "--clear-groups",
                         TP_PAM, "--json", "--confdir",

@@ -180,8 +180,8 @@ def test_runtime_max_sec_left_for_pam_systemd():
         try:
             out = os.path.join(fx.env.dir, "runtime")
             with open(os.path.join(fx.env.pamdir, "tptest-desktop"), "w") as f:
-                f.write(f"account required {MODULE} socket={fx.env.sock}\n")
-                f.write(f"session required {MODULE} socket={fx.env.sock}\n")
+                f.write(f"account required {MODULE} socket={fx.env.sock}{fx.env.trust}\n")
+                f.write(f"session required {MODULE} socket={fx.env.sock}{fx.env.trust}\n")
                 f.write(f"session required {os.path.join(BUILD, 'tests', 'pam_tptest_data.so')} out={out}\n")
             fx.start()
             fx.env.sign_in("tptest-desktop", USER)

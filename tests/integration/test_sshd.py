@@ -403,7 +403,7 @@ class Fixture:
             raise
 
     def write_pam(self):
-        opts = f"socket={self.env.sock} client=ssh"
+        opts = f"socket={self.env.sock}{self.env.trust} client=ssh"
         with open(PAM_FILE, "w") as f:
             f.write("# tokenpolicy integration test (test_sshd.py); removed when the test ends\n")
             f.write("auth required pam_unix.so\n")
