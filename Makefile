@@ -227,4 +227,4 @@ uninstall:
 	@echo "$(SYSCONFDIR)/tokenpolicy.conf is kept; remove it by hand if you no longer need it."
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
