@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import (exclusive, CTL, DAEMON, MODULE, PY, ROOT, SHIPPED_CONF, TP_PAM, Env, TestFailure,  # noqa: E402
+from tplib import (run_with_users, CTL, DAEMON, MODULE, PY, ROOT, SHIPPED_CONF, TP_PAM, Env, TestFailure,  # noqa: E402
                    check, config_text, eq, run_tests, with_env)
 
 ALICE, BOB = "tptest-alice", "tptest-bob"
@@ -25,18 +25,8 @@ VERIFY = os.path.join(ROOT, "tests", "integration", "verify_jwt.py")
 HOUR = 3600
 
 
-def ensure_users():
-    for u in (ALICE, BOB):
-        try:
-            pwd.getpwnam(u)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                            "--user-group", u], check=True)
 
 
-def remove_users():
-    for u in (ALICE, BOB):
-        subprocess.run(["userdel", u], capture_output=True)
 
 
 def by_id(sessions):
@@ -662,13 +652,4 @@ def test_custom_token_policy_false_uses_builtins():
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
 
 if __name__ == "__main__":
-    if os.geteuid() != 0:
-        print("1..0 # SKIP integration tests need root (test users are created and removed)")
-        sys.exit(0)
-    lock = exclusive("users")
-    ensure_users()
-    try:
-        rc = run_tests(TESTS)
-    finally:
-        remove_users()
-    sys.exit(rc)
+    sys.exit(run_with_users(TESTS, (ALICE, BOB)))

@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import exclusive, CTL, Env, check, config_text, eq, run_tests, with_env  # noqa: E402
+from tplib import run_with_users, CTL, Env, check, config_text, eq, run_tests, with_env  # noqa: E402
 
 ALICE, BOB = "tptest-carol", "tptest-dave"  # not test_core's: the files may run side by side
 HOUR = 3600
@@ -32,18 +32,8 @@ SESSION_KEYS = {"id": str, "user": str, "uid": int, "client": str, "service": st
 STATES = {"active", "revoked", "expired", "closed"}
 
 
-def ensure_users():
-    for u in (ALICE, BOB):
-        try:
-            pwd.getpwnam(u)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                            "--user-group", u], check=True)
 
 
-def remove_users():
-    for u in (ALICE, BOB):
-        subprocess.run(["userdel", u], capture_output=True)
 
 
 def sid_of(report):
@@ -683,13 +673,4 @@ def test_unreachable_daemon_exit_3():
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
 
 if __name__ == "__main__":
-    if os.geteuid() != 0:
-        print("1..0 # SKIP integration tests need root (test users are created and removed)")
-        sys.exit(0)
-    lock = exclusive("users")
-    ensure_users()
-    try:
-        rc = run_tests(TESTS)
-    finally:
-        remove_users()
-    sys.exit(rc)
+    sys.exit(run_with_users(TESTS, (ALICE, BOB)))

@@ -416,3 +416,24 @@ def exclusive(name):
     f = open(f"/run/lock/tptest-{name}.lock", "w")
     fcntl.flock(f, fcntl.LOCK_EX)
     return f
+
+
+def run_with_users(tests, users, lock_name="users"):
+    """Run tests (TAP) with system users created for the run and removed
+    after it, holding a lock so concurrent suites take turns. Needs root."""
+    import pwd
+    if os.geteuid() != 0:
+        print("1..0 # SKIP integration tests need root (test users are created and removed)")
+        return 0
+    lock = exclusive(lock_name)  # noqa: F841 - held until the process exits
+    for u in users:
+        try:
+            pwd.getpwnam(u)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                            "--user-group", u], check=True)
+    try:
+        return run_tests(tests)
+    finally:
+        for u in users:
+            subprocess.run(["userdel", u], capture_output=True)
