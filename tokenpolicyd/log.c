@@ -121,7 +121,7 @@ static void audit_field(char *buf, size_t bufsz, size_t *pos, const char *key, c
 
 /* One MESSAGE_ID per kind of event, so `journalctl MESSAGE_ID=...` finds
  * them all; listed in tokenpolicyd(8). */
-static const struct {
+static const struct audit_kind {
         const char *event;
         const char *message_id;
         int priority;
@@ -140,20 +140,26 @@ static const struct {
         { "rotate-key", "47bc0464e3f7481fa422e63b58aa587b", LOG_NOTICE },
 };
 
-const char *tp_audit_message_id(const char *event)
+static const struct audit_kind *audit_kind(const char *event)
 {
         for (size_t i = 0; i < sizeof(audit_kinds) / sizeof(audit_kinds[0]); i++)
                 if (strcmp(audit_kinds[i].event, event) == 0)
-                        return audit_kinds[i].message_id;
+                        return &audit_kinds[i];
         return NULL;
+}
+
+const char *tp_audit_message_id(const char *event)
+{
+        const struct audit_kind *k = audit_kind(event);
+
+        return k ? k->message_id : NULL;
 }
 
 static int audit_priority(const char *event)
 {
-        for (size_t i = 0; i < sizeof(audit_kinds) / sizeof(audit_kinds[0]); i++)
-                if (strcmp(audit_kinds[i].event, event) == 0)
-                        return audit_kinds[i].priority;
-        return LOG_NOTICE;
+        const struct audit_kind *k = audit_kind(event);
+
+        return k ? k->priority : LOG_NOTICE;
 }
 
 /* "FIELD=value" into one iovec; values are sent as they are (journald

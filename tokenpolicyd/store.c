@@ -436,49 +436,49 @@ static int update_active(struct tp_store *s, sqlite3_stmt *st, const char *id)
 
 /* ---- open and schema ---------------------------------------------------- */
 
+/* Run a pragma that answers one row; *ret_st is left on that row for the
+ * caller to read and finalize. */
+static int pragma_row(struct tp_store *s, const char *sql, sqlite3_stmt **ret_st)
+{
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_sqlite_error(s, rc);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                sqlite3_finalize(st);
+                return rc == SQLITE_DONE ? store_error(s, -EIO, "pragma returned no value")
+                                         : store_sqlite_error(s, rc);
+        }
+        *ret_st = st;
+        return 0;
+}
+
 static int pragma_int(struct tp_store *s, const char *sql, int64_t *ret)
 {
         sqlite3_stmt *st = NULL;
-        int rc, r = 0;
+        int r;
 
-        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-        if (rc != SQLITE_OK) {
-                r = store_sqlite_error(s, rc);
-                goto out;
-        }
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW) {
-                r = rc == SQLITE_DONE ? store_error(s, -EIO, "pragma returned no value")
-                                      : store_sqlite_error(s, rc);
-                goto out;
-        }
+        if ((r = pragma_row(s, sql, &st)) < 0)
+                return r;
         *ret = sqlite3_column_int64(st, 0);
-out:
         sqlite3_finalize(st);
-        return r;
+        return 0;
 }
 
 static int pragma_text_equals(struct tp_store *s, const char *sql, const char *want)
 {
         sqlite3_stmt *st = NULL;
         const unsigned char *got;
-        int rc, r = 0;
+        int r;
 
-        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-        if (rc != SQLITE_OK) {
-                r = store_sqlite_error(s, rc);
-                goto out;
-        }
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW) {
-                r = rc == SQLITE_DONE ? store_error(s, -EIO, "pragma returned no value")
-                                      : store_sqlite_error(s, rc);
-                goto out;
-        }
+        if ((r = pragma_row(s, sql, &st)) < 0)
+                return r;
         got = sqlite3_column_text(st, 0);
         if (!got || strcmp((const char *) got, want) != 0)
                 r = store_error(s, -EOPNOTSUPP, "pragma setting was not accepted");
-out:
         sqlite3_finalize(st);
         return r;
 }
