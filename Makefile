@@ -46,6 +46,7 @@ endif
 LIBCONFIG   := $(shell $(PKG_CONFIG) --libs libconfig 2>/dev/null || echo -lconfig)
 LIBSSL      := $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
 LIBSQLITE   := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
+LIBSODIUM   := $(shell $(PKG_CONFIG) --libs libsodium 2>/dev/null || echo -lsodium)
 LIBCMOCKA   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 LIBSYSTEMD  := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
 
@@ -74,10 +75,10 @@ $(B)/obj/%.o: %.c
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
 $(B)/tokenpolicyd: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSQLITE) $(LIBSYSTEMD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSODIUM) $(LIBSQLITE) $(LIBSYSTEMD)
 
 $(B)/tokenpolicyctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSSL)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBSODIUM)
 
 # The module is thin: the shared codec and libpam only, exports pam_sm_* only.
 $(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pam_tokenpolicy.map
@@ -97,7 +98,7 @@ $(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enfor
 		| $(B)/tests/fake-logind
 $(B)/tests/test_%:
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCMOCKA) $(LIBCONFIG) $(LIBSSL) $(LIBSQLITE) \
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCMOCKA) $(LIBCONFIG) $(LIBSSL) $(LIBSODIUM) $(LIBSQLITE) \
 		$(LIBSYSTEMD)
 
 # Test-only PAM module reading what pam_tokenpolicy leaves for pam_systemd.
@@ -139,12 +140,12 @@ $(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c tokenpolicyd/con
 $(FUZZ_B)/fuzz_jwt: $(call fuzz_obj,tests/fuzz/fuzz_jwt.c tokenpolicyd/token.c tokenpolicyd/jose.c)
 $(FUZZ_B)/fuzz_policy: $(call fuzz_obj,tests/fuzz/fuzz_policy.c tokenpolicyd/policy.c)
 $(FUZZ_B)/fuzz_%:
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBCONFIG) $(LIBSSL)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSODIUM)
 
 # Seed generator: writes frames and tokens made by the project's encoders.
 $(FUZZ_B)/gen_corpus: $(call fuzz_obj,tests/fuzz/gen_corpus.c common/proto.c common/wire.c \
 		tokenpolicyd/token.c tokenpolicyd/jose.c)
-	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $^ $(LIBSSL)
+	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $^ $(LIBSSL) $(LIBSODIUM)
 
 .PHONY: fuzz fuzz-build fuzz-corpus fuzz-clean
 fuzz-build: $(FUZZERS)
@@ -164,10 +165,10 @@ BENCH_TOOLS := $(B)/bench/pam_loop $(B)/bench/load $(B)/bench/scale_ops $(B)/ben
 $(B)/bench/pam_loop: $(call obj,bench/pam_loop.c bench/benchlib.c)
 $(B)/bench/load: $(call obj,bench/load.c bench/benchlib.c $(COMMON_SRC))
 $(B)/bench/scale_ops: $(call obj,bench/scale_ops.c bench/benchlib.c $(COMMON_SRC))
-$(B)/bench/floor: $(call obj,bench/floor.c bench/benchlib.c)
+$(B)/bench/floor: $(call obj,bench/floor.c bench/benchlib.c $(COMMON_SRC))
 $(B)/bench/%:
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpam $(LIBSSL) -pthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpam $(LIBSSL) $(LIBSODIUM) -pthread
 
 bench: $(PROGRAMS) $(BENCH_TOOLS)
 	@B=$(B) python3 bench/run-bench

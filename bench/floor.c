@@ -1,15 +1,26 @@
 /* floor.c: the physical floor of the daemon's operations on this machine.
  *
  *   floor --dir DIR --iterations N
+ *   floor --serve SOCKET
  *
  *   connect_rtt  connect to a Unix stream socket in DIR, send 1 byte, read
  *                the 1-byte echo, close; the server is a trivial blocking
  *                accept/read/write/close loop in a second thread;
- *   ed25519      one Ed25519 signature (OpenSSL EVP_DigestSign) of a
- *                300-byte message, a fresh EVP_MD_CTX each time;
- *   fsync        append 4 KiB (one SQLite page, as a WAL commit writes) to a
- *                file in DIR, then fsync() it.
+ *   ed25519      one Ed25519 signature of a 300-byte message with libsodium
+ *                (crypto_sign_detached), as the daemon signs;
+ *   ed25519_openssl  the same with OpenSSL (EVP_DigestSign, a fresh
+ *                EVP_MD_CTX each time), for comparison;
+ *   fsync        append 4 KiB (one SQLite page) to a file in DIR, then
+ *                fsync() it: a commit while the WAL is still growing;
+ *   fdatasync    overwrite 4 KiB in a file in DIR that already has its
+ *                size, then fdatasync() it: a commit once the WAL has
+ *                reached its working size and is reused from the start,
+ *                which is how a running daemon's WAL is written.
  * Prints one JSON object with p50/p99 microseconds of each.
+ *
+ * With --serve, answers every request frame on SOCKET with an empty OK
+ * reply and closes, doing nothing else, in one thread with epoll: the
+ * floor of connection-per-request throughput for the load generator.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,13 +28,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <sodium.h>
 
 #include "benchlib.h"
+#include "proto.h"
 
 static int listen_fd;
 
@@ -51,14 +65,71 @@ static void report(const char *name, struct bench_samples *s, int last)
                bench_quantile_us(s, 0.99), last ? "" : ", ");
 }
 
+/* The no-op server: read one frame (it comes in one piece from the load
+ * generator), answer OK with an empty body of the right type, close. */
+static int serve(const char *path)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct epoll_event ev = { .events = EPOLLIN }, events[128];
+        static uint8_t in[TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX], out[4096];
+        static struct tp_reply rep;
+        int lfd, epfd;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return 2;
+        strcpy(sa.sun_path, path);
+        unlink(path);
+        lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        epfd = epoll_create1(EPOLL_CLOEXEC);
+        ev.data.fd = lfd;
+        if (lfd < 0 || epfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            listen(lfd, SOMAXCONN) < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) < 0) {
+                perror("floor: serve");
+                return 1;
+        }
+        for (;;) {
+                int n = epoll_wait(epfd, events, 128, -1);
+
+                for (int i = 0; i < n; i++) {
+                        int fd = events[i].data.fd;
+
+                        if (fd == lfd) {
+                                int c;
+
+                                while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+                                        ev.data.fd = c;
+                                        if (epoll_ctl(epfd, EPOLL_CTL_ADD, c, &ev) < 0)
+                                                close(c);
+                                }
+                                continue;
+                        }
+                        ssize_t got = read(fd, in, sizeof(in));
+                        int len;
+
+                        if (got < 0 && errno == EAGAIN)
+                                continue;
+                        if (got >= TP_FRAME_HEADER_SIZE) {
+                                memset(&rep, 0, sizeof(rep));
+                                rep.type = (uint8_t)(in[3] | TP_REPLY_FLAG);
+                                rep.status = TP_STATUS_OK;
+                                len = tp_reply_encode(&rep, out, sizeof(out));
+                                if (len > 0 && write(fd, out, (size_t)len) != len)
+                                        len = -1;
+                        }
+                        close(fd);
+                }
+        }
+}
+
 int main(int argc, char **argv)
 {
         const char *dir = NULL;
         long iterations = 0;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        struct bench_samples rtt = { 0 }, sig = { 0 }, sync = { 0 };
+        struct bench_samples rtt = { 0 }, sig = { 0 }, sig_ossl = { 0 }, sync = { 0 }, dsync = { 0 };
         char path[4096];
         uint8_t msg[300], sigbuf[64], page[4096];
+        uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
         EVP_PKEY_CTX *kctx;
         EVP_PKEY *key = NULL;
         pthread_t server;
@@ -69,6 +140,8 @@ int main(int argc, char **argv)
                         dir = argv[i + 1];
                 else if (strcmp(argv[i], "--iterations") == 0)
                         iterations = strtol(argv[i + 1], NULL, 10);
+                else if (strcmp(argv[i], "--serve") == 0)
+                        return serve(argv[i + 1]);
         }
         if (!dir || iterations <= 0) {
                 fprintf(stderr, "usage: floor --dir DIR --iterations N\n");
@@ -118,9 +191,22 @@ int main(int argc, char **argv)
                         return 1;
                 }
                 EVP_MD_CTX_free(md);
-                bench_samples_add(&sig, bench_now_ns() - t0);
+                bench_samples_add(&sig_ossl, bench_now_ns() - t0);
         }
         EVP_PKEY_free(key);
+        if (sodium_init() < 0 || crypto_sign_keypair(pk, sk) != 0) {
+                fprintf(stderr, "floor: libsodium key generation failed\n");
+                return 1;
+        }
+        for (long i = 0; i < iterations; i++) {
+                int64_t t0 = bench_now_ns();
+
+                if (crypto_sign_detached(sigbuf, NULL, msg, sizeof(msg), sk) != 0) {
+                        fprintf(stderr, "floor: libsodium signature failed\n");
+                        return 1;
+                }
+                bench_samples_add(&sig, bench_now_ns() - t0);
+        }
 
         /* fsync of a small file on DIR's filesystem. */
         snprintf(path, sizeof(path), "%s/fsync-probe", dir);
@@ -139,16 +225,31 @@ int main(int argc, char **argv)
                 }
                 bench_samples_add(&sync, bench_now_ns() - t0);
         }
+        /* The same file, now at its size: overwrite in place, fdatasync. */
+        for (long i = 0; i < iterations; i++) {
+                int64_t t0 = bench_now_ns();
+
+                if (pwrite(fd, page, sizeof(page), (off_t)(i * (long)sizeof(page))) != (ssize_t)sizeof(page) ||
+                    fdatasync(fd) < 0) {
+                        perror("floor: fdatasync");
+                        return 1;
+                }
+                bench_samples_add(&dsync, bench_now_ns() - t0);
+        }
         close(fd);
         unlink(path);
 
         printf("{");
         report("connect_rtt", &rtt, 0);
         report("ed25519", &sig, 0);
-        report("fsync", &sync, 1);
+        report("ed25519_openssl", &sig_ossl, 0);
+        report("fsync", &sync, 0);
+        report("fdatasync", &dsync, 1);
         printf(", \"n\": %ld}\n", iterations);
         bench_samples_free(&rtt);
         bench_samples_free(&sig);
+        bench_samples_free(&sig_ossl);
         bench_samples_free(&sync);
+        bench_samples_free(&dsync);
         return 0;
 }

@@ -36,6 +36,13 @@ struct tp_daemon {
         int64_t started;
         int64_t config_loaded;
         uid_t admin_uid;        /* geteuid(): an unprivileged daemon trusts its owner */
+        struct tp_held_action {  /* enforcement waiting for a group commit */
+                struct tp_session session;
+                bool expired;
+                char why[128];
+        } *held_actions;
+        size_t n_held_actions, cap_held_actions;
+        bool holding_actions;
 };
 
 /* Who sent a request, from SO_PEERCRED. */
@@ -50,6 +57,9 @@ struct tp_peer {
  * body). Never fails as a whole: failures become a status and a message. */
 void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                        const struct tp_request *req, struct tp_reply *rep);
+
+/* Empty rep for an answer to request_type: header and that type's body. */
+void tp_reply_reset(struct tp_reply *rep, uint8_t request_type);
 
 /* handlers.c, shared with query.c so that EXPLAIN tags a sign-in and
  * reads sessions exactly as OPEN does. */
@@ -109,6 +119,12 @@ bool tp_lifecycle_tick(struct tp_daemon *d);
  * just ended in the store, and audit what was done. */
 void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool expired,
                           const char *why);
+
+/* Group commit: between hold and release, tp_lifecycle_enforce() only
+ * notes what to do; release(true) does it, once the batch that recorded
+ * why is durable, and release(false) forgets it (the batch was lost). */
+void tp_lifecycle_hold(struct tp_daemon *d);
+void tp_lifecycle_release(struct tp_daemon *d, bool committed);
 
 /* A session whose leader process (or logind session) is gone: it must not
  * count against a cap. False when alive or when it cannot be told. */

@@ -198,7 +198,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         size_t n = 0, *evict = NULL, *expired = NULL;
         char refresh[TP_REFRESH_TOKEN_TEXT];
         char user[TP_USER_MAX];
-        size_t n_ghosts = 0;
+        size_t n_ghosts = 0, n_live = 0;
         uid_t uid;
         int64_t now = now_wall();
         int r;
@@ -242,8 +242,14 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         }
         for (size_t i = 0; i < n; i++) {
                 tp_session_to_engine(&existing[i], &views[i]);
-                /* A session whose leader is gone never counts against the
-                 * cap: close it here, before the engine counts. */
+                if (views[i].state == TP_STATE_ACTIVE && now < views[i].refresh_expires)
+                        n_live++;
+        }
+        /* A session whose leader is gone never counts against the cap:
+         * close it here, before the engine counts. Below the cap nothing
+         * is counted, and looking at every leader (a /proc read or a logind
+         * call each) would cost every sign-in. */
+        for (size_t i = 0; n_live >= p.max_refresh_tokens && i < n; i++) {
                 if (existing[i].refresh_expires > now && tp_lifecycle_is_ghost(d, &existing[i])) {
                         if ((r = tp_store_end(d->store, existing[i].id, TP_STATE_CLOSED, now)) < 0) {
                                 tp_reply_store_error(d, rep, r, "closing a session whose leader is gone");
@@ -819,11 +825,35 @@ static void handle_policy(struct tp_daemon *d, struct tp_reply *rep)
         tp_reply_status(rep, TP_STATUS_OK, "policy from %s", d->config_path);
 }
 
+/* A reply starts empty. The reply is tens of KiB, most of it the bodies of
+ * other request types: clear the header and the body this type uses. */
+void tp_reply_reset(struct tp_reply *rep, uint8_t request_type)
+{
+        rep->type = (uint8_t)(request_type | TP_REPLY_FLAG);
+        rep->status = TP_STATUS_OK;
+        rep->message[0] = '\0';
+        switch (request_type) {
+        case TP_REQ_ACCESS:
+                memset(&rep->u.access, 0, sizeof(rep->u.access));
+                break;
+        case TP_REQ_OPEN:
+        case TP_REQ_REAUTH:
+        case TP_REQ_REFRESH:
+                memset(&rep->u.tokens, 0, sizeof(rep->u.tokens));
+                break;
+        case TP_REQ_CLOSE:
+        case TP_REQ_RELOAD:
+                break;
+        default:
+                memset(&rep->u, 0, sizeof(rep->u));
+                break;
+        }
+}
+
 void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                        const struct tp_request *req, struct tp_reply *rep)
 {
-        memset(rep, 0, sizeof(*rep));
-        rep->type = (uint8_t)(req->type | TP_REPLY_FLAG);
+        tp_reply_reset(rep, req->type);
 
         switch (req->type) {
         case TP_REQ_ACCESS:

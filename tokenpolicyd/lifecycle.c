@@ -52,6 +52,9 @@ void tp_lifecycle_stop(struct tp_daemon *d)
         if (d->enforcer)
                 tp_enforcer_tick(d->enforcer, INT64_MAX);
         tp_expiry_clear(&d->expiry);
+        free(d->held_actions);
+        d->held_actions = NULL;
+        d->n_held_actions = d->cap_held_actions = 0;
         tp_enforcer_free(d->enforcer);
         d->enforcer = NULL;
 }
@@ -95,6 +98,47 @@ bool tp_lifecycle_is_ghost(struct tp_daemon *d, const struct tp_session *s)
         return tp_enforcer_session_alive(d->enforcer, &t) == 0;
 }
 
+void tp_lifecycle_hold(struct tp_daemon *d)
+{
+        d->holding_actions = true;
+}
+
+void tp_lifecycle_release(struct tp_daemon *d, bool committed)
+{
+        d->holding_actions = false;
+        for (size_t i = 0; committed && i < d->n_held_actions; i++) {
+                struct tp_held_action *h = &d->held_actions[i];
+
+                tp_lifecycle_enforce(d, &h->session, h->expired, h->why);
+        }
+        d->n_held_actions = 0;
+        if (d->cap_held_actions > 64) { /* a burst passed: give the memory back */
+                free(d->held_actions);
+                d->held_actions = NULL;
+                d->cap_held_actions = 0;
+        }
+}
+
+static bool hold_action(struct tp_daemon *d, const struct tp_session *s, bool expired, const char *why)
+{
+        struct tp_held_action *h;
+
+        if (d->n_held_actions == d->cap_held_actions) {
+                size_t cap = d->cap_held_actions ? d->cap_held_actions * 2 : 8;
+                struct tp_held_action *v = realloc(d->held_actions, cap * sizeof(*v));
+
+                if (!v)
+                        return false;
+                d->held_actions = v;
+                d->cap_held_actions = cap;
+        }
+        h = &d->held_actions[d->n_held_actions++];
+        h->session = *s;
+        h->expired = expired;
+        snprintf(h->why, sizeof(h->why), "%s", why);
+        return true;
+}
+
 void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool expired,
                           const char *why)
 {
@@ -106,6 +150,10 @@ void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool 
         char what[512], reason[768];
         int r;
 
+        /* Held until the batch is durable; with no memory to hold it, a
+         * revocation acts now rather than never. */
+        if (d->holding_actions && hold_action(d, s, expired, why))
+                return;
         if (cl)
                 tp_config_effective(d->config, cl, &p);
         action = (uint8_t)(expired ? p.on_expiry : p.on_revoke);

@@ -90,33 +90,42 @@ int tp_log_errno(int r, const char *fmt, ...)
         return r;
 }
 
-/* Append key=value, quoting and escaping so one event stays one line. */
+/* Append key=value, quoting and escaping so one event stays one line.
+ * Stops short rather than overflow: a cut value is still one line. */
 static void audit_field(char *buf, size_t bufsz, size_t *pos, const char *key, const char *value)
 {
+        static const char hex[] = "0123456789abcdef";
+        size_t p = *pos;
         bool quote;
-        int n;
 
-        if (!value || !*value || *pos >= bufsz)
+        if (!value || !*value || p + 1 >= bufsz)
                 return;
         quote = strpbrk(value, " \"=\\") != NULL;
-        n = snprintf(buf + *pos, bufsz - *pos, "%s%s=%s", *pos ? " " : "", key, quote ? "\"" : "");
-        if (n < 0)
-                return;
-        *pos += (size_t)n;
-        for (const unsigned char *p = (const unsigned char *)value; *p && *pos + 5 < bufsz; p++) {
-                if (*p < 0x20 || *p == 0x7f)
-                        n = snprintf(buf + *pos, bufsz - *pos, "\\x%02x", *p);
-                else if (*p == '"' || *p == '\\')
-                        n = snprintf(buf + *pos, bufsz - *pos, "\\%c", *p);
-                else
-                        n = snprintf(buf + *pos, bufsz - *pos, "%c", *p);
-                if (n < 0)
-                        return;
-                *pos += (size_t)n;
+        if (p > 0)
+                buf[p++] = ' ';
+        for (const char *k = key; *k && p + 1 < bufsz; k++)
+                buf[p++] = *k;
+        if (p + 2 < bufsz)
+                buf[p++] = '=';
+        if (quote && p + 2 < bufsz)
+                buf[p++] = '"';
+        for (const unsigned char *v = (const unsigned char *)value; *v && p + 5 < bufsz; v++) {
+                if (*v < 0x20 || *v == 0x7f) {
+                        buf[p++] = '\\';
+                        buf[p++] = 'x';
+                        buf[p++] = hex[*v >> 4];
+                        buf[p++] = hex[*v & 0xf];
+                } else if (*v == '"' || *v == '\\') {
+                        buf[p++] = '\\';
+                        buf[p++] = (char)*v;
+                } else {
+                        buf[p++] = (char)*v;
+                }
         }
-        if (quote && *pos + 1 < bufsz)
-                buf[(*pos)++] = '"';
-        buf[*pos < bufsz ? *pos : bufsz - 1] = '\0';
+        if (quote && p + 1 < bufsz)
+                buf[p++] = '"';
+        buf[p] = '\0';
+        *pos = p;
 }
 
 /* One MESSAGE_ID per kind of event, so `journalctl MESSAGE_ID=...` finds
@@ -210,12 +219,112 @@ static int audit_journal(const struct tp_audit *a, const char *line)
         return sd_journal_sendv(iov, (int)n);
 }
 
+static void audit_emit(const struct tp_audit *a);
+
+/* Held events: each a copy of the struct and its strings in one block. */
+struct held_audit {
+        struct tp_audit a;
+        int depends;    /* -1 not yet marked, 0 no, 1 yes */
+};
+static struct {
+        bool holding;
+        struct held_audit **v;
+        size_t n, cap, marked;
+} held;
+
+static char *dup_into(char **pos, const char *src)
+{
+        char *out = *pos;
+        size_t n;
+
+        if (!src)
+                return NULL;
+        n = strlen(src) + 1;
+        memcpy(out, src, n);
+        *pos += n;
+        return out;
+}
+
+static void audit_keep(const struct tp_audit *a)
+{
+        const char *f[] = { a->event, a->user, a->client, a->service, a->session, a->reason, a->evicted_by };
+        size_t len = sizeof(struct held_audit);
+        struct held_audit *h;
+        char *pos;
+
+        for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+                len += f[i] ? strlen(f[i]) + 1 : 0;
+        if (held.n == held.cap) {
+                size_t cap = held.cap ? held.cap * 2 : 64;
+                struct held_audit **v = realloc(held.v, cap * sizeof(*v));
+
+                if (!v) {
+                        audit_emit(a); /* no memory to wait: write it now */
+                        return;
+                }
+                held.v = v;
+                held.cap = cap;
+        }
+        h = malloc(len);
+        if (!h) {
+                audit_emit(a);
+                return;
+        }
+        pos = (char *)(h + 1);
+        h->depends = -1;
+        h->a.peer_uid = a->peer_uid;
+        h->a.event = dup_into(&pos, a->event);
+        h->a.user = dup_into(&pos, a->user);
+        h->a.client = dup_into(&pos, a->client);
+        h->a.service = dup_into(&pos, a->service);
+        h->a.session = dup_into(&pos, a->session);
+        h->a.reason = dup_into(&pos, a->reason);
+        h->a.evicted_by = dup_into(&pos, a->evicted_by);
+        held.v[held.n++] = h;
+}
+
+void tp_audit_hold(void)
+{
+        held.holding = true;
+}
+
+void tp_audit_mark(bool depends_on_commit)
+{
+        for (; held.marked < held.n; held.marked++)
+                held.v[held.marked]->depends = depends_on_commit;
+}
+
+size_t tp_audit_release(bool committed)
+{
+        size_t dropped = 0;
+
+        held.holding = false;
+        for (size_t i = 0; i < held.n; i++) {
+                if (committed || held.v[i]->depends != 1)
+                        audit_emit(&held.v[i]->a);
+                else
+                        dropped++;
+                free(held.v[i]);
+        }
+        held.n = held.marked = 0;
+        return dropped;
+}
+
 void tp_audit(const struct tp_audit *a)
 {
-        char line[3072] = "";
+        if (held.holding)
+                audit_keep(a);
+        else
+                audit_emit(a);
+}
+
+static void audit_emit(const struct tp_audit *a)
+{
+        char line[3072];
         char uid[24];
         size_t pos = 0;
 
+        line[0] = '\0';
         audit_field(line, sizeof(line), &pos, "event", a->event);
         audit_field(line, sizeof(line), &pos, "user", a->user);
         audit_field(line, sizeof(line), &pos, "client", a->client);

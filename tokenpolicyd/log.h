@@ -9,6 +9,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 void tp_log_open(bool to_stderr, bool debug);
@@ -30,6 +31,16 @@ struct tp_audit {
         long peer_uid;          /* -1 when not applicable */
 };
 void tp_audit(const struct tp_audit *a);
+
+/* Group commit: between tp_audit_hold() and tp_audit_release(), events are
+ * kept, not written. tp_audit_mark() tags the events since the previous
+ * mark as depending on the batch (a change they report) or not (a denial,
+ * an access check). tp_audit_release(true) writes them all, in order;
+ * tp_audit_release(false), after a failed commit, writes only those that
+ * did not depend on it and returns how many were dropped. */
+void tp_audit_hold(void);
+void tp_audit_mark(bool depends_on_commit);
+size_t tp_audit_release(bool committed);
 
 /* The journal's MESSAGE_ID for an event kind, NULL for an unknown one. */
 const char *tp_audit_message_id(const char *event);

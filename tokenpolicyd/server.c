@@ -52,6 +52,10 @@ struct conn {
         size_t out_len, out_off;
         int64_t last_active_ms;  /* last complete request or reply */
         int64_t deadline_ms;     /* for the frame or reply in progress; 0: none */
+        bool watching_out;       /* epoll waits for EPOLLOUT, not EPOLLIN */
+        bool held;               /* reply waits for the batch commit */
+        bool held_changed;       /* ... and reports a change in that batch */
+        struct conn *held_next;
         struct conn *prev, *next;
 };
 
@@ -70,17 +74,34 @@ struct server {
                 int64_t tokens_milli;
                 int64_t last_ms;
         } rate[RATE_SLOTS];
+        struct name_cache {       /* login names of the admin uids */
+                uid_t uid;
+                bool used;
+                int64_t looked_up_ms;
+                char name[TP_USER_MAX];
+        } names[2];
+        struct conn *held, **held_tail; /* replies waiting for the batch commit */
         struct tp_request *req;   /* scratch: decoded request */
         struct tp_reply *rep;     /* scratch: reply being built */
         bool stopping;
+        uint64_t n_commits, n_batched; /* group commits, and requests they held */
 };
 
 static void conn_free(struct server *srv, struct conn *c)
 {
         if (!c)
                 return;
-        epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
+        if (c->held) {
+                for (struct conn **pp = &srv->held; *pp; pp = &(*pp)->held_next)
+                        if (*pp == c) {
+                                *pp = c->held_next;
+                                break;
+                        }
+                srv->held_tail = &srv->held;
+                while (*srv->held_tail)
+                        srv->held_tail = &(*srv->held_tail)->held_next;
+        }
+        close(c->fd); /* never duplicated, so this also leaves the epoll set */
         if (c->prev)
                 c->prev->next = c->next;
         else
@@ -108,7 +129,36 @@ static int conn_watch(struct server *srv, struct conn *c, uint32_t events)
 {
         struct epoll_event ev = { .events = events, .data.ptr = c };
 
-        return epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0 ? -errno : 0;
+        if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+                return -errno;
+        c->watching_out = (events & EPOLLOUT) != 0;
+        return 0;
+}
+
+/* The peer's login name. Root and the daemon's owner connect for every
+ * login, so their names are looked up at most every few seconds; every
+ * other uid's name is looked up afresh (it decides what that peer may see). */
+#define NAME_CACHE_MS 5000
+static void peer_name(struct server *srv, struct tp_peer *peer)
+{
+        int64_t now = tp_monotonic_ms();
+        struct name_cache *slot = NULL;
+
+        if (peer->admin) {
+                slot = &srv->names[peer->uid == 0 ? 0 : 1];
+                if (slot->used && slot->uid == peer->uid && now - slot->looked_up_ms < NAME_CACHE_MS) {
+                        memcpy(peer->user, slot->name, sizeof(peer->user));
+                        return;
+                }
+        }
+        if (tp_account_name(peer->uid, peer->user, sizeof(peer->user)) < 0)
+                peer->user[0] = '\0';
+        if (slot) {
+                slot->used = true;
+                slot->uid = peer->uid;
+                slot->looked_up_ms = now;
+                memcpy(slot->name, peer->user, sizeof(slot->name));
+        }
 }
 
 void tp_server_notify_ready(struct tp_daemon *d)
@@ -155,9 +205,15 @@ static void note_refused(struct server *srv, const char *why)
         }
 }
 
+static void conn_readable(struct server *srv, struct conn *c);
+
+/* At most ACCEPT_BATCH per wakeup, so that a stream of new connections
+ * never starves the replies and hang-ups of the ones already open (the
+ * listener is level-triggered and wakes the loop again). */
+#define ACCEPT_BATCH 64
 static void accept_clients(struct server *srv)
 {
-        for (;;) {
+        for (int k = 0; k < ACCEPT_BATCH; k++) {
                 struct epoll_event ev = { .events = EPOLLIN };
                 struct conn *c;
                 int fd;
@@ -209,8 +265,7 @@ static void accept_clients(struct server *srv)
                         note_refused(srv, "per-user connection limit reached");
                         continue;
                 }
-                if (tp_account_name(c->peer.uid, c->peer.user, sizeof(c->peer.user)) < 0)
-                        c->peer.user[0] = '\0';
+                peer_name(srv, &c->peer);
                 c->last_active_ms = tp_monotonic_ms();
                 ev.data.ptr = c;
                 if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -223,6 +278,9 @@ static void accept_clients(struct server *srv)
                         srv->conns->prev = c;
                 srv->conns = c;
                 srv->n_conns++;
+                /* A client writes its request right after connecting: it
+                 * is usually here already, so answer without a wait. */
+                conn_readable(srv, c);
         }
 }
 
@@ -269,10 +327,66 @@ static bool rate_allows(struct server *srv, uid_t uid)
         return true;
 }
 
-static int conn_answer(struct server *srv, struct conn *c)
+/* Tokens are the only secrets a request or reply carries: wipe the scratch
+ * copies of those once the reply is encoded. */
+static void wipe_secrets(struct tp_request *req, struct tp_reply *rep)
+{
+        switch (req->type) {
+        case TP_REQ_OPEN:
+        case TP_REQ_REAUTH:
+        case TP_REQ_REFRESH:
+                tp_secret_wipe(rep->u.tokens.access_token, sizeof(rep->u.tokens.access_token));
+                tp_secret_wipe(rep->u.tokens.refresh_token, sizeof(rep->u.tokens.refresh_token));
+                if (req->type != TP_REQ_OPEN)
+                        tp_secret_wipe(req->u.session.refresh_token, sizeof(req->u.session.refresh_token));
+                break;
+        case TP_REQ_CLOSE:
+                tp_secret_wipe(req->u.session.refresh_token, sizeof(req->u.session.refresh_token));
+                break;
+        case TP_REQ_VERIFY:
+                tp_secret_wipe(req->u.verify.token, sizeof(req->u.verify.token));
+                break;
+        default:
+                break;
+        }
+}
+
+/* Requests whose answers depend on nothing in the store: sent at once even
+ * while a batch is waiting for its commit. */
+static bool independent_of_store(uint8_t type)
+{
+        return type == TP_REQ_ACCESS || type == TP_REQ_POLICY;
+}
+
+static int conn_set_reply(struct conn *c, const struct tp_reply *rep)
 {
         uint8_t *buf;
-        int r, len;
+        int len;
+
+        buf = malloc(TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX);
+        if (!buf)
+                return -ENOMEM;
+        len = tp_reply_encode(rep, buf, TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX);
+        if (len < 0) {
+                free(buf);
+                tp_log(LOG_ERR, "cannot encode a %s reply: %s", tp_msg_type_name(c->type), strerror(-len));
+                return len;
+        }
+        if (c->out) {
+                tp_secret_wipe(c->out, c->out_len);
+                free(c->out);
+        }
+        c->out = buf;
+        c->out_len = (size_t)len;
+        c->out_off = 0;
+        c->deadline_ms = tp_monotonic_ms() + WRITE_TIMEOUT_MS;
+        return 0;
+}
+
+static int conn_answer(struct server *srv, struct conn *c)
+{
+        bool changed;
+        int r;
 
         r = tp_request_decode(c->type, c->payload, c->payload_len, srv->req);
         tp_secret_wipe(c->payload, c->payload_len);
@@ -284,35 +398,76 @@ static int conn_answer(struct server *srv, struct conn *c)
         if (c->peer.admin || rate_allows(srv, c->peer.uid)) {
                 tp_handle_request(srv->d, &c->peer, srv->req, srv->rep);
         } else {
-                memset(srv->rep, 0, sizeof(*srv->rep));
-                srv->rep->type = (uint8_t)(srv->req->type | TP_REPLY_FLAG);
+                tp_reply_reset(srv->rep, srv->req->type);
                 srv->rep->status = TP_STATUS_ERROR;
                 snprintf(srv->rep->message, sizeof(srv->rep->message),
                          "Too many requests from uid %u (more than %d a second); slow down.",
                          (unsigned)c->peer.uid, RATE_PER_SECOND);
                 note_refused(srv, "request rate limit reached");
         }
-        buf = malloc(TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX);
-        if (!buf)
-                return -ENOMEM;
-        len = tp_reply_encode(srv->rep, buf, TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX);
-        /* The reply may carry a refresh token: wipe the scratch copies. */
-        tp_secret_wipe(srv->rep, sizeof(*srv->rep));
-        tp_secret_wipe(srv->req, sizeof(*srv->req));
-        if (len < 0) {
-                free(buf);
-                tp_log(LOG_ERR, "cannot encode a %s reply: %s", tp_msg_type_name(c->type), strerror(-len));
-                return len;
+        changed = tp_store_request_changed(srv->d->store);
+        tp_audit_mark(changed);
+        r = conn_set_reply(c, srv->rep);
+        wipe_secrets(srv->req, srv->rep);
+        if (r < 0)
+                return r;
+        /* Group commit: what this request read or changed becomes durable
+         * with the batch, and only then may the peer hear of it. */
+        if (tp_store_batch_pending(srv->d->store) && !independent_of_store(c->type)) {
+                c->held = true;
+                c->held_changed = changed;
+                c->held_next = NULL;
+                *srv->held_tail = c;
+                srv->held_tail = &c->held_next;
         }
-        c->out = buf;
-        c->out_len = (size_t)len;
-        c->out_off = 0;
-        c->deadline_ms = tp_monotonic_ms() + WRITE_TIMEOUT_MS;
-        return conn_watch(srv, c, EPOLLOUT);
+        return 0;
+}
+
+/* The batch is durable (r == 0), or was rolled back: requests whose
+ * changes it held are answered with an error instead. */
+static void conn_batch_failed(struct server *srv, struct conn *c, int r)
+{
+        tp_reply_reset(srv->rep, c->type);
+        tp_reply_status(srv->rep, TP_STATUS_ERROR,
+                        "The session store failed (%s); nothing was changed. See the tokenpolicyd log.",
+                        strerror(-r));
+        if (conn_set_reply(c, srv->rep) < 0)
+                conn_drop(srv, c, "out of memory");
+}
+
+/* Write what the socket takes now; wait for EPOLLOUT only for the rest.
+ * Once the reply is out, read the next request. */
+static void conn_send(struct server *srv, struct conn *c)
+{
+        while (c->out_off < c->out_len) {
+                ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN) {
+                                if (!c->watching_out && conn_watch(srv, c, EPOLLOUT) < 0)
+                                        conn_drop(srv, c, "epoll failed");
+                                return;
+                        }
+                        conn_drop(srv, c, strerror(errno));
+                        return;
+                }
+                c->out_off += (size_t)n;
+        }
+        tp_secret_wipe(c->out, c->out_len);
+        free(c->out);
+        c->out = NULL;
+        c->deadline_ms = 0;
+        c->last_active_ms = tp_monotonic_ms();
+        if (c->watching_out && conn_watch(srv, c, EPOLLIN) < 0)
+                conn_drop(srv, c, "epoll failed");
 }
 
 static void conn_readable(struct server *srv, struct conn *c)
 {
+        if (c->out) /* a reply still going out: the next request waits */
+                return;
         for (;;) {
                 ssize_t n;
                 int r;
@@ -365,31 +520,11 @@ static void conn_readable(struct server *srv, struct conn *c)
                                 conn_drop(srv, c, r == -EPROTO ? "malformed request" : strerror(-r));
                                 return;
                         }
-                        return; /* wait for the reply to drain before reading more */
-                }
-        }
-}
-
-static void conn_writable(struct server *srv, struct conn *c)
-{
-        while (c->out_off < c->out_len) {
-                ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-
-                if (n < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                return;
-                        conn_drop(srv, c, strerror(errno));
+                        if (!c->held)
+                                conn_send(srv, c); /* read more once the reply is out */
                         return;
                 }
-                c->out_off += (size_t)n;
         }
-        tp_secret_wipe(c->out, c->out_len);
-        free(c->out);
-        c->out = NULL;
-        c->deadline_ms = 0;
-        c->last_active_ms = tp_monotonic_ms();
-        if (conn_watch(srv, c, EPOLLIN) < 0)
-                conn_drop(srv, c, "epoll failed");
 }
 
 static void drop_idle(struct server *srv)
@@ -438,6 +573,9 @@ static int setup_signals(void)
         sigset_t mask;
 
         signal(SIGPIPE, SIG_IGN);
+        /* A write past the file size limit fails with EFBIG, like a full
+         * disk, and is answered as one; it must not kill the daemon. */
+        signal(SIGXFSZ, SIG_IGN);
         sigemptyset(&mask);
         sigaddset(&mask, SIGHUP);
         sigaddset(&mask, SIGTERM);
@@ -465,9 +603,51 @@ static size_t connection_limit(void)
         return rl.rlim_cur > 36 ? (size_t)rl.rlim_cur - 32 : 4;
 }
 
+/* One turn of the loop answers every request that is ready; their changes
+ * share one transaction and one fsync here, and their replies, audit
+ * events and enforcement wait for it. */
+static void batch_start(struct server *srv)
+{
+        tp_store_batch_start(srv->d->store);
+        tp_audit_hold();
+        tp_lifecycle_hold(srv->d);
+}
+
+static void batch_finish(struct server *srv)
+{
+        size_t n_changed = 0, n_dropped;
+        struct conn *c;
+        int r;
+
+        for (c = srv->held; c; c = c->held_next) {
+                n_changed += c->held_changed;
+                srv->n_batched++;
+        }
+        srv->n_commits += tp_store_batch_pending(srv->d->store);
+        r = tp_store_batch_commit(srv->d->store);
+        if (r < 0)
+                tp_log(LOG_ERR, "session store: commit failed: %s (%s); the changes of %zu request(s) were undone and they are answered with an error",
+                       strerror(-r), tp_store_errmsg(srv->d->store), n_changed);
+        n_dropped = tp_audit_release(r >= 0);
+        if (n_dropped > 0)
+                tp_log(LOG_ERR, "%zu audit event(s) for undone changes were not written", n_dropped);
+        tp_lifecycle_release(srv->d, r >= 0);
+        while ((c = srv->held)) {
+                srv->held = c->held_next;
+                c->held = false;
+                c->held_next = NULL;
+                if (r < 0 && c->held_changed)
+                        conn_batch_failed(srv, c, r);
+                conn_send(srv, c); /* may drop c */
+        }
+        srv->held_tail = &srv->held;
+}
+
 int tp_server_run(struct tp_daemon *d, int listen_fd)
 {
         struct server srv = { .d = d, .listen_fd = listen_fd, .epfd = -1, .signal_fd = -1 };
+
+        srv.held_tail = &srv.held;
         struct epoll_event ev;
         int r = 0;
 
@@ -510,8 +690,8 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
          * logins our way. */
         tp_server_notify_ready(d);
         while (!srv.stopping) {
-                struct epoll_event events[64];
-                int n = epoll_wait(srv.epfd, events, 64, more_due ? 0 : wait_ms);
+                struct epoll_event events[128];
+                int n = epoll_wait(srv.epfd, events, 128, more_due ? 0 : wait_ms);
 
                 if (watchdog_ms > 0 && tp_monotonic_ms() - last_ping_ms >= watchdog_ms) {
                         tp_watchdog_ping();
@@ -524,6 +704,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         r = tp_log_errno(-errno, "epoll_wait failed");
                         break;
                 }
+                batch_start(&srv);
                 for (int i = 0; i < n; i++) {
                         void *p = events[i].data.ptr;
 
@@ -535,11 +716,12 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                                 struct conn *c = p;
 
                                 if (events[i].events & EPOLLOUT)
-                                        conn_writable(&srv, c);
+                                        conn_send(&srv, c);
                                 else if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
                                         conn_readable(&srv, c);
                         }
                 }
+                batch_finish(&srv);
                 if (more_due || tp_monotonic_ms() - last_sweep_ms >= TICK_MS) {
                         drop_idle(&srv);
                         more_due = tp_lifecycle_tick(d);
@@ -547,6 +729,8 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                 }
         }
         tp_notify_stopping();
+        tp_log(LOG_DEBUG, "%" PRIu64 " replies waited for %" PRIu64 " group commits", srv.n_batched,
+               srv.n_commits);
         tp_log(LOG_INFO, "stopping");
 out:
         while (srv.conns)

@@ -98,6 +98,9 @@ enum store_stmt {
         STMT_BEGIN_READ,
         STMT_COMMIT,
         STMT_ROLLBACK,
+        STMT_SAVEPOINT,
+        STMT_RELEASE,
+        STMT_ROLLBACK_TO,
         STMT_INSERT,
         STMT_GET,
         STMT_EXISTS,
@@ -115,6 +118,9 @@ static const char *const stmt_sql[STMT_MAX_] = {
         [STMT_BEGIN_READ] = "BEGIN DEFERRED",
         [STMT_COMMIT] = "COMMIT",
         [STMT_ROLLBACK] = "ROLLBACK",
+        [STMT_SAVEPOINT] = "SAVEPOINT request",
+        [STMT_RELEASE] = "RELEASE request",
+        [STMT_ROLLBACK_TO] = "ROLLBACK TO request",
         [STMT_INSERT] = "INSERT INTO sessions (" SESSION_COLUMNS ") "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [STMT_GET] = "SELECT " SESSION_COLUMNS " FROM sessions WHERE id = ?",
@@ -144,6 +150,12 @@ struct tp_store {
         sqlite3_stmt *query_rows[QUERY_VARIANTS];
         sqlite3_stmt *query_count[QUERY_VARIANTS];
         char errmsg[256];
+        /* Group commit (tp_store_batch_*): */
+        bool batching;        /* transactions nest inside one batch */
+        bool batch_open;      /* BEGIN IMMEDIATE done, COMMIT not yet */
+        bool batch_broken;    /* SQLite rolled the batch back after an error */
+        bool in_request;      /* a request's savepoint is open */
+        bool request_changed; /* a request's savepoint was released */
 };
 
 static int errno_from_sqlite(int rc)
@@ -663,18 +675,64 @@ const char *tp_store_errmsg(struct tp_store *s)
 
 /* ---- transactions ------------------------------------------------------- */
 
+/* While batching, a transaction is a savepoint inside the batch: it sees
+ * and may be undone on its own, and becomes durable with the batch. */
+static int batch_begin(struct tp_store *s)
+{
+        int r;
+
+        if (s->in_request)
+                return store_error(s, -EALREADY, "a transaction is already open");
+        if (!s->batch_open) {
+                if (!sqlite3_get_autocommit(s->db))
+                        return store_error(s, -EALREADY, "a transaction is already open");
+                if ((r = stmt_exec(s, s->stmt[STMT_BEGIN_IMMEDIATE])) < 0)
+                        return r;
+                s->batch_open = true;
+        } else if (s->batch_broken || sqlite3_get_autocommit(s->db)) {
+                s->batch_broken = true;
+                return store_error(s, -EIO, "this batch of changes was rolled back after an error");
+        }
+        if ((r = stmt_exec(s, s->stmt[STMT_SAVEPOINT])) < 0) {
+                if (sqlite3_get_autocommit(s->db))
+                        s->batch_broken = true;
+                return r;
+        }
+        s->in_request = true;
+        return 0;
+}
+
 /* -EALREADY when a transaction is already open. */
 int tp_store_begin(struct tp_store *s)
 {
+        if (s->batching)
+                return batch_begin(s);
         if (!sqlite3_get_autocommit(s->db))
                 return store_error(s, -EALREADY, "a transaction is already open");
         return stmt_exec(s, s->stmt[STMT_BEGIN_IMMEDIATE]);
 }
 
-/* Returns once the WAL is synced. On failure the transaction may still be
- * open: the caller rolls it back. -EINVAL when none is open. */
+/* Returns once the WAL is synced, or, while batching, once the changes
+ * are part of the batch (durable when tp_store_batch_commit() returns).
+ * On failure the transaction may still be open: the caller rolls it back.
+ * -EINVAL when none is open. */
 int tp_store_commit(struct tp_store *s)
 {
+        int r;
+
+        if (s->batching) {
+                if (!s->in_request)
+                        return store_error(s, -EINVAL, "no transaction is open");
+                if (sqlite3_get_autocommit(s->db)) {
+                        s->batch_broken = true;
+                        return store_error(s, -EIO, "this batch of changes was rolled back after an error");
+                }
+                if ((r = stmt_exec(s, s->stmt[STMT_RELEASE])) < 0)
+                        return r;
+                s->in_request = false;
+                s->request_changed = true;
+                return 0;
+        }
         if (sqlite3_get_autocommit(s->db))
                 return store_error(s, -EINVAL, "no transaction is open");
         return stmt_exec(s, s->stmt[STMT_COMMIT]);
@@ -684,9 +742,62 @@ int tp_store_commit(struct tp_store *s)
  * back after an I/O error). */
 void tp_store_rollback(struct tp_store *s)
 {
-        if (!s || sqlite3_get_autocommit(s->db))
+        if (!s)
+                return;
+        if (s->batching) {
+                if (!s->in_request)
+                        return;
+                s->in_request = false;
+                if (sqlite3_get_autocommit(s->db)) {
+                        s->batch_broken = true;
+                        return;
+                }
+                if (stmt_exec(s, s->stmt[STMT_ROLLBACK_TO]) < 0 ||
+                    stmt_exec(s, s->stmt[STMT_RELEASE]) < 0)
+                        s->batch_broken = true;
+                return;
+        }
+        if (sqlite3_get_autocommit(s->db))
                 return;
         (void) stmt_exec(s, s->stmt[STMT_ROLLBACK]);
+}
+
+void tp_store_batch_start(struct tp_store *s)
+{
+        s->batching = true;
+}
+
+bool tp_store_request_changed(struct tp_store *s)
+{
+        bool changed = s->request_changed;
+
+        s->request_changed = false;
+        return changed;
+}
+
+bool tp_store_batch_pending(const struct tp_store *s)
+{
+        return s->batch_open;
+}
+
+int tp_store_batch_commit(struct tp_store *s)
+{
+        int r = 0;
+
+        if (s->in_request) { /* a caller forgot its rollback: undo that part */
+                tp_store_rollback(s);
+        }
+        if (s->batch_open) {
+                if (s->batch_broken || sqlite3_get_autocommit(s->db))
+                        r = store_error(s, -EIO, "this batch of changes was rolled back after an error");
+                else
+                        r = stmt_exec(s, s->stmt[STMT_COMMIT]);
+                if (r < 0 && !sqlite3_get_autocommit(s->db))
+                        (void) stmt_exec(s, s->stmt[STMT_ROLLBACK]);
+        }
+        s->batching = s->batch_open = s->batch_broken = s->in_request = false;
+        s->request_changed = false;
+        return r;
 }
 
 /* ---- sessions ----------------------------------------------------------- */

@@ -60,6 +60,21 @@ int tp_store_begin(struct tp_store *s);
 int tp_store_commit(struct tp_store *s);
 void tp_store_rollback(struct tp_store *s);
 
+/* Group commit: one fsync for many requests. After tp_store_batch_start(),
+ * tp_store_begin() opens a savepoint inside one batch transaction (begun
+ * at the first), tp_store_commit() releases it into the batch and
+ * tp_store_rollback() undoes that request alone. Nothing is durable, and
+ * nothing may be acknowledged or acted on, until tp_store_batch_commit()
+ * returns 0; on failure the whole batch is rolled back. Batching ends with
+ * tp_store_batch_commit(), which is harmless when nothing was begun. */
+void tp_store_batch_start(struct tp_store *s);
+/* Whether a batch transaction is open (requests answered since wait). */
+bool tp_store_batch_pending(const struct tp_store *s);
+/* Whether the request handled since the last call released changes into
+ * the batch; resets. */
+bool tp_store_request_changed(struct tp_store *s);
+int tp_store_batch_commit(struct tp_store *s);
+
 int tp_store_insert(struct tp_store *s, const struct tp_session *sess);
 
 /* -ENOENT when no session has this id. */

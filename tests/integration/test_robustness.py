@@ -190,6 +190,34 @@ def test_out_of_descriptors_sheds_connections_and_recovers():
         env.cleanup()
 
 
+def test_a_commit_that_cannot_be_written_acknowledges_nothing():
+    """The store's WAL may not grow (the file size limit, as a full disk
+    would): the sign-in is refused (the daemon answers ERROR, the module
+    applies fail=closed), the daemon logs why, nothing is
+    recorded or audited as signed in, and once the disk has room again the
+    next sign-in works."""
+    env = Env()
+    try:
+        env.start()
+        env.sign_in("tptest-desktop", USER)
+        wal = os.path.join(env.state, "sessions.db-wal")
+        size = os.path.getsize(wal) if os.path.exists(wal) else 0
+        subprocess.run(["prlimit", f"--pid={env.proc.pid}", f"--fsize={size}:unlimited"], check=True)
+        r = env.pam("tptest-desktop", USER, "acct", "open")
+        eq(r["results"], ["PAM_SUCCESS", "PAM_SESSION_ERR"], "refused while the store cannot be written")
+        check(any("not available" in e for e in r["errors"]), f"fail=closed says so: {r['errors']}")
+        check(env.proc.poll() is None, "daemon still running")
+        subprocess.run(["prlimit", f"--pid={env.proc.pid}", "--fsize=unlimited:unlimited"], check=True)
+        eq(len(env.sessions()), 1, "only the first sign-in is recorded")
+        log = env.log_text()
+        eq(log.count('reason="signed in"'), 1, "the refused sign-in was not audited as signed in")
+        check("commit failed" in log, "the failed commit is logged")
+        env.sign_in("tptest-desktop", USER)
+        eq(len(env.sessions()), 2, "signs in again once the store can be written")
+    finally:
+        env.cleanup()
+
+
 FLOOD = r"""
 import socket, sys
 held = []

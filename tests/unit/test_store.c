@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -923,6 +925,174 @@ static void test_transactions(void **state)
         tp_store_close(s);
 }
 
+/* Group commit: requests are savepoints in one batch; one undone request
+ * leaves the others; nothing is durable before the batch commit. */
+static void test_batch_savepoints(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session a, b, c, out;
+
+        make_session(&a, "batch-a", "alice", "ssh", 1);
+        make_session(&b, "batch-b", "alice", "ssh", 2);
+        make_session(&c, "batch-c", "bob", "ssh", 3);
+
+        /* Batching with nothing begun: the commit is a no-op. */
+        tp_store_batch_start(s);
+        assert_false(tp_store_batch_pending(s));
+        assert_int_equal(tp_store_batch_commit(s), 0);
+
+        tp_store_batch_start(s);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_true(tp_store_batch_pending(s));
+        assert_int_equal(tp_store_begin(s), -EALREADY);
+        assert_int_equal(tp_store_insert(s, &a), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_true(tp_store_request_changed(s));
+        assert_false(tp_store_request_changed(s)); /* it resets */
+
+        /* The second request sees the first, and is undone alone. */
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_get(s, "batch-a", &out), 0);
+        assert_int_equal(tp_store_insert(s, &b), 0);
+        tp_store_rollback(s);
+        assert_false(tp_store_request_changed(s));
+        assert_int_equal(tp_store_get(s, "batch-b", &out), -ENOENT);
+
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_insert(s, &c), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(tp_store_batch_commit(s), 0);
+        assert_false(tp_store_batch_pending(s));
+
+        /* Batching ended: a plain transaction again. */
+        assert_int_equal(tp_store_commit(s), -EINVAL);
+        tp_store_close(s);
+
+        s = open_store(fx);
+        assert_int_equal(tp_store_get(s, "batch-a", &out), 0);
+        assert_int_equal(tp_store_get(s, "batch-b", &out), -ENOENT);
+        assert_int_equal(tp_store_get(s, "batch-c", &out), 0);
+        tp_store_close(s);
+}
+
+/* A request released into a batch is not durable until the batch commits:
+ * closing the store first loses it (a crash before the fsync). */
+static void test_batch_uncommitted_lost(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session a, out;
+
+        make_session(&a, "batch-lost", "alice", "ssh", 1);
+        tp_store_batch_start(s);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_insert(s, &a), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+        tp_store_close(s);
+
+        s = open_store(fx);
+        assert_int_equal(tp_store_get(s, "batch-lost", &out), -ENOENT);
+        tp_store_close(s);
+}
+
+/* A caller that never ends its transaction: the batch commit undoes that
+ * part and keeps the rest. */
+static void test_batch_commit_undoes_open_request(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session a, b, out;
+
+        make_session(&a, "batch-x", "alice", "ssh", 1);
+        make_session(&b, "batch-y", "alice", "ssh", 2);
+        tp_store_batch_start(s);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_insert(s, &a), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_insert(s, &b), 0);
+        assert_int_equal(tp_store_batch_commit(s), 0);
+        assert_int_equal(tp_store_get(s, "batch-x", &out), 0);
+        assert_int_equal(tp_store_get(s, "batch-y", &out), -ENOENT);
+        tp_store_close(s);
+}
+
+/* In a child: a batch whose COMMIT cannot write the WAL (the file size
+ * limit stops it growing, as a full disk would). Reports 'y' when the
+ * commit failed, nothing of the batch is visible and the store takes the
+ * next transaction. */
+static void child_batch_commit_fails(const char *path, int wfd)
+{
+        struct tp_store *s = NULL;
+        struct tp_session sess, out;
+        struct rlimit old, lim;
+        char wal[PATH_MAX], id[32], ok = 'n';
+        struct stat st;
+
+        snprintf(wal, sizeof(wal), "%s-wal", path);
+        if (tp_store_open(path, &s) < 0)
+                goto report;
+        tp_store_batch_start(s);
+        for (int i = 0; i < 300; i++) {
+                snprintf(id, sizeof(id), "bulk-%d", i);
+                make_session(&sess, id, "alice", "ssh", i);
+                if (tp_store_begin(s) < 0 || tp_store_insert(s, &sess) < 0 || tp_store_commit(s) < 0)
+                        goto report;
+        }
+        signal(SIGXFSZ, SIG_IGN);
+        if (getrlimit(RLIMIT_FSIZE, &old) < 0)
+                goto report;
+        lim = old;
+        lim.rlim_cur = stat(wal, &st) == 0 ? (rlim_t)st.st_size : 0;
+        if (setrlimit(RLIMIT_FSIZE, &lim) < 0)
+                goto report;
+        if (tp_store_batch_commit(s) >= 0)
+                goto report;
+        if (setrlimit(RLIMIT_FSIZE, &old) < 0)
+                goto report;
+        if (tp_store_batch_pending(s) || tp_store_get(s, "bulk-0", &out) != -ENOENT)
+                goto report;
+        make_session(&sess, "after", "alice", "ssh", 1);
+        if (tp_store_begin(s) < 0 || tp_store_insert(s, &sess) < 0 || tp_store_commit(s) < 0)
+                goto report;
+        ok = 'y';
+report:
+        if (write(wfd, &ok, 1) != 1)
+                _exit(2);
+        _exit(0);
+}
+
+static void test_batch_failed_commit_undoes_all(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session out;
+        int fds[2], status;
+        char ok = 0;
+        pid_t pid;
+
+        tp_store_close(s);
+        assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(fds[0]);
+                child_batch_commit_fails(fx->path, fds[1]);
+        }
+        close(fds[1]);
+        assert_int_equal(read(fds[0], &ok, 1), 1);
+        close(fds[0]);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_int_equal(ok, 'y');
+
+        s = open_store(fx);
+        assert_int_equal(tp_store_get(s, "bulk-0", &out), -ENOENT);
+        assert_int_equal(tp_store_get(s, "bulk-299", &out), -ENOENT);
+        assert_int_equal(tp_store_get(s, "after", &out), 0);
+        tp_store_close(s);
+}
+
 static void test_uncommitted_lost_on_close(void **state)
 {
         struct fixture *fx = *state;
@@ -1028,6 +1198,10 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_touch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_uncommitted_lost_on_close, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_batch_savepoints, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_batch_uncommitted_lost, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_batch_commit_undoes_open_request, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_batch_failed_commit_undoes_all, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_committed_survives_sigkill, setup, teardown),
         };
 

@@ -27,6 +27,7 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
+#include "jose.h"
 #include "token.h"
 
 #define NOW INT64_C(1700000000)
@@ -582,6 +583,51 @@ static void test_sign_verify_round_trip(void **state)
 
         assert_int_equal(tp_jwt_verify_pem(f->pub, tok, NOW, &got), 0);
         assert_claims_equal(&got, &c);
+}
+
+/* The daemon signs with libsodium; Ed25519 is deterministic, so the
+ * signature must be the one OpenSSL makes with the key file's key, byte
+ * for byte, after a rotation as well. */
+static void assert_signature_is_openssl_s(struct fixture *f, const char *tok)
+{
+        char path[PATH_MAX + 32], sig_b64[128];
+        const char *dot2 = strrchr(tok, '.');
+        uint8_t sig[64];
+        size_t siglen = sizeof(sig), n;
+        EVP_MD_CTX *md;
+        EVP_PKEY *key;
+        FILE *fp;
+
+        assert_non_null(dot2);
+        snprintf(path, sizeof(path), "%s/%s", f->dir, TP_TOKEN_KEY_FILE);
+        fp = fopen(path, "r");
+        assert_non_null(fp);
+        key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+        fclose(fp);
+        assert_non_null(key);
+        md = EVP_MD_CTX_new();
+        assert_non_null(md);
+        assert_int_equal(EVP_DigestSignInit(md, NULL, NULL, NULL, key), 1);
+        assert_int_equal(EVP_DigestSign(md, sig, &siglen, (const uint8_t *)tok, (size_t)(dot2 - tok)), 1);
+        assert_int_equal(siglen, 64);
+        assert_int_equal(tp_b64url_encode(sig, siglen, sig_b64, sizeof(sig_b64), &n), 0);
+        assert_string_equal(dot2 + 1, sig_b64);
+        EVP_MD_CTX_free(md);
+        EVP_PKEY_free(key);
+}
+
+static void test_signature_equals_openssl_s(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c;
+        char tok[TP_TOKEN_MAX], old_kid[TP_KID_LEN + 1];
+
+        sign_base(f, tok, &c);
+        assert_signature_is_openssl_s(f, tok);
+        assert_int_equal(tp_signer_rotate(f->signer, NOW, NOW + 3600, old_kid), 0);
+        sign_base(f, tok, &c);
+        assert_string_equal(c.kid, tp_signer_kid(f->signer));
+        assert_signature_is_openssl_s(f, tok);
 }
 
 static void test_sign_fills_only_empty_fields(void **state)
@@ -1558,6 +1604,7 @@ int main(void)
                 cmocka_unit_test(test_signer_refuses_bad_files),
                 cmocka_unit_test_setup_teardown(test_jwks_matches_public_key, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_sign_verify_round_trip, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_signature_equals_openssl_s, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_sign_fills_only_empty_fields, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_sign_output_buffer_edge, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_token_size_limit, fixture_setup, fixture_teardown),
