@@ -43,6 +43,8 @@ struct tp_daemon {
         } *held_actions;
         size_t n_held_actions, cap_held_actions;
         bool holding_actions;
+        struct tp_store_cursor sweep;   /* the background pass for ghosts */
+        int64_t swept_ms;
 };
 
 /* Who sent a request, from SO_PEERCRED. */

@@ -37,6 +37,7 @@ int tp_lifecycle_start(struct tp_daemon *d)
         int r;
 
         tp_expiry_init(&d->expiry);
+        d->sweep = TP_STORE_CURSOR_START;
         if ((r = tp_enforcer_new(&d->enforcer)) < 0)
                 return r;
         r = tp_store_scan_expiries(d->store, schedule_one, d);
@@ -165,6 +166,51 @@ void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool 
                                      .peer_uid = -1 });
 }
 
+/* Sessions looked at per second by the background pass for ghosts. */
+#define GHOST_SWEEP_PAGE 128
+
+/* Sign-in closes ghosts where they would count against a cap. This pass
+ * finds the rest, a page of active sessions a second, so that a crashed
+ * client's session ends even for a user who never reaches the cap. */
+static void sweep_ghosts(struct tp_daemon *d, int64_t now)
+{
+        struct tp_session *rows = NULL;
+        size_t n = 0, n_gone = 0;
+        int r;
+
+        if ((r = tp_store_active_page(d->store, &d->sweep, GHOST_SWEEP_PAGE, &rows, &n)) < 0) {
+                tp_log_errno(r, "Failed to look for sessions whose leader is gone (%s)",
+                             tp_store_errmsg(d->store));
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (rows[i].refresh_expires > now && tp_lifecycle_is_ghost(d, &rows[i]))
+                        rows[n_gone++] = rows[i];
+        }
+        if (n_gone == 0)
+                goto out;
+        if ((r = tp_store_begin(d->store)) < 0)
+                goto fail;
+        for (size_t i = 0; i < n_gone; i++) {
+                r = tp_store_end(d->store, rows[i].id, TP_STATE_CLOSED, now);
+                if (r < 0 && r != -ESTALE && r != -ENOENT)
+                        goto fail;
+        }
+        if ((r = tp_store_commit(d->store)) < 0)
+                goto fail;
+        for (size_t i = 0; i < n_gone; i++)
+                tp_audit(&(struct tp_audit){ .event = "close", .user = rows[i].user, .client = rows[i].client,
+                                             .service = rows[i].service, .session = rows[i].id,
+                                             .reason = "session leader is gone (reaped)", .peer_uid = -1 });
+        goto out;
+fail:
+        tp_store_rollback(d->store);
+        tp_log_errno(r, "Failed to close sessions whose leader is gone (%s); retrying",
+                     tp_store_errmsg(d->store));
+out:
+        free(rows);
+}
+
 bool tp_lifecycle_tick(struct tp_daemon *d)
 {
         struct tp_session *due;
@@ -175,6 +221,10 @@ bool tp_lifecycle_tick(struct tp_daemon *d)
         int r;
 
         tp_enforcer_tick(d->enforcer, tp_monotonic_ms());
+        if (tp_monotonic_ms() - d->swept_ms >= 1000) {
+                sweep_ghosts(d, now);
+                d->swept_ms = tp_monotonic_ms();
+        }
         top = tp_expiry_peek(&d->expiry);
         if (!top || top->expires > now)
                 return false;

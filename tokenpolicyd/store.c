@@ -110,6 +110,7 @@ enum store_stmt {
         STMT_TOUCH,
         STMT_COUNT_ACTIVE,
         STMT_SCAN_EXPIRIES,
+        STMT_ACTIVE_PAGE,
         STMT_MAX_,
 };
 
@@ -134,6 +135,10 @@ static const char *const stmt_sql[STMT_MAX_] = {
         [STMT_TOUCH] = "UPDATE sessions SET last_used = ? WHERE id = ? AND state = 0",
         [STMT_COUNT_ACTIVE] = "SELECT count(*) FROM sessions WHERE state = 0",
         [STMT_SCAN_EXPIRIES] = "SELECT id, refresh_expires FROM sessions WHERE state = 0",
+        /* A seek on sessions_state_created, whatever the number of ended rows. */
+        [STMT_ACTIVE_PAGE] = "SELECT " SESSION_COLUMNS ", rowid FROM sessions "
+                             "WHERE state = 0 AND (created, rowid) > (?, ?) "
+                             "ORDER BY created, rowid LIMIT ?",
 };
 
 /* tp_store_query() runs one of eight statement pairs, chosen by which
@@ -870,6 +875,48 @@ int tp_store_list_active(struct tp_store *s, const char *user, const char *clien
                 return r;
         }
         return collect_sessions(s, st, ret, ret_n);
+}
+
+int tp_store_active_page(struct tp_store *s, struct tp_store_cursor *cur, size_t limit,
+                         struct tp_session **ret, size_t *ret_n)
+{
+        sqlite3_stmt *st = s->stmt[STMT_ACTIVE_PAGE];
+        struct tp_session *rows;
+        struct tp_store_cursor next = *cur;
+        size_t n = 0;
+        int rc, r = 0;
+
+        if (limit == 0 || limit > INT_MAX)
+                return store_error(s, -EINVAL, "bad page size");
+        rows = calloc(limit, sizeof(*rows));
+        if (!rows)
+                return store_error(s, -ENOMEM, "out of memory reading sessions");
+        if ((rc = sqlite3_bind_int64(st, 1, cur->created)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(st, 2, cur->rowid)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(st, 3, (sqlite3_int64) limit)) != SQLITE_OK) {
+                r = store_sqlite_error(s, rc);
+                goto out;
+        }
+        while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if ((r = session_from_row(s, st, &rows[n])) < 0)
+                        goto out;
+                next.created = rows[n].created;
+                next.rowid = sqlite3_column_int64(st, COL_LEADER_START + 1);
+                n++;
+        }
+        if (n < limit && rc != SQLITE_DONE) {
+                r = store_sqlite_error(s, rc);
+                goto out;
+        }
+        /* A short page is the last: the next pass starts over. */
+        *cur = n < limit ? TP_STORE_CURSOR_START : next;
+        *ret = rows;
+        *ret_n = n;
+        rows = NULL;
+out:
+        stmt_release(st);
+        free(rows);
+        return r;
 }
 
 /* The count and the page come from one read transaction, so the total

@@ -103,6 +103,18 @@ int tp_store_touch(struct tp_store *s, const char *id, int64_t now);
 
 int tp_store_count_active(struct tp_store *s, uint64_t *ret);
 
+/* A pass over every active session, a page at a time, in creation order.
+ * Start with TP_STORE_CURSOR_START; each call returns up to `limit`
+ * sessions after the cursor and advances it, back to the start after the
+ * last page. *ret is a new array (free it), possibly empty. */
+struct tp_store_cursor {
+        int64_t created;
+        int64_t rowid;
+};
+#define TP_STORE_CURSOR_START ((struct tp_store_cursor){ INT64_MIN, 0 })
+int tp_store_active_page(struct tp_store *s, struct tp_store_cursor *cur, size_t limit,
+                         struct tp_session **ret, size_t *ret_n);
+
 /* Call fn for every active session's id and refresh expiry, in no
  * particular order, without building a list (the expiry schedule is
  * rebuilt from this at start). A negative return from fn stops the scan

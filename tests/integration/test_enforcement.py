@@ -143,6 +143,24 @@ def test_ghosts_never_count_against_the_cap():
         fx.close()
 
 
+def test_ghosts_below_the_cap_are_reaped_in_the_background():
+    fx = Fixture(desktop_conf(), logind=False)
+    try:
+        fx.start()
+        leaders = [fx.env.sign_in_held("tptest-desktop", USER)[0] for _ in range(3)]
+        eq(len(fx.env.sessions()), 3, "three recorded, far below the cap of 10")
+        leaders[0].kill()
+        leaders[0].wait()
+        # No sign-in follows: the background pass alone finds it.
+        check(wait_for(lambda: len(fx.env.sessions()) == 2, timeout=10), "the ghost was closed")
+        eq(sum(s["state"] == "closed" for s in fx.env.sessions("--all")), 1, "exactly the ghost")
+        check("session leader is gone (reaped)" in fx.env.log_text(), "reaping audited")
+        for proc in leaders[1:]:
+            check(alive(proc), "running sessions are left alone")
+    finally:
+        fx.close()
+
+
 def test_expiry_while_down_is_enforced_at_start():
     fx = Fixture(desktop_conf(refresh_token_ttl_hours=24), logind=False)
     try:

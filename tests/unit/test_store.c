@@ -925,6 +925,45 @@ static void test_transactions(void **state)
         tp_store_close(s);
 }
 
+/* The background pass: every active session once per pass, in creation
+ * order (ties by insertion), ended ones skipped, then from the start. */
+static void test_active_pages(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_store_cursor cur = TP_STORE_CURSOR_START;
+        struct tp_session *rows = NULL;
+        /* p3 and p2 share a second; p3 was inserted first. */
+        const char *const expect[] = { "p1", "p3", "p2", "p5", "p6" };
+        size_t n = 0, seen = 0;
+
+        add(s, "p3", "alice", "ssh", 20);
+        add(s, "p1", "bob", "ssh", 10);
+        add(s, "p2", "alice", "web", 20);
+        add(s, "p4", "carol", "ssh", 30);
+        add(s, "p5", "carol", "ssh", 40);
+        add(s, "p6", "dave", "ssh", 50);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, "p4", TP_STATE_CLOSED, 31), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+
+        for (int page = 0; page < 3; page++) {
+                assert_int_equal(tp_store_active_page(s, &cur, 2, &rows, &n), 0);
+                assert_int_equal(n, page < 2 ? 2 : 1);
+                for (size_t i = 0; i < n; i++)
+                        assert_string_equal(rows[i].id, expect[seen++]);
+                free(rows);
+        }
+        assert_int_equal(seen, 5);
+        /* The short page ended the pass: the next starts over. */
+        assert_int_equal(tp_store_active_page(s, &cur, 10, &rows, &n), 0);
+        assert_int_equal(n, 5);
+        assert_string_equal(rows[0].id, "p1");
+        free(rows);
+        assert_int_equal(tp_store_active_page(s, &cur, 0, &rows, &n), -EINVAL);
+        tp_store_close(s);
+}
+
 /* Group commit: requests are savepoints in one batch; one undone request
  * leaves the others; nothing is durable before the batch commit. */
 static void test_batch_savepoints(void **state)
@@ -1198,6 +1237,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_touch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_uncommitted_lost_on_close, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_active_pages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_savepoints, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_uncommitted_lost, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_commit_undoes_open_request, setup, teardown),
