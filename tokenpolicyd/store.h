@@ -19,7 +19,7 @@
 
 #include "proto.h"
 
-#define TP_STORE_SCHEMA_VERSION 3
+#define TP_STORE_SCHEMA_VERSION 4
 #define TP_REFRESH_HASH_LEN 32
 
 struct tp_store;

@@ -216,10 +216,11 @@ static void test_open_creates_private_wal_file(void **state)
         raw_text(fx->path, "PRAGMA journal_mode", text, sizeof text);
         assert_string_equal(text, "wal");
         raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
-        assert_string_equal(text, "3");
-        raw_text(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' "
-                           "AND tbl_name = 'sessions' AND sql IS NOT NULL", text, sizeof text);
-        assert_string_equal(text, "5");
+        assert_string_equal(text, "4");
+        raw_text(fx->path, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
+                           "WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name)",
+                 text, sizeof text);
+        assert_string_equal(text, "sessions_state_created,sessions_user_state_created");
         assert_string_equal(tp_store_errmsg(s), "no error");
         tp_store_close(s);
         tp_store_close(NULL);
@@ -244,18 +245,18 @@ static void test_open_refuses_newer_schema(void **state)
         struct tp_store *s = NULL;
         char text[64];
 
-        raw_exec(fx->path, "CREATE TABLE future (x); PRAGMA user_version = 4;");
+        raw_exec(fx->path, "CREATE TABLE future (x); PRAGMA user_version = 5;");
         assert_int_equal(tp_store_open(fx->path, &s), -EPROTO);
         assert_null(s);
         /* Refused before anything changed: still the newer version, and
          * not switched to WAL. */
         raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
-        assert_string_equal(text, "4");
+        assert_string_equal(text, "5");
         raw_text(fx->path, "PRAGMA journal_mode", text, sizeof text);
         assert_string_equal(text, "delete");
 
         /* The current version, written by someone else, is accepted. */
-        raw_exec(fx->path, "PRAGMA user_version = 3;");
+        raw_exec(fx->path, "PRAGMA user_version = 4;");
         raw_exec(fx->path, "DROP TABLE future;");
         raw_exec(fx->path, "CREATE TABLE sessions (id TEXT);");
         assert_int_equal(tp_store_open(fx->path, &s), -EIO); /* not our schema */
@@ -272,7 +273,7 @@ static void test_open_accepts_current_schema(void **state)
         s = open_store(fx);
         tp_store_close(s);
         raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
-        assert_string_equal(text, "3");
+        assert_string_equal(text, "4");
 }
 
 struct scanned {
@@ -355,7 +356,12 @@ static void test_open_migrates_version_1(void **state)
         assert_int_equal(out.leader_start, 0);
         tp_store_close(s);
         raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
-        assert_string_equal(text, "3");
+        assert_string_equal(text, "4");
+        /* Up to v4: the v1 indexes are gone, the v3 ones are there. */
+        raw_text(fx->path, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
+                           "WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name)",
+                 text, sizeof text);
+        assert_string_equal(text, "sessions_state_created,sessions_user_state_created");
 }
 
 static void test_open_refuses_non_sqlite_file(void **state)
