@@ -51,11 +51,23 @@ static void hex_lower(const uint8_t *in, size_t n, char *out)
         out[2 * n] = '\0';
 }
 
+/* The first 48 bits are the creation time in milliseconds, the other 80
+ * come from the CSPRNG: ids made one after another sort together, so a
+ * batch of new sessions touches a few index pages instead of one each,
+ * and 80 random bits still make an id impossible to guess (it is a handle,
+ * not a credential: every request is checked against its peer). */
 int tp_session_id_new(char out[TP_SESSION_ID_MAX])
 {
         uint8_t raw[(TP_SESSION_ID_MAX - 1) / 2];
+        struct timespec ts;
+        uint64_t ms;
 
-        if (RAND_bytes(raw, sizeof(raw)) != 1)
+        if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+                return -errno;
+        ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        for (int i = 0; i < 6; i++)
+                raw[i] = (uint8_t)(ms >> (8 * (5 - i)));
+        if (RAND_bytes(raw + 6, sizeof(raw) - 6) != 1)
                 return -EIO;
         hex_lower(raw, sizeof(raw), out);
         return 0;

@@ -31,7 +31,8 @@
 #define TP_REFRESH_TOKEN_TEXT 44 /* base64url, unpadded, plus NUL */
 #define TP_SHA256_LEN 32
 
-/* 32 lowercase hex digits from the CSPRNG. */
+/* 32 lowercase hex digits: 48 bits of creation time in milliseconds, then
+ * 80 bits from the CSPRNG. */
 int tp_session_id_new(char out[TP_SESSION_ID_MAX]);
 
 /* New refresh token text and its SHA-256. */

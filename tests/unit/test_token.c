@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -326,6 +327,27 @@ static void test_session_id_hex_and_unique(void **state)
                 for (j = 0; j < i; j++)
                         assert_string_not_equal(ids[i], ids[j]);
         }
+}
+
+/* The first 12 digits are the time in milliseconds, so ids made later sort
+ * later; the other 20 differ even within one millisecond. */
+static void test_session_id_time_ordered(void **state)
+{
+        char a[TP_SESSION_ID_MAX], b[TP_SESSION_ID_MAX], c[TP_SESSION_ID_MAX];
+        struct timespec ts, pause = { 0, 3 * 1000 * 1000 };
+        unsigned long long ms, now;
+
+        (void)state;
+        assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+        now = (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+        assert_int_equal(tp_session_id_new(a), 0);
+        assert_int_equal(tp_session_id_new(b), 0);
+        assert_int_equal(sscanf(a, "%12llx", &ms), 1);
+        assert_true(ms >= now && ms < now + 1000);
+        assert_string_not_equal(a + 12, b + 12);
+        assert_int_equal(nanosleep(&pause, NULL), 0);
+        assert_int_equal(tp_session_id_new(c), 0);
+        assert_true(strcmp(c, a) > 0 && strcmp(c, b) > 0);
 }
 
 static void test_refresh_token_format_and_hash(void **state)
@@ -1593,6 +1615,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_session_id_hex_and_unique),
+                cmocka_unit_test(test_session_id_time_ordered),
                 cmocka_unit_test(test_refresh_token_format_and_hash),
                 cmocka_unit_test(test_hash_equal),
                 cmocka_unit_test(test_secret_wipe),
