@@ -838,9 +838,16 @@ void tp_reply_reset(struct tp_reply *rep, uint8_t request_type)
                 break;
         case TP_REQ_OPEN:
         case TP_REQ_REAUTH:
-        case TP_REQ_REFRESH:
-                memset(&rep->u.tokens, 0, sizeof(rep->u.tokens));
+        case TP_REQ_REFRESH: {
+                /* 17 KiB, mostly string buffers and the evicted list: the
+                 * encoder reads strings to their NUL and n_evicted entries. */
+                struct tp_rep_tokens *t = &rep->u.tokens;
+
+                t->session_id[0] = t->client[0] = t->access_token[0] = t->refresh_token[0] = '\0';
+                t->refresh_expires = t->access_expires = 0;
+                t->auto_extend = t->n_evicted = 0;
                 break;
+        }
         case TP_REQ_CLOSE:
         case TP_REQ_RELOAD:
                 break;

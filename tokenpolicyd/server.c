@@ -327,6 +327,15 @@ static bool rate_allows(struct server *srv, uid_t uid)
         return true;
 }
 
+/* Wipe a secret string: its characters and terminator. What lay beyond was
+ * wiped the same way after an earlier, longer value, or never written. */
+static void wipe_string(char *s, size_t size)
+{
+        size_t n = strnlen(s, size);
+
+        tp_secret_wipe(s, n < size ? n + 1 : size);
+}
+
 /* Tokens are the only secrets a request or reply carries: wipe the scratch
  * copies of those once the reply is encoded. */
 static void wipe_secrets(struct tp_request *req, struct tp_reply *rep)
@@ -335,16 +344,16 @@ static void wipe_secrets(struct tp_request *req, struct tp_reply *rep)
         case TP_REQ_OPEN:
         case TP_REQ_REAUTH:
         case TP_REQ_REFRESH:
-                tp_secret_wipe(rep->u.tokens.access_token, sizeof(rep->u.tokens.access_token));
-                tp_secret_wipe(rep->u.tokens.refresh_token, sizeof(rep->u.tokens.refresh_token));
+                wipe_string(rep->u.tokens.access_token, sizeof(rep->u.tokens.access_token));
+                wipe_string(rep->u.tokens.refresh_token, sizeof(rep->u.tokens.refresh_token));
                 if (req->type != TP_REQ_OPEN)
-                        tp_secret_wipe(req->u.session.refresh_token, sizeof(req->u.session.refresh_token));
+                        wipe_string(req->u.session.refresh_token, sizeof(req->u.session.refresh_token));
                 break;
         case TP_REQ_CLOSE:
-                tp_secret_wipe(req->u.session.refresh_token, sizeof(req->u.session.refresh_token));
+                wipe_string(req->u.session.refresh_token, sizeof(req->u.session.refresh_token));
                 break;
         case TP_REQ_VERIFY:
-                tp_secret_wipe(req->u.verify.token, sizeof(req->u.verify.token));
+                wipe_string(req->u.verify.token, sizeof(req->u.verify.token));
                 break;
         default:
                 break;

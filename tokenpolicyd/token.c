@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,7 +25,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <sodium.h>
 
 #include "jose.h"
@@ -56,6 +56,24 @@ static void hex_lower(const uint8_t *in, size_t n, char *out)
  * batch of new sessions touches a few index pages instead of one each,
  * and 80 random bits still make an id impossible to guess (it is a handle,
  * not a credential: every request is checked against its peer). */
+/* n bytes from the kernel's CSPRNG (getrandom(2), blocking only until it
+ * is seeded at boot). */
+static int random_bytes(uint8_t *out, size_t n)
+{
+        while (n > 0) {
+                ssize_t got = getrandom(out, n, 0);
+
+                if (got < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                out += got;
+                n -= (size_t)got;
+        }
+        return 0;
+}
+
 int tp_session_id_new(char out[TP_SESSION_ID_MAX])
 {
         uint8_t raw[(TP_SESSION_ID_MAX - 1) / 2];
@@ -67,7 +85,7 @@ int tp_session_id_new(char out[TP_SESSION_ID_MAX])
         ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
         for (int i = 0; i < 6; i++)
                 raw[i] = (uint8_t)(ms >> (8 * (5 - i)));
-        if (RAND_bytes(raw + 6, sizeof(raw) - 6) != 1)
+        if (random_bytes(raw + 6, sizeof(raw) - 6) < 0)
                 return -EIO;
         hex_lower(raw, sizeof(raw), out);
         return 0;
@@ -89,7 +107,7 @@ int tp_refresh_token_new(char out[TP_REFRESH_TOKEN_TEXT], uint8_t hash[TP_SHA256
         size_t len;
         int r;
 
-        if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        if (random_bytes(raw, sizeof(raw)) < 0) {
                 r = -EIO;
                 goto out;
         }
@@ -175,7 +193,7 @@ static int write_file_atomic(int dirfd, const char *name, const char *data, size
         for (attempt = 0; fd < 0; attempt++) {
                 if (attempt == 16)
                         return -EEXIST;
-                if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+                if (random_bytes(rnd, sizeof(rnd)) < 0)
                         return -EIO;
                 hex_lower(rnd, sizeof(rnd), suffix);
                 if (snprintf(tmp, sizeof(tmp), ".%s.%s", name, suffix) >= (int)sizeof(tmp))
