@@ -284,7 +284,6 @@ static void accept_clients(struct server *srv)
         }
 }
 
-/* Decode, answer and queue the reply for one complete frame. */
 /* May this unprivileged uid make one more request now? A token bucket:
  * RATE_BURST at once, RATE_PER_SECOND sustained, so one user's flood costs
  * root's PAM requests nothing but a short answer per excess request. */
@@ -392,6 +391,8 @@ static int conn_set_reply(struct conn *c, const struct tp_reply *rep)
         return 0;
 }
 
+/* Decode and answer one complete frame. The reply goes out at once, or,
+ * when it depends on the store and a batch is open, after the commit. */
 static int conn_answer(struct server *srv, struct conn *c)
 {
         bool changed;
