@@ -93,6 +93,7 @@ $(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.
 $(B)/tests/test_store: $(call obj,tests/unit/test_store.c tokenpolicyd/store.c $(COMMON_SRC))
 $(B)/tests/test_token: $(call obj,tests/unit/test_token.c tokenpolicyd/token.c tokenpolicyd/jose.c $(COMMON_SRC))
 $(B)/tests/test_jose: $(call obj,tests/unit/test_jose.c tokenpolicyd/jose.c $(COMMON_SRC))
+$(B)/tests/test_log: $(call obj,tests/unit/test_log.c tokenpolicyd/log.c)
 # test_enforce runs the fake logind: build it too (order-only, not linked).
 $(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enforce.c $(COMMON_SRC)) \
 		| $(B)/tests/fake-logind
