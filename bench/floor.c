@@ -75,8 +75,10 @@ static int serve(const char *path)
         static struct tp_reply rep;
         int lfd, epfd;
 
-        if (strlen(path) >= sizeof(sa.sun_path))
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                fprintf(stderr, "floor: socket path too long: %s\n", path);
                 return 2;
+        }
         strcpy(sa.sun_path, path);
         unlink(path);
         lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -144,7 +146,7 @@ int main(int argc, char **argv)
                         return serve(argv[i + 1]);
         }
         if (!dir || iterations <= 0) {
-                fprintf(stderr, "usage: floor --dir DIR --iterations N\n");
+                fprintf(stderr, "usage: floor --dir DIR --iterations N\n       floor --serve SOCKET\n");
                 return 2;
         }
 

@@ -409,10 +409,9 @@ static int conn_answer(struct server *srv, struct conn *c)
                 tp_handle_request(srv->d, &c->peer, srv->req, srv->rep);
         } else {
                 tp_reply_reset(srv->rep, srv->req->type);
-                srv->rep->status = TP_STATUS_ERROR;
-                snprintf(srv->rep->message, sizeof(srv->rep->message),
-                         "Too many requests from uid %u (more than %d a second); slow down.",
-                         (unsigned)c->peer.uid, RATE_PER_SECOND);
+                tp_reply_status(srv->rep, TP_STATUS_ERROR,
+                                "Too many requests from uid %u (more than %d a second); slow down.",
+                                (unsigned)c->peer.uid, RATE_PER_SECOND);
                 note_refused(srv, "request rate limit reached");
         }
         changed = tp_store_request_changed(srv->d->store);
@@ -629,20 +628,20 @@ static void batch_finish(struct server *srv)
         struct conn *c;
         int r;
 
-        for (c = srv->held; c; c = c->held_next) {
-                n_changed += c->held_changed;
-                srv->n_batched++;
-        }
         srv->n_commits += tp_store_batch_pending(srv->d->store);
         r = tp_store_batch_commit(srv->d->store);
-        if (r < 0)
+        if (r < 0) {
+                for (c = srv->held; c; c = c->held_next)
+                        n_changed += c->held_changed;
                 tp_log(LOG_ERR, "session store: commit failed: %s (%s); the changes of %zu request(s) were undone and they are answered with an error",
                        strerror(-r), tp_store_errmsg(srv->d->store), n_changed);
+        }
         n_dropped = tp_audit_release(r >= 0);
         if (n_dropped > 0)
                 tp_log(LOG_ERR, "%zu audit event(s) for undone changes were not written", n_dropped);
         tp_lifecycle_release(srv->d, r >= 0);
         while ((c = srv->held)) {
+                srv->n_batched++;
                 srv->held = c->held_next;
                 c->held = false;
                 c->held_next = NULL;

@@ -369,9 +369,11 @@ static int session_from_row(struct tp_store *s, sqlite3_stmt *st, struct tp_sess
 }
 
 /* Step a bound SELECT to the end, collecting its rows into a new array
- * (NULL when there are none). The statement is released either way. */
+ * (NULL when there are none). With ret_rowid, the SELECT has the rowid
+ * after the session columns, and the last row's is stored there. The
+ * statement is released either way. */
 static int collect_sessions(struct tp_store *s, sqlite3_stmt *st, struct tp_session **ret,
-                            size_t *ret_n)
+                            size_t *ret_n, int64_t *ret_rowid)
 {
         struct tp_session *rows = NULL, *grown;
         size_t n = 0, cap = 0;
@@ -391,6 +393,8 @@ static int collect_sessions(struct tp_store *s, sqlite3_stmt *st, struct tp_sess
                 }
                 if ((r = session_from_row(s, st, &rows[n])) < 0)
                         goto out;
+                if (ret_rowid)
+                        *ret_rowid = sqlite3_column_int64(st, COL_LEADER_START + 1);
                 n++;
         }
         if (rc != SQLITE_DONE) {
@@ -885,49 +889,32 @@ int tp_store_list_active(struct tp_store *s, const char *user, const char *clien
                 stmt_release(st);
                 return r;
         }
-        return collect_sessions(s, st, ret, ret_n);
+        return collect_sessions(s, st, ret, ret_n, NULL);
 }
 
 int tp_store_active_page(struct tp_store *s, struct tp_store_cursor *cur, size_t limit,
                          struct tp_session **ret, size_t *ret_n)
 {
         sqlite3_stmt *st = s->stmt[STMT_ACTIVE_PAGE];
-        struct tp_session *rows;
-        struct tp_store_cursor next = *cur;
+        int64_t rowid = 0;
         size_t n = 0;
-        int rc, r = 0;
+        int rc, r;
 
         if (limit == 0 || limit > INT_MAX)
                 return store_error(s, -EINVAL, "bad page size");
-        rows = calloc(limit, sizeof(*rows));
-        if (!rows)
-                return store_error(s, -ENOMEM, "out of memory reading sessions");
         if ((rc = sqlite3_bind_int64(st, 1, cur->created)) != SQLITE_OK ||
             (rc = sqlite3_bind_int64(st, 2, cur->rowid)) != SQLITE_OK ||
             (rc = sqlite3_bind_int64(st, 3, (sqlite3_int64) limit)) != SQLITE_OK) {
-                r = store_sqlite_error(s, rc);
-                goto out;
+                stmt_release(st);
+                return store_sqlite_error(s, rc);
         }
-        while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if ((r = session_from_row(s, st, &rows[n])) < 0)
-                        goto out;
-                next.created = rows[n].created;
-                next.rowid = sqlite3_column_int64(st, COL_LEADER_START + 1);
-                n++;
-        }
-        if (n < limit && rc != SQLITE_DONE) {
-                r = store_sqlite_error(s, rc);
-                goto out;
-        }
+        if ((r = collect_sessions(s, st, ret, &n, &rowid)) < 0)
+                return r;
         /* A short page is the last: the next pass starts over. */
-        *cur = n < limit ? TP_STORE_CURSOR_START : next;
-        *ret = rows;
+        *cur = n < limit ? TP_STORE_CURSOR_START
+                         : (struct tp_store_cursor){ (*ret)[n - 1].created, rowid };
         *ret_n = n;
-        rows = NULL;
-out:
-        stmt_release(st);
-        free(rows);
-        return r;
+        return 0;
 }
 
 /* The count and the page come from one read transaction, so the total
@@ -980,7 +967,7 @@ int tp_store_query(struct tp_store *s, const struct tp_store_filter *f, size_t o
         if ((r = bind_size(s, rows_st, idx++, limit)) < 0 ||
             (r = bind_size(s, rows_st, idx++, offset)) < 0)
                 goto out_release;
-        if ((r = collect_sessions(s, rows_st, &rows, &n)) < 0)
+        if ((r = collect_sessions(s, rows_st, &rows, &n, NULL)) < 0)
                 goto out;
 
         if (own_txn) {

@@ -106,7 +106,7 @@ int tp_store_count_active(struct tp_store *s, uint64_t *ret);
 /* A pass over every active session, a page at a time, in creation order.
  * Start with TP_STORE_CURSOR_START; each call returns up to `limit`
  * sessions after the cursor and advances it, back to the start after the
- * last page. *ret is a new array (free it), possibly empty. */
+ * last page. *ret is a new array to free, NULL when there are none. */
 struct tp_store_cursor {
         int64_t created;
         int64_t rowid;

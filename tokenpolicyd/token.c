@@ -33,6 +33,7 @@
 #define KEY_FILE_MAX 16384           /* an Ed25519 PEM is ~120 bytes */
 #define ED25519_RAW_LEN 32
 #define ED25519_SIG_LEN 64
+_Static_assert(ED25519_SIG_LEN == crypto_sign_BYTES, "an Ed25519 signature is 64 bytes");
 #define IAT_LEEWAY_SEC 60
 #define JWT_PART_MAX (TP_TOKEN_MAX / 4 * 3 + 3) /* decoded size of any part */
 #define PAYLOAD_JSON_MAX (2 * TP_TOKEN_MAX)
@@ -407,7 +408,6 @@ struct tp_signer {
          * in well under half the time. OpenSSL keeps, loads, stores and
          * verifies keys; this only signs. */
         uint8_t sodium_sk[crypto_sign_SECRETKEYBYTES];
-        bool have_sodium_sk;
         size_t n_retained;      /* sorted by until, latest first */
         struct signer_key retained[TP_SIGNER_RETAINED_MAX];
 };
@@ -808,26 +808,22 @@ static int signer_publish(const struct tp_signer *s, int64_t now)
         return r;
 }
 
-/* Give libsodium the current private key (its 32-byte seed). */
-static int signer_prepare(struct tp_signer *s)
+/* pkey's private key as libsodium holds it (from its 32-byte seed). */
+static int sodium_secret_key(EVP_PKEY *pkey, uint8_t sk[crypto_sign_SECRETKEYBYTES])
 {
         uint8_t seed[ED25519_RAW_LEN], pk[crypto_sign_PUBLICKEYBYTES], raw[ED25519_RAW_LEN];
         size_t seedlen = sizeof(seed), rawlen = sizeof(raw);
         int r = 0;
 
-        sodium_memzero(s->sodium_sk, sizeof(s->sodium_sk));
-        s->have_sodium_sk = false;
-        if (EVP_PKEY_get_raw_private_key(s->current.pkey, seed, &seedlen) != 1 || seedlen != sizeof(seed) ||
-            EVP_PKEY_get_raw_public_key(s->current.pkey, raw, &rawlen) != 1 || rawlen != sizeof(raw) ||
-            crypto_sign_seed_keypair(pk, s->sodium_sk, seed) != 0)
+        if (EVP_PKEY_get_raw_private_key(pkey, seed, &seedlen) != 1 || seedlen != sizeof(seed) ||
+            EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1 || rawlen != sizeof(raw) ||
+            crypto_sign_seed_keypair(pk, sk, seed) != 0)
                 r = -EIO;
         else if (sodium_memcmp(pk, raw, sizeof(pk)) != 0) /* not the same key: never sign with it */
                 r = -EIO;
-        else
-                s->have_sodium_sk = true;
         sodium_memzero(seed, sizeof(seed));
         if (r < 0)
-                sodium_memzero(s->sodium_sk, sizeof(s->sodium_sk));
+                sodium_memzero(sk, crypto_sign_SECRETKEYBYTES);
         return r;
 }
 
@@ -856,7 +852,7 @@ int tp_signer_open_at(const char *dir, int64_t now, struct tp_signer **ret)
         }
         if (r < 0)
                 goto out;
-        if ((r = key_identify(&s->current)) < 0 || (r = signer_prepare(s)) < 0 ||
+        if ((r = key_identify(&s->current)) < 0 || (r = sodium_secret_key(s->current.pkey, s->sodium_sk)) < 0 ||
             (r = keys_dir_open(s->dirfd, &keysfd)) < 0 ||
             (r = signer_load_retained(s, keysfd, now)) < 0 ||
             (r = signer_publish(s, now)) < 0)
@@ -884,9 +880,11 @@ int tp_signer_rotate(struct tp_signer *s, int64_t now, int64_t retain_until,
                      char ret_old_kid[TP_KID_LEN + 1])
 {
         struct signer_key old = {}, next = {};
+        uint8_t next_sk[crypto_sign_SECRETKEYBYTES];
         char old_kid[TP_KID_LEN + 1];
         int keysfd = -1, r;
 
+        sodium_memzero(next_sk, sizeof(next_sk));
         if (!s || !ret_old_kid)
                 return -EINVAL;
         if ((r = keys_dir_open(s->dirfd, &keysfd)) < 0 || (r = signer_prune(s, keysfd, now)) < 0)
@@ -897,6 +895,7 @@ int tp_signer_rotate(struct tp_signer *s, int64_t now, int64_t retain_until,
         }
         /* Everything that can fail in memory before anything on disk. */
         if ((r = generate_key(&next.pkey)) < 0 || (r = key_identify(&next)) < 0 ||
+            (r = sodium_secret_key(next.pkey, next_sk)) < 0 ||
             (r = public_copy(s->current.pkey, &old.pkey)) < 0)
                 goto out;
         memcpy(old_kid, s->current.kid, sizeof(old_kid));
@@ -915,14 +914,16 @@ int tp_signer_rotate(struct tp_signer *s, int64_t now, int64_t retain_until,
         signer_key_clear(&s->current);
         s->current = next;
         next.pkey = NULL;
+        memcpy(s->sodium_sk, next_sk, sizeof(next_sk));
         s->retained[s->n_retained++] = old;
         old.pkey = NULL;
         signer_sort_retained(s);
-        if ((r = signer_prepare(s)) < 0 || (r = signer_publish(s, now)) < 0)
+        if ((r = signer_publish(s, now)) < 0)
                 goto out;
         memcpy(ret_old_kid, old_kid, sizeof(old_kid));
         r = 0;
 out:
+        sodium_memzero(next_sk, sizeof(next_sk));
         signer_key_clear(&old);
         signer_key_clear(&next);
         if (keysfd >= 0)
@@ -975,8 +976,7 @@ int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t 
         char header[128], payload[PAYLOAD_JSON_MAX], tok[TP_TOKEN_MAX], jti[TP_SESSION_ID_MAX];
         struct tp_json_out h, p;
         uint8_t sig[ED25519_SIG_LEN];
-        size_t siglen = sizeof(sig), len, n;
-        EVP_MD_CTX *md = NULL;
+        size_t len, n;
         int r;
 
         if (!s || !c || !out)
@@ -1032,46 +1032,21 @@ int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t 
         if (tp_b64url_encode((const uint8_t *)payload, p.len, tok + len, sizeof(tok) - len, &n) < 0)
                 return -EMSGSIZE;
         len += n;
-        if (s->have_sodium_sk) {
-                unsigned long long sl = 0;
-
-                if (crypto_sign_detached(sig, &sl, (const uint8_t *)tok, len, s->sodium_sk) != 0 ||
-                    sl != sizeof(sig)) {
-                        r = -EIO;
-                        goto out;
-                }
-        } else {
-                if (!(md = EVP_MD_CTX_new()))
-                        return -ENOMEM;
-                if (EVP_DigestSignInit(md, NULL, NULL, NULL, s->current.pkey) != 1 ||
-                    EVP_DigestSign(md, sig, &siglen, (const uint8_t *)tok, len) != 1 ||
-                    siglen != sizeof(sig)) {
-                        r = -EIO;
-                        goto out;
-                }
-        }
-        if (len + 1 >= sizeof(tok)) {
-                r = -EMSGSIZE;
-                goto out;
-        }
+        if (crypto_sign_detached(sig, NULL, (const uint8_t *)tok, len, s->sodium_sk) != 0)
+                return -EIO;
+        if (len + 1 >= sizeof(tok))
+                return -EMSGSIZE;
         tok[len++] = '.';
-        if (tp_b64url_encode(sig, siglen, tok + len, sizeof(tok) - len, &n) < 0) {
-                r = -EMSGSIZE;
-                goto out;
-        }
+        if (tp_b64url_encode(sig, sizeof(sig), tok + len, sizeof(tok) - len, &n) < 0)
+                return -EMSGSIZE;
         len += n;
-        if (len >= outsz) {
-                r = -ENOBUFS;
-                goto out;
-        }
+        if (len >= outsz)
+                return -ENOBUFS;
         memcpy(out, tok, len + 1);
         memcpy(c->jti, jti, strlen(jti) + 1);
         if (!c->kid[0])
                 memcpy(c->kid, s->current.kid, sizeof(s->current.kid));
-        r = 0;
-out:
-        EVP_MD_CTX_free(md);
-        return r;
+        return 0;
 }
 
 /* The header decides nothing: it must name EdDSA, which the key type
