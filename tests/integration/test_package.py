@@ -546,6 +546,14 @@ def test_install_starts_the_daemon_and_changes_no_pam_file():
     links = [os.path.basename(os.path.dirname(link)) + "/" + os.path.basename(link)[0] for link in rc_links()]
     eq(sorted(links), ["rc0.d/K", "rc1.d/K", "rc2.d/S", "rc3.d/S", "rc4.d/S", "rc5.d/S", "rc6.d/K"],
        f"runlevel links: {rc_links()}")
+    # Installed again, as an upgrade: the daemon, whose binary was just
+    # replaced, is restarted on the new one.
+    check(os.readlink(f"/proc/{pid}/exe") == DAEMON, "the daemon runs the installed binary")
+    p = dpkg("-i", state["deb"], allow=True)
+    check("Restarting tokenpolicy sign-in policy daemon: tokenpolicyd" in p.stdout + p.stderr,
+          f"postinst restarted the daemon: {p.stdout}{p.stderr}")
+    wait_reaped(pid)
+    check(daemon_pid() != pid, "a new daemon after the upgrade")
     eq(changed(state["pam_before"], tree_digest("/etc/pam.d")), [], "files changed in /etc/pam.d by install")
     for path in expected_files():
         check(os.path.isfile(path), f"installed: {path}")
