@@ -25,6 +25,29 @@ const char *ctl_socket_path(const struct ctl_context *ctx)
         return CTL_DEFAULT_SOCKET;
 }
 
+const struct ctl_hints *ctl_hints(void)
+{
+        static const struct ctl_hints systemd = {
+                .start = "'systemctl start tokenpolicyd.socket'",
+                .status = "'systemctl status tokenpolicyd'",
+                .log = "'journalctl -u tokenpolicyd'",
+        }, initd = {
+                .start = "'/etc/init.d/tokenpolicyd start'",
+                .status = "'/etc/init.d/tokenpolicyd status'",
+                .log = "its messages in syslog (facility authpriv)",
+        }, by_hand = {
+                .start = "'tokenpolicyd' as root",
+                .status = "that tokenpolicyd runs and is not stopped ('ps -C tokenpolicyd -o pid,stat')",
+                .log = "its messages in syslog (facility authpriv), or its standard error",
+        };
+
+        if (access("/run/systemd/system/", F_OK) == 0)
+                return &systemd;
+        if (access("/etc/init.d/tokenpolicyd", X_OK) == 0)
+                return &initd;
+        return &by_hand;
+}
+
 void ctl_conn_init(struct ctl_conn *c, const struct ctl_context *ctx)
 {
         c->path = ctl_socket_path(ctx);
@@ -52,9 +75,8 @@ static int report_connect_error(const struct ctl_conn *c, int r)
                           c->path, strerror(-r));
                 return CTL_EXIT_UNREACHABLE;
         default:
-                ctl_error("cannot reach tokenpolicyd at %s: %s; is it running? "
-                          "(systemctl start tokenpolicyd.socket)",
-                          c->path, strerror(-r));
+                ctl_error("cannot reach tokenpolicyd at %s: %s; is it running? (start it with %s)",
+                          c->path, strerror(-r), ctl_hints()->start);
                 return CTL_EXIT_UNREACHABLE;
         }
 }
@@ -63,15 +85,13 @@ static int report_transact_error(const struct ctl_conn *c, const struct tp_reque
 {
         switch (r) {
         case -ETIMEDOUT:
-                ctl_error("tokenpolicyd at %s did not answer within %d s; "
-                          "check 'systemctl status tokenpolicyd'",
-                          c->path, CTL_TIMEOUT_MS / 1000);
+                ctl_error("tokenpolicyd at %s did not answer within %d s; check %s",
+                          c->path, CTL_TIMEOUT_MS / 1000, ctl_hints()->status);
                 return CTL_EXIT_UNREACHABLE;
         case -EPIPE:
         case -ECONNRESET:
-                ctl_error("tokenpolicyd at %s closed the connection before answering; "
-                          "check 'journalctl -u tokenpolicyd'",
-                          c->path);
+                ctl_error("tokenpolicyd at %s closed the connection before answering; check %s",
+                          c->path, ctl_hints()->log);
                 return CTL_EXIT_UNREACHABLE;
         case -EPROTO:
         case -EMSGSIZE:
@@ -163,6 +183,7 @@ void ctl_reply_free(struct tp_reply *rep)
         free(rep);
 }
 
+/* NULL: the daemon failed, see its log. */
 static const char *status_hint(uint8_t status)
 {
         switch (status) {
@@ -177,16 +198,21 @@ static const char *status_hint(uint8_t status)
         case TP_STATUS_BAD_REQUEST:
                 return "the daemon refused the request as invalid";
         default:
-                return "the daemon failed; see 'journalctl -u tokenpolicyd'";
+                return NULL;
         }
 }
 
 int ctl_report_reply(const struct tp_reply *rep)
 {
+        const char *hint = status_hint(rep->status);
+
         if (rep->message[0] != '\0')
                 ctl_error("%s", rep->message);
+        else if (hint)
+                ctl_error("%s (%s)", hint, tp_status_name(rep->status));
         else
-                ctl_error("%s (%s)", status_hint(rep->status), tp_status_name(rep->status));
+                ctl_error("the daemon failed; see %s (%s)", ctl_hints()->log,
+                          tp_status_name(rep->status));
         return CTL_EXIT_FAIL;
 }
 

@@ -229,8 +229,8 @@ int ctl_cmd_token(struct ctl_context *ctx, int argc, char **argv)
                 goto out;
         }
         if (rep->u.tokens.access_token[0] == '\0') {
-                ctl_error("tokenpolicyd answered without an access token; "
-                          "check 'journalctl -u tokenpolicyd'");
+                ctl_error("tokenpolicyd answered without an access token; check %s",
+                          ctl_hints()->log);
                 r = CTL_EXIT_FAIL;
                 goto out;
         }

@@ -20,8 +20,8 @@ int ctl_cmd_rotate_key(struct ctl_context *ctx, int argc, char **argv)
         if ((r = ctl_request_ok(ctx, &req, &rep)) != CTL_EXIT_OK)
                 return r;
         if (rep->u.rotate.kid[0] == '\0' || rep->u.rotate.old_kid[0] == '\0') {
-                ctl_error("tokenpolicyd answered without the key ids; "
-                          "check 'journalctl -u tokenpolicyd'");
+                ctl_error("tokenpolicyd answered without the key ids; check %s",
+                          ctl_hints()->log);
                 r = CTL_EXIT_FAIL;
                 goto out;
         }

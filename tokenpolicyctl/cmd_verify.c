@@ -5,10 +5,12 @@
  * daemon signs with; this file only picks the key (by the token's kid,
  * among those the state directory publishes), reads the token and
  * reports. It never claims more than it checked: the session's state is
- * asked of tokenpolicyd afterwards (unless --offline), and only its answer
- * may fail a token that passed; no answer leaves the offline result
- * standing. A kid from a token never becomes part of a path unless it is a
- * key id (base64url only).
+ * asked of tokenpolicyd after the offline checks (unless --offline), and
+ * only its answer may fail a token that passed them; no answer leaves the
+ * offline result standing. The verdict is printed first, once every check
+ * has answered: "valid" and the claims, or "invalid token: why" alone. A
+ * kid from a token never becomes part of a path unless it is a key id
+ * (base64url only).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -151,46 +153,48 @@ static int check_issuer(const struct tp_jwt_claims *cl, const char *issuer)
         return CTL_EXIT_FAIL;
 }
 
-/* After the offline check passed: ask tokenpolicyd whether the token's
- * session is still active. Its answer decides the exit status; when no
- * answer comes, the offline result stands and stderr says the session was
- * not checked. The request holds the token and is wiped after use. */
-static int check_session(const struct ctl_context *ctx, const char *token, int64_t now)
+/* What tokenpolicyd said of a token's session, for after the claims. */
+struct session_check {
+        int unreachable;         /* the negative errno when no answer came, else 0 */
+        int64_t refresh_expires; /* of the active session */
+};
+
+/* After the offline check passed, before anything is printed: ask
+ * tokenpolicyd whether the token's session is still active. Its answer
+ * decides the verdict: CTL_EXIT_OK with the session in *sc, or CTL_EXIT_FAIL
+ * after printing why the token is invalid. When no answer comes, the
+ * offline result stands (CTL_EXIT_OK, sc->unreachable set). The request
+ * holds the token and is wiped after use. */
+static int check_session(const struct ctl_context *ctx, const char *token, struct session_check *sc)
 {
         struct tp_request req = { .type = TP_REQ_VERIFY };
-        char expires[CTL_WHEN_TEXT];
-        const char *path = ctl_socket_path(ctx);
         struct tp_reply *rep;
         int r;
 
         /* The daemon never signs a token this long (tp_jwt_sign refuses). */
         if (strlen(token) >= sizeof(req.u.verify.token)) {
-                ctl_error("session: not checked: the token is longer than tokenpolicyd accepts "
-                          "(%zu bytes at most)", sizeof(req.u.verify.token) - 1);
+                ctl_error("invalid token: longer than tokenpolicyd accepts (%zu bytes at most)",
+                          sizeof(req.u.verify.token) - 1);
                 return CTL_EXIT_FAIL;
         }
         rep = ctl_reply_new();
         if (!rep)
                 return ctl_report_oom();
         strcpy(req.u.verify.token, token);
-        r = tp_io_call(path, CTL_TIMEOUT_MS, &req, rep);
+        r = tp_io_call(ctl_socket_path(ctx), CTL_TIMEOUT_MS, &req, rep);
         explicit_bzero(&req, sizeof(req));
         if (r < 0) {
-                fflush(stdout);
-                fprintf(stderr, "session: not checked (tokenpolicyd unreachable: %s: %s)\n", path,
-                        strerror(-r));
+                sc->unreachable = r;
                 r = CTL_EXIT_OK;
                 goto out;
         }
         if (rep->status != TP_STATUS_OK) {
-                fflush(stdout);
-                fprintf(stderr, "session: rejected by tokenpolicyd: %s\n",
-                        rep->message[0] ? rep->message : tp_status_name(rep->status));
+                ctl_error("invalid token: rejected by tokenpolicyd: %s",
+                          rep->message[0] ? rep->message : tp_status_name(rep->status));
                 r = CTL_EXIT_FAIL;
                 goto out;
         }
-        ctl_format_time_relative(rep->u.verify.refresh_expires, now, expires);
-        printf("session: active (refresh expires %s)\n", expires);
+        sc->refresh_expires = rep->u.verify.refresh_expires;
         r = CTL_EXIT_OK;
 out:
         ctl_reply_free(rep);
@@ -286,6 +290,8 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
         static char key_path[PATH_MAX];
         struct verify_options o = {};
         struct tp_jwt_claims claims = {};
+        struct session_check session = {};
+        char expires[CTL_WHEN_TEXT];
         const char *key, *token, *reason;
         int64_t now;
         int r;
@@ -339,12 +345,22 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
         }
         if ((r = check_issuer(&claims, o.issuer)) != CTL_EXIT_OK)
                 goto out;
+        if (!o.offline && (r = check_session(ctx, token, &session)) != CTL_EXIT_OK)
+                goto out;
 
         if (print_claims(&claims, now) < 0) {
                 r = ctl_report_oom();
                 goto out;
         }
-        r = o.offline ? CTL_EXIT_OK : check_session(ctx, token, now);
+        /* r is CTL_EXIT_OK: every check passed or went unanswered. */
+        if (!o.offline && session.unreachable) {
+                fflush(stdout);
+                fprintf(stderr, "session: not checked (tokenpolicyd unreachable: %s: %s)\n",
+                        ctl_socket_path(ctx), strerror(-session.unreachable));
+        } else if (!o.offline) {
+                ctl_format_time_relative(session.refresh_expires, now, expires);
+                printf("session: active (refresh expires %s)\n", expires);
+        }
 out:
         explicit_bzero(stdin_token, sizeof(stdin_token));
         return r;

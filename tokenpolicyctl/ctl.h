@@ -129,6 +129,18 @@ struct ctl_conn {
  * default. */
 const char *ctl_socket_path(const struct ctl_context *ctx);
 
+/* How to start tokenpolicyd, see its state and read its log on this host:
+ * systemd's commands where systemd is the service manager (the test
+ * sd_booted() makes: /run/systemd/system exists), the init script's where
+ * the package installed one, else the daemon itself. Each is a phrase to
+ * put after "run" or "see". */
+struct ctl_hints {
+        const char *start;
+        const char *status;
+        const char *log;
+};
+const struct ctl_hints *ctl_hints(void);
+
 void ctl_conn_init(struct ctl_conn *c, const struct ctl_context *ctx);
 void ctl_conn_close(struct ctl_conn *c);
 

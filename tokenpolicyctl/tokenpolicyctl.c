@@ -91,7 +91,9 @@ static const struct ctl_command commands[] = {
                         "DIR/signing-key.pub.pem. TOKEN \"-\" reads the token from standard input.\n"
                         "Then, unless --offline, ask tokenpolicyd whether the token's session is\n"
                         "still active: exit 1 when it says no. When tokenpolicyd cannot be reached\n"
-                        "the session is not checked, stderr says so, and the exit status stays 0.\n",
+                        "the session is not checked, stderr says so, and the exit status stays 0.\n"
+                        "The verdict comes first: \"valid\" and the claims only once every check\n"
+                        "passed, else \"invalid token: REASON\" on stderr and nothing else.\n",
                 .options = "  --key FILE     check with this public key in PEM instead\n"
                         "  --state-dir DIR\n"
                         "                 the daemon's state directory (default /var/lib/tokenpolicy)\n"

@@ -20,11 +20,13 @@
 
 #include "log.h"
 #include "notify.h"
+#include "pidfile.h"
 
 static void usage(FILE *f)
 {
         fprintf(f,
-                "Usage: tokenpolicyd [--config FILE] [--socket PATH] [--state-dir DIR] [--foreground] [--debug]\n"
+                "Usage: tokenpolicyd [--config FILE] [--socket PATH] [--state-dir DIR] [--pid-file FILE]\n"
+                "                   [--foreground] [--debug]\n"
                 "       tokenpolicyd --check-config FILE\n"
                 "\n"
                 "The tokenpolicy policy daemon: decides sign-ins for pam_tokenpolicy, keeps\n"
@@ -33,12 +35,14 @@ static void usage(FILE *f)
                 "  -c, --config FILE        configuration (default %s)\n"
                 "  -s, --socket PATH        listening socket (default %s)\n"
                 "  -d, --state-dir DIR      sessions, signing key, JWKS (default %s)\n"
+                "  -p, --pid-file FILE      write the daemon's PID there once it listens (default\n"
+                "                           %s when it binds the default socket)\n"
                 "  -f, --foreground         stay in the foreground and log to stderr\n"
                 "      --debug              log debug messages\n"
                 "      --check-config FILE  validate FILE, print every error, exit 0 or 1\n"
                 "  -h, --help               show this help\n"
                 "      --version            show the version\n",
-                TP_DEFAULT_CONFIG, TP_DEFAULT_SOCKET, TP_DEFAULT_STATE_DIR);
+                TP_DEFAULT_CONFIG, TP_DEFAULT_SOCKET, TP_DEFAULT_STATE_DIR, TP_DEFAULT_PID_FILE);
 }
 
 static int check_config(const char *path)
@@ -152,6 +156,7 @@ int main(int argc, char **argv)
                 { "config", required_argument, NULL, 'c' },
                 { "socket", required_argument, NULL, 's' },
                 { "state-dir", required_argument, NULL, 'd' },
+                { "pid-file", required_argument, NULL, 'p' },
                 { "foreground", no_argument, NULL, 'f' },
                 { "debug", no_argument, NULL, OPT_DEBUG },
                 { "check-config", required_argument, NULL, OPT_CHECK },
@@ -162,6 +167,8 @@ int main(int argc, char **argv)
         struct tp_daemon d = { 0 };
         struct tp_config_errors errs = { 0 };
         const char *config = TP_DEFAULT_CONFIG, *sock = TP_DEFAULT_SOCKET, *state = TP_DEFAULT_STATE_DIR;
+        const char *pid_arg = NULL, *pid_file = NULL;
+        char *pid_abs = NULL;
         char store_path[TP_PATH_MAX];
         bool foreground = false, debug = false;
         int c, r, listen_fd = -1, ready_fd = -1, ret = 1;
@@ -175,7 +182,7 @@ int main(int argc, char **argv)
                 return 1;
         }
 
-        while ((c = getopt_long(argc, argv, "c:s:d:fh", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "c:s:d:p:fh", opts, NULL)) != -1) {
                 switch (c) {
                 case 'c':
                         config = optarg;
@@ -185,6 +192,9 @@ int main(int argc, char **argv)
                         break;
                 case 'd':
                         state = optarg;
+                        break;
+                case 'p':
+                        pid_arg = optarg;
                         break;
                 case 'f':
                         foreground = true;
@@ -218,7 +228,8 @@ int main(int argc, char **argv)
         d.config_path = absolute_path(config);
         d.socket_path = absolute_path(sock);
         d.state_dir = absolute_path(state);
-        if (!d.config_path || !d.socket_path || !d.state_dir) {
+        pid_file = pid_abs = pid_arg ? absolute_path(pid_arg) : NULL;
+        if (!d.config_path || !d.socket_path || !d.state_dir || (pid_arg && !pid_abs)) {
                 tp_log(LOG_ERR, "out of memory");
                 goto out;
         }
@@ -286,6 +297,18 @@ int main(int argc, char **argv)
                         tp_log_errno(r, "Failed to listen on %s", sock);
                 goto out;
         }
+        /* For init scripts: the file given, else the default one for the
+         * daemon that binds the default socket itself; only the process that
+         * holds the socket writes it, before a detached start reports
+         * success. */
+        if (!pid_file && !activated && strcmp(sock, TP_DEFAULT_SOCKET) == 0)
+                pid_file = TP_DEFAULT_PID_FILE;
+        if (pid_file && (r = tp_pidfile_write(pid_file)) < 0) {
+                tp_log_errno(r, "Failed to write the PID file %s", pid_file);
+                if (!activated)
+                        unlink(sock);
+                goto out;
+        }
         if (ready_fd >= 0) {
                 detach_finish(ready_fd);
                 ready_fd = -1;
@@ -298,6 +321,9 @@ int main(int argc, char **argv)
         if (!activated)
                 unlink(sock);
 out:
+        if (pid_file)
+                tp_pidfile_remove(pid_file); /* only if it names this process */
+        free(pid_abs);
         if (listen_fd >= 0)
                 close(listen_fd);
         tp_config_errors_clear(&errs);

@@ -16,9 +16,13 @@ import json
 import os
 import pwd
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -365,8 +369,8 @@ def test_verify_offline_and_with_the_daemon(env):
     # Unreachable daemon: the offline check stands, and stderr says so.
     p = verify(tok, sock=os.path.join(env.dir, "nothing-here.sock"))
     eq(p.returncode, 0, f"unreachable daemon keeps exit 0: {p.stderr}")
-    check("session: not checked (tokenpolicyd unreachable:" in p.stderr, p.stderr)
-    check("valid" in p.stdout, p.stdout)
+    check(p.stderr.startswith("session: not checked (tokenpolicyd unreachable:"), p.stderr)
+    check(p.stdout.startswith("valid\n") and "session:" not in p.stdout, p.stdout)
 
     # Tampered and malformed tokens fail the offline check (no daemon asked).
     h, c, s = tok.split(".")
@@ -376,14 +380,17 @@ def test_verify_offline_and_with_the_daemon(env):
         eq(p.returncode, 1, f"{why}: {p.stdout}")
         check(why in p.stderr, p.stderr)
 
-    # A revoked session's token still passes offline, but not the daemon.
+    # A revoked session's token still passes offline, but not the daemon:
+    # the verdict comes first and alone, nothing that reads as valid.
     env.ctl("revoke", sid, check_rc=0)
     p = verify("--offline", tok)
     eq(p.returncode, 0, "offline cannot know about the revocation")
     for who in (None, BOB):
         p = verify(tok, who=who)
         eq(p.returncode, 1, f"revoked session's token as {who or 'root'}: {p.stdout} {p.stderr}")
-        check(f"session {sid} was revoked" in p.stderr, p.stderr)
+        eq(p.stdout, "", f"no claims and no 'valid' for a token the daemon rejects ({who or 'root'})")
+        eq(p.stderr, f"tokenpolicyctl: invalid token: rejected by tokenpolicyd: session {sid} was revoked\n",
+           "the verdict")
     check("event=deny" in env.log_text() and f"session={sid}" in env.log_text(), "failed verification audited")
     check(tok not in env.log_text() and s not in env.log_text(), "the token never reaches the log")
 
@@ -398,12 +405,16 @@ def test_verify_daemon_check_expiry_and_closed_session(env):
     env.set_offset(13 * HOUR)
     p = run_ctl("--socket", env.sock, "verify", "--key", key, tok)
     eq(p.returncode, 1, f"expired in the daemon's eyes: {p.stdout}")
-    check("access token expired" in p.stderr, p.stderr)
+    eq(p.stdout, "", "nothing that reads as valid")
+    check(p.stderr.startswith("tokenpolicyctl: invalid token: rejected by tokenpolicyd: ")
+          and "access token expired" in p.stderr, p.stderr)
     env.set_offset(0)
     env.release(proc)  # signs out: close_session
     p = run_ctl("--socket", env.sock, "verify", "--key", key, tok)
     eq(p.returncode, 1, "closed session")
-    check(f"session {sid} was closed" in p.stderr, p.stderr)
+    eq(p.stdout, "", "nothing that reads as valid")
+    eq(p.stderr, f"tokenpolicyctl: invalid token: rejected by tokenpolicyd: session {sid} was closed\n",
+       "the verdict")
 
 
 # -- explain ------------------------------------------------------------------
@@ -668,6 +679,67 @@ def test_unreachable_daemon_exit_3():
             check(env.sock in p.stderr, p.stderr)
     finally:
         env.cleanup()
+
+
+def ctl_on_host(host_setup, *args):
+    """tokenpolicyctl in a private mount namespace made to look like a host:
+    tmpfs over /run and /etc/init.d, then host_setup (sh) fills them."""
+    script = ("set -e\nmount -t tmpfs tptest-run /run\nmount -t tmpfs tptest-initd /etc/init.d\n"
+              f"{host_setup}\nexec \"$0\" \"$@\"\n")
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, CTL, *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_hints_name_this_hosts_service_manager():
+    """When the daemon cannot be reached or drops the connection, the hint
+    names the command for the host it runs on: systemd's where systemd is
+    the service manager (/run/systemd/system exists, as sd_booted() tests),
+    the init script's where the package installed one, else the daemon
+    itself."""
+    initd = "printf '#!/bin/sh\\n' >/etc/init.d/tokenpolicyd\nchmod 0755 /etc/init.d/tokenpolicyd"
+    hosts = [
+        ("sysvinit", "mkdir -p /run/systemd\n" + initd,
+         "(start it with '/etc/init.d/tokenpolicyd start')", "check its messages in syslog (facility authpriv)"),
+        # systemd wins over an init script that is also there
+        ("systemd", "mkdir -p /run/systemd/system\n" + initd,
+         "(start it with 'systemctl start tokenpolicyd.socket')", "check 'journalctl -u tokenpolicyd'"),
+        ("no init script", "true",
+         "(start it with 'tokenpolicyd' as root)", "check its messages in syslog (facility authpriv)"),
+    ]
+    d = tempfile.mkdtemp(prefix="tptest-hints-")
+    closing = os.path.join(d, "closing.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(closing)
+    srv.listen(8)
+    done = threading.Event()
+
+    def accept_and_close():
+        while not done.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conn.close()
+
+    thread = threading.Thread(target=accept_and_close, daemon=True)
+    thread.start()
+    try:
+        for host, setup, start, log in hosts:
+            p = ctl_on_host(setup, "--socket", os.path.join(d, "nothing.sock"), "status")
+            eq(p.returncode, 3, f"{host}: no daemon: {p.stderr}")
+            check(p.stderr.rstrip().endswith(f"is it running? {start}"), f"{host}: start hint: {p.stderr}")
+            p = ctl_on_host(setup, "--socket", closing, "status")
+            eq(p.returncode, 3, f"{host}: connection dropped: {p.stderr}")
+            check(f"closed the connection before answering; {log}" in p.stderr, f"{host}: log hint: {p.stderr}")
+            for other in ("systemctl", "journalctl", "/etc/init.d/"):
+                if other not in start + log:
+                    check(other not in p.stderr, f"{host}: no {other} in the hint: {p.stderr}")
+    finally:
+        done.set()
+        srv.shutdown(socket.SHUT_RDWR)
+        srv.close()
+        thread.join(timeout=10)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]

@@ -2,20 +2,35 @@
 """The Debian package: build, contents, install, remove, purge.
 
 Builds tokenpolicy_*.deb with dpkg-buildpackage from a copy of the source
-tree, checks its exact file list and its pam-auth-update profile, then
-installs, removes and purges it on this machine with dpkg. No file in
-/etc/pam.d may change at any step, the installed daemon and module must
-work with the shipped config, and a purge must leave nothing behind.
-Enabling the profile ("pam-auth-update --enable tokenpolicy") and the
-package's prerm are run in a private mount namespace on copies of
-/etc/pam.d, /var/lib/pam and the debconf database, so the machine's own
-PAM configuration is never touched.
+tree, checks its exact file list, its pam-auth-update profile and (where
+lintian is installed) lintian's verdict, then installs, removes and purges
+it on this machine with dpkg. No file in /etc/pam.d may change at any step,
+the installed daemon and module must work with the shipped config, and a
+purge must leave nothing behind. Enabling the profile ("pam-auth-update
+--enable tokenpolicy") and the package's prerm are run in a private mount
+namespace on copies of /etc/pam.d, /var/lib/pam and the debconf database,
+so the machine's own PAM configuration is never touched.
+
+This machine, like the project's others, has no systemd as PID 1: the
+package starts the daemon through its init script (/etc/init.d/tokenpolicyd,
+through update-rc.d and invoke-rc.d). Install starts it; the init script's
+actions are exercised with their LSB exit codes; systemd's generator is
+shown to ignore the script where the native unit exists; remove stops
+every daemon of the package whatever started it (the init script, by hand
+on the default socket or on another, one stopped with SIGSTOP, one hung
+under ptrace that only SIGKILL ends) without failing; purge leaves no
+process and no file. This machine has no runlevel, so invoke-rc.d would
+refuse every start: the steps that must start a service give it a
+policy-rc.d that allows every action (Debian's interface for local policy),
+as a booted host's runlevel links would.
 
 Root only. Refuses to run (fails) where tokenpolicy is already on the
-machine, from the package or from "make install": the test would clobber
-an administrator's install.
+machine, from the package or from "make install" (the test would clobber an
+administrator's install), and where systemd is the service manager (the
+init script is not what starts the daemon there).
 """
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -25,17 +40,23 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import ROOT, TP_PAM, TestFailure, check, eq, run_tests  # noqa: E402
+from tplib import ROOT, TP_PAM, TestFailure, check, eq, run_tests, wait_for  # noqa: E402
 
 PKG = "tokenpolicy"
 CONF = "/etc/tokenpolicy.conf"
 STATE_DIR = "/var/lib/tokenpolicy"
 RUN_DIR = "/run/tokenpolicy"
 SOCKET = RUN_DIR + "/tokenpolicyd.sock"
+PID_FILE = RUN_DIR + "/tokenpolicyd.pid"
+DAEMON = "/usr/sbin/tokenpolicyd"
+INIT = "/etc/init.d/tokenpolicyd"
 POLICY_RC = "/usr/sbin/policy-rc.d"
+# A policy-rc.d the machine already has, put aside while the test's is used.
+POLICY_RC_SAVED = POLICY_RC + ".tptest-saved"
 PROFILE = "/usr/share/pam-configs/tokenpolicy"
 # Two runs of this test on one machine (two make checks at once) would
 # install and purge the same package under each other: the second waits.
@@ -46,7 +67,7 @@ BUILD_PRODUCTS = {"build", "build-asan", ".git", "debian/tokenpolicy", "debian/.
                   "debian/debhelper-build-stamp", "debian/tmp"}
 
 state = {"work": None, "deb": None, "refused": None, "installed_by_us": False, "pam_before": None,
-         "pamlib_before": None}
+         "pamlib_before": None, "conf_original": None, "children": [], "tracers": [], "dirs": []}
 
 
 def pam_dir():
@@ -64,6 +85,7 @@ def expected_files():
     doc = "/usr/share/doc/tokenpolicy"
     return {
         CONF,
+        INIT,
         "/usr/sbin/tokenpolicyd",
         "/usr/bin/tokenpolicyctl",
         f"{pam_dir()}/pam_tokenpolicy.so",
@@ -127,29 +149,188 @@ def require(*keys):
         check(state[key], f"not run: an earlier step failed ({key} missing)")
 
 
+def restore_policy_rc():
+    if os.path.lexists(POLICY_RC_SAVED):
+        os.replace(POLICY_RC_SAVED, POLICY_RC)
+    elif os.path.lexists(POLICY_RC):
+        os.unlink(POLICY_RC)
+
+
 class PolicyRcD:
-    """Debian's policy-rc.d convention (exit 101: no service may start)
-    while dpkg runs, created only where none exists."""
+    """Debian's policy-rc.d convention while dpkg runs: exit 101 (no service
+    may start) or, with allow, exit 0 (every action allowed). One the
+    machine already has is put aside and put back."""
+
+    def __init__(self, allow=False):
+        self.allow = allow
 
     def __enter__(self):
-        self.created = False
-        if not os.path.lexists(POLICY_RC):
-            with open(POLICY_RC, "w") as f:
-                f.write("#!/bin/sh\nexit 101\n")
-            os.chmod(POLICY_RC, 0o755)
-            self.created = True
+        if os.path.lexists(POLICY_RC):
+            os.rename(POLICY_RC, POLICY_RC_SAVED)
+        with open(POLICY_RC, "w") as f:
+            f.write(f"#!/bin/sh\nexit {0 if self.allow else 101}\n")
+        os.chmod(POLICY_RC, 0o755)
         return self
 
     def __exit__(self, *exc):
-        if self.created:
-            os.unlink(POLICY_RC)
+        restore_policy_rc()
 
 
-def dpkg(*args):
-    with PolicyRcD():
+def dpkg(*args, allow=False):
+    with PolicyRcD(allow):
         p = run(["dpkg", *args], timeout=180)
     eq(p.returncode, 0, f"dpkg {' '.join(args)}: {p.stdout}{p.stderr}")
     return p
+
+
+def systemd_booted():
+    return os.path.isdir("/run/systemd/system/")
+
+
+def installed_daemons():
+    """PIDs of the processes that run the package's tokenpolicyd, also one
+    whose binary was removed or replaced (zombies excluded: their exe is
+    gone)."""
+    pids = []
+    for d in glob.glob("/proc/[0-9]*"):
+        try:
+            exe = os.readlink(d + "/exe")
+        except OSError:
+            continue
+        if exe in (DAEMON, DAEMON + " (deleted)"):
+            pids.append(int(os.path.basename(d)))
+    return sorted(pids)
+
+
+def alive(pid):
+    """pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def reaped(pid):
+    """Gone from /proc: its parent collected it (PID 1, for a detached one)."""
+    return not os.path.exists(f"/proc/{pid}")
+
+
+def initd(action):
+    """The installed init script, as an administrator runs it."""
+    return run([INIT, action], timeout=60)
+
+
+def daemon_pid():
+    """The PID that the init script's PID file names, checked to be the
+    package's daemon and the only one running."""
+    check(os.path.isfile(PID_FILE), f"{PID_FILE} exists")
+    with open(PID_FILE) as f:
+        text = f.read()
+    check(text.endswith("\n") and text[:-1].isdigit(), f"PID file content: {text!r}")
+    pid = int(text)
+    eq(installed_daemons(), [pid], "one tokenpolicyd running, the one the PID file names")
+    return pid
+
+
+def rc_links():
+    return sorted(glob.glob("/etc/rc?.d/[SK][0-9][0-9]tokenpolicyd"))
+
+
+def wait_reaped(pid):
+    # A bound on waiting for the reaper, not a timing assertion.
+    check(wait_for(lambda: reaped(pid), timeout=30), f"process {pid} still there: {state_of(pid)}")
+
+
+def state_of(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read()
+    except OSError as e:
+        return str(e)
+
+
+def ctl(*args):
+    return run(["/usr/bin/tokenpolicyctl", *args])
+
+
+def web_services():
+    p = ctl("policy", "--json")
+    eq(p.returncode, 0, f"tokenpolicyctl policy: {p.stderr}")
+    return [c for c in json.loads(p.stdout)["clients"] if c["name"] == "web"][0]["services"]
+
+
+def write_conf(text):
+    with open(CONF, "w") as f:
+        f.write(text)
+
+
+def start_by_hand(*args):
+    """/usr/sbin/tokenpolicyd started as an administrator would, in the
+    foreground; reaped by a thread as soon as it exits, so that no zombie
+    of it is left for start-stop-daemon to wait on."""
+    log = tempfile.TemporaryFile()
+    env = dict(os.environ)
+    for name in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID"):
+        env.pop(name, None)
+    proc = subprocess.Popen([DAEMON, "--foreground", *args], stdout=log, stderr=log, env=env,
+                            stdin=subprocess.DEVNULL)
+    proc.log = log
+    reaper = threading.Thread(target=proc.wait, daemon=True)
+    reaper.start()
+    proc.reaper = reaper
+    state["children"].append(proc)
+    return proc
+
+
+def output_of(proc):
+    proc.log.seek(0)
+    return proc.log.read().decode(errors="replace")
+
+
+def wait_listening(path, proc=None):
+    def up():
+        check(proc is None or proc.poll() is None,
+              f"tokenpolicyd exited with {proc and proc.returncode}: {proc and output_of(proc)}")
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(path)
+            return True
+        except OSError:
+            return False
+    check(wait_for(up, timeout=20), f"no daemon answers on {path}")
+
+
+TRACER = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+PTRACE_SEIZE, PTRACE_INTERRUPT, WALL = 0x4206, 0x4207, 0x40000000
+pid = int(sys.argv[1])
+for request in (PTRACE_SEIZE, PTRACE_INTERRUPT):
+    if libc.ptrace(request, pid, None, None) != 0:
+        sys.exit("ptrace: " + os.strerror(ctypes.get_errno()))
+os.waitpid(pid, WALL)
+print("frozen", flush=True)
+# Never resume it; collect its end (only SIGKILL comes through), so that
+# its parent can reap it as it would an untraced one.
+while True:
+    _, status = os.waitpid(pid, WALL)
+    if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+        break
+"""
+
+
+def freeze(pid):
+    """Hang pid as a daemon stuck for good: held in a ptrace stop by a
+    tracer that never resumes it, so SIGTERM and SIGCONT do nothing and only
+    SIGKILL ends it. The tracer exits once pid has ended."""
+    tracer = subprocess.Popen([sys.executable, "-c", TRACER, str(pid)], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, text=True)
+    state["tracers"].append(tracer)
+    eq(tracer.stdout.readline().strip(), "frozen", f"tracer attached to {pid}")
+    with open(f"/proc/{pid}/status") as f:
+        check("\nTracerPid:\t0\n" not in f.read(), f"{pid} is traced")
 
 
 # -- the steps, in order ---------------------------------------------------
@@ -161,9 +342,13 @@ def clobber_reason():
     if status:
         present.append(f"package {PKG} ({status})")
     for path in (CONF, STATE_DIR, RUN_DIR, "/usr/sbin/tokenpolicyd", "/usr/bin/tokenpolicyctl", PROFILE,
-                 f"{pam_dir()}/pam_tokenpolicy.so"):
+                 f"{pam_dir()}/pam_tokenpolicy.so", INIT, POLICY_RC_SAVED, *rc_links()):
         if os.path.lexists(path):
             present.append(path)
+    present += [f"tokenpolicyd running as PID {pid}" for pid in installed_daemons()]
+    if systemd_booted():
+        return ("systemd is the service manager here: this test exercises the package on a host without "
+                "systemd, where its init script starts the daemon; run make check on such a machine")
     if not present:
         return None
     return ("tokenpolicy is already on this machine (" + ", ".join(present) + "); this test installs and "
@@ -240,14 +425,61 @@ def test_package_contents():
             d = os.path.dirname(d)
     eq(dirs, parents, "directories in the package (no empty or stray ones)")
     for path, mode in files.items():
-        want = "-rwxr-xr-x" if path.startswith(("/usr/sbin/", "/usr/bin/")) else "-rw-r--r--"
+        want = "-rwxr-xr-x" if path.startswith(("/usr/sbin/", "/usr/bin/", "/etc/init.d/")) else "-rw-r--r--"
         eq(mode, want, f"mode of {path}")
     p = run(["dpkg-deb", "-I", state["deb"], "conffiles"])
-    eq((p.returncode, p.stdout.split()), (0, [CONF]), "conffiles")
-    p = run(["dpkg-deb", "-f", state["deb"], "Package", "Depends"])
+    eq((p.returncode, sorted(p.stdout.split())), (0, [INIT, CONF]), "conffiles")
+    p = run(["dpkg-deb", "-f", state["deb"], "Package", "Depends", "Pre-Depends"])
     eq(p.returncode, 0, f"dpkg-deb -f: {p.stderr}")
-    for lib in ("libpam0g", "libpam-runtime", "libconfig", "libssl", "libsqlite3", "libsystemd0"):
-        check(lib in p.stdout, f"Depends names {lib}: {p.stdout}")
+    for lib in ("libpam0g", "libpam-runtime", "libconfig", "libssl", "libsqlite3", "libsystemd0",
+                "init-system-helpers"):  # invoke-rc.d --skip-systemd-native
+        check(lib in p.stdout, f"Depends or Pre-Depends names {lib}: {p.stdout}")
+
+
+def maintainer_script(name):
+    out = tempfile.mkdtemp(prefix="tptest-deb-e-")
+    try:
+        p = run(["dpkg-deb", "-e", state["deb"], out])
+        eq(p.returncode, 0, f"dpkg-deb -e: {p.stderr}")
+        with open(os.path.join(out, name)) as f:
+            return f.read()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def test_maintainer_scripts_leave_systemd_hosts_to_the_units():
+    """Every invoke-rc.d call in the maintainer scripts skips a service
+    that systemd runs from its native unit: there the units alone start
+    and stop the daemon, through its socket."""
+    require("deb")
+    calls = []
+    for name in ("preinst", "postinst", "prerm", "postrm"):
+        try:
+            text = maintainer_script(name)
+        except FileNotFoundError:
+            continue
+        calls += [(name, line.strip()) for line in text.splitlines()
+                  if "invoke-rc.d" in line and not line.lstrip().startswith("#")]
+    check(any(n == "postinst" for n, _ in calls) and any(n == "prerm" for n, _ in calls),
+          f"the init script is started in postinst and stopped in prerm: {calls}")
+    for name, line in calls:
+        check("invoke-rc.d --skip-systemd-native tokenpolicyd " in line, f"{name}: {line}")
+
+
+def test_lintian():
+    """lintian, where it is installed: no error and no warning (pedantic
+    and informational tags are shown, not fatal)."""
+    require("deb")
+    if not shutil.which("lintian"):
+        print("# lintian is not installed: not checked")
+        return
+    p = run(["lintian", "--pedantic", "--display-info", state["deb"]], timeout=300)
+    tags = [line for line in p.stdout.splitlines() if line[:3] in ("E: ", "W: ", "I: ", "P: ", "X: ")]
+    for line in tags:
+        print(f"# lintian: {line}")
+    eq([line for line in tags if line[:3] in ("E: ", "W: ")], [], "lintian errors and warnings")
+    # 1: tags at its --fail-on level (errors, counted above); 2 and up: lintian failed.
+    check(p.returncode in (0, 1), f"lintian ran: {p.returncode} {p.stderr}")
 
 
 def read_profile(text):
@@ -293,13 +525,35 @@ def test_pam_auth_update_profile():
                   f"Priority {priority} {'above' if above else 'below'} {other}'s {theirs}")
 
 
-def test_install_changes_no_pam_file():
+def test_install_starts_the_daemon_and_changes_no_pam_file():
     require("deb")
     state["pam_before"] = tree_digest("/etc/pam.d")
     state["pamlib_before"] = tree_digest("/var/lib/pam")
     state["installed_by_us"] = True
-    dpkg("-i", state["deb"])
+    p = dpkg("-i", state["deb"], allow=True)
     eq(package_status(), "installed", "package status")
+    # Started by the init script (invoke-rc.d in postinst): detached, with
+    # the default PID file, answering on the default socket; enabled in the
+    # runlevel links for the next boot.
+    check("Starting tokenpolicy sign-in policy daemon: tokenpolicyd" in p.stdout + p.stderr,
+          f"postinst ran the init script: {p.stdout}{p.stderr}")
+    pid = daemon_pid()
+    check(alive(pid), f"the daemon runs: {state_of(pid)}")
+    p = ctl("status")
+    eq(p.returncode, 0, f"tokenpolicyctl status: {p.stdout}{p.stderr}")
+    check(f"pid:" in p.stdout and str(pid) in p.stdout, f"the daemon that answers is the init script's: {p.stdout}")
+    eq(initd("status").returncode, 0, "init script status: running")
+    links = [os.path.basename(os.path.dirname(link)) + "/" + os.path.basename(link)[0] for link in rc_links()]
+    eq(sorted(links), ["rc0.d/K", "rc1.d/K", "rc2.d/S", "rc3.d/S", "rc4.d/S", "rc5.d/S", "rc6.d/K"],
+       f"runlevel links: {rc_links()}")
+    # Installed again, as an upgrade: the daemon, whose binary was just
+    # replaced, is restarted on the new one.
+    check(os.readlink(f"/proc/{pid}/exe") == DAEMON, "the daemon runs the installed binary")
+    p = dpkg("-i", state["deb"], allow=True)
+    check("Restarting tokenpolicy sign-in policy daemon: tokenpolicyd" in p.stdout + p.stderr,
+          f"postinst restarted the daemon: {p.stdout}{p.stderr}")
+    wait_reaped(pid)
+    check(daemon_pid() != pid, "a new daemon after the upgrade")
     eq(changed(state["pam_before"], tree_digest("/etc/pam.d")), [], "files changed in /etc/pam.d by install")
     for path in expected_files():
         check(os.path.isfile(path), f"installed: {path}")
@@ -317,11 +571,119 @@ def test_install_changes_no_pam_file():
             check(os.path.islink(link), f"{unit} enabled: {link}")
 
 
+def test_systemd_ignores_the_init_script():
+    """Where systemd runs, its sysv generator makes no unit of the
+    installed init script: the native tokenpolicyd.service (socket
+    activated) wins. Without the native unit it would make one: the check
+    can tell."""
+    require("deb", "pam_before")
+    generator = "/lib/systemd/system-generators/systemd-sysv-generator"
+    check(os.access(generator, os.X_OK), f"{generator} (package systemd) is needed for this check")
+    t = tempfile.mkdtemp(prefix="tptest-sysv-gen-")
+    try:
+        os.makedirs(os.path.join(t, "init.d"))
+        shutil.copy2(INIT, os.path.join(t, "init.d"))
+        os.makedirs(os.path.join(t, "no-units"))
+        results = {}
+        for units in (unit_dir(), os.path.join(t, "no-units")):
+            out = tempfile.mkdtemp(dir=t)
+            p = run([generator, out, out, out], env={"SYSTEMD_SYSVINIT_PATH": os.path.join(t, "init.d"),
+                                                     "SYSTEMD_SYSVRCND_PATH": "/etc",
+                                                     "SYSTEMD_UNIT_PATH": units, "SYSTEMD_LOG_LEVEL": "debug"})
+            eq(p.returncode, 0, f"generator: {p.stderr}")
+            results[units] = (os.path.exists(os.path.join(out, "tokenpolicyd.service")), p.stderr)
+        generated, log = results[unit_dir()]
+        check(not generated, f"a unit was generated from the init script despite the native one: {log}")
+        generated, log = results[os.path.join(t, "no-units")]
+        check(generated, f"without the native unit the generator makes one (so the check can fail): {log}")
+    finally:
+        shutil.rmtree(t, ignore_errors=True)
+
+
+def test_init_script_actions():
+    """start, stop, restart, try-restart, reload, force-reload and status,
+    with the LSB exit codes, on the daemon the package started."""
+    require("deb", "pam_before")
+    first = daemon_pid()
+    eq(initd("status").returncode, 0, "status of a running daemon")
+    p = initd("start")
+    eq(p.returncode, 0, f"start while running: {p.stdout}{p.stderr}")
+    eq(daemon_pid(), first, "start while running keeps the daemon")
+
+    # reload and force-reload: SIGHUP, after the file is checked.
+    with open(CONF) as f:
+        original = f.read()
+    state["conf_original"] = original
+    changed_conf = original.replace('services = ["cockpit"];', 'services = ["cockpit", "tptest-pkg-reload"];')
+    check(changed_conf != original, "the shipped config maps cockpit to web")
+    write_conf(changed_conf)
+    for action in ("reload", "force-reload"):
+        p = initd(action)
+        eq(p.returncode, 0, f"{action}: {p.stdout}{p.stderr}")
+        # SIGHUP is acted on asynchronously: wait for it, bounded.
+        check(wait_for(lambda: "tptest-pkg-reload" in web_services(), timeout=20), f"{action} applied")
+        eq(daemon_pid(), first, f"{action} keeps the daemon")
+        write_conf(original)
+        p = initd(action)
+        eq(p.returncode, 0, f"{action} back: {p.stdout}{p.stderr}")
+        check(wait_for(lambda: "tptest-pkg-reload" not in web_services(), timeout=20), f"{action} applied again")
+        write_conf(changed_conf)
+    write_conf(original + "\nclients = 7;\n")
+    for action in ("reload", "force-reload", "restart", "try-restart"):
+        p = initd(action)
+        eq(p.returncode, 6, f"{action} with errors in the file: {p.stdout}{p.stderr}")
+        check(f"{CONF}:" in p.stderr, f"{action} shows the file's errors: {p.stderr}")
+        eq(daemon_pid(), first, f"{action} with errors keeps the daemon")
+        check("tptest-pkg-reload" not in web_services(), f"{action} with errors keeps the running policy")
+    write_conf(original)
+    state["conf_original"] = None
+
+    p = initd("restart")
+    eq(p.returncode, 0, f"restart: {p.stdout}{p.stderr}")
+    second = daemon_pid()
+    check(second != first, "restart starts a new daemon")
+    wait_reaped(first)
+    p = initd("try-restart")
+    eq(p.returncode, 0, f"try-restart while running: {p.stdout}{p.stderr}")
+    third = daemon_pid()
+    check(third != second, "try-restart restarts a running daemon")
+    wait_reaped(second)
+
+    p = initd("stop")
+    eq(p.returncode, 0, f"stop: {p.stdout}{p.stderr}")
+    wait_reaped(third)
+    eq(installed_daemons(), [], "no daemon after stop")
+    check(not os.path.exists(PID_FILE) and not os.path.exists(SOCKET), "PID file and socket removed")
+    eq(initd("status").returncode, 3, "status of a stopped daemon")
+    eq(initd("stop").returncode, 0, "stop when stopped")
+    eq(initd("try-restart").returncode, 0, "try-restart when stopped")
+    eq(installed_daemons(), [], "try-restart starts nothing")
+    eq(initd("reload").returncode, 7, "reload when stopped: not running")
+
+    # A daemon that was killed leaves its PID file: status 1; start
+    # replaces the file.
+    eq(initd("start").returncode, 0, "start")
+    killed = daemon_pid()
+    os.kill(killed, signal.SIGKILL)
+    wait_reaped(killed)
+    check(os.path.exists(PID_FILE), "the killed daemon's PID file is left")
+    eq(initd("status").returncode, 1, "status: not running, PID file left")
+    p = initd("start")
+    eq(p.returncode, 0, f"start over a stale PID file: {p.stdout}{p.stderr}")
+    check(daemon_pid() != killed, "a new daemon")
+    eq(initd("stop").returncode, 0, "stop")
+    eq(installed_daemons(), [], "stopped")
+    eq(initd("bogus").returncode, 3, "an unknown action")
+
+
 def test_installed_daemon_and_module_work():
     """The installed daemon, CLI and module with their built-in defaults:
     /etc/tokenpolicy.conf, /run/tokenpolicy, /var/lib/tokenpolicy, and the
-    module found by name in the system's PAM module directory."""
+    module found by name in the system's PAM module directory. Started by
+    hand in the foreground on the default socket, it writes the default PID
+    file, so the init script sees it."""
     require("deb", "pam_before")
+    eq(installed_daemons(), [], "the init script's daemon was stopped")
     log = tempfile.TemporaryFile()
     confdir = tempfile.mkdtemp(prefix="tptest-pkg-pam-")
     os.chmod(confdir, 0o755)
@@ -342,6 +704,8 @@ def test_installed_daemon_and_module_work():
                 time.sleep(0.05)
         p = run(["/usr/bin/tokenpolicyctl", "status"])
         eq(p.returncode, 0, f"tokenpolicyctl status: {p.stdout}{p.stderr}")
+        eq(daemon_pid(), daemon.pid, "the default PID file names the daemon started by hand")
+        eq(initd("status").returncode, 0, "the init script sees it running")
         for service in ("sshd", "tptest-pkg-unmapped"):
             with open(os.path.join(confdir, service), "w") as f:
                 f.write("account required pam_tokenpolicy.so\n")
@@ -368,6 +732,7 @@ def test_installed_daemon_and_module_work():
         log.close()
     eq(daemon.returncode, 0, f"tokenpolicyd exit status; its output:\n{text[-2000:]}")
     check(os.path.isdir(STATE_DIR), f"{STATE_DIR} created by the daemon")
+    check(not os.path.exists(PID_FILE), "its PID file removed at its clean exit")
 
 
 def in_private_pam_namespace(script):
@@ -432,13 +797,38 @@ def test_enabling_the_profile_orders_the_stack():
     eq(changed(state["pam_before"], tree_digest("/etc/pam.d")), [], "the machine's /etc/pam.d untouched")
 
 
-def test_remove_keeps_the_conffile():
+def test_remove_stops_every_daemon_and_keeps_the_conffiles():
+    """dpkg -r stops the init script's daemon though it hangs (only SIGKILL
+    ends it) and one started by hand on another socket though it is stopped
+    (SIGSTOP), and succeeds; the conffiles stay."""
     require("deb", "pam_before")
-    dpkg("-r", PKG)
+    eq(initd("start").returncode, 0, "start")
+    hung = daemon_pid()
+    freeze(hung)
+    d = tempfile.mkdtemp(prefix="tptest-pkg-hand-")
+    state["dirs"].append(d)
+    sock = os.path.join(d, "run", "tokenpolicyd.sock")
+    by_hand = start_by_hand("--socket", sock, "--state-dir", os.path.join(d, "state"))
+    wait_listening(sock, by_hand)
+    os.kill(by_hand.pid, signal.SIGSTOP)
+    eq(installed_daemons(), sorted([hung, by_hand.pid]), "two daemons of the package")
+
+    p = dpkg("-r", PKG, allow=True)
     eq(package_status(), "config-files", "package status after remove")
+    eq(installed_daemons(), [], f"a daemon outlived the removal: {p.stdout}{p.stderr}")
+    wait_reaped(hung)
+    by_hand.reaper.join(timeout=30)
+    # SIGCONT let the stopped one act on SIGTERM: a clean exit.
+    eq(by_hand.returncode, 0, f"the daemon stopped with SIGSTOP exits cleanly: {output_of(by_hand)}")
+    check(not os.path.exists(sock), "and removed its socket")
+    check(not os.path.exists(PID_FILE), "the killed daemon's PID file removed by the init script")
+    for tracer in state["tracers"]:
+        eq(tracer.wait(timeout=30), 0, "the tracer saw its tracee end")
+
     eq(changed(state["pam_before"], tree_digest("/etc/pam.d")), [], "files changed in /etc/pam.d by remove")
     check(os.path.isfile(CONF), f"{CONF} kept")
-    for path in expected_files() - {CONF}:
+    check(os.path.isfile(INIT) and not os.access(INIT, os.X_OK), f"{INIT} kept, not executable")
+    for path in expected_files() - {CONF, INIT}:
         check(not os.path.lexists(path), f"removed: {path}")
 
 
@@ -451,10 +841,22 @@ def systemd_leftovers():
     return found
 
 
-def test_purge_leaves_nothing():
+def test_purge_stops_a_daemon_started_by_hand_and_leaves_nothing():
+    """Installed again with services forbidden to start (policy-rc.d 101),
+    a daemon started by hand on the default socket, then dpkg -P: nothing
+    of the package is left, running or on disk."""
     require("deb", "pam_before")
+    dpkg("-i", state["deb"])
+    eq(installed_daemons(), [], "a policy that forbids starting services starts nothing")
+    by_hand = start_by_hand()
+    wait_listening(SOCKET, by_hand)
+    eq(daemon_pid(), by_hand.pid, "the daemon started by hand")
     dpkg("-P", PKG)
     state["installed_by_us"] = False
+    eq(installed_daemons(), [], "no daemon outlives the purge")
+    by_hand.reaper.join(timeout=30)
+    eq(by_hand.returncode, 0, f"it was stopped cleanly: {output_of(by_hand)}")
+    eq(rc_links(), [], "runlevel links left after purge")
     eq(package_status(), None, "package status after purge")
     p = run(["dpkg", "-L", PKG])
     check(p.returncode != 0 and not p.stdout.strip(), f"dpkg -L lists nothing: {p.stdout}")
@@ -466,13 +868,35 @@ def test_purge_leaves_nothing():
 
 
 def cleanup():
-    """After a failure part-way: purge what this test installed (it refused
-    to run where anything was there before) and drop the build tree."""
+    """After a failure part-way: end the daemons and tracers it started,
+    put the config back, purge what this test installed (it refused to run
+    where anything was there before) and drop its directories."""
+    for tracer in state["tracers"]:
+        if tracer.poll() is None:
+            tracer.kill()
+        tracer.wait()
+        tracer.stdout.close()
+    # Any daemon of the package is this test's: it refused to run where one
+    # was running before.
+    for pid in installed_daemons() if state["installed_by_us"] else []:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for proc in state["children"]:
+        if proc.poll() is None:
+            proc.kill()
+        proc.reaper.join(timeout=30)
+        proc.log.close()
+    if state["conf_original"] is not None and os.path.exists(CONF):
+        write_conf(state["conf_original"])
     if state["installed_by_us"] and package_status():
         with PolicyRcD():
             run(["dpkg", "-P", PKG], timeout=180)
-    if state["work"]:
-        shutil.rmtree(state["work"], ignore_errors=True)
+    if os.path.lexists(POLICY_RC_SAVED):
+        restore_policy_rc()
+    for d in state["dirs"] + ([state["work"]] if state["work"] else []):
+        shutil.rmtree(d, ignore_errors=True)
 
 
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
