@@ -56,6 +56,7 @@ DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
                tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c tokenpolicyd/notify.c \
                tokenpolicyd/enforce.c tokenpolicyd/query.c tokenpolicyd/keys.c tokenpolicyd/pidfile.c \
+               tokenpolicyd/delivery.c \
                $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
 CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c tokenpolicyd/jose.c

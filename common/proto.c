@@ -395,6 +395,12 @@ static int put_rep_status(struct tp_wire_writer *w, const struct tp_rep_status *
             (r = tp_wire_put_u64(w, s->active_sessions)) < 0 ||
             (r = tp_wire_put_u32(w, s->n_clients)) < 0)
                 return r;
+        /* the audit trail */
+        if ((r = tp_wire_put_str(w, s->audit_sink, sizeof(s->audit_sink))) < 0 ||
+            (r = tp_wire_put_u32(w, s->audit_queued)) < 0 ||
+            (r = tp_wire_put_u64(w, s->audit_lost)) < 0 ||
+            (r = tp_wire_put_u64(w, s->audit_suppressed)) < 0)
+                return r;
         return 0;
 }
 
@@ -409,6 +415,12 @@ static int get_rep_status(struct tp_wire_reader *rd, struct tp_rep_status *s)
             (r = tp_wire_get_str(rd, s->config_path, sizeof(s->config_path))) < 0 ||
             (r = tp_wire_get_u64(rd, &s->active_sessions)) < 0 ||
             (r = tp_wire_get_u32(rd, &s->n_clients)) < 0)
+                return r;
+        /* the audit trail */
+        if ((r = tp_wire_get_str(rd, s->audit_sink, sizeof(s->audit_sink))) < 0 ||
+            (r = tp_wire_get_u32(rd, &s->audit_queued)) < 0 ||
+            (r = tp_wire_get_u64(rd, &s->audit_lost)) < 0 ||
+            (r = tp_wire_get_u64(rd, &s->audit_suppressed)) < 0)
                 return r;
         return 0;
 }

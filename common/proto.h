@@ -41,6 +41,7 @@
 #define TP_LIST_PAGE_MAX 32        /* sessions per LIST reply (fits a frame) */
 #define TP_POLICY_CLIENTS_MAX 32   /* client types per POLICY reply */
 #define TP_SERVICES_TEXT_MAX 1024  /* a client's services, comma-separated */
+#define TP_AUDIT_SINK_MAX 1100     /* STATUS: where audit events go, in words */
 
 enum tp_msg_type {
         TP_REQ_ACCESS = 1,   /* may this user sign in with this client type? */
@@ -197,6 +198,11 @@ struct tp_rep_status {
         char config_path[TP_PATH_MAX];
         uint64_t active_sessions;
         uint32_t n_clients;
+        /* -- the audit trail (tokenpolicyd(8), AUDIT) -- */
+        char audit_sink[TP_AUDIT_SINK_MAX]; /* where audit events go now */
+        uint32_t audit_queued;     /* entries waiting for a journal or syslog that is not reading */
+        uint64_t audit_lost;       /* events no sink took, since start */
+        uint64_t audit_suppressed; /* events of users' requests not written (per-uid limit) */
 };
 
 struct tp_rep_list {

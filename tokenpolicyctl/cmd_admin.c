@@ -19,9 +19,16 @@ static void print_status_json(const struct tp_rep_status *st)
         ctl_json_string(stdout, st->version);
         printf(",\"pid\":%u,\"started\":%lld,\"config\":", st->pid, (long long) st->started);
         ctl_json_string(stdout, st->config_path);
-        printf(",\"config_loaded\":%lld,\"active_sessions\":%llu,\"client_types\":%u}\n",
+        printf(",\"config_loaded\":%lld,\"active_sessions\":%llu,\"client_types\":%u",
                (long long) st->config_loaded, (unsigned long long) st->active_sessions,
                st->n_clients);
+        /* the audit trail */
+        printf(",\"audit_sink\":");
+        ctl_json_string(stdout, st->audit_sink);
+        printf(",\"audit_queued\":%u,\"audit_lost\":%llu,\"audit_suppressed\":%llu",
+               st->audit_queued, (unsigned long long) st->audit_lost,
+               (unsigned long long) st->audit_suppressed);
+        printf("}\n");
 }
 
 static int print_status_table(const struct tp_rep_status *st, int64_t now)
@@ -46,6 +53,15 @@ static int print_status_table(const struct tp_rep_status *st, int64_t now)
             (r = ctl_table_addf(table, "%llu", (unsigned long long) st->active_sessions)) < 0 ||
             (r = ctl_table_add(table, "client types:")) < 0 ||
             (r = ctl_table_addf(table, "%u", st->n_clients)) < 0)
+                goto out;
+        /* the audit trail */
+        if ((r = ctl_table_add(table, "audit to:")) < 0 || (r = ctl_table_add(table, st->audit_sink)) < 0 ||
+            (r = ctl_table_add(table, "audit queued:")) < 0 ||
+            (r = ctl_table_addf(table, "%u", st->audit_queued)) < 0 ||
+            (r = ctl_table_add(table, "audit lost:")) < 0 ||
+            (r = ctl_table_addf(table, "%llu", (unsigned long long) st->audit_lost)) < 0 ||
+            (r = ctl_table_add(table, "audit suppressed:")) < 0 ||
+            (r = ctl_table_addf(table, "%llu", (unsigned long long) st->audit_suppressed)) < 0)
                 goto out;
         r = ctl_table_print(table, stdout);
 out:

@@ -146,3 +146,21 @@ void tp_server_notify_ready(struct tp_daemon *d);
 /* Bind and listen on d->socket_path (mode 0666, parent created 0755).
  * Refuses to replace a socket another live daemon answers on. */
 int tp_server_listen(const char *path, int *ret_fd);
+
+/* ---- delivery.c: requests whose client is gone ------------------------ */
+
+/* Whether a request is only acted on while its client can still hear the
+ * answer (false: sign-out, revoke, reload and key rotation are carried out
+ * whatever happens to their sender). */
+bool tp_request_needs_client(uint8_t type);
+
+/* The client hung up before a request that needs it was acted on: the
+ * request is not acted on; sign-ins, re-authentications and refreshes are
+ * audited as undelivered. */
+void tp_handle_abandoned(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_request *req);
+
+/* The answer to a request of this type (OPEN, REAUTH, REFRESH), about this
+ * session, could not be delivered: the session a sign-in created is closed
+ * at once, and each is audited as undelivered. */
+void tp_handle_undelivered(struct tp_daemon *d, const struct tp_peer *peer, uint8_t type,
+                           const char *session_id);

@@ -136,6 +136,18 @@ static int sign_access_token(struct tp_daemon *d, const struct tp_session *s, in
         return tp_jwt_sign(d->signer, &claims, out, outsz);
 }
 
+/* A sign-in tp_resolve_client() could not tag: the module named a client
+ * type the configuration does not define, or the service maps to none. */
+static void audit_untagged(const struct tp_req_signin *req, const struct tp_reply *rep)
+{
+        bool undefined = rep->status == TP_STATUS_BAD_REQUEST;
+
+        tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user,
+                                     .client = undefined ? req->client : NULL, .service = req->service,
+                                     .reason = undefined ? "undefined client type" : "unmapped service",
+                                     .peer_uid = -1 });
+}
+
 static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
                           const struct tp_req_signin *req, struct tp_reply *rep)
 {
@@ -148,8 +160,7 @@ static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
         }
         cl = tp_resolve_client(d->config, req, rep);
         if (!cl) {
-                tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .service = req->service,
-                                             .reason = "unmapped service", .peer_uid = -1 });
+                audit_untagged(req, rep);
                 return;
         }
         tp_config_effective(d->config, cl, &p);
@@ -162,10 +173,9 @@ static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
                 return;
         }
         copy_str(rep->u.access.client, sizeof(rep->u.access.client), cl->name);
+        /* Not audited: the sign-in that follows is, and a user's own checks
+         * must not flood the journal. */
         tp_reply_status(rep, TP_STATUS_OK, "Sign-in from %s clients is allowed.", cl->name);
-        tp_audit(&(struct tp_audit){ .event = "allow", .user = req->user, .client = cl->name,
-                                     .service = req->service, .reason = "access check passed",
-                                     .peer_uid = -1 });
 }
 
 static void describe_cap_denial(struct tp_reply *rep, const char *client, uint32_t cap)
@@ -211,8 +221,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         }
         cl = tp_resolve_client(d->config, req, rep);
         if (!cl) {
-                tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .service = req->service,
-                                             .reason = "unmapped service", .peer_uid = -1 });
+                audit_untagged(req, rep);
                 return;
         }
         tp_config_effective(d->config, cl, &p);
@@ -595,6 +604,7 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
 static void handle_status(struct tp_daemon *d, struct tp_reply *rep)
 {
         struct tp_rep_status *st = &rep->u.status;
+        struct tp_audit_stats audit;
         uint64_t active = 0;
         int r;
 
@@ -609,6 +619,12 @@ static void handle_status(struct tp_daemon *d, struct tp_reply *rep)
         copy_str(st->config_path, sizeof(st->config_path), d->config_path);
         st->active_sessions = active;
         st->n_clients = (uint32_t)d->config->n_clients;
+        /* -- the audit trail (log.c) -- */
+        tp_audit_stats(&audit);
+        copy_str(st->audit_sink, sizeof(st->audit_sink), audit.sink);
+        st->audit_queued = audit.queued;
+        st->audit_lost = audit.lost;
+        st->audit_suppressed = audit.suppressed;
         tp_reply_status(rep, TP_STATUS_OK, "running");
 }
 

@@ -261,6 +261,8 @@ int main(int argc, char **argv)
                              state);
                 goto out;
         }
+        /* Once detached, where lines go when there is no syslog socket. */
+        tp_log_fallback_dir(state, TP_LOG_FILE_MAX);
         if ((r = tp_signer_open(state, &d.signer)) < 0) {
                 if (r == -EPERM)
                         tp_log(LOG_ERR, "refusing the signing keys in %s: %s must be a regular file readable only by its owner (chmod 0600), and %s/ and the files in it must be owned by the daemon's user and writable by no one else",

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,8 @@ struct conn {
         size_t payload_len, payload_got;
         uint8_t *out;           /* encoded reply being written */
         size_t out_len, out_off;
+        uint8_t out_type;       /* ... answering this request type */
+        char out_session[TP_SESSION_ID_MAX]; /* ... with tokens of this session */
         int64_t last_active_ms;  /* last complete request or reply */
         int64_t deadline_ms;     /* for the frame or reply in progress; 0: none */
         bool watching_out;       /* epoll waits for EPOLLOUT, not EPOLLIN */
@@ -87,10 +90,14 @@ struct server {
         uint64_t n_commits, n_batched; /* group commits, and requests they held */
 };
 
+static void reply_undelivered(struct server *srv, struct conn *c);
+
 static void conn_free(struct server *srv, struct conn *c)
 {
         if (!c)
                 return;
+        if (c->out && c->out_session[0]) /* its tokens never reached the client */
+                reply_undelivered(srv, c);
         if (c->held) {
                 for (struct conn **pp = &srv->held; *pp; pp = &(*pp)->held_next)
                         if (*pp == c) {
@@ -366,6 +373,27 @@ static bool independent_of_store(uint8_t type)
         return type == TP_REQ_ACCESS || type == TP_REQ_POLICY;
 }
 
+/* Has the peer closed its end (not merely shut down its writing)? Its
+ * request may still be buffered, but no answer can reach it. */
+static bool peer_gone(int fd)
+{
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
+/* The reply to c's last request will never be read (send failed, not read
+ * in time, or the daemon is stopping): see delivery.c. */
+static void reply_undelivered(struct server *srv, struct conn *c)
+{
+        tp_audit_request_begin(c->peer.uid, !c->peer.admin, tp_monotonic_ms());
+        tp_handle_undelivered(srv->d, &c->peer, c->out_type, c->out_session);
+        tp_audit_request_end();
+        /* Inside a batch, its change (and so its event) goes with the batch. */
+        tp_audit_mark(tp_store_request_changed(srv->d->store));
+        c->out_session[0] = '\0';
+}
+
 static int conn_set_reply(struct conn *c, const struct tp_reply *rep)
 {
         uint8_t *buf;
@@ -405,6 +433,18 @@ static int conn_answer(struct server *srv, struct conn *c)
         c->header_len = 0;
         if (r < 0)
                 return r;
+        /* Every event this request causes is the peer's, for the per-uid
+         * limit on audit events (log.h). */
+        tp_audit_request_begin(c->peer.uid, !c->peer.admin, tp_monotonic_ms());
+        if (tp_request_needs_client(srv->req->type) && peer_gone(c->fd)) {
+                /* The client gave up waiting (a PAM module on its timeout):
+                 * acting now would record what it never heard. */
+                tp_handle_abandoned(srv->d, &c->peer, srv->req);
+                tp_audit_request_end();
+                tp_audit_mark(false);
+                wipe_secrets(srv->req, srv->rep);
+                return -ECONNABORTED;
+        }
         if (c->peer.admin || rate_allows(srv, c->peer.uid)) {
                 tp_handle_request(srv->d, &c->peer, srv->req, srv->rep);
         } else {
@@ -414,9 +454,15 @@ static int conn_answer(struct server *srv, struct conn *c)
                                 (unsigned)c->peer.uid, RATE_PER_SECOND);
                 note_refused(srv, "request rate limit reached");
         }
+        tp_audit_request_end();
         changed = tp_store_request_changed(srv->d->store);
         tp_audit_mark(changed);
         r = conn_set_reply(c, srv->rep);
+        c->out_type = srv->req->type;
+        c->out_session[0] = '\0';
+        if (r >= 0 && srv->rep->status == TP_STATUS_OK &&
+            (c->out_type == TP_REQ_OPEN || c->out_type == TP_REQ_REAUTH || c->out_type == TP_REQ_REFRESH))
+                memcpy(c->out_session, srv->rep->u.tokens.session_id, sizeof(c->out_session));
         wipe_secrets(srv->req, srv->rep);
         if (r < 0)
                 return r;
@@ -436,6 +482,7 @@ static int conn_answer(struct server *srv, struct conn *c)
  * changes it held are answered with an error instead. */
 static void conn_batch_failed(struct server *srv, struct conn *c, int r)
 {
+        c->out_session[0] = '\0'; /* no session came of it */
         tp_reply_reset(srv->rep, c->type);
         tp_reply_status(srv->rep, TP_STATUS_ERROR,
                         "The session store failed (%s); nothing was changed. See the tokenpolicyd log.",
@@ -526,7 +573,9 @@ static void conn_readable(struct server *srv, struct conn *c)
                 if (c->payload_got == c->payload_len) {
                         r = conn_answer(srv, c);
                         if (r < 0) {
-                                conn_drop(srv, c, r == -EPROTO ? "malformed request" : strerror(-r));
+                                conn_drop(srv, c, r == -EPROTO         ? "malformed request"
+                                                  : r == -ECONNABORTED ? "client gone before its request was answered"
+                                                                       : strerror(-r));
                                 return;
                         }
                         if (!c->held)
@@ -700,7 +749,8 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
         tp_server_notify_ready(d);
         while (!srv.stopping) {
                 struct epoll_event events[128];
-                int n = epoll_wait(srv.epfd, events, 128, more_due ? 0 : wait_ms);
+                int n = epoll_wait(srv.epfd, events, 128,
+                                   more_due ? 0 : tp_log_pending() ? TP_LOG_RETRY_MS : wait_ms);
 
                 if (watchdog_ms > 0 && tp_monotonic_ms() - last_ping_ms >= watchdog_ms) {
                         tp_watchdog_ping();
@@ -731,8 +781,11 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         }
                 }
                 batch_finish(&srv);
+                if (tp_log_pending())
+                        tp_log_flush();
                 if (more_due || tp_monotonic_ms() - last_sweep_ms >= TICK_MS) {
                         drop_idle(&srv);
+                        tp_log_tick(tp_monotonic_ms());
                         more_due = tp_lifecycle_tick(d);
                         last_sweep_ms = tp_monotonic_ms();
                 }
@@ -744,6 +797,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
 out:
         while (srv.conns)
                 conn_free(&srv, srv.conns);
+        tp_log_tick(tp_monotonic_ms()); /* what waits, and what was lost */
         if (srv.epfd >= 0)
                 close(srv.epfd);
         if (srv.signal_fd >= 0)

@@ -98,14 +98,18 @@ def test_status_table_and_json(env):
     def run(who):
         p = env.ctl("status", user=who, check_rc=0)
         for label in ("version:", "pid:", "started:", "config path:", "config loaded:",
-                      "active sessions:", "client types:"):
+                      "active sessions:", "client types:", "audit to:", "audit queued:", "audit lost:",
+                      "audit suppressed:"):
             check(re.search(rf"^{label}\s+\S", p.stdout, re.M), f"status shows {label!r}: {p.stdout}")
         check(re.search(rf"^pid:\s+{env.proc.pid}$", p.stdout, re.M), p.stdout)
         check(re.search(r"^active sessions:\s+2$", p.stdout, re.M), p.stdout)
         p = env.ctl("status", "--json", user=who, check_rc=0)
         st = json.loads(p.stdout)
         check_types(st, {"version": str, "pid": int, "started": int, "config": str, "config_loaded": int,
-                         "active_sessions": int, "client_types": int}, "status --json")
+                         "active_sessions": int, "client_types": int,
+                         "audit_sink": str, "audit_queued": int, "audit_lost": int, "audit_suppressed": int},
+                    "status --json")
+        eq((st["audit_sink"], st["audit_queued"], st["audit_lost"]), ("standard error", 0, 0), "audit trail")
         eq(st["pid"], env.proc.pid, "pid")
         eq(st["config"], env.conf, "config")
         eq(st["active_sessions"], 2, "active sessions")

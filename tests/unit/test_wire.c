@@ -204,15 +204,20 @@ static void make_reply(uint8_t type, bool worst, struct tp_reply *rep)
                 if (worst) {
                         FILL_MAX(rep->u.status.version, 'v');
                         FILL_MAX(rep->u.status.config_path, 'p');
+                        FILL_MAX(rep->u.status.audit_sink, 'a');
                 } else {
                         SET(rep->u.status.version, "0.1.0");
                         SET(rep->u.status.config_path, "/etc/tokenpolicy.conf");
+                        SET(rep->u.status.audit_sink, "journal");
                 }
                 rep->u.status.pid = 77;
                 rep->u.status.started = 1700000000;
                 rep->u.status.config_loaded = 1700000050;
                 rep->u.status.active_sessions = UINT64_C(1) << 40;
                 rep->u.status.n_clients = 4;
+                rep->u.status.audit_queued = 256;
+                rep->u.status.audit_lost = UINT64_C(1) << 33;
+                rep->u.status.audit_suppressed = UINT64_MAX;
                 break;
         case TP_REQ_LIST:
                 n = worst ? TP_LIST_PAGE_MAX : 2;
