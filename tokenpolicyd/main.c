@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mapfile.h"
 #include "notify.h"
 
 static void usage(FILE *f)
@@ -286,6 +287,9 @@ int main(int argc, char **argv)
                         tp_log_errno(r, "Failed to listen on %s", sock);
                 goto out;
         }
+        /* The configuration is now the running one: tell the module which
+         * services it covers before the first request is served. */
+        tp_mapfile_publish(d.config, sock);
         if (ready_fd >= 0) {
                 detach_finish(ready_fd);
                 ready_fd = -1;
