@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tplib import (MODULE, SHIPPED_CONF, TP_PAM, Env, check, config_text, eq,  # noqa: E402
                    run_with_users)
 
-CAROL = "tptest-carol"
+CAROL = "tptest-gina"
 TIMEOUT_MS = 1000
 DEBIAN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "debian12-pam.d")
 PROFILE_LINE = "pam_tokenpolicy.so unmapped=ignore"
