@@ -50,13 +50,14 @@ LIBSODIUM   := $(shell $(PKG_CONFIG) --libs libsodium 2>/dev/null || echo -lsodi
 LIBCMOCKA   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 LIBSYSTEMD  := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
 
-COMMON_SRC  := common/proto.c common/wire.c common/io.c
+COMMON_SRC  := common/proto.c common/wire.c common/io.c common/svcmap.c
 DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tokenpolicyd/expiry.c \
                tokenpolicyd/token.c tokenpolicyd/jose.c
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
                tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c tokenpolicyd/notify.c \
                tokenpolicyd/enforce.c tokenpolicyd/query.c tokenpolicyd/keys.c tokenpolicyd/pidfile.c \
                tokenpolicyd/delivery.c \
+               tokenpolicyd/mapfile.c \
                $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
 CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c tokenpolicyd/jose.c
@@ -97,6 +98,11 @@ $(B)/tests/test_token: $(call obj,tests/unit/test_token.c tokenpolicyd/token.c t
 $(B)/tests/test_jose: $(call obj,tests/unit/test_jose.c tokenpolicyd/jose.c $(COMMON_SRC))
 $(B)/tests/test_log: $(call obj,tests/unit/test_log.c tokenpolicyd/log.c)
 $(B)/tests/test_pidfile: $(call obj,tests/unit/test_pidfile.c tokenpolicyd/pidfile.c)
+$(B)/tests/test_mapfile: $(call obj,tests/unit/test_mapfile.c tokenpolicyd/mapfile.c tokenpolicyd/log.c \
+		tokenpolicyd/config.c $(COMMON_SRC))
+$(B)/tests/test_output: $(call obj,tests/unit/test_output.c tokenpolicyctl/output.c $(COMMON_SRC))
+$(B)/obj/tests/unit/test_output.o: CPPFLAGS += -Itokenpolicyctl
+$(B)/tests/test_svcmap: $(call obj,tests/unit/test_svcmap.c $(COMMON_SRC))
 # test_enforce runs the fake logind: build it too (order-only, not linked).
 $(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enforce.c $(COMMON_SRC)) \
 		| $(B)/tests/fake-logind
@@ -129,7 +135,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g $(WARNFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_CPPFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(CPPFLAGS))
-FUZZ_NAMES   := frame config jwt policy
+FUZZ_NAMES   := frame config jwt policy svcmap
 FUZZERS      := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZ_NAMES))
 fuzz_obj = $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(1))
 
@@ -143,6 +149,8 @@ $(FUZZ_B)/fuzz_frame: $(call fuzz_obj,tests/fuzz/fuzz_frame.c common/proto.c com
 $(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c tokenpolicyd/config.c)
 $(FUZZ_B)/fuzz_jwt: $(call fuzz_obj,tests/fuzz/fuzz_jwt.c tokenpolicyd/token.c tokenpolicyd/jose.c)
 $(FUZZ_B)/fuzz_policy: $(call fuzz_obj,tests/fuzz/fuzz_policy.c tokenpolicyd/policy.c)
+$(FUZZ_B)/fuzz_svcmap: $(call fuzz_obj,tests/fuzz/fuzz_svcmap.c common/svcmap.c common/io.c common/proto.c \
+		common/wire.c)
 $(FUZZ_B)/fuzz_%:
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSODIUM)
 

@@ -268,9 +268,9 @@ static int untrusted(char *why, size_t why_size, const char *fmt, ...)
         return -EPERM;
 }
 
-int tp_io_check_socket(const char *path, uid_t expected_uid, char *why, size_t why_size)
+int tp_io_check_dir(const char *path, uid_t expected_uid, char *why, size_t why_size)
 {
-        char dir[sizeof(((struct sockaddr_un *) NULL)->sun_path)];
+        char dir[PATH_MAX];
         struct stat st;
         size_t pathlen;
         char *slash;
@@ -280,20 +280,6 @@ int tp_io_check_socket(const char *path, uid_t expected_uid, char *why, size_t w
                 return -EINVAL;
         if (pathlen >= sizeof(dir))
                 return -ENAMETOOLONG;
-
-        /* lstat: a symbolic link at the last component could point at any
-         * socket, whoever made the link. */
-        if (lstat(path, &st) < 0)
-                return -errno;
-        if (S_ISLNK(st.st_mode))
-                return untrusted(why, why_size, "it is a symbolic link");
-        if (!S_ISSOCK(st.st_mode))
-                return untrusted(why, why_size, "it is not a socket");
-        if (st.st_uid != expected_uid)
-                return untrusted(why, why_size, "it is owned by uid %u, not %u",
-                                 (unsigned) st.st_uid, (unsigned) expected_uid);
-
-        /* Whoever may write to the directory may replace the socket. */
         memcpy(dir, path, pathlen + 1);
         slash = strrchr(dir, '/');
         if (!slash)
@@ -311,6 +297,32 @@ int tp_io_check_socket(const char *path, uid_t expected_uid, char *why, size_t w
                 return untrusted(why, why_size,
                                  "its directory %s is writable by group or others without the sticky bit", dir);
         return 0;
+}
+
+int tp_io_check_socket(const char *path, uid_t expected_uid, char *why, size_t why_size)
+{
+        struct stat st;
+        size_t pathlen;
+
+        pathlen = strnlen(path, sizeof(((struct sockaddr_un *) NULL)->sun_path));
+        if (pathlen == 0)
+                return -EINVAL;
+        if (pathlen >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+                return -ENAMETOOLONG;
+
+        /* lstat: a symbolic link at the last component could point at any
+         * socket, whoever made the link. */
+        if (lstat(path, &st) < 0)
+                return -errno;
+        if (S_ISLNK(st.st_mode))
+                return untrusted(why, why_size, "it is a symbolic link");
+        if (!S_ISSOCK(st.st_mode))
+                return untrusted(why, why_size, "it is not a socket");
+        if (st.st_uid != expected_uid)
+                return untrusted(why, why_size, "it is owned by uid %u, not %u",
+                                 (unsigned) st.st_uid, (unsigned) expected_uid);
+        /* Whoever may write to the directory may replace the socket. */
+        return tp_io_check_dir(path, expected_uid, why, why_size);
 }
 
 int tp_io_call_trusted(const char *path, int timeout_ms, uid_t expected_uid, const struct tp_request *req,

@@ -53,6 +53,12 @@ int tp_io_call(const char *path, int timeout_ms, const struct tp_request *req, s
  * may be 0): the caller logs it. */
 int tp_io_check_socket(const char *path, uid_t expected_uid, char *why, size_t why_size);
 
+/* Is the directory holding path one that only root or expected_uid can
+ * change? Owned by one of them, and not writable by group or others
+ * unless it has the sticky bit. 0, -EPERM with the reason in why, or
+ * another -errno when it cannot be examined. */
+int tp_io_check_dir(const char *path, uid_t expected_uid, char *why, size_t why_size);
+
 /* tp_io_call() that sends nothing to a daemon it cannot trust: checks the
  * path with tp_io_check_socket() before connecting and, once connected,
  * that the peer (SO_PEERCRED) is expected_uid. A failed check is -EPERM

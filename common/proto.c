@@ -146,13 +146,16 @@ static int put_signin(struct tp_wire_writer *w, const struct tp_req_signin *s)
 {
         int r;
 
+        if (s->flags & ~TP_SIGNIN_FLAGS_ALL)
+                return -EINVAL;
         if ((r = tp_wire_put_str(w, s->user, sizeof(s->user))) < 0 ||
             (r = tp_wire_put_str(w, s->service, sizeof(s->service))) < 0 ||
             (r = tp_wire_put_str(w, s->client, sizeof(s->client))) < 0 ||
             (r = tp_wire_put_str(w, s->rhost, sizeof(s->rhost))) < 0 ||
             (r = tp_wire_put_str(w, s->tty, sizeof(s->tty))) < 0 ||
             (r = tp_wire_put_u32(w, s->leader_pid)) < 0 ||
-            (r = tp_wire_put_str(w, s->logind_session, sizeof(s->logind_session))) < 0)
+            (r = tp_wire_put_str(w, s->logind_session, sizeof(s->logind_session))) < 0 ||
+            (r = tp_wire_put_u32(w, s->flags)) < 0)
                 return r;
         return 0;
 }
@@ -167,8 +170,11 @@ static int get_signin(struct tp_wire_reader *rd, struct tp_req_signin *s)
             (r = tp_wire_get_str(rd, s->rhost, sizeof(s->rhost))) < 0 ||
             (r = tp_wire_get_str(rd, s->tty, sizeof(s->tty))) < 0 ||
             (r = tp_wire_get_u32(rd, &s->leader_pid)) < 0 ||
-            (r = tp_wire_get_str(rd, s->logind_session, sizeof(s->logind_session))) < 0)
+            (r = tp_wire_get_str(rd, s->logind_session, sizeof(s->logind_session))) < 0 ||
+            (r = tp_wire_get_u32(rd, &s->flags)) < 0)
                 return r;
+        if (s->flags & ~TP_SIGNIN_FLAGS_ALL)
+                return -EPROTO;
         return 0;
 }
 

@@ -101,6 +101,12 @@ enum tp_action {
 
 /* ---- requests ---------------------------------------------------------- */
 
+/* signin flags: how the PAM module will act on the answer, so that the
+ * audit trail records what really happens. */
+#define TP_SIGNIN_IGNORE_UNMAPPED 0x01u /* unmapped=ignore: an unmapped service is let through */
+#define TP_SIGNIN_EXEMPT 0x02u          /* the user gets in whatever the answer (root) */
+#define TP_SIGNIN_FLAGS_ALL 0x03u
+
 /* ACCESS and OPEN. `client` may be empty: the daemon then maps the service
  * (DESIGN §2). leader_pid and logind_session are used by OPEN only. */
 struct tp_req_signin {
@@ -111,6 +117,7 @@ struct tp_req_signin {
         char tty[TP_TTY_MAX];
         uint32_t leader_pid;
         char logind_session[TP_LOGIND_ID_MAX];
+        uint32_t flags; /* TP_SIGNIN_*; any other bit is a protocol error */
 };
 
 /* CLOSE, REAUTH, REFRESH. refresh_token may be empty; when given it must

@@ -5,12 +5,19 @@
  * Unix socket within timeout= milliseconds (common/io.c), and maps the
  * answer to a PAM code and a message for the user. It sends nothing to a
  * socket or a peer that is not root's (trust_uid= only for tests). When the
- * daemon cannot be reached or trusted the module applies fail= and logs why. The refresh token is kept
- * only in PAM data (wiped when the handle ends), never in the environment
- * or a log.
+ * daemon cannot be reached or trusted the module applies fail= and logs why.
+ *
+ * Two things never depend on the daemon: a service that the service map
+ * (common/svcmap.c, written by the daemon next to its socket) shows to be
+ * of no client type is left alone under unmapped=ignore without a request,
+ * and root is never refused unless even_deny_root is given. The refresh
+ * token is kept only in PAM data (wiped when the handle ends), never in
+ * the environment or a log. A re-authentication renews only the session
+ * this handle knows, for the user this handle authenticated.
  */
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,14 +29,18 @@
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
+#include <security/pam_modutil.h>
 
 #include "io.h"
 #include "proto.h"
+#include "svcmap.h"
 
 #define DEFAULT_SOCKET "/run/tokenpolicy/tokenpolicyd.sock"
 #define DEFAULT_TIMEOUT_MS 3000
 #define DATA_SESSION "pam_tokenpolicy_session_id"
 #define DATA_REFRESH "pam_tokenpolicy_refresh_token"
+/* The user this handle's auth stack reached the module for; see
+ * pam_sm_authenticate. */
 #define DATA_AUTHENTICATED "pam_tokenpolicy_authenticated"
 
 struct options {
@@ -39,6 +50,7 @@ struct options {
         uid_t trust_uid; /* the daemon's socket and process belong to this uid */
         bool fail_open;
         bool unmapped_ignore; /* unmapped=ignore: services of no client type are not ours */
+        bool even_deny_root;  /* apply the policy to root too (as pam_faillock's option) */
         bool debug;
         bool silent;    /* PAM_SILENT: no messages to the user */
 };
@@ -53,6 +65,7 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
         o->trust_uid = 0;
         o->fail_open = false;
         o->unmapped_ignore = false;
+        o->even_deny_root = false;
         o->debug = false;
 
         for (int i = 0; i < argc; i++) {
@@ -94,6 +107,8 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
                         o->unmapped_ignore = true;
                 } else if (strcmp(a, "unmapped=deny") == 0) {
                         o->unmapped_ignore = false;
+                } else if (strcmp(a, "even_deny_root") == 0) {
+                        o->even_deny_root = true;
                 } else if (strcmp(a, "debug") == 0) {
                         o->debug = true;
                 } else {
@@ -159,6 +174,58 @@ static int fill_signin(pam_handle_t *pamh, const struct options *o, struct tp_re
         return PAM_SUCCESS;
 }
 
+/* Root (any name with uid 0) is never refused by this module unless
+ * even_deny_root is given: neither an unreachable daemon nor a policy
+ * answer may lock the administrator out. Decided without the daemon. */
+static bool exempt_user(pam_handle_t *pamh, const struct options *o, const char *user)
+{
+        const struct passwd *pw;
+
+        if (o->even_deny_root || !user || !*user)
+                return false;
+        pw = pam_modutil_getpwnam(pamh, user);
+        return pw && pw->pw_uid == 0;
+}
+
+/* What the service map next to the socket says about this sign-in: a
+ * TP_SVCMAP_* answer, or 0 when only the daemon can tell (client= given,
+ * no map, or one that is not trusted or not well formed, which is logged).
+ * Without an answer the module asks, as it did before there was a map. */
+static int map_lookup(pam_handle_t *pamh, const struct options *o, const struct tp_req_signin *s)
+{
+        char path[PATH_MAX], why[256] = "", client[TP_CLIENT_MAX];
+        char *text;
+        ssize_t n;
+        int r = 0;
+
+        if (s->client[0] || !s->service[0])
+                return 0;
+        if (tp_svcmap_path(o->socket, path, sizeof(path)) < 0)
+                return 0;
+        text = malloc(TP_SVCMAP_SIZE_MAX + 1);
+        if (!text)
+                return 0;
+        n = tp_svcmap_read(path, o->trust_uid, text, TP_SVCMAP_SIZE_MAX + 1, why, sizeof(why));
+        if (n == -ENOENT) {
+                if (o->debug)
+                        pam_syslog(pamh, LOG_DEBUG, "no service map at %s: asking tokenpolicyd", path);
+        } else if (n == -EPERM && why[0]) {
+                pam_syslog(pamh, LOG_ERR, "not trusting the service map %s: %s", path, why);
+        } else if (n < 0) {
+                pam_syslog(pamh, LOG_ERR, "cannot read the service map %s: %s", path,
+                           n == -EFBIG ? "larger than the format allows" : strerror((int)-n));
+        } else if ((r = tp_svcmap_lookup(text, (size_t)n, s->service, client)) < 0) {
+                pam_syslog(pamh, LOG_ERR, "the service map %s is not well formed: asking tokenpolicyd", path);
+                r = 0;
+        } else if (o->debug) {
+                pam_syslog(pamh, LOG_DEBUG, "service map: %s is %s%s", s->service,
+                           r == TP_SVCMAP_UNMAPPED ? "of no client type" : "of client type ",
+                           r == TP_SVCMAP_UNMAPPED ? "" : client);
+        }
+        free(text);
+        return r;
+}
+
 /* Ask the daemon. Returns 0 with *rep filled, or a negative errno when the
  * daemon could not be reached or answered garbage (already logged). */
 static int ask(pam_handle_t *pamh, const struct options *o, const struct tp_request *req,
@@ -180,9 +247,15 @@ static int ask(pam_handle_t *pamh, const struct options *o, const struct tp_requ
         return r;
 }
 
-/* No usable decision (daemon unreachable, or it failed): apply fail=. */
-static int unreachable(pam_handle_t *pamh, const struct options *o, int deny_code)
+/* No usable decision (daemon unreachable, or it failed): apply fail=,
+ * except to an exempt user. */
+static int unreachable(pam_handle_t *pamh, const struct options *o, bool exempt, int deny_code)
 {
+        if (exempt) {
+                pam_syslog(pamh, LOG_WARNING,
+                           "allowing root without a policy decision (root is exempt without even_deny_root)");
+                return PAM_SUCCESS;
+        }
         if (o->fail_open) {
                 pam_syslog(pamh, LOG_WARNING, "allowing without a policy decision (fail=open)");
                 return PAM_SUCCESS;
@@ -285,15 +358,24 @@ static void free_reply(struct tp_reply *rep)
         }
 }
 
-/* Never decides authentication. It only notes, for pam_setcred below, that
- * this handle's authentication stack ran: a re-authentication must follow a
- * real one, not a bare pam_setcred (sudo calls it even without a password). */
+/* Never decides authentication. It notes, for pam_sm_setcred, which user
+ * this handle's authentication stack reached the module for. The module
+ * cannot see the stack's result: the note means "authenticated" only
+ * where the stack reaches this line after a successful password check and
+ * never after a failed one (after Debian's common-auth, whose failure path
+ * ends in "requisite pam_deny.so"; see pam_tokenpolicy(8), auth), as with
+ * pam_faillock's authsucc. Each pass replaces the note, and a renewal
+ * uses it up. */
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
+        const void *user = NULL;
+
         (void)flags;
         (void)argc;
         (void)argv;
-        pam_set_data(pamh, DATA_AUTHENTICATED, (void *)DATA_AUTHENTICATED, NULL);
+        pam_set_data(pamh, DATA_AUTHENTICATED, NULL, NULL);
+        if (pam_get_item(pamh, PAM_USER, &user) == PAM_SUCCESS && user && *(const char *)user)
+                remember(pamh, DATA_AUTHENTICATED, user);
         return PAM_IGNORE;
 }
 
@@ -302,17 +384,31 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         struct tp_request req = { .type = TP_REQ_ACCESS };
         struct tp_reply *rep;
         struct options o;
+        bool exempt;
         int ret;
 
         parse_options(pamh, flags, argc, argv, &o);
         if ((ret = fill_signin(pamh, &o, &req.u.signin)) != PAM_SUCCESS)
                 return ret;
+        if (o.unmapped_ignore) {
+                req.u.signin.flags |= TP_SIGNIN_IGNORE_UNMAPPED;
+                if (map_lookup(pamh, &o, &req.u.signin) == TP_SVCMAP_UNMAPPED)
+                        return PAM_IGNORE; /* not a service this policy covers: no request */
+        }
+        exempt = exempt_user(pamh, &o, req.u.signin.user);
+        if (exempt) {
+                /* The access check creates nothing: nothing to ask. */
+                if (o.debug)
+                        pam_syslog(pamh, LOG_DEBUG, "%s is exempt (uid 0, no even_deny_root): allowed",
+                                   req.u.signin.user);
+                return PAM_SUCCESS;
+        }
         if (!(rep = new_reply(pamh)))
                 return PAM_BUF_ERR;
         if (ask(pamh, &o, &req, rep) < 0 || rep->status == TP_STATUS_ERROR) {
                 if (rep->status == TP_STATUS_ERROR)
                         pam_syslog(pamh, LOG_ERR, "tokenpolicyd failed: %s", rep->message);
-                ret = unreachable(pamh, &o, PAM_PERM_DENIED);
+                ret = unreachable(pamh, &o, false, PAM_PERM_DENIED);
         } else if (rep->status == TP_STATUS_OK) {
                 ret = PAM_SUCCESS;
         } else if (rep->status == TP_STATUS_UNMAPPED && o.unmapped_ignore) {
@@ -332,17 +428,32 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
         struct tp_request req = { .type = TP_REQ_OPEN };
         struct tp_reply *rep;
         struct options o;
-        int ret;
+        bool exempt;
+        int ret, map;
 
         parse_options(pamh, flags, argc, argv, &o);
         if ((ret = fill_signin(pamh, &o, &req.u.signin)) != PAM_SUCCESS)
                 return ret == PAM_USER_UNKNOWN ? PAM_SESSION_ERR : ret;
+        exempt = exempt_user(pamh, &o, req.u.signin.user);
+        map = o.unmapped_ignore || exempt ? map_lookup(pamh, &o, &req.u.signin) : 0;
+        if (o.unmapped_ignore) {
+                req.u.signin.flags |= TP_SIGNIN_IGNORE_UNMAPPED;
+                if (map == TP_SVCMAP_UNMAPPED)
+                        return PAM_IGNORE;
+        }
+        if (exempt) {
+                /* Root's sign-ins are recorded when the daemon answers, but
+                 * nothing it says (or fails to say) refuses root. */
+                if (map == TP_SVCMAP_UNMAPPED)
+                        return PAM_SUCCESS; /* no client type: no session to record */
+                req.u.signin.flags |= TP_SIGNIN_EXEMPT;
+        }
         if (!(rep = new_reply(pamh)))
                 return PAM_BUF_ERR;
         if (ask(pamh, &o, &req, rep) < 0 || rep->status == TP_STATUS_ERROR) {
                 if (rep->status == TP_STATUS_ERROR)
                         pam_syslog(pamh, LOG_ERR, "tokenpolicyd failed: %s", rep->message);
-                ret = unreachable(pamh, &o, PAM_SESSION_ERR);
+                ret = unreachable(pamh, &o, exempt, PAM_SESSION_ERR);
         } else if (rep->status == TP_STATUS_OK) {
                 export_tokens(pamh, &rep->u.tokens);
                 if (!rep->u.tokens.auto_extend)
@@ -354,6 +465,10 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
                 ret = PAM_SUCCESS;
         } else if (rep->status == TP_STATUS_UNMAPPED && o.unmapped_ignore) {
                 ret = PAM_IGNORE;
+        } else if (exempt) {
+                pam_syslog(pamh, LOG_NOTICE, "%s signed in via %s without a session (root is exempt): %s",
+                           req.u.signin.user, req.u.signin.service, rep->message);
+                ret = PAM_SUCCESS;
         } else {
                 pam_syslog(pamh, LOG_NOTICE, "sign-in denied for %s via %s: %s", req.u.signin.user,
                            req.u.signin.service, rep->message);
@@ -364,25 +479,25 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
         return ret;
 }
 
-/* The session this handle opened (PAM data or its PAM environment); with
- * from_process_env also one named in the process environment, which is how
- * a screen locker inside the session finds the session it unlocks. */
-static int session_request(pam_handle_t *pamh, bool from_process_env, struct tp_req_session *s)
+/* The session this handle opened (its PAM data) or the one its PAM
+ * environment names, which an application sets with pam_putenv() to
+ * re-authenticate a session it did not open in this handle (a screen
+ * locker). Never the process environment: under sudo or su that belongs
+ * to the user who called the program, not to PAM_USER. */
+static int session_request(pam_handle_t *pamh, struct tp_req_session *s)
 {
         const void *id = NULL, *token = NULL;
-        const char *user = NULL;
+        const void *user = NULL;
 
         if (pam_get_data(pamh, DATA_SESSION, &id) != PAM_SUCCESS || !id)
                 id = pam_getenv(pamh, "TOKENPOLICY_SESSION_ID");
-        if (!id && from_process_env)
-                id = getenv("TOKENPOLICY_SESSION_ID");
         if (!id || !*(const char *)id || strlen(id) >= sizeof(s->session_id))
                 return -ENOENT;
         strcpy(s->session_id, id);
         if (pam_get_data(pamh, DATA_REFRESH, &token) == PAM_SUCCESS && token &&
             strlen(token) < sizeof(s->refresh_token))
                 strcpy(s->refresh_token, token);
-        if (pam_get_item(pamh, PAM_USER, (const void **)&user) == PAM_SUCCESS && user &&
+        if (pam_get_item(pamh, PAM_USER, &user) == PAM_SUCCESS && user &&
             strlen(user) < sizeof(s->user))
                 strcpy(s->user, user);
         return 0;
@@ -396,7 +511,7 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
         int ret;
 
         parse_options(pamh, flags, argc, argv, &o);
-        if (session_request(pamh, false, &req.u.session) < 0) {
+        if (session_request(pamh, &req.u.session) < 0) {
                 if (o.debug)
                         pam_syslog(pamh, LOG_DEBUG, "no tokenpolicy session to close");
                 return PAM_SUCCESS;
@@ -407,7 +522,7 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
                 if (rep->status == TP_STATUS_ERROR)
                         pam_syslog(pamh, LOG_ERR, "tokenpolicyd failed to close session %s: %s",
                                    req.u.session.session_id, rep->message);
-                ret = o.fail_open ? PAM_SUCCESS : PAM_SESSION_ERR;
+                ret = o.fail_open || exempt_user(pamh, &o, req.u.session.user) ? PAM_SUCCESS : PAM_SESSION_ERR;
         } else if (rep->status == TP_STATUS_OK || rep->status == TP_STATUS_NOT_FOUND) {
                 /* Already revoked or expired: signing out is still a success. */
                 ret = PAM_SUCCESS;
@@ -426,6 +541,7 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
         const void *authenticated = NULL;
         struct tp_reply *rep;
         struct options o;
+        bool same_user;
         int ret;
 
         if (!(flags & (PAM_REINITIALIZE_CRED | PAM_REFRESH_CRED)))
@@ -436,14 +552,31 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
                         pam_syslog(pamh, LOG_DEBUG, "no authentication in this transaction: nothing renewed");
                 return PAM_IGNORE;
         }
-        if (session_request(pamh, true, &req.u.session) < 0)
+        if (session_request(pamh, &req.u.session) < 0)
                 return PAM_IGNORE; /* no session yet: nothing to re-authenticate */
-        if (!(rep = new_reply(pamh)))
+        /* Only for the user the authentication proved: sudo authenticates
+         * its caller, then sets PAM_USER to the target user. The daemon
+         * checks that the session is PAM_USER's. */
+        same_user = req.u.session.user[0] && strcmp(req.u.session.user, authenticated) == 0;
+        if (!same_user)
+                pam_syslog(pamh, LOG_NOTICE, "not renewing session %s: authenticated as %s, but PAM_USER is %s",
+                           req.u.session.session_id, (const char *)authenticated,
+                           req.u.session.user[0] ? req.u.session.user : "unset");
+        /* One authentication renews once: a later pam_authenticate of this
+         * handle that fails before reaching the module leaves no note. */
+        pam_set_data(pamh, DATA_AUTHENTICATED, NULL, NULL);
+        if (!same_user) {
+                explicit_bzero(&req, sizeof(req));
+                return PAM_IGNORE;
+        }
+        if (!(rep = new_reply(pamh))) {
+                explicit_bzero(&req, sizeof(req));
                 return PAM_BUF_ERR;
+        }
         if (ask(pamh, &o, &req, rep) < 0 || rep->status == TP_STATUS_ERROR) {
                 if (rep->status == TP_STATUS_ERROR)
                         pam_syslog(pamh, LOG_ERR, "tokenpolicyd failed: %s", rep->message);
-                ret = unreachable(pamh, &o, PAM_CRED_UNAVAIL);
+                ret = unreachable(pamh, &o, exempt_user(pamh, &o, req.u.session.user), PAM_CRED_UNAVAIL);
         } else if (rep->status == TP_STATUS_OK) {
                 export_tokens(pamh, &rep->u.tokens);
                 ret = PAM_SUCCESS;

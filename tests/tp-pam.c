@@ -4,8 +4,11 @@
  *
  *   tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T]
  *          [--json] [--env-out FILE] [--pam-env NAME=VALUE]... OP...
- *   OP: auth | acct | open | close | reauth | refresh-cred | hold
+ *   OP: auth | acct | open | close | establish-cred | reauth | refresh-cred | hold
+ *       | user=NAME
  *
+ * "user=NAME" sets PAM_USER in the middle of the transaction, as sudo does
+ * between authenticating its caller and opening the target's session.
  * "hold" keeps the process (and so the session leader) alive until stdin
  * reaches end of file; with --json it first prints the report so far as
  * one line, so a caller knows the session is up. A signal that ends a held
@@ -91,7 +94,8 @@ static const char *code_name(int r)
 static void usage(void)
 {
         fprintf(stderr, "usage: tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T] [--json] [--env-out FILE] [--pam-env NAME=VALUE]... OP...\n"
-                        "  OP: auth | acct | open | close | reauth | refresh-cred | hold\n");
+                        "  OP: auth | acct | open | close | establish-cred | reauth | refresh-cred | hold\n"
+                        "      | user=NAME\n");
         exit(2);
 }
 
@@ -173,6 +177,10 @@ static int run_step(pam_handle_t *pamh, const char *op)
                 return pam_open_session(pamh, 0);
         if (strcmp(op, "close") == 0)
                 return pam_close_session(pamh, 0);
+        if (strcmp(op, "establish-cred") == 0)
+                return pam_setcred(pamh, PAM_ESTABLISH_CRED);
+        if (strncmp(op, "user=", 5) == 0)
+                return pam_set_item(pamh, PAM_USER, op + 5);
         if (strcmp(op, "reauth") == 0)
                 return pam_setcred(pamh, PAM_REINITIALIZE_CRED);
         if (strcmp(op, "refresh-cred") == 0)

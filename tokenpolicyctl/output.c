@@ -1,9 +1,15 @@
 /* output.c: how tokenpolicyctl shows things: aligned tables, JSON string
  * literals, and times as local dates and "3h 12m ago".
  *
- * Text that came from the daemon (user names, hosts, ttys) is untrusted
- * here: it must never reach the terminal with control characters in it,
- * and never leave a JSON document that fails to parse.
+ * Text that came from the daemon (user names, hosts, ttys, services) is
+ * untrusted here: it must never reach the terminal with a character that
+ * moves the cursor, changes what the terminal does, reorders or hides the
+ * text around it (C0 and C1 controls, bidirectional overrides and
+ * isolates, line and paragraph separators, invisible format characters)
+ * or with bytes that are not UTF-8, and never leave a JSON document that
+ * fails to parse. Such characters are shown as escapes (\u202e, \x1b,
+ * \xff), never dropped or replaced, so that what is shown still tells
+ * one name from another.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -63,35 +69,65 @@ static size_t utf8_decode(const unsigned char *s, uint32_t *ret_cp)
         return n;
 }
 
-static bool is_control(uint32_t cp)
+/* Characters never shown as themselves: controls, and the format
+ * characters that change how the text around them is displayed without
+ * being visible (Trojan Source: an override can make "alice" and "ecila"
+ * look alike, a separator can start a new table row). */
+static bool must_escape(uint32_t cp)
 {
-        return cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
+        return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || /* C0, DEL, C1 */
+               cp == 0xad ||                             /* soft hyphen */
+               cp == 0x61c ||                            /* arabic letter mark */
+               cp == 0x180e ||                           /* mongolian vowel separator */
+               (cp >= 0x200b && cp <= 0x200f) ||         /* zero widths, LRM, RLM */
+               (cp >= 0x2028 && cp <= 0x202e) ||         /* line and paragraph separators,
+                                                          * embeddings, overrides */
+               (cp >= 0x2060 && cp <= 0x206f) ||         /* word joiner, isolates, ... */
+               cp == 0xfeff ||                           /* zero width no-break space */
+               (cp >= 0xfff9 && cp <= 0xfffb) ||         /* interlinear annotations */
+               (cp >= 0xe0000 && cp <= 0xe007f);         /* tags */
 }
 
-/* A copy safe to print: control characters and malformed bytes become
- * '?'. Sets *ret_width to the number of characters. */
+/* The longest escape: "\U" and 8 hex digits. */
+#define ESCAPE_MAX 10
+
+/* A copy safe to print on a terminal: a character that must not be shown
+ * as itself becomes \uXXXX (\UXXXXXXXX past the BMP), a byte that is not
+ * UTF-8 \xHH, and a backslash \\, so that an escape in the text cannot
+ * pass for one made here. Sets *ret_width to the number of characters
+ * shown. */
 static char *sanitize(const char *text, size_t *ret_width)
 {
         const unsigned char *s = (const unsigned char *) text;
         size_t width = 0, len = strlen(text), i = 0, o = 0;
         char *out;
 
-        out = malloc(len + 1);
+        out = malloc(len * ESCAPE_MAX + 1);
         if (!out)
                 return NULL;
         while (i < len) {
                 uint32_t cp;
                 size_t n = utf8_decode(s + i, &cp);
+                int w;
 
-                if (n == 0 || is_control(cp)) {
-                        out[o++] = '?';
-                        i += n ? n : 1;
+                if (n == 0) {
+                        w = sprintf(out + o, "\\x%02x", s[i]);
+                        i++;
+                } else if (cp == '\\') {
+                        w = sprintf(out + o, "\\\\");
+                        i++;
+                } else if (must_escape(cp)) {
+                        w = sprintf(out + o, cp > 0xffff ? "\\U%08x" : "\\u%04x", (unsigned) cp);
+                        i += n;
                 } else {
                         memcpy(out + o, s + i, n);
                         o += n;
                         i += n;
+                        width++;
+                        continue;
                 }
-                width++;
+                o += (size_t) w;
+                width += (size_t) w;
         }
         out[o] = '\0';
         *ret_width = width;
@@ -221,9 +257,15 @@ void ctl_json_string(FILE *f, const char *text)
                         fputc('\\', f);
                         fputc((int) cp, f);
                         i++;
-                } else if (cp < 0x20 || cp == 0x7f) {
+                } else if (must_escape(cp) && cp > 0xffff) {
+                        /* A UTF-16 surrogate pair, as JSON spells it. */
+                        cp -= 0x10000;
+                        fprintf(f, "\\u%04x\\u%04x", 0xd800 + (unsigned) (cp >> 10),
+                                0xdc00 + (unsigned) (cp & 0x3ff));
+                        i += n;
+                } else if (must_escape(cp)) {
                         fprintf(f, "\\u%04x", (unsigned) cp);
-                        i++;
+                        i += n;
                 } else {
                         fwrite(s + i, 1, n, f);
                         i += n;

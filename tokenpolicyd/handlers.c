@@ -19,6 +19,7 @@
 
 #include "account.h"
 #include "log.h"
+#include "mapfile.h"
 #include "notify.h"
 #include "policy.h"
 
@@ -136,16 +137,37 @@ static int sign_access_token(struct tp_daemon *d, const struct tp_session *s, in
         return tp_jwt_sign(d->signer, &claims, out, outsz);
 }
 
+/* The audit line for a sign-in that policy refuses, saying what the
+ * module will really do with the refusal: under unmapped=ignore it lets
+ * an unmapped service through, which is no decision of this policy and
+ * recorded nowhere; root (TP_SIGNIN_EXEMPT, sent by root's PAM stack) gets
+ * in without a session. */
+static void audit_refusal(const struct tp_peer *peer, const struct tp_req_signin *req,
+                          const struct tp_reply *rep, const char *client, const char *reason)
+{
+        char why[256];
+
+        if (rep->status == TP_STATUS_UNMAPPED && (req->flags & TP_SIGNIN_IGNORE_UNMAPPED))
+                return;
+        if ((req->flags & TP_SIGNIN_EXEMPT) && peer->admin) {
+                snprintf(why, sizeof(why), "%s; signed in without a session (exempt)", reason);
+                tp_audit(&(struct tp_audit){ .event = "allow", .user = req->user, .client = client,
+                                             .service = req->service, .reason = why, .peer_uid = -1 });
+                return;
+        }
+        tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .client = client,
+                                     .service = req->service, .reason = reason, .peer_uid = -1 });
+}
+
 /* A sign-in tp_resolve_client() could not tag: the module named a client
  * type the configuration does not define, or the service maps to none. */
-static void audit_untagged(const struct tp_req_signin *req, const struct tp_reply *rep)
+static void audit_untagged(const struct tp_peer *peer, const struct tp_req_signin *req,
+                           const struct tp_reply *rep)
 {
         bool undefined = rep->status == TP_STATUS_BAD_REQUEST;
 
-        tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user,
-                                     .client = undefined ? req->client : NULL, .service = req->service,
-                                     .reason = undefined ? "undefined client type" : "unmapped service",
-                                     .peer_uid = -1 });
+        audit_refusal(peer, req, rep, undefined ? req->client : NULL,
+                      undefined ? "undefined client type" : "unmapped service");
 }
 
 static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
@@ -160,16 +182,14 @@ static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
         }
         cl = tp_resolve_client(d->config, req, rep);
         if (!cl) {
-                audit_untagged(req, rep);
+                audit_untagged(peer, req, rep);
                 return;
         }
         tp_config_effective(d->config, cl, &p);
         if (!p.access) {
                 tp_reply_status(rep, TP_STATUS_DENIED,
                                 "Sign-in from %s clients is disabled by your administrator.", cl->name);
-                tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .client = cl->name,
-                                             .service = req->service, .reason = "client type disabled",
-                                             .peer_uid = -1 });
+                audit_refusal(peer, req, rep, cl->name, "client type disabled");
                 return;
         }
         copy_str(rep->u.access.client, sizeof(rep->u.access.client), cl->name);
@@ -221,7 +241,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         }
         cl = tp_resolve_client(d->config, req, rep);
         if (!cl) {
-                audit_untagged(req, rep);
+                audit_untagged(peer, req, rep);
                 return;
         }
         tp_config_effective(d->config, cl, &p);
@@ -229,8 +249,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
          * on a case-insensitive directory share one cap. */
         if (tp_account_lookup(req->user, &uid, user, sizeof(user)) < 0) {
                 tp_reply_status(rep, TP_STATUS_DENIED, "Unknown user '%s'.", req->user);
-                tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .client = cl->name,
-                                             .service = req->service, .reason = "unknown user", .peer_uid = -1 });
+                audit_refusal(peer, req, rep, cl->name, "unknown user");
                 return;
         }
 
@@ -276,16 +295,12 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         if (dec.verdict == TP_VERDICT_DENY_ACCESS) {
                 tp_reply_status(rep, TP_STATUS_DENIED,
                                 "Sign-in from %s clients is disabled by your administrator.", cl->name);
-                tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .client = cl->name,
-                                             .service = req->service, .reason = "client type disabled",
-                                             .peer_uid = -1 });
+                audit_refusal(peer, req, rep, cl->name, "client type disabled");
                 goto denied;
         }
         if (dec.verdict == TP_VERDICT_DENY_CAP) {
                 describe_cap_denial(rep, cl->name, p.max_refresh_tokens);
-                tp_audit(&(struct tp_audit){ .event = "deny", .user = req->user, .client = cl->name,
-                                             .service = req->service, .reason = "session limit reached (evict = deny_new)",
-                                             .peer_uid = -1 });
+                audit_refusal(peer, req, rep, cl->name, "session limit reached (evict = deny_new)");
                 goto denied;
         }
         if (dec.verdict != TP_VERDICT_ALLOW) {
@@ -769,6 +784,7 @@ int tp_daemon_reload(struct tp_daemon *d, struct tp_config_errors *errs)
         tp_config_free(d->config);
         d->config = c;
         d->config_loaded = now_wall();
+        tp_mapfile_publish(d->config, d->socket_path);
         tp_audit(&(struct tp_audit){ .event = "reload", .reason = d->config_path, .peer_uid = -1 });
         return 0;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mapfile.h"
 #include "notify.h"
 #include "pidfile.h"
 
@@ -299,6 +300,9 @@ int main(int argc, char **argv)
                         tp_log_errno(r, "Failed to listen on %s", sock);
                 goto out;
         }
+        /* The configuration is now the running one: tell the module which
+         * services it covers before the first request is served. */
+        tp_mapfile_publish(d.config, sock);
         /* For init scripts: the file given, else the default one for the
          * daemon that binds the default socket itself; only the process that
          * holds the socket writes it, before a detached start reports

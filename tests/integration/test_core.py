@@ -322,17 +322,37 @@ def test_lowering_cap_evicts_down_at_next_sign_in():
 
 # -- re-authentication and refresh ----------------------------------------
 
+def tp_pam(env, user, *ops, service="tptest-desktop", pam_env=(), proc_env=None, as_user=None):
+    """One PAM transaction in a process of its own: pam_env goes into the
+    handle's PAM environment (as an application's pam_putenv), proc_env
+    into the process environment (as a caller's under sudo or su)."""
+    cmd = [TP_PAM, "--json", "--confdir", env.pamdir, "--service", service, "--user", user]
+    for var in pam_env:
+        cmd += ["--pam-env", var]
+    if as_user:
+        cmd = ["setpriv", f"--reuid={as_user}", f"--regid={as_user}", "--clear-groups", *cmd]
+    p = subprocess.run(cmd + list(ops), capture_output=True, text=True, env={**os.environ, **(proc_env or {})})
+    try:
+        out = env._digest(json.loads(p.stdout.strip().splitlines()[-1]))
+    except (ValueError, IndexError):
+        raise TestFailure(f"tp-pam printed no report: {p.stdout!r} {p.stderr!r}")
+    return out
+
+
+def reauths(env):
+    """Re-authentications the daemon recorded (audit lines)."""
+    return env.log_text().count("event=reauth")
+
+
 @with_env()
 def test_reauthentication_issues_fresh_refresh_token(env):
     sid = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
     [before] = env.sessions()
     env.set_offset(100 * HOUR)
-    # A screen locker runs inside the session: the id comes from its environment.
-    r = subprocess.run([TP_PAM, "--json", "--confdir",
-                        env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "auth", "reauth"],
-                       capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
-    out = json.loads(r.stdout)
-    eq([x["result"] for x in out["steps"]], ["PAM_SUCCESS", "PAM_SUCCESS"], f"reauth: {out}")
+    # A screen locker names the session it unlocks in the handle's PAM
+    # environment.
+    out = tp_pam(env, ALICE, "auth", "reauth", pam_env=[f"TOKENPOLICY_SESSION_ID={sid}"])
+    eq(out["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], f"reauth: {out}")
     [after] = env.sessions()
     eq(after["id"], sid, "same session")
     check(after["refresh_expires"] >= before["refresh_expires"] + 100 * HOUR - 5, "new TTL from reauth")
@@ -354,10 +374,8 @@ def test_setcred_without_authentication_renews_nothing(env):
     sid = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
     [before] = env.sessions()
     env.set_offset(HOUR)
-    r = subprocess.run([TP_PAM, "--json", "--confdir",
-                        env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "reauth"],
-                       capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
-    eq(json.loads(r.stdout)["steps"][0]["result"], "PAM_SUCCESS", "the rest of the stack decides")
+    out = tp_pam(env, ALICE, "reauth", pam_env=[f"TOKENPOLICY_SESSION_ID={sid}"])
+    eq(out["results"], ["PAM_SUCCESS"], "the rest of the stack decides")
     [after] = env.sessions()
     eq(after["refresh_expires"], before["refresh_expires"], "not extended")
     # Nor does a new handle close a session it did not open.
@@ -372,10 +390,7 @@ def test_setcred_without_authentication_renews_nothing(env):
 def test_reauthentication_after_expiry_refused(env):
     sid = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
     env.set_offset(336 * HOUR)
-    r = subprocess.run([TP_PAM, "--json", "--confdir",
-                        env.pamdir, "--service", "tptest-desktop", "--user", ALICE, "auth", "reauth"],
-                       capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
-    out = json.loads(r.stdout)
+    out = tp_pam(env, ALICE, "auth", "reauth", pam_env=[f"TOKENPOLICY_SESSION_ID={sid}"])
     # The module answers PAM_CRED_EXPIRED, but libpam runs pam_setcred along
     # the path pam_authenticate froze, where this module said PAM_IGNORE: the
     # unlock itself is decided by the real authentication modules.
@@ -384,6 +399,76 @@ def test_reauthentication_after_expiry_refused(env):
     check("TOKENPOLICY_ACCESS_TOKEN" not in out["env"], "no new token for an expired session")
     [s] = env.sessions("--all")
     eq(s["state"], "expired", "not revived")
+
+
+@with_env()
+def test_reauth_never_takes_the_session_from_the_process_environment(env):
+    # Under sudo or su the process environment is the caller's: it may name
+    # any session. Only this handle's own session, or one its PAM
+    # environment names, is renewed.
+    sid = env.sign_in("tptest-desktop", BOB)["env"]["TOKENPOLICY_SESSION_ID"]
+    [before] = env.sessions()
+    env.set_offset(HOUR)
+    out = tp_pam(env, BOB, "auth", "reauth", proc_env={"TOKENPOLICY_SESSION_ID": sid})
+    eq(out["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], f"the stack itself succeeds: {out}")
+    eq(env.sessions()[0]["refresh_expires"], before["refresh_expires"], "not renewed")
+    eq(reauths(env), 0, "no re-authentication recorded")
+
+
+@with_env()
+def test_sudo_caller_cannot_renew_the_target_users_session(env):
+    # "sudo -u bob" as alice: alice authenticates, sudo sets PAM_USER to bob
+    # and calls pam_setcred(PAM_REINITIALIZE_CRED) as root. Bob's session id
+    # reaches the handle through alice's environment or the PAM environment.
+    sid = env.sign_in("tptest-desktop", BOB)["env"]["TOKENPOLICY_SESSION_ID"]
+    [before] = env.sessions()
+    env.set_offset(HOUR)
+    for vector in ({"proc_env": {"TOKENPOLICY_SESSION_ID": sid}},
+                   {"pam_env": [f"TOKENPOLICY_SESSION_ID={sid}"]}):
+        out = tp_pam(env, ALICE, "auth", f"user={BOB}", "reauth", **vector)
+        eq(out["results"], ["PAM_SUCCESS"] * 3, f"{vector}: {out}")
+        eq(env.sessions()[0]["refresh_expires"], before["refresh_expires"], f"{vector}: bob's session not renewed")
+        check("TOKENPOLICY_ACCESS_TOKEN" not in out["env"], f"{vector}: no token of bob's for alice's handle")
+    eq(reauths(env), 0, "no re-authentication recorded")
+
+
+@with_env()
+def test_reauth_of_another_users_session_is_refused(env):
+    # PAM_USER is alice and alice authenticated, but the handle's PAM
+    # environment names bob's session: the daemon checks whose it is.
+    sid = env.sign_in("tptest-desktop", BOB)["env"]["TOKENPOLICY_SESSION_ID"]
+    [before] = env.sessions()
+    env.set_offset(HOUR)
+    out = tp_pam(env, ALICE, "auth", "reauth", pam_env=[f"TOKENPOLICY_SESSION_ID={sid}"])
+    eq(env.sessions()[0]["refresh_expires"], before["refresh_expires"], "not renewed")
+    check("TOKENPOLICY_ACCESS_TOKEN" not in out["env"], "no token")
+    eq(reauths(env), 0, "no re-authentication recorded")
+
+
+@with_env()
+def test_one_authentication_renews_once_and_a_failed_one_nothing(env):
+    # Debian's common-auth shape, with a password check that passes once
+    # and fails after, and the module's auth line where pam_tokenpolicy(8)
+    # puts it: reached only after a successful check. A renewal needs an
+    # authentication of its own: a second pam_setcred (an application that
+    # refreshes credentials on a timer) renews nothing, nor does one after
+    # a failed pam_authenticate of the same handle.
+    check_script = os.path.join(env.dir, "password-check")
+    with open(check_script, "w") as f:
+        f.write(f'#!/bin/sh\n[ ! -e "{check_script}.used" ] && : > "{check_script}.used"\n')
+    os.chmod(check_script, 0o755)
+    opts = f"socket={env.sock}{env.trust} even_deny_root"
+    with open(os.path.join(env.pamdir, "tptest-desktop"), "w") as f:
+        f.write(f"auth [success=1 default=ignore] pam_exec.so quiet {check_script}\n")
+        f.write("auth requisite pam_deny.so\n")
+        f.write("auth required pam_permit.so\n")
+        f.write(f"auth optional {MODULE} {opts}\n")
+        f.write(f"account required {MODULE} {opts}\n")
+        f.write(f"session required {MODULE} {opts}\n")
+    out = tp_pam(env, ALICE, "auth", "acct", "open", "reauth", "refresh-cred", "auth", "reauth", "close")
+    eq(out["results"][:5], ["PAM_SUCCESS"] * 5, f"authenticated, signed in, renewed: {out}")
+    eq(out["results"][5], "PAM_AUTH_ERR", f"the second authentication failed: {out}")
+    eq(reauths(env), 1, "renewed once, after the good authentication")
 
 
 def refresh(env, sid, user=None):
@@ -584,11 +669,9 @@ def test_screen_locker_as_user_extends_nothing(env):
         f.write("auth required pam_permit.so\n")
         f.write(f"auth required {MODULE} socket={env.sock}{env.trust}\n")
     env.set_offset(HOUR)
-    r = subprocess.run(["setpriv", f"--reuid={BOB}", f"--regid={BOB}", "--clear-groups",
-                        TP_PAM, "--json", "--confdir",
-                        env.pamdir, "--service", "tptest-locker", "--user", BOB, "auth", "reauth"],
-                       capture_output=True, text=True, env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
-    eq([x["result"] for x in json.loads(r.stdout)["steps"]], ["PAM_SUCCESS", "PAM_SUCCESS"], "unlock still works")
+    out = tp_pam(env, BOB, "auth", "reauth", service="tptest-locker", as_user=BOB,
+                 pam_env=[f"TOKENPOLICY_SESSION_ID={sid}"])
+    eq(out["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], "unlock still works")
     [after] = env.sessions()
     eq(after["refresh_expires"], before["refresh_expires"], "a user cannot extend their own session")
 

@@ -92,7 +92,7 @@ def frame(msg_type, payload):
 
 def signin_payload(user, service, client=""):
     return (pstr(user) + pstr(service) + pstr(client) + pstr("") + pstr("")
-            + struct.pack(">I", os.getpid()) + pstr(""))
+            + struct.pack(">I", os.getpid()) + pstr("") + struct.pack(">I", 0))  # flags
 
 
 def session_payload(session_id, user=""):

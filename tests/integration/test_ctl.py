@@ -183,6 +183,29 @@ def test_sessions_filters_all_and_json(env):
 
 
 @with_env()
+def test_hostile_text_is_escaped_in_tables_and_json(env):
+    # A remote host name is whatever the client said. A right-to-left
+    # override, a terminal escape, a line separator, a C1 control, a
+    # bidirectional isolate and a byte that is not UTF-8 must reach the
+    # terminal as escapes, and JSON must stay valid and carry them escaped.
+    rhost = "h\u202eliam\x1b[2J\u2028\x85\udcff"
+    env.sign_in("tptest-desktop", ALICE, rhost=rhost)
+    env.sign_in("tptest-desktop", ALICE, tty="pts/\u2066x\u2069")  # shown where there is no host
+    p = env.ctl("sessions", check_rc=0)
+    for raw in ("\u202e", "\x1b", "\u2028", "\x85", "\u2066", "\u2069", "\ufffd"):
+        check(raw not in p.stdout, f"{raw!r} reached the table: {p.stdout!r}")
+    check("h\\u202eliam\\u001b[2J\\u2028\\u0085\\xff" in p.stdout, f"escaped host: {p.stdout!r}")
+    check("pts/\\u2066x\\u2069" in p.stdout, f"escaped tty: {p.stdout!r}")
+    eq(len(p.stdout.splitlines()), 3, "one header, a row per session")
+    p = env.ctl("sessions", "--json", check_rc=0)
+    for raw in ("\u202e", "\x1b", "\u2028", "\x85", "\u2066"):
+        check(raw not in p.stdout, f"{raw!r} reached the JSON text: {p.stdout!r}")
+    got = sorted((s["rhost"], s["tty"]) for s in json.loads(p.stdout))
+    eq(got, [("", "pts/\u2066x\u2069"), ("h\u202eliam\x1b[2J\u2028\x85\ufffd", "")],
+       "the JSON values, the bad byte as U+FFFD")
+
+
+@with_env()
 def test_sessions_as_user_shows_only_own(env):
     a1, a2, a3, b1 = sessions_fixture(env)
     eq([s["id"] for s in env.sessions(user=BOB)], [b1], "bob sees only his own")

@@ -708,7 +708,7 @@ def test_installed_daemon_and_module_work():
         eq(initd("status").returncode, 0, "the init script sees it running")
         for service in ("sshd", "tptest-pkg-unmapped"):
             with open(os.path.join(confdir, service), "w") as f:
-                f.write("account required pam_tokenpolicy.so\n")
+                f.write("account required pam_tokenpolicy.so even_deny_root\n")  # policy applies to root too
         for service, want in (("sshd", "PAM_SUCCESS"), ("tptest-pkg-unmapped", "PAM_PERM_DENIED")):
             p = run([TP_PAM, "--json", "--confdir", confdir, "--service", service, "--user", "root", "acct"])
             try:

@@ -62,7 +62,7 @@ def as_user(user, path, reqs):
 
 
 def signin_fields(user, service="tptest-desktop", client=""):
-    return [user, service, client, "", "", 0, ""]
+    return [user, service, client, "", "", 0, "", 0]  # ..., leader_pid, logind_session, flags
 
 
 def session_fields(sid, user=""):

@@ -135,10 +135,15 @@ class Env:
         with open(self.conf, "w") as f:
             f.write(text)
 
-    def pam_service(self, name, args="", fail=None):
+    def pam_service(self, name, args="", fail=None, root_exempt=False):
+        """A stack of the module alone (auth after pam_permit). The suite
+        applies policy to root as to anyone (even_deny_root); root's
+        exemption, the module's default, is tested with root_exempt=True."""
         opts = f"socket={self.sock}{self.trust} timeout=3000 {args}".strip()
         if fail:
             opts += f" fail={fail}"
+        if not root_exempt:
+            opts += " even_deny_root"
         with open(os.path.join(self.pamdir, name), "w") as f:
             f.write(f"account required {MODULE} {opts}\n")
             f.write(f"session required {MODULE} {opts}\n")

@@ -101,6 +101,7 @@ static void make_request(uint8_t type, bool worst, struct tp_request *req)
                         FILL_MAX(req->u.signin.tty, 't');
                         FILL_MAX(req->u.signin.logind_session, 'l');
                         req->u.signin.leader_pid = UINT32_MAX;
+                        req->u.signin.flags = TP_SIGNIN_FLAGS_ALL;
                         break;
                 }
                 SET(req->u.signin.user, "alice");
@@ -110,6 +111,7 @@ static void make_request(uint8_t type, bool worst, struct tp_request *req)
                 SET(req->u.signin.tty, "pts/3");
                 req->u.signin.leader_pid = 4242;
                 SET(req->u.signin.logind_session, "c17");
+                req->u.signin.flags = TP_SIGNIN_IGNORE_UNMAPPED;
                 break;
         case TP_REQ_CLOSE:
         case TP_REQ_REAUTH:
@@ -958,6 +960,39 @@ static void test_list_flags(void **state)
         assert_int_equal(tp_request_encode(&req, buf, sizeof(buf)), -EINVAL);
 }
 
+/* The signin flags travel last; each known bit comes back, an unknown bit
+ * is refused both ways. */
+static void test_signin_flags(void **state)
+{
+        static const uint32_t good[] = { 0, TP_SIGNIN_IGNORE_UNMAPPED, TP_SIGNIN_EXEMPT, TP_SIGNIN_FLAGS_ALL };
+        uint8_t buf[4096];
+        struct tp_request req, got;
+        size_t len;
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                make_request(TP_REQ_OPEN, false, &req);
+                req.u.signin.flags = good[i];
+                len = encode_request(&req, buf);
+                assert_int_equal(tp_request_decode(TP_REQ_OPEN, PAYLOAD(buf), len, &got), 0);
+                assert_int_equal(got.u.signin.flags, good[i]);
+                assert_memory_equal(&got, &req, sizeof(req));
+        }
+        /* flags is the last u32: patch in the first unknown bit. */
+        PAYLOAD(buf)[len - 1] = (uint8_t) (TP_SIGNIN_FLAGS_ALL + 1);
+        assert_int_equal(tp_request_decode(TP_REQ_OPEN, PAYLOAD(buf), len, &got), -EPROTO);
+        PAYLOAD(buf)[len - 1] = 0;
+        PAYLOAD(buf)[len - 4] = 0x80;
+        assert_int_equal(tp_request_decode(TP_REQ_ACCESS, PAYLOAD(buf), len, &got), -EPROTO);
+        /* A signin without its flags is a short payload. */
+        assert_int_equal(tp_request_decode(TP_REQ_ACCESS, PAYLOAD(buf), len - 4, &got), -EPROTO);
+
+        req.u.signin.flags = TP_SIGNIN_FLAGS_ALL + 1;
+        assert_int_equal(tp_request_encode(&req, buf, sizeof(buf)), -EINVAL);
+        req.u.signin.flags = 0x80000000u;
+        assert_int_equal(tp_request_encode(&req, buf, sizeof(buf)), -EINVAL);
+}
+
 static void test_unknown_types(void **state)
 {
         static const uint8_t bad_req[] = { 0, TP_REQ_MAX_ + 1, 0x7f, TP_REPLY_FLAG,
@@ -1646,6 +1681,7 @@ int main(void)
                 cmocka_unit_test(test_decode_string_limits),
                 cmocka_unit_test(test_decode_enums_and_counts),
                 cmocka_unit_test(test_list_flags),
+                cmocka_unit_test(test_signin_flags),
                 cmocka_unit_test(test_unknown_types),
                 cmocka_unit_test(test_encode_string_limits),
                 cmocka_unit_test(test_encode_enums_and_counts),
