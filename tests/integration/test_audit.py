@@ -49,7 +49,9 @@ def s16(v):
 
 
 def signin_frame(t, user, service, client=""):
-    p = s16(user) + s16(service) + s16(client) + s16("") + s16("") + struct.pack(">I", 0) + s16("")
+    # ..., leader_pid, logind_session, flags (PROTOCOL.md §5.1)
+    p = s16(user) + s16(service) + s16(client) + s16("") + s16("") + struct.pack(">I", 0) + s16("") \
+        + struct.pack(">I", 0)
     return b"TP\x01" + bytes([t]) + struct.pack(">I", len(p)) + p
 
 
