@@ -147,6 +147,7 @@ static const struct audit_kind {
         { "config-error", "15b4517e33624f32a394a31bac50c8db", LOG_ERR },
         { "enforce", "f375fe3cc0d04e5dbabe4cd07f41b271", LOG_NOTICE },
         { "rotate-key", "47bc0464e3f7481fa422e63b58aa587b", LOG_NOTICE },
+        { "revoke-key", "8e397df6b9c34a1cb8b593ff8932b90b", LOG_NOTICE },
 };
 
 static const struct audit_kind *audit_kind(const char *event)

@@ -608,7 +608,10 @@ static int parse_until(const char *text, size_t len, int64_t *ret)
         return 0;
 }
 
-static int read_until(int keysfd, const char *name, int64_t *ret)
+/* With `ours`, the record must pass retained_file_check (the daemon); a
+ * reader of someone else's state directory (tokenpolicyctl) only needs a
+ * regular file. */
+static int read_until(int keysfd, const char *name, bool ours, int64_t *ret)
 {
         char buf[UNTIL_TEXT_MAX];
         struct stat st;
@@ -622,8 +625,12 @@ static int read_until(int keysfd, const char *name, int64_t *ret)
                 r = -errno;
                 goto out;
         }
-        if ((r = retained_file_check(&st)) < 0)
+        if (ours && (r = retained_file_check(&st)) < 0)
                 goto out;
+        if (!S_ISREG(st.st_mode)) {
+                r = -EPERM;
+                goto out;
+        }
         r = read_fd_bounded(fd, buf, sizeof(buf), &len);
         if (r == -EFBIG)
                 r = -EBADMSG;
@@ -717,7 +724,7 @@ static int signer_load_retained_one(struct tp_signer *s, int keysfd, const char 
         if (strcmp(kid, s->current.kid) == 0)
                 return retained_remove(keysfd, kid);
         if ((r = retained_name(kid, TP_TOKEN_RETAINED_UNTIL_SUFFIX, name)) < 0 ||
-            (r = read_until(keysfd, name, &until)) < 0)
+            (r = read_until(keysfd, name, true, &until)) < 0)
                 return r;
         if (until <= now)
                 return retained_remove(keysfd, kid);
@@ -1123,7 +1130,7 @@ int tp_retained_key_until(const char *dir, const char *kid, int64_t *ret_until)
         close(dirfd);
         if (keysfd < 0)
                 return errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno;
-        r = read_until(keysfd, name, ret_until);
+        r = read_until(keysfd, name, false, ret_until);
         close(keysfd);
         return r;
 }

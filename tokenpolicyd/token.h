@@ -129,9 +129,11 @@ int tp_signer_expire(struct tp_signer *s, int64_t now,
 int tp_signer_revoke(struct tp_signer *s, const char *kid, int64_t now, bool *ret_rotated);
 
 /* When the retained key kid in the state directory dir stops being
- * trusted: the time in dir/keys/<kid>.until, read with the same checks as
- * tp_signer_open. -ENOENT when there is no record (the key is not
- * retained), -EINVAL for a kid that is not a key id. */
+ * trusted: the time in dir/keys/<kid>.until (a regular file, not a
+ * symlink, in the format tp_signer_open requires; its owner is not
+ * checked, as a reader such as tokenpolicyctl may run as anyone).
+ * -ENOENT when there is no record (the key is not retained), -EINVAL for a
+ * kid that is not a key id, -EBADMSG for a malformed record. */
 int tp_retained_key_until(const char *dir, const char *kid, int64_t *ret_until);
 
 /* Sign claims as a compact JWT into out. Fills in c->jti and c->kid if
