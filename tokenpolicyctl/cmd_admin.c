@@ -135,7 +135,7 @@ int ctl_cmd_status(struct ctl_context *ctx, int argc, char **argv)
         /* The daemon runs and answers: exit 0. That its file is not in
          * force is said on stderr too, where a script's log catches it. */
         if (rep->u.status.config_state != TP_CONFIG_LOADED)
-                ctl_error("warning: %s is not in force (%s); see 'config errors' above, fix the file and run '"
+                ctl_error("warning: %s is not in force (%s): fix the errors shown and run '"
                           CTL_PROGRAM " reload'", rep->u.status.config_path,
                           tp_config_state_name(rep->u.status.config_state));
         r = CTL_EXIT_OK;

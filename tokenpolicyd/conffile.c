@@ -79,7 +79,7 @@ int tp_conffile_load(const char *path, uid_t owner, struct tp_config **ret, stru
 static void last_good_path(const struct tp_daemon *d, char out[TP_PATH_MAX])
 {
         if (snprintf(out, TP_PATH_MAX, "%s/%s", d->state_dir, TP_LAST_GOOD_FILE) >= TP_PATH_MAX)
-                out[0] = '\0'; /* checked at start: the store's path is longer */
+                out[0] = '\0'; /* main() refuses a state directory this long */
 }
 
 /* True when name in dirfd already is a regular 0600 file holding exactly

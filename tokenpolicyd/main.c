@@ -302,7 +302,9 @@ int main(int argc, char **argv)
                 snprintf(d.hostname, sizeof(d.hostname), "localhost");
 
         why[0] = '\0';
-        if (strlen(state) + sizeof("/" TP_STORE_FILE) > sizeof(store_path)) {
+        /* Room for the longest name in it: every path below fits. */
+        if (strlen(state) + sizeof("/" TP_LAST_GOOD_FILE) > sizeof(store_path) ||
+            strlen(state) + sizeof("/" TP_STORE_FILE) > sizeof(store_path)) {
                 tp_log(LOG_ERR, "state directory path too long: %s", state);
                 goto out;
         }
