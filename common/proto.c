@@ -389,17 +389,24 @@ static int get_rep_rotate(struct tp_wire_reader *rd, struct tp_rep_rotate *k)
         return 0;
 }
 
+/* The configuration fields, then the audit trail's, come last: they were
+ * added to version 1's body at its end, in that order. */
 static int put_rep_status(struct tp_wire_writer *w, const struct tp_rep_status *s)
 {
         int r;
 
+        if (s->config_state > TP_CONFIG_STATE_MAX_)
+                return -EINVAL;
         if ((r = tp_wire_put_str(w, s->version, sizeof(s->version))) < 0 ||
             (r = tp_wire_put_u32(w, s->pid)) < 0 ||
             (r = tp_wire_put_i64(w, s->started)) < 0 ||
             (r = tp_wire_put_i64(w, s->config_loaded)) < 0 ||
             (r = tp_wire_put_str(w, s->config_path, sizeof(s->config_path))) < 0 ||
             (r = tp_wire_put_u64(w, s->active_sessions)) < 0 ||
-            (r = tp_wire_put_u32(w, s->n_clients)) < 0)
+            (r = tp_wire_put_u32(w, s->n_clients)) < 0 ||
+            (r = tp_wire_put_u8(w, s->config_state)) < 0 ||
+            (r = tp_wire_put_str(w, s->config_source, sizeof(s->config_source))) < 0 ||
+            (r = tp_wire_put_str(w, s->config_errors, sizeof(s->config_errors))) < 0)
                 return r;
         /* the audit trail */
         if ((r = tp_wire_put_str(w, s->audit_sink, sizeof(s->audit_sink))) < 0 ||
@@ -420,13 +427,38 @@ static int get_rep_status(struct tp_wire_reader *rd, struct tp_rep_status *s)
             (r = tp_wire_get_i64(rd, &s->config_loaded)) < 0 ||
             (r = tp_wire_get_str(rd, s->config_path, sizeof(s->config_path))) < 0 ||
             (r = tp_wire_get_u64(rd, &s->active_sessions)) < 0 ||
-            (r = tp_wire_get_u32(rd, &s->n_clients)) < 0)
+            (r = tp_wire_get_u32(rd, &s->n_clients)) < 0 ||
+            (r = get_enum(rd, TP_CONFIG_STATE_MAX_, &s->config_state)) < 0 ||
+            (r = tp_wire_get_str(rd, s->config_source, sizeof(s->config_source))) < 0 ||
+            (r = tp_wire_get_str(rd, s->config_errors, sizeof(s->config_errors))) < 0)
                 return r;
         /* the audit trail */
         if ((r = tp_wire_get_str(rd, s->audit_sink, sizeof(s->audit_sink))) < 0 ||
             (r = tp_wire_get_u32(rd, &s->audit_queued)) < 0 ||
             (r = tp_wire_get_u64(rd, &s->audit_lost)) < 0 ||
             (r = tp_wire_get_u64(rd, &s->audit_suppressed)) < 0)
+                return r;
+        return 0;
+}
+
+static int put_rep_revoke_key(struct tp_wire_writer *w, const struct tp_rep_revoke_key *k)
+{
+        int r;
+
+        if ((r = tp_wire_put_str(w, k->kid, sizeof(k->kid))) < 0 ||
+            (r = tp_wire_put_str(w, k->current_kid, sizeof(k->current_kid))) < 0 ||
+            (r = put_bool(w, k->rotated)) < 0)
+                return r;
+        return 0;
+}
+
+static int get_rep_revoke_key(struct tp_wire_reader *rd, struct tp_rep_revoke_key *k)
+{
+        int r;
+
+        if ((r = tp_wire_get_str(rd, k->kid, sizeof(k->kid))) < 0 ||
+            (r = tp_wire_get_str(rd, k->current_kid, sizeof(k->current_kid))) < 0 ||
+            (r = get_bool(rd, &k->rotated)) < 0)
                 return r;
         return 0;
 }
@@ -584,7 +616,10 @@ int tp_request_encode(const struct tp_request *req, uint8_t *out, size_t outsz)
         case TP_REQ_REVOKE:
                 r = put_req_revoke(&w, &req->u.revoke);
                 break;
-        default: /* STATUS, RELOAD, POLICY: empty payload */
+        case TP_REQ_REVOKE_KEY:
+                r = tp_wire_put_str(&w, req->u.key.kid, sizeof(req->u.key.kid));
+                break;
+        default: /* STATUS, RELOAD, POLICY, ROTATE_KEY: empty payload */
                 r = 0;
                 break;
         }
@@ -623,6 +658,9 @@ int tp_request_decode(uint8_t type, const uint8_t *payload, size_t len, struct t
                 break;
         case TP_REQ_REVOKE:
                 r = get_req_revoke(&rd, &out->u.revoke);
+                break;
+        case TP_REQ_REVOKE_KEY:
+                r = tp_wire_get_str(&rd, out->u.key.kid, sizeof(out->u.key.kid));
                 break;
         default:
                 r = 0;
@@ -680,6 +718,9 @@ int tp_reply_encode(const struct tp_reply *rep, uint8_t *out, size_t outsz)
                 case TP_REQ_ROTATE_KEY:
                         r = put_rep_rotate(&w, &rep->u.rotate);
                         break;
+                case TP_REQ_REVOKE_KEY:
+                        r = put_rep_revoke_key(&w, &rep->u.revoke_key);
+                        break;
                 default: /* CLOSE, RELOAD: empty body */
                         r = 0;
                         break;
@@ -735,6 +776,9 @@ int tp_reply_decode(uint8_t type, const uint8_t *payload, size_t len, struct tp_
                         break;
                 case TP_REQ_ROTATE_KEY:
                         r = get_rep_rotate(&rd, &out->u.rotate);
+                        break;
+                case TP_REQ_REVOKE_KEY:
+                        r = get_rep_revoke_key(&rd, &out->u.revoke_key);
                         break;
                 default:
                         r = 0;
@@ -802,6 +846,17 @@ const char *tp_action_name(uint8_t action)
         return action <= TP_ACTION_MAX_ ? names[action] : "unknown";
 }
 
+const char *tp_config_state_name(uint8_t state)
+{
+        static const char *const names[] = {
+                [TP_CONFIG_LOADED] = "loaded",
+                [TP_CONFIG_RELOAD_FAILED] = "reload-failed",
+                [TP_CONFIG_LAST_GOOD] = "last-good",
+        };
+
+        return state <= TP_CONFIG_STATE_MAX_ ? names[state] : "unknown";
+}
+
 /* A reply is named after the request it answers. */
 const char *tp_msg_type_name(uint8_t type)
 {
@@ -819,6 +874,7 @@ const char *tp_msg_type_name(uint8_t type)
                 [TP_REQ_EXPLAIN] = "explain",
                 [TP_REQ_VERIFY] = "verify",
                 [TP_REQ_ROTATE_KEY] = "rotate-key",
+                [TP_REQ_REVOKE_KEY] = "revoke-key",
         };
         uint8_t base = type & (uint8_t) ~TP_REPLY_FLAG;
 

@@ -42,6 +42,7 @@
 #define TP_POLICY_CLIENTS_MAX 32   /* client types per POLICY reply */
 #define TP_SERVICES_TEXT_MAX 1024  /* a client's services, comma-separated */
 #define TP_AUDIT_SINK_MAX 1100     /* STATUS: where audit events go, in words */
+#define TP_KID_MAX 64              /* a signing key id (43 base64url characters) */
 
 enum tp_msg_type {
         TP_REQ_ACCESS = 1,   /* may this user sign in with this client type? */
@@ -57,7 +58,8 @@ enum tp_msg_type {
         TP_REQ_EXPLAIN = 11,    /* what would the next sign-in get, and why */
         TP_REQ_VERIFY = 12,     /* is this access token good and its session active? */
         TP_REQ_ROTATE_KEY = 13, /* new signing key; the old one stays published */
-        TP_REQ_MAX_ = 13,
+        TP_REQ_REVOKE_KEY = 14, /* stop trusting and publishing a signing key now */
+        TP_REQ_MAX_ = 14,
         TP_REPLY_FLAG = 0x80, /* reply type = request type | TP_REPLY_FLAG */
 };
 
@@ -94,6 +96,14 @@ enum tp_action {
         TP_ACTION_LOCK = 1,
         TP_ACTION_NONE = 2,
         TP_ACTION_MAX_ = 2,
+};
+
+/* STATUS: where the running configuration came from. */
+enum tp_config_state {
+        TP_CONFIG_LOADED = 0,        /* the configuration file, as last loaded */
+        TP_CONFIG_RELOAD_FAILED = 1, /* its last reload failed; the policy loaded before runs */
+        TP_CONFIG_LAST_GOOD = 2,     /* unusable at start: the last valid one, from the state directory */
+        TP_CONFIG_STATE_MAX_ = 2,
 };
 
 /* LIST request flags */
@@ -148,6 +158,11 @@ struct tp_req_verify {
         char token[TP_TOKEN_MAX];
 };
 
+/* REVOKE_KEY */
+struct tp_req_key {
+        char kid[TP_KID_MAX];
+};
+
 struct tp_request {
         uint8_t type; /* enum tp_msg_type, request side */
         union {
@@ -156,6 +171,7 @@ struct tp_request {
                 struct tp_req_session session; /* CLOSE, REAUTH, REFRESH */
                 struct tp_req_list list;
                 struct tp_req_revoke revoke;
+                struct tp_req_key key;         /* REVOKE_KEY */
                 /* STATUS, RELOAD, POLICY, ROTATE_KEY carry no body */
         } u;
 };
@@ -205,6 +221,10 @@ struct tp_rep_status {
         char config_path[TP_PATH_MAX];
         uint64_t active_sessions;
         uint32_t n_clients;
+        /* -- the configuration in force (tokenpolicyd(8), CONFIGURATION) -- */
+        uint8_t config_state;                /* enum tp_config_state */
+        char config_source[TP_PATH_MAX];     /* the file the running policy was read from */
+        char config_errors[TP_MESSAGE_MAX];  /* why the file is not in force; "" when LOADED */
         /* -- the audit trail (tokenpolicyd(8), AUDIT) -- */
         char audit_sink[TP_AUDIT_SINK_MAX]; /* where audit events go now */
         uint32_t audit_queued;     /* entries waiting for a journal or syslog that is not reading */
@@ -278,9 +298,16 @@ struct tp_rep_verify {
 
 /* ROTATE_KEY */
 struct tp_rep_rotate {
-        char kid[64];                     /* the new signing key */
-        char old_kid[64];                 /* still published until: */
+        char kid[TP_KID_MAX];             /* the new signing key */
+        char old_kid[TP_KID_MAX];         /* still published until: */
         int64_t old_until;
+};
+
+/* REVOKE_KEY */
+struct tp_rep_revoke_key {
+        char kid[TP_KID_MAX];             /* the key no longer trusted */
+        char current_kid[TP_KID_MAX];     /* the key that signs from now on */
+        uint8_t rotated;                  /* 1: kid was the current key, replaced */
 };
 
 /* Large (tens of KiB): allocate on the heap, not the stack. */
@@ -298,6 +325,7 @@ struct tp_reply {
                 struct tp_rep_explain explain;
                 struct tp_rep_verify verify;
                 struct tp_rep_rotate rotate;
+                struct tp_rep_revoke_key revoke_key;
                 /* CLOSE, RELOAD carry no body */
         } u;
 };
@@ -331,4 +359,5 @@ const char *tp_status_name(uint8_t status);
 const char *tp_state_name(uint8_t state);
 const char *tp_evict_name(uint8_t mode);
 const char *tp_action_name(uint8_t action);
+const char *tp_config_state_name(uint8_t state);
 const char *tp_msg_type_name(uint8_t type);

@@ -7,14 +7,18 @@
  */
 #include <ctype.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ctl.h"
 
+/* config_errors: one error a line, as FILE:LINE: message. */
 static void print_status_json(const struct tp_rep_status *st)
 {
+        const char *p = st->config_errors;
+
         printf("{\"version\":");
         ctl_json_string(stdout, st->version);
         printf(",\"pid\":%u,\"started\":%lld,\"config\":", st->pid, (long long) st->started);
@@ -28,7 +32,57 @@ static void print_status_json(const struct tp_rep_status *st)
         printf(",\"audit_queued\":%u,\"audit_lost\":%llu,\"audit_suppressed\":%llu",
                st->audit_queued, (unsigned long long) st->audit_lost,
                (unsigned long long) st->audit_suppressed);
-        printf("}\n");
+        printf(",\"config_state\":");
+        ctl_json_string(stdout, tp_config_state_name(st->config_state));
+        printf(",\"config_source\":");
+        ctl_json_string(stdout, st->config_source);
+        printf(",\"config_errors\":[");
+        for (bool first = true; *p; first = false) {
+                size_t n = strcspn(p, "\n");
+                char *line = strndup(p, n);
+
+                printf("%s", first ? "" : ",");
+                ctl_json_string(stdout, line ? line : "");
+                free(line);
+                p += n;
+                if (*p == '\n')
+                        p++;
+        }
+        printf("]}\n");
+}
+
+/* What the configuration line of the table says. */
+static const char *config_state_text(const struct tp_rep_status *st)
+{
+        switch (st->config_state) {
+        case TP_CONFIG_LOADED:
+                return "in force";
+        case TP_CONFIG_RELOAD_FAILED:
+                return "NOT IN FORCE: the last reload was rejected; the policy loaded before runs";
+        default:
+                return "NOT IN FORCE: unusable at start; serving the last valid configuration";
+        }
+}
+
+/* The errors after the table, one per line. */
+static int add_error_rows(struct ctl_table *table, const char *errors)
+{
+        const char *p = errors;
+        bool first = true;
+        int r;
+
+        while (*p) {
+                size_t n = strcspn(p, "\n");
+
+                if ((r = ctl_table_add(table, first ? "config errors:" : "")) < 0 ||
+                    (r = ctl_table_addf(table, "%.*s", (int) n, p)) < 0)
+                        return r;
+                first = false;
+                p += n;
+                if (*p == '\n')
+                        p++;
+        }
+        return 0;
 }
 
 static int print_status_table(const struct tp_rep_status *st, int64_t now)
@@ -49,6 +103,8 @@ static int print_status_table(const struct tp_rep_status *st, int64_t now)
             (r = ctl_table_add(table, st->config_path)) < 0 ||
             (r = ctl_table_add(table, "config loaded:")) < 0 ||
             (r = ctl_table_add(table, loaded)) < 0 ||
+            (r = ctl_table_add(table, "config state:")) < 0 ||
+            (r = ctl_table_add(table, config_state_text(st))) < 0 ||
             (r = ctl_table_add(table, "active sessions:")) < 0 ||
             (r = ctl_table_addf(table, "%llu", (unsigned long long) st->active_sessions)) < 0 ||
             (r = ctl_table_add(table, "client types:")) < 0 ||
@@ -62,6 +118,11 @@ static int print_status_table(const struct tp_rep_status *st, int64_t now)
             (r = ctl_table_addf(table, "%llu", (unsigned long long) st->audit_lost)) < 0 ||
             (r = ctl_table_add(table, "audit suppressed:")) < 0 ||
             (r = ctl_table_addf(table, "%llu", (unsigned long long) st->audit_suppressed)) < 0)
+                goto out;
+        if (st->config_state != TP_CONFIG_LOADED &&
+            ((r = ctl_table_add(table, "running config:")) < 0 ||
+             (r = ctl_table_add(table, st->config_source)) < 0 ||
+             (r = add_error_rows(table, st->config_errors)) < 0))
                 goto out;
         r = ctl_table_print(table, stdout);
 out:
@@ -86,6 +147,12 @@ int ctl_cmd_status(struct ctl_context *ctx, int argc, char **argv)
                 r = ctl_report_oom();
                 goto out;
         }
+        /* The daemon runs and answers: exit 0. That its file is not in
+         * force is said on stderr too, where a script's log catches it. */
+        if (rep->u.status.config_state != TP_CONFIG_LOADED)
+                ctl_error("warning: %s is not in force (%s): fix the errors shown and run '"
+                          CTL_PROGRAM " reload'", rep->u.status.config_path,
+                          tp_config_state_name(rep->u.status.config_state));
         r = CTL_EXIT_OK;
 out:
         ctl_reply_free(rep);

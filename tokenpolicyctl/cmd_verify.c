@@ -9,8 +9,9 @@
  * only its answer may fail a token that passed them; no answer leaves the
  * offline result standing. The verdict is printed first, once every check
  * has answered: "valid" and the claims, or "invalid token: why" alone. A
- * kid from a token never becomes part of a path unless it is a key id
- * (base64url only).
+ * retained key whose time has come is refused even when the daemon has not
+ * removed it yet. A kid from a token never becomes part of a path unless it
+ * is a key id (base64url only).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -97,13 +98,15 @@ static int header_kid(const char *token, char *kid, size_t size)
 }
 
 /* Without --key: the retained key STATE/keys/<kid>.pub.pem when the token
- * names one, else the current key STATE/signing-key.pub.pem. Returns 0
- * with the file in path, or an exit status after saying why not. */
+ * names one whose time (STATE/keys/<kid>.until) has not come, else the
+ * current key STATE/signing-key.pub.pem. Returns 0 with the file in path,
+ * or an exit status after saying why not. */
 static int choose_key(const struct ctl_context *ctx, const char *state_dir, const char *token,
-                      char path[PATH_MAX])
+                      int64_t now, char path[PATH_MAX])
 {
-        char kid[64], current[TP_KID_LEN + 1];
-        int n;
+        char kid[64], current[TP_KID_LEN + 1], when[CTL_TIME_TEXT];
+        int64_t until;
+        int n, r;
 
         if (header_kid(token, kid, sizeof(kid)) < 0)
                 return ctl_report_oom();
@@ -116,8 +119,23 @@ static int choose_key(const struct ctl_context *ctx, const char *state_dir, cons
                              state_dir, kid);
                 if (n < 0 || n >= PATH_MAX)
                         return ctl_report_usage(ctx, "--state-dir is too long");
-                if (access(path, F_OK) == 0)
-                        return 0;
+                if (access(path, F_OK) == 0) {
+                        /* The daemon drops a retained key at its time; it
+                         * may not have run since. */
+                        r = tp_retained_key_until(state_dir, kid, &until);
+                        if (r == 0 && until > now)
+                                return 0;
+                        if (r == 0) {
+                                ctl_format_time(until, false, when);
+                                ctl_error("invalid token: signed by key %s, which %s kept for old "
+                                          "tokens only until %s", kid, state_dir, when);
+                        } else {
+                                ctl_error("invalid token: signed by key %s, whose record in %s/"
+                                          TP_TOKEN_KEYS_DIR " cannot be used: %s", kid, state_dir,
+                                          strerror(-r));
+                        }
+                        return CTL_EXIT_FAIL;
+                }
         }
         n = snprintf(path, PATH_MAX, "%s/" TP_TOKEN_PUB_FILE, state_dir);
         if (n < 0 || n >= PATH_MAX)
@@ -320,16 +338,16 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
         }
 
         key = o.key;
+        now = time(NULL);
         if (!key) {
                 r = choose_key(ctx, o.state_dir ? o.state_dir : VERIFY_DEFAULT_STATE_DIR, token,
-                               key_path);
+                               now, key_path);
                 if (r != 0) {
                         explicit_bzero(stdin_token, sizeof(stdin_token));
                         return r;
                 }
                 key = key_path;
         }
-        now = time(NULL);
         r = tp_jwt_verify_pem(key, token, now, &claims);
         if (r < 0) {
                 reason = verify_failure(r);

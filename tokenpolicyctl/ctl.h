@@ -226,3 +226,4 @@ int ctl_cmd_token(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_explain(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_rotate_key(struct ctl_context *ctx, int argc, char **argv);
+int ctl_cmd_revoke_key(struct ctl_context *ctx, int argc, char **argv);

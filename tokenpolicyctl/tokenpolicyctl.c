@@ -24,7 +24,8 @@ static const struct ctl_command commands[] = {
                 .synopsis = "[--json]",
                 .summary = "show the daemon's version, uptime and load",
                 .help = "Show the daemon's version, process id, start time, configuration file and\n"
-                        "when it was loaded, the number of active sessions and of client types.\n",
+                        "when it was loaded, whether that file is in force (and why not), the number\n"
+                        "of active sessions and of client types.\n",
                 .options = "  --json         print one JSON object, times as Unix seconds\n",
                 .run = ctl_cmd_status,
         },
@@ -123,6 +124,18 @@ static const struct ctl_command commands[] = {
                         "old public key stays in the JWKS until every token it signed has expired,\n"
                         "so tokens already handed out keep verifying. Root only.\n",
                 .run = ctl_cmd_rotate_key,
+        },
+        {
+                .name = "revoke-key",
+                .synopsis = "KID",
+                .summary = "stop trusting a signing key at once (root only)",
+                .help = "Make the daemon stop trusting the signing key KID at once and for good: it\n"
+                        "leaves the JWKS and the state directory, and no token it signed verifies\n"
+                        "any more, with the daemon or with 'verify'. For a key that may have been\n"
+                        "exposed. When KID is the current key, the daemon first switches to a new\n"
+                        "key, which signs from then on. KID is the key id that jwks.json and\n"
+                        "'verify' show; one that begins with - goes after --. Root only.\n",
+                .run = ctl_cmd_revoke_key,
         },
 };
 

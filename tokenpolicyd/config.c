@@ -772,10 +772,13 @@ static int load_text(const char *text, size_t len, const char *name, struct tp_c
                 goto out;
         }
         c->path = strdup(name);
-        if (!c->path) {
+        c->text = malloc(len + 1);
+        if (!c->path || !c->text) {
                 l.r = -ENOMEM;
                 goto out;
         }
+        memcpy(c->text, text, len + 1);
+        c->text_len = len;
         parse_root(&l, config_root_setting(&cfg), c);
 out:
         config_destroy(&cfg);
@@ -909,6 +912,7 @@ void tp_config_free(struct tp_config *c)
         }
         free(c->clients);
         free(c->path);
+        free(c->text);
         free(c);
 }
 

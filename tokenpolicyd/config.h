@@ -48,6 +48,8 @@ struct tp_client_config {
 
 struct tp_config {
         char *path;
+        char *text;                  /* the text it was read from, NUL-terminated */
+        size_t text_len;
         int version;                 /* always 1 for now */
         bool custom_token_policy;
         int unknown_client;          /* -1: deny, else index into clients */

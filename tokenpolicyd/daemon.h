@@ -22,6 +22,7 @@ struct tp_enforcer;
 #define TP_DEFAULT_SOCKET "/run/tokenpolicy/tokenpolicyd.sock"
 #define TP_DEFAULT_STATE_DIR "/var/lib/tokenpolicy"
 #define TP_STORE_FILE "sessions.db"
+#define TP_LAST_GOOD_FILE "last-good.conf" /* the last valid configuration */
 
 struct tp_daemon {
         char *config_path;
@@ -35,6 +36,9 @@ struct tp_daemon {
         char hostname[256];
         int64_t started;
         int64_t config_loaded;
+        uint8_t config_state;   /* enum tp_config_state: is the file in force? */
+        char *config_errors;    /* why not, one error a line; NULL when it is */
+        int64_t keys_retry_at;  /* retained keys: when to retry a failed cleanup */
         uid_t admin_uid;        /* geteuid(): an unprivileged daemon trusts its owner */
         struct tp_held_action {  /* enforcement waiting for a group commit */
                 struct tp_session session;
@@ -94,12 +98,36 @@ void tp_handle_verify(struct tp_daemon *d, const struct tp_peer *peer,
                       const struct tp_req_verify *req, struct tp_reply *rep);
 
 /* keys.c: ROTATE_KEY (root only): a new signing key; the old public key
- * stays published until every token it signed has expired. */
+ * stays published until every token it signed has expired. REVOKE_KEY
+ * (root only): a key is no longer trusted or published, at once. */
 void tp_handle_rotate_key(struct tp_daemon *d, const struct tp_peer *peer, struct tp_reply *rep);
+void tp_handle_revoke_key(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_req_key *req,
+                          struct tp_reply *rep);
+/* From the event loop about once a second: retained keys whose time has
+ * come leave the key directory and the JWKS. */
+void tp_keys_tick(struct tp_daemon *d);
+
+/* ---- conffile.c: the configuration file and its last valid copy ------- */
+
+/* Is the configuration at path one that only root or `owner` could have
+ * written or put in place (tp_trust_path)? 0, or -EPERM / -errno with the
+ * whole message for the administrator in msg. */
+int tp_conffile_trust(const char *path, uid_t owner, char *msg, size_t msg_size);
+
+/* tp_conffile_trust(), then tp_config_load_file(); every error in errs. */
+int tp_conffile_load(const char *path, uid_t owner, struct tp_config **ret, struct tp_config_errors *errs);
+
+/* At start, once the state directory exists: load d->config_path and keep
+ * it as the last valid configuration; when it cannot be used, serve the
+ * last valid one instead (config_state TP_CONFIG_LAST_GOOD, logged and
+ * audited). Returns 0 with d->config set, or a negative errno when there
+ * is nothing valid to serve (every error logged). */
+int tp_conffile_start(struct tp_daemon *d);
 
 /* Load the config at d->config_path and, when valid, replace the running
- * one. Returns 0, or a negative errno with every error in errs (the running
- * policy is kept). */
+ * one (and keep it as the last valid one). Returns 0, or a negative errno
+ * with every error in errs: the running policy is kept and status says
+ * why the file is not in force. */
 int tp_daemon_reload(struct tp_daemon *d, struct tp_config_errors *errs);
 
 /* ---- lifecycle.c: running sessions after sign-in ---------------------- */

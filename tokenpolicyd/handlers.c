@@ -640,6 +640,9 @@ static void handle_status(struct tp_daemon *d, struct tp_reply *rep)
         st->audit_queued = audit.queued;
         st->audit_lost = audit.lost;
         st->audit_suppressed = audit.suppressed;
+        st->config_state = d->config_state;
+        copy_str(st->config_source, sizeof(st->config_source), d->config->path);
+        copy_str(st->config_errors, sizeof(st->config_errors), d->config_errors ? d->config_errors : "");
         tp_reply_status(rep, TP_STATUS_OK, "running");
 }
 
@@ -766,27 +769,6 @@ static void join_errors(const struct tp_config_errors *errs, char *out, size_t o
                         break;
                 pos += (size_t)w;
         }
-}
-
-int tp_daemon_reload(struct tp_daemon *d, struct tp_config_errors *errs)
-{
-        struct tp_config *c = NULL;
-        int r;
-
-        r = tp_config_load_file(d->config_path, &c, errs);
-        if (r < 0) {
-                for (size_t i = 0; i < errs->n; i++)
-                        tp_log(LOG_ERR, "%s", errs->messages[i]);
-                tp_audit(&(struct tp_audit){ .event = "config-error", .reason = "reload rejected; running policy kept",
-                                             .peer_uid = -1 });
-                return r;
-        }
-        tp_config_free(d->config);
-        d->config = c;
-        d->config_loaded = now_wall();
-        tp_mapfile_publish(d->config, d->socket_path);
-        tp_audit(&(struct tp_audit){ .event = "reload", .reason = d->config_path, .peer_uid = -1 });
-        return 0;
 }
 
 static void handle_reload(struct tp_daemon *d, const struct tp_peer *peer, struct tp_reply *rep)
@@ -933,6 +915,9 @@ void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                 break;
         case TP_REQ_ROTATE_KEY:
                 tp_handle_rotate_key(d, peer, rep);
+                break;
+        case TP_REQ_REVOKE_KEY:
+                tp_handle_revoke_key(d, peer, &req->u.key, rep);
                 break;
         default:
                 tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "Unknown request type %u.", req->type);

@@ -576,6 +576,7 @@ static const struct audit_kind {
         { "undelivered", "d03a1733eb5f40c6b8333684c1137042", LOG_NOTICE },
         { "audit-lost", "cf7383c057dd40f695093ec0851d489e", LOG_WARNING },
         { "audit-suppressed", "a5e68aee940a4c0a99f5f472d66893e9", LOG_WARNING },
+        { "revoke-key", "8e397df6b9c34a1cb8b593ff8932b90b", LOG_NOTICE },
 };
 
 static const struct audit_kind *audit_kind(const char *event)

@@ -1,9 +1,12 @@
 /* main.c: tokenpolicyd's command line, start-up and shutdown.
  *
  * Start-up order matters: everything that can fail for a reason the
- * administrator must fix (config, state directory, key, store, socket) is
+ * administrator must fix (state directory, config, key, store, socket) is
  * done and reported before the daemon detaches, so a failed start never
- * looks like a successful one.
+ * looks like a successful one. The state directory comes first: it holds
+ * the last valid configuration, served when the file cannot be. Files
+ * that someone other than root (or the daemon's user) could have written
+ * or put in place are refused.
  */
 #include "daemon.h"
 
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +26,7 @@
 #include "mapfile.h"
 #include "notify.h"
 #include "pidfile.h"
+#include "trust.h"
 
 static void usage(FILE *f)
 {
@@ -40,18 +45,24 @@ static void usage(FILE *f)
                 "                           %s when it binds the default socket)\n"
                 "  -f, --foreground         stay in the foreground and log to stderr\n"
                 "      --debug              log debug messages\n"
-                "      --check-config FILE  validate FILE, print every error, exit 0 or 1\n"
+                "      --check-config FILE  validate FILE, print every error, exit 0 or 1; warn\n"
+                "                           when its owner or mode would make the daemon refuse it\n"
                 "  -h, --help               show this help\n"
                 "      --version            show the version\n",
                 TP_DEFAULT_CONFIG, TP_DEFAULT_SOCKET, TP_DEFAULT_STATE_DIR, TP_DEFAULT_PID_FILE);
 }
 
+/* The content decides the exit status. A file the daemon would refuse for
+ * its owner, mode or directories gets a warning: the check is also run on
+ * drafts kept elsewhere, and the daemon itself refuses such a file. */
 static int check_config(const char *path)
 {
         struct tp_config_errors errs = { 0 };
         struct tp_config *c = NULL;
-        int r;
+        char msg[TP_MESSAGE_MAX];
+        int r, trust;
 
+        trust = tp_conffile_trust(path, geteuid(), msg, sizeof(msg));
         r = tp_config_load_file(path, &c, &errs);
         for (size_t i = 0; i < errs.n; i++)
                 fprintf(stderr, "%s\n", errs.messages[i]);
@@ -59,6 +70,9 @@ static int check_config(const char *path)
                 fprintf(stderr, "%s: %s\n", path, strerror(-r));
         if (r >= 0)
                 printf("%s: valid (%zu client types)\n", path, c->n_clients);
+        if (trust == -EPERM)
+                fprintf(stderr, "warning: %s\nwarning: tokenpolicyd would not load %s while this is so\n", msg,
+                        path);
         tp_config_errors_clear(&errs);
         tp_config_free(c);
         return r < 0 ? 1 : 0;
@@ -76,9 +90,12 @@ static char *absolute_path(const char *path)
         return out;
 }
 
-static int make_state_dir(const char *dir)
+/* The directories above it must be ones only root or we can change, or
+ * someone could swap the whole directory: tp_trust_path. */
+static int make_state_dir(const char *dir, char *why, size_t why_size)
 {
         struct stat st;
+        int r;
 
         /* 0711: others may not list it but may open the public key and JWKS
          * (0644) inside; the store and the private key are 0600. */
@@ -92,9 +109,59 @@ static int make_state_dir(const char *dir)
                 return -errno;
         if (!S_ISDIR(st.st_mode))
                 return -ENOTDIR;
-        if (st.st_uid != geteuid() || (st.st_mode & 022) != 0)
+        if (st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+                snprintf(why, why_size, "it is owned by uid %u with mode %04o", (unsigned)st.st_uid,
+                         (unsigned)(st.st_mode & 07777));
                 return -EPERM;
+        }
+        if ((r = tp_trust_path(dir, TP_TRUST_DIR, geteuid(), why, why_size)) < 0)
+                return r;
         return 0;
+}
+
+/* The store and its WAL and shared-memory files, where they exist: an
+ * existing file someone else could write would let them make up sessions.
+ * (The directory they are in was checked with the state directory.) */
+static int check_store_files(const char *store_path, char *why, size_t why_size)
+{
+        static const char *const suffixes[] = { "", "-wal", "-shm" };
+        char path[TP_PATH_MAX + 8];
+        struct stat st;
+        int r;
+
+        for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+                snprintf(path, sizeof(path), "%s%s", store_path, suffixes[i]);
+                if (lstat(path, &st) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        return -errno;
+                }
+                if (S_ISLNK(st.st_mode)) {
+                        snprintf(why, why_size, "%s is a symbolic link", path);
+                        return -EPERM;
+                }
+                if ((r = tp_trust_path(path, TP_TRUST_FILE, geteuid(), why, why_size)) < 0)
+                        return r == -ENOENT ? 0 : r;
+        }
+        return 0;
+}
+
+/* What is wrong with the file system holding dir, when that is what made
+ * a write fail: SQLite reports a full disk as an I/O error. "" when
+ * nothing is. */
+static const char *fs_trouble(const char *dir, char *buf, size_t size)
+{
+        struct statvfs vfs;
+
+        if (statvfs(dir, &vfs) < 0)
+                return "";
+        if (vfs.f_flag & ST_RDONLY)
+                snprintf(buf, size, " (the file system holding %s is read-only)", dir);
+        else if ((geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail) == 0)
+                snprintf(buf, size, " (the file system holding %s is full)", dir);
+        else
+                return "";
+        return buf;
 }
 
 /* Detach before anything takes a lock: SQLite's POSIX locks belong to the
@@ -166,11 +233,11 @@ int main(int argc, char **argv)
                 {},
         };
         struct tp_daemon d = { 0 };
-        struct tp_config_errors errs = { 0 };
         const char *config = TP_DEFAULT_CONFIG, *sock = TP_DEFAULT_SOCKET, *state = TP_DEFAULT_STATE_DIR;
         const char *pid_arg = NULL, *pid_file = NULL;
         char *pid_abs = NULL;
-        char store_path[TP_PATH_MAX];
+        char store_path[TP_PATH_MAX], why[TP_MESSAGE_MAX];
+        const char *step = "";
         bool foreground = false, debug = false;
         int c, r, listen_fd = -1, ready_fd = -1, ret = 1;
         bool activated = false;
@@ -246,38 +313,49 @@ int main(int argc, char **argv)
         if (gethostname(d.hostname, sizeof(d.hostname) - 1) < 0)
                 snprintf(d.hostname, sizeof(d.hostname), "localhost");
 
-        r = tp_config_load_file(config, &d.config, &errs);
-        if (r < 0) {
-                for (size_t i = 0; i < errs.n; i++)
-                        fprintf(stderr, "%s\n", errs.messages[i]);
-                if (errs.n == 0)
-                        tp_log_errno(r, "Failed to read %s", config);
-                tp_log(LOG_ERR, "refusing to start with an invalid configuration; check it with 'tokenpolicyd --check-config %s'",
-                       config);
+        why[0] = '\0';
+        /* Room for the longest name in it: every path below fits. */
+        if (strlen(state) + sizeof("/" TP_LAST_GOOD_FILE) > sizeof(store_path) ||
+            strlen(state) + sizeof("/" TP_STORE_FILE) > sizeof(store_path)) {
+                tp_log(LOG_ERR, "state directory path too long: %s", state);
                 goto out;
         }
-        d.config_loaded = d.started;
-        if ((r = make_state_dir(state)) < 0) {
-                tp_log_errno(r, "Failed to use state directory %s (must be a directory owned by the daemon's user, writable by no one else)",
-                             state);
+        if ((r = make_state_dir(state, why, sizeof(why))) < 0) {
+                if (r == -EPERM)
+                        tp_log(LOG_ERR, "refusing state directory %s: %s. It must be a directory owned by the daemon's user, writable by no one else, in directories that only root or that user can change",
+                               state, why);
+                else
+                        tp_log_errno(r, "Failed to use state directory %s", state);
                 goto out;
         }
         /* Once detached, where lines go when there is no syslog socket. */
         tp_log_fallback_dir(state, TP_LOG_FILE_MAX);
-        if ((r = tp_signer_open(state, &d.signer)) < 0) {
-                if (r == -EPERM)
+        if ((r = tp_conffile_start(&d)) < 0)
+                goto out;
+        d.config_loaded = d.started;
+        if ((r = tp_signer_open_report(state, (int64_t)time(NULL), &d.signer, &step)) < 0) {
+                if (r == -EPERM && strncmp(step, "writing", 7) != 0)
                         tp_log(LOG_ERR, "refusing the signing keys in %s: %s must be a regular file readable only by its owner (chmod 0600), and %s/ and the files in it must be owned by the daemon's user and writable by no one else",
                                state, TP_TOKEN_KEY_FILE, TP_TOKEN_KEYS_DIR);
                 else if (r == -EBADMSG || r == -E2BIG)
                         tp_log_errno(r, "Failed to read the retained public keys in %s/%s (a damaged record, or more than %d old keys)",
                                      state, TP_TOKEN_KEYS_DIR, TP_SIGNER_RETAINED_MAX);
                 else
-                        tp_log_errno(r, "Failed to load or create the signing key in %s", state);
+                        tp_log_errno(r, "Failed at %s in %s", step, state);
                 goto out;
         }
         snprintf(store_path, sizeof(store_path), "%s/%s", state, TP_STORE_FILE);
+        if ((r = check_store_files(store_path, why, sizeof(why))) < 0) {
+                if (r == -EPERM)
+                        tp_log(LOG_ERR, "refusing the session store: %s. Its files must be owned by the daemon's user and writable by no one else (chmod 0600)",
+                               why);
+                else
+                        tp_log_errno(r, "Failed to examine the session store %s", store_path);
+                goto out;
+        }
         if ((r = tp_store_open(store_path, &d.store)) < 0) {
-                tp_log_errno(r, "Failed to open the session store %s", store_path);
+                tp_log_errno(r, "Failed to open the session store %s%s", store_path,
+                             fs_trouble(state, why, sizeof(why)));
                 goto out;
         }
         if ((r = tp_lifecycle_start(&d)) < 0) {
@@ -320,7 +398,7 @@ int main(int argc, char **argv)
                 ready_fd = -1;
                 tp_log_open(false, debug);
         }
-        tp_log(LOG_INFO, "ready: %zu client types from %s, %s %s", d.config->n_clients, config,
+        tp_log(LOG_INFO, "ready: %zu client types from %s, %s %s", d.config->n_clients, d.config->path,
                activated ? "serving the socket passed by the service manager for" : "listening on", sock);
         r = tp_server_run(&d, listen_fd);
         ret = r < 0 ? 1 : 0;
@@ -332,11 +410,11 @@ out:
         free(pid_abs);
         if (listen_fd >= 0)
                 close(listen_fd);
-        tp_config_errors_clear(&errs);
         tp_lifecycle_stop(&d);
         tp_store_close(d.store);
         tp_signer_free(d.signer);
         tp_config_free(d.config);
+        free(d.config_errors);
         free(d.config_path);
         free(d.socket_path);
         free(d.state_dir);

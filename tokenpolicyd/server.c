@@ -175,8 +175,11 @@ void tp_server_notify_ready(struct tp_daemon *d)
 
         if (tp_store_count_active(d->store, &active) < 0)
                 active = 0;
-        snprintf(status, sizeof(status), "Serving %zu client types; %" PRIu64 " active sessions",
-                 d->config->n_clients, active);
+        snprintf(status, sizeof(status), "Serving %zu client types; %" PRIu64 " active sessions%s",
+                 d->config->n_clients, active,
+                 d->config_state == TP_CONFIG_LAST_GOOD ? "; CONFIGURATION FILE UNUSABLE, serving the last valid one"
+                 : d->config_state == TP_CONFIG_RELOAD_FAILED ? "; configuration file invalid, its last reload was rejected"
+                 : "");
         tp_notify_ready(status);
 }
 
@@ -786,6 +789,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                 if (more_due || tp_monotonic_ms() - last_sweep_ms >= TICK_MS) {
                         drop_idle(&srv);
                         tp_log_tick(tp_monotonic_ms());
+                        tp_keys_tick(d);
                         more_due = tp_lifecycle_tick(d);
                         last_sweep_ms = tp_monotonic_ms();
                 }

@@ -6,8 +6,10 @@
  * Must never: log; leave a secret in memory it frees; write the private
  * key anywhere but a 0600 file created with O_EXCL; follow a symlink to the
  * private key or a retained key; trust a retained key that someone else
- * could have written; build a path from a kid that is not base64url; take
- * the signature algorithm from a token; or parse a token without a bound
+ * could have written, or one past its time or revoked; build a path from a
+ * kid that is not base64url; take the signature algorithm from a token;
+ * rewrite a published file that already holds what it must (a start on a
+ * full or read-only disk needs no write); or parse a token without a bound
  * (everything is sized by TP_TOKEN_MAX, nothing recurses).
  */
 #include <dirent.h>
@@ -237,6 +239,41 @@ out:
         return r;
 }
 
+/* True when name in dirfd already is a regular file of this mode holding
+ * exactly data, so that writing it again would change nothing. Any doubt
+ * (missing, a symlink, unreadable, another size or content) is false. */
+static bool file_holds(int dirfd, const char *name, const char *data, size_t len, mode_t mode)
+{
+        struct stat st;
+        bool same = false;
+        size_t got = 0;
+        char *buf;
+        int fd;
+
+        fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 07777) != mode ||
+            st.st_size != (off_t)len || !(buf = malloc(len + 1))) {
+                close(fd);
+                return false;
+        }
+        /* One byte more than expected tells a file that grew meanwhile. */
+        if (read_fd_bounded(fd, buf, len + 1, &got) == 0 && got == len && memcmp(buf, data, len) == 0)
+                same = true;
+        free(buf);
+        close(fd);
+        return same;
+}
+
+/* write_file_atomic() with replace, unless the file already holds data. */
+static int write_file_if_changed(int dirfd, const char *name, const char *data, size_t len, mode_t mode)
+{
+        if (file_holds(dirfd, name, data, len, mode))
+                return 0;
+        return write_file_atomic(dirfd, name, data, len, mode, true);
+}
+
 static int pkey_require_ed25519(EVP_PKEY *pkey)
 {
         return EVP_PKEY_get_id(pkey) == EVP_PKEY_ED25519 ? 0 : -EINVAL;
@@ -370,8 +407,9 @@ static int signer_create_key(int dirfd, EVP_PKEY **ret)
         return 0;
 }
 
-/* Write pkey's public half as PEM (0644), replacing name in dirfd. */
-static int store_public_key(int dirfd, const char *name, EVP_PKEY *pkey)
+/* Write pkey's public half as PEM (0644), replacing name in dirfd; with
+ * if_changed, only when name does not already hold it. */
+static int store_public_key(int dirfd, const char *name, EVP_PKEY *pkey, bool if_changed)
 {
         BIO *bio = NULL;
         char *pem;
@@ -382,6 +420,8 @@ static int store_public_key(int dirfd, const char *name, EVP_PKEY *pkey)
                 return -ENOMEM;
         if (PEM_write_bio_PUBKEY(bio, pkey) != 1 || (len = BIO_get_mem_data(bio, &pem)) <= 0)
                 r = -EIO;
+        else if (if_changed)
+                r = write_file_if_changed(dirfd, name, pem, (size_t)len, 0644);
         else
                 r = write_file_atomic(dirfd, name, pem, (size_t)len, 0644, true);
         BIO_free(bio);
@@ -410,6 +450,7 @@ struct tp_signer {
         uint8_t sodium_sk[crypto_sign_SECRETKEYBYTES];
         size_t n_retained;      /* sorted by until, latest first */
         struct signer_key retained[TP_SIGNER_RETAINED_MAX];
+        bool publish_stale;     /* the last write of the public files failed */
 };
 
 #define B64URL_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -567,7 +608,10 @@ static int parse_until(const char *text, size_t len, int64_t *ret)
         return 0;
 }
 
-static int read_until(int keysfd, const char *name, int64_t *ret)
+/* With `ours`, the record must pass retained_file_check (the daemon); a
+ * reader of someone else's state directory (tokenpolicyctl) only needs a
+ * regular file. */
+static int read_until(int keysfd, const char *name, bool ours, int64_t *ret)
 {
         char buf[UNTIL_TEXT_MAX];
         struct stat st;
@@ -581,8 +625,12 @@ static int read_until(int keysfd, const char *name, int64_t *ret)
                 r = -errno;
                 goto out;
         }
-        if ((r = retained_file_check(&st)) < 0)
+        if (ours && (r = retained_file_check(&st)) < 0)
                 goto out;
+        if (!S_ISREG(st.st_mode)) {
+                r = -EPERM;
+                goto out;
+        }
         r = read_fd_bounded(fd, buf, sizeof(buf), &len);
         if (r == -EFBIG)
                 r = -EBADMSG;
@@ -604,7 +652,7 @@ static int retained_store(int keysfd, const struct signer_key *k)
         int n, r;
 
         if ((r = retained_name(k->kid, TP_TOKEN_RETAINED_PUB_SUFFIX, name)) < 0 ||
-            (r = store_public_key(keysfd, name, k->pkey)) < 0 ||
+            (r = store_public_key(keysfd, name, k->pkey, false)) < 0 ||
             (r = retained_name(k->kid, TP_TOKEN_RETAINED_UNTIL_SUFFIX, name)) < 0)
                 return r;
         n = snprintf(text, sizeof(text), "%" PRId64 "\n", k->until);
@@ -638,6 +686,17 @@ static const struct signer_key *signer_find_retained(const struct tp_signer *s, 
         return NULL;
 }
 
+/* Forget the retained key at index i in memory (the order is kept). */
+static void signer_drop_retained(struct tp_signer *s, size_t i)
+{
+        struct signer_key *k = &s->retained[i];
+
+        signer_key_clear(k);
+        memmove(k, k + 1, (s->n_retained - i - 1) * sizeof(*k));
+        s->n_retained--;
+        memset(&s->retained[s->n_retained], 0, sizeof(s->retained[0]));
+}
+
 static int compare_until_latest_first(const void *a, const void *b)
 {
         const struct signer_key *x = a, *y = b;
@@ -665,7 +724,7 @@ static int signer_load_retained_one(struct tp_signer *s, int keysfd, const char 
         if (strcmp(kid, s->current.kid) == 0)
                 return retained_remove(keysfd, kid);
         if ((r = retained_name(kid, TP_TOKEN_RETAINED_UNTIL_SUFFIX, name)) < 0 ||
-            (r = read_until(keysfd, name, &until)) < 0)
+            (r = read_until(keysfd, name, true, &until)) < 0)
                 return r;
         if (until <= now)
                 return retained_remove(keysfd, kid);
@@ -761,9 +820,7 @@ static int signer_prune(struct tp_signer *s, int keysfd, int64_t now)
                 }
                 if ((r = retained_remove(keysfd, k->kid)) < 0)
                         return r;
-                signer_key_clear(k);
-                memmove(k, k + 1, (s->n_retained - i - 1) * sizeof(*k));
-                s->n_retained--;
+                signer_drop_retained(s, i);
         }
         return 0;
 }
@@ -779,15 +836,23 @@ static void jwks_put_key(struct tp_json_out *j, const struct signer_key *k)
 }
 
 /* The current public key as PEM, and the JWKS: the current key first,
- * then each retained key whose time has not passed. */
-static int signer_publish(const struct tp_signer *s, int64_t now)
+ * then each retained key whose time has not passed. Each file is written
+ * only when it does not already hold exactly that. On failure *ret_step
+ * (when not NULL) names the file, and the signer remembers to try again. */
+static int signer_publish(struct tp_signer *s, int64_t now, const char **ret_step)
 {
         struct tp_json_out j;
         char *jwks;
         int r;
 
-        if ((r = store_public_key(s->dirfd, TP_TOKEN_PUB_FILE, s->current.pkey)) < 0)
+        s->publish_stale = true;
+        if ((r = store_public_key(s->dirfd, TP_TOKEN_PUB_FILE, s->current.pkey, true)) < 0) {
+                if (ret_step)
+                        *ret_step = "writing " TP_TOKEN_PUB_FILE;
                 return r;
+        }
+        if (ret_step)
+                *ret_step = "writing " TP_TOKEN_JWKS_FILE;
         if (!(jwks = malloc(JWKS_MAX)))
                 return -ENOMEM;
         tp_json_out_init(&j, jwks, JWKS_MAX);
@@ -803,8 +868,10 @@ static int signer_publish(const struct tp_signer *s, int64_t now)
         if (j.overflow)
                 r = -EMSGSIZE;
         else
-                r = write_file_atomic(s->dirfd, TP_TOKEN_JWKS_FILE, jwks, j.len, 0644, true);
+                r = write_file_if_changed(s->dirfd, TP_TOKEN_JWKS_FILE, jwks, j.len, 0644);
         free(jwks);
+        if (r == 0)
+                s->publish_stale = false;
         return r;
 }
 
@@ -827,8 +894,10 @@ static int sodium_secret_key(EVP_PKEY *pkey, uint8_t sk[crypto_sign_SECRETKEYBYT
         return r;
 }
 
-int tp_signer_open_at(const char *dir, int64_t now, struct tp_signer **ret)
+int tp_signer_open_report(const char *dir, int64_t now, struct tp_signer **ret,
+                          const char **ret_step)
 {
+        const char *step = "opening the state directory";
         struct tp_signer *s = NULL;
         int keysfd = -1, r;
 
@@ -843,28 +912,44 @@ int tp_signer_open_at(const char *dir, int64_t now, struct tp_signer **ret)
                 r = -errno;
                 goto out;
         }
+        step = "reading the signing key " TP_TOKEN_KEY_FILE;
         r = signer_load_key(s->dirfd, &s->current.pkey);
         if (r == -ENOENT) {
+                step = "creating the signing key " TP_TOKEN_KEY_FILE;
                 r = signer_create_key(s->dirfd, &s->current.pkey);
                 /* Another process created it first: use theirs. */
-                if (r == -EEXIST)
+                if (r == -EEXIST) {
+                        step = "reading the signing key " TP_TOKEN_KEY_FILE;
                         r = signer_load_key(s->dirfd, &s->current.pkey);
+                }
         }
         if (r < 0)
                 goto out;
-        if ((r = key_identify(&s->current)) < 0 || (r = sodium_secret_key(s->current.pkey, s->sodium_sk)) < 0 ||
-            (r = keys_dir_open(s->dirfd, &keysfd)) < 0 ||
-            (r = signer_load_retained(s, keysfd, now)) < 0 ||
-            (r = signer_publish(s, now)) < 0)
+        step = "reading the signing key " TP_TOKEN_KEY_FILE;
+        if ((r = key_identify(&s->current)) < 0 || (r = sodium_secret_key(s->current.pkey, s->sodium_sk)) < 0)
+                goto out;
+        step = "opening " TP_TOKEN_KEYS_DIR "/";
+        if ((r = keys_dir_open(s->dirfd, &keysfd)) < 0)
+                goto out;
+        step = "reading the retained keys in " TP_TOKEN_KEYS_DIR "/";
+        if ((r = signer_load_retained(s, keysfd, now)) < 0 ||
+            (r = signer_publish(s, now, &step)) < 0)
                 goto out;
         *ret = s;
         s = NULL;
         r = 0;
 out:
+        if (r < 0 && ret_step)
+                *ret_step = step;
         if (keysfd >= 0)
                 close(keysfd);
         tp_signer_free(s);
         return r;
+}
+
+int tp_signer_open_at(const char *dir, int64_t now, struct tp_signer **ret)
+{
+        return tp_signer_open_report(dir, now, ret, NULL);
 }
 
 int tp_signer_open(const char *dir, struct tp_signer **ret)
@@ -918,7 +1003,7 @@ int tp_signer_rotate(struct tp_signer *s, int64_t now, int64_t retain_until,
         s->retained[s->n_retained++] = old;
         old.pkey = NULL;
         signer_sort_retained(s);
-        if ((r = signer_publish(s, now)) < 0)
+        if ((r = signer_publish(s, now, NULL)) < 0)
                 goto out;
         memcpy(ret_old_kid, old_kid, sizeof(old_kid));
         r = 0;
@@ -928,6 +1013,125 @@ out:
         signer_key_clear(&next);
         if (keysfd >= 0)
                 close(keysfd);
+        return r;
+}
+
+int tp_signer_expire(struct tp_signer *s, int64_t now,
+                     void (*dropped)(const char *kid, int64_t until, void *userdata), void *userdata)
+{
+        bool due = false;
+        int keysfd = -1, r;
+
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < s->n_retained; i++)
+                if (s->retained[i].until <= now)
+                        due = true;
+        if (!due && !s->publish_stale)
+                return 0;
+        if (due) {
+                if ((r = keys_dir_open(s->dirfd, &keysfd)) < 0)
+                        return r;
+                for (size_t i = 0; i < s->n_retained;) {
+                        struct signer_key *k = &s->retained[i];
+
+                        if (k->until > now) {
+                                i++;
+                                continue;
+                        }
+                        if ((r = retained_remove(keysfd, k->kid)) < 0)
+                                goto out;
+                        if (dropped)
+                                dropped(k->kid, k->until, userdata);
+                        signer_drop_retained(s, i);
+                }
+        }
+        r = signer_publish(s, now, NULL);
+out:
+        if (keysfd >= 0)
+                close(keysfd);
+        return r;
+}
+
+/* The current key is replaced, and not retained: no token it signed will
+ * verify again. Only the private key file changes on disk (one rename);
+ * the retained keys stay as they are. */
+static int signer_replace_current(struct tp_signer *s, int64_t now)
+{
+        uint8_t next_sk[crypto_sign_SECRETKEYBYTES];
+        struct signer_key next = {};
+        int r;
+
+        sodium_memzero(next_sk, sizeof(next_sk));
+        if ((r = generate_key(&next.pkey)) < 0 || (r = key_identify(&next)) < 0 ||
+            (r = sodium_secret_key(next.pkey, next_sk)) < 0 ||
+            (r = store_private_key(s->dirfd, next.pkey, true)) < 0)
+                goto out;
+        signer_key_clear(&s->current);
+        s->current = next;
+        next.pkey = NULL;
+        memcpy(s->sodium_sk, next_sk, sizeof(next_sk));
+        r = signer_publish(s, now, NULL);
+out:
+        sodium_memzero(next_sk, sizeof(next_sk));
+        signer_key_clear(&next);
+        return r;
+}
+
+int tp_signer_revoke(struct tp_signer *s, const char *kid, int64_t now, bool *ret_rotated)
+{
+        int keysfd = -1, r;
+        size_t i;
+
+        if (!s || !ret_rotated)
+                return -EINVAL;
+        *ret_rotated = false;
+        if (!tp_kid_valid(kid))
+                return -EINVAL;
+        if (strcmp(kid, s->current.kid) == 0) {
+                *ret_rotated = true;
+                return signer_replace_current(s, now);
+        }
+        for (i = 0; i < s->n_retained; i++)
+                if (strcmp(s->retained[i].kid, kid) == 0)
+                        break;
+        if (i == s->n_retained)
+                return -ENOENT;
+        /* Untrusted from this moment, whatever the disk says next. */
+        signer_drop_retained(s, i);
+        /* The record first: without it a later open never loads the key.
+         * The directory is synced so the removal survives a crash. */
+        if ((r = keys_dir_open(s->dirfd, &keysfd)) < 0 || (r = retained_remove(keysfd, kid)) < 0)
+                goto out;
+        if (fsync(keysfd) < 0) {
+                r = -errno;
+                goto out;
+        }
+        r = signer_publish(s, now, NULL);
+out:
+        if (keysfd >= 0)
+                close(keysfd);
+        return r;
+}
+
+int tp_retained_key_until(const char *dir, const char *kid, int64_t *ret_until)
+{
+        char name[RETAINED_NAME_MAX];
+        int dirfd, keysfd, r;
+
+        if (!dir || !ret_until)
+                return -EINVAL;
+        if ((r = retained_name(kid, TP_TOKEN_RETAINED_UNTIL_SUFFIX, name)) < 0)
+                return r;
+        dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0)
+                return -errno;
+        keysfd = openat(dirfd, TP_TOKEN_KEYS_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(dirfd);
+        if (keysfd < 0)
+                return errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno;
+        r = read_until(keysfd, name, false, ret_until);
+        close(keysfd);
         return r;
 }
 
@@ -1089,16 +1293,17 @@ static int jwt_parse_claims(const char *payload, size_t len, struct tp_json_obje
 }
 
 /* The key a token names: the signer's current key when the header has no
- * kid or names it, else a retained key with that kid (borrowed, not to be
- * freed). Only compares strings: a kid never reaches the file system. */
-static EVP_PKEY *signer_key_for_kid(const struct tp_signer *s, const char *kid)
+ * kid or names it, else a retained key with that kid whose time has not
+ * passed (borrowed, not to be freed). Only compares strings: a kid never
+ * reaches the file system. */
+static EVP_PKEY *signer_key_for_kid(const struct tp_signer *s, const char *kid, int64_t now)
 {
         const struct signer_key *k;
 
         if (kid[0] == '\0' || strcmp(kid, s->current.kid) == 0)
                 return s->current.pkey;
         k = signer_find_retained(s, kid);
-        return k ? k->pkey : NULL;
+        return k && k->until > now ? k->pkey : NULL;
 }
 
 /* Verify with the signer's key chosen by kid when s is set, else with the
@@ -1140,7 +1345,7 @@ static int jwt_verify(const struct tp_signer *s, const char *pubkey_pem_path, co
         }
 
         if (s) {
-                if (!(pkey = signer_key_for_kid(s, c.kid))) {
+                if (!(pkey = signer_key_for_kid(s, c.kid, now))) {
                         r = -ENOKEY;
                         goto out;
                 }

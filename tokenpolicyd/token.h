@@ -7,7 +7,11 @@
  * public key is published beside it as PEM and JWKS.
  * Key rotation: the private key is replaced and the old public key is kept
  * as keys/<kid>.pub.pem with keys/<kid>.until (decimal Unix seconds and a
- * newline), published in the JWKS until then and removed after.
+ * newline), published in the JWKS and trusted until then, removed after.
+ * Key revocation: a retained key is dropped at once; the current key is
+ * replaced by a new one without being retained.
+ * The published files are written only when their content changes, so an
+ * unchanged key needs no write at start (a full or read-only disk).
  * Secrets are wiped with OPENSSL_cleanse before their memory is freed.
  * Library code: never logs.
  */
@@ -72,9 +76,14 @@ bool tp_kid_valid(const char *kid);
  * record. -EBADMSG for a malformed record or a key file that does not hold
  * the key its name says; -E2BIG for more than TP_SIGNER_RETAINED_MAX
  * records in force. Writes the public PEM and JWKS files (0644) beside the
- * key. tp_signer_open uses the wall clock. */
+ * key when they are missing or differ from what they must hold.
+ * tp_signer_open uses the wall clock. tp_signer_open_report also says, in
+ * *ret_step (a static phrase naming the file, "writing jwks.json"), which
+ * step failed, for the caller's message. */
 int tp_signer_open_at(const char *dir, int64_t now, struct tp_signer **ret);
 int tp_signer_open(const char *dir, struct tp_signer **ret);
+int tp_signer_open_report(const char *dir, int64_t now, struct tp_signer **ret,
+                          const char **ret_step);
 void tp_signer_free(struct tp_signer *s);
 const char *tp_signer_kid(const struct tp_signer *s);
 
@@ -94,6 +103,39 @@ int tp_pubkey_pem_kid(const char *pubkey_pem_path, char ret_kid[TP_KID_LEN + 1])
 int tp_signer_rotate(struct tp_signer *s, int64_t now, int64_t retain_until,
                      char ret_old_kid[TP_KID_LEN + 1]);
 
+/* Drop the retained keys whose time is not after now (tp_signer_verify
+ * refuses them from that time on already): their files, then the key in
+ * memory, then the JWKS is rewritten without them; also rewrites the
+ * published files when an earlier write of them failed. Cheap when nothing is due (no system call).
+ * `dropped`, when not NULL, is called for each key dropped. Returns 0, or
+ * -errno when a file could not be removed or written (call again later:
+ * what is left is retried). */
+int tp_signer_expire(struct tp_signer *s, int64_t now,
+                     void (*dropped)(const char *kid, int64_t until, void *userdata), void *userdata);
+
+/* Stop trusting and publishing the key kid at once, for good.
+ * A retained key: its record and file are removed (the record first, then
+ * the directory is synced), then the JWKS is rewritten. The current key:
+ * replaced by a new key, as by tp_signer_rotate, but not retained, so that
+ * no token it signed verifies any more; *ret_rotated is then true.
+ * Returns 0; -EINVAL for a kid that is not a key id; -ENOENT for a kid
+ * this signer neither signs with nor retains (nothing changed). Other
+ * errors: for a retained key it is no longer trusted by this signer, but
+ * its files may remain (a later open would trust it again: -errno from the
+ * removal) or the JWKS may still list it (-errno from the rewrite, retried
+ * by tp_signer_expire); for the current key, an error before the switch
+ * leaves it in use (tp_signer_kid() still names it), one after it only
+ * leaves the published files stale. */
+int tp_signer_revoke(struct tp_signer *s, const char *kid, int64_t now, bool *ret_rotated);
+
+/* When the retained key kid in the state directory dir stops being
+ * trusted: the time in dir/keys/<kid>.until (a regular file, not a
+ * symlink, in the format tp_signer_open requires; its owner is not
+ * checked, as a reader such as tokenpolicyctl may run as anyone).
+ * -ENOENT when there is no record (the key is not retained), -EINVAL for a
+ * kid that is not a key id, -EBADMSG for a malformed record. */
+int tp_retained_key_until(const char *dir, const char *kid, int64_t *ret_until);
+
 /* Sign claims as a compact JWT into out. Fills in c->jti and c->kid if
  * empty. -ENOBUFS when out is too small, -EMSGSIZE when the token would
  * not fit TP_TOKEN_MAX, -EINVAL for a string claim that is not UTF-8 or a
@@ -104,8 +146,9 @@ int tp_jwt_sign(struct tp_signer *s, struct tp_jwt_claims *c, char *out, size_t 
  * chosen by the token's "kid" (the algorithm is never taken from the
  * token; a token without a kid is checked with the current key). Same
  * checks and return values as tp_jwt_verify_pem, plus -ENOKEY when the kid
- * names none of this signer's keys. Reads no file: a kid is only compared
- * with the keys in memory. */
+ * names none of this signer's keys, or a retained key whose time is not
+ * after now (whether or not tp_signer_expire has dropped it yet). Reads no
+ * file: a kid is only compared with the keys in memory. */
 int tp_signer_verify(struct tp_signer *s, const char *token, int64_t now, struct tp_jwt_claims *ret);
 
 /* Verify a compact JWT against a PEM public key file: the header must say

@@ -606,8 +606,11 @@ def test_detached_daemon_keeps_its_locks_and_sessions():
         time.sleep(0.2)
         env.start()
         eq(len(env.sessions()), 3, "every acknowledged sign-in survived")
+        # A state directory that never saw a valid configuration: nothing
+        # to fall back on.
         p = subprocess.run([DAEMON, "--config", env.conf + ".missing", "--socket", env.sock + "2",
-                            "--state-dir", env.state], capture_output=True, text=True, timeout=30)
+                            "--state-dir", os.path.join(env.dir, "state2")], capture_output=True, text=True,
+                           timeout=30)
         eq(p.returncode, 1, "a failed detached start reports failure")
         check(".missing" in p.stderr, p.stderr)
     finally:

@@ -96,7 +96,7 @@ def test_status_table_and_json(env):
     env.sign_in("tptest-sshd", BOB)
 
     def run(who):
-        p = env.ctl("status", user=who, check_rc=0)
+        p = p0 = env.ctl("status", user=who, check_rc=0)
         for label in ("version:", "pid:", "started:", "config path:", "config loaded:",
                       "active sessions:", "client types:", "audit to:", "audit queued:", "audit lost:",
                       "audit suppressed:"):
@@ -106,10 +106,14 @@ def test_status_table_and_json(env):
         p = env.ctl("status", "--json", user=who, check_rc=0)
         st = json.loads(p.stdout)
         check_types(st, {"version": str, "pid": int, "started": int, "config": str, "config_loaded": int,
-                         "active_sessions": int, "client_types": int,
+                         "active_sessions": int, "client_types": int, "config_state": str,
+                         "config_source": str, "config_errors": list,
                          "audit_sink": str, "audit_queued": int, "audit_lost": int, "audit_suppressed": int},
                     "status --json")
         eq((st["audit_sink"], st["audit_queued"], st["audit_lost"]), ("standard error", 0, 0), "audit trail")
+        eq((st["config_state"], st["config_source"], st["config_errors"]), ("loaded", env.conf, []),
+           "the file is in force")
+        check(re.search(r"^config state:\s+in force$", p0.stdout, re.M), p0.stdout)
         eq(st["pid"], env.proc.pid, "pid")
         eq(st["config"], env.conf, "config")
         eq(st["active_sessions"], 2, "active sessions")

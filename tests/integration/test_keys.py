@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Integration tests for signing-key rotation and the key choice of verify.
+"""Integration tests for signing-key rotation, revocation and the key
+choice of verify.
 
 `tokenpolicyctl rotate-key` as root and as a user, the files it leaves in
 the state directory (keys/KID.pub.pem, keys/KID.until, jwks.json), a token
@@ -7,20 +8,27 @@ signed before the rotation verifying by its kid with `tokenpolicyctl
 verify --state-dir`, with the daemon's own check and with the independent
 verifier's --jwks, new tokens carrying the new kid, the old key surviving
 a restart and gone after a restart past its time, and verify's --issuer
-check (a token checked on another host is refused). Needs root to create the test user (tptest-*),
-which it removes again.
+check (a token checked on another host is refused).
+A leaked key: tokens forged with a copy of it are refused once
+`tokenpolicyctl revoke-key` names it (retained or current, at once and
+after a restart), and a retained key stops verifying at its end time while
+the daemon runs. A start on a full or read-only state directory (a tmpfs in
+a private mount namespace) writes nothing it does not have to and names
+what failed. Needs root to create the test user (tptest-*), which it
+removes again.
 """
 import base64
 import json
 import os
 import pwd
 import re
+import signal
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import CTL, PY, ROOT, check, eq, run_tests, with_env  # noqa: E402
+from tplib import CTL, PY, ROOT, Env, TestFailure, check, eq, run_tests, wait_for, with_env  # noqa: E402
 
 ALICE = "tptest-alice"
 VERIFY = os.path.join(ROOT, "tests", "integration", "verify_jwt.py")
@@ -222,9 +230,263 @@ def test_verify_issuer_and_kid(env):
     check("--state-dir" in p.stderr, p.stderr)
 
 
+# -- a leaked key ------------------------------------------------------------
+
+def read_key(env):
+    """A copy of the current private key, as someone who stole it has."""
+    from cryptography.hazmat.primitives import serialization
+    with open(os.path.join(env.state, "signing-key.pem"), "rb") as f:
+        return serialization.load_pem_private_key(f.read(), None)
+
+
+def forge(key, kid, claims):
+    h = b64_encode({"alg": "EdDSA", "typ": "JWT", "kid": kid})
+    c = b64_encode(claims)
+    sig = key.sign(f"{h}.{c}".encode())
+    return f"{h}.{c}." + base64.urlsafe_b64encode(sig).decode().rstrip("=")
+
+
+def forged_like(key, token, **changes):
+    claims = {**b64_json(token.split(".")[1]), **changes}
+    return forge(key, kid_of(token), claims)
+
+
+def retained_files(env):
+    return sorted(os.listdir(os.path.join(env.state, "keys")))
+
+
+@with_env()
+def test_revoke_key_stops_a_leaked_key(env):
+    tok1 = token_of(env.sign_in("tptest-desktop", ALICE))
+    k1 = kid_of(tok1)
+    leaked1 = read_key(env)
+    env.ctl("rotate-key", check_rc=0)
+    k2 = jwks_kids(env)[0]
+    eq(jwks_kids(env), [k2, k1], "K1 retained")
+    # Someone holding K1's private key mints a token for a live session.
+    now = int(time.time())
+    forged1 = forged_like(leaked1, tok1, iat=now, exp=now + 3600, jti="f" * 32)
+    p = verify(env, forged1, "--state-dir", env.state)
+    eq(p.returncode, 0, f"before the revocation the forged token passes: {p.stderr}")
+
+    # Only root; a malformed or unknown kid changes nothing.
+    before = state_files(env)
+    p = env.ctl("revoke-key", k1, user=ALICE)
+    eq(p.returncode, 1, f"as a user: {p.stdout} {p.stderr}")
+    check("Only root may revoke a signing key." in p.stderr, p.stderr)
+    p = env.ctl("revoke-key", "../signing-key")
+    eq(p.returncode, 2, "not a key id")
+    check("is not a key id" in p.stderr, p.stderr)
+    eq(env.ctl("revoke-key").returncode, 2, "no KID")
+    eq(env.ctl("revoke-key", k1, k2).returncode, 2, "two KIDs")
+    p = env.ctl("revoke-key", "A" * 43)
+    eq(p.returncode, 1, "unknown kid")
+    check("No signing key " + "A" * 43 in p.stderr, p.stderr)
+    eq(state_files(env), before, "nothing changed")
+
+    # Revoked: out of the JWKS and the key directory, refused everywhere.
+    p = env.ctl("revoke-key", "--", k1, check_rc=0)
+    eq(p.stdout, f"Signing key {k1} revoked.\n", "output")
+    check("event=revoke-key" in env.log_text() and f"key {k1} revoked" in env.log_text(), "audited")
+    eq(jwks_kids(env), [k2], "JWKS without K1")
+    eq(retained_files(env), [], "its files are gone")
+    for tok in (forged1, tok1):
+        p = verify(env, tok, "--state-dir", env.state, daemon=False)
+        eq(p.returncode, 1, f"offline: {p.stdout}")
+        check(f"signed by key {k1}, which {env.state} publishes neither" in p.stderr, p.stderr)
+        eq(verify_jwks(env, tok).returncode, 1, "independent verifier with the JWKS")
+    p = verify(env, forged1, "--state-dir", env.state)
+    eq(p.returncode, 1, "daemon check")
+    eq(env.ctl("revoke-key", k1).returncode, 1, "revoked already")
+
+    # For good: a restart does not bring it back.
+    env.restart()
+    eq(jwks_kids(env), [k2], "JWKS after a restart")
+    p = subprocess.run([CTL, "--socket", env.sock, "verify", forged1, "--state-dir", env.state],
+                       capture_output=True, text=True, timeout=60)
+    eq(p.returncode, 1, f"after a restart: {p.stdout}")
+
+    # The current key: replaced at once, and not retained.
+    tok2 = token_of(env.sign_in("tptest-desktop", ALICE))
+    eq(kid_of(tok2), k2, "signed with K2")
+    key_before = read_bytes(os.path.join(env.state, "signing-key.pem"))
+    p = env.ctl("revoke-key", k2, check_rc=0)
+    m = re.fullmatch(rf"Signing key {re.escape(k2)} revoked\. It was the current key: new key "
+                     r"([A-Za-z0-9_-]{43}) signs from now on\.\n", p.stdout)
+    check(m, f"output: {p.stdout!r}")
+    k3 = m.group(1)
+    eq(jwks_kids(env), [k3], "only the new key")
+    eq(retained_files(env), [], "K2 not retained")
+    check(read_bytes(os.path.join(env.state, "signing-key.pem")) != key_before, "a new private key")
+    eq(mode(os.path.join(env.state, "signing-key.pem")), 0o600, "its mode")
+    eq(verify(env, tok2, "--state-dir", env.state).returncode, 1, "K2's token refused")
+    tok3 = token_of(env.sign_in("tptest-desktop", ALICE))
+    eq(kid_of(tok3), k3, "new sign-ins carry K3")
+    eq(verify(env, tok3, "--state-dir", env.state).returncode, 0, "and verify")
+    env.restart()
+    eq(jwks_kids(env), [k3], "after a restart")
+    eq(verify(env, tok2, "--state-dir", env.state).returncode, 1, "K2's token still refused")
+
+
+@with_env()
+def test_retained_key_ends_at_its_time_without_a_restart(env):
+    tok = token_of(env.sign_in("tptest-desktop", ALICE))
+    k1 = kid_of(tok)
+    leaked = read_key(env)
+    env.ctl("rotate-key", check_rc=0)
+    k2 = jwks_kids(env)[0]
+    with open(os.path.join(env.state, "keys", f"{k1}.until")) as f:
+        until = int(f.read())
+    # A token forged with the old key, valid well past the key's end.
+    forged = forged_like(leaked, tok, iat=until - 60, exp=until + 7 * 86400, jti="e" * 32)
+
+    # The daemon's clock moves past the old key's end; no restart.
+    env.set_offset(until - int(time.time()) + 5)
+    check(wait_for(lambda: jwks_kids(env) == [k2]), f"the JWKS drops K1 by itself: {jwks_kids(env)}")
+    eq(retained_files(env), [], "and its files")
+    check(f"retained signing key {k1} reached its end" in env.log_text(), env.log_text()[-1000:])
+    p = verify(env, forged, "--state-dir", env.state)
+    eq(p.returncode, 1, f"the forged token is refused: {p.stdout}")
+    p = subprocess.run([CTL, "--socket", env.sock, "verify", forged, "--key",
+                        os.path.join(env.state, "signing-key.pub.pem")], capture_output=True, text=True,
+                       timeout=60)
+    eq(p.returncode, 1, "not the current key either")
+
+
+def test_verify_refuses_a_retained_key_past_its_time():
+    """tokenpolicyctl verify reads the key's time itself: the daemon may not
+    have run since the key's end, to remove it."""
+    env = Env()
+    try:
+        env.set_offset(-2 * 86400)  # the daemon's clock: two days ago
+        env.start()
+        tok = token_of(env.sign_in("tptest-desktop", ALICE))
+        k1 = kid_of(tok)
+        leaked = read_key(env)
+        env.ctl("rotate-key", check_rc=0)
+        env.stop()
+        with open(os.path.join(env.state, "keys", f"{k1}.until")) as f:
+            until = int(f.read())
+        check(until < time.time(), "the key's end has passed by the real clock")
+        now = int(time.time())
+        forged = forged_like(leaked, tok, iat=now, exp=now + 3600, jti="d" * 32)
+        p = verify(env, forged, "--state-dir", env.state, daemon=False)
+        eq(p.returncode, 1, f"refused: {p.stdout}")
+        check(f"signed by key {k1}, which {env.state} kept for old tokens only until" in p.stderr, p.stderr)
+    finally:
+        env.cleanup()
+
+
+# -- a full or read-only state directory -------------------------------------
+
+STATE_DIR_SCENARIO = "state-dir-full-or-read-only"
+
+
+def run_state_dir_scenario():
+    """Runs in a private mount namespace (unshare -m): a 1 MiB tmpfs as the
+    state directory, filled up or remounted read-only."""
+    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+    env = Env()
+    os.makedirs(env.state)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0711", "tptest-state", env.state], check=True)
+    fill = os.path.join(env.state, "fill")
+
+    def fill_up():
+        with open(fill, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        st = os.statvfs(env.state)
+        eq(st.f_bfree, 0, "the state directory is full")
+
+    def published():
+        """The files a start writes when they are not right: their inode
+        changes when they are written again."""
+        names = [n for n in ("signing-key.pub.pem", "jwks.json", "last-good.conf")
+                 if os.path.exists(os.path.join(env.state, n))]
+        return {n: (os.stat(os.path.join(env.state, n)).st_ino, read_bytes(os.path.join(env.state, n)))
+                for n in names}
+
+    def start_fails():
+        env.start(wait=False)
+        rc = env.proc.wait(timeout=30)
+        env.proc = None
+        env.logf.close()
+        eq(rc, 1, "exit status")
+        with open(env.log, errors="replace") as f:
+            log = f.read()
+        os.truncate(env.log, 0)
+        return log
+
+    try:
+        env.start()
+        env.sign_in("tptest-desktop", ALICE)
+        files = published()
+        # A daemon that stopped without closing the store (killed, or
+        # crashed) leaves its WAL behind; on a full disk it starts again,
+        # writing nothing it need not.
+        env.stop(signal.SIGKILL)
+        fill_up()
+        env.start()
+        eq(published(), files, "nothing rewritten")
+        eq(len(env.sessions()), 1, "the store opens")
+        eq(env.pam("tptest-desktop", ALICE, "acct")["results"], ["PAM_SUCCESS"], "access checks are answered")
+        env.stop()
+
+        # Stopped cleanly (with room to do so), the store has no WAL and
+        # needs room to open: the message says the disk is full, not that
+        # the signing key failed.
+        os.unlink(fill)
+        env.start()
+        env.stop()
+        check(not os.path.exists(os.path.join(env.state, "sessions.db-wal")), "no WAL after a clean stop")
+        fill_up()
+        log = start_fails()
+        check("Failed to open the session store" in log and "is full" in log, log)
+        check("signing key" not in log, log)
+
+        # A public file that really must be written: named, with the cause.
+        os.unlink(fill)
+        os.unlink(os.path.join(env.state, "jwks.json"))
+        fill_up()
+        log = start_fails()
+        check(f"Failed at writing jwks.json in {env.state}: No space left on device" in log, log)
+        os.unlink(fill)
+
+        # Read-only: nothing in the key directory is written; the store
+        # cannot open, and that is what the message says.
+        env.start()
+        env.stop()
+        files = published()
+        subprocess.run(["mount", "-o", "remount,ro", env.state], check=True)
+        log = start_fails()
+        check("Failed to open the session store" in log and "Read-only file system" in log and
+              "is read-only" in log, log)
+        check("signing key" not in log, log)
+        eq(published(), files, "unchanged")
+    finally:
+        if env.proc and env.proc.poll() is None:
+            env.stop()
+        subprocess.run(["umount", "-l", env.state], capture_output=True)
+        env.cleanup()
+
+
+def test_start_on_a_full_or_read_only_state_directory():
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", PY, os.path.abspath(__file__),
+                        STATE_DIR_SCENARIO], capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        raise TestFailure(f"scenario failed (rc {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+
+
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
 
 if __name__ == "__main__":
+    if sys.argv[1:] == [STATE_DIR_SCENARIO]:
+        run_state_dir_scenario()
+        sys.exit(0)
     if os.geteuid() != 0:
         print("1..0 # SKIP integration tests need root (test users are created and removed)")
         sys.exit(0)

@@ -961,6 +961,29 @@ static void test_file_loads_with_path_as_name(void **state)
         free(path);
 }
 
+/* A valid load keeps the exact text it was read from: the daemon saves
+ * that, not a second read of the file, as the last valid configuration. */
+static void test_valid_load_keeps_its_text(void **state)
+{
+        static const char data[] = "# kept as it is, comments and all\n"
+                                   "version = 1;\nclients = { web = { services = [\"cockpit\"]; }; };\n";
+        struct tp_config_errors errs = { 0 };
+        struct tp_config *c = NULL, *again = NULL;
+        char *path = write_file(*state, data, sizeof(data) - 1);
+
+        assert_int_equal(tp_config_load_file(path, &c, &errs), 0);
+        assert_int_equal(c->text_len, sizeof(data) - 1);
+        assert_memory_equal(c->text, data, sizeof(data));
+        /* Loading that text again gives the same policy. */
+        assert_int_equal(tp_config_load_string(c->text, "copy", &again, &errs), 0);
+        assert_int_equal(again->n_clients, 1);
+        assert_string_equal(again->clients[0].services[0], "cockpit");
+        assert_string_equal(again->text, data);
+        tp_config_free(again);
+        tp_config_free(c);
+        free(path);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -992,6 +1015,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_file_not_regular, setup_tmpdir,
                                                 teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_file_loads_with_path_as_name, setup_tmpdir,
+                                                teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_valid_load_keeps_its_text, setup_tmpdir,
                                                 teardown_tmpdir),
         };
 

@@ -1,7 +1,8 @@
 /* test_token.c: unit tests for secrets and signatures (tokenpolicyd/token.c).
  *
  * Random identifiers, refresh-token hashes, the signing key's file rules,
- * the published JWKS, and the JWT verifier against every kind of forgery
+ * the published JWKS (written only when it changes), rotation, the end of
+ * a retained key and revocation, and the JWT verifier against every kind of forgery
  * and malformation, each limit on both sides. Crafted tokens are signed
  * here with the real key through OpenSSL directly, so that the claims
  * parser is reached only through a valid signature. Must never print
@@ -1611,6 +1612,233 @@ static void test_verify_kid_never_a_path(void **state)
         assert_int_equal(unlink(path), 0);
 }
 
+/* ---- what a start writes, the end of a retained key, revocation ----------- */
+
+static void stat_in(const char *dir, const char *name, struct stat *st)
+{
+        char p[PATH_MAX];
+
+        path_in(p, dir, name);
+        assert_int_equal(lstat(p, st), 0);
+}
+
+/* Reopening with nothing changed writes nothing: the published files keep
+ * their inode (a rewrite renames a new file over them). What differs from
+ * what they must hold is rewritten: content, mode, a symlink in place. */
+static void test_open_writes_only_what_changed(void **state)
+{
+        struct fixture *f = *state;
+        struct stat pub1, jwks1, pub2, jwks2;
+        char path[PATH_MAX], jwks[BIG], jwks_again[BIG], pem[4096], pem_again[4096];
+
+        stat_in(f->dir, TP_TOKEN_PUB_FILE, &pub1);
+        stat_in(f->dir, TP_TOKEN_JWKS_FILE, &jwks1);
+        path_in(path, f->dir, TP_TOKEN_JWKS_FILE);
+        read_text(path, jwks, sizeof(jwks));
+        read_text(f->pub, pem, sizeof(pem));
+        reopen_at(f, NOW);
+        stat_in(f->dir, TP_TOKEN_PUB_FILE, &pub2);
+        stat_in(f->dir, TP_TOKEN_JWKS_FILE, &jwks2);
+        assert_true(pub1.st_ino == pub2.st_ino && jwks1.st_ino == jwks2.st_ino);
+
+        /* Damaged content, a wrong mode, a file the size of the right one
+         * but not the same bytes: each is written again. */
+        write_text(path, "{\"keys\":[]}\n", 0644);
+        reopen_at(f, NOW);
+        read_text(path, jwks_again, sizeof(jwks_again));
+        assert_string_equal(jwks_again, jwks);
+        assert_int_equal(chmod(f->pub, 0600), 0);
+        reopen_at(f, NOW);
+        assert_int_equal(file_mode(f->dir, TP_TOKEN_PUB_FILE), 0644);
+        pem[10] ^= 1;
+        write_text(f->pub, pem, 0644);
+        pem[10] ^= 1;
+        reopen_at(f, NOW);
+        read_text(f->pub, pem_again, sizeof(pem_again));
+        assert_string_equal(pem_again, pem);
+        assert_int_equal(unlink(f->pub), 0);
+        assert_int_equal(symlink(path, f->pub), 0);
+        reopen_at(f, NOW);
+        assert_int_equal(file_mode(f->dir, TP_TOKEN_PUB_FILE), 0644);
+        read_text(f->pub, pem_again, sizeof(pem_again));
+        assert_string_equal(pem_again, pem);
+}
+
+/* Where a start failed is named, so that the message blames the right
+ * file. */
+static void test_open_reports_step(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_signer *s = NULL;
+        const char *step = NULL;
+        char path[PATH_MAX];
+
+        path_in(path, f->dir, TP_TOKEN_JWKS_FILE);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(mkdir(path, 0755), 0); /* cannot be renamed over */
+        assert_int_equal(tp_signer_open_report(f->dir, NOW, &s, &step), -EISDIR);
+        assert_null(s);
+        assert_string_equal(step, "writing " TP_TOKEN_JWKS_FILE);
+        assert_int_equal(rmdir(path), 0);
+        path_in(path, f->dir, TP_TOKEN_KEY_FILE);
+        assert_int_equal(chmod(path, 0640), 0);
+        assert_int_equal(tp_signer_open_report(f->dir, NOW, &s, &step), -EPERM);
+        assert_string_equal(step, "reading the signing key " TP_TOKEN_KEY_FILE);
+        assert_int_equal(chmod(path, 0600), 0);
+        step = NULL;
+        assert_int_equal(tp_signer_open_report(f->dir, NOW, &s, &step), 0);
+        assert_null(step);
+        tp_signer_free(s);
+}
+
+struct dropped_keys {
+        size_t n;
+        char kid[4][TP_KID_LEN + 1];
+        int64_t until[4];
+};
+
+static void note_dropped(const char *kid, int64_t until, void *userdata)
+{
+        struct dropped_keys *d = userdata;
+
+        assert_true(d->n < 4);
+        strcpy(d->kid[d->n], kid);
+        d->until[d->n++] = until;
+}
+
+/* A retained key is trusted until its time and not a second longer, in
+ * the running signer (no reopen); tp_signer_expire then removes it from
+ * disk and the JWKS. */
+static void test_retained_key_untrusted_after_its_time(void **state)
+{
+        struct fixture *f = *state;
+        char tok[TP_TOKEN_MAX], old_kid[TP_KID_LEN + 1], path[PATH_MAX];
+        struct dropped_keys d = { 0 };
+        struct tp_jwt_claims c, got;
+        int64_t until = 0;
+
+        sign_base(f, tok, &c); /* valid until NOW + 12 h, well past RETAIN_UNTIL */
+        assert_int_equal(tp_signer_rotate(f->signer, ROTATE_NOW, RETAIN_UNTIL, old_kid), 0);
+        assert_int_equal(tp_retained_key_until(f->dir, old_kid, &until), 0);
+        assert_int_equal(until, RETAIN_UNTIL);
+        assert_int_equal(tp_signer_verify(f->signer, tok, RETAIN_UNTIL - 1, &got), 0);
+        assert_int_equal(tp_signer_verify(f->signer, tok, RETAIN_UNTIL, &got), -ENOKEY);
+        assert_int_equal(tp_signer_verify(f->signer, tok, RETAIN_UNTIL + 3600, &got), -ENOKEY);
+
+        /* Nothing due: nothing done. */
+        assert_int_equal(tp_signer_expire(f->signer, RETAIN_UNTIL - 1, note_dropped, &d), 0);
+        assert_int_equal(d.n, 0);
+        assert_int_equal(jwks_key_count(f, NULL), 2);
+        retained_path(path, f, old_kid, TP_TOKEN_RETAINED_UNTIL_SUFFIX);
+        assert_true(exists(path));
+
+        assert_int_equal(tp_signer_expire(f->signer, RETAIN_UNTIL, note_dropped, &d), 0);
+        assert_int_equal(d.n, 1);
+        assert_string_equal(d.kid[0], old_kid);
+        assert_int_equal(d.until[0], RETAIN_UNTIL);
+        assert_int_equal(jwks_key_count(f, NULL), 1);
+        assert_false(jwks_has(f, old_kid));
+        assert_false(exists(path));
+        retained_path(path, f, old_kid, TP_TOKEN_RETAINED_PUB_SUFFIX);
+        assert_false(exists(path));
+        assert_int_equal(tp_retained_key_until(f->dir, old_kid, &until), -ENOENT);
+        assert_int_equal(tp_signer_expire(f->signer, RETAIN_UNTIL + 1, note_dropped, &d), 0);
+        assert_int_equal(d.n, 1);
+        assert_int_equal(tp_signer_verify(f->signer, tok, NOW, &got), -ENOKEY);
+}
+
+static void test_revoke_retained_key(void **state)
+{
+        struct fixture *f = *state;
+        char tok[TP_TOKEN_MAX], new_tok[TP_TOKEN_MAX], a[TP_KID_LEN + 1], b[TP_KID_LEN + 1];
+        char current[TP_KID_LEN + 1], path[PATH_MAX], unknown[TP_KID_LEN + 1];
+        struct tp_jwt_claims c, got;
+        bool rotated = true;
+        int64_t until;
+
+        sign_base(f, tok, &c);
+        assert_int_equal(tp_signer_rotate(f->signer, ROTATE_NOW, RETAIN_UNTIL, a), 0);
+        assert_int_equal(tp_signer_rotate(f->signer, ROTATE_NOW, RETAIN_UNTIL + 10, b), 0);
+        strcpy(current, tp_signer_kid(f->signer));
+        sign_base(f, new_tok, &c);
+        assert_int_equal(tp_signer_verify(f->signer, tok, NOW, &got), 0);
+        assert_int_equal(jwks_key_count(f, NULL), 3);
+
+        assert_int_equal(tp_signer_revoke(f->signer, a, NOW, &rotated), 0);
+        assert_false(rotated);
+        assert_string_equal(tp_signer_kid(f->signer), current);
+        assert_int_equal(tp_signer_verify(f->signer, tok, NOW, &got), -ENOKEY);
+        assert_int_equal(tp_signer_verify(f->signer, new_tok, NOW, &got), 0);
+        assert_int_equal(jwks_key_count(f, NULL), 2);
+        assert_false(jwks_has(f, a));
+        assert_true(jwks_has(f, b));
+        retained_path(path, f, a, TP_TOKEN_RETAINED_UNTIL_SUFFIX);
+        assert_false(exists(path));
+        retained_path(path, f, a, TP_TOKEN_RETAINED_PUB_SUFFIX);
+        assert_false(exists(path));
+        assert_int_equal(tp_retained_key_until(f->dir, a, &until), -ENOENT);
+        assert_int_equal(tp_retained_key_until(f->dir, b, &until), 0);
+
+        /* For good: a restart does not bring it back. */
+        reopen_at(f, NOW);
+        assert_int_equal(tp_signer_verify(f->signer, tok, NOW, &got), -ENOKEY);
+        assert_int_equal(jwks_key_count(f, NULL), 2);
+
+        /* Unknown, already revoked, or not a key id: nothing changes. */
+        assert_int_equal(tp_signer_revoke(f->signer, a, NOW, &rotated), -ENOENT);
+        memset(unknown, 'A', TP_KID_LEN);
+        unknown[TP_KID_LEN] = '\0';
+        assert_int_equal(tp_signer_revoke(f->signer, unknown, NOW, &rotated), -ENOENT);
+        assert_int_equal(tp_signer_revoke(f->signer, "../signing-key", NOW, &rotated), -EINVAL);
+        assert_int_equal(tp_signer_revoke(f->signer, "", NOW, &rotated), -EINVAL);
+        assert_int_equal(tp_retained_key_until(f->dir, "../x", &until), -EINVAL);
+        assert_int_equal(jwks_key_count(f, NULL), 2);
+        assert_string_equal(tp_signer_kid(f->signer), current);
+}
+
+/* Revoking the key in use replaces it without retaining it: what it signed
+ * no longer verifies, the retained keys stay. */
+static void test_revoke_current_key(void **state)
+{
+        struct fixture *f = *state;
+        char tok[TP_TOKEN_MAX], old_tok[TP_TOKEN_MAX], next_tok[TP_TOKEN_MAX];
+        char old[TP_KID_LEN + 1], current[TP_KID_LEN + 1], first[64], path[PATH_MAX];
+        char key_before[4096], key_after[4096];
+        struct tp_jwt_claims c, got;
+        bool rotated = false;
+        int64_t until;
+
+        sign_base(f, old_tok, &c);
+        assert_int_equal(tp_signer_rotate(f->signer, ROTATE_NOW, RETAIN_UNTIL, old), 0);
+        strcpy(current, tp_signer_kid(f->signer));
+        sign_base(f, tok, &c);
+        path_in(path, f->dir, TP_TOKEN_KEY_FILE);
+        read_text(path, key_before, sizeof(key_before));
+
+        assert_int_equal(tp_signer_revoke(f->signer, current, NOW, &rotated), 0);
+        assert_true(rotated);
+        assert_string_not_equal(tp_signer_kid(f->signer), current);
+        assert_int_equal(tp_signer_verify(f->signer, tok, NOW, &got), -ENOKEY);
+        assert_int_equal(tp_signer_verify(f->signer, old_tok, NOW, &got), 0);
+        read_text(path, key_after, sizeof(key_after));
+        assert_string_not_equal(key_before, key_after);
+        assert_int_equal(file_mode(f->dir, TP_TOKEN_KEY_FILE), 0600);
+        assert_int_equal(jwks_key_count(f, first), 2);
+        assert_string_equal(first, tp_signer_kid(f->signer));
+        assert_false(jwks_has(f, current));
+        assert_true(jwks_has(f, old));
+        assert_int_equal(tp_retained_key_until(f->dir, current, &until), -ENOENT);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, tok, NOW, &got), -EKEYREJECTED);
+        sign_base(f, next_tok, &c);
+        assert_int_equal(tp_jwt_verify_pem(f->pub, next_tok, NOW, &got), 0);
+
+        strcpy(current, tp_signer_kid(f->signer));
+        reopen_at(f, NOW);
+        assert_string_equal(tp_signer_kid(f->signer), current);
+        assert_int_equal(tp_signer_verify(f->signer, tok, NOW, &got), -ENOKEY);
+        assert_int_equal(tp_signer_verify(f->signer, next_tok, NOW, &got), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1659,6 +1887,11 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_open_after_interrupted_rotation, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_open_refuses_bad_retained_files, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_verify_kid_never_a_path, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_open_writes_only_what_changed, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_open_reports_step, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_retained_key_untrusted_after_its_time, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_revoke_retained_key, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_revoke_current_key, fixture_setup, fixture_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -137,6 +137,12 @@ static void make_request(uint8_t type, bool worst, struct tp_request *req)
                 SET(req->u.revoke.user, "bob");
                 SET(req->u.revoke.client, "mobile");
                 break;
+        case TP_REQ_REVOKE_KEY:
+                if (worst)
+                        FILL_MAX(req->u.key.kid, 'k');
+                else
+                        SET(req->u.key.kid, "Zr3lVfHvW2oNn0yq4mE6bYcJp9Tt1xKa8sDuLhGi5wQ");
+                break;
         default:
                 break;
         }
@@ -207,10 +213,14 @@ static void make_reply(uint8_t type, bool worst, struct tp_reply *rep)
                         FILL_MAX(rep->u.status.version, 'v');
                         FILL_MAX(rep->u.status.config_path, 'p');
                         FILL_MAX(rep->u.status.audit_sink, 'a');
+                        FILL_MAX(rep->u.status.config_source, 's');
+                        FILL_MAX(rep->u.status.config_errors, 'e');
                 } else {
                         SET(rep->u.status.version, "0.1.0");
                         SET(rep->u.status.config_path, "/etc/tokenpolicy.conf");
                         SET(rep->u.status.audit_sink, "journal");
+                        SET(rep->u.status.config_source, "/var/lib/tokenpolicy/last-good.conf");
+                        SET(rep->u.status.config_errors, "/etc/tokenpolicy.conf:3: syntax error");
                 }
                 rep->u.status.pid = 77;
                 rep->u.status.started = 1700000000;
@@ -220,6 +230,7 @@ static void make_reply(uint8_t type, bool worst, struct tp_reply *rep)
                 rep->u.status.audit_queued = 256;
                 rep->u.status.audit_lost = UINT64_C(1) << 33;
                 rep->u.status.audit_suppressed = UINT64_MAX;
+                rep->u.status.config_state = TP_CONFIG_LAST_GOOD;
                 break;
         case TP_REQ_LIST:
                 n = worst ? TP_LIST_PAGE_MAX : 2;
@@ -285,6 +296,16 @@ static void make_reply(uint8_t type, bool worst, struct tp_reply *rep)
                         SET(rep->u.rotate.old_kid, "old-kid");
                 }
                 rep->u.rotate.old_until = 1701209600;
+                break;
+        case TP_REQ_REVOKE_KEY:
+                if (worst) {
+                        FILL_MAX(rep->u.revoke_key.kid, 'k');
+                        FILL_MAX(rep->u.revoke_key.current_kid, 'c');
+                } else {
+                        SET(rep->u.revoke_key.kid, "old-kid");
+                        SET(rep->u.revoke_key.current_kid, "new-kid");
+                }
+                rep->u.revoke_key.rotated = 1;
                 break;
         default:
                 break;
@@ -936,6 +957,106 @@ static void test_decode_enums_and_counts(void **state)
         free(got);
 }
 
+/* STATUS as PROTOCOL.md section 5.2 lists it, the configuration fields
+ * added at the end of the body. */
+static int decode_status_reply(uint8_t config_state, bool with_config, struct tp_reply *got)
+{
+        static uint8_t buf[FRAME_MAX];
+        struct tp_wire_writer w;
+
+        tp_wire_writer_init(&w, buf, sizeof(buf));
+        assert_int_equal(tp_wire_put_u8(&w, TP_STATUS_OK), 0);
+        put_text(&w, "running");
+        put_text(&w, "0.1.0");
+        assert_int_equal(tp_wire_put_u32(&w, 4242), 0);
+        assert_int_equal(tp_wire_put_i64(&w, 100), 0);
+        assert_int_equal(tp_wire_put_i64(&w, 200), 0);
+        put_text(&w, "/etc/tokenpolicy.conf");
+        assert_int_equal(tp_wire_put_u64(&w, 7), 0);
+        assert_int_equal(tp_wire_put_u32(&w, 4), 0);
+        if (with_config) {
+                assert_int_equal(tp_wire_put_u8(&w, config_state), 0);
+                put_text(&w, "/var/lib/tokenpolicy/last-good.conf");
+                put_text(&w, "/etc/tokenpolicy.conf:1: bad\n/etc/tokenpolicy.conf:2: worse");
+                put_text(&w, "journal");                 /* the audit trail's fields */
+                assert_int_equal(tp_wire_put_u32(&w, 3), 0);
+                assert_int_equal(tp_wire_put_u64(&w, 5), 0);
+                assert_int_equal(tp_wire_put_u64(&w, 6), 0);
+        }
+        return tp_reply_decode(TP_REQ_STATUS | TP_REPLY_FLAG, buf, w.len, got);
+}
+
+static void test_status_reply_config_fields(void **state)
+{
+        struct tp_reply *got = reply_new();
+        uint8_t *buf = malloc(FRAME_MAX);
+
+        (void) state;
+        assert_non_null(buf);
+        assert_int_equal(decode_status_reply(TP_CONFIG_LAST_GOOD, true, got), 0);
+        assert_int_equal(got->u.status.pid, 4242);
+        assert_int_equal(got->u.status.active_sessions, 7);
+        assert_int_equal(got->u.status.n_clients, 4);
+        assert_int_equal(got->u.status.config_state, TP_CONFIG_LAST_GOOD);
+        assert_string_equal(got->u.status.config_source, "/var/lib/tokenpolicy/last-good.conf");
+        assert_string_equal(got->u.status.config_errors,
+                            "/etc/tokenpolicy.conf:1: bad\n/etc/tokenpolicy.conf:2: worse");
+        assert_string_equal(got->u.status.audit_sink, "journal");
+        assert_int_equal(got->u.status.audit_queued, 3);
+        assert_int_equal(got->u.status.audit_lost, 5);
+        assert_int_equal(got->u.status.audit_suppressed, 6);
+        assert_int_equal(decode_status_reply(TP_CONFIG_STATE_MAX_ + 1, true, got), -EPROTO);
+        /* The body without them is a short one now. */
+        assert_int_equal(decode_status_reply(0, false, got), -EPROTO);
+
+        make_reply(TP_REQ_STATUS | TP_REPLY_FLAG, false, got);
+        got->u.status.config_state = TP_CONFIG_STATE_MAX_ + 1;
+        assert_int_equal(tp_reply_encode(got, buf, FRAME_MAX), -EINVAL);
+        free(buf);
+        free(got);
+}
+
+/* REVOKE_KEY: a kid of up to 63 bytes; the reply's rotated is a bool. */
+static void test_revoke_key_fields(void **state)
+{
+        static uint8_t buf[FRAME_MAX];
+        struct tp_reply *got = reply_new();
+        struct tp_wire_writer w;
+        struct tp_request req;
+        char kid[TP_KID_MAX + 1];
+
+        (void) state;
+        memset(kid, 'k', sizeof(kid));
+        kid[TP_KID_MAX - 1] = '\0';
+        tp_wire_writer_init(&w, buf, sizeof(buf));
+        put_text(&w, kid);
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE_KEY, buf, w.len, &req), 0);
+        assert_string_equal(req.u.key.kid, kid);
+        kid[TP_KID_MAX - 1] = 'k';
+        kid[TP_KID_MAX] = '\0';
+        tp_wire_writer_init(&w, buf, sizeof(buf));
+        put_text(&w, kid);
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE_KEY, buf, w.len, &req), -EPROTO);
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE_KEY, buf, 0, &req), -EPROTO);
+
+        for (uint8_t rotated = 0; rotated <= 2; rotated++) {
+                tp_wire_writer_init(&w, buf, sizeof(buf));
+                assert_int_equal(tp_wire_put_u8(&w, TP_STATUS_OK), 0);
+                put_text(&w, "");
+                put_text(&w, "old");
+                put_text(&w, "new");
+                assert_int_equal(tp_wire_put_u8(&w, rotated), 0);
+                assert_int_equal(tp_reply_decode(TP_REQ_REVOKE_KEY | TP_REPLY_FLAG, buf, w.len, got),
+                                 rotated <= 1 ? 0 : -EPROTO);
+                if (rotated <= 1) {
+                        assert_string_equal(got->u.revoke_key.kid, "old");
+                        assert_string_equal(got->u.revoke_key.current_kid, "new");
+                        assert_int_equal(got->u.revoke_key.rotated, rotated);
+                }
+        }
+        free(got);
+}
+
 static void test_list_flags(void **state)
 {
         uint8_t buf[1024];
@@ -1160,6 +1281,20 @@ static void test_worst_case_tokens_fit(void **state)
         check_worst_reply(TP_REQ_OPEN, 2 * TP_TOKEN_MAX + TP_EVICTED_MAX * TP_USER_MAX);
 }
 
+/* PROTOCOL.md section 6 gives the worst-case status reply in bytes. */
+static void test_worst_case_status_size(void **state)
+{
+        uint8_t *buf = malloc(FRAME_MAX);
+        struct tp_reply *rep = reply_new();
+
+        (void) state;
+        assert_non_null(buf);
+        make_reply(TP_REQ_STATUS | TP_REPLY_FLAG, true, rep);
+        assert_int_equal(tp_reply_encode(rep, buf, FRAME_MAX), TP_FRAME_HEADER_SIZE + 7337);
+        free(rep);
+        free(buf);
+}
+
 static void test_worst_case_requests_fit(void **state)
 {
         uint8_t *buf = malloc(FRAME_MAX);
@@ -1202,6 +1337,10 @@ static void test_names(void **state)
         assert_string_equal(tp_action_name(TP_ACTION_LOCK), "lock");
         assert_string_equal(tp_action_name(TP_ACTION_NONE), "none");
         assert_string_equal(tp_action_name(TP_ACTION_MAX_ + 1), "unknown");
+        assert_string_equal(tp_config_state_name(TP_CONFIG_LOADED), "loaded");
+        assert_string_equal(tp_config_state_name(TP_CONFIG_RELOAD_FAILED), "reload-failed");
+        assert_string_equal(tp_config_state_name(TP_CONFIG_LAST_GOOD), "last-good");
+        assert_string_equal(tp_config_state_name(TP_CONFIG_STATE_MAX_ + 1), "unknown");
         assert_string_equal(tp_msg_type_name(TP_REQ_ACCESS), "access");
         assert_string_equal(tp_msg_type_name(TP_REQ_OPEN), "open");
         assert_string_equal(tp_msg_type_name(TP_REQ_CLOSE), "close");
@@ -1216,6 +1355,8 @@ static void test_names(void **state)
         assert_string_equal(tp_msg_type_name(TP_REQ_EXPLAIN), "explain");
         assert_string_equal(tp_msg_type_name(TP_REQ_VERIFY), "verify");
         assert_string_equal(tp_msg_type_name(TP_REQ_ROTATE_KEY), "rotate-key");
+        assert_string_equal(tp_msg_type_name(TP_REQ_REVOKE_KEY), "revoke-key");
+        assert_int_equal(TP_REQ_REVOKE_KEY, 14);
         assert_string_equal(tp_msg_type_name(0), "unknown");
         assert_string_equal(tp_msg_type_name(TP_REQ_MAX_ + 1), "unknown");
         assert_string_equal(tp_msg_type_name(TP_REPLY_FLAG), "unknown");
@@ -1680,6 +1821,8 @@ int main(void)
                 cmocka_unit_test(test_embedded_nul),
                 cmocka_unit_test(test_decode_string_limits),
                 cmocka_unit_test(test_decode_enums_and_counts),
+                cmocka_unit_test(test_status_reply_config_fields),
+                cmocka_unit_test(test_revoke_key_fields),
                 cmocka_unit_test(test_list_flags),
                 cmocka_unit_test(test_signin_flags),
                 cmocka_unit_test(test_unknown_types),
@@ -1689,6 +1832,7 @@ int main(void)
                 cmocka_unit_test(test_worst_case_list_fits),
                 cmocka_unit_test(test_worst_case_policy_fits),
                 cmocka_unit_test(test_worst_case_tokens_fit),
+                cmocka_unit_test(test_worst_case_status_size),
                 cmocka_unit_test(test_worst_case_requests_fit),
                 cmocka_unit_test(test_names),
                 cmocka_unit_test(test_protocol_examples),
