@@ -11,6 +11,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -233,6 +234,7 @@ int main(int argc, char **argv)
                 {},
         };
         struct tp_daemon d = { 0 };
+        sigset_t stop_signals;
         const char *config = TP_DEFAULT_CONFIG, *sock = TP_DEFAULT_SOCKET, *state = TP_DEFAULT_STATE_DIR;
         const char *pid_arg = NULL, *pid_file = NULL;
         char *pid_abs = NULL;
@@ -290,6 +292,15 @@ int main(int argc, char **argv)
         }
 
         umask(0077);
+        /* The event loop takes SIGHUP, SIGTERM and SIGINT from a signalfd.
+         * Block them from the start: one that arrives while the daemon
+         * starts then waits for the loop, which stops cleanly (removing its
+         * socket and PID file), instead of killing a half-started daemon. */
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGHUP);
+        sigaddset(&stop_signals, SIGTERM);
+        sigaddset(&stop_signals, SIGINT);
+        sigprocmask(SIG_BLOCK, &stop_signals, NULL);
         tp_log_open(true, debug);
         /* Absolute paths: the daemon leaves its working directory when it
          * detaches, and reload must find the same file. */

@@ -61,7 +61,7 @@ def test_foreground_pid_file_written_once_listening_and_removed_at_exit():
         check(answers(env.sock), "the socket listens when the PID file appears")
         eq(read(pid_file), f"{env.proc.pid}\n", "the PID file names the daemon")
         eq(os.stat(pid_file).st_mode & 0o7777, 0o644, "mode 0644 whatever the daemon's umask")
-        eq(sorted(os.listdir(os.path.dirname(pid_file))), ["tokenpolicyd.pid", "tokenpolicyd.sock"],
+        eq(sorted(os.listdir(os.path.dirname(pid_file))), ["services.map", "tokenpolicyd.pid", "tokenpolicyd.sock"],
            "no temporary file left beside it")
         eq(env.stop(), 0, "clean exit")
         check(not os.path.exists(pid_file), "the PID file is removed at a clean exit")
