@@ -443,33 +443,59 @@ static bool load_session_for(struct tp_daemon *d, const struct tp_peer *peer,
         return true;
 }
 
-static void handle_close(struct tp_daemon *d, const struct tp_peer *peer,
+/* Who may end a session by signing out. The PAM application that opened
+ * it runs as root (only an administrator may open); a user who could sign
+ * out a session that still runs would free it from every rule: closed, it
+ * no longer counts against the cap, nor is it revoked, expired or
+ * enforced. So a user may close only a session whose processes are gone
+ * (a ghost, as the sweep would close it); to end a running one, they
+ * revoke it, which applies on_revoke to what runs. */
+static bool may_close(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_session *s)
+{
+        return peer->admin || tp_lifecycle_is_ghost(d, s);
+}
+
+/* Returns true when it audited a refusal itself (with the session's
+ * details), so the generic one is not written as well. */
+static bool handle_close(struct tp_daemon *d, const struct tp_peer *peer,
                          const struct tp_req_session *req, struct tp_reply *rep)
 {
         struct tp_session s;
         int r;
 
         if (!load_session_for(d, peer, req, &s, rep))
-                return;
+                return false;
         if (s.state != TP_STATE_ACTIVE) {
                 tp_reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s already ended (%s).", s.id,
                                 tp_state_name(s.state));
-                return;
+                return false;
+        }
+        if (!may_close(d, peer, &s)) {
+                tp_reply_status(rep, TP_STATUS_FORBIDDEN,
+                                "Session %s is still running: only root may sign it out. To end it, revoke it (tokenpolicyctl revoke %s).",
+                                s.id, s.id);
+                tp_audit(&(struct tp_audit){ .event = "deny", .user = s.user, .client = s.client,
+                                             .service = s.service, .session = s.id,
+                                             .reason = "sign-out refused: the session is still running",
+                                             .peer_uid = (long)peer->uid });
+                return true;
         }
         if ((r = tp_store_begin(d->store)) < 0) {
                 tp_reply_store_error(d, rep, r, "begin");
-                return;
+                return false;
         }
         if ((r = tp_store_end(d->store, s.id, TP_STATE_CLOSED, now_wall())) < 0 ||
             (r = tp_store_commit(d->store)) < 0) {
                 tp_store_rollback(d->store);
                 tp_reply_store_error(d, rep, r, "closing a session");
-                return;
+                return false;
         }
         tp_audit(&(struct tp_audit){ .event = "close", .user = s.user, .client = s.client,
-                                     .service = s.service, .session = s.id, .reason = "signed out",
+                                     .service = s.service, .session = s.id,
+                                     .reason = peer->admin ? "signed out" : "signed out by its user; its processes are gone",
                                      .peer_uid = (long)peer->uid });
         tp_reply_status(rep, TP_STATUS_OK, "Signed out.");
+        return false;
 }
 
 /* Re-authentication and silent refresh share everything but the rule. */
@@ -860,6 +886,8 @@ void tp_reply_reset(struct tp_reply *rep, uint8_t request_type)
 void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                        const struct tp_request *req, struct tp_reply *rep)
 {
+        bool audited = false;
+
         tp_reply_reset(rep, req->type);
 
         switch (req->type) {
@@ -870,7 +898,7 @@ void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                 handle_open(d, peer, &req->u.signin, rep);
                 break;
         case TP_REQ_CLOSE:
-                handle_close(d, peer, &req->u.session, rep);
+                audited = handle_close(d, peer, &req->u.session, rep);
                 break;
         case TP_REQ_REAUTH:
                 handle_extend(d, peer, &req->u.session, true, rep);
@@ -906,7 +934,7 @@ void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "Unknown request type %u.", req->type);
                 break;
         }
-        if (rep->status == TP_STATUS_FORBIDDEN)
+        if (rep->status == TP_STATUS_FORBIDDEN && !audited)
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = peer->user,
                                              .reason = rep->message, .peer_uid = (long)peer->uid });
 }

@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""A hostile user against their own sessions, and a shared session leader.
+
+Each test reproduces an attack through real libpam (tests/tp-pam, run as
+root as a login program would) and a real daemon, with the attacker an
+unprivileged tptest user speaking the wire protocol or running
+tokenpolicyctl:
+
+- CLOSE of one's own running session is refused and audited (it would
+  free the session from the cap, revocation and expiry); a session whose
+  processes are gone may still be closed by its user;
+- a refresh flood neither grows the daemon's expiry schedule nor forces a
+  durable write per request;
+- a user's revoke never signals a process that leads other users'
+  sessions (a PAM gateway);
+- a SIGTERM still in its grace period when the daemon stops is sent on
+  time, not at once and not never.
+"""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tplib import (BUILD, CTL, TP_PAM, Env, PrivateLogind, check, config_text, eq,  # noqa: E402
+                   run_with_users, wait_for)
+from test_peers import as_user, session_fields  # noqa: E402
+
+GINA, HANK = "tptest-gina", "tptest-hank"
+OK, DENIED, EXPIRED, NOT_FOUND, FORBIDDEN = range(5)
+T_CLOSE, T_REFRESH, T_REVOKE = 3, 5, 8
+HOUR = 3600
+
+
+def conf(**desk):
+    keys = {"services": ["tptest-desktop"], "max_refresh_tokens": 10}
+    keys.update(desk)
+    return config_text(clients={"desktop": keys, "ssh": {"services": ["tptest-sshd"]}})
+
+
+def sid_of(report):
+    return report["env"]["TOKENPOLICY_SESSION_ID"]
+
+
+def states(env):
+    return {s["id"]: s["state"] for s in env.sessions("--all")}
+
+
+def audit_lines(env, needle):
+    return [line for line in env.log_text().splitlines() if "audit:" in line and needle in line]
+
+
+# -- 1. CLOSE by the session's own user ----------------------------------
+
+def test_user_cannot_close_a_running_session():
+    env = Env(conf(evict="deny_new"))
+    try:
+        env.start()
+        held = [env.sign_in_held("tptest-desktop", GINA) for _ in range(10)]
+        ids = [sid_of(rep) for _, rep in held]
+        # Every id is in the user's own environment (TOKENPOLICY_SESSION_ID).
+        got = as_user(GINA, env.sock, [(T_CLOSE, session_fields(sid)) for sid in ids])
+        for sid, (_, status, message, _) in zip(ids, got):
+            eq(status, FORBIDDEN, f"CLOSE of her own running session {sid}: {message}")
+            check("revoke" in message, f"the refusal says what to do instead: {message}")
+        eq(set(states(env).values()), {"active"}, "all ten still active")
+        eq(len(audit_lines(env, "sign-out refused")), 10, "each refusal audited")
+        check(all(f"session={sid}" in " ".join(audit_lines(env, "sign-out refused")) for sid in ids),
+              "the refusal names the session")
+        # So they still count: the eleventh sign-in meets the cap.
+        r = env.pam("tptest-desktop", GINA, "acct", "open")
+        eq(r["results"], ["PAM_SUCCESS", "PAM_SESSION_ERR"], "the cap still holds")
+        # And the user's own revoke reaches what runs (no logind: SIGHUP).
+        env.ctl("revoke", "--user", GINA, user=GINA, check_rc=0)
+        eq(set(states(env).values()), {"revoked"}, "revoke --user found them")
+        for proc, _ in held:
+            check(wait_for(lambda: proc.poll() is not None), "on_revoke reached each leader")
+    finally:
+        env.cleanup()
+
+
+def test_user_may_close_a_session_whose_processes_are_gone():
+    env = Env(conf())
+    try:
+        env.start()
+        proc, rep = env.sign_in_held("tptest-desktop", GINA)
+        proc.kill()  # the login crashed: no close_session came
+        proc.wait()
+        [(_, status, message, _)] = as_user(GINA, env.sock, [(T_CLOSE, session_fields(sid_of(rep)))])
+        eq(status, OK, f"CLOSE of a session with nothing left running: {message}")
+        eq(states(env)[sid_of(rep)], "closed", "closed")
+        # Another user's session stays not-found, running or not.
+        _, other = env.sign_in_held("tptest-desktop", HANK)
+        [(_, status, _, _)] = as_user(GINA, env.sock, [(T_CLOSE, session_fields(sid_of(other)))])
+        eq(status, NOT_FOUND, "another user's session")
+        # Root (the PAM application) signs out a running session as before.
+        r = env.pam("tptest-desktop", GINA, "acct", "open", "close")
+        eq(r["results"], ["PAM_SUCCESS"] * 3, "root's pam_close_session")
+    finally:
+        env.cleanup()
+
+
+TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
+
+if __name__ == "__main__":
+    sys.exit(run_with_users(TESTS, [GINA, HANK], lock_name="users-attacks"))
