@@ -43,6 +43,8 @@ struct tp_daemon {
         } *held_actions;
         size_t n_held_actions, cap_held_actions;
         bool holding_actions;
+        char (*held_ended)[TP_SESSION_ID_MAX]; /* sessions ended in the batch: unscheduled at release */
+        size_t n_held_ended, cap_held_ended;
         struct tp_store_cursor sweep;   /* the background pass for ghosts */
         int64_t swept_ms;
 };
@@ -109,8 +111,15 @@ int tp_lifecycle_start(struct tp_daemon *d);
 void tp_lifecycle_stop(struct tp_daemon *d);
 
 /* A session got a new refresh expiry (sign-in, re-authentication,
- * extension): schedule it. */
+ * extension): schedule it. The schedule holds one entry per session and
+ * moves it only earlier; a later expiry is taken from the store when the
+ * entry comes due. */
 void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_expires);
+
+/* A session ended (closed, revoked, expired) and its end was committed:
+ * drop it from the schedule, so that the schedule never holds more than
+ * the active sessions. During a group commit this waits for release(). */
+void tp_lifecycle_ended(struct tp_daemon *d, const char *id);
 
 /* Expire the sessions that are due (marking them expired and applying the
  * client type's on_expiry) and deliver pending SIGTERMs. Returns true when

@@ -175,16 +175,18 @@ static void describe_cap_denial(struct tp_reply *rep, const char *client, uint32
                         cap, client);
 }
 
-static void audit_ghosts(const struct tp_session *sessions, size_t n)
+static void audit_ghosts(struct tp_daemon *d, const struct tp_session *sessions, size_t n)
 {
         for (size_t i = 0; i < n; i++)
-                if (sessions[i].state == TP_STATE_CLOSED)
+                if (sessions[i].state == TP_STATE_CLOSED) {
+                        tp_lifecycle_ended(d, sessions[i].id);
                         tp_audit(&(struct tp_audit){ .event = "close", .user = sessions[i].user,
                                                      .client = sessions[i].client,
                                                      .service = sessions[i].service,
                                                      .session = sessions[i].id,
                                                      .reason = "session leader is gone (reaped)",
                                                      .peer_uid = -1 });
+                }
 }
 
 static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
@@ -336,9 +338,10 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 goto rollback;
         }
 
-        audit_ghosts(existing, n);
+        audit_ghosts(d, existing, n);
         tp_lifecycle_schedule(d, sess.id, sess.refresh_expires);
         for (size_t i = 0; i < dec.n_expired; i++) {
+                tp_lifecycle_ended(d, existing[dec.expired[i]].id);
                 tp_audit(&(struct tp_audit){ .event = "expire", .user = req->user, .client = cl->name,
                                              .service = existing[dec.expired[i]].service,
                                              .session = existing[dec.expired[i]].id,
@@ -348,6 +351,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         for (size_t i = 0; i < dec.n_evict; i++) {
                 const struct tp_session *victim = &existing[dec.evict[i]];
 
+                tp_lifecycle_ended(d, victim->id);
                 tp_audit(&(struct tp_audit){ .event = "evict", .user = req->user, .client = cl->name,
                                              .service = victim->service, .session = victim->id,
                                              .evicted_by = sess.id,
@@ -382,7 +386,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
 denied:
         /* Keep the ghosts closed even though this sign-in was refused. */
         if (n_ghosts > 0 && tp_store_commit(d->store) >= 0) {
-                audit_ghosts(existing, n);
+                audit_ghosts(d, existing, n);
                 memset(&rep->u, 0, sizeof(rep->u));
                 goto out;
         }
@@ -490,6 +494,7 @@ static bool handle_close(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_reply_store_error(d, rep, r, "closing a session");
                 return false;
         }
+        tp_lifecycle_ended(d, s.id);
         tp_audit(&(struct tp_audit){ .event = "close", .user = s.user, .client = s.client,
                                      .service = s.service, .session = s.id,
                                      .reason = peer->admin ? "signed out" : "signed out by its user; its processes are gone",
@@ -546,6 +551,7 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                                 ended = true;
                 }
                 if (ended) {
+                        tp_lifecycle_ended(d, s.id);
                         tp_audit(&(struct tp_audit){ .event = "expire", .user = s.user, .client = s.client,
                                                      .service = s.service, .session = s.id,
                                                      .reason = "refresh token expired",
@@ -576,10 +582,14 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                 return;
         }
 
-        if ((r = tp_store_begin(d->store)) < 0) {
+        /* A refresh soon after the last recorded use writes nothing
+         * (dec.record false): a user's refresh loop must not force a
+         * durable write per request. */
+        if (dec.record && (r = tp_store_begin(d->store)) < 0) {
                 tp_reply_store_error(d, rep, r, "begin");
                 return;
         }
+        r = 0;
         if (dec.rotate) {
                 if ((r = tp_refresh_token_new(refresh, s.refresh_hash)) < 0) {
                         tp_store_rollback(d->store);
@@ -588,14 +598,15 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                 }
                 s.refresh_expires = dec.refresh_expires;
                 r = tp_store_extend(d->store, s.id, s.refresh_hash, dec.refresh_expires, now);
-        } else {
+        } else if (dec.record) {
                 r = tp_store_touch(d->store, s.id, now);
         }
         if (r >= 0)
                 r = sign_access_token(d, &s, now, dec.access_expires, rep->u.tokens.access_token,
                                       sizeof(rep->u.tokens.access_token));
-        if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
-                tp_store_rollback(d->store);
+        if (r < 0 || (dec.record && (r = tp_store_commit(d->store)) < 0)) {
+                if (dec.record)
+                        tp_store_rollback(d->store);
                 memset(&rep->u, 0, sizeof(rep->u));
                 tp_secret_wipe(refresh, sizeof(refresh));
                 tp_reply_store_error(d, rep, r, event);
@@ -736,6 +747,7 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
                 return;
         }
         for (size_t i = 0; i < n; i++) {
+                tp_lifecycle_ended(d, rows[i].id);
                 tp_audit(&(struct tp_audit){ .event = "revoke", .user = rows[i].user,
                                              .client = rows[i].client, .service = rows[i].service,
                                              .session = rows[i].id,

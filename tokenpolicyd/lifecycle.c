@@ -29,7 +29,7 @@ static int schedule_one(const char *id, int64_t expires, void *userdata)
 {
         struct tp_daemon *d = userdata;
 
-        return tp_expiry_push(&d->expiry, id, expires);
+        return tp_expiry_schedule(&d->expiry, id, expires);
 }
 
 int tp_lifecycle_start(struct tp_daemon *d)
@@ -56,17 +56,41 @@ void tp_lifecycle_stop(struct tp_daemon *d)
         free(d->held_actions);
         d->held_actions = NULL;
         d->n_held_actions = d->cap_held_actions = 0;
+        free(d->held_ended);
+        d->held_ended = NULL;
+        d->n_held_ended = d->cap_held_ended = 0;
         tp_enforcer_free(d->enforcer);
         d->enforcer = NULL;
 }
 
 void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_expires)
 {
-        int r = tp_expiry_push(&d->expiry, id, refresh_expires);
+        int r = tp_expiry_schedule(&d->expiry, id, refresh_expires);
 
         if (r < 0)
                 tp_log_errno(r, "Failed to schedule the expiry of session %s; it will expire at its next use",
                              id);
+}
+
+void tp_lifecycle_ended(struct tp_daemon *d, const char *id)
+{
+        /* Not before the batch is durable: a batch that fails leaves the
+         * session active, and it must stay scheduled. Without memory to
+         * wait, the entry stays and is dropped when it comes due. */
+        if (d->holding_actions) {
+                if (d->n_held_ended == d->cap_held_ended) {
+                        size_t cap = d->cap_held_ended ? d->cap_held_ended * 2 : 8;
+                        char(*v)[TP_SESSION_ID_MAX] = realloc(d->held_ended, cap * sizeof(*v));
+
+                        if (!v)
+                                return;
+                        d->held_ended = v;
+                        d->cap_held_ended = cap;
+                }
+                snprintf(d->held_ended[d->n_held_ended++], TP_SESSION_ID_MAX, "%s", id);
+                return;
+        }
+        tp_expiry_remove(&d->expiry, id);
 }
 
 void tp_lifecycle_leader(pid_t peer_pid, uint32_t *ret_pid, uint64_t *ret_start)
@@ -117,6 +141,14 @@ void tp_lifecycle_release(struct tp_daemon *d, bool committed)
                 free(d->held_actions);
                 d->held_actions = NULL;
                 d->cap_held_actions = 0;
+        }
+        for (size_t i = 0; committed && i < d->n_held_ended; i++)
+                tp_expiry_remove(&d->expiry, d->held_ended[i]);
+        d->n_held_ended = 0;
+        if (d->cap_held_ended > 64) {
+                free(d->held_ended);
+                d->held_ended = NULL;
+                d->cap_held_ended = 0;
         }
 }
 
@@ -198,10 +230,12 @@ static void sweep_ghosts(struct tp_daemon *d, int64_t now)
         }
         if ((r = tp_store_commit(d->store)) < 0)
                 goto fail;
-        for (size_t i = 0; i < n_gone; i++)
+        for (size_t i = 0; i < n_gone; i++) {
+                tp_lifecycle_ended(d, rows[i].id);
                 tp_audit(&(struct tp_audit){ .event = "close", .user = rows[i].user, .client = rows[i].client,
                                              .service = rows[i].service, .session = rows[i].id,
                                              .reason = "session leader is gone (reaped)", .peer_uid = -1 });
+        }
         goto out;
 fail:
         tp_store_rollback(d->store);
@@ -245,9 +279,14 @@ bool tp_lifecycle_tick(struct tp_daemon *d)
                         continue;
                 if (r < 0)
                         goto fail;
-                /* Ended meanwhile, or extended (a later entry exists). */
-                if (s->state != TP_STATE_ACTIVE || s->refresh_expires > now)
+                if (s->state != TP_STATE_ACTIVE)
                         continue;
+                /* Extended since it was scheduled: the one entry of this
+                 * session moves to the new expiry. */
+                if (s->refresh_expires > now) {
+                        tp_lifecycle_schedule(d, s->id, s->refresh_expires);
+                        continue;
+                }
                 if ((r = tp_store_end(d->store, s->id, TP_STATE_EXPIRED, s->refresh_expires)) < 0)
                         goto fail;
                 s->state = TP_STATE_EXPIRED;

@@ -168,8 +168,11 @@ void tp_server_notify_ready(struct tp_daemon *d)
 
         if (tp_store_count_active(d->store, &active) < 0)
                 active = 0;
-        snprintf(status, sizeof(status), "Serving %zu client types; %" PRIu64 " active sessions",
-                 d->config->n_clients, active);
+        /* The expiry schedule holds at most one entry per active session;
+         * saying its size shows that bound holding. */
+        snprintf(status, sizeof(status),
+                 "Serving %zu client types; %" PRIu64 " active sessions; %zu scheduled to expire",
+                 d->config->n_clients, active, d->expiry.n);
         tp_notify_ready(status);
 }
 

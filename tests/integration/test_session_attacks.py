@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tplib import (BUILD, CTL, TP_PAM, Env, PrivateLogind, check, config_text, eq,  # noqa: E402
                    run_with_users, wait_for)
 from test_peers import as_user, session_fields  # noqa: E402
+from test_systemd import Notifications  # noqa: E402
 
 GINA, HANK = "tptest-gina", "tptest-hank"
 OK, DENIED, EXPIRED, NOT_FOUND, FORBIDDEN = range(5)
@@ -98,6 +99,87 @@ def test_user_may_close_a_session_whose_processes_are_gone():
         # Root (the PAM application) signs out a running session as before.
         r = env.pam("tptest-desktop", GINA, "acct", "open", "close")
         eq(r["results"], ["PAM_SUCCESS"] * 3, "root's pam_close_session")
+    finally:
+        env.cleanup()
+
+
+# -- 2. a refresh flood -----------------------------------------------------
+
+ROTATED = "New refresh and access tokens issued."
+
+
+def scheduled_after_reload(env, note):
+    """How many expiries the daemon holds: its STATUS= line after a reload."""
+    env.proc.send_signal(signal.SIGHUP)
+    msg, _ = note.wait_for("READY=1")
+    status = [line for line in msg.split("\n") if line.startswith("STATUS=")][0]
+    words = status.split("; ")
+    active = int(words[1].split()[0])
+    scheduled = int(words[2].split()[0])
+    return active, scheduled
+
+
+def test_refresh_flood_neither_grows_the_schedule_nor_writes():
+    env = Env(conf(auto_extend_refresh_token=True, refresh_token_ttl_hours=24))
+    note = Notifications(env.dir)
+    try:
+        env.start(env={"NOTIFY_SOCKET": note.path})
+        note.wait_for("READY=1")
+        _, rep = env.sign_in_held("tptest-desktop", GINA)
+        sid = sid_of(rep)
+        [before] = env.sessions()
+        # A burst as fast as the user may send (the per-uid rate limit
+        # allows 100 at once): one sign-in ago, so inside the window.
+        t0 = time.monotonic()
+        got = as_user(GINA, env.sock, [(T_REFRESH, session_fields(sid))] * 90)
+        elapsed = time.monotonic() - t0
+        eq({g[1] for g in got}, {OK}, "every refresh answered with an access token")
+        rotated = sum(g[2] == ROTATED for g in got)
+        # At most one recorded refresh per 60 s window, however slow this run.
+        check(rotated <= int(elapsed // 60) + 1, f"{rotated} of 90 refreshes rotated in {elapsed:.1f} s")
+        [after] = env.sessions()
+        if rotated == 0:
+            eq((after["last_used"], after["refresh_expires"]), (before["last_used"], before["refresh_expires"]),
+               "nothing recorded")
+        eq(scheduled_after_reload(env, note), (1, 1), "one session, one scheduled expiry")
+        # Refreshes that do extend (the clock a window further each time):
+        # still one entry in the schedule, not one per extension.
+        for i in range(1, 31):
+            env.set_offset(61 * i)
+            [(_, status, message, _)] = as_user(GINA, env.sock, [(T_REFRESH, session_fields(sid))])
+            eq((status, message), (OK, ROTATED), f"refresh {i} a window later extends")
+        eq(scheduled_after_reload(env, note), (1, 1), "thirty extensions, still one scheduled expiry")
+        [s] = env.sessions()
+        eq(s["refresh_expires"], s["last_extended"] + 24 * HOUR, "extended to the last refresh + 24 h")
+        check(s["refresh_expires"] >= before["refresh_expires"] + 61 * 30, "extended thirty windows on")
+        # The first expiry passes: the session was extended, so it stays
+        # (its one entry moves to the new expiry) ...
+        env.set_offset(before["refresh_expires"] + 900 - time.time())
+        time.sleep(2.5)  # a few ticks of the daemon's timer; a slow run only waits longer
+        eq(env.sessions()[0]["state"], "active", "not expired at its first expiry")
+        eq(scheduled_after_reload(env, note), (1, 1), "the entry was re-armed, not dropped")
+        # ... and expires at the new one.
+        env.set_offset(s["refresh_expires"] + 1 - time.time())
+        check(wait_for(lambda: env.sessions("--all")[0]["state"] == "expired"), "expired at its new expiry")
+        eq(scheduled_after_reload(env, note), (0, 0), "nothing left to schedule")
+    finally:
+        env.cleanup()
+
+
+def test_ended_sessions_leave_the_schedule():
+    env = Env(conf(max_refresh_tokens=10))
+    note = Notifications(env.dir)
+    try:
+        env.start(env={"NOTIFY_SOCKET": note.path})
+        note.wait_for("READY=1")
+        held = [env.sign_in_held("tptest-desktop", GINA) for _ in range(12)]  # two evicted
+        eq(scheduled_after_reload(env, note), (10, 10), "evicted sessions left the schedule")
+        env.ctl("revoke", sid_of(held[5][1]), user=GINA, check_rc=0)
+        env.release(held[6][0])        # signs out through root's PAM stack
+        held[7][0].kill()              # a ghost, closed by the background pass
+        held[7][0].wait()
+        check(wait_for(lambda: states(env)[sid_of(held[7][1])] == "closed"), "ghost closed")
+        eq(scheduled_after_reload(env, note), (7, 7), "revoked, closed and reaped ones too")
     finally:
         env.cleanup()
 
