@@ -179,6 +179,7 @@ void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool 
         struct tp_effective_policy p = { .on_expiry = TP_BUILTIN_ON_EXPIRY,
                                          .on_revoke = TP_BUILTIN_ON_REVOKE };
         struct tp_enforce_target t = target_of(s);
+        uint64_t shared = 0;
         uint8_t action;
         char what[512], reason[768];
         int r;
@@ -190,6 +191,15 @@ void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool 
         if (cl)
                 tp_config_effective(d->config, cl, &p);
         action = (uint8_t)(expired ? p.on_expiry : p.on_revoke);
+        /* Read now, after the commit that ended this session: sessions
+         * ended with it (revoke --user) no longer count. */
+        if (action != TP_ACTION_NONE) {
+                r = tp_store_count_leader_shared(d->store, s->id, s->leader_pid, s->leader_start, &shared);
+                if (r < 0)
+                        tp_log_errno(r, "Failed to look for other sessions of the leader of session %s (%s)",
+                                     s->id, tp_store_errmsg(d->store));
+                t.leader_shared = r < 0 ? r : shared > INT32_MAX ? INT32_MAX : (int)shared;
+        }
         r = tp_enforcer_apply(d->enforcer, &t, action, what, sizeof(what));
         snprintf(reason, sizeof(reason), "%s; %s = %s: %s%s%s", why, expired ? "on_expiry" : "on_revoke",
                  tp_action_name(action), what, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");

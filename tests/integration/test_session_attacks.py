@@ -184,6 +184,75 @@ def test_ended_sessions_leave_the_schedule():
         env.cleanup()
 
 
+# -- 4. a self-revoke against a shared leader ------------------------------
+
+def gateway(env, *users, pam_env=()):
+    """One root process, the PAM application of a session for each user
+    (a PAM gateway); returns (process, [session id per user])."""
+    import json
+    cmd = [TP_PAM, "--json", "--confdir", env.pamdir, "--service", "tptest-desktop"]
+    for u in users:
+        cmd += ["--user", u]
+    for var in pam_env:
+        cmd += ["--pam-env", var]
+    proc = subprocess.Popen(cmd + ["acct", "open", "hold", "close"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    env.held.append(proc)
+    report = json.loads(proc.stdout.readline())
+    ids = []
+    for u, h in zip(users, report["handles"]):
+        eq([s["result"] for s in h["steps"]], ["PAM_SUCCESS", "PAM_SUCCESS"], f"{u}'s sign-in through the gateway")
+        ids.append(h["env"]["TOKENPOLICY_SESSION_ID"])
+    return proc, ids
+
+
+def enforce_line(env, sid):
+    lines = [line for line in audit_lines(env, "event=enforce") if f"session={sid}" in line]
+    return lines[-1] if lines else None
+
+
+def test_self_revoke_never_signals_a_leader_of_other_users_sessions():
+    env = Env(conf())
+    try:
+        env.start()
+        gw, (gina, hank) = gateway(env, GINA, HANK)
+        env.ctl("revoke", gina, user=GINA, check_rc=0)
+        check(wait_for(lambda: enforce_line(env, gina)), "the revoke was enforced")
+        line = enforce_line(env, gina)
+        check(f"leader pid {gw.pid} also leads 1 other active session" in line, line)
+        check("not signalled" in line, line)
+        check(not wait_for(lambda: gw.poll() is not None, timeout=1.5), "the gateway still runs")
+        eq(states(env), {gina: "revoked", hank: "active"}, "only gina's session ended")
+        # Once no other session shares it, the leader is ended as usual.
+        env.ctl("revoke", hank, user=HANK, check_rc=0)
+        check(wait_for(lambda: gw.poll() is not None), "the gateway ended with its last session")
+        eq(gw.returncode, -signal.SIGHUP, "by SIGHUP")
+    finally:
+        env.cleanup()
+
+
+def test_shared_leader_logind_session_is_not_terminated():
+    env = Env(conf())
+    logind = PrivateLogind(env.dir)
+    try:
+        logind.start()
+        env.start(env={"DBUS_SYSTEM_BUS_ADDRESS": logind.address})
+        gw, (gina, hank) = gateway(env, GINA, HANK)
+        logind.start(f"7:{gw.pid}")  # the gateway leads one logind session (hank's, say)
+        env.ctl("revoke", gina, user=GINA, check_rc=0)
+        check(wait_for(lambda: enforce_line(env, gina)), "the revoke was enforced")
+        check("not signalled and no logind session ended" in enforce_line(env, gina), enforce_line(env, gina))
+        eq([c for c in logind.calls() if "TerminateSession" in c or "GetSessionByPID" in c], [],
+           "logind was not asked to end the gateway's session")
+        check(gw.poll() is None, "the gateway still runs")
+        eq(states(env)[hank], "active", "hank's session untouched")
+    finally:
+        try:
+            env.cleanup()
+        finally:
+            logind.close()
+
+
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
 
 if __name__ == "__main__":
