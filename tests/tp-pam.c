@@ -7,6 +7,9 @@
  *          [--pam-env NAME=VALUE]... OP...
  *   OP: auth | acct | open | close | reauth | refresh-cred | hold
  *
+ * --ignore-hup ignores SIGHUP, as a session leader that does not end on
+ * it would (then only SIGTERM or SIGKILL ends a held process).
+ *
  * Several --user options make this one process the PAM application of
  * several handles, one per user, as a PAM gateway or a mail server with
  * sessions would be: each OP runs on every handle in turn ("hold" once),
@@ -21,6 +24,7 @@
  * as NAME=VALUE lines. --pam-env puts a variable into the PAM environment
  * first, as an earlier module would (pam_systemd's XDG_SESSION_ID). Exits 0 when every step returned PAM_SUCCESS.
  */
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +100,7 @@ static const char *code_name(int r)
 
 static void usage(void)
 {
-        fprintf(stderr, "usage: tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T] [--json] [--env-out FILE] [--pam-env NAME=VALUE]... OP...\n"
+        fprintf(stderr, "usage: tp-pam --confdir DIR --service NAME --user USER [--user USER]... [--rhost H] [--tty T] [--json] [--ignore-hup] [--env-out FILE] [--pam-env NAME=VALUE]... OP...\n"
                         "  OP: auth | acct | open | close | reauth | refresh-cred | hold\n");
         exit(2);
 }
@@ -237,6 +241,8 @@ int main(int argc, char **argv)
         for (i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--json") == 0)
                         json = true;
+                else if (strcmp(argv[i], "--ignore-hup") == 0)
+                        signal(SIGHUP, SIG_IGN);
                 else if (i + 1 < argc && strcmp(argv[i], "--pam-env") == 0 && n_env < 8)
                         pam_env[n_env++] = argv[++i];
                 else if (i + 1 < argc && strcmp(argv[i], "--env-out") == 0)

@@ -49,7 +49,11 @@ int tp_lifecycle_start(struct tp_daemon *d)
 
 void tp_lifecycle_stop(struct tp_daemon *d)
 {
-        /* Sessions already ended get their SIGTERM now rather than never. */
+        /* Sessions already ended get their SIGTERM now rather than never:
+         * a leader that ignores SIGHUP would outlive its revocation, and no
+         * later start acts on it again. Now rather than on time: waiting
+         * out up to TP_ENFORCE_GRACE_MS here would hold up a restart, and
+         * with it every sign-in, for a courtesy to a revoked session. */
         if (d->enforcer)
                 tp_enforcer_tick(d->enforcer, INT64_MAX);
         tp_expiry_clear(&d->expiry);

@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import (BUILD, CTL, TP_PAM, Env, PrivateLogind, check, config_text, eq,  # noqa: E402
+from tplib import (BUILD, CTL, ROOT, TP_PAM, Env, PrivateLogind, check, config_text, eq,  # noqa: E402
                    run_with_users, wait_for)
 from test_peers import as_user, session_fields  # noqa: E402
 from test_systemd import Notifications  # noqa: E402
@@ -251,6 +251,42 @@ def test_shared_leader_logind_session_is_not_terminated():
             env.cleanup()
         finally:
             logind.close()
+
+
+# -- 11. a SIGTERM pending when the daemon stops --------------------------
+
+def man_section(page, name):
+    text = open(os.path.join(ROOT, "man", page)).read()
+    start = text.index(f"\n.SH {name}\n")
+    end = text.find("\n.SH ", start + 1)
+    return text[start:end].replace("\n", " ")
+
+
+def test_pending_sigterm_is_sent_when_the_daemon_stops():
+    import json
+    env = Env(conf())
+    try:
+        env.start()
+        proc = subprocess.Popen([TP_PAM, "--json", "--confdir", env.pamdir, "--service", "tptest-desktop",
+                                 "--user", GINA, "--ignore-hup", "acct", "open", "hold", "close"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        env.held.append(proc)
+        sid = json.loads(proc.stdout.readline())["env"]["TOKENPOLICY_SESSION_ID"]
+        env.ctl("revoke", sid, user=GINA, check_rc=0)
+        check(wait_for(lambda: enforce_line(env, sid)), "the revoke was enforced")
+        check(f"SIGHUP to leader pid {proc.pid}, SIGTERM in 5 s" in enforce_line(env, sid), enforce_line(env, sid))
+        check(proc.poll() is None, "a leader that ignores SIGHUP runs on through the grace period")
+        eq(env.stop(), 0, "the daemon stops cleanly")
+        # The revoked session must not outlive the daemon's stop: its
+        # SIGTERM goes out as the daemon stops, not never.
+        check(wait_for(lambda: proc.poll() is not None), "the leader ended when the daemon stopped")
+        eq(proc.returncode, -signal.SIGTERM, "by the pending SIGTERM")
+        # And the manual says so, where it said the opposite.
+        signals, bugs = man_section("tokenpolicyd.8", "SIGNALS"), man_section("tokenpolicyd.8", "BUGS")
+        check("is sent at once" in signals and "is not sent" not in signals, "tokenpolicyd(8) SIGNALS")
+        check("when the daemon stops is not sent" not in bugs, "tokenpolicyd(8) BUGS")
+    finally:
+        env.cleanup()
 
 
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
