@@ -55,7 +55,8 @@ DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store
                tokenpolicyd/token.c tokenpolicyd/jose.c
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
                tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c tokenpolicyd/notify.c \
-               tokenpolicyd/enforce.c tokenpolicyd/query.c tokenpolicyd/keys.c $(DAEMON_LIB_SRC)
+               tokenpolicyd/enforce.c tokenpolicyd/notice.c tokenpolicyd/query.c tokenpolicyd/keys.c \
+               $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
 CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c tokenpolicyd/jose.c
 
@@ -94,6 +95,7 @@ $(B)/tests/test_store: $(call obj,tests/unit/test_store.c tokenpolicyd/store.c $
 $(B)/tests/test_token: $(call obj,tests/unit/test_token.c tokenpolicyd/token.c tokenpolicyd/jose.c $(COMMON_SRC))
 $(B)/tests/test_jose: $(call obj,tests/unit/test_jose.c tokenpolicyd/jose.c $(COMMON_SRC))
 $(B)/tests/test_log: $(call obj,tests/unit/test_log.c tokenpolicyd/log.c)
+$(B)/tests/test_notice: $(call obj,tests/unit/test_notice.c tokenpolicyd/notice.c)
 # test_enforce runs the fake logind: build it too (order-only, not linked).
 $(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enforce.c $(COMMON_SRC)) \
 		| $(B)/tests/fake-logind

@@ -20,6 +20,7 @@
 #include "enforce.h"
 #include "io.h"
 #include "log.h"
+#include "notice.h"
 
 /* Expiries handled in one transaction; more wait for the next turn of the
  * loop, so a mass expiry after downtime never stalls sign-ins. */
@@ -49,6 +50,13 @@ int tp_lifecycle_start(struct tp_daemon *d)
 
 void tp_lifecycle_stop(struct tp_daemon *d)
 {
+        /* Sessions told why they end are ended now, before their notice
+         * has had its time: they must not outlive the daemon. */
+        if (d->store)
+                tp_lifecycle_told(d, true);
+        free(d->told);
+        d->told = NULL;
+        d->n_told = d->cap_told = 0;
         /* Sessions already ended get their SIGTERM now rather than never:
          * a leader that ignores SIGHUP would outlive its revocation, and no
          * later start acts on it again. Now rather than on time: waiting
@@ -176,25 +184,54 @@ static bool hold_action(struct tp_daemon *d, const struct tp_session *s, bool ex
         return true;
 }
 
-void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool expired,
-                          const char *why)
-{
-        const struct tp_client_config *cl = tp_config_client(d->config, s->client);
-        struct tp_effective_policy p = { .on_expiry = TP_BUILTIN_ON_EXPIRY,
-                                         .on_revoke = TP_BUILTIN_ON_REVOKE };
-        struct tp_enforce_target t = target_of(s);
-        uint64_t shared = 0;
+/* A session told why it ends waits this long at least before it is ended,
+ * so the notice is on its way before the connection goes: a pipe until
+ * sshd has read it and then TOLD_PIPE_MS, a terminal (whose reader cannot
+ * be watched) TOLD_TTY_MS, and never more than TOLD_MAX_MS. At most
+ * TOLD_PENDING_MAX sessions wait at once; beyond that, they are told and
+ * ended at once. */
+#define TOLD_PIPE_MS 100
+#define TOLD_TTY_MS 500
+#define TOLD_MAX_MS 2000
+#define TOLD_PENDING_MAX 64
+
+struct tp_told_action {
+        struct tp_session session;
+        bool expired;
         uint8_t action;
-        char what[512], reason[768];
+        char why[128];
+        char told[256];
+        struct tp_notice_sent sent;
+        int64_t since_ms;
+};
+
+/* What the user reads on the session's terminal. */
+static void notice_text(const struct tp_session *s, uint8_t action, const char *why, char *out, size_t outsz)
+{
+        static const struct { const char *why, *text; } reasons[] = {
+                { "refresh token expired", "its sign-in has expired; sign in again" },
+                { "signed out at the session limit",
+                  "it was signed out because a newer sign-in went over your limit of sessions" },
+                { "revoked by administrator", "it was revoked by your administrator" },
+                { "revoked by its user", "it was revoked at your request" },
+        };
+        const char *text = why;
+
+        for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+                if (strcmp(why, reasons[i].why) == 0)
+                        text = reasons[i].text;
+        snprintf(out, outsz, "tokenpolicy: this %s session is being %s: %s.", s->client,
+                 action == TP_ACTION_LOCK ? "locked" : "ended", text);
+}
+
+static void act_and_audit(struct tp_daemon *d, const struct tp_session *s, bool expired, uint8_t action,
+                          const char *why, const char *told)
+{
+        struct tp_enforce_target t = target_of(s);
+        char what[512], reason[1024];
+        uint64_t shared = 0;
         int r;
 
-        /* Held until the batch is durable; with no memory to hold it, a
-         * revocation acts now rather than never. */
-        if (d->holding_actions && hold_action(d, s, expired, why))
-                return;
-        if (cl)
-                tp_config_effective(d->config, cl, &p);
-        action = (uint8_t)(expired ? p.on_expiry : p.on_revoke);
         /* Read now, after the commit that ended this session: sessions
          * ended with it (revoke --user) no longer count. */
         if (action != TP_ACTION_NONE) {
@@ -205,11 +242,108 @@ void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool 
                 t.leader_shared = r < 0 ? r : shared > INT32_MAX ? INT32_MAX : (int)shared;
         }
         r = tp_enforcer_apply(d->enforcer, &t, action, what, sizeof(what));
-        snprintf(reason, sizeof(reason), "%s; %s = %s: %s%s%s", why, expired ? "on_expiry" : "on_revoke",
-                 tp_action_name(action), what, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+        snprintf(reason, sizeof(reason), "%s; %s = %s: %s%s%s%s%s", why, expired ? "on_expiry" : "on_revoke",
+                 tp_action_name(action), told && *told ? told : "", told && *told ? "; " : "", what,
+                 r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
         tp_audit(&(struct tp_audit){ .event = "enforce", .user = s->user, .client = s->client,
                                      .service = s->service, .session = s->id, .reason = reason,
                                      .peer_uid = -1 });
+}
+
+static bool defer_after_notice(struct tp_daemon *d, const struct tp_session *s, bool expired, uint8_t action,
+                               const char *why, struct tp_notice_sent *sent, const char *told)
+{
+        struct tp_told_action *a;
+
+        if (d->n_told == TOLD_PENDING_MAX)
+                return false;
+        if (d->n_told == d->cap_told) {
+                size_t cap = d->cap_told ? d->cap_told * 2 : 8;
+                struct tp_told_action *v = realloc(d->told, cap * sizeof(*v));
+
+                if (!v)
+                        return false;
+                d->told = v;
+                d->cap_told = cap;
+        }
+        a = &d->told[d->n_told++];
+        a->session = *s;
+        a->expired = expired;
+        a->action = action;
+        snprintf(a->why, sizeof(a->why), "%s", why);
+        snprintf(a->told, sizeof(a->told), "%s", told);
+        a->sent = *sent;
+        a->since_ms = tp_monotonic_ms();
+        return true;
+}
+
+void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool expired,
+                          const char *why)
+{
+        const struct tp_client_config *cl = tp_config_client(d->config, s->client);
+        struct tp_effective_policy p = { .on_expiry = TP_BUILTIN_ON_EXPIRY,
+                                         .on_revoke = TP_BUILTIN_ON_REVOKE };
+        struct tp_notice_sent sent = { .n = 0 };
+        char text[TP_NOTICE_TEXT_MAX], told[256] = "";
+        uint64_t shared = 0;
+        uint8_t action;
+
+        /* Held until the batch is durable; with no memory to hold it, a
+         * revocation acts now rather than never. */
+        if (d->holding_actions && hold_action(d, s, expired, why))
+                return;
+        if (cl)
+                tp_config_effective(d->config, cl, &p);
+        action = (uint8_t)(expired ? p.on_expiry : p.on_revoke);
+        /* Tell the user first, on the session's own terminal, and end it
+         * once the notice is on its way. A leader shared with other
+         * sessions is not ended (see tp_enforcer_apply): nothing to tell. */
+        if (action != TP_ACTION_NONE &&
+            tp_store_count_leader_shared(d->store, s->id, s->leader_pid, s->leader_start, &shared) >= 0 &&
+            shared == 0) {
+                notice_text(s, action, why, text, sizeof(text));
+                tp_notice_send((pid_t)s->leader_pid, s->leader_start, (uid_t)s->uid, s->tty, text, &sent,
+                               told, sizeof(told));
+                if (sent.n > 0 && defer_after_notice(d, s, expired, action, why, &sent, told))
+                        return;
+                tp_notice_close(&sent);
+        }
+        act_and_audit(d, s, expired, action, why, told);
+}
+
+bool tp_lifecycle_telling(const struct tp_daemon *d)
+{
+        return d->n_told > 0;
+}
+
+void tp_lifecycle_told(struct tp_daemon *d, bool now)
+{
+        int64_t ms = tp_monotonic_ms();
+        size_t i = 0;
+
+        while (i < d->n_told) {
+                struct tp_told_action *a = &d->told[i];
+                struct tp_told_action done;
+                int64_t waited = ms - a->since_ms;
+                bool ttys = false;
+
+                for (size_t k = 0; k < a->sent.n; k++)
+                        ttys = ttys || !a->sent.pipe[k];
+                if (!now && waited < TOLD_MAX_MS &&
+                    (waited < (ttys ? TOLD_TTY_MS : TOLD_PIPE_MS) || !tp_notice_read(&a->sent))) {
+                        i++;
+                        continue;
+                }
+                done = *a;
+                d->told[i] = d->told[--d->n_told];
+                tp_notice_close(&done.sent);
+                act_and_audit(d, &done.session, done.expired, done.action, done.why, done.told);
+        }
+        if (d->n_told == 0 && d->cap_told > TOLD_PENDING_MAX) {
+                free(d->told);
+                d->told = NULL;
+                d->cap_told = 0;
+        }
 }
 
 /* Sessions looked at per second by the background pass for ghosts. */

@@ -39,6 +39,7 @@
 #define RATE_BURST 100          /* ... with this many at once */
 #define RATE_SLOTS 256          /* uids tracked; the stalest is forgotten */
 #define TICK_MS 1000
+#define TOLD_TICK_MS 50
 
 struct conn {
         int fd;
@@ -703,7 +704,11 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
         tp_server_notify_ready(d);
         while (!srv.stopping) {
                 struct epoll_event events[128];
-                int n = epoll_wait(srv.epfd, events, 128, more_due ? 0 : wait_ms);
+                /* Sessions told why they end are ended within tens of
+                 * milliseconds of their notice being read. */
+                int n = epoll_wait(srv.epfd, events, 128,
+                                   more_due ? 0 : tp_lifecycle_telling(d) && wait_ms > TOLD_TICK_MS ? TOLD_TICK_MS
+                                                                                                 : wait_ms);
 
                 if (watchdog_ms > 0 && tp_monotonic_ms() - last_ping_ms >= watchdog_ms) {
                         tp_watchdog_ping();
@@ -734,6 +739,8 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         }
                 }
                 batch_finish(&srv);
+                if (tp_lifecycle_telling(d))
+                        tp_lifecycle_told(d, false);
                 if (more_due || tp_monotonic_ms() - last_sweep_ms >= TICK_MS) {
                         drop_idle(&srv);
                         more_due = tp_lifecycle_tick(d);
