@@ -58,7 +58,7 @@ DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c
                tokenpolicyd/enforce.c tokenpolicyd/query.c tokenpolicyd/keys.c tokenpolicyd/pidfile.c \
                tokenpolicyd/delivery.c \
                tokenpolicyd/mapfile.c \
-               tokenpolicyd/trust.c tokenpolicyd/conffile.c $(DAEMON_LIB_SRC)
+               tokenpolicyd/trust.c tokenpolicyd/conffile.c tokenpolicyd/notice.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
 CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c tokenpolicyd/jose.c
 
@@ -104,6 +104,7 @@ $(B)/tests/test_output: $(call obj,tests/unit/test_output.c tokenpolicyctl/outpu
 $(B)/obj/tests/unit/test_output.o: CPPFLAGS += -Itokenpolicyctl
 $(B)/tests/test_svcmap: $(call obj,tests/unit/test_svcmap.c $(COMMON_SRC))
 $(B)/tests/test_trust: $(call obj,tests/unit/test_trust.c tokenpolicyd/trust.c)
+$(B)/tests/test_notice: $(call obj,tests/unit/test_notice.c tokenpolicyd/notice.c)
 # test_enforce runs the fake logind: build it too (order-only, not linked).
 $(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enforce.c $(COMMON_SRC)) \
 		| $(B)/tests/fake-logind

@@ -2,13 +2,23 @@
  * demo. Uses pam_start_confdir() so a private service directory replaces
  * /etc/pam.d and no root or preload is needed.
  *
- *   tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T]
- *          [--json] [--env-out FILE] [--pam-env NAME=VALUE]... OP...
+ *   tp-pam --confdir DIR --service NAME --user USER [--user USER2]...
+ *          [--rhost H] [--tty T] [--json] [--ignore-hup] [--env-out FILE]
+ *          [--pam-env NAME=VALUE]... OP...
  *   OP: auth | acct | open | close | establish-cred | reauth | refresh-cred | hold
  *       | user=NAME
  *
  * "user=NAME" sets PAM_USER in the middle of the transaction, as sudo does
  * between authenticating its caller and opening the target's session.
+ *
+ * --ignore-hup ignores SIGHUP, as a session leader that does not end on
+ * it would (then only SIGTERM or SIGKILL ends a held process).
+ *
+ * Several --user options make this one process the PAM application of
+ * several handles, one per user, as a PAM gateway or a mail server with
+ * sessions would be: each OP runs on every handle in turn ("hold" once),
+ * and --json prints {"handles":[REPORT, ...]} instead of one REPORT.
+ *
  * "hold" keeps the process (and so the session leader) alive until stdin
  * reaches end of file; with --json it first prints the report so far as
  * one line, so a caller knows the session is up. A signal that ends a held
@@ -18,6 +28,7 @@
  * as NAME=VALUE lines. --pam-env puts a variable into the PAM environment
  * first, as an earlier module would (pam_systemd's XDG_SESSION_ID). Exits 0 when every step returned PAM_SUCCESS.
  */
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,16 +104,16 @@ static const char *code_name(int r)
 
 static void usage(void)
 {
-        fprintf(stderr, "usage: tp-pam --confdir DIR --service NAME --user USER [--rhost H] [--tty T] [--json] [--env-out FILE] [--pam-env NAME=VALUE]... OP...\n"
+        fprintf(stderr, "usage: tp-pam --confdir DIR --service NAME --user USER [--user USER]... [--rhost H] [--tty T] [--json] [--ignore-hup] [--env-out FILE] [--pam-env NAME=VALUE]... OP...\n"
                         "  OP: auth | acct | open | close | establish-cred | reauth | refresh-cred | hold\n"
                         "      | user=NAME\n");
         exit(2);
 }
 
-/* One JSON line: the steps done so far, the messages, the TOKENPOLICY_*
+/* One JSON object: the steps done so far, the messages, the TOKENPOLICY_*
  * environment. */
-static void report_json(pam_handle_t *pamh, const char *const *steps, const int *codes, int n_done,
-                        const struct captured *cap)
+static void report_json_object(pam_handle_t *pamh, const char *const *steps, const int *codes,
+                               int n_done, const struct captured *cap)
 {
         char **env = pam_getenvlist(pamh);
 
@@ -131,11 +142,44 @@ static void report_json(pam_handle_t *pamh, const char *const *steps, const int 
                         json_string(eq + 1);
                 }
         }
-        printf("}}\n");
-        fflush(stdout);
+        printf("}}");
         for (int j = 0; env && env[j]; j++)
                 free(env[j]);
         free(env);
+}
+
+#define MAX_HANDLES 8
+#define MAX_STEPS 32
+
+struct handle {
+        const char *user;
+        pam_handle_t *pamh;
+        struct captured cap;
+        struct pam_conv conv;
+        int codes[MAX_STEPS];
+        int n_done;
+        bool ok, stopped;   /* stopped: acct failed, no further steps */
+};
+
+static bool all_stopped(const struct handle *h, int n_handles)
+{
+        for (int k = 0; k < n_handles; k++)
+                if (!h[k].stopped)
+                        return false;
+        return true;
+}
+
+/* One JSON line: one handle's report, or {"handles":[...]} for several. */
+static void report_json(struct handle *h, int n_handles, const char *const *steps)
+{
+        if (n_handles > 1)
+                printf("{\"handles\":[");
+        for (int i = 0; i < n_handles; i++) {
+                printf("%s", i ? "," : "");
+                report_json_object(h[i].pamh, steps, h[i].codes, h[i].n_done, &h[i].cap);
+        }
+        printf(n_handles > 1 ? "]}\n" : "\n");
+        fflush(stdout);
 }
 
 static void report_text(pam_handle_t *pamh)
@@ -197,17 +241,17 @@ static int run_step(pam_handle_t *pamh, const char *op)
 int main(int argc, char **argv)
 {
         const char *env_out = NULL;
-        const char *confdir = NULL, *service = NULL, *user = NULL, *rhost = NULL, *tty = NULL;
-        struct captured cap = { 0 };
-        struct pam_conv conv = { conversation, &cap };
-        const char *steps[32], *pam_env[8];
-        int codes[32], n_steps = 0, n_done = 0, n_env = 0, i, r;
-        pam_handle_t *pamh = NULL;
+        const char *confdir = NULL, *service = NULL, *rhost = NULL, *tty = NULL;
+        const char *steps[MAX_STEPS], *pam_env[8];
+        static struct handle h[MAX_HANDLES];
+        int n_steps = 0, n_env = 0, n_handles = 0, i, r;
         bool ok = true;
 
         for (i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--json") == 0)
                         json = true;
+                else if (strcmp(argv[i], "--ignore-hup") == 0)
+                        signal(SIGHUP, SIG_IGN);
                 else if (i + 1 < argc && strcmp(argv[i], "--pam-env") == 0 && n_env < 8)
                         pam_env[n_env++] = argv[++i];
                 else if (i + 1 < argc && strcmp(argv[i], "--env-out") == 0)
@@ -216,62 +260,75 @@ int main(int argc, char **argv)
                         confdir = argv[++i];
                 else if (i + 1 < argc && strcmp(argv[i], "--service") == 0)
                         service = argv[++i];
-                else if (i + 1 < argc && strcmp(argv[i], "--user") == 0)
-                        user = argv[++i];
+                else if (i + 1 < argc && strcmp(argv[i], "--user") == 0 && n_handles < MAX_HANDLES)
+                        h[n_handles++].user = argv[++i];
                 else if (i + 1 < argc && strcmp(argv[i], "--rhost") == 0)
                         rhost = argv[++i];
                 else if (i + 1 < argc && strcmp(argv[i], "--tty") == 0)
                         tty = argv[++i];
                 else if (argv[i][0] == '-')
                         usage();
-                else if (n_steps < 32)
+                else if (n_steps < MAX_STEPS)
                         steps[n_steps++] = argv[i];
         }
-        if (!confdir || !service || !user || n_steps == 0)
+        if (!confdir || !service || n_handles == 0 || n_steps == 0)
                 usage();
 
-        r = pam_start_confdir(service, user, &conv, confdir, &pamh);
-        if (r != PAM_SUCCESS) {
-                fprintf(stderr, "tp-pam: pam_start_confdir failed: %d\n", r);
-                return 1;
+        for (int k = 0; k < n_handles; k++) {
+                h[k].conv = (struct pam_conv){ conversation, &h[k].cap };
+                h[k].ok = true;
+                r = pam_start_confdir(service, h[k].user, &h[k].conv, confdir, &h[k].pamh);
+                if (r != PAM_SUCCESS) {
+                        fprintf(stderr, "tp-pam: pam_start_confdir failed: %d\n", r);
+                        return 1;
+                }
+                if (rhost)
+                        pam_set_item(h[k].pamh, PAM_RHOST, rhost);
+                if (tty)
+                        pam_set_item(h[k].pamh, PAM_TTY, tty);
+                for (int j = 0; j < n_env; j++)
+                        pam_putenv(h[k].pamh, pam_env[j]);
         }
-        if (rhost)
-                pam_set_item(pamh, PAM_RHOST, rhost);
-        if (tty)
-                pam_set_item(pamh, PAM_TTY, tty);
-        for (int j = 0; j < n_env; j++)
-                pam_putenv(pamh, pam_env[j]);
 
         for (i = 0; i < n_steps; i++) {
                 const char *op = steps[i];
 
-                if (!json)
-                        printf("%s %s (%s):\n", service, op, user);
                 if (strcmp(op, "hold") == 0) {
                         if (env_out)
-                                write_env_file(pamh, env_out);
+                                write_env_file(h[0].pamh, env_out);
                         if (json)
-                                report_json(pamh, steps, codes, n_done, &cap);
+                                report_json(h, n_handles, steps);
                         fflush(stdout);
                 }
-                r = run_step(pamh, op);
-                codes[n_done++] = r;
-                if (r != PAM_SUCCESS)
-                        ok = false;
-                if (!json)
-                        printf("  -> %s\n", code_name(r));
-                fflush(stdout);
-                if (r != PAM_SUCCESS && strcmp(op, "acct") == 0)
+                for (int k = 0; k < n_handles; k++) {
+                        if (h[k].stopped)
+                                continue;
+                        if (!json)
+                                printf("%s %s (%s):\n", service, op, h[k].user);
+                        /* "hold" waits once for all handles. */
+                        r = strcmp(op, "hold") == 0 && k > 0 ? PAM_SUCCESS : run_step(h[k].pamh, op);
+                        h[k].codes[h[k].n_done++] = r;
+                        if (r != PAM_SUCCESS)
+                                h[k].ok = ok = false;
+                        if (!json)
+                                printf("  -> %s\n", code_name(r));
+                        fflush(stdout);
+                        if (r != PAM_SUCCESS && strcmp(op, "acct") == 0)
+                                h[k].stopped = true;
+                }
+                if (all_stopped(h, n_handles))
                         break;
         }
         if (json)
-                report_json(pamh, steps, codes, n_done, &cap);
-        else
-                report_text(pamh);
-        if (env_out)
-                write_env_file(pamh, env_out);
-        pam_end(pamh, ok ? PAM_SUCCESS : PAM_SYSTEM_ERR);
-        for (int j = 0; j < cap.n; j++)
-                free(cap.text[j]);
+                report_json(h, n_handles, steps);
+        for (int k = 0; k < n_handles; k++) {
+                if (!json)
+                        report_text(h[k].pamh);
+                if (env_out && k == 0)
+                        write_env_file(h[k].pamh, env_out);
+                pam_end(h[k].pamh, h[k].ok ? PAM_SUCCESS : PAM_SYSTEM_ERR);
+                for (int j = 0; j < h[k].cap.n; j++)
+                        free(h[k].cap.text[j]);
+        }
         return ok ? 0 : 1;
 }

@@ -17,6 +17,7 @@
 #include "token.h"
 
 struct tp_enforcer;
+struct tp_told_action;
 
 #define TP_DEFAULT_CONFIG "/etc/tokenpolicy.conf"
 #define TP_DEFAULT_SOCKET "/run/tokenpolicy/tokenpolicyd.sock"
@@ -47,6 +48,10 @@ struct tp_daemon {
         } *held_actions;
         size_t n_held_actions, cap_held_actions;
         bool holding_actions;
+        char (*held_ended)[TP_SESSION_ID_MAX]; /* sessions ended in the batch: unscheduled at release */
+        size_t n_held_ended, cap_held_ended;
+        struct tp_told_action *told;   /* told why they end, to be ended once the notice is out */
+        size_t n_told, cap_told;
         struct tp_store_cursor sweep;   /* the background pass for ghosts */
         int64_t swept_ms;
 };
@@ -137,8 +142,15 @@ int tp_lifecycle_start(struct tp_daemon *d);
 void tp_lifecycle_stop(struct tp_daemon *d);
 
 /* A session got a new refresh expiry (sign-in, re-authentication,
- * extension): schedule it. */
+ * extension): schedule it. The schedule holds one entry per session and
+ * moves it only earlier; a later expiry is taken from the store when the
+ * entry comes due. */
 void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_expires);
+
+/* A session ended (closed, revoked, expired) and its end was committed:
+ * drop it from the schedule, so that the schedule never holds more than
+ * the active sessions. During a group commit this waits for release(). */
+void tp_lifecycle_ended(struct tp_daemon *d, const char *id);
 
 /* Expire the sessions that are due (marking them expired and applying the
  * client type's on_expiry) and deliver pending SIGTERMs. Returns true when
@@ -146,9 +158,19 @@ void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_
 bool tp_lifecycle_tick(struct tp_daemon *d);
 
 /* Apply on_revoke (revoked, evicted) or on_expiry to a session that has
- * just ended in the store, and audit what was done. */
+ * just ended in the store, and audit what was done. Before it is ended or
+ * locked, the session's user is told why on the session's terminal (or
+ * sshd's stderr pipe, notice.h); then the action waits for
+ * tp_lifecycle_told(), at most a few seconds. */
 void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool expired,
                           const char *why);
+
+/* Whether sessions told why they end are waiting to be ended (the loop
+ * then calls tp_lifecycle_told() often). */
+bool tp_lifecycle_telling(const struct tp_daemon *d);
+/* End the told sessions whose notice has been read or has waited long
+ * enough; all of them with now. */
+void tp_lifecycle_told(struct tp_daemon *d, bool now);
 
 /* Group commit: between hold and release, tp_lifecycle_enforce() only
  * notes what to do; release(true) does it, once the batch that recorded

@@ -572,6 +572,35 @@ static int logind_resolve(struct tp_enforcer *e, const struct tp_enforce_target 
 
 /* ---- the contract ------------------------------------------------------ */
 
+/* The leader also leads other active sessions: ending it, by a signal or
+ * by terminating the logind session it was moved into, would end those
+ * too. Only the session's own recorded logind session may be locked. */
+static int apply_shared_leader(struct tp_enforcer *e, const struct tp_enforce_target *t,
+                               uint8_t action, char *what, size_t whatsz)
+{
+        char why[192] = "", shared[128];
+        int r;
+
+        if (t->leader_shared < 0)
+                snprintf(shared, sizeof shared, "cannot tell whether leader pid %d leads other sessions (%s)",
+                         (int) t->leader_pid, strerror(-t->leader_shared));
+        else
+                snprintf(shared, sizeof shared, "leader pid %d also leads %d other active session%s",
+                         (int) t->leader_pid, t->leader_shared, t->leader_shared == 1 ? "" : "s");
+        if (action == TP_ACTION_LOCK && t->logind_session && *t->logind_session) {
+                r = logind_call(e, "LockSession", NULL, why, sizeof why, "s", t->logind_session);
+                if (r > 0) {
+                        describe(what, whatsz, "logind LockSession(\"%s\")", t->logind_session);
+                        return 0;
+                }
+                describe(what, whatsz, "%s; %s: not signalled, nothing ended", why, shared);
+                return 0;
+        }
+        describe(what, whatsz, "%s: not signalled and no logind session ended, as that would end %s too",
+                 shared, t->leader_shared == 1 ? "it" : "them");
+        return 0;
+}
+
 int tp_enforcer_apply(struct tp_enforcer *e, const struct tp_enforce_target *t, uint8_t action,
                       char *what, size_t whatsz)
 {
@@ -592,6 +621,8 @@ int tp_enforcer_apply(struct tp_enforcer *e, const struct tp_enforce_target *t, 
                 return -EINVAL;
         }
         member = action == TP_ACTION_LOCK ? "LockSession" : "TerminateSession";
+        if (t->leader_shared != 0 && leader_recorded(t))
+                return apply_shared_leader(e, t, action, what, whatsz);
 
         logind = logind_resolve(e, t, &id, why, sizeof why);
         if (logind > 0) {

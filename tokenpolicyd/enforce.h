@@ -37,6 +37,13 @@ struct tp_enforce_target {
         const char *logind_session;
         pid_t leader_pid;
         uint64_t leader_start;      /* /proc/PID/stat field 22; 0: unknown */
+        /* Other active sessions the same leader leads (a process that
+         * opened sessions for several users: a PAM gateway, a mail server
+         * with session=yes), or a negative errno when that could not be
+         * told. Then nothing that would end the leader is done: no signal,
+         * no TerminateSession (its logind session holds the leader), no
+         * logind session looked up by it. */
+        int leader_shared;
 };
 
 int tp_enforcer_new(struct tp_enforcer **ret);
@@ -56,7 +63,9 @@ int tp_enforcer_session_alive(struct tp_enforcer *e, const struct tp_enforce_tar
  * (e.g. "logind TerminateSession(\"4\")", "SIGHUP to leader pid 1234,
  * SIGTERM in 5 s", "leader already gone"). Lock without a logind session
  * falls back to terminate (there is nothing else to lock), and so does lock
- * when logind cannot be reached. Returns 0 when the action was carried out
+ * when logind cannot be reached. With a shared leader (leader_shared not
+ * 0) only a lock of the recorded logind session is done, never anything
+ * that ends the leader: "what" says why. Returns 0 when the action was carried out
  * or there was nothing left to act on, a negative errno when it failed:
  * -ENODATA when logind does not know the session and no leader with a
  * start time was recorded, the bus error when logind was unreachable and

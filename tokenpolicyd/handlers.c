@@ -205,16 +205,18 @@ static void describe_cap_denial(struct tp_reply *rep, const char *client, uint32
                         cap, client);
 }
 
-static void audit_ghosts(const struct tp_session *sessions, size_t n)
+static void audit_ghosts(struct tp_daemon *d, const struct tp_session *sessions, size_t n)
 {
         for (size_t i = 0; i < n; i++)
-                if (sessions[i].state == TP_STATE_CLOSED)
+                if (sessions[i].state == TP_STATE_CLOSED) {
+                        tp_lifecycle_ended(d, sessions[i].id);
                         tp_audit(&(struct tp_audit){ .event = "close", .user = sessions[i].user,
                                                      .client = sessions[i].client,
                                                      .service = sessions[i].service,
                                                      .session = sessions[i].id,
                                                      .reason = "session leader is gone (reaped)",
                                                      .peer_uid = -1 });
+                }
 }
 
 static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
@@ -360,9 +362,10 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 goto rollback;
         }
 
-        audit_ghosts(existing, n);
+        audit_ghosts(d, existing, n);
         tp_lifecycle_schedule(d, sess.id, sess.refresh_expires);
         for (size_t i = 0; i < dec.n_expired; i++) {
+                tp_lifecycle_ended(d, existing[dec.expired[i]].id);
                 tp_audit(&(struct tp_audit){ .event = "expire", .user = req->user, .client = cl->name,
                                              .service = existing[dec.expired[i]].service,
                                              .session = existing[dec.expired[i]].id,
@@ -372,6 +375,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         for (size_t i = 0; i < dec.n_evict; i++) {
                 const struct tp_session *victim = &existing[dec.evict[i]];
 
+                tp_lifecycle_ended(d, victim->id);
                 tp_audit(&(struct tp_audit){ .event = "evict", .user = req->user, .client = cl->name,
                                              .service = victim->service, .session = victim->id,
                                              .evicted_by = sess.id,
@@ -406,7 +410,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
 denied:
         /* Keep the ghosts closed even though this sign-in was refused. */
         if (n_ghosts > 0 && tp_store_commit(d->store) >= 0) {
-                audit_ghosts(existing, n);
+                audit_ghosts(d, existing, n);
                 memset(&rep->u, 0, sizeof(rep->u));
                 goto out;
         }
@@ -467,33 +471,60 @@ static bool load_session_for(struct tp_daemon *d, const struct tp_peer *peer,
         return true;
 }
 
-static void handle_close(struct tp_daemon *d, const struct tp_peer *peer,
+/* Who may end a session by signing out. The PAM application that opened
+ * it runs as root (only an administrator may open); a user who could sign
+ * out a session that still runs would free it from every rule: closed, it
+ * no longer counts against the cap, nor is it revoked, expired or
+ * enforced. So a user may close only a session whose processes are gone
+ * (a ghost, as the sweep would close it); to end a running one, they
+ * revoke it, which applies on_revoke to what runs. */
+static bool may_close(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_session *s)
+{
+        return peer->admin || tp_lifecycle_is_ghost(d, s);
+}
+
+/* Returns true when it audited a refusal itself (with the session's
+ * details), so the generic one is not written as well. */
+static bool handle_close(struct tp_daemon *d, const struct tp_peer *peer,
                          const struct tp_req_session *req, struct tp_reply *rep)
 {
         struct tp_session s;
         int r;
 
         if (!load_session_for(d, peer, req, &s, rep))
-                return;
+                return false;
         if (s.state != TP_STATE_ACTIVE) {
                 tp_reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s already ended (%s).", s.id,
                                 tp_state_name(s.state));
-                return;
+                return false;
+        }
+        if (!may_close(d, peer, &s)) {
+                tp_reply_status(rep, TP_STATUS_FORBIDDEN,
+                                "Session %s is still running: only root may sign it out. To end it, revoke it (tokenpolicyctl revoke %s).",
+                                s.id, s.id);
+                tp_audit(&(struct tp_audit){ .event = "deny", .user = s.user, .client = s.client,
+                                             .service = s.service, .session = s.id,
+                                             .reason = "sign-out refused: the session is still running",
+                                             .peer_uid = (long)peer->uid });
+                return true;
         }
         if ((r = tp_store_begin(d->store)) < 0) {
                 tp_reply_store_error(d, rep, r, "begin");
-                return;
+                return false;
         }
         if ((r = tp_store_end(d->store, s.id, TP_STATE_CLOSED, now_wall())) < 0 ||
             (r = tp_store_commit(d->store)) < 0) {
                 tp_store_rollback(d->store);
                 tp_reply_store_error(d, rep, r, "closing a session");
-                return;
+                return false;
         }
+        tp_lifecycle_ended(d, s.id);
         tp_audit(&(struct tp_audit){ .event = "close", .user = s.user, .client = s.client,
-                                     .service = s.service, .session = s.id, .reason = "signed out",
+                                     .service = s.service, .session = s.id,
+                                     .reason = peer->admin ? "signed out" : "signed out by its user; its processes are gone",
                                      .peer_uid = (long)peer->uid });
         tp_reply_status(rep, TP_STATUS_OK, "Signed out.");
+        return false;
 }
 
 /* Re-authentication and silent refresh share everything but the rule. */
@@ -544,6 +575,7 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                                 ended = true;
                 }
                 if (ended) {
+                        tp_lifecycle_ended(d, s.id);
                         tp_audit(&(struct tp_audit){ .event = "expire", .user = s.user, .client = s.client,
                                                      .service = s.service, .session = s.id,
                                                      .reason = "refresh token expired",
@@ -574,10 +606,14 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                 return;
         }
 
-        if ((r = tp_store_begin(d->store)) < 0) {
+        /* A refresh soon after the last recorded use writes nothing
+         * (dec.record false): a user's refresh loop must not force a
+         * durable write per request. */
+        if (dec.record && (r = tp_store_begin(d->store)) < 0) {
                 tp_reply_store_error(d, rep, r, "begin");
                 return;
         }
+        r = 0;
         if (dec.rotate) {
                 if ((r = tp_refresh_token_new(refresh, s.refresh_hash)) < 0) {
                         tp_store_rollback(d->store);
@@ -586,14 +622,15 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                 }
                 s.refresh_expires = dec.refresh_expires;
                 r = tp_store_extend(d->store, s.id, s.refresh_hash, dec.refresh_expires, now);
-        } else {
+        } else if (dec.record) {
                 r = tp_store_touch(d->store, s.id, now);
         }
         if (r >= 0)
                 r = sign_access_token(d, &s, now, dec.access_expires, rep->u.tokens.access_token,
                                       sizeof(rep->u.tokens.access_token));
-        if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
-                tp_store_rollback(d->store);
+        if (r < 0 || (dec.record && (r = tp_store_commit(d->store)) < 0)) {
+                if (dec.record)
+                        tp_store_rollback(d->store);
                 memset(&rep->u, 0, sizeof(rep->u));
                 tp_secret_wipe(refresh, sizeof(refresh));
                 tp_reply_store_error(d, rep, r, event);
@@ -744,6 +781,7 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
                 return;
         }
         for (size_t i = 0; i < n; i++) {
+                tp_lifecycle_ended(d, rows[i].id);
                 tp_audit(&(struct tp_audit){ .event = "revoke", .user = rows[i].user,
                                              .client = rows[i].client, .service = rows[i].service,
                                              .session = rows[i].id,
@@ -874,6 +912,8 @@ void tp_reply_reset(struct tp_reply *rep, uint8_t request_type)
 void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                        const struct tp_request *req, struct tp_reply *rep)
 {
+        bool audited = false;
+
         tp_reply_reset(rep, req->type);
 
         switch (req->type) {
@@ -884,7 +924,7 @@ void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                 handle_open(d, peer, &req->u.signin, rep);
                 break;
         case TP_REQ_CLOSE:
-                handle_close(d, peer, &req->u.session, rep);
+                audited = handle_close(d, peer, &req->u.session, rep);
                 break;
         case TP_REQ_REAUTH:
                 handle_extend(d, peer, &req->u.session, true, rep);
@@ -923,7 +963,7 @@ void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "Unknown request type %u.", req->type);
                 break;
         }
-        if (rep->status == TP_STATUS_FORBIDDEN)
+        if (rep->status == TP_STATUS_FORBIDDEN && !audited)
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = peer->user,
                                              .reason = rep->message, .peer_uid = (long)peer->uid });
 }

@@ -20,6 +20,7 @@
 #include "enforce.h"
 #include "io.h"
 #include "log.h"
+#include "notice.h"
 
 /* Expiries handled in one transaction; more wait for the next turn of the
  * loop, so a mass expiry after downtime never stalls sign-ins. */
@@ -29,7 +30,7 @@ static int schedule_one(const char *id, int64_t expires, void *userdata)
 {
         struct tp_daemon *d = userdata;
 
-        return tp_expiry_push(&d->expiry, id, expires);
+        return tp_expiry_schedule(&d->expiry, id, expires);
 }
 
 int tp_lifecycle_start(struct tp_daemon *d)
@@ -49,24 +50,59 @@ int tp_lifecycle_start(struct tp_daemon *d)
 
 void tp_lifecycle_stop(struct tp_daemon *d)
 {
-        /* Sessions already ended get their SIGTERM now rather than never. */
+        /* Sessions told why they end are ended now, before their notice
+         * has had its time: they must not outlive the daemon. */
+        if (d->store)
+                tp_lifecycle_told(d, true);
+        free(d->told);
+        d->told = NULL;
+        d->n_told = d->cap_told = 0;
+        /* Sessions already ended get their SIGTERM now rather than never:
+         * a leader that ignores SIGHUP would outlive its revocation, and no
+         * later start acts on it again. Now rather than on time: waiting
+         * out up to TP_ENFORCE_GRACE_MS here would hold up a restart, and
+         * with it every sign-in, for a courtesy to a revoked session. */
         if (d->enforcer)
                 tp_enforcer_tick(d->enforcer, INT64_MAX);
         tp_expiry_clear(&d->expiry);
         free(d->held_actions);
         d->held_actions = NULL;
         d->n_held_actions = d->cap_held_actions = 0;
+        free(d->held_ended);
+        d->held_ended = NULL;
+        d->n_held_ended = d->cap_held_ended = 0;
         tp_enforcer_free(d->enforcer);
         d->enforcer = NULL;
 }
 
 void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_expires)
 {
-        int r = tp_expiry_push(&d->expiry, id, refresh_expires);
+        int r = tp_expiry_schedule(&d->expiry, id, refresh_expires);
 
         if (r < 0)
                 tp_log_errno(r, "Failed to schedule the expiry of session %s; it will expire at its next use",
                              id);
+}
+
+void tp_lifecycle_ended(struct tp_daemon *d, const char *id)
+{
+        /* Not before the batch is durable: a batch that fails leaves the
+         * session active, and it must stay scheduled. Without memory to
+         * wait, the entry stays and is dropped when it comes due. */
+        if (d->holding_actions) {
+                if (d->n_held_ended == d->cap_held_ended) {
+                        size_t cap = d->cap_held_ended ? d->cap_held_ended * 2 : 8;
+                        char(*v)[TP_SESSION_ID_MAX] = realloc(d->held_ended, cap * sizeof(*v));
+
+                        if (!v)
+                                return;
+                        d->held_ended = v;
+                        d->cap_held_ended = cap;
+                }
+                snprintf(d->held_ended[d->n_held_ended++], TP_SESSION_ID_MAX, "%s", id);
+                return;
+        }
+        tp_expiry_remove(&d->expiry, id);
 }
 
 void tp_lifecycle_leader(pid_t peer_pid, uint32_t *ret_pid, uint64_t *ret_start)
@@ -118,6 +154,14 @@ void tp_lifecycle_release(struct tp_daemon *d, bool committed)
                 d->held_actions = NULL;
                 d->cap_held_actions = 0;
         }
+        for (size_t i = 0; committed && i < d->n_held_ended; i++)
+                tp_expiry_remove(&d->expiry, d->held_ended[i]);
+        d->n_held_ended = 0;
+        if (d->cap_held_ended > 64) {
+                free(d->held_ended);
+                d->held_ended = NULL;
+                d->cap_held_ended = 0;
+        }
 }
 
 static bool hold_action(struct tp_daemon *d, const struct tp_session *s, bool expired, const char *why)
@@ -140,16 +184,109 @@ static bool hold_action(struct tp_daemon *d, const struct tp_session *s, bool ex
         return true;
 }
 
+/* A session told why it ends waits this long at least before it is ended,
+ * so the notice is on its way before the connection goes: a pipe until
+ * sshd has read it and then TOLD_PIPE_MS, a terminal (whose reader cannot
+ * be watched) TOLD_TTY_MS, and never more than TOLD_MAX_MS. At most
+ * TOLD_PENDING_MAX sessions wait at once; beyond that, they are told and
+ * ended at once. */
+#define TOLD_PIPE_MS 100
+#define TOLD_TTY_MS 500
+#define TOLD_MAX_MS 2000
+#define TOLD_PENDING_MAX 64
+
+struct tp_told_action {
+        struct tp_session session;
+        bool expired;
+        uint8_t action;
+        char why[128];
+        char told[256];
+        struct tp_notice_sent sent;
+        int64_t since_ms;
+};
+
+/* What the user reads on the session's terminal. */
+static void notice_text(const struct tp_session *s, uint8_t action, const char *why, char *out, size_t outsz)
+{
+        static const struct { const char *why, *text; } reasons[] = {
+                { "refresh token expired", "its sign-in has expired; sign in again" },
+                { "signed out at the session limit",
+                  "it was signed out because a newer sign-in went over your limit of sessions" },
+                { "revoked by administrator", "it was revoked by your administrator" },
+                { "revoked by its user", "it was revoked at your request" },
+        };
+        const char *text = why;
+
+        for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+                if (strcmp(why, reasons[i].why) == 0)
+                        text = reasons[i].text;
+        snprintf(out, outsz, "tokenpolicy: this %s session is being %s: %s.", s->client,
+                 action == TP_ACTION_LOCK ? "locked" : "ended", text);
+}
+
+static void act_and_audit(struct tp_daemon *d, const struct tp_session *s, bool expired, uint8_t action,
+                          const char *why, const char *told)
+{
+        struct tp_enforce_target t = target_of(s);
+        char what[512], reason[1024];
+        uint64_t shared = 0;
+        int r;
+
+        /* Read now, after the commit that ended this session: sessions
+         * ended with it (revoke --user) no longer count. */
+        if (action != TP_ACTION_NONE) {
+                r = tp_store_count_leader_shared(d->store, s->id, s->leader_pid, s->leader_start, &shared);
+                if (r < 0)
+                        tp_log_errno(r, "Failed to look for other sessions of the leader of session %s (%s)",
+                                     s->id, tp_store_errmsg(d->store));
+                t.leader_shared = r < 0 ? r : shared > INT32_MAX ? INT32_MAX : (int)shared;
+        }
+        r = tp_enforcer_apply(d->enforcer, &t, action, what, sizeof(what));
+        snprintf(reason, sizeof(reason), "%s; %s = %s: %s%s%s%s%s", why, expired ? "on_expiry" : "on_revoke",
+                 tp_action_name(action), told && *told ? told : "", told && *told ? "; " : "", what,
+                 r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+        tp_audit(&(struct tp_audit){ .event = "enforce", .user = s->user, .client = s->client,
+                                     .service = s->service, .session = s->id, .reason = reason,
+                                     .peer_uid = -1 });
+}
+
+static bool defer_after_notice(struct tp_daemon *d, const struct tp_session *s, bool expired, uint8_t action,
+                               const char *why, struct tp_notice_sent *sent, const char *told)
+{
+        struct tp_told_action *a;
+
+        if (d->n_told == TOLD_PENDING_MAX)
+                return false;
+        if (d->n_told == d->cap_told) {
+                size_t cap = d->cap_told ? d->cap_told * 2 : 8;
+                struct tp_told_action *v = realloc(d->told, cap * sizeof(*v));
+
+                if (!v)
+                        return false;
+                d->told = v;
+                d->cap_told = cap;
+        }
+        a = &d->told[d->n_told++];
+        a->session = *s;
+        a->expired = expired;
+        a->action = action;
+        snprintf(a->why, sizeof(a->why), "%s", why);
+        snprintf(a->told, sizeof(a->told), "%s", told);
+        a->sent = *sent;
+        a->since_ms = tp_monotonic_ms();
+        return true;
+}
+
 void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool expired,
                           const char *why)
 {
         const struct tp_client_config *cl = tp_config_client(d->config, s->client);
         struct tp_effective_policy p = { .on_expiry = TP_BUILTIN_ON_EXPIRY,
                                          .on_revoke = TP_BUILTIN_ON_REVOKE };
-        struct tp_enforce_target t = target_of(s);
+        struct tp_notice_sent sent = { .n = 0 };
+        char text[TP_NOTICE_TEXT_MAX], told[256] = "";
+        uint64_t shared = 0;
         uint8_t action;
-        char what[512], reason[768];
-        int r;
 
         /* Held until the batch is durable; with no memory to hold it, a
          * revocation acts now rather than never. */
@@ -158,12 +295,55 @@ void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool 
         if (cl)
                 tp_config_effective(d->config, cl, &p);
         action = (uint8_t)(expired ? p.on_expiry : p.on_revoke);
-        r = tp_enforcer_apply(d->enforcer, &t, action, what, sizeof(what));
-        snprintf(reason, sizeof(reason), "%s; %s = %s: %s%s%s", why, expired ? "on_expiry" : "on_revoke",
-                 tp_action_name(action), what, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
-        tp_audit(&(struct tp_audit){ .event = "enforce", .user = s->user, .client = s->client,
-                                     .service = s->service, .session = s->id, .reason = reason,
-                                     .peer_uid = -1 });
+        /* Tell the user first, on the session's own terminal, and end it
+         * once the notice is on its way. A leader shared with other
+         * sessions is not ended (see tp_enforcer_apply): nothing to tell. */
+        if (action != TP_ACTION_NONE &&
+            tp_store_count_leader_shared(d->store, s->id, s->leader_pid, s->leader_start, &shared) >= 0 &&
+            shared == 0) {
+                notice_text(s, action, why, text, sizeof(text));
+                tp_notice_send((pid_t)s->leader_pid, s->leader_start, (uid_t)s->uid, s->tty, text, &sent,
+                               told, sizeof(told));
+                if (sent.n > 0 && defer_after_notice(d, s, expired, action, why, &sent, told))
+                        return;
+                tp_notice_close(&sent);
+        }
+        act_and_audit(d, s, expired, action, why, told);
+}
+
+bool tp_lifecycle_telling(const struct tp_daemon *d)
+{
+        return d->n_told > 0;
+}
+
+void tp_lifecycle_told(struct tp_daemon *d, bool now)
+{
+        int64_t ms = tp_monotonic_ms();
+        size_t i = 0;
+
+        while (i < d->n_told) {
+                struct tp_told_action *a = &d->told[i];
+                struct tp_told_action done;
+                int64_t waited = ms - a->since_ms;
+                bool ttys = false;
+
+                for (size_t k = 0; k < a->sent.n; k++)
+                        ttys = ttys || !a->sent.pipe[k];
+                if (!now && waited < TOLD_MAX_MS &&
+                    (waited < (ttys ? TOLD_TTY_MS : TOLD_PIPE_MS) || !tp_notice_read(&a->sent))) {
+                        i++;
+                        continue;
+                }
+                done = *a;
+                d->told[i] = d->told[--d->n_told];
+                tp_notice_close(&done.sent);
+                act_and_audit(d, &done.session, done.expired, done.action, done.why, done.told);
+        }
+        if (d->n_told == 0 && d->cap_told > TOLD_PENDING_MAX) {
+                free(d->told);
+                d->told = NULL;
+                d->cap_told = 0;
+        }
 }
 
 /* Sessions looked at per second by the background pass for ghosts. */
@@ -198,10 +378,12 @@ static void sweep_ghosts(struct tp_daemon *d, int64_t now)
         }
         if ((r = tp_store_commit(d->store)) < 0)
                 goto fail;
-        for (size_t i = 0; i < n_gone; i++)
+        for (size_t i = 0; i < n_gone; i++) {
+                tp_lifecycle_ended(d, rows[i].id);
                 tp_audit(&(struct tp_audit){ .event = "close", .user = rows[i].user, .client = rows[i].client,
                                              .service = rows[i].service, .session = rows[i].id,
                                              .reason = "session leader is gone (reaped)", .peer_uid = -1 });
+        }
         goto out;
 fail:
         tp_store_rollback(d->store);
@@ -245,9 +427,14 @@ bool tp_lifecycle_tick(struct tp_daemon *d)
                         continue;
                 if (r < 0)
                         goto fail;
-                /* Ended meanwhile, or extended (a later entry exists). */
-                if (s->state != TP_STATE_ACTIVE || s->refresh_expires > now)
+                if (s->state != TP_STATE_ACTIVE)
                         continue;
+                /* Extended since it was scheduled: the one entry of this
+                 * session moves to the new expiry. */
+                if (s->refresh_expires > now) {
+                        tp_lifecycle_schedule(d, s->id, s->refresh_expires);
+                        continue;
+                }
                 if ((r = tp_store_end(d->store, s->id, TP_STATE_EXPIRED, s->refresh_expires)) < 0)
                         goto fail;
                 s->state = TP_STATE_EXPIRED;

@@ -153,6 +153,7 @@ static void extend_deny(const struct tp_policy_session *s, enum tp_verdict v,
                         struct tp_extend_decision *d)
 {
         d->verdict = v;
+        d->record = false;
         d->rotate = false;
         d->refresh_expires = s->refresh_expires;
         d->access_expires = 0;
@@ -170,6 +171,7 @@ void tp_policy_reauth(const struct tp_effective_policy *p, int64_t now,
         }
 
         d->verdict = TP_VERDICT_ALLOW;
+        d->record = true;
         d->rotate = true;
         d->refresh_expires = refresh_expiry(p, now);
         d->access_expires = tp_policy_access_expiry(p, now, d->refresh_expires);
@@ -190,8 +192,9 @@ void tp_policy_refresh(const struct tp_effective_policy *p, int64_t now,
         }
 
         d->verdict = TP_VERDICT_ALLOW;
-        d->rotate = p->auto_extend;
-        d->refresh_expires = p->auto_extend ? refresh_expiry(p, now) : s->refresh_expires;
+        d->record = !(now >= s->last_used && now - s->last_used < TP_REFRESH_COALESCE_S);
+        d->rotate = p->auto_extend && d->record;
+        d->refresh_expires = d->rotate ? refresh_expiry(p, now) : s->refresh_expires;
         d->access_expires = tp_policy_access_expiry(p, now, d->refresh_expires);
 }
 

@@ -46,10 +46,18 @@ void tp_policy_sign_in(const struct tp_effective_policy *p, int64_t now,
                        const struct tp_policy_session *sessions, size_t n_sessions,
                        struct tp_signin_decision *d);
 
+/* A silent refresh less than this many seconds after the session's last
+ * recorded use (sign-in, re-authentication, or a refresh that was
+ * recorded) records nothing and rotates nothing: it only mints an access
+ * token. So a user's refresh loop forces at most one durable write per
+ * session per window, and the session's expiry moves at most once. */
+#define TP_REFRESH_COALESCE_S 60
+
 /* Re-authentication, refresh: decision for one existing session. */
 struct tp_extend_decision {
         enum tp_verdict verdict;
-        bool rotate;               /* issue a new refresh token */
+        bool record;               /* write the use (and a rotation) to the store */
+        bool rotate;               /* issue a new refresh token (implies record) */
         int64_t refresh_expires;   /* new or unchanged */
         int64_t access_expires;
 };
@@ -59,7 +67,9 @@ void tp_policy_reauth(const struct tp_effective_policy *p, int64_t now,
                       const struct tp_policy_session *s, struct tp_extend_decision *d);
 
 /* Silent refresh: new access token while the refresh token is valid;
- * rotate with a fresh TTL only when auto-extend is on. A session whose
+ * rotate with a fresh TTL only when auto-extend is on, and record the use,
+ * unless the last recorded use is less than TP_REFRESH_COALESCE_S ago
+ * (a clock set back counts as outside the window). A session whose
  * account is no longer valid is denied either way. */
 void tp_policy_refresh(const struct tp_effective_policy *p, int64_t now,
                        const struct tp_policy_session *s, bool account_valid,

@@ -40,6 +40,7 @@
 #define RATE_BURST 100          /* ... with this many at once */
 #define RATE_SLOTS 256          /* uids tracked; the stalest is forgotten */
 #define TICK_MS 1000
+#define TOLD_TICK_MS 50
 
 struct conn {
         int fd;
@@ -175,8 +176,11 @@ void tp_server_notify_ready(struct tp_daemon *d)
 
         if (tp_store_count_active(d->store, &active) < 0)
                 active = 0;
-        snprintf(status, sizeof(status), "Serving %zu client types; %" PRIu64 " active sessions%s",
-                 d->config->n_clients, active,
+        /* The expiry schedule holds at most one entry per active session;
+         * saying its size shows that bound holding. */
+        snprintf(status, sizeof(status),
+                 "Serving %zu client types; %" PRIu64 " active sessions; %zu scheduled to expire%s",
+                 d->config->n_clients, active, d->expiry.n,
                  d->config_state == TP_CONFIG_LAST_GOOD ? "; CONFIGURATION FILE UNUSABLE, serving the last valid one"
                  : d->config_state == TP_CONFIG_RELOAD_FAILED ? "; configuration file invalid, its last reload was rejected"
                  : "");
@@ -752,8 +756,16 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
         tp_server_notify_ready(d);
         while (!srv.stopping) {
                 struct epoll_event events[128];
-                int n = epoll_wait(srv.epfd, events, 128,
-                                   more_due ? 0 : tp_log_pending() ? TP_LOG_RETRY_MS : wait_ms);
+                /* Audit entries waiting for a log that stopped reading are
+                 * retried soon; sessions told why they end are ended within
+                 * tens of milliseconds of their notice being read. */
+                int timeout_ms = wait_ms;
+
+                if (tp_log_pending() && timeout_ms > TP_LOG_RETRY_MS)
+                        timeout_ms = TP_LOG_RETRY_MS;
+                if (tp_lifecycle_telling(d) && timeout_ms > TOLD_TICK_MS)
+                        timeout_ms = TOLD_TICK_MS;
+                int n = epoll_wait(srv.epfd, events, 128, more_due ? 0 : timeout_ms);
 
                 if (watchdog_ms > 0 && tp_monotonic_ms() - last_ping_ms >= watchdog_ms) {
                         tp_watchdog_ping();
@@ -786,6 +798,8 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                 batch_finish(&srv);
                 if (tp_log_pending())
                         tp_log_flush();
+                if (tp_lifecycle_telling(d))
+                        tp_lifecycle_told(d, false);
                 if (more_due || tp_monotonic_ms() - last_sweep_ms >= TICK_MS) {
                         drop_idle(&srv);
                         tp_log_tick(tp_monotonic_ms());

@@ -102,6 +102,15 @@ static const char schema_v3_to_v4[] =
         "DROP INDEX IF EXISTS sessions_active_by_user;"
         "PRAGMA user_version = 4;";
 
+/* Not a numbered version: an index that an older daemon keeps up to date
+ * without knowing it, created where missing at every start. It answers
+ * "does another active session share this leader?" (enforcement must not
+ * signal a process that leads other sessions) with a seek instead of a
+ * walk over every active session (160 ms at a million). */
+static const char schema_active_leader[] =
+        "CREATE INDEX IF NOT EXISTS sessions_active_leader"
+        " ON sessions(leader_pid, leader_start) WHERE state = 0;";
+
 enum store_stmt {
         STMT_BEGIN_IMMEDIATE,
         STMT_BEGIN_READ,
@@ -120,6 +129,7 @@ enum store_stmt {
         STMT_COUNT_ACTIVE,
         STMT_SCAN_EXPIRIES,
         STMT_ACTIVE_PAGE,
+        STMT_LEADER_SHARED,
         STMT_MAX_,
 };
 
@@ -148,6 +158,9 @@ static const char *const stmt_sql[STMT_MAX_] = {
         [STMT_ACTIVE_PAGE] = "SELECT " SESSION_COLUMNS ", rowid FROM sessions "
                              "WHERE state = 0 AND (created, rowid) > (?, ?) "
                              "ORDER BY created, rowid LIMIT ?",
+        /* A seek on sessions_active_leader. */
+        [STMT_LEADER_SHARED] = "SELECT count(*) FROM sessions WHERE state = 0 "
+                               "AND leader_pid = ? AND leader_start = ? AND id <> ?",
 };
 
 /* tp_store_query() runs one of eight statement pairs, chosen by which
@@ -545,6 +558,8 @@ static int store_apply_schema(struct tp_store *s)
         if (version <= 2 && (r = exec_sql(s, schema_v2_to_v3)) < 0)
                 goto fail;
         if (version <= 3 && (r = exec_sql(s, schema_v3_to_v4)) < 0)
+                goto fail;
+        if ((r = exec_sql(s, schema_active_leader)) < 0)
                 goto fail;
         if ((r = exec_sql(s, "COMMIT")) < 0)
                 goto fail;
@@ -1038,6 +1053,25 @@ int tp_store_touch(struct tp_store *s, const char *id, int64_t now)
 int tp_store_count_active(struct tp_store *s, uint64_t *ret)
 {
         return step_count(s, s->stmt[STMT_COUNT_ACTIVE], ret);
+}
+
+int tp_store_count_leader_shared(struct tp_store *s, const char *id, uint32_t leader_pid,
+                                 uint64_t leader_start, uint64_t *ret)
+{
+        sqlite3_stmt *st = s->stmt[STMT_LEADER_SHARED];
+        int r;
+
+        if (leader_pid == 0 || leader_start == 0 || leader_start > INT64_MAX) {
+                *ret = 0;
+                return 0;
+        }
+        if ((r = bind_int64(s, st, 1, leader_pid)) < 0 ||
+            (r = bind_int64(s, st, 2, (int64_t)leader_start)) < 0 ||
+            (r = bind_string(s, st, 3, id)) < 0) {
+                stmt_release(st);
+                return r;
+        }
+        return step_count(s, st, ret);
 }
 
 int tp_store_scan_expiries(struct tp_store *s, tp_store_expiry_fn fn, void *userdata)

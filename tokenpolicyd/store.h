@@ -103,6 +103,12 @@ int tp_store_touch(struct tp_store *s, const char *id, int64_t now);
 
 int tp_store_count_active(struct tp_store *s, uint64_t *ret);
 
+/* How many active sessions other than `id` have the same leader (pid and
+ * start time): a process that opened sessions for several users, such as
+ * a PAM gateway. 0 when no leader is recorded (pid or start time 0). */
+int tp_store_count_leader_shared(struct tp_store *s, const char *id, uint32_t leader_pid,
+                                 uint64_t leader_start, uint64_t *ret);
+
 /* A pass over every active session, a page at a time, in creation order.
  * Start with TP_STORE_CURSOR_START; each call returns up to `limit`
  * sessions after the cursor and advances it, back to the start after the

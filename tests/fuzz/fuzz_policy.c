@@ -114,10 +114,19 @@ static void check_extend(const struct model *m, const struct tp_policy_session *
         if (expired && d->verdict == TP_VERDICT_ALLOW)
                 abort();
         if (d->verdict != TP_VERDICT_ALLOW) {
-                if (d->rotate || d->refresh_expires != before->refresh_expires)
+                if (d->rotate || d->record || d->refresh_expires != before->refresh_expires)
                         abort();
                 return;
         }
+        if (d->rotate && !d->record)
+                abort(); /* a new refresh token is always written */
+        if (!d->record && d->refresh_expires != before->refresh_expires)
+                abort(); /* nothing recorded: nothing moved */
+        if (!is_refresh && !d->record)
+                abort(); /* re-authentication always records */
+        if (is_refresh && d->record == (m->now >= before->last_used &&
+                                        m->now - before->last_used < TP_REFRESH_COALESCE_S))
+                abort(); /* a refresh records exactly when outside the window */
         if (!m->policy.access)
                 abort();
         if (d->access_expires > d->refresh_expires || d->access_expires < m->now)
@@ -125,7 +134,7 @@ static void check_extend(const struct model *m, const struct tp_policy_session *
         if (is_refresh && !m->policy.auto_extend &&
             (d->rotate || d->refresh_expires != before->refresh_expires))
                 abort(); /* without auto-extend a refresh never moves the expiry */
-        if ((!is_refresh || m->policy.auto_extend) && !d->rotate)
+        if ((!is_refresh || m->policy.auto_extend) && d->record && !d->rotate)
                 abort();
 }
 
@@ -221,7 +230,7 @@ static void op_extend(struct model *m, struct input *in, bool is_refresh)
         check_extend(m, &before, &d, is_refresh);
         if (is_refresh && (arg & 0x80) && d.verdict == TP_VERDICT_ALLOW)
                 abort();
-        if (d.verdict == TP_VERDICT_ALLOW) {
+        if (d.verdict == TP_VERDICT_ALLOW && d.record) {
                 s->refresh_expires = d.refresh_expires;
                 s->last_used = m->now;
         }

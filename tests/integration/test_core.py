@@ -234,11 +234,13 @@ def run_cap(evict):
             ids.append(env.sign_in("tptest-desktop", ALICE, rhost=f"192.0.2.{i + 1}")["env"]
                        ["TOKENPOLICY_SESSION_ID"])
         if evict == "least_recently_used":
-            # Use the first session again: the second becomes least recently used.
-            env.set_offset(20)
+            # Use the first session again, more than the 60 s in which a
+            # refresh records nothing after its sign-in: the second becomes
+            # least recently used.
+            env.set_offset(70)
             p = env.ctl("token", env={**os.environ, "TOKENPOLICY_SESSION_ID": ids[0]})
             eq(p.returncode, 0, f"refresh: {p.stderr}")
-        env.set_offset(30)
+        env.set_offset(80)
         r = env.pam("tptest-desktop", ALICE, "acct", "open", rhost="192.0.2.11")
         active = by_id(env.sessions())
         every = by_id(env.sessions("--all"))

@@ -553,10 +553,10 @@ def run_would_evict(evict):
             env.set_offset(i)  # one second apart: "oldest" is unambiguous
             ids.append(sid_of(env.sign_in("tptest-desktop", ALICE, rhost=f"192.0.2.{i + 1}")))
         if evict == "least_recently_used":
-            env.set_offset(20)
+            env.set_offset(70)  # past the 60 s in which a refresh records nothing
             p = env.ctl("token", env={**os.environ, "TOKENPOLICY_SESSION_ID": ids[0]})
             eq(p.returncode, 0, f"use the first session again: {p.stderr}")
-        env.set_offset(30)
+        env.set_offset(80)
         victim = ids[1] if evict == "least_recently_used" else ids[0]
         host = "192.0.2.2" if evict == "least_recently_used" else "192.0.2.1"
         rc, out = explain(env, ALICE, "desktop")

@@ -304,14 +304,15 @@ class Sshd:
 
 class SshClient:
     """One ssh connection running `command` (which must print "ready" first,
-    then the session's TOKENPOLICY_SESSION_ID)."""
+    then the session's TOKENPOLICY_SESSION_ID); with tty, `ssh -tt`: a
+    pseudo-terminal for the command even though ssh's own input is none."""
 
-    def __init__(self, fx, command):
+    def __init__(self, fx, command, tty=False):
         self.fx = fx
         self.err = os.path.join(fx.base, f"client-{len(fx.clients)}.err")
         with open(self.err, "wb") as errf:
             self.proc = subprocess.Popen(
-                ["sshpass", "-e", "ssh", "-F", "/dev/null", "-p", str(fx.sshd.port),
+                ["sshpass", "-e", "ssh", *(["-tt"] if tty else []), "-F", "/dev/null", "-p", str(fx.sshd.port),
                  "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                  "-o", "PreferredAuthentications=keyboard-interactive", "-o", "NumberOfPasswordPrompts=1",
                  "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
@@ -337,7 +338,7 @@ class SshClient:
                     return None
                 self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode(errors="replace")
+        return line.decode(errors="replace").rstrip("\r")
 
     def wait_ready(self, timeout=LOGIN_BOUND):
         line = self.read_line(timeout)
@@ -411,8 +412,8 @@ class Fixture:
             f.write(f"account required {MODULE} {opts}\n")
             f.write(f"session required {MODULE} {opts}\n")
 
-    def connect(self, command=LONG):
-        return SshClient(self, command).wait_ready()
+    def connect(self, command=LONG, tty=False):
+        return SshClient(self, command, tty=tty).wait_ready()
 
     def sessions(self, *args):
         return self.env.sessions(*args)
@@ -562,6 +563,39 @@ def test_connection_ended_normally_closes_session(fx):
     check(fx.by_id()[done.sid]["ended"] > 0, "end recorded")
     eq([x["id"] for x in fx.sessions()], [c.sid], "the long-running one stays active")
     check(c.alive(), "the other connection stays up")
+
+
+EVICTED_NOTICE = ("tokenpolicy: this ssh session is being ended: it was signed out because a newer "
+                  "sign-in went over your limit of sessions.")
+
+
+@with_sshd(ssh_conf())
+def test_evicted_non_interactive_session_is_told_why(fx):
+    """`ssh host cmd`: no terminal; the notice reaches the client's stderr
+    through the command's stderr pipe, before the connection ends."""
+    clients = open_cap_plus_one(fx)
+    first = clients[0]
+    wait_terminated(fx, first, first.sid, "evicted session")
+    check(EVICTED_NOTICE in first.stderr(), f"the notice on ssh's stderr: {first.stderr()!r}{fx.diag()}")
+    line = [x for x in fx.env.log_text().splitlines() if "event=enforce" in x and first.sid in x]
+    check(line and "told on the standard error of pid" in line[0], f"the notice audited: {line}")
+    check(all(EVICTED_NOTICE not in c.stderr() for c in clients[1:]), "only the evicted session is told")
+
+
+@with_sshd(ssh_conf())
+def test_evicted_tt_session_is_told_on_its_terminal(fx):
+    """`ssh -tt host cmd`: the notice is written to the session's
+    pseudo-terminal, which sshd relays to the client's output."""
+    first = fx.connect(tty=True)
+    clients = [first]
+    for i in range(1, CAP + 1):
+        fx.env.set_offset(i)
+        clients.append(fx.connect())
+    wait_terminated(fx, first, first.sid, "evicted session")
+    out = first.buf.decode(errors="replace") + first.proc.stdout.read().decode(errors="replace")
+    check(f"*** {EVICTED_NOTICE} ***" in out, f"the notice on the terminal: {out!r}{fx.diag()}")
+    line = [x for x in fx.env.log_text().splitlines() if "event=enforce" in x and first.sid in x]
+    check(line and "told on /dev/pts/" in line[0], f"the notice audited: {line}")
 
 
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]

@@ -730,6 +730,45 @@ static void test_logind_session_led_by_another_is_left_alone(void **state)
         assert_string_equal(log, expect);
 }
 
+/* A leader that also leads other active sessions (a PAM gateway): no
+ * signal, no TerminateSession of the logind session it leads or was
+ * recorded, no lookup by its pid; only a lock of the recorded session. */
+static void test_shared_leader_is_never_ended(void **state)
+{
+        struct fixture *fx = *state;
+        struct leader *l = spawn_leader(fx, true);
+        struct tp_enforce_target t = target_of(l, "");
+        char spec[64], what[256], log[512];
+
+        snprintf(spec, sizeof spec, "7:%d", (int) l->pid);
+        start_logind(fx, false, spec, NULL);
+        t.leader_shared = 2;
+        assert_int_equal(tp_enforcer_apply(fx->e, &t, TP_ACTION_TERMINATE, what, sizeof what), 0);
+        assert_non_null(strstr(what, "also leads 2 other active sessions"));
+        assert_non_null(strstr(what, "not signalled"));
+        assert_int_equal(tp_enforcer_apply(fx->e, &t, TP_ACTION_LOCK, what, sizeof what), 0);
+        assert_non_null(strstr(what, "not signalled"));
+        t.logind_session = "7";          /* recorded: terminate still ends nothing */
+        assert_int_equal(tp_enforcer_apply(fx->e, &t, TP_ACTION_TERMINATE, what, sizeof what), 0);
+        assert_non_null(strstr(what, "not signalled"));
+        t.leader_shared = -EIO;          /* cannot tell: as shared */
+        assert_int_equal(tp_enforcer_apply(fx->e, &t, TP_ACTION_TERMINATE, what, sizeof what), 0);
+        assert_non_null(strstr(what, "cannot tell whether leader pid"));
+        t.leader_shared = 1;
+        assert_int_equal(tp_enforcer_apply(fx->e, &t, TP_ACTION_LOCK, what, sizeof what), 0);
+        assert_string_equal(what, "logind LockSession(\"7\")");
+        fake_log(fx, log, sizeof log);
+        assert_string_equal(log, "LockSession 7\n");  /* and nothing else was asked */
+        assert_int_equal(tp_enforcer_tick(fx->e, INT64_MAX), 0);
+        assert_int_equal(read_byte(l->fd, QUIET_MS), -1);
+        assert_true(leader_running(l));
+        /* Shared no more: the same target is ended as usual. */
+        t.leader_shared = 0;
+        t.logind_session = "";
+        assert_int_equal(tp_enforcer_apply(fx->e, &t, TP_ACTION_TERMINATE, what, sizeof what), 0);
+        assert_string_equal(what, "logind TerminateSession(\"7\")");
+}
+
 static void test_logind_session_alive(void **state)
 {
         struct fixture *fx = *state;
@@ -883,6 +922,7 @@ int main(void)
                 T(test_logind_lock_known_session),
                 T(test_logind_session_found_by_leader_pid),
                 T(test_logind_session_led_by_another_is_left_alone),
+                T(test_shared_leader_is_never_ended),
                 T(test_logind_session_alive),
                 T(test_logind_unknown_session_falls_back_to_signals),
                 T(test_logind_lock_without_session_terminates),

@@ -665,6 +665,49 @@ static void test_refresh_denial_order(void **state)
         assert_true(d.rotate);
 }
 
+/* A refresh within TP_REFRESH_COALESCE_S of the last recorded use writes
+ * nothing and rotates nothing, with auto-extend on or off; at the end of
+ * the window, and with the clock set back, it records again. */
+static void test_refresh_coalesced_within_the_window(void **state)
+{
+        struct tp_effective_policy p = policy_make(10, TP_EVICT_OLDEST);
+        const int64_t exp = NOW + 20 * HOUR;
+        struct tp_policy_session s = {
+                .created = NOW - HOUR, .last_used = NOW,
+                .refresh_expires = exp, .state = TP_STATE_ACTIVE,
+        };
+        struct tp_extend_decision d;
+
+        (void) state;
+        for (int on = 0; on <= 1; on++) {
+                p.auto_extend = on;
+                for (int64_t t = NOW; t < NOW + TP_REFRESH_COALESCE_S; t++) {
+                        tp_policy_refresh(&p, t, &s, true, &d);
+                        assert_int_equal(d.verdict, TP_VERDICT_ALLOW);
+                        assert_false(d.record);
+                        assert_false(d.rotate);
+                        assert_int_equal(d.refresh_expires, exp);
+                        assert_int_equal(d.access_expires, t + 720 * MINUTE);
+                }
+                tp_policy_refresh(&p, NOW + TP_REFRESH_COALESCE_S, &s, true, &d);
+                assert_true(d.record);
+                assert_int_equal(d.rotate, on);
+                assert_int_equal(d.refresh_expires,
+                                 on ? NOW + TP_REFRESH_COALESCE_S + 336 * HOUR : exp);
+                tp_policy_refresh(&p, NOW - 1, &s, true, &d);  /* clock set back */
+                assert_true(d.record);
+                assert_int_equal(d.rotate, on);
+        }
+        /* The window never lets a refresh through that would be denied. */
+        tp_policy_refresh(&p, NOW + 1, &s, false, &d);
+        assert_int_equal(d.verdict, TP_VERDICT_DENY_ACCOUNT);
+        assert_false(d.record);
+        /* Re-authentication always records and rotates. */
+        tp_policy_reauth(&p, NOW + 1, &s, &d);
+        assert_true(d.record);
+        assert_true(d.rotate);
+}
+
 /* ---- expiry arithmetic --------------------------------------------------- */
 
 static void test_access_expiry_clamped_to_refresh(void **state)
@@ -1130,6 +1173,7 @@ int main(void)
                 cmocka_unit_test(test_refresh_auto_extend_off),
                 cmocka_unit_test(test_refresh_account_invalid),
                 cmocka_unit_test(test_refresh_denial_order),
+                cmocka_unit_test(test_refresh_coalesced_within_the_window),
                 cmocka_unit_test(test_access_expiry_clamped_to_refresh),
                 cmocka_unit_test(test_ttl_boundaries_exact),
                 cmocka_unit_test(test_time_arithmetic_saturates),

@@ -199,7 +199,7 @@ static int raw_insert(const char *path, const char *id, const char *user, int us
 static void test_open_creates_private_wal_file(void **state)
 {
         struct fixture *fx = *state;
-        char wal[320], text[64];
+        char wal[320], text[128];
         struct tp_store *s;
         struct stat st;
         mode_t old = umask(0);
@@ -220,7 +220,7 @@ static void test_open_creates_private_wal_file(void **state)
         raw_text(fx->path, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                            "WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name)",
                  text, sizeof text);
-        assert_string_equal(text, "sessions_state_created,sessions_user_state_created");
+        assert_string_equal(text, "sessions_active_leader,sessions_state_created,sessions_user_state_created");
         assert_string_equal(tp_store_errmsg(s), "no error");
         tp_store_close(s);
         tp_store_close(NULL);
@@ -331,7 +331,7 @@ static void test_open_migrates_version_1(void **state)
         struct fixture *fx = *state;
         struct tp_store *s;
         struct tp_session out;
-        char text[64];
+        char text[128];
 
         raw_exec(fx->path,
                  "CREATE TABLE sessions (id TEXT PRIMARY KEY, user TEXT NOT NULL,"
@@ -357,11 +357,12 @@ static void test_open_migrates_version_1(void **state)
         tp_store_close(s);
         raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
         assert_string_equal(text, "4");
-        /* Up to v4: the v1 indexes are gone, the v3 ones are there. */
+        /* Up to v4: the v1 indexes are gone, the v3 ones are there, and the
+         * unnumbered index on active leaders. */
         raw_text(fx->path, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                            "WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name)",
                  text, sizeof text);
-        assert_string_equal(text, "sessions_state_created,sessions_user_state_created");
+        assert_string_equal(text, "sessions_active_leader,sessions_state_created,sessions_user_state_created");
 }
 
 static void test_open_refuses_non_sqlite_file(void **state)
@@ -807,6 +808,59 @@ static void test_count_active(void **state)
         tp_store_close(s);
 }
 
+/* Other active sessions with the same leader (pid and start time): a
+ * process that opened sessions for several users. Served by the partial
+ * index, not by a walk over the active sessions. */
+static void test_count_leader_shared(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session sess;
+        char plan[256];
+        uint64_t n = 99;
+        const char *ids[] = { "a1", "b1", "c1", "d1" };
+        const char *users[] = { "alice", "bob", "carol", "dave" };
+
+        for (int i = 0; i < 4; i++) {
+                make_session(&sess, ids[i], users[i], "mail", 10 + i);
+                sess.leader_pid = 777;
+                sess.leader_start = 5555;
+                if (i == 3)
+                        sess.leader_start = 6666; /* the same pid, reused later */
+                insert_committed(s, &sess);
+        }
+        assert_int_equal(tp_store_count_leader_shared(s, "a1", 777, 5555, &n), 0);
+        assert_int_equal(n, 2);                  /* bob's and carol's, not dave's */
+        assert_int_equal(tp_store_count_leader_shared(s, "d1", 777, 6666, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, "b1", TP_STATE_REVOKED, 20), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(tp_store_count_leader_shared(s, "a1", 777, 5555, &n), 0);
+        assert_int_equal(n, 1);                  /* ended sessions do not count */
+        /* Nothing recorded: nothing shared. */
+        n = 99;
+        assert_int_equal(tp_store_count_leader_shared(s, "a1", 0, 5555, &n), 0);
+        assert_int_equal(n, 0);
+        n = 99;
+        assert_int_equal(tp_store_count_leader_shared(s, "a1", 777, 0, &n), 0);
+        assert_int_equal(n, 0);
+        tp_store_close(s);
+        {
+                sqlite3 *db = raw_open(fx->path);
+                sqlite3_stmt *st = NULL;
+
+                assert_int_equal(sqlite3_prepare_v2(db,
+                        "EXPLAIN QUERY PLAN SELECT count(*) FROM sessions WHERE state = 0 "
+                        "AND leader_pid = ? AND leader_start = ? AND id <> ?", -1, &st, NULL), SQLITE_OK);
+                assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+                snprintf(plan, sizeof plan, "%s", (const char *) sqlite3_column_text(st, 3));
+                sqlite3_finalize(st);
+                sqlite3_close(db);
+        }
+        assert_non_null(strstr(plan, "USING INDEX sessions_active_leader (leader_pid=? AND leader_start=?)"));
+}
+
 /* ---- state changes ------------------------------------------------------ */
 
 static void test_end(void **state)
@@ -1238,6 +1292,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_query_paging, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_count_active, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_count_leader_shared, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_end, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_extend, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_touch, setup, teardown),
