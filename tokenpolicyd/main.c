@@ -263,7 +263,16 @@ int main(int argc, char **argv)
         }
         snprintf(store_path, sizeof(store_path), "%s/%s", state, TP_STORE_FILE);
         if ((r = tp_store_open(store_path, &d.store)) < 0) {
-                tp_log_errno(r, "Failed to open the session store %s", store_path);
+                if (r == -ENODATA)
+                        tp_log(LOG_ERR, "the session store %s is empty (0 bytes): every session and cap it held is lost. Refusing to start rather than begin a new store over it; restore it from a backup, or remove it to start with no sessions",
+                               store_path);
+                else
+                        tp_log_errno(r, "Failed to open the session store %s", store_path);
+                goto out;
+        }
+        if ((r = tp_boot_start(&d)) < 0) {
+                tp_log_errno(r, "Failed to close the sessions of an earlier boot (%s)",
+                             tp_store_errmsg(d.store));
                 goto out;
         }
         if ((r = tp_lifecycle_start(&d)) < 0) {

@@ -734,6 +734,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                 if (more_due || tp_monotonic_ms() - last_sweep_ms >= TICK_MS) {
                         drop_idle(&srv);
                         more_due = tp_lifecycle_tick(d);
+                        tp_retention_tick(d);
                         last_sweep_ms = tp_monotonic_ms();
                 }
         }
