@@ -7,12 +7,15 @@
  * start times repeat), so such a session is a ghost, closed and audited
  * before any request is served. Enforcement refuses it as well, on every
  * path (enforce.c), so this pass is about the store and the caps, not
- * about safety. Never acts on a running session.
+ * about safety. Once a pass has completed in this boot, the store says so
+ * and a restart skips it: every session since carries this boot. Never
+ * acts on a running session.
  */
 #include "daemon.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "enforce.h"
@@ -51,16 +54,34 @@ static int adopt_unrecorded(struct tp_daemon *d)
         return 0;
 }
 
+/* Done for this boot: the next start in it has nothing to look for. */
+static int record_checked(struct tp_daemon *d)
+{
+        int r;
+
+        if ((r = tp_store_begin(d->store)) < 0)
+                return r;
+        if ((r = tp_store_set_boot_checked(d->store, d->boot_id)) < 0 ||
+            (r = tp_store_commit(d->store)) < 0)
+                tp_store_rollback(d->store);
+        return r;
+}
+
 int tp_boot_start(struct tp_daemon *d)
 {
         struct tp_store_cursor cur = TP_STORE_CURSOR_START;
         struct tp_session *rows = NULL;
+        char checked[TP_BOOT_ID_MAX];
         int64_t now = (int64_t)time(NULL);
         size_t n, total = 0;
         int r;
 
         if ((r = tp_boot_id_read(d->boot_id, sizeof(d->boot_id))) < 0)
                 return r;
+        if ((r = tp_store_boot_checked(d->store, checked, sizeof(checked))) < 0)
+                return r;
+        if (strcmp(checked, d->boot_id) == 0)
+                return 0;
         if ((r = adopt_unrecorded(d)) < 0)
                 return r;
         do {
@@ -92,6 +113,7 @@ int tp_boot_start(struct tp_daemon *d)
         } while (n == BOOT_PAGE);
         if (total > 0)
                 tp_log(LOG_INFO, "closed %zu session(s) of an earlier boot", total);
+        r = record_checked(d);
 out:
         free(rows);
         return r;

@@ -14,9 +14,11 @@
 #include "io.h"
 #include "log.h"
 
-/* Ended sessions looked at per step (each one that is due is deleted):
- * a few milliseconds of the loop, about 88 million a day. */
-#define PURGE_STEP 1024
+/* Ended sessions looked at per step (each one that is due is deleted).
+ * Deleting costs most in the id index, whose pages random ids scatter:
+ * 128 took 3.4 ms on average on a 2-core VM with 100,000 due (the commit's
+ * sync included), and make up to 11 million a day. */
+#define PURGE_STEP 128
 #define PURGE_INTERVAL_MS 1000
 #define PURGE_RETRY_MS 60000
 #define DAY_SECONDS 86400

@@ -106,10 +106,13 @@ static const char schema_v3_to_v4[] =
 
 /* v5: the boot each session was signed in during, so that nothing of an
  * earlier boot (a logind id, a pid and start time) is ever taken for
- * something of this one. No index: the listings and the purge of ended
- * sessions are served by the v3 indexes, in an order chosen for that. */
+ * something of this one; and, in `meta`, the boot whose start-up pass
+ * closed every session of the others, so a restart in the same boot need
+ * not look again. No index: the listings and the purge of ended sessions
+ * are served by the v3 indexes, in an order chosen for that. */
 static const char schema_v4_to_v5[] =
         "ALTER TABLE sessions ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
         "PRAGMA user_version = 5;";
 
 enum store_stmt {
@@ -137,6 +140,8 @@ enum store_stmt {
         STMT_PURGE_DELETE,
         STMT_ADOPT_BOOT,
         STMT_OTHER_BOOT,
+        STMT_GET_BOOT_CHECKED,
+        STMT_SET_BOOT_CHECKED,
         STMT_MAX_,
 };
 
@@ -191,6 +196,8 @@ static const char *const stmt_sql[STMT_MAX_] = {
         [STMT_OTHER_BOOT] = "SELECT " SESSION_COLUMNS ", rowid FROM sessions "
                             "WHERE state = 0 AND boot_id != ? AND (created, rowid) > (?, ?) "
                             "ORDER BY created, rowid LIMIT ?",
+        [STMT_GET_BOOT_CHECKED] = "SELECT value FROM meta WHERE key = 'boot_checked'",
+        [STMT_SET_BOOT_CHECKED] = "INSERT OR REPLACE INTO meta (key, value) VALUES ('boot_checked', ?)",
 };
 
 /* tp_store_query() runs one of eight statement pairs, chosen by which
@@ -1406,6 +1413,37 @@ int tp_store_other_boot_page(struct tp_store *s, const char *boot_id,
                          : (struct tp_store_cursor){ (*ret)[n - 1].created, rowid };
         *ret_n = n;
         return 0;
+}
+
+int tp_store_boot_checked(struct tp_store *s, char *out, size_t outsz)
+{
+        sqlite3_stmt *st = s->stmt[STMT_GET_BOOT_CHECKED];
+        int rc, r = 0;
+
+        if (!out || outsz == 0)
+                return -EINVAL;
+        out[0] = '\0';
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                r = column_text(s, st, 0, out, outsz);
+        else if (rc != SQLITE_DONE)
+                r = store_sqlite_error(s, rc);
+        stmt_release(st);
+        return r;
+}
+
+int tp_store_set_boot_checked(struct tp_store *s, const char *boot_id)
+{
+        sqlite3_stmt *st = s->stmt[STMT_SET_BOOT_CHECKED];
+        int r;
+
+        if (!boot_id[0] || strlen(boot_id) >= TP_BOOT_ID_MAX)
+                return store_error(s, -EINVAL, "bad boot id");
+        if ((r = bind_string(s, st, 1, boot_id)) < 0) {
+                stmt_release(st);
+                return r;
+        }
+        return stmt_exec(s, st);
 }
 
 /* ---- diagnostics --------------------------------------------------------- */

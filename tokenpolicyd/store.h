@@ -172,6 +172,13 @@ int tp_store_other_boot_page(struct tp_store *s, const char *boot_id,
                              struct tp_store_cursor *cur, size_t limit,
                              struct tp_session **ret, size_t *ret_n);
 
+/* The boot in which every active session of other boots was last closed
+ * (the daemon's start-up pass), "" when never; and recording it (inside a
+ * transaction). Sessions signed in since all carry that boot, so while it
+ * is the running one there is nothing to look for. */
+int tp_store_boot_checked(struct tp_store *s, char *out, size_t outsz);
+int tp_store_set_boot_checked(struct tp_store *s, const char *boot_id);
+
 /* ---- diagnostics ------------------------------------------------------- */
 
 enum tp_store_plan {

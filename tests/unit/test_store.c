@@ -439,6 +439,8 @@ static void test_open_migrates_version_4(void **state)
         raw_text(fx->path, "SELECT group_concat(id || '=' || boot_id, ',') FROM "
                            "(SELECT id, boot_id FROM sessions ORDER BY id)", text, sizeof text);
         assert_string_equal(text, "gone=,live=,new=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+        raw_text(fx->path, "SELECT count(*) FROM meta", text, sizeof text);
+        assert_string_equal(text, "0");
         /* Opening again changes nothing. */
         s = open_store(fx);
         assert_int_equal(tp_store_get(s, "new", &out), 0);
@@ -1499,6 +1501,20 @@ static void test_boot_adopt_and_others(void **state)
         }
         assert_string_equal(ids, "legacy-before,old1,old2,old3");
         assert_int_equal(tp_store_adopt_boot(s, "", 0, &adopted), -EINVAL);
+
+        /* Which boot's start-up pass last completed: none, then this one. */
+        assert_int_equal(tp_store_boot_checked(s, ids, sizeof ids), 0);
+        assert_string_equal(ids, "");
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_set_boot_checked(s, BOOT_OLD), 0);
+        assert_int_equal(tp_store_set_boot_checked(s, BOOT_NOW), 0);
+        assert_int_equal(tp_store_set_boot_checked(s, ""), -EINVAL);
+        assert_int_equal(tp_store_commit(s), 0);
+        tp_store_close(s);
+        s = open_store(fx);
+        assert_int_equal(tp_store_boot_checked(s, ids, sizeof ids), 0);
+        assert_string_equal(ids, BOOT_NOW);
+        assert_int_equal(tp_store_boot_checked(s, ids, 8), -EIO); /* does not fit */
         assert_int_equal(tp_store_other_boot_page(s, BOOT_NOW, &cur, 0, &rows, &n), -EINVAL);
         tp_store_close(s);
 }
