@@ -33,6 +33,8 @@ static void session_list_clear(struct session_list *l)
 static int session_list_append(struct session_list *l, const struct tp_session_info *src,
                                size_t count)
 {
+        if (count == 0) /* an empty page, with more to follow or not */
+                return 0;
         if (count > l->allocated - l->n) {
                 size_t want = l->allocated ? l->allocated : TP_LIST_PAGE_MAX;
                 struct tp_session_info *items;
