@@ -77,16 +77,16 @@ int tp_boot_start(struct tp_daemon *d)
         int r;
 
         if ((r = tp_boot_id_read(d->boot_id, sizeof(d->boot_id))) < 0)
-                return r;
+                return tp_log_errno(r, "Failed to read the boot id from /proc/sys/kernel/random/boot_id");
         if ((r = tp_store_boot_checked(d->store, checked, sizeof(checked))) < 0)
-                return r;
+                goto out;
         if (strcmp(checked, d->boot_id) == 0)
                 return 0;
         if ((r = adopt_unrecorded(d)) < 0)
-                return r;
+                goto out;
         do {
                 if ((r = tp_store_other_boot_page(d->store, d->boot_id, &cur, BOOT_PAGE, &rows, &n)) < 0)
-                        return r;
+                        goto out;
                 if (n == 0)
                         break;
                 if ((r = tp_store_begin(d->store)) < 0)
@@ -116,5 +116,8 @@ int tp_boot_start(struct tp_daemon *d)
         r = record_checked(d);
 out:
         free(rows);
+        if (r < 0)
+                tp_log_errno(r, "Failed to close the sessions of an earlier boot (%s)",
+                             tp_store_errmsg(d->store));
         return r;
 }

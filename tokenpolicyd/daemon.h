@@ -145,7 +145,7 @@ void tp_lifecycle_leader(pid_t peer_pid, uint32_t *ret_pid, uint64_t *ret_start)
 /* Learn the running boot; take sessions recorded before the store knew
  * boots and signed in since this boot began for this boot's, and close
  * (and audit) every other active session of another boot. At start,
- * before anything is served. */
+ * before anything is served. Logs why it failed. */
 int tp_boot_start(struct tp_daemon *d);
 
 /* ---- retention.c: the history of ended sessions ------------------------ */

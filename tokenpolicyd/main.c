@@ -270,11 +270,8 @@ int main(int argc, char **argv)
                         tp_log_errno(r, "Failed to open the session store %s", store_path);
                 goto out;
         }
-        if ((r = tp_boot_start(&d)) < 0) {
-                tp_log_errno(r, "Failed to close the sessions of an earlier boot (%s)",
-                             tp_store_errmsg(d.store));
+        if (tp_boot_start(&d) < 0)
                 goto out;
-        }
         if ((r = tp_lifecycle_start(&d)) < 0) {
                 tp_log_errno(r, "Failed to schedule the expiry of active sessions (%s)",
                              tp_store_errmsg(d.store));
