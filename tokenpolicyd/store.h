@@ -128,11 +128,10 @@ struct tp_store_list_pos {
 
 /* Up to `limit` sessions matching f (NULL: every active session) after
  * `after` (NULL: from the start), looking at no more than `budget`
- * sessions to find them, so
- * that a filter few sessions match costs no more than one that all do.
- * *ret_next is the last session looked at, *ret_more whether any follow
- * it: the page may be short, even empty, while more follow. *ret is a new
- * array (free()), NULL when empty. */
+ * sessions to find them, so that a filter few sessions match costs no
+ * more than one that all do. *ret_next is the last session looked at,
+ * *ret_more whether any follow it: the page may be short, even empty,
+ * while more follow. *ret is a new array (free()), NULL when empty. */
 int tp_store_list_page(struct tp_store *s, const struct tp_store_filter *f,
                        const struct tp_store_list_pos *after, size_t limit, size_t budget,
                        struct tp_session **ret, size_t *ret_n, struct tp_store_list_pos *ret_next,
