@@ -58,7 +58,8 @@ DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c
                tokenpolicyd/enforce.c tokenpolicyd/query.c tokenpolicyd/keys.c tokenpolicyd/pidfile.c \
                tokenpolicyd/delivery.c \
                tokenpolicyd/mapfile.c \
-               tokenpolicyd/trust.c tokenpolicyd/conffile.c tokenpolicyd/notice.c $(DAEMON_LIB_SRC)
+               tokenpolicyd/trust.c tokenpolicyd/conffile.c tokenpolicyd/notice.c \
+               tokenpolicyd/boot.c tokenpolicyd/retention.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
 CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c tokenpolicyd/jose.c
 

@@ -110,7 +110,7 @@ int main(int argc, char **argv)
         long iterations = 0, done = 0;
         double max_seconds = 10;
         int64_t stop_ns;
-        uint32_t list_total = 0;
+        uint32_t list_count = 0;
         int64_t ns;
 
         for (int i = 1; i + 1 < argc; i += 2) {
@@ -152,7 +152,7 @@ int main(int argc, char **argv)
                 snprintf(req.u.list.user, sizeof(req.u.list.user), "%s", list_user);
                 if (timed_call("list", &req, rep, &ns) == 0) {
                         bench_samples_add(&list, ns);
-                        list_total = rep->u.list.total;
+                        list_count = rep->u.list.count;
                 }
 
                 memset(&req, 0, sizeof(req));
@@ -164,10 +164,10 @@ int main(int argc, char **argv)
         }
         printf("{\"access_p50_us\": %.1f, \"access_p99_us\": %.1f, \"list_p50_us\": %.1f, "
                "\"list_p99_us\": %.1f, \"open_at_cap_p50_us\": %.1f, \"open_at_cap_p99_us\": %.1f, "
-               "\"list_total\": %u, \"n\": %ld, \"errors\": %ld, \"first_error\": \"",
+               "\"list_count\": %u, \"n\": %ld, \"errors\": %ld, \"first_error\": \"",
                bench_quantile_us(&access, 0.5), bench_quantile_us(&access, 0.99), bench_quantile_us(&list, 0.5),
                bench_quantile_us(&list, 0.99), bench_quantile_us(&open, 0.5), bench_quantile_us(&open, 0.99),
-               list_total, done, errors);
+               list_count, done, errors);
         for (const char *p = first_error; *p; p++)
                 if (*p >= 0x20 && *p != '"' && *p != '\\')
                         putchar(*p);

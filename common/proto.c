@@ -200,17 +200,47 @@ static int get_req_session(struct tp_wire_reader *rd, struct tp_req_session *s)
         return 0;
 }
 
+static bool cursor_is_zero(const struct tp_list_cursor *c)
+{
+        return c->state == 0 && c->created == 0 && c->seq == 0;
+}
+
+static int put_cursor(struct tp_wire_writer *w, const struct tp_list_cursor *c)
+{
+        int r;
+
+        if ((r = put_enum(w, c->state, TP_STATE_MAX_)) < 0 ||
+            (r = tp_wire_put_i64(w, c->created)) < 0 ||
+            (r = tp_wire_put_u64(w, c->seq)) < 0)
+                return r;
+        return 0;
+}
+
+static int get_cursor(struct tp_wire_reader *rd, struct tp_list_cursor *c)
+{
+        int r;
+
+        if ((r = get_enum(rd, TP_STATE_MAX_, &c->state)) < 0 ||
+            (r = tp_wire_get_i64(rd, &c->created)) < 0 ||
+            (r = tp_wire_get_u64(rd, &c->seq)) < 0)
+                return r;
+        return 0;
+}
+
 static int put_req_list(struct tp_wire_writer *w, const struct tp_req_list *l)
 {
         int r;
 
-        /* Unknown flag bits would be silently ignored by the daemon. */
-        if (l->flags & ~TP_LIST_ALL)
+        /* Unknown flag bits would be silently ignored by the daemon, and a
+         * cursor without TP_LIST_AFTER would be. */
+        if (l->flags & ~(TP_LIST_ALL | TP_LIST_AFTER))
+                return -EINVAL;
+        if (!(l->flags & TP_LIST_AFTER) && !cursor_is_zero(&l->after))
                 return -EINVAL;
         if ((r = tp_wire_put_str(w, l->user, sizeof(l->user))) < 0 ||
             (r = tp_wire_put_str(w, l->client, sizeof(l->client))) < 0 ||
             (r = tp_wire_put_u32(w, l->flags)) < 0 ||
-            (r = tp_wire_put_u32(w, l->offset)) < 0)
+            (r = put_cursor(w, &l->after)) < 0)
                 return r;
         return 0;
 }
@@ -222,9 +252,11 @@ static int get_req_list(struct tp_wire_reader *rd, struct tp_req_list *l)
         if ((r = tp_wire_get_str(rd, l->user, sizeof(l->user))) < 0 ||
             (r = tp_wire_get_str(rd, l->client, sizeof(l->client))) < 0 ||
             (r = tp_wire_get_u32(rd, &l->flags)) < 0 ||
-            (r = tp_wire_get_u32(rd, &l->offset)) < 0)
+            (r = get_cursor(rd, &l->after)) < 0)
                 return r;
-        if (l->flags & ~TP_LIST_ALL)
+        if (l->flags & ~(TP_LIST_ALL | TP_LIST_AFTER))
+                return -EPROTO;
+        if (!(l->flags & TP_LIST_AFTER) && !cursor_is_zero(&l->after))
                 return -EPROTO;
         return 0;
 }
@@ -468,9 +500,10 @@ static int put_rep_list(struct tp_wire_writer *w, const struct tp_rep_list *l)
         size_t i;
         int r;
 
-        if (l->count > TP_LIST_PAGE_MAX)
+        if (l->count > TP_LIST_PAGE_MAX || (!l->more && !cursor_is_zero(&l->next)))
                 return -EINVAL;
-        if ((r = tp_wire_put_u32(w, l->total)) < 0 ||
+        if ((r = put_bool(w, l->more)) < 0 ||
+            (r = put_cursor(w, &l->next)) < 0 ||
             (r = tp_wire_put_u32(w, l->count)) < 0)
                 return r;
         for (i = 0; i < l->count; i++)
@@ -484,10 +517,11 @@ static int get_rep_list(struct tp_wire_reader *rd, struct tp_rep_list *l)
         size_t i;
         int r;
 
-        if ((r = tp_wire_get_u32(rd, &l->total)) < 0 ||
+        if ((r = get_bool(rd, &l->more)) < 0 ||
+            (r = get_cursor(rd, &l->next)) < 0 ||
             (r = tp_wire_get_u32(rd, &l->count)) < 0)
                 return r;
-        if (l->count > TP_LIST_PAGE_MAX)
+        if (l->count > TP_LIST_PAGE_MAX || (!l->more && !cursor_is_zero(&l->next)))
                 return -EPROTO;
         for (i = 0; i < l->count; i++)
                 if ((r = get_session_info(rd, &l->sessions[i])) < 0)
@@ -531,9 +565,32 @@ static int get_rep_policy(struct tp_wire_reader *rd, struct tp_rep_policy *p)
 
 /* ---- frames ------------------------------------------------------------ */
 
+static const char *const msg_type_names[TP_REQ_MAX_ + 1] = {
+        [TP_REQ_ACCESS] = "access",
+        [TP_REQ_OPEN] = "open",
+        [TP_REQ_CLOSE] = "close",
+        [TP_REQ_REAUTH] = "reauth",
+        [TP_REQ_REFRESH] = "refresh",
+        [TP_REQ_STATUS] = "status",
+        [TP_REQ_REVOKE] = "revoke",
+        [TP_REQ_RELOAD] = "reload",
+        [TP_REQ_POLICY] = "policy",
+        [TP_REQ_EXPLAIN] = "explain",
+        [TP_REQ_VERIFY] = "verify",
+        [TP_REQ_ROTATE_KEY] = "rotate-key",
+        [TP_REQ_REVOKE_KEY] = "revoke-key",
+        [TP_REQ_LIST] = "list",
+};
+
+/* A type is known when it has a name: retired numbers have none. */
 static bool request_type_valid(uint8_t type)
 {
-        return type >= TP_REQ_ACCESS && type <= TP_REQ_MAX_;
+        return type <= TP_REQ_MAX_ && msg_type_names[type] != NULL;
+}
+
+bool tp_request_type_known(uint8_t type)
+{
+        return request_type_valid(type);
 }
 
 static bool reply_type_valid(uint8_t type)
@@ -860,23 +917,7 @@ const char *tp_config_state_name(uint8_t state)
 /* A reply is named after the request it answers. */
 const char *tp_msg_type_name(uint8_t type)
 {
-        static const char *const names[] = {
-                [TP_REQ_ACCESS] = "access",
-                [TP_REQ_OPEN] = "open",
-                [TP_REQ_CLOSE] = "close",
-                [TP_REQ_REAUTH] = "reauth",
-                [TP_REQ_REFRESH] = "refresh",
-                [TP_REQ_STATUS] = "status",
-                [TP_REQ_LIST] = "list",
-                [TP_REQ_REVOKE] = "revoke",
-                [TP_REQ_RELOAD] = "reload",
-                [TP_REQ_POLICY] = "policy",
-                [TP_REQ_EXPLAIN] = "explain",
-                [TP_REQ_VERIFY] = "verify",
-                [TP_REQ_ROTATE_KEY] = "rotate-key",
-                [TP_REQ_REVOKE_KEY] = "revoke-key",
-        };
         uint8_t base = type & (uint8_t) ~TP_REPLY_FLAG;
 
-        return request_type_valid(base) ? names[base] : "unknown";
+        return request_type_valid(base) ? msg_type_names[base] : "unknown";
 }

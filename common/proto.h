@@ -51,7 +51,7 @@ enum tp_msg_type {
         TP_REQ_REAUTH = 4,   /* re-authentication (screen unlock) */
         TP_REQ_REFRESH = 5,  /* silent refresh: new access token */
         TP_REQ_STATUS = 6,
-        TP_REQ_LIST = 7,
+        /* 7: retired (LIST paged by an offset); never reused. */
         TP_REQ_REVOKE = 8,
         TP_REQ_RELOAD = 9,
         TP_REQ_POLICY = 10,
@@ -59,7 +59,8 @@ enum tp_msg_type {
         TP_REQ_VERIFY = 12,     /* is this access token good and its session active? */
         TP_REQ_ROTATE_KEY = 13, /* new signing key; the old one stays published */
         TP_REQ_REVOKE_KEY = 14, /* stop trusting and publishing a signing key now */
-        TP_REQ_MAX_ = 14,
+        TP_REQ_LIST = 15,       /* sessions, a page at a time after a cursor */
+        TP_REQ_MAX_ = 15,       /* highest type; not every lower number is one */
         TP_REPLY_FLAG = 0x80, /* reply type = request type | TP_REPLY_FLAG */
 };
 
@@ -107,7 +108,8 @@ enum tp_config_state {
 };
 
 /* LIST request flags */
-#define TP_LIST_ALL 0x01u /* include revoked, expired and closed sessions */
+#define TP_LIST_ALL 0x01u   /* include revoked, expired and closed sessions */
+#define TP_LIST_AFTER 0x02u /* continue after `after`; without it `after` is all zero */
 
 /* ---- requests ---------------------------------------------------------- */
 
@@ -138,12 +140,22 @@ struct tp_req_session {
         char user[TP_USER_MAX];
 };
 
-/* LIST: filters may be empty (no filter). Paged by offset. */
+/* A position in a LIST: sessions come in the order (state, created, seq),
+ * seq being the daemon's own tie-breaker. Clients send back what a reply
+ * gave them and never build one. */
+struct tp_list_cursor {
+        uint8_t state;  /* enum tp_session_state */
+        int64_t created;
+        uint64_t seq;
+};
+
+/* LIST: filters may be empty (no filter). Paged by a cursor: the first
+ * request has no TP_LIST_AFTER, each next one the `next` of the reply. */
 struct tp_req_list {
         char user[TP_USER_MAX];
         char client[TP_CLIENT_MAX];
         uint32_t flags;
-        uint32_t offset;
+        struct tp_list_cursor after;
 };
 
 /* REVOKE: either session_id, or user (and optionally client). */
@@ -232,9 +244,13 @@ struct tp_rep_status {
         uint64_t audit_suppressed; /* events of users' requests not written (per-uid limit) */
 };
 
+/* A page may hold fewer than TP_LIST_PAGE_MAX sessions, even none, and
+ * still have `more`: the daemon bounds the sessions it looks at for one
+ * request. */
 struct tp_rep_list {
-        uint32_t total; /* matching sessions across all pages */
-        uint32_t count; /* sessions in this page */
+        uint8_t more;                /* 1: ask again after `next` */
+        struct tp_list_cursor next;  /* the last session looked at; zero unless more */
+        uint32_t count;              /* sessions in this page */
         struct tp_session_info sessions[TP_LIST_PAGE_MAX];
 };
 
@@ -361,3 +377,7 @@ const char *tp_evict_name(uint8_t mode);
 const char *tp_action_name(uint8_t action);
 const char *tp_config_state_name(uint8_t state);
 const char *tp_msg_type_name(uint8_t type);
+
+/* Whether `type` is a request type of this protocol version (numbers are
+ * retired, never reused: 7 is not one). */
+bool tp_request_type_known(uint8_t type);

@@ -1,12 +1,16 @@
 /* cmd_sessions.c: `tokenpolicyctl sessions`: fetch every page of a LIST
- * over one connection, then print a table or one JSON array.
+ * (or the first --limit sessions) over one connection, each request
+ * continuing after the cursor of the previous reply, then print a table or
+ * one JSON array.
  *
  * Output is all or nothing: nothing is printed until every page has
  * arrived, so a failure midway never leaves half a table or a truncated
- * JSON document behind.
+ * JSON document behind. A daemon whose cursor does not move forward is
+ * not followed round in circles.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +33,8 @@ static void session_list_clear(struct session_list *l)
 static int session_list_append(struct session_list *l, const struct tp_session_info *src,
                                size_t count)
 {
+        if (count == 0) /* an empty page, with more to follow or not */
+                return 0;
         if (count > l->allocated - l->n) {
                 size_t want = l->allocated ? l->allocated : TP_LIST_PAGE_MAX;
                 struct tp_session_info *items;
@@ -46,15 +52,28 @@ static int session_list_append(struct session_list *l, const struct tp_session_i
         return 0;
 }
 
-/* Pages until the daemon has sent `total` sessions or an empty page. */
-static int fetch_sessions(struct ctl_conn *conn, struct tp_request *req, struct tp_reply *rep,
-                          struct session_list *out)
+#define LIMIT_MAX 1000000
+
+/* The listing order: state, then creation time, then the daemon's seq. */
+static int cursor_cmp(const struct tp_list_cursor *a, const struct tp_list_cursor *b)
 {
-        uint32_t offset = 0;
+        if (a->state != b->state)
+                return a->state < b->state ? -1 : 1;
+        if (a->created != b->created)
+                return a->created < b->created ? -1 : 1;
+        if (a->seq != b->seq)
+                return a->seq < b->seq ? -1 : 1;
+        return 0;
+}
+
+/* Pages until the daemon says no more follow, or `limit` sessions are in. */
+static int fetch_sessions(struct ctl_conn *conn, struct tp_request *req, struct tp_reply *rep,
+                          size_t limit, struct session_list *out)
+{
+        size_t take;
         int r;
 
         for (;;) {
-                req->u.list.offset = offset;
                 if ((r = ctl_request(conn, req, rep)) != CTL_EXIT_OK)
                         return r;
                 if (rep->status != TP_STATUS_OK)
@@ -66,13 +85,21 @@ static int fetch_sessions(struct ctl_conn *conn, struct tp_request *req, struct 
                                   rep->u.list.count, TP_LIST_PAGE_MAX);
                         return CTL_EXIT_UNREACHABLE;
                 }
-                if (rep->u.list.count == 0)
-                        return CTL_EXIT_OK;
-                if (session_list_append(out, rep->u.list.sessions, rep->u.list.count) < 0)
+                take = rep->u.list.count;
+                if (take > limit - out->n)
+                        take = limit - out->n;
+                if (session_list_append(out, rep->u.list.sessions, take) < 0)
                         return ctl_report_oom();
-                offset += rep->u.list.count;
-                if (offset >= rep->u.list.total)
+                if (!rep->u.list.more || out->n >= limit)
                         return CTL_EXIT_OK;
+                if ((req->u.list.flags & TP_LIST_AFTER) &&
+                    cursor_cmp(&rep->u.list.next, &req->u.list.after) <= 0) {
+                        ctl_error("tokenpolicyd sent a listing cursor that does not move forward; "
+                                  "check that tokenpolicyd and tokenpolicyctl are the same version");
+                        return CTL_EXIT_UNREACHABLE;
+                }
+                req->u.list.flags |= TP_LIST_AFTER;
+                req->u.list.after = rep->u.list.next;
         }
 }
 
@@ -148,6 +175,7 @@ out:
 
 struct sessions_options {
         struct tp_request *req;
+        size_t limit;
         bool all;
         bool json;
 };
@@ -171,6 +199,18 @@ static int handle_sessions_option(struct ctl_context *ctx, int opt, void *userda
         case CTL_OPT_ALL:
                 o->all = true;
                 break;
+        case CTL_OPT_LIMIT: {
+                char *end;
+                unsigned long v;
+
+                errno = 0;
+                v = strtoul(optarg, &end, 10);
+                if (optarg[0] < '0' || optarg[0] > '9' || *end || errno || v < 1 || v > LIMIT_MAX)
+                        return ctl_report_usage(ctx, "--limit must be a whole number from 1 to %d",
+                                                LIMIT_MAX);
+                o->limit = (size_t)v;
+                break;
+        }
         default:
                 o->json = true;
                 break;
@@ -184,6 +224,7 @@ int ctl_cmd_sessions(struct ctl_context *ctx, int argc, char **argv)
                 { "user", required_argument, NULL, CTL_OPT_USER },
                 { "client", required_argument, NULL, CTL_OPT_CLIENT },
                 { "all", no_argument, NULL, CTL_OPT_ALL },
+                { "limit", required_argument, NULL, CTL_OPT_LIMIT },
                 { "json", no_argument, NULL, CTL_OPT_JSON },
                 {},
         };
@@ -192,7 +233,7 @@ int ctl_cmd_sessions(struct ctl_context *ctx, int argc, char **argv)
                 .handle = handle_sessions_option,
         };
         struct tp_request req = { .type = TP_REQ_LIST };
-        struct sessions_options o = { .req = &req };
+        struct sessions_options o = { .req = &req, .limit = SIZE_MAX };
         struct session_list list = {};
         struct tp_reply *rep = NULL;
         struct ctl_conn conn;
@@ -206,7 +247,7 @@ int ctl_cmd_sessions(struct ctl_context *ctx, int argc, char **argv)
         if (!rep)
                 return ctl_report_oom();
         ctl_conn_init(&conn, ctx);
-        r = fetch_sessions(&conn, &req, rep, &list);
+        r = fetch_sessions(&conn, &req, rep, o.limit, &list);
         ctl_conn_close(&conn);
         if (r != CTL_EXIT_OK)
                 goto out;

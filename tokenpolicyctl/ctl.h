@@ -38,6 +38,7 @@ enum {
         CTL_OPT_ALL,
         CTL_OPT_JSON,
         CTL_OPT_KEY,
+        CTL_OPT_LIMIT,
 };
 
 struct ctl_context;

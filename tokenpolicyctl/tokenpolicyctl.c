@@ -31,13 +31,15 @@ static const struct ctl_command commands[] = {
         },
         {
                 .name = "sessions",
-                .synopsis = "[--user U] [--client C] [--all] [--json]",
+                .synopsis = "[--user U] [--client C] [--all] [--limit N] [--json]",
                 .summary = "list sessions (active ones unless --all)",
                 .help = "List sessions known to the daemon. A user who is not root sees only their\n"
-                        "own sessions.\n",
+                        "own sessions. Active sessions come first, then revoked, expired and closed\n"
+                        "ones, each kind oldest first.\n",
                 .options = "  --user U       only sessions of user U\n"
                         "  --client C     only sessions of client type C\n"
                         "  --all          include revoked, expired and closed sessions\n"
+                        "  --limit N      at most the first N sessions (1 to 1000000)\n"
                         "  --json         print one JSON array, times as Unix seconds\n",
                 .run = ctl_cmd_sessions,
         },

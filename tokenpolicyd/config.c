@@ -54,7 +54,7 @@ static const char *const action_names[] = {
 };
 
 static const char *const top_level_keys[] = {
-        "version", "custom_token_policy", "unknown_client", "defaults", "clients",
+        "version", "custom_token_policy", "unknown_client", "defaults", "clients", "store",
 };
 
 enum policy_key {
@@ -680,6 +680,31 @@ static void parse_version(struct loader *l, const config_setting_t *s, struct tp
         c->version = 1;
 }
 
+/* The `store` group: how the session store keeps what it keeps. */
+static void parse_store(struct loader *l, const config_setting_t *group, struct tp_config *c)
+{
+        int i, n;
+
+        if (!config_setting_is_group(group)) {
+                add_error(l, line_of(group), "store must be a group "
+                          "(store = { history_days = 30; };), not %s",
+                          type_name(config_setting_type(group)));
+                return;
+        }
+        n = config_setting_length(group);
+        for (i = 0; i < n; i++) {
+                const config_setting_t *s = config_setting_get_elem(group, (unsigned) i);
+                const char *name = config_setting_name(s);
+
+                if (strcmp(name, "history_days") == 0)
+                        get_in_range(l, s, TP_HISTORY_DAYS_MIN, TP_HISTORY_DAYS_MAX,
+                                     &c->history_days);
+                else
+                        add_error(l, line_of(s), "unknown setting '%s' in store (allowed: "
+                                  "history_days)", name);
+        }
+}
+
 static void parse_root(struct loader *l, const config_setting_t *root, struct tp_config *c)
 {
         const config_setting_t *defaults, *clients, *s;
@@ -705,7 +730,8 @@ static void parse_root(struct loader *l, const config_setting_t *root, struct tp
                 if (!known)
                         add_error(l, line_of(config_setting_get_elem(root, (unsigned) i)),
                                   "unknown top-level setting '%s' (allowed: version, "
-                                  "custom_token_policy, unknown_client, defaults, clients)", name);
+                                  "custom_token_policy, unknown_client, defaults, clients, store)",
+                                  name);
         }
 
         parse_version(l, config_setting_get_member(root, "version"), c);
@@ -732,6 +758,11 @@ static void parse_root(struct loader *l, const config_setting_t *root, struct tp
         s = config_setting_get_member(root, "unknown_client");
         if (s && l->r == 0)
                 resolve_unknown_client(l, s, clients, c);
+
+        c->history_days = TP_HISTORY_DAYS_DEFAULT;
+        s = config_setting_get_member(root, "store");
+        if (s)
+                parse_store(l, s, c);
 }
 
 /* ---- loading ------------------------------------------------------------ */

@@ -18,6 +18,10 @@
 #define TP_ACCESS_TTL_MINUTES_MAX 1080
 #define TP_MAX_REFRESH_TOKENS_MIN 10
 #define TP_MAX_REFRESH_TOKENS_MAX 100
+/* store.history_days: how long ended sessions are kept. */
+#define TP_HISTORY_DAYS_MIN 1
+#define TP_HISTORY_DAYS_MAX 3650
+#define TP_HISTORY_DAYS_DEFAULT 30
 
 /* Built-in token policy, applied when custom_token_policy = false and for
  * keys neither `defaults` nor a client entry sets. */
@@ -55,6 +59,7 @@ struct tp_config {
         int unknown_client;          /* -1: deny, else index into clients */
         struct tp_client_config *clients;
         size_t n_clients;            /* 1..TP_POLICY_CLIENTS_MAX */
+        uint32_t history_days;       /* store.history_days */
 };
 
 /* Errors collected during one load, in file order. */

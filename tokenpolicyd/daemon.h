@@ -54,6 +54,10 @@ struct tp_daemon {
         size_t n_told, cap_told;
         struct tp_store_cursor sweep;   /* the background pass for ghosts */
         int64_t swept_ms;
+        char boot_id[TP_BOOT_ID_MAX];   /* the running boot (boot.c) */
+        struct tp_store_purge_pos purge; /* the retention pass (retention.c) */
+        int64_t purge_due_ms;
+        size_t purged;                  /* deleted in this pass so far */
 };
 
 /* Who sent a request, from SO_PEERCRED. */
@@ -185,6 +189,20 @@ bool tp_lifecycle_is_ghost(struct tp_daemon *d, const struct tp_session *s);
 /* The leader of a session being opened: the PAM process itself, as
  * SO_PEERCRED saw it, with its start time. */
 void tp_lifecycle_leader(pid_t peer_pid, uint32_t *ret_pid, uint64_t *ret_start);
+
+/* ---- boot.c: sessions of other boots ---------------------------------- */
+
+/* Learn the running boot; take sessions recorded before the store knew
+ * boots and signed in since this boot began for this boot's, and close
+ * (and audit) every other active session of another boot. At start,
+ * before anything is served. Logs why it failed. */
+int tp_boot_start(struct tp_daemon *d);
+
+/* ---- retention.c: the history of ended sessions ------------------------ */
+
+/* One bounded step of deleting sessions that ended more than
+ * store.history_days ago, at most once a second; call it from the loop. */
+void tp_retention_tick(struct tp_daemon *d);
 
 /* The event loop: serve until SIGTERM or SIGINT. Returns 0 on a clean stop. */
 int tp_server_run(struct tp_daemon *d, int listen_fd);

@@ -4,7 +4,9 @@
  * Must never signal a process it has not proved to be the recorded leader:
  * a pidfd is opened first and only then is the pid's start time compared
  * with the one recorded at sign-in, so the pidfd provably refers to the
- * checked process and a reused pid is never hit. Must never block on the
+ * checked process and a reused pid is never hit; and never act on, nor take
+ * for running, a session recorded in another boot than the running one,
+ * whose ids may all name something else now. Must never block on the
  * bus for longer than TP_ENFORCE_BUS_TIMEOUT_US per call (connecting
  * included), never retry a failed bus connection more often than every
  * BUS_RETRY_MS, never keep more than PENDING_MAX pidfds, and never log.
@@ -43,6 +45,7 @@
 #define PENDING_MAX 4096
 #define PROC_STAT_FIELD_STATE 3
 #define PROC_STAT_FIELD_STARTTIME 22
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
 struct pending_term {
         int pidfd;
@@ -51,6 +54,7 @@ struct pending_term {
 };
 
 struct tp_enforcer {
+        char boot_id[TP_BOOT_ID_LEN + 1]; /* the running boot */
         sd_bus *bus;
         int bus_error;          /* errno of the last connect failure; 0: none */
         int64_t bus_failed_ms;  /* when it happened, CLOCK_MONOTONIC */
@@ -73,17 +77,68 @@ static void describe(char *buf, size_t bufsz, const char *fmt, ...)
         va_end(ap);
 }
 
+static bool boot_id_valid(const char *id)
+{
+        for (size_t i = 0; i < TP_BOOT_ID_LEN; i++) {
+                bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+                if (dash ? id[i] != '-' : !((id[i] >= '0' && id[i] <= '9') ||
+                                            (id[i] >= 'a' && id[i] <= 'f')))
+                        return false;
+        }
+        return id[TP_BOOT_ID_LEN] == '\0';
+}
+
+int tp_boot_id_read(char *buf, size_t bufsz)
+{
+        char text[64];
+        ssize_t n;
+        int fd, r = 0;
+
+        if (!buf || bufsz < TP_BOOT_ID_LEN + 1)
+                return -EINVAL;
+        fd = open(BOOT_ID_PATH, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        do
+                n = read(fd, text, sizeof text - 1);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                r = -errno;
+        close(fd);
+        if (r < 0)
+                return r;
+        text[n] = '\0';
+        text[strcspn(text, "\n")] = '\0';
+        if (!boot_id_valid(text))
+                return -EBADMSG;
+        memcpy(buf, text, TP_BOOT_ID_LEN + 1);
+        return 0;
+}
+
 int tp_enforcer_new(struct tp_enforcer **ret)
 {
         struct tp_enforcer *e;
+        int r;
 
         if (!ret)
                 return -EINVAL;
         e = calloc(1, sizeof *e);
         if (!e)
                 return -ENOMEM;
+        if ((r = tp_boot_id_read(e->boot_id, sizeof e->boot_id)) < 0) {
+                free(e);
+                return r;
+        }
         *ret = e;
         return 0;
+}
+
+/* Recorded in the running boot? Anything else, unknown included, is over:
+ * its logind id, pid and start time may name something of this boot. */
+static bool target_in_this_boot(const struct tp_enforcer *e, const struct tp_enforce_target *t)
+{
+        return t->boot_id && strcmp(t->boot_id, e->boot_id) == 0;
 }
 
 void tp_enforcer_free(struct tp_enforcer *e)
@@ -620,6 +675,11 @@ int tp_enforcer_apply(struct tp_enforcer *e, const struct tp_enforce_target *t, 
                 describe(what, whatsz, "unknown action %u", (unsigned) action);
                 return -EINVAL;
         }
+        if (!target_in_this_boot(e, t)) {
+                describe(what, whatsz, "recorded in %s boot; nothing of it runs now, "
+                         "nothing done", t->boot_id && *t->boot_id ? "an earlier" : "an unknown");
+                return 0;
+        }
         member = action == TP_ACTION_LOCK ? "LockSession" : "TerminateSession";
         if (t->leader_shared != 0 && leader_recorded(t))
                 return apply_shared_leader(e, t, action, what, whatsz);
@@ -673,6 +733,8 @@ int tp_enforcer_session_alive(struct tp_enforcer *e, const struct tp_enforce_tar
 
         if (!e || !t)
                 return -EINVAL;
+        if (!target_in_this_boot(e, t))
+                return 0;
         leader = leader_alive(t);
         if (leader > 0)
                 return 1;

@@ -7,7 +7,10 @@
  * TerminateSession / LockSession) when logind knows the session, otherwise
  * by signalling the leader through a pidfd, SIGHUP first and SIGTERM after a
  * grace period. It also answers whether a session is still running, so
- * ghosts can be reaped before they count against a cap.
+ * ghosts can be reaped before they count against a cap. A session recorded
+ * in another boot than the running one is over, whatever its ids now name
+ * (logind session ids start again at 1 each boot, and pids and start times
+ * repeat): it is never acted on and never found running.
  *
  * The system bus is found the way sd_bus_open_system() finds it
  * (DBUS_SYSTEM_BUS_ADDRESS, else the default socket), connected lazily and
@@ -25,13 +28,16 @@
 #include "proto.h"
 
 #define TP_ENFORCE_GRACE_MS 5000  /* SIGHUP, then SIGTERM this much later */
+#define TP_BOOT_ID_LEN 36         /* a UUID in text, as /proc gives it */
 #define TP_ENFORCE_BUS_TIMEOUT_US 500000
 
 struct tp_enforcer;
 
 /* What identifies a running session. logind_session may be "" (unknown:
  * then it is looked up by the leader's pid); leader_pid 0 means none was
- * recorded. */
+ * recorded. boot_id is the boot the session was recorded in: the others
+ * identify something only in that boot, so a target whose boot_id is not
+ * the running boot's (NULL and "" included: not known) is never acted on. */
 struct tp_enforce_target {
         const char *session_id;     /* ours, for descriptions */
         const char *logind_session;
@@ -44,8 +50,15 @@ struct tp_enforce_target {
          * no TerminateSession (its logind session holds the leader), no
          * logind session looked up by it. */
         int leader_shared;
+        const char *boot_id;
 };
 
+/* The running boot's id (/proc/sys/kernel/random/boot_id) into buf, which
+ * must hold TP_BOOT_ID_LEN + 1 bytes. -EBADMSG when the kernel's text is
+ * not a UUID. */
+int tp_boot_id_read(char *buf, size_t bufsz);
+
+/* Reads the running boot's id: fails when it cannot be known. */
 int tp_enforcer_new(struct tp_enforcer **ret);
 void tp_enforcer_free(struct tp_enforcer *e);
 
@@ -53,13 +66,15 @@ void tp_enforcer_free(struct tp_enforcer *e);
  * field 22). -ESRCH when there is no such process. */
 int tp_process_start_time(pid_t pid, uint64_t *ret_start);
 
-/* Is the session still running? 1: yes; 0: its leader is gone (or was
- * replaced by another process with the same pid) and logind does not know
- * it; negative errno: cannot tell (nothing recorded to check). */
+/* Is the session still running? 1: yes; 0: it was recorded in another
+ * boot, or its leader is gone (or was replaced by another process with the
+ * same pid) and logind does not know it; negative errno: cannot tell
+ * (nothing recorded to check). */
 int tp_enforcer_session_alive(struct tp_enforcer *e, const struct tp_enforce_target *t);
 
 /* Apply `action` (TP_ACTION_TERMINATE, _LOCK, _NONE) to the running
- * session. Writes a one-line description of what was done into `what`
+ * session; to a session of another boot, nothing (there is nothing left
+ * of it; returns 0). Writes a one-line description of what was done into `what`
  * (e.g. "logind TerminateSession(\"4\")", "SIGHUP to leader pid 1234,
  * SIGTERM in 5 s", "leader already gone"). Lock without a logind session
  * falls back to terminate (there is nothing else to lock), and so does lock

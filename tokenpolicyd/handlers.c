@@ -343,6 +343,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
          * what the request claims. */
         tp_lifecycle_leader(peer->pid, &sess.leader_pid, &sess.leader_start);
         copy_str(sess.logind_session, sizeof(sess.logind_session), req->logind_session);
+        copy_str(sess.boot_id, sizeof(sess.boot_id), d->boot_id);
         sess.created = now;
         sess.refresh_expires = dec.refresh_expires;
         sess.last_extended = now;
@@ -683,13 +684,20 @@ static void handle_status(struct tp_daemon *d, struct tp_reply *rep)
         tp_reply_status(rep, TP_STATUS_OK, "running");
 }
 
+/* Sessions one LIST request may look at: a filter few sessions match
+ * costs a request no more than this, however long the history (and a
+ * user may send RATE_PER_SECOND requests a second at most). */
+#define LIST_BUDGET 1024
+
 static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
                         const struct tp_req_list *req, struct tp_reply *rep)
 {
         struct tp_store_filter f = { .user = req->user, .client = req->client,
                                      .all = (req->flags & TP_LIST_ALL) != 0 };
+        struct tp_store_list_pos after, next;
         struct tp_session *rows = NULL;
-        size_t n = 0, total = 0;
+        bool more = false;
+        size_t n = 0;
         int r;
 
         if (!peer->admin) {
@@ -705,7 +713,14 @@ static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
                 }
                 f.user = peer->user;
         }
-        r = tp_store_query(d->store, &f, req->offset, TP_LIST_PAGE_MAX, &rows, &n, &total);
+        /* The cursor is one this daemon handed out: its seq is a row number. */
+        if (req->after.seq > INT64_MAX) {
+                tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "The listing cursor is not one tokenpolicyd gave.");
+                return;
+        }
+        after = (struct tp_store_list_pos){ req->after.state, req->after.created, (int64_t)req->after.seq };
+        r = tp_store_list_page(d->store, &f, (req->flags & TP_LIST_AFTER) ? &after : NULL,
+                               TP_LIST_PAGE_MAX, LIST_BUDGET, &rows, &n, &next, &more);
         if (r < 0) {
                 tp_reply_store_error(d, rep, r, "listing sessions");
                 return;
@@ -713,9 +728,11 @@ static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
         for (size_t i = 0; i < n && i < TP_LIST_PAGE_MAX; i++)
                 tp_session_to_info(&rows[i], &rep->u.list.sessions[i]);
         rep->u.list.count = (uint32_t)(n < TP_LIST_PAGE_MAX ? n : TP_LIST_PAGE_MAX);
-        rep->u.list.total = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+        rep->u.list.more = more;
+        if (more)
+                rep->u.list.next = (struct tp_list_cursor){ next.state, next.created, (uint64_t)next.seq };
         free(rows);
-        tp_reply_status(rep, TP_STATUS_OK, "%zu session(s)", total);
+        tp_reply_status(rep, TP_STATUS_OK, "%zu session(s)%s", n, more ? "; more follow" : "");
 }
 
 static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,

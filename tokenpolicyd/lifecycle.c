@@ -125,6 +125,7 @@ static struct tp_enforce_target target_of(const struct tp_session *s)
                 .logind_session = s->logind_session,
                 .leader_pid = (pid_t)s->leader_pid,
                 .leader_start = s->leader_start,
+                .boot_id = s->boot_id,
         };
 }
 

@@ -365,10 +365,16 @@ int main(int argc, char **argv)
                 goto out;
         }
         if ((r = tp_store_open(store_path, &d.store)) < 0) {
-                tp_log_errno(r, "Failed to open the session store %s%s", store_path,
-                             fs_trouble(state, why, sizeof(why)));
+                if (r == -ENODATA)
+                        tp_log(LOG_ERR, "the session store %s is empty (0 bytes): every session and cap it held is lost. Refusing to start rather than begin a new store over it; restore it from a backup, or remove it to start with no sessions",
+                               store_path);
+                else
+                        tp_log_errno(r, "Failed to open the session store %s%s", store_path,
+                                     fs_trouble(state, why, sizeof(why)));
                 goto out;
         }
+        if (tp_boot_start(&d) < 0)
+                goto out;
         if ((r = tp_lifecycle_start(&d)) < 0) {
                 tp_log_errno(r, "Failed to schedule the expiry of active sessions (%s)",
                              tp_store_errmsg(d.store));

@@ -805,6 +805,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         tp_log_tick(tp_monotonic_ms());
                         tp_keys_tick(d);
                         more_due = tp_lifecycle_tick(d);
+                        tp_retention_tick(d);
                         last_sweep_ms = tp_monotonic_ms();
                 }
         }

@@ -32,7 +32,7 @@
 #define SESSION_COLUMNS                                                       \
         "id, user, uid, client, service, rhost, tty, leader_pid, "           \
         "logind_session, created, refresh_expires, last_extended, "          \
-        "last_used, ended, state, refresh_hash, leader_start"
+        "last_used, ended, state, refresh_hash, leader_start, boot_id"
 
 enum session_column {
         COL_ID,
@@ -52,6 +52,8 @@ enum session_column {
         COL_STATE,
         COL_REFRESH_HASH,
         COL_LEADER_START,
+        COL_BOOT_ID,
+        COL_COUNT_,     /* a statement that wants the rowid selects it here */
 };
 
 static const char schema_v1[] =
@@ -102,14 +104,25 @@ static const char schema_v3_to_v4[] =
         "DROP INDEX IF EXISTS sessions_active_by_user;"
         "PRAGMA user_version = 4;";
 
-/* Not a numbered version: an index that an older daemon keeps up to date
- * without knowing it, created where missing at every start. It answers
- * "does another active session share this leader?" (enforcement must not
- * signal a process that leads other sessions) with a seek instead of a
- * walk over every active session (160 ms at a million). */
-static const char schema_active_leader[] =
+/* v5: the boot each session was signed in during, so that nothing of an
+ * earlier boot (a logind id, a pid and start time) is ever taken for
+ * something of this one; and, in `meta`, the boot whose start-up pass
+ * closed every session of the others, so a restart in the same boot need
+ * not look again. No index: the listings and the purge of ended sessions
+ * are served by the v3 indexes, in an order chosen for that. */
+static const char schema_v4_to_v5[] =
+        "ALTER TABLE sessions ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+        "PRAGMA user_version = 5;";
+
+/* v6: "does another active session share this leader?" (enforcement must
+ * not signal a process that leads other sessions) answered with a seek
+ * instead of a walk over every active session (160 ms at a million).
+ * IF NOT EXISTS: a store may hold it from before it was numbered. */
+static const char schema_v5_to_v6[] =
         "CREATE INDEX IF NOT EXISTS sessions_active_leader"
-        " ON sessions(leader_pid, leader_start) WHERE state = 0;";
+        " ON sessions(leader_pid, leader_start) WHERE state = 0;"
+        "PRAGMA user_version = 6;";
 
 enum store_stmt {
         STMT_BEGIN_IMMEDIATE,
@@ -130,6 +143,15 @@ enum store_stmt {
         STMT_SCAN_EXPIRIES,
         STMT_ACTIVE_PAGE,
         STMT_LEADER_SHARED,
+        STMT_LIST_USER,
+        STMT_LIST_USER_ALL,
+        STMT_LIST_EVERYONE_ALL,
+        STMT_PURGE_SCAN,
+        STMT_PURGE_DELETE,
+        STMT_ADOPT_BOOT,
+        STMT_OTHER_BOOT,
+        STMT_GET_BOOT_CHECKED,
+        STMT_SET_BOOT_CHECKED,
         STMT_MAX_,
 };
 
@@ -142,7 +164,7 @@ static const char *const stmt_sql[STMT_MAX_] = {
         [STMT_RELEASE] = "RELEASE request",
         [STMT_ROLLBACK_TO] = "ROLLBACK TO request",
         [STMT_INSERT] = "INSERT INTO sessions (" SESSION_COLUMNS ") "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [STMT_GET] = "SELECT " SESSION_COLUMNS " FROM sessions WHERE id = ?",
         [STMT_EXISTS] = "SELECT 1 FROM sessions WHERE id = ?",
         [STMT_LIST_ACTIVE] = "SELECT " SESSION_COLUMNS " FROM sessions "
@@ -154,13 +176,41 @@ static const char *const stmt_sql[STMT_MAX_] = {
         [STMT_TOUCH] = "UPDATE sessions SET last_used = ? WHERE id = ? AND state = 0",
         [STMT_COUNT_ACTIVE] = "SELECT count(*) FROM sessions WHERE state = 0",
         [STMT_SCAN_EXPIRIES] = "SELECT id, refresh_expires FROM sessions WHERE state = 0",
-        /* A seek on sessions_state_created, whatever the number of ended rows. */
+        /* A seek on sessions_state_created, whatever the number of ended rows.
+         * Also every active session for a listing. */
         [STMT_ACTIVE_PAGE] = "SELECT " SESSION_COLUMNS ", rowid FROM sessions "
                              "WHERE state = 0 AND (created, rowid) > (?, ?) "
                              "ORDER BY created, rowid LIMIT ?",
         /* A seek on sessions_active_leader. */
         [STMT_LEADER_SHARED] = "SELECT count(*) FROM sessions WHERE state = 0 "
                                "AND leader_pid = ? AND leader_start = ? AND id <> ?",
+        /* Listings (tp_store_list_page): each a seek on a v3 index that
+         * yields rows in the listing's order, so no sort and no scan of
+         * what comes before the cursor. The state is the first ordering
+         * column because both indexes have it before `created`. */
+        [STMT_LIST_USER] = "SELECT " SESSION_COLUMNS ", rowid FROM sessions "
+                           "WHERE user = ? AND state = 0 AND (created, rowid) > (?, ?) "
+                           "ORDER BY created, rowid LIMIT ?",
+        [STMT_LIST_USER_ALL] = "SELECT " SESSION_COLUMNS ", rowid FROM sessions "
+                               "WHERE user = ? AND (state, created, rowid) > (?, ?, ?) "
+                               "ORDER BY state, created, rowid LIMIT ?",
+        [STMT_LIST_EVERYONE_ALL] = "SELECT " SESSION_COLUMNS ", rowid FROM sessions "
+                                   "WHERE (state, created, rowid) > (?, ?, ?) "
+                                   "ORDER BY state, created, rowid LIMIT ?",
+        /* One ended state at a time, bounded on both sides: a session
+         * cannot have ended before it was created (a clock set back delays
+         * its purge until `before` passes its creation). */
+        [STMT_PURGE_SCAN] = "SELECT rowid, created, ended FROM sessions "
+                            "WHERE state = ? AND (created, rowid) > (?, ?) AND created < ? "
+                            "ORDER BY created, rowid LIMIT ?",
+        [STMT_PURGE_DELETE] = "DELETE FROM sessions WHERE rowid = ? AND state != 0",
+        [STMT_ADOPT_BOOT] = "UPDATE sessions SET boot_id = ? "
+                            "WHERE state = 0 AND boot_id = '' AND created >= ?",
+        [STMT_OTHER_BOOT] = "SELECT " SESSION_COLUMNS ", rowid FROM sessions "
+                            "WHERE state = 0 AND boot_id != ? AND (created, rowid) > (?, ?) "
+                            "ORDER BY created, rowid LIMIT ?",
+        [STMT_GET_BOOT_CHECKED] = "SELECT value FROM meta WHERE key = 'boot_checked'",
+        [STMT_SET_BOOT_CHECKED] = "INSERT OR REPLACE INTO meta (key, value) VALUES ('boot_checked', ?)",
 };
 
 /* tp_store_query() runs one of eight statement pairs, chosen by which
@@ -362,7 +412,8 @@ static int session_from_row(struct tp_store *s, sqlite3_stmt *st, struct tp_sess
             (r = column_int(s, st, COL_LAST_USED, INT64_MIN, INT64_MAX, &sess.last_used)) < 0 ||
             (r = column_int(s, st, COL_ENDED, INT64_MIN, INT64_MAX, &sess.ended)) < 0 ||
             (r = column_int(s, st, COL_STATE, 0, TP_STATE_MAX_, &state)) < 0 ||
-            (r = column_int(s, st, COL_LEADER_START, 0, INT64_MAX, &start)) < 0)
+            (r = column_int(s, st, COL_LEADER_START, 0, INT64_MAX, &start)) < 0 ||
+            (r = column_text(s, st, COL_BOOT_ID, sess.boot_id, sizeof sess.boot_id)) < 0)
                 return r;
 
         if (sqlite3_column_type(st, COL_REFRESH_HASH) != SQLITE_BLOB ||
@@ -407,7 +458,7 @@ static int collect_sessions(struct tp_store *s, sqlite3_stmt *st, struct tp_sess
                 if ((r = session_from_row(s, st, &rows[n])) < 0)
                         goto out;
                 if (ret_rowid)
-                        *ret_rowid = sqlite3_column_int64(st, COL_LEADER_START + 1);
+                        *ret_rowid = sqlite3_column_int64(st, COL_COUNT_);
                 n++;
         }
         if (rc != SQLITE_DONE) {
@@ -559,7 +610,9 @@ static int store_apply_schema(struct tp_store *s)
                 goto fail;
         if (version <= 3 && (r = exec_sql(s, schema_v3_to_v4)) < 0)
                 goto fail;
-        if ((r = exec_sql(s, schema_active_leader)) < 0)
+        if (version <= 4 && (r = exec_sql(s, schema_v4_to_v5)) < 0)
+                goto fail;
+        if (version <= 5 && (r = exec_sql(s, schema_v5_to_v6)) < 0)
                 goto fail;
         if ((r = exec_sql(s, "COMMIT")) < 0)
                 goto fail;
@@ -615,36 +668,126 @@ static int store_prepare_all(struct tp_store *s)
         return 0;
 }
 
-/* SQLite would create a missing file with the umask's mode; create it
- * private first, and never through a symlink. WAL and shm files inherit
- * the database file's mode. */
-static int store_create_file(const char *path)
+/* What is at path, never through a symlink: 0 a store to open, -ENOENT
+ * nothing, -ENODATA an empty file, -EISDIR or -EINVAL not a regular file. */
+static int store_probe_file(const char *path)
 {
         struct stat st;
         int fd, r = 0;
 
-        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+        /* O_NONBLOCK: a FIFO put there must not hang the open. */
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)
                 r = -errno;
+        else if (S_ISDIR(st.st_mode))
+                r = -EISDIR;
         else if (!S_ISREG(st.st_mode))
                 r = -EINVAL;
+        else if (st.st_size == 0)
+                r = -ENODATA;
         close(fd);
+        return r;
+}
+
+static int fsync_path(const char *path, int flags)
+{
+        int fd = open(path, flags | O_RDONLY | O_CLOEXEC | O_NOCTTY), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (fsync(fd) < 0)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+static int fsync_parent(const char *path)
+{
+        char dir[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+
+        if (!slash)
+                return fsync_path(".", O_DIRECTORY);
+        if ((size_t) (slash - path) >= sizeof dir)
+                return -ENAMETOOLONG;
+        if (slash == path)
+                return fsync_path("/", O_DIRECTORY);
+        memcpy(dir, path, (size_t) (slash - path));
+        dir[slash - path] = '\0';
+        return fsync_path(dir, O_DIRECTORY);
+}
+
+/* A complete, empty store of the current version at `tmp`, closed again
+ * (SQLite then folds its WAL into the file and removes it). SQLite would
+ * create a missing file with the umask's mode: create it private first. */
+static int store_build(const char *tmp)
+{
+        struct tp_store *s;
+        int fd, rc, r;
+
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+        if (fd < 0)
+                return -errno;
+        close(fd);
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        rc = sqlite3_open_v2(tmp, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                             SQLITE_OPEN_NOFOLLOW, NULL);
+        if (rc != SQLITE_OK) {
+                r = s->db ? store_sqlite_error(s, rc) : -ENOMEM;
+                goto out;
+        }
+        sqlite3_extended_result_codes(s->db, 1);
+        if ((r = pragma_text_equals(s, "PRAGMA journal_mode = WAL", "wal")) < 0 ||
+            (r = exec_sql(s, "PRAGMA synchronous = FULL")) < 0 ||
+            (r = store_apply_schema(s)) < 0)
+                goto out;
+out:
+        tp_store_close(s);
+        if (r == 0)
+                r = fsync_path(tmp, 0);
+        return r;
+}
+
+/* A new store appears at path whole or not at all: it is built under a
+ * private name and linked into place, so a crash leaves no empty file
+ * behind that a later start could take for a store just begun. When
+ * another daemon linked one first, that one is used. */
+static int store_create(const char *path)
+{
+        char tmp[PATH_MAX];
+        int r;
+
+        if ((size_t) snprintf(tmp, sizeof tmp, "%s.new-%ld", path, (long) getpid()) >= sizeof tmp)
+                return -ENAMETOOLONG;
+        (void) unlink(tmp); /* left by a crash of an earlier process with our pid */
+        r = store_build(tmp);
+        if (r == 0 && link(tmp, path) < 0 && errno != EEXIST)
+                r = -errno;
+        (void) unlink(tmp);
+        if (r == 0)
+                r = fsync_parent(path);
         return r;
 }
 
 int tp_store_open(const char *path, struct tp_store **ret)
 {
-        const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                          SQLITE_OPEN_NOFOLLOW;
+        /* Never SQLITE_OPEN_CREATE: an empty file made here would be a
+         * store of nothing (store_create() makes new ones). */
+        const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
         struct tp_store *s = NULL;
         int64_t version, sync;
         int rc, r;
 
         if (!path || !*path || !ret)
                 return -EINVAL;
-        if ((r = store_create_file(path)) < 0)
+        r = store_probe_file(path);
+        if (r == -ENOENT)
+                r = store_create(path);
+        if (r < 0)
                 return r;
 
         s = calloc(1, sizeof *s);
@@ -862,7 +1005,9 @@ int tp_store_insert(struct tp_store *s, const struct tp_session *sess)
             (r = bind_int64(s, st, COL_STATE + 1, sess->state)) < 0 ||
             (r = bind_hash(s, st, COL_REFRESH_HASH + 1, sess->refresh_hash)) < 0 ||
             (r = bind_int64(s, st, COL_LEADER_START + 1,
-                            sess->leader_start > INT64_MAX ? 0 : (int64_t)sess->leader_start)) < 0) {
+                            sess->leader_start > INT64_MAX ? 0 : (int64_t)sess->leader_start)) < 0 ||
+            (r = bind_field(s, st, COL_BOOT_ID + 1, sess->boot_id, sizeof sess->boot_id,
+                            "boot_id")) < 0) {
                 stmt_release(st);
                 return r;
         }
@@ -1090,5 +1235,290 @@ int tp_store_scan_expiries(struct tp_store *s, tp_store_expiry_fn fn, void *user
         if (r == 0 && rc != SQLITE_DONE)
                 r = store_sqlite_error(s, rc);
         stmt_release(st);
+        return r;
+}
+
+/* ---- listings ------------------------------------------------------------ */
+
+static void list_pos_of_row(sqlite3_stmt *st, struct tp_store_list_pos *pos)
+{
+        pos->state = (uint8_t) sqlite3_column_int(st, COL_STATE);
+        pos->created = sqlite3_column_int64(st, COL_CREATED);
+        pos->seq = sqlite3_column_int64(st, COL_COUNT_);
+}
+
+static bool row_client_is(sqlite3_stmt *st, const char *client)
+{
+        const unsigned char *text = sqlite3_column_text(st, COL_CLIENT);
+
+        return text && strcmp((const char *) text, client) == 0;
+}
+
+/* Bind the cursor and the row limit of one listing statement, from
+ * parameter `idx` on. `with_state`: the statement compares (state,
+ * created, rowid), else (created, rowid) within the active state. */
+static int bind_list_pos(struct tp_store *s, sqlite3_stmt *st, int idx, bool with_state,
+                         const struct tp_store_list_pos *pos, size_t rows)
+{
+        int r;
+
+        if (with_state && (r = bind_int64(s, st, idx++, pos->state)) < 0)
+                return r;
+        if ((r = bind_int64(s, st, idx++, pos->created)) < 0 ||
+            (r = bind_int64(s, st, idx++, pos->seq)) < 0 ||
+            (r = bind_size(s, st, idx, rows)) < 0)
+                return r;
+        return 0;
+}
+
+int tp_store_list_page(struct tp_store *s, const struct tp_store_filter *f,
+                       const struct tp_store_list_pos *after, size_t limit, size_t budget,
+                       struct tp_session **ret, size_t *ret_n, struct tp_store_list_pos *ret_next,
+                       bool *ret_more)
+{
+        static const struct tp_store_list_pos start = { 0, INT64_MIN, INT64_MIN };
+        static const struct tp_store_filter active_only = { 0 };
+        const char *client;
+        bool by_user;
+        struct tp_store_list_pos pos = after ? *after : start;
+        struct tp_session *rows = NULL;
+        size_t n = 0, looked = 0;
+        sqlite3_stmt *st = NULL;
+        bool more = false;
+        int rc, r = 0;
+
+        if (limit == 0 || budget == 0 || budget > INT_MAX)
+                return store_error(s, -EINVAL, "bad page size");
+        if (!f)
+                f = &active_only;
+        client = f->client && f->client[0] ? f->client : NULL;
+        by_user = f->user && f->user[0];
+        /* Active sessions come first: past them, an active-only listing is over. */
+        if (!f->all && pos.state != TP_STATE_ACTIVE)
+                goto done;
+        if (f->all)
+                st = s->stmt[by_user ? STMT_LIST_USER_ALL : STMT_LIST_EVERYONE_ALL];
+        else
+                st = s->stmt[by_user ? STMT_LIST_USER : STMT_ACTIVE_PAGE];
+        /* One row past the budget tells whether anything follows. */
+        if ((by_user && (r = bind_string(s, st, 1, f->user)) < 0) ||
+            (r = bind_list_pos(s, st, by_user ? 2 : 1, f->all, &pos, budget + 1)) < 0)
+                goto out;
+        rows = calloc(limit, sizeof *rows);
+        if (!rows) {
+                r = store_error(s, -ENOMEM, "out of memory reading sessions");
+                goto out;
+        }
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == limit || looked == budget) {
+                        more = true;
+                        break;
+                }
+                looked++;
+                list_pos_of_row(st, &pos);
+                if (client && !row_client_is(st, client))
+                        continue;
+                if ((r = session_from_row(s, st, &rows[n])) < 0)
+                        goto out;
+                n++;
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+                r = store_sqlite_error(s, rc);
+                goto out;
+        }
+done:
+        *ret = n > 0 ? rows : NULL;
+        if (n > 0)
+                rows = NULL;
+        *ret_n = n;
+        *ret_next = pos;
+        *ret_more = more;
+out:
+        if (st)
+                stmt_release(st);
+        free(rows);
+        return r;
+}
+
+/* ---- history retention --------------------------------------------------- */
+
+int tp_store_purge_step(struct tp_store *s, int64_t before, size_t budget,
+                        struct tp_store_purge_pos *pos, size_t *ret_deleted)
+{
+        sqlite3_stmt *scan = s->stmt[STMT_PURGE_SCAN], *del = s->stmt[STMT_PURGE_DELETE];
+        int64_t *doomed = NULL;
+        size_t looked = 0, n_doomed = 0, deleted = 0;
+        int rc, r = 0;
+
+        *ret_deleted = 0;
+        if (budget == 0 || budget > INT_MAX)
+                return store_error(s, -EINVAL, "bad purge step size");
+        doomed = calloc(budget, sizeof *doomed);
+        if (!doomed)
+                return store_error(s, -ENOMEM, "out of memory purging sessions");
+        if (pos->state == TP_STATE_ACTIVE)
+                *pos = (struct tp_store_purge_pos){ TP_STATE_ACTIVE + 1, INT64_MIN, INT64_MIN };
+        while (looked < budget && pos->state <= TP_STATE_MAX_) {
+                size_t got = 0;
+
+                if ((r = bind_int64(s, scan, 1, pos->state)) < 0 ||
+                    (r = bind_int64(s, scan, 2, pos->created)) < 0 ||
+                    (r = bind_int64(s, scan, 3, pos->rowid)) < 0 ||
+                    (r = bind_int64(s, scan, 4, before)) < 0 ||
+                    (r = bind_size(s, scan, 5, budget - looked)) < 0)
+                        goto out;
+                while ((rc = sqlite3_step(scan)) == SQLITE_ROW) {
+                        got++;
+                        pos->rowid = sqlite3_column_int64(scan, 0);
+                        pos->created = sqlite3_column_int64(scan, 1);
+                        if (sqlite3_column_int64(scan, 2) < before)
+                                doomed[n_doomed++] = pos->rowid;
+                }
+                stmt_release(scan);
+                if (rc != SQLITE_DONE) {
+                        r = store_sqlite_error(s, rc);
+                        goto out;
+                }
+                looked += got;
+                if (looked < budget) /* this state is done: the next one */
+                        *pos = (struct tp_store_purge_pos){ (uint8_t)(pos->state + 1), INT64_MIN,
+                                                             INT64_MIN };
+        }
+        /* Deleted once the scan is over: never under a running SELECT. */
+        for (size_t i = 0; i < n_doomed; i++) {
+                if ((r = bind_int64(s, del, 1, doomed[i])) < 0 || (r = stmt_exec(s, del)) < 0)
+                        goto out;
+                deleted += (size_t) sqlite3_changes(s->db);
+        }
+        *ret_deleted = deleted;
+        if (pos->state > TP_STATE_MAX_) {
+                *pos = (struct tp_store_purge_pos){ 0 };
+                r = 0;
+        } else {
+                r = 1;
+        }
+out:
+        stmt_release(scan);
+        stmt_release(del);
+        free(doomed);
+        return r;
+}
+
+/* ---- boots --------------------------------------------------------------- */
+
+int tp_store_adopt_boot(struct tp_store *s, const char *boot_id, int64_t since, size_t *ret_n)
+{
+        sqlite3_stmt *st = s->stmt[STMT_ADOPT_BOOT];
+        int r;
+
+        if (!boot_id[0] || strlen(boot_id) >= TP_BOOT_ID_MAX)
+                return store_error(s, -EINVAL, "bad boot id");
+        if ((r = bind_string(s, st, 1, boot_id)) < 0 || (r = bind_int64(s, st, 2, since)) < 0) {
+                stmt_release(st);
+                return r;
+        }
+        if ((r = stmt_exec(s, st)) < 0)
+                return r;
+        *ret_n = (size_t) sqlite3_changes(s->db);
+        return 0;
+}
+
+int tp_store_other_boot_page(struct tp_store *s, const char *boot_id,
+                             struct tp_store_cursor *cur, size_t limit,
+                             struct tp_session **ret, size_t *ret_n)
+{
+        sqlite3_stmt *st = s->stmt[STMT_OTHER_BOOT];
+        int64_t rowid = 0;
+        size_t n = 0;
+        int r;
+
+        if (limit == 0 || limit > INT_MAX)
+                return store_error(s, -EINVAL, "bad page size");
+        if ((r = bind_string(s, st, 1, boot_id)) < 0 ||
+            (r = bind_int64(s, st, 2, cur->created)) < 0 ||
+            (r = bind_int64(s, st, 3, cur->rowid)) < 0 ||
+            (r = bind_size(s, st, 4, limit)) < 0) {
+                stmt_release(st);
+                return r;
+        }
+        if ((r = collect_sessions(s, st, ret, &n, &rowid)) < 0)
+                return r;
+        *cur = n < limit ? TP_STORE_CURSOR_START
+                         : (struct tp_store_cursor){ (*ret)[n - 1].created, rowid };
+        *ret_n = n;
+        return 0;
+}
+
+int tp_store_boot_checked(struct tp_store *s, char *out, size_t outsz)
+{
+        sqlite3_stmt *st = s->stmt[STMT_GET_BOOT_CHECKED];
+        int rc, r = 0;
+
+        if (!out || outsz == 0)
+                return -EINVAL;
+        out[0] = '\0';
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                r = column_text(s, st, 0, out, outsz);
+        else if (rc != SQLITE_DONE)
+                r = store_sqlite_error(s, rc);
+        stmt_release(st);
+        return r;
+}
+
+int tp_store_set_boot_checked(struct tp_store *s, const char *boot_id)
+{
+        sqlite3_stmt *st = s->stmt[STMT_SET_BOOT_CHECKED];
+        int r;
+
+        if (!boot_id[0] || strlen(boot_id) >= TP_BOOT_ID_MAX)
+                return store_error(s, -EINVAL, "bad boot id");
+        if ((r = bind_string(s, st, 1, boot_id)) < 0) {
+                stmt_release(st);
+                return r;
+        }
+        return stmt_exec(s, st);
+}
+
+/* ---- diagnostics --------------------------------------------------------- */
+
+int tp_store_explain(struct tp_store *s, enum tp_store_plan which, char *out, size_t outsz)
+{
+        static const enum store_stmt stmt_of[TP_STORE_PLAN_MAX_ + 1] = {
+                [TP_STORE_PLAN_LIST_USER] = STMT_LIST_USER,
+                [TP_STORE_PLAN_LIST_USER_ALL] = STMT_LIST_USER_ALL,
+                [TP_STORE_PLAN_LIST_EVERYONE] = STMT_ACTIVE_PAGE,
+                [TP_STORE_PLAN_LIST_EVERYONE_ALL] = STMT_LIST_EVERYONE_ALL,
+                [TP_STORE_PLAN_LIST_ACTIVE] = STMT_LIST_ACTIVE,
+                [TP_STORE_PLAN_PURGE] = STMT_PURGE_SCAN,
+                [TP_STORE_PLAN_OTHER_BOOT] = STMT_OTHER_BOOT,
+        };
+        sqlite3_stmt *st = NULL;
+        char sql[1024];
+        size_t len = 0;
+        int rc, r = 0;
+
+        if ((unsigned) which > TP_STORE_PLAN_MAX_ || !out || outsz == 0)
+                return -EINVAL;
+        out[0] = '\0';
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", stmt_sql[stmt_of[which]]);
+        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_sqlite_error(s, rc);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const unsigned char *detail = sqlite3_column_text(st, 3);
+                int w = snprintf(out + len, outsz - len, "%s%s", len ? "; " : "",
+                                 detail ? (const char *) detail : "");
+
+                if (w < 0 || (size_t) w >= outsz - len) {
+                        r = store_error(s, -ENOBUFS, "query plan does not fit");
+                        goto out;
+                }
+                len += (size_t) w;
+        }
+        if (rc != SQLITE_DONE)
+                r = store_sqlite_error(s, rc);
+out:
+        sqlite3_finalize(st);
         return r;
 }

@@ -19,8 +19,9 @@
 
 #include "proto.h"
 
-#define TP_STORE_SCHEMA_VERSION 4
+#define TP_STORE_SCHEMA_VERSION 6
 #define TP_REFRESH_HASH_LEN 32
+#define TP_BOOT_ID_MAX 37       /* /proc/sys/kernel/random/boot_id: a UUID, 36 characters */
 
 struct tp_store;
 
@@ -42,6 +43,10 @@ struct tp_session {
         int64_t ended;           /* 0 while active */
         uint8_t state;           /* enum tp_session_state */
         uint8_t refresh_hash[TP_REFRESH_HASH_LEN]; /* SHA-256 of the token */
+        /* The boot the session was signed in during; "" when not known
+         * (recorded before version 5). Its leader pid, start time and
+         * logind id mean nothing in any other boot. */
+        char boot_id[TP_BOOT_ID_MAX];
 };
 
 struct tp_store_filter {
@@ -51,7 +56,11 @@ struct tp_store_filter {
 };
 
 /* Open or create the store at path (file mode 0600), apply the schema,
- * enable WAL. -EPROTO when the file's schema version is newer than ours. */
+ * enable WAL. -EPROTO when the file's schema version is newer than ours.
+ * A new store is built under another name and linked into place whole, so
+ * an empty file at path was never a store of ours that had just begun: it
+ * is refused with -ENODATA (what it held is lost) rather than taken for a
+ * fresh store. */
 int tp_store_open(const char *path, struct tp_store **ret);
 void tp_store_close(struct tp_store *s);
 const char *tp_store_errmsg(struct tp_store *s);
@@ -85,8 +94,10 @@ int tp_store_get(struct tp_store *s, const char *id, struct tp_session *ret);
 int tp_store_list_active(struct tp_store *s, const char *user, const char *client,
                          struct tp_session **ret, size_t *ret_n);
 
-/* Sessions matching the filter ordered by created then id, at most `limit`
- * starting at `offset`; *ret_total is the number matching overall. */
+/* Sessions matching the filter ordered by created then insertion, at most
+ * `limit` starting at `offset`; *ret_total is the number matching overall.
+ * For a filter with `all` the work grows with the history: revocation uses
+ * it for active sessions only, listings use tp_store_list_page(). */
 int tp_store_query(struct tp_store *s, const struct tp_store_filter *f, size_t offset,
                    size_t limit, struct tp_session **ret, size_t *ret_n, size_t *ret_total);
 
@@ -108,6 +119,87 @@ int tp_store_count_active(struct tp_store *s, uint64_t *ret);
  * a PAM gateway. 0 when no leader is recorded (pid or start time 0). */
 int tp_store_count_leader_shared(struct tp_store *s, const char *id, uint32_t leader_pid,
                                  uint64_t leader_start, uint64_t *ret);
+
+/* ---- listings, a page at a time ---------------------------------------- */
+
+/* A position in a listing. Sessions are listed by state (active, then
+ * revoked, expired, closed), then creation time, then insertion order
+ * (seq): an order the indexes serve as it is, for one user and for
+ * everyone, so a page costs the same at any depth of any history. */
+struct tp_store_list_pos {
+        uint8_t state;
+        int64_t created;
+        int64_t seq;
+};
+
+/* Up to `limit` sessions matching f (NULL: every active session) after
+ * `after` (NULL: from the start), looking at no more than `budget`
+ * sessions to find them, so that a filter few sessions match costs no
+ * more than one that all do. *ret_next is the last session looked at,
+ * *ret_more whether any follow it: the page may be short, even empty,
+ * while more follow. *ret is a new array (free()), NULL when empty. */
+int tp_store_list_page(struct tp_store *s, const struct tp_store_filter *f,
+                       const struct tp_store_list_pos *after, size_t limit, size_t budget,
+                       struct tp_session **ret, size_t *ret_n, struct tp_store_list_pos *ret_next,
+                       bool *ret_more);
+
+/* ---- history retention ------------------------------------------------- */
+
+/* Where a purge pass over the ended sessions stands. */
+struct tp_store_purge_pos {
+        uint8_t state;   /* 0: at the start of a pass */
+        int64_t created;
+        int64_t rowid;
+};
+
+/* One step of a pass deleting the sessions that ended before `before`:
+ * looks at up to `budget` ended sessions created before it (only they can
+ * have ended before it), after *pos, deletes those that did, and advances
+ * *pos. Run it inside a transaction. Returns 1 while the pass goes on, 0
+ * once it is complete (*pos is back at the start), or a negative errno.
+ * *ret_deleted counts the sessions deleted. */
+int tp_store_purge_step(struct tp_store *s, int64_t before, size_t budget,
+                        struct tp_store_purge_pos *pos, size_t *ret_deleted);
+
+/* ---- boots ------------------------------------------------------------- */
+
+/* Active sessions recorded before the store knew boots (boot_id "") and
+ * signed in at or after `since` (when this boot began) were signed in
+ * during this boot: record `boot_id` for them. Run it inside a
+ * transaction. *ret_n counts them. */
+int tp_store_adopt_boot(struct tp_store *s, const char *boot_id, int64_t since, size_t *ret_n);
+
+/* A page of active sessions recorded in a boot other than boot_id, in
+ * creation order after *cur (TP_STORE_CURSOR_START first), which advances;
+ * a short page is the last. *ret is a new array, NULL when empty. */
+struct tp_store_cursor;
+int tp_store_other_boot_page(struct tp_store *s, const char *boot_id,
+                             struct tp_store_cursor *cur, size_t limit,
+                             struct tp_session **ret, size_t *ret_n);
+
+/* The boot in which every active session of other boots was last closed
+ * (the daemon's start-up pass), "" when never; and recording it (inside a
+ * transaction). Sessions signed in since all carry that boot, so while it
+ * is the running one there is nothing to look for. */
+int tp_store_boot_checked(struct tp_store *s, char *out, size_t outsz);
+int tp_store_set_boot_checked(struct tp_store *s, const char *boot_id);
+
+/* ---- diagnostics ------------------------------------------------------- */
+
+enum tp_store_plan {
+        TP_STORE_PLAN_LIST_USER,        /* a user's active sessions */
+        TP_STORE_PLAN_LIST_USER_ALL,    /* ... with their history */
+        TP_STORE_PLAN_LIST_EVERYONE,    /* every active session */
+        TP_STORE_PLAN_LIST_EVERYONE_ALL,
+        TP_STORE_PLAN_LIST_ACTIVE,      /* the cap count at sign-in */
+        TP_STORE_PLAN_PURGE,
+        TP_STORE_PLAN_OTHER_BOOT,
+        TP_STORE_PLAN_MAX_ = TP_STORE_PLAN_OTHER_BOOT,
+};
+
+/* SQLite's plan for one statement (EXPLAIN QUERY PLAN, its lines joined
+ * with "; "), so tests can prove an index serves it without a sort. */
+int tp_store_explain(struct tp_store *s, enum tp_store_plan which, char *out, size_t outsz);
 
 /* A pass over every active session, a page at a time, in creation order.
  * Start with TP_STORE_CURSOR_START; each call returns up to `limit`

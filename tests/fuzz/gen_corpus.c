@@ -98,8 +98,10 @@ static void frames(void)
         req.type = TP_REQ_LIST;
         snprintf(req.u.list.user, sizeof(req.u.list.user), "alice");
         req.u.list.flags = TP_LIST_ALL;
-        req.u.list.offset = 32;
         frame_seed("req-list", tp_request_encode(&req, frame, fs), frame);
+        req.u.list.flags = TP_LIST_ALL | TP_LIST_AFTER;
+        req.u.list.after = (struct tp_list_cursor){ TP_STATE_REVOKED, FUZZ_NOW - 3600, 4242 };
+        frame_seed("req-list-after", tp_request_encode(&req, frame, fs), frame);
 
         memset(&req, 0, sizeof(req));
         req.type = TP_REQ_REVOKE;
@@ -128,7 +130,8 @@ static void frames(void)
 
         memset(&rep, 0, sizeof(rep));
         rep.type = TP_REQ_LIST | TP_REPLY_FLAG;
-        rep.u.list.total = 2;
+        rep.u.list.more = 1;
+        rep.u.list.next = (struct tp_list_cursor){ TP_STATE_ACTIVE, FUZZ_NOW - 3600, 77 };
         rep.u.list.count = 2;
         session_info_fill(&rep.u.list.sessions[0], "0123456789abcdef0123456789abcdef");
         session_info_fill(&rep.u.list.sessions[1], "fedcba9876543210fedcba9876543210");

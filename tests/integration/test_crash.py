@@ -59,10 +59,10 @@ USERS = ["root"] + TEST_USERS
 SERVICES = {"tptest-desktop": "desktop", "tptest-mobile": "mobile", "tptest-sshd": "ssh"}
 
 # Wire protocol (PROTOCOL.md).
-T_OPEN, T_CLOSE, T_STATUS, T_LIST = 2, 3, 6, 7
+T_OPEN, T_CLOSE, T_STATUS, T_LIST = 2, 3, 6, 15
 ST_OK, ST_DENIED, ST_NOT_FOUND, ST_ERROR = 0, 1, 3, 6
 S_ACTIVE, S_REVOKED, S_EXPIRED, S_CLOSED = 0, 1, 2, 3
-LIST_ALL = 0x1
+LIST_ALL, LIST_AFTER = 0x1, 0x2
 PAYLOAD_MAX = 65536
 
 
@@ -99,8 +99,11 @@ def session_payload(session_id, user=""):
     return pstr(session_id) + pstr("") + pstr(user)
 
 
-def list_payload(user="", client="", flags=0, offset=0):
-    return pstr(user) + pstr(client) + struct.pack(">II", flags, offset)
+def list_payload(user="", client="", flags=0, after=None):
+    """after: the (state, created, seq) cursor of the previous reply."""
+    if after is not None:
+        flags |= LIST_AFTER
+    return pstr(user) + pstr(client) + struct.pack(">IBqQ", flags, *(after or (0, 0, 0)))
 
 
 class Reader:
@@ -218,16 +221,15 @@ class WireClient:
         return status, message
 
     def list_all(self, user="", client="", flags=LIST_ALL):
-        out, offset = [], 0
+        out, after = [], None
         while True:
-            status, message, r = self.call(T_LIST, list_payload(user, client, flags, offset))
+            status, message, r = self.call(T_LIST, list_payload(user, client, flags, after))
             if status != ST_OK:
                 raise TestFailure(f"LIST: status {status} {message}")
-            total, count = r.u32(), r.u32()
+            more, after, count = r.u8(), (r.u8(), r.i64(), r.u64()), r.u32()
             out += [r.session_info() for _ in range(count)]
             r.end()
-            offset += count
-            if count == 0 or offset >= total:
+            if not more:
                 return out
 
     def status(self):

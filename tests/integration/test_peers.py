@@ -32,7 +32,10 @@ out = []
 for t, fields in reqs:
     p = b""
     for f in fields:
-        p += s16(f) if isinstance(f, str) else struct.pack(">I", f)
+        if isinstance(f, dict):
+            p += bytes.fromhex(f["hex"])
+        else:
+            p += s16(f) if isinstance(f, str) else struct.pack(">I", f)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
     s.connect(path)
@@ -96,7 +99,7 @@ def test_every_request_against_another_user_is_refused():
             (3, session_fields(sid, VICTIM)),
             (4, session_fields(sid)),                   # REAUTH
             (5, session_fields(sid)),                   # REFRESH another's session
-            (7, [VICTIM, "", 0, 0]),                    # LIST another user
+            (15, [VICTIM, "", 0, {"hex": "00" * 17}]),  # LIST another user
             (8, [sid, "", ""]),                         # REVOKE by id
             (8, ["", VICTIM, ""]),                      # REVOKE by user
             (9, []),                                    # RELOAD

@@ -73,6 +73,8 @@ def test_hostile_frames_close_only_their_connection(env):
         frame(6, b"", length=65537),                       # past the maximum
         frame(6, b"", length=0xFFFFFFFF),                  # absurd length
         frame(99, b""),                                    # unknown type
+        frame(7, pstr("") + pstr("") + struct.pack(">II", 1, 0)),  # retired: LIST by offset
+        frame(15, pstr("") + pstr("") + struct.pack(">IBqQ", 1, 0, 0, 5)),  # cursor without its flag
         frame(6, b"x"),                                    # trailing byte
         frame(1, pstr("ro\0ot") + pstr("tptest-desktop") + pstr("") + pstr("") + pstr("")
               + struct.pack(">I", 1) + pstr("")),          # embedded NUL

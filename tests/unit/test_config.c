@@ -249,6 +249,7 @@ static void test_boundaries_accepted(void **state)
         assert_int_equal(web->refresh_ttl_hours, 24);
         assert_int_equal(web->access_ttl_minutes, 360);
         assert_int_equal(web->max_refresh_tokens, 10);
+        assert_int_equal(c->history_days, TP_HISTORY_DAYS_MIN);
         tp_config_free(c);
 
         c = load_corpus_file("good", "boundary-max.conf");
@@ -257,6 +258,13 @@ static void test_boundaries_accepted(void **state)
         assert_int_equal(web->refresh_ttl_hours, 1440);
         assert_int_equal(web->access_ttl_minutes, 1080);
         assert_int_equal(web->max_refresh_tokens, 100);
+        assert_int_equal(c->history_days, TP_HISTORY_DAYS_MAX);
+        tp_config_free(c);
+
+        /* Without a store group, ended sessions are kept 30 days. */
+        c = load_corpus_file("good", "minimal.conf");
+        assert_int_equal(c->history_days, TP_HISTORY_DAYS_DEFAULT);
+        assert_int_equal(TP_HISTORY_DAYS_DEFAULT, 30);
         tp_config_free(c);
 }
 
@@ -273,6 +281,7 @@ static void test_shipped_file(void **state)
         assert_true(c->custom_token_policy);
         assert_int_equal(c->unknown_client, -1);
         assert_int_equal(c->n_clients, 4);
+        assert_int_equal(c->history_days, 30);
         for (i = 0; i < 4; i++) {
                 cl = &c->clients[i];
                 assert_string_equal(cl->name, names[i]);
@@ -569,7 +578,7 @@ static void test_errors_in_file_order(void **state)
                             "range (10..100)");
         assert_string_equal(errs.messages[4], "o.conf:4: unknown top-level setting 'zzz' "
                             "(allowed: version, custom_token_policy, unknown_client, "
-                            "defaults, clients)");
+                            "defaults, clients, store)");
         tp_config_errors_clear(&errs);
 }
 
@@ -617,6 +626,19 @@ static void test_integer_ranges(void **state)
                                 free(text);
                         }
                 }
+
+        /* store.history_days, at its edges; in a client or defaults it is
+         * not a policy key. */
+        tp_config_free(load_ok("version = 1; clients = { web = { }; }; store = { history_days = 1; };"));
+        tp_config_free(load_ok("version = 1; clients = { web = { }; }; store = { history_days = 3650; };"));
+        assert_one_error("version = 1; clients = { web = { }; }; store = { history_days = 0; };",
+                         "test.conf:1: history_days = 0 is out of range (1..3650)");
+        assert_one_error("version = 1; clients = { web = { }; }; store = { history_days = 3651; };",
+                         "test.conf:1: history_days = 3651 is out of range (1..3650)");
+        assert_one_error("version = 1; clients = { web = { history_days = 30; }; };",
+                         "test.conf:1: unknown setting 'history_days' in client 'web'");
+        assert_one_error("version = 1; clients = { web = { }; }; store = { };\nstore = { };",
+                         "test.conf:2: duplicate setting name");
 }
 
 static void test_int64_and_float(void **state)

@@ -404,13 +404,20 @@ static int teardown(void **state)
         return 0;
 }
 
+/* The running boot, read as the daemon reads it; targets are of it unless
+ * a test says otherwise. */
+static char this_boot[TP_BOOT_ID_LEN + 1];
+#define EARLIER_BOOT "00000000-1111-2222-3333-444444444444"
+
 static struct tp_enforce_target target_of(const struct leader *l, const char *logind_session)
 {
+        assert_int_equal(tp_boot_id_read(this_boot, sizeof this_boot), 0);
         return (struct tp_enforce_target) {
                 .session_id = "0123456789abcdef0123456789abcdef",
                 .logind_session = logind_session,
                 .leader_pid = l ? l->pid : 0,
                 .leader_start = l ? l->start : 0,
+                .boot_id = this_boot,
         };
 }
 
@@ -652,6 +659,92 @@ static void test_action_none_and_bad_arguments(void **state)
         assert_int_equal(tp_enforcer_new(&e), 0);
         tp_enforcer_free(e);
         tp_enforcer_free(NULL);
+}
+
+/* ---- boots ------------------------------------------------------------- */
+
+static void test_boot_id(void **state)
+{
+        char id[TP_BOOT_ID_LEN + 1], again[TP_BOOT_ID_LEN + 1], text[64] = "";
+        FILE *f;
+
+        (void) state;
+        assert_int_equal(tp_boot_id_read(id, sizeof id), 0);
+        assert_int_equal(strlen(id), TP_BOOT_ID_LEN);
+        f = fopen("/proc/sys/kernel/random/boot_id", "r");
+        assert_non_null(f);
+        assert_non_null(fgets(text, sizeof text, f));
+        fclose(f);
+        text[strcspn(text, "\n")] = '\0';
+        assert_string_equal(id, text);
+        assert_int_equal(tp_boot_id_read(again, sizeof again), 0);
+        assert_string_equal(again, id);
+        assert_int_equal(tp_boot_id_read(id, TP_BOOT_ID_LEN), -EINVAL);
+        assert_int_equal(tp_boot_id_read(NULL, sizeof id), -EINVAL);
+}
+
+/* After a reboot a stored leader pid and start time can name an unrelated
+ * process of the new boot (here: a live child whose pid and start time are
+ * exactly what was recorded). A session recorded in another boot, or in
+ * one not known, is never signalled, never pending a SIGTERM, and never
+ * taken for running. */
+static void test_earlier_boot_never_signalled(void **state)
+{
+        struct fixture *fx = *state;
+        struct leader *l = spawn_leader(fx, true);
+        const char *const boots[] = { EARLIER_BOOT, "", NULL };
+        struct tp_enforce_target t;
+        char what[256];
+
+        for (size_t i = 0; i < sizeof boots / sizeof boots[0]; i++) {
+                t = target_of(l, "");
+                t.boot_id = boots[i];
+                assert_int_equal(tp_enforcer_apply(fx->e, &t, TP_ACTION_TERMINATE, what, sizeof what), 0);
+                assert_non_null(strstr(what, i == 0 ? "recorded in an earlier boot"
+                                                    : "recorded in an unknown boot"));
+                assert_non_null(strstr(what, "nothing done"));
+                assert_int_equal(tp_enforcer_apply(fx->e, &t, TP_ACTION_LOCK, what, sizeof what), 0);
+                assert_non_null(strstr(what, "nothing done"));
+                assert_int_equal(tp_enforcer_session_alive(fx->e, &t), 0);
+                assert_int_equal(tp_enforcer_tick(fx->e, INT64_MAX), 0);
+                assert_int_equal(read_byte(l->fd, QUIET_MS), -1);
+                assert_true(leader_running(l));
+        }
+        /* The same process, recorded in this boot, is the leader. */
+        t = target_of(l, "");
+        assert_int_equal(tp_enforcer_session_alive(fx->e, &t), 1);
+}
+
+/* logind session ids start again at 1 each boot: "4" of an earlier boot is
+ * not logind's "4" now, and logind is not even asked about it. */
+static void test_earlier_boot_never_sent_to_logind(void **state)
+{
+        struct fixture *fx = *state;
+        struct leader *l = spawn_leader(fx, true);
+        struct tp_enforce_target t;
+        char spec[64], what[256], log[512];
+
+        snprintf(spec, sizeof spec, "4:%d", (int) l->pid);
+        start_logind(fx, false, spec, NULL);
+        for (int by_pid = 0; by_pid < 2; by_pid++) {
+                t = target_of(l, by_pid ? "" : "4");
+                t.boot_id = EARLIER_BOOT;
+                assert_int_equal(tp_enforcer_apply(fx->e, &t, TP_ACTION_TERMINATE, what, sizeof what), 0);
+                assert_non_null(strstr(what, "earlier boot"));
+                assert_int_equal(tp_enforcer_apply(fx->e, &t, TP_ACTION_LOCK, what, sizeof what), 0);
+                t.leader_pid = 0;
+                assert_int_equal(tp_enforcer_session_alive(fx->e, &t), 0);
+        }
+        fake_log(fx, log, sizeof log);
+        assert_string_equal(log, "");
+        assert_int_equal(read_byte(l->fd, QUIET_MS), -1);
+        assert_true(leader_running(l));
+
+        /* Of this boot, the same target reaches logind. */
+        t = target_of(l, "4");
+        assert_int_equal(tp_enforcer_apply(fx->e, &t, TP_ACTION_TERMINATE, what, sizeof what), 0);
+        fake_log(fx, log, sizeof log);
+        assert_string_equal(log, "TerminateSession 4\n");
 }
 
 /* ---- with logind ------------------------------------------------------- */
@@ -918,6 +1011,9 @@ int main(void)
                 T(test_unrecorded_leader_never_signalled),
                 T(test_session_alive_without_logind),
                 T(test_action_none_and_bad_arguments),
+                T(test_boot_id),
+                T(test_earlier_boot_never_signalled),
+                T(test_earlier_boot_never_sent_to_logind),
                 T(test_logind_terminate_known_session),
                 T(test_logind_lock_known_session),
                 T(test_logind_session_found_by_leader_pid),

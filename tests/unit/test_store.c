@@ -109,6 +109,7 @@ static void assert_session_equal(const struct tp_session *a, const struct tp_ses
         assert_int_equal(a->ended, b->ended);
         assert_int_equal(a->state, b->state);
         assert_memory_equal(a->refresh_hash, b->refresh_hash, TP_REFRESH_HASH_LEN);
+        assert_string_equal(a->boot_id, b->boot_id);
 }
 
 static struct tp_store *open_store(const struct fixture *fx)
@@ -196,6 +197,25 @@ static int raw_insert(const char *path, const char *id, const char *user, int us
 
 /* ---- open, schema, file ------------------------------------------------- */
 
+/* Files in the fixture's directory other than the store and its -wal and
+ * -shm. */
+static size_t count_files_except_store(const struct fixture *fx)
+{
+        struct dirent *de;
+        DIR *d = opendir(fx->dir);
+        size_t n = 0;
+
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+                    strncmp(de->d_name, "sessions.db", 11) == 0 &&
+                    strcmp(de->d_name, "sessions.db") != 0 && strcmp(de->d_name, "sessions.db-wal") != 0 &&
+                    strcmp(de->d_name, "sessions.db-shm") != 0)
+                        n++;
+        closedir(d);
+        return n;
+}
+
 static void test_open_creates_private_wal_file(void **state)
 {
         struct fixture *fx = *state;
@@ -216,12 +236,14 @@ static void test_open_creates_private_wal_file(void **state)
         raw_text(fx->path, "PRAGMA journal_mode", text, sizeof text);
         assert_string_equal(text, "wal");
         raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
-        assert_string_equal(text, "4");
+        assert_string_equal(text, "6");
         raw_text(fx->path, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                            "WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name)",
                  text, sizeof text);
         assert_string_equal(text, "sessions_active_leader,sessions_state_created,sessions_user_state_created");
         assert_string_equal(tp_store_errmsg(s), "no error");
+        /* Built under another name and linked into place: nothing else is left. */
+        assert_int_equal(count_files_except_store(fx), 0);
         tp_store_close(s);
         tp_store_close(NULL);
 }
@@ -245,18 +267,18 @@ static void test_open_refuses_newer_schema(void **state)
         struct tp_store *s = NULL;
         char text[64];
 
-        raw_exec(fx->path, "CREATE TABLE future (x); PRAGMA user_version = 5;");
+        raw_exec(fx->path, "CREATE TABLE future (x); PRAGMA user_version = 7;");
         assert_int_equal(tp_store_open(fx->path, &s), -EPROTO);
         assert_null(s);
         /* Refused before anything changed: still the newer version, and
          * not switched to WAL. */
         raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
-        assert_string_equal(text, "5");
+        assert_string_equal(text, "7");
         raw_text(fx->path, "PRAGMA journal_mode", text, sizeof text);
         assert_string_equal(text, "delete");
 
         /* The current version, written by someone else, is accepted. */
-        raw_exec(fx->path, "PRAGMA user_version = 4;");
+        raw_exec(fx->path, "PRAGMA user_version = 6;");
         raw_exec(fx->path, "DROP TABLE future;");
         raw_exec(fx->path, "CREATE TABLE sessions (id TEXT);");
         assert_int_equal(tp_store_open(fx->path, &s), -EIO); /* not our schema */
@@ -273,7 +295,7 @@ static void test_open_accepts_current_schema(void **state)
         s = open_store(fx);
         tp_store_close(s);
         raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
-        assert_string_equal(text, "4");
+        assert_string_equal(text, "6");
 }
 
 struct scanned {
@@ -354,15 +376,78 @@ static void test_open_migrates_version_1(void **state)
         assert_string_equal(out.user, "alice");
         assert_int_equal(out.leader_pid, 4242);
         assert_int_equal(out.leader_start, 0);
+        assert_string_equal(out.boot_id, "");
         tp_store_close(s);
         raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
-        assert_string_equal(text, "4");
-        /* Up to v4: the v1 indexes are gone, the v3 ones are there, and the
-         * unnumbered index on active leaders. */
+        assert_string_equal(text, "6");
+        /* Up to v6: the v1 indexes are gone, the v3 ones are there, and the
+         * v6 index on active leaders. */
         raw_text(fx->path, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                            "WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name)",
                  text, sizeof text);
         assert_string_equal(text, "sessions_active_leader,sessions_state_created,sessions_user_state_created");
+}
+
+/* A version 4 file, as the previous release left it, gains the boot
+ * column (empty: the boot is not known) and the v6 index on active
+ * leaders, nothing else. */
+static void test_open_migrates_version_4(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s;
+        struct tp_session out, in;
+        char text[256];
+
+        raw_exec(fx->path,
+                 "CREATE TABLE sessions (id TEXT PRIMARY KEY, user TEXT NOT NULL,"
+                 " uid INTEGER NOT NULL, client TEXT NOT NULL, service TEXT NOT NULL,"
+                 " rhost TEXT NOT NULL, tty TEXT NOT NULL, leader_pid INTEGER NOT NULL,"
+                 " logind_session TEXT NOT NULL, created INTEGER NOT NULL,"
+                 " refresh_expires INTEGER NOT NULL, last_extended INTEGER NOT NULL,"
+                 " last_used INTEGER NOT NULL, ended INTEGER NOT NULL DEFAULT 0,"
+                 " state INTEGER NOT NULL CHECK(state BETWEEN 0 AND 3),"
+                 " refresh_hash BLOB NOT NULL CHECK(length(refresh_hash) = 32),"
+                 " leader_start INTEGER NOT NULL DEFAULT 0);"
+                 "CREATE INDEX sessions_user_state_created ON sessions(user, state, created);"
+                 "CREATE INDEX sessions_state_created ON sessions(state, created);"
+                 "INSERT INTO sessions VALUES ('live', 'alice', 1000, 'ssh', 'sshd', 'h', 'pts/1',"
+                 " 4242, '7', 10, 20, 10, 10, 0, 0, zeroblob(32), 99);"
+                 "INSERT INTO sessions VALUES ('gone', 'alice', 1000, 'ssh', 'sshd', 'h', 'pts/2',"
+                 " 4243, '8', 11, 21, 11, 11, 15, 3, zeroblob(32), 98);"
+                 "PRAGMA journal_mode = WAL;"
+                 "PRAGMA user_version = 4;");
+        s = open_store(fx);
+        assert_int_equal(tp_store_get(s, "live", &out), 0);
+        assert_string_equal(out.boot_id, "");
+        assert_int_equal(out.leader_pid, 4242);
+        assert_int_equal(out.leader_start, 99);
+        assert_string_equal(out.logind_session, "7");
+        assert_int_equal(tp_store_get(s, "gone", &out), 0);
+        assert_int_equal(out.state, TP_STATE_CLOSED);
+        assert_int_equal(out.ended, 15);
+        /* New sessions carry their boot. */
+        make_session(&in, "new", "alice", "ssh", 30);
+        snprintf(in.boot_id, sizeof in.boot_id, "%s", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+        insert_committed(s, &in);
+        tp_store_close(s);
+
+        raw_text(fx->path, "PRAGMA user_version", text, sizeof text);
+        assert_string_equal(text, "6");
+        raw_text(fx->path, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
+                           "WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name)",
+                 text, sizeof text);
+        assert_string_equal(text, "sessions_active_leader,sessions_state_created,sessions_user_state_created");
+        raw_text(fx->path, "SELECT group_concat(id || '=' || boot_id, ',') FROM "
+                           "(SELECT id, boot_id FROM sessions ORDER BY id)", text, sizeof text);
+        assert_string_equal(text, "gone=,live=,new=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+        raw_text(fx->path, "SELECT count(*) FROM meta", text, sizeof text);
+        assert_string_equal(text, "0");
+        /* Opening again changes nothing. */
+        s = open_store(fx);
+        assert_int_equal(tp_store_get(s, "new", &out), 0);
+        assert_session_equal(&out, &in);
+        assert_string_equal(out.boot_id, in.boot_id);
+        tp_store_close(s);
 }
 
 static void test_open_refuses_non_sqlite_file(void **state)
@@ -588,8 +673,8 @@ static void test_corrupt_integers_read_as_error(void **state)
         assert_int_equal(raw_insert(fx->path, "hash33", "a", 1, 1, 33), SQLITE_CONSTRAINT);
         raw_exec(fx->path, "INSERT INTO sessions SELECT 'textuid', user, 'x', client, service, "
                            "rhost, tty, leader_pid, logind_session, created, refresh_expires, "
-                           "last_extended, last_used, ended, state, refresh_hash, leader_start "
-                           "FROM sessions WHERE id = 'uidmax';");
+                           "last_extended, last_used, ended, state, refresh_hash, leader_start, "
+                           "boot_id FROM sessions WHERE id = 'uidmax';");
 
         s = open_store(fx);
         assert_int_equal(tp_store_get(s, "uidmax", &out), 0);
@@ -1024,6 +1109,470 @@ static void test_active_pages(void **state)
         tp_store_close(s);
 }
 
+/* ---- empty file --------------------------------------------------------- */
+
+/* A zero-length sessions.db is what is left when a store was truncated
+ * (a restored backup of nothing, a full disk, a bad copy): every session
+ * and cap it held is gone. It is refused, and left as it is; the store
+ * never leaves one behind itself. */
+static void test_open_refuses_empty_file(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = NULL;
+        struct stat st;
+        int fd;
+
+        fd = open(fx->path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(tp_store_open(fx->path, &s), -ENODATA);
+        assert_null(s);
+        assert_int_equal(stat(fx->path, &st), 0);
+        assert_int_equal(st.st_size, 0);
+        assert_int_equal(count_files_except_store(fx), 0);
+
+        /* Once it is removed, a new store is made. */
+        assert_int_equal(unlink(fx->path), 0);
+        s = open_store(fx);
+        tp_store_close(s);
+        assert_int_equal(stat(fx->path, &st), 0);
+        assert_true(st.st_size > 0);
+}
+
+/* A crash while a new store was being built leaves at most the private
+ * file it was built in, never an empty sessions.db; a leftover of an
+ * earlier process with our pid is replaced. */
+static void test_open_create_replaces_leftover(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s;
+        char tmp[400];
+        int fd;
+
+        snprintf(tmp, sizeof tmp, "%s.new-%ld", fx->path, (long) getpid());
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "half", 4), 4);
+        close(fd);
+        s = open_store(fx);
+        add(s, "one", "alice", "ssh", 1);
+        tp_store_close(s);
+        assert_int_equal(access(tmp, F_OK), -1);
+        assert_int_equal(count_files_except_store(fx), 0);
+}
+
+/* ---- listings, a page at a time ---------------------------------------- */
+
+/* Walk a whole listing with pages of `limit` looking at `budget` rows
+ * each; the ids joined with ','. Each page must look at no more than its
+ * budget: the cursor moves by at most that many sessions of the order. */
+static size_t walk(struct tp_store *s, const struct tp_store_filter *f, size_t limit,
+                   size_t budget, char *ids, size_t idsz)
+{
+        struct tp_store_list_pos pos, *after = NULL;
+        struct tp_session *rows = NULL;
+        size_t n, len = 0, pages = 0;
+        bool more = true;
+
+        ids[0] = '\0';
+        while (more) {
+                rows = (struct tp_session *) 1;
+                assert_int_equal(tp_store_list_page(s, f, after, limit, budget, &rows, &n, &pos,
+                                                    &more), 0);
+                assert_true(n <= limit);
+                if (n == 0)
+                        assert_null(rows);
+                for (size_t i = 0; i < n; i++) {
+                        if (f && f->client && f->client[0])
+                                assert_string_equal(rows[i].client, f->client);
+                        if (f && f->user && f->user[0])
+                                assert_string_equal(rows[i].user, f->user);
+                        if (!f || !f->all)
+                                assert_int_equal(rows[i].state, TP_STATE_ACTIVE);
+                        len += (size_t) snprintf(ids + len, idsz - len, "%s%s", len ? "," : "",
+                                                 rows[i].id);
+                }
+                free(rows);
+                after = &pos;
+                pages++;
+                assert_true(pages < 1000);
+        }
+        return pages;
+}
+
+static void end_session(struct tp_store *s, const char *id, uint8_t state, int64_t when)
+{
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, id, state, when), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+}
+
+/* Active sessions first, then revoked, expired and closed ones, each by
+ * creation time and then insertion; every session once, whatever the page
+ * size, for one user and for everyone. */
+static void test_list_page_order(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_store_filter f;
+        char ids[512], again[512];
+
+        add(s, "g", "u", "ssh", 70);
+        add(s, "c", "u", "ssh", 30);
+        add(s, "e", "u", "web", 50);
+        add(s, "b2", "u", "ssh", 20);
+        add(s, "a", "u", "ssh", 10);
+        add(s, "b1", "u", "ssh", 20);
+        add(s, "f", "u", "ssh", 50);
+        add(s, "v1", "v", "ssh", 15);
+        add(s, "v2", "v", "web", 60);
+        end_session(s, "e", TP_STATE_CLOSED, 99);
+        end_session(s, "a", TP_STATE_REVOKED, 98);
+        end_session(s, "g", TP_STATE_CLOSED, 97);
+        end_session(s, "v1", TP_STATE_EXPIRED, 96);
+
+        f = (struct tp_store_filter) { .user = "u", .all = true };
+        for (size_t limit = 1; limit <= 8; limit++) {
+                walk(s, &f, limit, limit, ids, sizeof ids);
+                assert_string_equal(ids, "b2,b1,c,f,a,e,g");
+        }
+        f = (struct tp_store_filter) { .user = "u" };
+        for (size_t limit = 1; limit <= 5; limit++) {
+                walk(s, &f, limit, limit + 3, ids, sizeof ids);
+                assert_string_equal(ids, "b2,b1,c,f");
+        }
+        f = (struct tp_store_filter) { .all = true };
+        for (size_t limit = 1; limit <= 10; limit++) {
+                walk(s, &f, limit, limit, ids, sizeof ids);
+                assert_string_equal(ids, "b2,b1,c,f,v2,a,v1,e,g");
+        }
+        walk(s, NULL, 2, 2, ids, sizeof ids);
+        assert_string_equal(ids, "b2,b1,c,f,v2");
+        f = (struct tp_store_filter) { .user = "", .client = "" };
+        walk(s, &f, 3, 3, again, sizeof again);
+        assert_string_equal(again, ids);
+
+        /* Client filters, within and across users. */
+        f = (struct tp_store_filter) { .client = "web", .all = true };
+        walk(s, &f, 32, 32, ids, sizeof ids);
+        assert_string_equal(ids, "v2,e");
+        f = (struct tp_store_filter) { .user = "u", .client = "web", .all = true };
+        walk(s, &f, 32, 32, ids, sizeof ids);
+        assert_string_equal(ids, "e");
+        f = (struct tp_store_filter) { .user = "u", .client = "web" };
+        walk(s, &f, 32, 32, ids, sizeof ids);
+        assert_string_equal(ids, "");
+        f = (struct tp_store_filter) { .user = "nobody", .all = true };
+        assert_int_equal(walk(s, &f, 32, 32, ids, sizeof ids), 1);
+        assert_string_equal(ids, "");
+
+        tp_store_close(s);
+}
+
+/* The last page says there is no more, also when it is exactly full; a
+ * cursor past the active sessions ends an active-only listing; bad sizes
+ * are refused. */
+static void test_list_page_edges(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_store_filter all = { .all = true }, active = { 0 };
+        struct tp_store_list_pos pos, past = { TP_STATE_REVOKED, INT64_MIN, INT64_MIN };
+        struct tp_session *rows = NULL;
+        size_t n;
+        bool more;
+
+        add(s, "a", "u", "ssh", 10);
+        add(s, "b", "u", "ssh", 20);
+        add(s, "c", "u", "ssh", 30);
+        end_session(s, "c", TP_STATE_CLOSED, 31);
+
+        assert_int_equal(tp_store_list_page(s, &active, NULL, 2, 2, &rows, &n, &pos, &more), 0);
+        assert_int_equal(n, 2);
+        assert_false(more);
+        assert_int_equal(pos.state, TP_STATE_ACTIVE);
+        assert_int_equal(pos.created, 20);
+        free(rows);
+        assert_int_equal(tp_store_list_page(s, &all, NULL, 2, 2, &rows, &n, &pos, &more), 0);
+        assert_int_equal(n, 2);
+        assert_true(more);
+        free(rows);
+        assert_int_equal(tp_store_list_page(s, &all, &pos, 2, 2, &rows, &n, &pos, &more), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(rows[0].id, "c");
+        assert_false(more);
+        assert_int_equal(pos.state, TP_STATE_CLOSED);
+        free(rows);
+
+        assert_int_equal(tp_store_list_page(s, &active, &past, 2, 2, &rows, &n, &pos, &more), 0);
+        assert_int_equal(n, 0);
+        assert_false(more);
+        assert_int_equal(tp_store_list_page(s, &all, &past, 2, 2, &rows, &n, &pos, &more), 0);
+        assert_int_equal(n, 1);
+        free(rows);
+
+        assert_int_equal(tp_store_list_page(s, &all, NULL, 0, 2, &rows, &n, &pos, &more), -EINVAL);
+        assert_int_equal(tp_store_list_page(s, &all, NULL, 2, 0, &rows, &n, &pos, &more), -EINVAL);
+        tp_store_close(s);
+}
+
+/* A filter few sessions match: each page looks at `budget` sessions at
+ * most, so it may come back empty with more to follow, and the listing
+ * still finds every match. */
+static void test_list_page_budget(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_store_filter f = { .user = "u", .client = "web", .all = true };
+        struct tp_store_list_pos pos;
+        struct tp_session *rows = NULL;
+        char id[16], ids[256];
+        size_t n, pages;
+        bool more;
+
+        for (int i = 0; i < 50; i++) {
+                snprintf(id, sizeof id, "s%02d", i);
+                add(s, id, "u", i == 7 || i == 45 ? "web" : "ssh", 100 + i);
+        }
+        assert_int_equal(tp_store_list_page(s, &f, NULL, 32, 5, &rows, &n, &pos, &more), 0);
+        assert_int_equal(n, 0);
+        assert_null(rows);
+        assert_true(more);
+        assert_int_equal(pos.created, 104); /* looked at s00..s04 */
+        assert_int_equal(tp_store_list_page(s, &f, &pos, 32, 5, &rows, &n, &pos, &more), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(rows[0].id, "s07");
+        assert_true(more);
+        free(rows);
+
+        pages = walk(s, &f, 32, 5, ids, sizeof ids);
+        assert_string_equal(ids, "s07,s45");
+        assert_int_equal(pages, 10);
+        pages = walk(s, &f, 32, 50, ids, sizeof ids);
+        assert_string_equal(ids, "s07,s45");
+        assert_int_equal(pages, 1);
+        tp_store_close(s);
+}
+
+/* A session that ends between two pages moves from the active part of the
+ * order to the ended part: it is listed, once, with its new state. */
+static void test_list_page_survives_changes(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_store_filter f = { .all = true };
+        struct tp_store_list_pos pos;
+        struct tp_session *rows = NULL;
+        size_t n, seen_a = 0;
+        bool more;
+
+        add(s, "a", "u", "ssh", 10);
+        add(s, "b", "u", "ssh", 20);
+        add(s, "c", "u", "ssh", 30);
+        assert_int_equal(tp_store_list_page(s, &f, NULL, 1, 1, &rows, &n, &pos, &more), 0);
+        assert_string_equal(rows[0].id, "a");
+        seen_a++;
+        free(rows);
+        end_session(s, "a", TP_STATE_REVOKED, 40);
+        while (more) {
+                assert_int_equal(tp_store_list_page(s, &f, &pos, 1, 1, &rows, &n, &pos, &more), 0);
+                for (size_t i = 0; i < n; i++)
+                        if (strcmp(rows[i].id, "a") == 0) {
+                                assert_int_equal(rows[i].state, TP_STATE_REVOKED);
+                                seen_a++;
+                        }
+                free(rows);
+        }
+        assert_int_equal(seen_a, 2);
+        tp_store_close(s);
+}
+
+static void assert_plan_uses_index(struct tp_store *s, enum tp_store_plan which, const char *index)
+{
+        char plan[1024];
+
+        assert_int_equal(tp_store_explain(s, which, plan, sizeof plan), 0);
+        if (!strstr(plan, index) || strstr(plan, "TEMP B-TREE") || strstr(plan, "SCAN"))
+                fail_msg("plan %d: %s (expected a search on %s, no sort)", (int) which, plan, index);
+}
+
+/* Every listing, the cap count and the purge are a search on an index
+ * that yields rows in the order asked: no scan of the table, no sort of
+ * a history however long. Planned on a store with a long history, as
+ * SQLite plans without statistics. */
+static void test_list_plans_use_index_without_sort(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session sess;
+        char id[16], plan[1024];
+
+        assert_int_equal(tp_store_begin(s), 0);
+        for (int i = 0; i < 2000; i++) {
+                snprintf(id, sizeof id, "h%04d", i);
+                make_session(&sess, id, i % 3 ? "u" : "v", i % 2 ? "ssh" : "web", i);
+                sess.state = i % 10 ? TP_STATE_CLOSED : TP_STATE_ACTIVE;
+                sess.ended = sess.state ? i + 5 : 0;
+                assert_int_equal(tp_store_insert(s, &sess), 0);
+        }
+        assert_int_equal(tp_store_commit(s), 0);
+
+        assert_plan_uses_index(s, TP_STORE_PLAN_LIST_USER, "sessions_user_state_created");
+        assert_plan_uses_index(s, TP_STORE_PLAN_LIST_USER_ALL, "sessions_user_state_created");
+        assert_plan_uses_index(s, TP_STORE_PLAN_LIST_EVERYONE, "sessions_state_created");
+        assert_plan_uses_index(s, TP_STORE_PLAN_LIST_EVERYONE_ALL, "sessions_state_created");
+        assert_plan_uses_index(s, TP_STORE_PLAN_LIST_ACTIVE, "sessions_user_state_created");
+        assert_plan_uses_index(s, TP_STORE_PLAN_PURGE, "sessions_state_created");
+        assert_plan_uses_index(s, TP_STORE_PLAN_OTHER_BOOT, "sessions_state_created");
+
+        assert_int_equal(tp_store_explain(s, TP_STORE_PLAN_MAX_ + 1, plan, sizeof plan), -EINVAL);
+        assert_int_equal(tp_store_explain(s, TP_STORE_PLAN_PURGE, plan, 8), -ENOBUFS);
+        tp_store_close(s);
+}
+
+/* ---- history retention -------------------------------------------------- */
+
+static void add_ended(struct tp_store *s, const char *id, int64_t created, uint8_t state,
+                      int64_t ended)
+{
+        struct tp_session sess;
+
+        make_session(&sess, id, "u", "ssh", created);
+        sess.state = state;
+        sess.ended = ended;
+        insert_committed(s, &sess);
+}
+
+/* Only sessions that ended before the cut-off go, whatever their state;
+ * active ones stay however old. Each step looks at `budget` sessions at
+ * most; the pass then reports completion and starts over. */
+static void test_purge_steps(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_store_filter all = { .all = true };
+        struct tp_store_purge_pos pos = { 0 };
+        size_t deleted, total = 0, steps = 0;
+        char id[16], ids[1024];
+        int r;
+
+        add(s, "old-active", "u", "ssh", 5);
+        add_ended(s, "long-lived", 10, TP_STATE_EXPIRED, 1500); /* ended after the cut */
+        add_ended(s, "recent", 1200, TP_STATE_CLOSED, 1300);
+        for (int i = 0; i < 30; i++) {
+                snprintf(id, sizeof id, "gone%02d", i);
+                add_ended(s, id, 100 + i, (uint8_t) (TP_STATE_REVOKED + i % 3), 200 + i);
+        }
+        add_ended(s, "edge", 500, TP_STATE_CLOSED, 999); /* just before */
+        add_ended(s, "at-cut", 600, TP_STATE_CLOSED, 1000);
+
+        do {
+                assert_int_equal(tp_store_begin(s), 0);
+                r = tp_store_purge_step(s, 1000, 4, &pos, &deleted);
+                assert_true(r >= 0);
+                assert_int_equal(tp_store_commit(s), 0);
+                assert_true(deleted <= 4);
+                total += deleted;
+                steps++;
+                assert_true(steps < 100);
+        } while (r == 1);
+        assert_int_equal(total, 31);
+        assert_int_equal(pos.state, 0);
+        walk(s, &all, 32, 32, ids, sizeof ids);
+        assert_string_equal(ids, "old-active,long-lived,at-cut,recent");
+
+        /* Nothing more to do: one step completes a pass. */
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_purge_step(s, 1000, 64, &pos, &deleted), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(deleted, 0);
+        /* Later, more has ended long enough ago. */
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_purge_step(s, 1400, 64, &pos, &deleted), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(deleted, 2);
+        walk(s, &all, 32, 32, ids, sizeof ids);
+        assert_string_equal(ids, "old-active,long-lived");
+        assert_int_equal(tp_store_purge_step(s, 1400, 0, &pos, &deleted), -EINVAL);
+        tp_store_close(s);
+}
+
+/* ---- boots -------------------------------------------------------------- */
+
+#define BOOT_NOW "11111111-2222-3333-4444-555555555555"
+#define BOOT_OLD "99999999-8888-7777-6666-555555555555"
+
+static void add_booted(struct tp_store *s, const char *id, int64_t created, const char *boot)
+{
+        struct tp_session sess;
+
+        make_session(&sess, id, "u", "ssh", created);
+        snprintf(sess.boot_id, sizeof sess.boot_id, "%s", boot);
+        insert_committed(s, &sess);
+}
+
+/* Sessions from before boots were recorded are taken for this boot's when
+ * signed in since it began; every active session of another (or unknown)
+ * boot is found, a page at a time, ended ones never. */
+static void test_boot_adopt_and_others(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_store_cursor cur = TP_STORE_CURSOR_START;
+        struct tp_session *rows = NULL, out;
+        char ids[256] = "";
+        size_t n, adopted, len = 0;
+
+        add_booted(s, "legacy-before", 10, "");
+        add_booted(s, "legacy-since", 100, "");
+        add_booted(s, "legacy-ended", 10, "");
+        end_session(s, "legacy-ended", TP_STATE_CLOSED, 20);
+        add_booted(s, "old1", 50, BOOT_OLD);
+        add_booted(s, "now1", 60, BOOT_NOW);
+        add_booted(s, "old2", 70, BOOT_OLD);
+        add_booted(s, "old3", 80, BOOT_OLD);
+        add_booted(s, "old-ended", 90, BOOT_OLD);
+        end_session(s, "old-ended", TP_STATE_REVOKED, 95);
+
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_adopt_boot(s, BOOT_NOW, 100, &adopted), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(adopted, 1);
+        assert_int_equal(tp_store_get(s, "legacy-since", &out), 0);
+        assert_string_equal(out.boot_id, BOOT_NOW);
+        assert_int_equal(tp_store_get(s, "legacy-before", &out), 0);
+        assert_string_equal(out.boot_id, "");
+        assert_int_equal(tp_store_get(s, "legacy-ended", &out), 0);
+        assert_string_equal(out.boot_id, "");
+
+        for (int page = 0; page < 3; page++) {
+                assert_int_equal(tp_store_other_boot_page(s, BOOT_NOW, &cur, 2, &rows, &n), 0);
+                assert_int_equal(n, page < 2 ? 2 : 0);
+                for (size_t i = 0; i < n; i++)
+                        len += (size_t) snprintf(ids + len, sizeof ids - len, "%s%s",
+                                                 len ? "," : "", rows[i].id);
+                free(rows);
+        }
+        assert_string_equal(ids, "legacy-before,old1,old2,old3");
+        assert_int_equal(tp_store_adopt_boot(s, "", 0, &adopted), -EINVAL);
+
+        /* Which boot's start-up pass last completed: none, then this one. */
+        assert_int_equal(tp_store_boot_checked(s, ids, sizeof ids), 0);
+        assert_string_equal(ids, "");
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_set_boot_checked(s, BOOT_OLD), 0);
+        assert_int_equal(tp_store_set_boot_checked(s, BOOT_NOW), 0);
+        assert_int_equal(tp_store_set_boot_checked(s, ""), -EINVAL);
+        assert_int_equal(tp_store_commit(s), 0);
+        tp_store_close(s);
+        s = open_store(fx);
+        assert_int_equal(tp_store_boot_checked(s, ids, sizeof ids), 0);
+        assert_string_equal(ids, BOOT_NOW);
+        assert_int_equal(tp_store_boot_checked(s, ids, 8), -EIO); /* does not fit */
+        assert_int_equal(tp_store_other_boot_page(s, BOOT_NOW, &cur, 0, &rows, &n), -EINVAL);
+        tp_store_close(s);
+}
+
 /* Group commit: requests are savepoints in one batch; one undone request
  * leaves the others; nothing is durable before the batch commit. */
 static void test_batch_savepoints(void **state)
@@ -1277,6 +1826,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_open_refuses_symlink, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_refuses_newer_schema, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_migrates_version_1, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_migrates_version_4, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_expiries_visits_active_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_accepts_current_schema, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_refuses_non_sqlite_file, setup, teardown),
@@ -1299,6 +1849,16 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_uncommitted_lost_on_close, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_active_pages, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_refuses_empty_file, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_create_replaces_leftover, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_list_page_order, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_list_page_edges, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_list_page_budget, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_list_page_survives_changes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_list_plans_use_index_without_sort, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_purge_steps, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_boot_adopt_and_others, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_savepoints, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_uncommitted_lost, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_commit_undoes_open_request, setup, teardown),
