@@ -675,8 +675,10 @@ static int store_probe_file(const char *path)
         struct stat st;
         int fd, r = 0;
 
-        /* O_NONBLOCK: a FIFO put there must not hang the open. */
-        fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO put there must not hang the open. O_RDWR: the
+         * store is written, so say at once when it cannot be (EROFS, EACCES)
+         * rather than leave SQLite to report an open that failed. */
+        fd = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)

@@ -271,9 +271,10 @@ def test_socket_of_another_user_is_refused():
         check("event=allow" not in env.log_text(), "the daemon was never asked")
         # The testing aid: told to, the module talks to it.
         env.pam_service("tptest-desktop", args=f"trust_uid={NOBODY}", fail="closed")
-        r = run_pam(env, sink, "tptest-desktop", "acct")
+        r = run_pam(env, sink, "tptest-desktop", "open")
         eq(r["results"], ["PAM_SUCCESS"], "trust_uid=65534 trusts nobody's daemon")
-        check("event=allow" in env.log_text(), "and asks it")
+        check("TOKENPOLICY_SESSION_ID" in r["env"], "and asks it: a session")
+        check("event=allow" in env.log_text(), "which the daemon recorded")
     finally:
         if sink:
             sink.close()
