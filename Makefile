@@ -91,6 +91,7 @@ $(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pa
 
 # Unit tests: one per module, linked with just what they test.
 $(B)/tests/test_wire: $(call obj,tests/unit/test_wire.c $(COMMON_SRC))
+$(B)/tests/test_strtable: $(call obj,tests/unit/test_strtable.c)
 $(B)/tests/test_expiry: $(call obj,tests/unit/test_expiry.c tokenpolicyd/expiry.c)
 $(B)/tests/test_config: $(call obj,tests/unit/test_config.c tokenpolicyd/config.c $(COMMON_SRC))
 $(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.c tokenpolicyd/config.c $(COMMON_SRC))
@@ -149,7 +150,7 @@ $(FUZZ_B)/obj/%.o: %.c
 -include $(shell find $(FUZZ_B)/obj -name '*.d' 2>/dev/null)
 
 $(FUZZ_B)/fuzz_frame: $(call fuzz_obj,tests/fuzz/fuzz_frame.c common/proto.c common/wire.c)
-$(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c tokenpolicyd/config.c)
+$(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c tokenpolicyd/config.c common/proto.c common/wire.c)
 $(FUZZ_B)/fuzz_jwt: $(call fuzz_obj,tests/fuzz/fuzz_jwt.c tokenpolicyd/token.c tokenpolicyd/jose.c)
 $(FUZZ_B)/fuzz_policy: $(call fuzz_obj,tests/fuzz/fuzz_policy.c tokenpolicyd/policy.c)
 $(FUZZ_B)/fuzz_svcmap: $(call fuzz_obj,tests/fuzz/fuzz_svcmap.c common/svcmap.c common/io.c common/proto.c \
