@@ -19,9 +19,6 @@
 struct tp_enforcer;
 struct tp_told_action;
 
-#define TP_DEFAULT_CONFIG "/etc/tokenpolicy.conf"
-#define TP_DEFAULT_SOCKET "/run/tokenpolicy/tokenpolicyd.sock"
-#define TP_DEFAULT_STATE_DIR "/var/lib/tokenpolicy"
 #define TP_STORE_FILE "sessions.db"
 #define TP_LAST_GOOD_FILE "last-good.conf" /* the last valid configuration */
 
