@@ -120,7 +120,8 @@ enum tp_config_state {
 #define TP_SIGNIN_FLAGS_ALL 0x03u
 
 /* ACCESS and OPEN. `client` may be empty: the daemon then maps the service
- * (DESIGN §2). leader_pid and logind_session are used by OPEN only. */
+ * (docs/product.md §2). leader_pid and logind_session are used by OPEN
+ * only. */
 struct tp_req_signin {
         char user[TP_USER_MAX];
         char service[TP_SERVICE_MAX];

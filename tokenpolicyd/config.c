@@ -1,6 +1,6 @@
 /* config.c: reads /etc/tokenpolicy.conf with libconfig and validates it
- * against the schema of DESIGN §5, collecting every error of a load in one
- * pass as "FILE:LINE: message".
+ * against the schema of tokenpolicy.conf(5) (docs/product.md §5),
+ * collecting every error of a load in one pass as "FILE:LINE: message".
  *
  * Must never: hand out a partially valid configuration, log, or accept a
  * value libconfig altered on the way in (libconfig 1.5 silently truncates
