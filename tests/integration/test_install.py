@@ -8,7 +8,9 @@ what the build promises about its parts: the PAM module is compiled with
 common/ as its only include directory and compiles with nothing else, and
 the default paths and session environment names are written once, in
 common/paths.h, and agree with the units, the init script and the man
-pages that install beside the programs.
+pages that install beside the programs. And every source file names its
+licence (scripts/spdx-headers, which adds the line, is tested on a
+scratch tree of its own).
 """
 import os
 import re
@@ -342,6 +344,85 @@ def test_shared_paths_are_defined_once():
                        ("tokenpolicy.conf.5", ("TP_DEFAULT_CONFIG",))):
         for name in want:
             check(v[name] in pages[page].replace("\\-", "-"), f"{page} names {name} ({v[name]})")
+
+
+# ---- licence lines ------------------------------------------------------
+
+SPDX = "SPDX-License-Identifier: BSD-3-Clause"
+
+
+def test_every_source_file_names_its_licence():
+    with open(os.path.join(ROOT, "LICENSE")) as f:
+        check(f.readline().strip() == "BSD 3-Clause License", "LICENSE is the BSD 3-Clause licence")
+    p = subprocess.run([os.path.join(ROOT, "scripts", "spdx-headers"), "--check"], capture_output=True,
+                       text=True)
+    eq((p.returncode, p.stdout, p.stderr), (0, "", ""), "source files without an SPDX line")
+
+
+def test_spdx_script_adds_one_first_line():
+    """On a scratch tree: the line goes first, or after a "#!" line or a
+    man page's preprocessor line; nothing else changes; modes stay; files
+    that are not source, or are corpus, are not touched; a second run
+    changes nothing."""
+    tmp = tempfile.mkdtemp(prefix="tptest-spdx-")
+    try:
+        files = {
+            "scripts/spdx-headers": None,
+            "a/x.c": "/* x.c: what it does. */\nint x;\n",
+            "a/x.h": "#pragma once\n",
+            "a/run": "#!/bin/sh\n# run: what it does\nexit 0\n",
+            "a/t.py": '"""t: what it does."""\n',
+            "Makefile": "# the build\nall:\n",
+            "man/p.8": "'\\\" t\n.\\\" p(8): the page\n.TH P 8\n",
+            "man/q.1": ".\\\" q(1)\n.TH Q 1\n",
+            "systemd/d.service": "# d.service\n[Unit]\n",
+            "tests/config/bad/e.conf": "version = 2;\n",
+            "etc/x.conf": "# a config\n",
+            "notes.md": "# notes\n",
+            "done.c": "/* " + SPDX + " */\n/* done.c */\n",
+        }
+        for rel, text in files.items():
+            path = os.path.join(tmp, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if text is None:
+                shutil.copy2(os.path.join(ROOT, rel), path)
+            else:
+                with open(path, "w") as f:
+                    f.write(text)
+        os.chmod(os.path.join(tmp, "a/run"), 0o750)
+        script = os.path.join(tmp, "scripts", "spdx-headers")
+        before = subprocess.run([script, "--check"], capture_output=True, text=True)
+        eq(before.returncode, 1, "--check finds files without the line")
+        p = subprocess.run([script], capture_output=True, text=True)
+        eq(p.returncode, 0, f"spdx-headers: {p.stderr}")
+        eq(sorted(p.stdout.split()), sorted(before.stdout.split()), "the files changed are those --check named")
+        c, sh = "/* " + SPDX + " */\n", "# " + SPDX + "\n"
+        roff = '.\\" ' + SPDX + "\n"
+        want = {
+            "a/x.c": c + files["a/x.c"],
+            "a/x.h": c + files["a/x.h"],
+            "a/run": "#!/bin/sh\n" + sh + "# run: what it does\nexit 0\n",
+            "a/t.py": sh + files["a/t.py"],
+            "Makefile": sh + files["Makefile"],
+            "man/p.8": "'\\\" t\n" + roff + ".\\\" p(8): the page\n.TH P 8\n",
+            "man/q.1": roff + files["man/q.1"],
+            "systemd/d.service": sh + files["systemd/d.service"],
+            "tests/config/bad/e.conf": files["tests/config/bad/e.conf"],
+            "etc/x.conf": files["etc/x.conf"],
+            "notes.md": files["notes.md"],
+            "done.c": files["done.c"],
+        }
+        for rel, text in want.items():
+            with open(os.path.join(tmp, rel)) as f:
+                eq(f.read(), text, rel)
+        with open(script) as f:
+            eq(f.read().splitlines()[1], "# " + SPDX, "the script's own line")
+        eq(os.stat(os.path.join(tmp, "a/run")).st_mode & 0o777, 0o750, "mode kept")
+        again = subprocess.run([script], capture_output=True, text=True)
+        eq((again.returncode, again.stdout), (0, ""), "a second run changes nothing")
+        eq(subprocess.run([script, "--check"], capture_output=True, text=True).returncode, 0, "--check after")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
