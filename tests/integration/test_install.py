@@ -378,7 +378,7 @@ def test_spdx_script_adds_one_first_line():
             "systemd/d.service": "# d.service\n[Unit]\n",
             "tests/config/bad/e.conf": "version = 2;\n",
             "etc/x.conf": "# a config\n",
-            "notes.md": "# notes\n",
+            "notes.txt": "# notes\n",
             "done.c": "/* " + SPDX + " */\n/* done.c */\n",
         }
         for rel, text in files.items():
@@ -409,7 +409,7 @@ def test_spdx_script_adds_one_first_line():
             "systemd/d.service": sh + files["systemd/d.service"],
             "tests/config/bad/e.conf": files["tests/config/bad/e.conf"],
             "etc/x.conf": files["etc/x.conf"],
-            "notes.md": files["notes.md"],
+            "notes.txt": files["notes.txt"],
             "done.c": files["done.c"],
         }
         for rel, text in want.items():
