@@ -30,7 +30,7 @@ B           := build
 OPTFLAGS    ?= -O2 -g
 WARNFLAGS   := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
                -Wmissing-prototypes -Wno-missing-field-initializers
-CPPFLAGS    += -D_GNU_SOURCE -DTP_VERSION=\"$(VERSION)\" -Icommon -Itokenpolicyd
+CPPFLAGS    += -D_GNU_SOURCE -DTP_VERSION=\"$(VERSION)\"
 CFLAGS      += -std=gnu11 $(OPTFLAGS) $(WARNFLAGS) -fPIC -fstack-protector-strong \
                -D_FORTIFY_SOURCE=2
 LDFLAGS     += -Wl,-z,relro,-z,now
@@ -65,6 +65,37 @@ CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c tokenpolicyd/
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
+# Include paths per part, so that each sees only the headers it may use
+# (INC, set per object directory below, in every object tree):
+#   common/           the protocol and helpers all three programs share
+#   the PAM module    common/ only: no daemon header can slip into it
+#   the CLI           common/ and the token headers of the verification
+#                     code it links with the daemon (TOKEN_INC)
+#   the daemon        common/, the token headers and its own
+# When the verification code moves to a directory of its own, TOKEN_INC
+# names that directory instead, and the CLI no longer sees tokenpolicyd/.
+COMMON_INC  := -Icommon
+TOKEN_INC   := -Itokenpolicyd
+PAM_INC     := $(COMMON_INC)
+CTL_INC     := $(COMMON_INC) $(TOKEN_INC)
+DAEMON_INC  := $(COMMON_INC) $(TOKEN_INC) $(filter-out $(TOKEN_INC),-Itokenpolicyd)
+# Per object directory, in the build tree and the fuzzing tree.
+objdirs = $(foreach d,$(1),$(B)/obj/$(d)/%.o $(FUZZ_B)/obj/$(d)/%.o)
+FUZZ_B      := build-fuzz
+$(call objdirs,common bench): INC = $(COMMON_INC)
+$(call objdirs,pam_tokenpolicy): INC = $(PAM_INC)
+$(call objdirs,tokenpolicyctl): INC = $(CTL_INC)
+$(call objdirs,tokenpolicyd): INC = $(DAEMON_INC)
+$(call objdirs,lib): INC = $(COMMON_INC) $(TOKEN_INC)
+# Tests: what the module under test needs (unit tests of daemon modules
+# and the fuzz harnesses of daemon code see the daemon's headers; the
+# PAM driver and the stand-ins in tests/ include nothing of the project).
+$(call objdirs,tests): INC = $(COMMON_INC)
+$(call objdirs,tests/unit tests/fuzz): INC = $(DAEMON_INC)
+$(foreach t,tests/unit/test_wire tests/unit/test_svcmap tests/unit/test_strtable tests/fuzz/fuzz_frame \
+	    tests/fuzz/fuzz_svcmap,$(B)/obj/$(t).o $(FUZZ_B)/obj/$(t).o): INC = $(COMMON_INC)
+$(B)/obj/tests/unit/test_output.o: INC = $(CTL_INC) -Itokenpolicyctl
+
 PROGRAMS    := $(B)/tokenpolicyd $(B)/tokenpolicyctl $(B)/pam_tokenpolicy.so
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 TEST_TOOLS  := $(B)/tests/tp-pam $(B)/tests/pam_tptest_data.so $(B)/tests/fake-logind
@@ -74,7 +105,7 @@ all: $(PROGRAMS)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(INC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
@@ -91,6 +122,7 @@ $(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pa
 
 # Unit tests: one per module, linked with just what they test.
 $(B)/tests/test_wire: $(call obj,tests/unit/test_wire.c $(COMMON_SRC))
+$(B)/tests/test_strtable: $(call obj,tests/unit/test_strtable.c)
 $(B)/tests/test_expiry: $(call obj,tests/unit/test_expiry.c tokenpolicyd/expiry.c)
 $(B)/tests/test_config: $(call obj,tests/unit/test_config.c tokenpolicyd/config.c $(COMMON_SRC))
 $(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.c tokenpolicyd/config.c $(COMMON_SRC))
@@ -102,7 +134,6 @@ $(B)/tests/test_pidfile: $(call obj,tests/unit/test_pidfile.c tokenpolicyd/pidfi
 $(B)/tests/test_mapfile: $(call obj,tests/unit/test_mapfile.c tokenpolicyd/mapfile.c tokenpolicyd/log.c \
 		tokenpolicyd/config.c $(COMMON_SRC))
 $(B)/tests/test_output: $(call obj,tests/unit/test_output.c tokenpolicyctl/output.c $(COMMON_SRC))
-$(B)/obj/tests/unit/test_output.o: CPPFLAGS += -Itokenpolicyctl
 $(B)/tests/test_svcmap: $(call obj,tests/unit/test_svcmap.c $(COMMON_SRC))
 $(B)/tests/test_trust: $(call obj,tests/unit/test_trust.c tokenpolicyd/trust.c)
 $(B)/tests/test_notice: $(call obj,tests/unit/test_notice.c tokenpolicyd/notice.c)
@@ -133,7 +164,6 @@ $(B)/tests/fake-logind: $(call obj,tests/fake-logind.c)
 # own tree with ASan and UBSan, each run for FUZZ_SECONDS on a copy of its
 # seed corpus. `make check` runs them for 30 s each through tests/run-fuzz.
 FUZZ_CC      ?= clang
-FUZZ_B       := build-fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g $(WARNFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
@@ -144,12 +174,12 @@ fuzz_obj = $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(1))
 
 $(FUZZ_B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(INC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(FUZZ_B)/obj -name '*.d' 2>/dev/null)
 
 $(FUZZ_B)/fuzz_frame: $(call fuzz_obj,tests/fuzz/fuzz_frame.c common/proto.c common/wire.c)
-$(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c tokenpolicyd/config.c)
+$(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c tokenpolicyd/config.c common/proto.c common/wire.c)
 $(FUZZ_B)/fuzz_jwt: $(call fuzz_obj,tests/fuzz/fuzz_jwt.c tokenpolicyd/token.c tokenpolicyd/jose.c)
 $(FUZZ_B)/fuzz_policy: $(call fuzz_obj,tests/fuzz/fuzz_policy.c tokenpolicyd/policy.c)
 $(FUZZ_B)/fuzz_svcmap: $(call fuzz_obj,tests/fuzz/fuzz_svcmap.c common/svcmap.c common/io.c common/proto.c \

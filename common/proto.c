@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "strtable.h"
 #include "wire.h"
 
 /* ---- field groups ------------------------------------------------------ */
@@ -565,27 +566,10 @@ static int get_rep_policy(struct tp_wire_reader *rd, struct tp_rep_policy *p)
 
 /* ---- frames ------------------------------------------------------------ */
 
-static const char *const msg_type_names[TP_REQ_MAX_ + 1] = {
-        [TP_REQ_ACCESS] = "access",
-        [TP_REQ_OPEN] = "open",
-        [TP_REQ_CLOSE] = "close",
-        [TP_REQ_REAUTH] = "reauth",
-        [TP_REQ_REFRESH] = "refresh",
-        [TP_REQ_STATUS] = "status",
-        [TP_REQ_REVOKE] = "revoke",
-        [TP_REQ_RELOAD] = "reload",
-        [TP_REQ_POLICY] = "policy",
-        [TP_REQ_EXPLAIN] = "explain",
-        [TP_REQ_VERIFY] = "verify",
-        [TP_REQ_ROTATE_KEY] = "rotate-key",
-        [TP_REQ_REVOKE_KEY] = "revoke-key",
-        [TP_REQ_LIST] = "list",
-};
-
 /* A type is known when it has a name: retired numbers have none. */
 static bool request_type_valid(uint8_t type)
 {
-        return type <= TP_REQ_MAX_ && msg_type_names[type] != NULL;
+        return tp_msg_type_to_string(type) != NULL;
 }
 
 bool tp_request_type_known(uint8_t type)
@@ -853,71 +837,80 @@ out:
 
 /* ---- names ------------------------------------------------------------- */
 
-const char *tp_status_name(uint8_t status)
-{
-        static const char *const names[] = {
-                [TP_STATUS_OK] = "ok",
-                [TP_STATUS_DENIED] = "denied",
-                [TP_STATUS_EXPIRED] = "expired",
-                [TP_STATUS_NOT_FOUND] = "not-found",
-                [TP_STATUS_FORBIDDEN] = "forbidden",
-                [TP_STATUS_BAD_REQUEST] = "bad-request",
-                [TP_STATUS_ERROR] = "error",
-                [TP_STATUS_UNMAPPED] = "unmapped",
-        };
+/* Each enum's names, written once (strtable.h); PROTOCOL.md section 4
+ * lists the same values. */
 
-        return status <= TP_STATUS_MAX_ ? names[status] : "unknown";
-}
+static const char *const tp_status_table[TP_STATUS_MAX_ + 1] = {
+        [TP_STATUS_OK] = "ok",
+        [TP_STATUS_DENIED] = "denied",
+        [TP_STATUS_EXPIRED] = "expired",
+        [TP_STATUS_NOT_FOUND] = "not-found",
+        [TP_STATUS_FORBIDDEN] = "forbidden",
+        [TP_STATUS_BAD_REQUEST] = "bad-request",
+        [TP_STATUS_ERROR] = "error",
+        [TP_STATUS_UNMAPPED] = "unmapped",
+};
+TP_DEFINE_STRING_TABLE_LOOKUP(tp_status)
+TP_DEFINE_STRING_TABLE_NAME(tp_status)
 
-const char *tp_state_name(uint8_t state)
-{
-        static const char *const names[] = {
-                [TP_STATE_ACTIVE] = "active",
-                [TP_STATE_REVOKED] = "revoked",
-                [TP_STATE_EXPIRED] = "expired",
-                [TP_STATE_CLOSED] = "closed",
-        };
+static const char *const tp_state_table[TP_STATE_MAX_ + 1] = {
+        [TP_STATE_ACTIVE] = "active",
+        [TP_STATE_REVOKED] = "revoked",
+        [TP_STATE_EXPIRED] = "expired",
+        [TP_STATE_CLOSED] = "closed",
+};
+TP_DEFINE_STRING_TABLE_LOOKUP(tp_state)
+TP_DEFINE_STRING_TABLE_NAME(tp_state)
 
-        return state <= TP_STATE_MAX_ ? names[state] : "unknown";
-}
+/* Also the values of `evict` in tokenpolicy.conf(5). */
+static const char *const tp_evict_table[TP_EVICT_MAX_ + 1] = {
+        [TP_EVICT_OLDEST] = "oldest",
+        [TP_EVICT_LEAST_RECENTLY_USED] = "least_recently_used",
+        [TP_EVICT_DENY_NEW] = "deny_new",
+};
+TP_DEFINE_STRING_TABLE_LOOKUP(tp_evict)
+TP_DEFINE_STRING_TABLE_NAME(tp_evict)
 
-const char *tp_evict_name(uint8_t mode)
-{
-        static const char *const names[] = {
-                [TP_EVICT_OLDEST] = "oldest",
-                [TP_EVICT_LEAST_RECENTLY_USED] = "least_recently_used",
-                [TP_EVICT_DENY_NEW] = "deny_new",
-        };
+/* Also the values of `on_expiry` and `on_revoke` in tokenpolicy.conf(5). */
+static const char *const tp_action_table[TP_ACTION_MAX_ + 1] = {
+        [TP_ACTION_TERMINATE] = "terminate",
+        [TP_ACTION_LOCK] = "lock",
+        [TP_ACTION_NONE] = "none",
+};
+TP_DEFINE_STRING_TABLE_LOOKUP(tp_action)
+TP_DEFINE_STRING_TABLE_NAME(tp_action)
 
-        return mode <= TP_EVICT_MAX_ ? names[mode] : "unknown";
-}
+static const char *const tp_config_state_table[TP_CONFIG_STATE_MAX_ + 1] = {
+        [TP_CONFIG_LOADED] = "loaded",
+        [TP_CONFIG_RELOAD_FAILED] = "reload-failed",
+        [TP_CONFIG_LAST_GOOD] = "last-good",
+};
+TP_DEFINE_STRING_TABLE_LOOKUP(tp_config_state)
+TP_DEFINE_STRING_TABLE_NAME(tp_config_state)
 
-const char *tp_action_name(uint8_t action)
-{
-        static const char *const names[] = {
-                [TP_ACTION_TERMINATE] = "terminate",
-                [TP_ACTION_LOCK] = "lock",
-                [TP_ACTION_NONE] = "none",
-        };
-
-        return action <= TP_ACTION_MAX_ ? names[action] : "unknown";
-}
-
-const char *tp_config_state_name(uint8_t state)
-{
-        static const char *const names[] = {
-                [TP_CONFIG_LOADED] = "loaded",
-                [TP_CONFIG_RELOAD_FAILED] = "reload-failed",
-                [TP_CONFIG_LAST_GOOD] = "last-good",
-        };
-
-        return state <= TP_CONFIG_STATE_MAX_ ? names[state] : "unknown";
-}
+/* Request types; a retired number (7) has no name and is no type. */
+static const char *const tp_msg_type_table[TP_REQ_MAX_ + 1] = {
+        [TP_REQ_ACCESS] = "access",
+        [TP_REQ_OPEN] = "open",
+        [TP_REQ_CLOSE] = "close",
+        [TP_REQ_REAUTH] = "reauth",
+        [TP_REQ_REFRESH] = "refresh",
+        [TP_REQ_STATUS] = "status",
+        [TP_REQ_REVOKE] = "revoke",
+        [TP_REQ_RELOAD] = "reload",
+        [TP_REQ_POLICY] = "policy",
+        [TP_REQ_EXPLAIN] = "explain",
+        [TP_REQ_VERIFY] = "verify",
+        [TP_REQ_ROTATE_KEY] = "rotate-key",
+        [TP_REQ_REVOKE_KEY] = "revoke-key",
+        [TP_REQ_LIST] = "list",
+};
+TP_DEFINE_STRING_TABLE_LOOKUP(tp_msg_type)
 
 /* A reply is named after the request it answers. */
 const char *tp_msg_type_name(uint8_t type)
 {
-        uint8_t base = type & (uint8_t) ~TP_REPLY_FLAG;
+        const char *s = tp_msg_type_to_string(type & (uint8_t) ~TP_REPLY_FLAG);
 
-        return request_type_valid(base) ? msg_type_names[base] : "unknown";
+        return s ? s : "unknown";
 }

@@ -120,7 +120,8 @@ enum tp_config_state {
 #define TP_SIGNIN_FLAGS_ALL 0x03u
 
 /* ACCESS and OPEN. `client` may be empty: the daemon then maps the service
- * (DESIGN §2). leader_pid and logind_session are used by OPEN only. */
+ * (docs/product.md §2). leader_pid and logind_session are used by OPEN
+ * only. */
 struct tp_req_signin {
         char user[TP_USER_MAX];
         char service[TP_SERVICE_MAX];
@@ -370,12 +371,29 @@ int tp_frame_header_parse(const uint8_t *hdr, uint8_t *ret_type, uint32_t *ret_l
 int tp_request_decode(uint8_t type, const uint8_t *payload, size_t len, struct tp_request *out);
 int tp_reply_decode(uint8_t type, const uint8_t *payload, size_t len, struct tp_reply *out);
 
-/* Names for enums, for logs, JSON and tables; "unknown" when out of range. */
-const char *tp_status_name(uint8_t status);
-const char *tp_state_name(uint8_t state);
-const char *tp_evict_name(uint8_t mode);
-const char *tp_action_name(uint8_t action);
-const char *tp_config_state_name(uint8_t state);
+/* Names for enums, for logs, JSON, tables and tokenpolicy.conf(5), each
+ * written once in proto.c (strtable.h): NAME_to_string() gives NULL for
+ * a value without a name, NAME_from_string() the value or -EINVAL (NULL,
+ * or a string that names none), NAME_name() "unknown" instead of NULL. */
+const char *tp_status_to_string(unsigned status);
+int tp_status_from_string(const char *s);
+const char *tp_status_name(unsigned status);
+const char *tp_state_to_string(unsigned state);
+int tp_state_from_string(const char *s);
+const char *tp_state_name(unsigned state);
+const char *tp_evict_to_string(unsigned mode);
+int tp_evict_from_string(const char *s);
+const char *tp_evict_name(unsigned mode);
+const char *tp_action_to_string(unsigned action);
+int tp_action_from_string(const char *s);
+const char *tp_action_name(unsigned action);
+const char *tp_config_state_to_string(unsigned state);
+int tp_config_state_from_string(const char *s);
+const char *tp_config_state_name(unsigned state);
+/* Request types only: a retired number, or a reply's type, has no name. */
+const char *tp_msg_type_to_string(unsigned type);
+int tp_msg_type_from_string(const char *s);
+/* A request's name, or a reply's (the request it answers), or "unknown". */
 const char *tp_msg_type_name(uint8_t type);
 
 /* Whether `type` is a request type of this protocol version (numbers are

@@ -23,9 +23,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "paths.h"
 #include "proto.h"
 
-#define TP_SVCMAP_FILE "services.map"
+/* The file's name, TP_SVCMAP_FILE, is in paths.h. */
 #define TP_SVCMAP_MAGIC "tokenpolicy-services 1"
 /* Whole file, in bytes. 32 client lines of at most 7 + 64 + 1 + 1023 + 1
  * bytes and the three fixed lines stay far below. */

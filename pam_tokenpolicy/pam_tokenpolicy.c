@@ -32,10 +32,10 @@
 #include <security/pam_modutil.h>
 
 #include "io.h"
+#include "paths.h"
 #include "proto.h"
 #include "svcmap.h"
 
-#define DEFAULT_SOCKET "/run/tokenpolicy/tokenpolicyd.sock"
 #define DEFAULT_TIMEOUT_MS 3000
 #define DATA_SESSION "pam_tokenpolicy_session_id"
 #define DATA_REFRESH "pam_tokenpolicy_refresh_token"
@@ -59,7 +59,7 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
                           struct options *o)
 {
         o->silent = (flags & PAM_SILENT) != 0;
-        o->socket = DEFAULT_SOCKET;
+        o->socket = TP_DEFAULT_SOCKET;
         o->client = "";
         o->timeout_ms = DEFAULT_TIMEOUT_MS;
         o->trust_uid = 0;
@@ -299,9 +299,9 @@ static void export_tokens(pam_handle_t *pamh, const struct tp_rep_tokens *t)
 {
         int r;
 
-        if ((r = export_env(pamh, "TOKENPOLICY_SESSION_ID", t->session_id)) != PAM_SUCCESS ||
-            (r = export_env(pamh, "TOKENPOLICY_ACCESS_TOKEN", t->access_token)) != PAM_SUCCESS ||
-            (r = export_env(pamh, "TOKENPOLICY_CLIENT", t->client)) != PAM_SUCCESS)
+        if ((r = export_env(pamh, TP_ENV_SESSION_ID, t->session_id)) != PAM_SUCCESS ||
+            (r = export_env(pamh, TP_ENV_ACCESS_TOKEN, t->access_token)) != PAM_SUCCESS ||
+            (r = export_env(pamh, TP_ENV_CLIENT, t->client)) != PAM_SUCCESS)
                 pam_syslog(pamh, LOG_ERR, "cannot export the session environment: %s",
                            pam_strerror(pamh, r));
         remember(pamh, DATA_SESSION, t->session_id);
@@ -490,7 +490,7 @@ static int session_request(pam_handle_t *pamh, struct tp_req_session *s)
         const void *user = NULL;
 
         if (pam_get_data(pamh, DATA_SESSION, &id) != PAM_SUCCESS || !id)
-                id = pam_getenv(pamh, "TOKENPOLICY_SESSION_ID");
+                id = pam_getenv(pamh, TP_ENV_SESSION_ID);
         if (!id || !*(const char *)id || strlen(id) >= sizeof(s->session_id))
                 return -ENOENT;
         strcpy(s->session_id, id);

@@ -22,7 +22,7 @@ const char *ctl_socket_path(const struct ctl_context *ctx)
         env = getenv(CTL_SOCKET_ENV);
         if (env && env[0] != '\0')
                 return env;
-        return CTL_DEFAULT_SOCKET;
+        return TP_DEFAULT_SOCKET;
 }
 
 const struct ctl_hints *ctl_hints(void)

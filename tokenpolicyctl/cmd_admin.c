@@ -288,14 +288,14 @@ int ctl_cmd_token(struct ctl_context *ctx, int argc, char **argv)
         if ((r = ctl_parse_options(ctx, argc, argv, NULL, NULL)) != CTL_OPTIONS_PARSED)
                 return r;
 
-        sid = getenv(CTL_SESSION_ENV);
+        sid = getenv(TP_ENV_SESSION_ID);
         if (!sid || sid[0] == '\0') {
-                ctl_error(CTL_SESSION_ENV " is not set: run this inside a session opened "
+                ctl_error(TP_ENV_SESSION_ID " is not set: run this inside a session opened "
                           "through pam_tokenpolicy");
                 return CTL_EXIT_USAGE;
         }
         if (!parse_session_id(sid, req.u.session.session_id)) {
-                ctl_error(CTL_SESSION_ENV " is not a session id (32 hex digits): run this "
+                ctl_error(TP_ENV_SESSION_ID " is not a session id (32 hex digits): run this "
                           "inside a session opened through pam_tokenpolicy");
                 return CTL_EXIT_USAGE;
         }

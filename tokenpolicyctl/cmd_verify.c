@@ -27,7 +27,6 @@
 #include "jose.h"
 #include "token.h"
 
-#define VERIFY_DEFAULT_STATE_DIR "/var/lib/tokenpolicy"
 #define VERIFY_HOST_MAX 256
 
 /* Long options of verify alone. */
@@ -340,7 +339,7 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
         key = o.key;
         now = time(NULL);
         if (!key) {
-                r = choose_key(ctx, o.state_dir ? o.state_dir : VERIFY_DEFAULT_STATE_DIR, token,
+                r = choose_key(ctx, o.state_dir ? o.state_dir : TP_DEFAULT_STATE_DIR, token,
                                now, key_path);
                 if (r != 0) {
                         explicit_bzero(stdin_token, sizeof(stdin_token));

@@ -13,13 +13,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "paths.h"
 #include "proto.h"
 
 #define CTL_PROGRAM "tokenpolicyctl"
-#define CTL_DEFAULT_SOCKET "/run/tokenpolicy/tokenpolicyd.sock"
-#define CTL_DEFAULT_PUBKEY "/var/lib/tokenpolicy/signing-key.pub.pem"
 #define CTL_SOCKET_ENV "TOKENPOLICY_SOCKET"
-#define CTL_SESSION_ENV "TOKENPOLICY_SESSION_ID"
 #define CTL_TIMEOUT_MS 10000
 
 enum {

@@ -79,7 +79,7 @@ static const struct ctl_command commands[] = {
                 .synopsis = "",
                 .summary = "print a fresh access token for this session",
                 .help = "Print a new access token (a JWT) for the session named by\n"
-                        "$" CTL_SESSION_ENV ", as long as its refresh token is valid. Run it as\n"
+                        "$" TP_ENV_SESSION_ID ", as long as its refresh token is valid. Run it as\n"
                         "the session's user, inside a session opened through pam_tokenpolicy.\n",
                 .run = ctl_cmd_token,
         },
@@ -99,7 +99,7 @@ static const struct ctl_command commands[] = {
                         "passed, else \"invalid token: REASON\" on stderr and nothing else.\n",
                 .options = "  --key FILE     check with this public key in PEM instead\n"
                         "  --state-dir DIR\n"
-                        "                 the daemon's state directory (default /var/lib/tokenpolicy)\n"
+                        "                 the daemon's state directory (default " TP_DEFAULT_STATE_DIR ")\n"
                         "  --issuer NAME  the iss the token must carry (default this host's name)\n"
                         "  --offline      do not ask tokenpolicyd whether the session is active\n",
                 .run = ctl_cmd_verify,
@@ -191,7 +191,7 @@ int ctl_command_help(const struct ctl_context *ctx)
                cmd->synopsis, cmd->help, cmd->options ? cmd->options : "");
         if (!cmd->offline)
                 printf("  --socket PATH  the daemon's socket (default $" CTL_SOCKET_ENV ", else\n"
-                       "                 " CTL_DEFAULT_SOCKET ")\n");
+                       "                 " TP_DEFAULT_SOCKET ")\n");
         printf("  -h, --help     show this help\n");
         return CTL_EXIT_OK;
 }
@@ -303,7 +303,7 @@ static void print_global_help(void)
         printf("\n"
                "Options:\n"
                "  --socket PATH  the daemon's socket (default $" CTL_SOCKET_ENV ", else\n"
-               "                 " CTL_DEFAULT_SOCKET ")\n"
+               "                 " TP_DEFAULT_SOCKET ")\n"
                "  -h, --help     show this help; '" CTL_PROGRAM " COMMAND --help' for a command\n"
                "  --version      show the version\n"
                "\n"

@@ -1,6 +1,6 @@
 /* config.c: reads /etc/tokenpolicy.conf with libconfig and validates it
- * against the schema of DESIGN §5, collecting every error of a load in one
- * pass as "FILE:LINE: message".
+ * against the schema of tokenpolicy.conf(5) (docs/product.md §5),
+ * collecting every error of a load in one pass as "FILE:LINE: message".
  *
  * Must never: hand out a partially valid configuration, log, or accept a
  * value libconfig altered on the way in (libconfig 1.5 silently truncates
@@ -20,6 +20,7 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "strtable.h"
 
 /* The policy is a few kilobytes; a larger file is a mistake. */
 #define CONFIG_FILE_SIZE_MAX (1024 * 1024)
@@ -41,18 +42,6 @@ struct loader {
         int r;          /* -ENOMEM once an allocation failed */
 };
 
-static const char *const evict_names[] = {
-        [TP_EVICT_OLDEST] = "oldest",
-        [TP_EVICT_LEAST_RECENTLY_USED] = "least_recently_used",
-        [TP_EVICT_DENY_NEW] = "deny_new",
-};
-
-static const char *const action_names[] = {
-        [TP_ACTION_TERMINATE] = "terminate",
-        [TP_ACTION_LOCK] = "lock",
-        [TP_ACTION_NONE] = "none",
-};
-
 static const char *const top_level_keys[] = {
         "version", "custom_token_policy", "unknown_client", "defaults", "clients", "store",
 };
@@ -70,7 +59,7 @@ enum policy_key {
         KEY_COUNT_,
 };
 
-static const char *const policy_key_names[KEY_COUNT_] = {
+static const char *const policy_key_table[KEY_COUNT_] = {
         [KEY_ACCESS] = "access",
         [KEY_AUTO_EXTEND] = "auto_extend_refresh_token",
         [KEY_REFRESH_TTL] = "refresh_token_ttl_hours",
@@ -81,8 +70,7 @@ static const char *const policy_key_names[KEY_COUNT_] = {
         [KEY_ON_REVOKE] = "on_revoke",
         [KEY_SERVICES] = "services",
 };
-
-#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+TP_DEFINE_PRIVATE_STRING_TABLE_LOOKUP(policy_key)
 
 __attribute__((format(printf, 3, 4)))
 static void add_error(struct loader *l, unsigned line, const char *fmt, ...)
@@ -357,16 +345,18 @@ static bool get_in_range(struct loader *l, const config_setting_t *s, long long 
         return true;
 }
 
-static bool get_enum(struct loader *l, const config_setting_t *s, const char *const *names,
-                     size_t n_names, unsigned *ret)
+/* The names are the wire's (proto.c), so that the file, the POLICY reply
+ * and tokenpolicyctl spell each value one way. */
+static bool get_enum(struct loader *l, const config_setting_t *s, const char *(*to_string)(unsigned),
+                     int (*from_string)(const char *), unsigned max, unsigned *ret)
 {
         char list[128] = "", buf[SHOWN_BUF_SIZE];
         const char *v;
-        size_t i;
+        int found;
 
-        for (i = 0; i < n_names; i++) {
-                strcat(list, names[i]);
-                if (i + 1 < n_names)
+        for (unsigned i = 0; i <= max; i++) {
+                strcat(list, to_string(i));
+                if (i < max)
                         strcat(list, ", ");
         }
         if (config_setting_type(s) != CONFIG_TYPE_STRING) {
@@ -375,11 +365,11 @@ static bool get_enum(struct loader *l, const config_setting_t *s, const char *co
                 return false;
         }
         v = config_setting_get_string(s);
-        for (i = 0; i < n_names; i++)
-                if (strcmp(v, names[i]) == 0) {
-                        *ret = (unsigned) i;
-                        return true;
-                }
+        found = from_string(v);
+        if (found >= 0) {
+                *ret = (unsigned) found;
+                return true;
+        }
         add_error(l, line_of(s), "%s = \"%s\" is not one of %s", config_setting_name(s),
                   shown(v, buf), list);
         return false;
@@ -423,16 +413,6 @@ static const char *service_name_problem(const char *name)
 }
 
 /* ---- policy groups ------------------------------------------------------ */
-
-static int policy_key_lookup(const char *name)
-{
-        size_t i;
-
-        for (i = 0; i < KEY_COUNT_; i++)
-                if (strcmp(name, policy_key_names[i]) == 0)
-                        return (int) i;
-        return -1;
-}
 
 /* The services of client number `index` in c->clients; earlier clients'
  * services are already in place, so a service mapped twice is caught at
@@ -517,7 +497,7 @@ static void parse_policy_group(struct loader *l, const config_setting_t *group,
         for (i = 0; i < n && l->r == 0; i++) {
                 const config_setting_t *s = config_setting_get_elem(group, (unsigned) i);
                 const char *name = config_setting_name(s);
-                int key = policy_key_lookup(name);
+                int key = policy_key_from_string(name); /* -EINVAL: unknown, the default below */
 
                 if (key == KEY_SERVICES && !c) {
                         add_error(l, line_of(s), "services belongs in a client entry, not in "
@@ -544,15 +524,15 @@ static void parse_policy_group(struct loader *l, const config_setting_t *group,
                                      &into->max_refresh_tokens);
                         break;
                 case KEY_EVICT:
-                        if (get_enum(l, s, evict_names, ELEMENTSOF(evict_names), &u))
+                        if (get_enum(l, s, tp_evict_to_string, tp_evict_from_string, TP_EVICT_MAX_, &u))
                                 into->evict = (enum tp_evict_mode) u;
                         break;
                 case KEY_ON_EXPIRY:
-                        if (get_enum(l, s, action_names, ELEMENTSOF(action_names), &u))
+                        if (get_enum(l, s, tp_action_to_string, tp_action_from_string, TP_ACTION_MAX_, &u))
                                 into->on_expiry = (enum tp_action) u;
                         break;
                 case KEY_ON_REVOKE:
-                        if (get_enum(l, s, action_names, ELEMENTSOF(action_names), &u))
+                        if (get_enum(l, s, tp_action_to_string, tp_action_from_string, TP_ACTION_MAX_, &u))
                                 into->on_revoke = (enum tp_action) u;
                         break;
                 case KEY_SERVICES:
@@ -725,7 +705,7 @@ static void parse_root(struct loader *l, const config_setting_t *root, struct tp
                 const char *name = config_setting_name(config_setting_get_elem(root, (unsigned) i));
                 bool known = false;
 
-                for (k = 0; k < ELEMENTSOF(top_level_keys) && !known; k++)
+                for (k = 0; k < TP_ELEMENTSOF(top_level_keys) && !known; k++)
                         known = strcmp(name, top_level_keys[k]) == 0;
                 if (!known)
                         add_error(l, line_of(config_setting_get_elem(root, (unsigned) i)),

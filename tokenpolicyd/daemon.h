@@ -19,9 +19,6 @@
 struct tp_enforcer;
 struct tp_told_action;
 
-#define TP_DEFAULT_CONFIG "/etc/tokenpolicy.conf"
-#define TP_DEFAULT_SOCKET "/run/tokenpolicy/tokenpolicyd.sock"
-#define TP_DEFAULT_STATE_DIR "/var/lib/tokenpolicy"
 #define TP_STORE_FILE "sessions.db"
 #define TP_LAST_GOOD_FILE "last-good.conf" /* the last valid configuration */
 
@@ -89,10 +86,10 @@ void tp_reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
  * ERROR without the details. */
 void tp_reply_store_error(struct tp_daemon *d, struct tp_reply *rep, int r, const char *what);
 
-/* DESIGN §2: module argument, then the service's mapping, then
+/* docs/product.md §2: module argument, then the service's mapping, then
  * unknown_client. NULL with status and message in rep when the sign-in
- * cannot be tagged (BAD_REQUEST: undefined client= type; DENIED: unmapped
- * service and unknown_client = "deny"). */
+ * cannot be tagged (BAD_REQUEST: undefined client= type; UNMAPPED:
+ * unmapped service and unknown_client = "deny"). */
 const struct tp_client_config *tp_resolve_client(const struct tp_config *c,
                                                  const struct tp_req_signin *req,
                                                  struct tp_reply *rep);

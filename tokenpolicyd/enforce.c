@@ -1,5 +1,5 @@
 /* enforce.c: terminate or lock running sessions, and tell whether they are
- * still running (DESIGN §4). The only file that includes sd-bus.
+ * still running (docs/product.md §4). The only file that includes sd-bus.
  *
  * Must never signal a process it has not proved to be the recorded leader:
  * a pidfd is opened first and only then is the pid's start time compared

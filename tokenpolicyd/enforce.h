@@ -1,4 +1,4 @@
-/* enforce.h: acting on running sessions (DESIGN §4).
+/* enforce.h: acting on running sessions (docs/product.md §4).
  *
  * The only module that includes sd-bus. Given a session's logind id (if
  * any) and its leader process (pid plus the start time recorded at sign-in,

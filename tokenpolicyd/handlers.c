@@ -78,7 +78,7 @@ void tp_session_to_engine(const struct tp_session *s, struct tp_policy_session *
         e->state = s->state;
 }
 
-/* DESIGN §2: module argument, then the service's mapping, then
+/* docs/product.md §2: module argument, then the service's mapping, then
  * unknown_client. NULL with a message in rep when the sign-in cannot be
  * tagged. */
 const struct tp_client_config *tp_resolve_client(const struct tp_config *c,

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "mapfile.h"
 #include "notify.h"
+#include "paths.h"
 #include "pidfile.h"
 #include "trust.h"
 

@@ -3,7 +3,7 @@
  */
 #pragma once
 
-#define TP_DEFAULT_PID_FILE "/run/tokenpolicy/tokenpolicyd.pid"
+/* The default path is TP_DEFAULT_PID_FILE (paths.h). */
 
 /* Write "PID\n" of this process to path, mode 0644, atomically: a temporary
  * file in the same directory renamed over path, so a reader sees the old

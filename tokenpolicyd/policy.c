@@ -1,6 +1,6 @@
-/* policy.c: the policy engine (DESIGN §1, §3). Decides sign-in, re-auth
- * and refresh from the effective policy, the sessions the store reports and
- * a caller-supplied "now".
+/* policy.c: the policy engine (docs/product.md §1, §3). Decides sign-in,
+ * re-auth and refresh from the effective policy, the sessions the store
+ * reports and a caller-supplied "now".
  *
  * Must never do I/O, read a clock, allocate, log or write outside the
  * decision it is handed: the daemon applies decisions, this file only makes

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Integration tests for the core: real libpam, real daemon, real SQLite.
 
-Each row of DESIGN §3 (access check, sign-in, re-authentication, silent
-refresh, sign-out, admin revoke), the cap with every evict mode, reload,
+Each row of docs/product.md §3 (access check, sign-in, re-authentication,
+silent refresh, sign-out, admin revoke), the cap with every evict mode, reload,
 restart, token verification by an independent verifier, and the rights of
 a non-root peer. Needs root to create the test users (tptest-*), which it
 removes again.

@@ -3,9 +3,9 @@
 and as an ordinary user, against a real daemon with real sessions.
 
 Covers status (table and --json), sessions with each filter, --all and
---json (DESIGN §6's members and types), revoke by id and by user and
-client type, reload, policy (table and --json), token, verify (the offline
-check, --offline, and the daemon's session check), explain (allowed,
+--json (the members and types tokenpolicyctl(1) lists), revoke by id and
+by user and client type, reload, policy (table and --json), token, verify
+(the offline check, --offline, and the daemon's session check), explain (allowed,
 denied by access, denied at the cap, the session it would sign out, the
 JSON shape, and that it reproduces the real sign-in's decision), --help
 for every command, usage errors (exit 2) and an unreachable daemon

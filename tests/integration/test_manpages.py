@@ -6,10 +6,15 @@ here: tokenpolicyd's options from `tokenpolicyd --help` and its getopt
 table, tokenpolicyctl's commands and options from `tokenpolicyctl --help`,
 `tokenpolicyctl COMMAND --help` and the getopt tables in tokenpolicyctl/,
 the PAM module's arguments from parse_options() in pam_tokenpolicy.c, and
-the configuration keys and values from the name tables in config.c. Each
+the configuration keys from the name tables in config.c and their values
+from the wire's name tables in common/proto.c, which config.c reads. Each
 must have an entry in the right page (an item in OPTIONS, a section per
 command, an item per configuration key). Rendering without warnings is
 checked by test_install.py.
+
+And every document the tree cites is in the tree: a Markdown file named
+anywhere exists, and a numbered section cited in docs/product.md or
+PROTOCOL.md is one of its headings.
 """
 import os
 import re
@@ -202,7 +207,7 @@ def test_pam_arguments_documented():
 
 def test_config_keys_and_values_documented():
     source = read(os.path.join(ROOT, "tokenpolicyd", "config.c"))
-    keys = c_string_table(source, "top_level_keys") + c_string_table(source, "policy_key_names")
+    keys = c_string_table(source, "top_level_keys") + c_string_table(source, "policy_key_table")
     check({"version", "custom_token_policy", "unknown_client", "defaults", "clients", "access",
            "auto_extend_refresh_token", "refresh_token_ttl_hours", "access_token_ttl_minutes",
            "max_refresh_tokens", "evict", "on_expiry", "on_revoke", "services"} <= set(keys),
@@ -212,12 +217,67 @@ def test_config_keys_and_values_documented():
     for key in keys:
         check(key in tagged, f"configuration key {key} has no item in tokenpolicy.conf.5")
     text = page.text()
-    for table in ("evict_names", "action_names"):
-        values = c_string_table(source, table)
+    proto = read(os.path.join(ROOT, "common", "proto.c"))
+    for table in ("tp_evict_table", "tp_action_table"):
+        values = c_string_table(proto, table)
         check(values, f"{table} is empty")
         for v in values:
             check(mentions(text, v), f"value {v} ({table}) is not in tokenpolicy.conf.5")
     check(mentions(text, "deny"), "unknown_client = \"deny\" documented")
+
+
+# -- citations ------------------------------------------------------------------
+
+# Build output and packaging leftovers, not the project's text.
+NOT_SOURCE = {".git", "build", "build-asan", "build-fuzz", "__pycache__", "corpus", "results"}
+
+
+def tree_texts():
+    """(path relative to the tree, text) of every text file of the tree."""
+    for d, dirs, files in os.walk(ROOT):
+        rel_d = os.path.relpath(d, ROOT)
+        dirs[:] = [x for x in dirs if x not in NOT_SOURCE and
+                   not (rel_d == "debian" and (x.startswith(".") or x in ("tokenpolicy", "tmp")))]
+        for name in files:
+            try:
+                with open(os.path.join(d, name), encoding="utf-8") as f:
+                    yield os.path.normpath(os.path.join(rel_d, name)), f.read()
+            except (UnicodeDecodeError, OSError):
+                continue
+
+
+def numbered_headings(rel):
+    """The section numbers of a Markdown file's headings ("## 3. ..." is 3,
+    "### 5.2 ..." is 5.2)."""
+    found = set()
+    for line in read(os.path.join(ROOT, rel)).splitlines():
+        m = re.match(r"#{2,4} (\d+(?:\.\d+)*)\.? ", line)
+        if m:
+            found.add(m.group(1))
+    return found
+
+
+def test_citations_have_targets():
+    texts = dict(tree_texts())
+    names = {os.path.basename(p) for p in texts}
+    sections = {doc: numbered_headings(doc) for doc in ("docs/product.md", "PROTOCOL.md")}
+    check(sections["docs/product.md"] >= {"1", "2", "3", "4", "5", "6", "7"},
+          f"docs/product.md sections: {sorted(sections['docs/product.md'])}")
+    cited = 0
+    for rel, text in texts.items():
+        # This file names the word to look for.
+        check(rel == "tests/integration/test_manpages.py" or not re.search(r"\bDESIGN\b", text),
+              f"{rel} cites DESIGN, a document that is not in the tree")
+        for doc in re.findall(r"(?<![\w/.-])([\w/.-]*\w\.md)\b", text):
+            check(os.path.exists(os.path.join(ROOT, doc)) if "/" in doc else doc in names,
+                  f"{rel} cites {doc}, which is not in the tree")
+        for doc in sections:
+            pattern = re.escape(doc) + r"`?,? ((?:(?:§|sections? )\d+(?:\.\d+)*(?:,? (?:and )?)?)+)"
+            for group in re.findall(pattern, text):
+                for number in re.findall(r"\d+(?:\.\d+)*", group):
+                    cited += 1
+                    check(number in sections[doc], f"{rel} cites {doc} section {number}, which it has not")
+    check(cited >= 10, f"numbered citations found: {cited}")
 
 
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]

@@ -6,7 +6,9 @@ tree, checks its exact file list, its pam-auth-update profile and (where
 lintian is installed) lintian's verdict, then installs, removes and purges
 it on this machine with dpkg. No file in /etc/pam.d may change at any step,
 the installed daemon and module must work with the shipped config, and a
-purge must leave nothing behind. Enabling the profile ("pam-auth-update
+purge must leave nothing behind. debian/copyright must be machine-readable
+(DEP-5) and grant the licence of LICENSE, and the maintainer must be a real
+address, the same in debian/control and debian/changelog. Enabling the profile ("pam-auth-update
 --enable tokenpolicy") and the package's prerm are run in a private mount
 namespace on copies of /etc/pam.d, /var/lib/pam and the debconf database,
 so the machine's own PAM configuration is never touched.
@@ -34,6 +36,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -480,6 +483,66 @@ def test_lintian():
     eq([line for line in tags if line[:3] in ("E: ", "W: ")], [], "lintian errors and warnings")
     # 1: tags at its --fail-on level (errors, counted above); 2 and up: lintian failed.
     check(p.returncode in (0, 1), f"lintian ran: {p.returncode} {p.stderr}")
+
+
+def dep5_paragraphs(text):
+    """The paragraphs of a machine-readable debian/copyright, each a dict
+    of field -> value (continuation lines joined with newlines, " ."
+    lines as empty ones)."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip("\n")):
+        fields, name = {}, None
+        for line in block.splitlines():
+            if line[:1] in (" ", "\t"):
+                check(name is not None, f"continuation line before any field: {line!r}")
+                fields[name] += "\n" + ("" if line.strip() == "." else line[1:])
+            else:
+                name, sep, value = line.partition(":")
+                check(sep and name and " " not in name, f"not a field: {line!r}")
+                check(name not in fields, f"field {name} twice in one paragraph")
+                fields[name] = value.strip()
+        paragraphs.append(fields)
+    return paragraphs
+
+
+def test_copyright_is_the_licence():
+    """debian/copyright is DEP-5, covers every file with BSD-3-Clause,
+    whose text is LICENSE's word for word, by the holder LICENSE names;
+    the package ships that file; the maintainer is a real address."""
+    def read(*parts):
+        with open(os.path.join(ROOT, *parts)) as f:
+            return f.read()
+    paragraphs = dep5_paragraphs(read("debian", "copyright"))
+    header, rest = paragraphs[0], paragraphs[1:]
+    eq(header.get("Format"), "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/", "Format")
+    eq(header.get("Upstream-Name"), PKG, "Upstream-Name")
+    files = [p for p in rest if "Files" in p]
+    eq([(p["Files"], p.get("License")) for p in files], [("*", "BSD-3-Clause")], "Files paragraphs")
+    licence = read("LICENSE")
+    holder = re.search(r"^Copyright \(c\) (\d{4}), (.+)$", licence, re.M)
+    check(holder, "LICENSE names its copyright holder")
+    eq(files[0].get("Copyright"), f"{holder.group(1)} {holder.group(2)}", "Copyright of the files")
+    texts = [p["License"] for p in rest if "Files" not in p and p.get("License", "").startswith("BSD-3-Clause\n")]
+    eq(len(texts), 1, "one stand-alone License: BSD-3-Clause paragraph")
+    body = licence[holder.end():].strip("\n")
+    eq(texts[0].split("\n", 1)[1].strip("\n"), body, "the licence text in debian/copyright is LICENSE's")
+
+    maintainer = re.search(r"^Maintainer: (.+)$", read("debian", "control"), re.M).group(1)
+    signer = re.search(r"^ -- (.+?)  ", read("debian", "changelog"), re.M).group(1)
+    eq(signer, maintainer, "the changelog is signed by the maintainer")
+    check(re.fullmatch(r"[^<>]+ <[^@<>\s]+@[^@<>\s]+\.[a-z]+>", maintainer), f"maintainer address: {maintainer}")
+    check(not maintainer.endswith(".invalid>"), f"a real maintainer address, not a placeholder: {maintainer}")
+    eq(header.get("Upstream-Contact"), maintainer, "Upstream-Contact")
+
+    if state["deb"]:
+        out = tempfile.mkdtemp(prefix="tptest-deb-x-")
+        try:
+            p = run(["dpkg-deb", "-x", state["deb"], out])
+            eq(p.returncode, 0, f"dpkg-deb -x: {p.stderr}")
+            with open(os.path.join(out, "usr/share/doc", PKG, "copyright")) as f:
+                eq(f.read(), read("debian", "copyright"), "the package's copyright file")
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
 
 
 def read_profile(text):

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Enforcement on real sshd sessions (DESIGN §4).
+"""Enforcement on real sshd sessions (docs/product.md §4).
 
 A private OpenSSH server on 127.0.0.1 authenticates a test user with
 pam_unix through keyboard-interactive and runs this module in its account

@@ -70,7 +70,8 @@ def eq(a, b, msg=""):
 
 
 def config_text(clients=None, defaults=None, custom=True, unknown='"deny"'):
-    """A config in DESIGN §5's schema; clients maps name -> dict of keys."""
+    """A config in the schema of docs/product.md §5; clients maps name ->
+    dict of keys."""
     defaults = defaults or {}
     if clients is None:
         clients = {

@@ -471,6 +471,39 @@ static void test_enum_values(void **state)
         tp_config_free(c);
 }
 
+/* The file spells each evict mode and action as the wire, the POLICY
+ * reply and tokenpolicyctl do (proto.c): every such name loads as its
+ * value, and a refused one is told the same list. */
+static void test_enum_names_are_the_wire_names(void **state)
+{
+        char text[256], want[256];
+        struct tp_config *c;
+
+        (void) state;
+        for (unsigned v = 0; v <= TP_EVICT_MAX_; v++) {
+                snprintf(text, sizeof(text), "version = 1; clients = { a = { evict = \"%s\"; }; };",
+                         tp_evict_to_string(v));
+                c = load_ok(text);
+                assert_int_equal(c->clients[0].evict, v);
+                tp_config_free(c);
+        }
+        for (unsigned v = 0; v <= TP_ACTION_MAX_; v++) {
+                snprintf(text, sizeof(text),
+                         "version = 1; clients = { a = { on_expiry = \"%s\"; on_revoke = \"%s\"; }; };",
+                         tp_action_to_string(v), tp_action_to_string(v));
+                c = load_ok(text);
+                assert_int_equal(c->clients[0].on_expiry, v);
+                assert_int_equal(c->clients[0].on_revoke, v);
+                tp_config_free(c);
+        }
+        snprintf(want, sizeof(want), "test.conf:1: evict = \"unknown\" is not one of %s, %s, %s",
+                 tp_evict_to_string(0), tp_evict_to_string(1), tp_evict_to_string(2));
+        assert_one_error("version = 1; clients = { a = { evict = \"unknown\"; }; };", want);
+        snprintf(want, sizeof(want), "test.conf:1: on_revoke must be a string (one of %s, %s, %s), not an integer",
+                 tp_action_to_string(0), tp_action_to_string(1), tp_action_to_string(2));
+        assert_one_error("version = 1; clients = { a = { on_revoke = 1; }; };", want);
+}
+
 static void test_service_lookups(void **state)
 {
         struct tp_config *c = load_ok(
@@ -1018,6 +1051,7 @@ int main(void)
                 cmocka_unit_test(test_effective_custom_false),
                 cmocka_unit_test(test_effective_custom_true),
                 cmocka_unit_test(test_enum_values),
+                cmocka_unit_test(test_enum_names_are_the_wire_names),
                 cmocka_unit_test(test_service_lookups),
                 cmocka_unit_test(test_unknown_client),
                 cmocka_unit_test(test_failed_load_leaves_ret_untouched),

@@ -1,7 +1,7 @@
 /* test_policy.c: unit tests for the policy engine (tokenpolicyd/policy.c).
  *
- * Every rule of DESIGN §1/§3 on both sides of its limit: the cap at
- * cap-1/cap/cap+1, each eviction mode's choice, the exact expiry instant,
+ * Every rule of docs/product.md §1 and §3 on both sides of its limit: the
+ * cap at cap-1/cap/cap+1, each eviction mode's choice, the exact expiry instant,
  * the TTL bounds, plus a seeded random walk that checks the engine's
  * invariants over thousands of decisions. Must never print outside cmocka
  * and never depend on the wall clock: every "now" is fixed.

@@ -1429,6 +1429,58 @@ static void test_worst_case_requests_fit(void **state)
         free(buf);
 }
 
+/* Every enum the wire carries: each value's name leads back to it, the
+ * value one past the last has none, and no other string is a name. */
+#define CHECK_TABLE(prefix, max)                                                              \
+        do {                                                                                  \
+                for (unsigned v_ = 0; v_ <= (max); v_++) {                                    \
+                        assert_non_null(prefix##_to_string(v_));                              \
+                        assert_int_equal(prefix##_from_string(prefix##_to_string(v_)), v_);   \
+                        assert_string_equal(prefix##_name(v_), prefix##_to_string(v_));       \
+                }                                                                             \
+                assert_null(prefix##_to_string((max) + 1));                                   \
+                assert_string_equal(prefix##_name((max) + 1), "unknown");                     \
+                assert_int_equal(prefix##_from_string("unknown"), -EINVAL);                   \
+                assert_int_equal(prefix##_from_string(""), -EINVAL);                          \
+                assert_int_equal(prefix##_from_string(NULL), -EINVAL);                        \
+        } while (0)
+
+static void test_names_both_ways(void **state)
+{
+        (void) state;
+        CHECK_TABLE(tp_status, TP_STATUS_MAX_);
+        CHECK_TABLE(tp_state, TP_STATE_MAX_);
+        CHECK_TABLE(tp_evict, TP_EVICT_MAX_);
+        CHECK_TABLE(tp_action, TP_ACTION_MAX_);
+        CHECK_TABLE(tp_config_state, TP_CONFIG_STATE_MAX_);
+        assert_string_equal(tp_status_to_string(TP_STATUS_UNMAPPED), "unmapped");
+        assert_int_equal(tp_status_from_string("unmapped"), TP_STATUS_UNMAPPED);
+        assert_int_equal(tp_evict_from_string("least_recently_used"), TP_EVICT_LEAST_RECENTLY_USED);
+        /* Names are exact: the configuration file's spelling, no other. */
+        assert_int_equal(tp_evict_from_string("Oldest"), -EINVAL);
+        assert_int_equal(tp_evict_from_string("least-recently-used"), -EINVAL);
+        assert_int_equal(tp_action_from_string("terminate "), -EINVAL);
+
+        /* Request types: 0 and the retired 7 have no name, and every
+         * other number up to the last does. */
+        for (unsigned t = 0; t <= TP_REQ_MAX_; t++) {
+                const char *s = tp_msg_type_to_string(t);
+
+                assert_true((s == NULL) == (t == 0 || t == 7));
+                assert_true(tp_request_type_known((uint8_t) t) == (s != NULL));
+                if (s)
+                        assert_int_equal(tp_msg_type_from_string(s), t);
+        }
+        assert_string_equal(tp_msg_type_to_string(TP_REQ_ACCESS), "access");
+        assert_string_equal(tp_msg_type_to_string(TP_REQ_MAX_), "list");
+        assert_null(tp_msg_type_to_string(TP_REQ_MAX_ + 1));
+        assert_null(tp_msg_type_to_string(TP_REQ_ACCESS | TP_REPLY_FLAG));
+        assert_int_equal(tp_msg_type_from_string("retired"), -EINVAL);
+        assert_int_equal(tp_msg_type_from_string(NULL), -EINVAL);
+        assert_string_equal(tp_msg_type_name(TP_REQ_MAX_ + 1), "unknown");
+        assert_string_equal(tp_msg_type_name(0 | TP_REPLY_FLAG), "unknown");
+}
+
 static void test_names(void **state)
 {
         (void) state;
@@ -1952,6 +2004,7 @@ int main(void)
                 cmocka_unit_test(test_worst_case_status_size),
                 cmocka_unit_test(test_worst_case_requests_fit),
                 cmocka_unit_test(test_names),
+                cmocka_unit_test(test_names_both_ways),
                 cmocka_unit_test(test_protocol_examples),
                 DAEMON_TEST(test_io_call_answers),
                 DAEMON_TEST(test_io_transact_sequential),
