@@ -32,12 +32,13 @@ and "dpkg -P" leaves nothing.
 The machine is not changed: everything after the build runs in a private
 mount namespace (unshare --mount --propagation private) whose /etc/pam.d,
 /var/lib/pam, /var/cache/debconf, /etc/sudoers.d and /etc/shadow are
-copies (root's password is set in the copy only), with private tmpfs
-/run and /var/log; the machine's /etc/pam.d, /var/lib/pam, /etc/shadow and
-/etc/sudoers.d are checked byte-identical at the end. The package itself
-is installed on the machine's file system and purged again, so, as
-test_package.py, this refuses to run (fails) where tokenpolicy is already
-installed or where systemd is the service manager, and takes
+copies (root's password is set in the copy only), with private tmpfs /run
+and /var/log; the machine's /etc/pam.d, /var/lib/pam, /etc/shadow and
+/etc/sudoers.d are checked byte-identical at the end (but for entries of
+tptest-* users and services, which other tests may add meanwhile). The
+package itself is installed on the machine's file system and purged again,
+so, as test_package.py, this refuses to run (fails) where tokenpolicy is
+already installed or where systemd is the service manager, and takes
 test_package.py's lock. Root only.
 """
 import hashlib
@@ -91,15 +92,18 @@ def require(*keys):
         check(state[key], f"not run: an earlier step failed ({key} missing)")
 
 
-def file_digest(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+def shadow_digest():
+    """/etc/shadow but the lines of tptest-* users, which other tests may
+    add and remove meanwhile."""
+    with open("/etc/shadow", "rb") as f:
+        lines = [line for line in f.read().splitlines(keepends=True) if not line.startswith(b"tptest")]
+    return hashlib.sha256(b"".join(lines)).hexdigest()
 
 
 def machine_digest():
     """What this test must leave as it found it."""
     return {"/etc/pam.d": pkg.tree_digest("/etc/pam.d"), "/var/lib/pam": pkg.tree_digest("/var/lib/pam"),
-            "/etc/sudoers.d": pkg.tree_digest("/etc/sudoers.d"), "/etc/shadow": file_digest("/etc/shadow")}
+            "/etc/sudoers.d": pkg.tree_digest("/etc/sudoers.d"), "/etc/shadow": shadow_digest()}
 
 
 # -- the namespace ---------------------------------------------------------
@@ -217,6 +221,22 @@ def stop_daemon():
     check(wait_for(lambda: pkg.installed_daemons() == [], timeout=30),
           f"a daemon is left after stop: {pkg.installed_daemons()}")
     eq(initd("status").returncode, 3, "init script status: not running")
+
+
+def ensure_stopped():
+    """No daemon, whatever an earlier step left (a failed one may leave it
+    running, or stopped with SIGSTOP)."""
+    if pkg.installed_daemons():
+        for pid in pkg.installed_daemons():
+            os.kill(pid, signal.SIGCONT)
+        stop_daemon()
+
+
+def fresh_start():
+    """The daemon started by the init script on the shipped file."""
+    ensure_stopped()
+    pkg.write_conf(state["original_conf"])
+    return start_daemon()
 
 
 def sessions():
@@ -372,15 +392,16 @@ def test_install_enable_the_profile_and_start_with_the_init_script():
        "files the profile changed (in the copy)")
     with open(ns_path("/etc/pam.d/common-account")) as f:
         check("pam_tokenpolicy.so unmapped=ignore" in f.read(), "the namespace sees the enabled profile")
+    with open(pkg.CONF) as f:
+        state["original_conf"] = f.read()
     eq(initd("status").returncode, 3, "init script status before start")
     start_daemon()
     check(os.path.isfile(ns_path("/run/tokenpolicy/services.map")), "the daemon wrote its service map")
-    with open(pkg.CONF) as f:
-        state["original_conf"] = f.read()
 
 
 def test_daemon_running():
-    require("holder")
+    require("holder", "original_conf")
+    daemon_pid()  # the one started above
     # The typed password is checked: a wrong one is refused.
     out = su_to_root_with_password("tptest-wrong-password")
     check(not out.ok and "Authentication failure" in out.text, f"su with a wrong password: {out.text!r}")
@@ -393,7 +414,9 @@ def test_daemon_running():
 
 
 def test_daemon_stopped():
-    require("holder")
+    require("holder", "original_conf")
+    if not pkg.installed_daemons():
+        fresh_start()
     stop_daemon()
     check(not os.path.exists(ns_path(pkg.SOCKET)), "the socket is gone")
     check(os.path.isfile(ns_path("/run/tokenpolicy/services.map")), "the service map stays")
@@ -404,8 +427,8 @@ def test_daemon_stopped():
 
 
 def test_daemon_frozen():
-    require("holder")
-    pid = start_daemon()
+    require("holder", "original_conf")
+    pid = fresh_start()
     os.kill(pid, signal.SIGSTOP)
     try:
         check(wait_for(lambda: pkg.state_of(pid).rsplit(")", 1)[1].split()[0] == "T", timeout=10),
@@ -423,7 +446,9 @@ def test_daemon_frozen():
 def test_broken_config_after_a_valid_one():
     """The last valid configuration is served, and said to be."""
     require("holder", "original_conf")
-    check(os.path.isfile(LAST_GOOD), f"{LAST_GOOD} kept by the daemon that ran")
+    ensure_stopped()
+    # Every start so far was on the shipped file.
+    check(os.path.isfile(LAST_GOOD), f"{LAST_GOOD} kept by the daemons that ran")
     broken = state["original_conf"].replace(*TYPO)
     check(broken != state["original_conf"], f"the shipped config has {TYPO[0]}")
     pkg.write_conf(broken)
@@ -451,6 +476,8 @@ def test_broken_config_after_a_valid_one():
 def test_broken_config_never_valid():
     """No valid configuration ever: the daemon refuses to start."""
     require("holder", "original_conf")
+    ensure_stopped()
+    pkg.write_conf(state["original_conf"].replace(*TYPO))
     os.unlink(LAST_GOOD)
     try:
         p = initd("start")
@@ -474,7 +501,7 @@ def test_remove_with_the_profile_enabled_stops_a_frozen_daemon():
     though it is stopped with SIGSTOP and the policy forbids every action
     of invoke-rc.d; purge leaves nothing."""
     require("holder", "original_conf")
-    pid = start_daemon()
+    pid = fresh_start()
     os.kill(pid, signal.SIGSTOP)
     with pkg.PolicyRcD():
         p = ns("dpkg", "-r", pkg.PKG, timeout=180)
@@ -503,6 +530,7 @@ def test_the_machine_is_as_it_was():
     for what in ("/etc/pam.d", "/var/lib/pam", "/etc/sudoers.d"):
         eq(pkg.changed(state["before"][what], after[what]), [], f"files changed in {what}")
     eq(after["/etc/shadow"], state["before"]["/etc/shadow"], "/etc/shadow unchanged")
+    check(not os.path.lexists(pkg.RUN_DIR), f"the machine's {pkg.RUN_DIR} was never made")
 
 
 def cleanup():
