@@ -61,8 +61,9 @@ POLICY_RC = "/usr/sbin/policy-rc.d"
 # A policy-rc.d the machine already has, put aside while the test's is used.
 POLICY_RC_SAVED = POLICY_RC + ".tptest-saved"
 PROFILE = "/usr/share/pam-configs/tokenpolicy"
-# Two runs of this test on one machine (two make checks at once) would
-# install and purge the same package under each other: the second waits.
+# Two runs of this test on one machine (two make checks at once), or this
+# test and test_installed_failsafe.py, would install and purge the same
+# package under each other: the second waits.
 LOCK = "/run/lock/tokenpolicy-test-package.lock"
 
 # Left behind by a package build in a source tree; never copied.
@@ -379,10 +380,9 @@ def copy_source(dst):
     shutil.copytree(ROOT, dst, symlinks=True, ignore=ignore)
 
 
-def test_package_builds():
-    require()
-    work = tempfile.mkdtemp(prefix="tptest-package-")
-    state["work"] = work
+def build_package(work):
+    """Build the .deb from a copy of this source tree in work; its path.
+    Also used by test_installed_failsafe.py."""
     src = os.path.join(work, "tokenpolicy")
     copy_source(src)
     # A clean build of the release configuration, whatever make check was
@@ -397,7 +397,14 @@ def test_package_builds():
     debs = sorted(f for f in os.listdir(work) if f.endswith(".deb"))
     eq(len(debs), 1, f"one package built: {debs}")
     check(debs[0].startswith(f"{PKG}_"), f"package name: {debs[0]}")
-    state["deb"] = os.path.join(work, debs[0])
+    return os.path.join(work, debs[0])
+
+
+def test_package_builds():
+    require()
+    work = tempfile.mkdtemp(prefix="tptest-package-")
+    state["work"] = work
+    state["deb"] = build_package(work)
 
 
 def deb_members(deb):
@@ -962,24 +969,31 @@ def cleanup():
         shutil.rmtree(d, ignore_errors=True)
 
 
-TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
-
-if __name__ == "__main__":
-    if os.geteuid() != 0:
-        print("1..0 # SKIP needs root: installs, removes and purges the package with dpkg")
-        sys.exit(0)
+def package_lock():
+    """Wait (300 s at most) for LOCK and hold it; exits the test program
+    with a TAP failure when another run holds it for longer. Also used by
+    test_installed_failsafe.py, which installs and purges the package too."""
     os.makedirs(os.path.dirname(LOCK), exist_ok=True)
     lock = open(LOCK, "w")
     deadline = time.monotonic() + 300
     while True:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
+            return lock
         except BlockingIOError:
             if time.monotonic() > deadline:
-                print("1..1\nnot ok 1 - another run of test_package.py held its lock for 300 s")
+                print(f"1..1\nnot ok 1 - another test held {LOCK} for 300 s")
                 sys.exit(1)
             time.sleep(1)
+
+
+TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("1..0 # SKIP needs root: installs, removes and purges the package with dpkg")
+        sys.exit(0)
+    lock = package_lock()  # noqa: F841 - held until the process exits
     # Where it must not run, report that once instead of every step failing.
     tests = TESTS[:1] if clobber_reason() else TESTS
     try:
