@@ -50,9 +50,14 @@ LIBSODIUM   := $(shell $(PKG_CONFIG) --libs libsodium 2>/dev/null || echo -lsodi
 LIBCMOCKA   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 LIBSYSTEMD  := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
 
-COMMON_SRC  := common/proto.c common/wire.c common/io.c common/svcmap.c
+COMMON_SRC  := common/proto.c common/wire.c common/io.c common/svcmap.c common/wipe.c
+# shared/: the token code that tokenpolicyd and tokenpolicyctl both build
+# (JWT verification, the public keyring, the JWKS); never the PAM module.
+SHARED_SRC  := shared/jose.c shared/crypto.c shared/keyring.c shared/jwks.c shared/jwt.c
+VERIFY_SRC  := shared/jose.c shared/crypto.c shared/keyring.c shared/jwt.c common/wipe.c
+TOKEN_SRC   := tokenpolicyd/secrets.c tokenpolicyd/signer.c tokenpolicyd/jwt_sign.c $(SHARED_SRC)
 DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tokenpolicyd/expiry.c \
-               tokenpolicyd/token.c tokenpolicyd/jose.c
+               $(TOKEN_SRC)
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
                tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c tokenpolicyd/notify.c \
                tokenpolicyd/enforce.c tokenpolicyd/query.c tokenpolicyd/keys.c tokenpolicyd/pidfile.c \
@@ -61,7 +66,7 @@ DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c
                tokenpolicyd/trust.c tokenpolicyd/conffile.c tokenpolicyd/notice.c \
                tokenpolicyd/boot.c tokenpolicyd/retention.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
-CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c tokenpolicyd/jose.c
+CTL_SRC     := $(wildcard tokenpolicyctl/*.c) $(filter-out common/%,$(VERIFY_SRC))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -78,11 +83,15 @@ $(B)/obj/%.o: %.c
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
+# Only the daemon, the CLI and their tests see shared/.
+$(B)/obj/tokenpolicyd/%.o $(B)/obj/tokenpolicyctl/%.o $(B)/obj/shared/%.o $(B)/obj/tests/unit/%.o: \
+	CPPFLAGS += -Ishared
+
 $(B)/tokenpolicyd: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSODIUM) $(LIBSQLITE) $(LIBSYSTEMD)
 
 $(B)/tokenpolicyctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBSODIUM)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSSL)
 
 # The module is thin: the shared codec and libpam only, exports pam_sm_* only.
 $(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pam_tokenpolicy.map
@@ -95,8 +104,18 @@ $(B)/tests/test_expiry: $(call obj,tests/unit/test_expiry.c tokenpolicyd/expiry.
 $(B)/tests/test_config: $(call obj,tests/unit/test_config.c tokenpolicyd/config.c $(COMMON_SRC))
 $(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.c tokenpolicyd/config.c $(COMMON_SRC))
 $(B)/tests/test_store: $(call obj,tests/unit/test_store.c tokenpolicyd/store.c $(COMMON_SRC))
-$(B)/tests/test_token: $(call obj,tests/unit/test_token.c tokenpolicyd/token.c tokenpolicyd/jose.c $(COMMON_SRC))
-$(B)/tests/test_jose: $(call obj,tests/unit/test_jose.c tokenpolicyd/jose.c $(COMMON_SRC))
+$(B)/tests/test_wipe: $(call obj,tests/unit/test_wipe.c common/wipe.c)
+$(B)/tests/test_jose: $(call obj,tests/unit/test_jose.c shared/jose.c)
+$(B)/tests/test_secrets: $(call obj,tests/unit/test_secrets.c tests/unit/tokentest.c tokenpolicyd/secrets.c shared/crypto.c shared/jose.c \
+		common/wipe.c)
+$(B)/tests/test_keyring: $(call obj,tests/unit/test_keyring.c tests/unit/tokentest.c shared/keyring.c shared/crypto.c shared/jose.c \
+		common/wipe.c)
+$(B)/tests/test_jwks: $(call obj,tests/unit/test_jwks.c tests/unit/tokentest.c shared/jwks.c shared/keyring.c shared/crypto.c \
+		shared/jose.c common/wipe.c)
+$(B)/tests/test_jwt: $(call obj,tests/unit/test_jwt.c tests/unit/tokentest.c $(VERIFY_SRC))
+$(B)/tests/test_signer: $(call obj,tests/unit/test_signer.c tests/unit/tokentest.c $(TOKEN_SRC) common/wipe.c)
+$(B)/tests/test_jwt_sign: $(call obj,tests/unit/test_jwt_sign.c tests/unit/tokentest.c $(TOKEN_SRC) \
+		common/wipe.c)
 $(B)/tests/test_log: $(call obj,tests/unit/test_log.c tokenpolicyd/log.c)
 $(B)/tests/test_pidfile: $(call obj,tests/unit/test_pidfile.c tokenpolicyd/pidfile.c)
 $(B)/tests/test_mapfile: $(call obj,tests/unit/test_mapfile.c tokenpolicyd/mapfile.c tokenpolicyd/log.c \
@@ -137,7 +156,7 @@ FUZZ_B       := build-fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g $(WARNFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
-FUZZ_CPPFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(CPPFLAGS))
+FUZZ_CPPFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(CPPFLAGS)) -Ishared
 FUZZ_NAMES   := frame config jwt policy svcmap
 FUZZERS      := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZ_NAMES))
 fuzz_obj = $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(1))
@@ -148,18 +167,18 @@ $(FUZZ_B)/obj/%.o: %.c
 
 -include $(shell find $(FUZZ_B)/obj -name '*.d' 2>/dev/null)
 
-$(FUZZ_B)/fuzz_frame: $(call fuzz_obj,tests/fuzz/fuzz_frame.c common/proto.c common/wire.c)
+$(FUZZ_B)/fuzz_frame: $(call fuzz_obj,tests/fuzz/fuzz_frame.c common/proto.c common/wire.c common/wipe.c)
 $(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c tokenpolicyd/config.c)
-$(FUZZ_B)/fuzz_jwt: $(call fuzz_obj,tests/fuzz/fuzz_jwt.c tokenpolicyd/token.c tokenpolicyd/jose.c)
+$(FUZZ_B)/fuzz_jwt: $(call fuzz_obj,tests/fuzz/fuzz_jwt.c $(TOKEN_SRC) common/wipe.c)
 $(FUZZ_B)/fuzz_policy: $(call fuzz_obj,tests/fuzz/fuzz_policy.c tokenpolicyd/policy.c)
 $(FUZZ_B)/fuzz_svcmap: $(call fuzz_obj,tests/fuzz/fuzz_svcmap.c common/svcmap.c common/io.c common/proto.c \
-		common/wire.c)
+		common/wire.c common/wipe.c)
 $(FUZZ_B)/fuzz_%:
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSODIUM)
 
 # Seed generator: writes frames and tokens made by the project's encoders.
 $(FUZZ_B)/gen_corpus: $(call fuzz_obj,tests/fuzz/gen_corpus.c common/proto.c common/wire.c \
-		tokenpolicyd/token.c tokenpolicyd/jose.c)
+		common/wipe.c $(TOKEN_SRC))
 	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $^ $(LIBSSL) $(LIBSODIUM)
 
 .PHONY: fuzz fuzz-build fuzz-corpus fuzz-clean
