@@ -113,9 +113,10 @@ $(B)/tests/test_keyring: $(call obj,tests/unit/test_keyring.c tests/unit/tokente
 $(B)/tests/test_jwks: $(call obj,tests/unit/test_jwks.c tests/unit/tokentest.c shared/jwks.c shared/keyring.c shared/crypto.c \
 		shared/jose.c common/wipe.c)
 $(B)/tests/test_jwt: $(call obj,tests/unit/test_jwt.c tests/unit/tokentest.c $(VERIFY_SRC))
-$(B)/tests/test_signer: $(call obj,tests/unit/test_signer.c tests/unit/tokentest.c $(TOKEN_SRC) common/wipe.c)
-$(B)/tests/test_jwt_sign: $(call obj,tests/unit/test_jwt_sign.c tests/unit/tokentest.c $(TOKEN_SRC) \
-		common/wipe.c)
+$(B)/tests/test_signer: $(call obj,tests/unit/test_signer.c tests/unit/tokentest.c tests/unit/signertest.c \
+		$(TOKEN_SRC) common/wipe.c)
+$(B)/tests/test_jwt_sign: $(call obj,tests/unit/test_jwt_sign.c tests/unit/tokentest.c tests/unit/signertest.c \
+		$(TOKEN_SRC) common/wipe.c)
 $(B)/tests/test_log: $(call obj,tests/unit/test_log.c tokenpolicyd/log.c)
 $(B)/tests/test_pidfile: $(call obj,tests/unit/test_pidfile.c tokenpolicyd/pidfile.c)
 $(B)/tests/test_mapfile: $(call obj,tests/unit/test_mapfile.c tokenpolicyd/mapfile.c tokenpolicyd/log.c \

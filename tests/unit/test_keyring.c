@@ -259,6 +259,19 @@ static void test_keyring_holds_and_chooses(void **state)
 
 /* ---- the retained keys' files ------------------------------------------ */
 
+/* A new state directory in dir with an empty keys/ (its path in keys),
+ * opened. */
+static int keys_dir_new(char dir[PATH_MAX], char keys[PATH_MAX])
+{
+        int fd;
+
+        make_tmpdir(dir);
+        path_in(keys, dir, TP_TOKEN_KEYS_DIR);
+        assert_int_equal(mkdir(keys, 0755), 0);
+        assert_true((fd = open(keys, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0);
+        return fd;
+}
+
 static void test_retained_names(void **state)
 {
         char name[TP_RETAINED_NAME_MAX], kid[TP_KID_LEN + 1], text[TP_UNTIL_TEXT_MAX];
@@ -297,10 +310,7 @@ static void test_retained_records(void **state)
         int keysfd;
 
         (void)state;
-        make_tmpdir(dir);
-        path_in(keys, dir, TP_TOKEN_KEYS_DIR);
-        assert_int_equal(mkdir(keys, 0755), 0);
-        assert_true((keysfd = open(keys, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0);
+        keysfd = keys_dir_new(dir, keys);
         concat(path, PATH_MAX, keys, "/", kid, TP_TOKEN_RETAINED_UNTIL_SUFFIX, (const char *)NULL);
 
         assert_int_equal(tp_retained_read_until(keysfd, kid, true, &until), -ENOENT);
@@ -360,10 +370,7 @@ static void test_keyring_load_retained(void **state)
         int keysfd;
 
         (void)state;
-        make_tmpdir(dir);
-        path_in(keys, dir, TP_TOKEN_KEYS_DIR);
-        assert_int_equal(mkdir(keys, 0755), 0);
-        assert_true((keysfd = open(keys, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0);
+        keysfd = keys_dir_new(dir, keys);
         assert_int_equal(tp_keyring_new(&kr), 0);
         tp_pubkey_free(pubkey_new(keys, "a.pem", kid));
         tp_pubkey_free(pubkey_new(keys, "b.pem", other_kid));
