@@ -50,9 +50,14 @@ LIBSODIUM   := $(shell $(PKG_CONFIG) --libs libsodium 2>/dev/null || echo -lsodi
 LIBCMOCKA   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 LIBSYSTEMD  := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
 
-COMMON_SRC  := common/proto.c common/wire.c common/io.c common/svcmap.c
+COMMON_SRC  := common/proto.c common/wire.c common/io.c common/svcmap.c common/wipe.c
+# shared/: the token code that tokenpolicyd and tokenpolicyctl both build
+# (JWT verification, the public keyring, the JWKS); never the PAM module.
+SHARED_SRC  := shared/jose.c shared/crypto.c shared/keyring.c shared/jwks.c shared/jwt.c
+VERIFY_SRC  := shared/jose.c shared/crypto.c shared/keyring.c shared/jwt.c common/wipe.c
+TOKEN_SRC   := tokenpolicyd/secrets.c tokenpolicyd/signer.c tokenpolicyd/jwt_sign.c $(SHARED_SRC)
 DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tokenpolicyd/expiry.c \
-               tokenpolicyd/token.c tokenpolicyd/jose.c
+               $(TOKEN_SRC)
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
                tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c tokenpolicyd/notify.c \
                tokenpolicyd/enforce.c tokenpolicyd/query.c tokenpolicyd/keys.c tokenpolicyd/pidfile.c \
@@ -61,7 +66,7 @@ DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c
                tokenpolicyd/trust.c tokenpolicyd/conffile.c tokenpolicyd/notice.c \
                tokenpolicyd/boot.c tokenpolicyd/retention.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
-CTL_SRC     := $(wildcard tokenpolicyctl/*.c) tokenpolicyd/token.c tokenpolicyd/jose.c
+CTL_SRC     := $(wildcard tokenpolicyctl/*.c) $(filter-out common/%,$(VERIFY_SRC))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -69,16 +74,15 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 # (INC, set per object directory below, in every object tree):
 #   common/           the protocol and helpers all three programs share
 #   the PAM module    common/ only: no daemon header can slip into it
-#   the CLI           common/ and the token headers of the verification
-#                     code it links with the daemon (TOKEN_INC)
-#   the daemon        common/, the token headers and its own
-# When the verification code moves to a directory of its own, TOKEN_INC
-# names that directory instead, and the CLI no longer sees tokenpolicyd/.
+#   shared/           common/ and itself: the token code that the daemon
+#                     and the CLI both build (TOKEN_INC)
+#   the CLI           common/ and shared/: never the daemon's headers
+#   the daemon        common/, shared/ and its own
 COMMON_INC  := -Icommon
-TOKEN_INC   := -Itokenpolicyd
+TOKEN_INC   := -Ishared
 PAM_INC     := $(COMMON_INC)
 CTL_INC     := $(COMMON_INC) $(TOKEN_INC)
-DAEMON_INC  := $(COMMON_INC) $(TOKEN_INC) $(filter-out $(TOKEN_INC),-Itokenpolicyd)
+DAEMON_INC  := $(COMMON_INC) $(TOKEN_INC) -Itokenpolicyd
 # Per object directory, in the build tree and the fuzzing tree.
 objdirs = $(foreach d,$(1),$(B)/obj/$(d)/%.o $(FUZZ_B)/obj/$(d)/%.o)
 FUZZ_B      := build-fuzz
@@ -86,7 +90,7 @@ $(call objdirs,common bench): INC = $(COMMON_INC)
 $(call objdirs,pam_tokenpolicy): INC = $(PAM_INC)
 $(call objdirs,tokenpolicyctl): INC = $(CTL_INC)
 $(call objdirs,tokenpolicyd): INC = $(DAEMON_INC)
-$(call objdirs,lib): INC = $(COMMON_INC) $(TOKEN_INC)
+$(call objdirs,shared): INC = $(COMMON_INC) $(TOKEN_INC)
 # Tests: what the module under test needs (unit tests of daemon modules
 # and the fuzz harnesses of daemon code see the daemon's headers; the
 # PAM driver and the stand-ins in tests/ include nothing of the project).
@@ -113,7 +117,7 @@ $(B)/tokenpolicyd: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSODIUM) $(LIBSQLITE) $(LIBSYSTEMD)
 
 $(B)/tokenpolicyctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSSL) $(LIBSODIUM)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSSL)
 
 # The module is thin: the shared codec and libpam only, exports pam_sm_* only.
 $(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pam_tokenpolicy.map
@@ -127,8 +131,19 @@ $(B)/tests/test_expiry: $(call obj,tests/unit/test_expiry.c tokenpolicyd/expiry.
 $(B)/tests/test_config: $(call obj,tests/unit/test_config.c tokenpolicyd/config.c $(COMMON_SRC))
 $(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.c tokenpolicyd/config.c $(COMMON_SRC))
 $(B)/tests/test_store: $(call obj,tests/unit/test_store.c tokenpolicyd/store.c $(COMMON_SRC))
-$(B)/tests/test_token: $(call obj,tests/unit/test_token.c tokenpolicyd/token.c tokenpolicyd/jose.c $(COMMON_SRC))
-$(B)/tests/test_jose: $(call obj,tests/unit/test_jose.c tokenpolicyd/jose.c $(COMMON_SRC))
+$(B)/tests/test_wipe: $(call obj,tests/unit/test_wipe.c common/wipe.c)
+$(B)/tests/test_jose: $(call obj,tests/unit/test_jose.c shared/jose.c)
+$(B)/tests/test_secrets: $(call obj,tests/unit/test_secrets.c tests/unit/tokentest.c tokenpolicyd/secrets.c shared/crypto.c shared/jose.c \
+		common/wipe.c)
+$(B)/tests/test_keyring: $(call obj,tests/unit/test_keyring.c tests/unit/tokentest.c shared/keyring.c shared/crypto.c shared/jose.c \
+		common/wipe.c)
+$(B)/tests/test_jwks: $(call obj,tests/unit/test_jwks.c tests/unit/tokentest.c shared/jwks.c shared/keyring.c shared/crypto.c \
+		shared/jose.c common/wipe.c)
+$(B)/tests/test_jwt: $(call obj,tests/unit/test_jwt.c tests/unit/tokentest.c $(VERIFY_SRC))
+$(B)/tests/test_signer: $(call obj,tests/unit/test_signer.c tests/unit/tokentest.c tests/unit/signertest.c \
+		$(TOKEN_SRC) common/wipe.c)
+$(B)/tests/test_jwt_sign: $(call obj,tests/unit/test_jwt_sign.c tests/unit/tokentest.c tests/unit/signertest.c \
+		$(TOKEN_SRC) common/wipe.c)
 $(B)/tests/test_log: $(call obj,tests/unit/test_log.c tokenpolicyd/log.c)
 $(B)/tests/test_pidfile: $(call obj,tests/unit/test_pidfile.c tokenpolicyd/pidfile.c)
 $(B)/tests/test_mapfile: $(call obj,tests/unit/test_mapfile.c tokenpolicyd/mapfile.c tokenpolicyd/log.c \
@@ -178,18 +193,19 @@ $(FUZZ_B)/obj/%.o: %.c
 
 -include $(shell find $(FUZZ_B)/obj -name '*.d' 2>/dev/null)
 
-$(FUZZ_B)/fuzz_frame: $(call fuzz_obj,tests/fuzz/fuzz_frame.c common/proto.c common/wire.c)
-$(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c tokenpolicyd/config.c common/proto.c common/wire.c)
-$(FUZZ_B)/fuzz_jwt: $(call fuzz_obj,tests/fuzz/fuzz_jwt.c tokenpolicyd/token.c tokenpolicyd/jose.c)
+$(FUZZ_B)/fuzz_frame: $(call fuzz_obj,tests/fuzz/fuzz_frame.c common/proto.c common/wire.c common/wipe.c)
+$(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c tokenpolicyd/config.c common/proto.c common/wire.c \
+		common/wipe.c)
+$(FUZZ_B)/fuzz_jwt: $(call fuzz_obj,tests/fuzz/fuzz_jwt.c $(TOKEN_SRC) common/wipe.c)
 $(FUZZ_B)/fuzz_policy: $(call fuzz_obj,tests/fuzz/fuzz_policy.c tokenpolicyd/policy.c)
 $(FUZZ_B)/fuzz_svcmap: $(call fuzz_obj,tests/fuzz/fuzz_svcmap.c common/svcmap.c common/io.c common/proto.c \
-		common/wire.c)
+		common/wire.c common/wipe.c)
 $(FUZZ_B)/fuzz_%:
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSODIUM)
 
 # Seed generator: writes frames and tokens made by the project's encoders.
 $(FUZZ_B)/gen_corpus: $(call fuzz_obj,tests/fuzz/gen_corpus.c common/proto.c common/wire.c \
-		tokenpolicyd/token.c tokenpolicyd/jose.c)
+		common/wipe.c $(TOKEN_SRC))
 	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $^ $(LIBSSL) $(LIBSODIUM)
 
 .PHONY: fuzz fuzz-build fuzz-corpus fuzz-clean

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "wipe.h"
 
 /* A full listen backlog makes a non-blocking AF_UNIX connect fail with
  * EAGAIN without queueing anything; retry at this interval. */
@@ -233,7 +234,7 @@ int tp_io_transact(int fd, int64_t deadline_ms, const struct tp_request *req, st
         r = tp_reply_decode(type, buf + TP_FRAME_HEADER_SIZE, len, rep);
 out:
         /* The frame may carry a refresh token in either direction. */
-        explicit_bzero(buf, FRAME_BUF_SIZE);
+        tp_secret_wipe(buf, FRAME_BUF_SIZE);
         free(buf);
         return r;
 }

@@ -14,6 +14,7 @@
 
 #include "proto.h"
 #include "strtable.h"
+#include "wipe.h"
 #include "wire.h"
 
 /* ---- field groups ------------------------------------------------------ */
@@ -711,7 +712,7 @@ int tp_request_decode(uint8_t type, const uint8_t *payload, size_t len, struct t
                 r = tp_wire_get_end(&rd);
         if (r < 0)
                 /* A rejected frame may hold half a refresh token. */
-                explicit_bzero(out, sizeof(*out));
+                tp_secret_wipe(out, sizeof(*out));
         return r;
 }
 
@@ -831,7 +832,7 @@ int tp_reply_decode(uint8_t type, const uint8_t *payload, size_t len, struct tp_
         r = tp_wire_get_end(&rd);
 out:
         if (r < 0)
-                explicit_bzero(out, sizeof(*out));
+                tp_secret_wipe(out, sizeof(*out));
         return r;
 }
 

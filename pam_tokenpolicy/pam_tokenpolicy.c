@@ -35,6 +35,7 @@
 #include "paths.h"
 #include "proto.h"
 #include "svcmap.h"
+#include "wipe.h"
 
 #define DEFAULT_TIMEOUT_MS 3000
 #define DATA_SESSION "pam_tokenpolicy_session_id"
@@ -270,7 +271,7 @@ static void cleanup_string(pam_handle_t *pamh, void *data, int error_status)
         (void)pamh;
         (void)error_status;
         if (data) {
-                explicit_bzero(data, strlen(data));
+                tp_secret_wipe(data, strlen(data));
                 free(data);
         }
 }
@@ -353,7 +354,7 @@ static struct tp_reply *new_reply(pam_handle_t *pamh)
 static void free_reply(struct tp_reply *rep)
 {
         if (rep) {
-                explicit_bzero(rep, sizeof(*rep));
+                tp_secret_wipe(rep, sizeof(*rep));
                 free(rep);
         }
 }
@@ -530,7 +531,7 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
                 pam_syslog(pamh, LOG_ERR, "closing session %s: %s", req.u.session.session_id, rep->message);
                 ret = PAM_SESSION_ERR;
         }
-        explicit_bzero(&req, sizeof(req));
+        tp_secret_wipe(&req, sizeof(req));
         free_reply(rep);
         return ret;
 }
@@ -566,11 +567,11 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
          * handle that fails before reaching the module leaves no note. */
         pam_set_data(pamh, DATA_AUTHENTICATED, NULL, NULL);
         if (!same_user) {
-                explicit_bzero(&req, sizeof(req));
+                tp_secret_wipe(&req, sizeof(req));
                 return PAM_IGNORE;
         }
         if (!(rep = new_reply(pamh))) {
-                explicit_bzero(&req, sizeof(req));
+                tp_secret_wipe(&req, sizeof(req));
                 return PAM_BUF_ERR;
         }
         if (ask(pamh, &o, &req, rep) < 0 || rep->status == TP_STATUS_ERROR) {
@@ -593,7 +594,7 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
                 say(pamh, &o, PAM_ERROR_MSG, "%s", rep->message);
                 ret = rep->status == TP_STATUS_EXPIRED ? PAM_CRED_EXPIRED : PAM_CRED_ERR;
         }
-        explicit_bzero(&req, sizeof(req));
+        tp_secret_wipe(&req, sizeof(req));
         free_reply(rep);
         return ret;
 }

@@ -12,6 +12,7 @@
 
 #include "ctl.h"
 #include "io.h"
+#include "wipe.h"
 
 const char *ctl_socket_path(const struct ctl_context *ctx)
 {
@@ -179,7 +180,7 @@ void ctl_reply_free(struct tp_reply *rep)
 {
         if (!rep)
                 return;
-        explicit_bzero(rep, sizeof(*rep));
+        tp_secret_wipe(rep, sizeof(*rep));
         free(rep);
 }
 

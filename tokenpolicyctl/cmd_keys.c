@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "ctl.h"
-#include "token.h"
+#include "keyring.h"
 
 int ctl_cmd_rotate_key(struct ctl_context *ctx, int argc, char **argv)
 {

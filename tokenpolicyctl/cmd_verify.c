@@ -1,11 +1,12 @@
 /* cmd_verify.c: `tokenpolicyctl verify`: check an access token offline
  * against the daemon's published public key and show its claims.
  *
- * The checking itself is tp_jwt_verify_pem() (token.c), the same code the
- * daemon signs with; this file only picks the key (by the token's kid,
- * among those the state directory publishes), reads the token and
- * reports. It never claims more than it checked: the session's state is
- * asked of tokenpolicyd after the offline checks (unless --offline), and
+ * The checking itself is shared with the daemon (shared/): the token's kid
+ * comes from tp_jwt_kid(), the key it names among those the state
+ * directory publishes from tp_published_key_find(), the verdict from
+ * tp_jwt_verify_pem(); this file only reads the token and reports. It
+ * never claims more than it checked: the session's state is asked of
+ * tokenpolicyd after the offline checks (unless --offline), and
  * only its answer may fail a token that passed them; no answer leaves the
  * offline result standing. The verdict is printed first, once every check
  * has answered: "valid" and the claims, or "invalid token: why" alone. A
@@ -24,8 +25,9 @@
 
 #include "ctl.h"
 #include "io.h"
-#include "jose.h"
-#include "token.h"
+#include "jwt.h"
+#include "keyring.h"
+#include "wipe.h"
 
 #define VERIFY_HOST_MAX 256
 
@@ -75,76 +77,50 @@ static const char *verify_failure(int r)
         }
 }
 
-/* The kid in the token's header into kid[0..size), "" when there is none
- * or the header does not parse (the verifier then says what is wrong). */
-static int header_kid(const char *token, char *kid, size_t size)
-{
-        uint8_t header[TP_TOKEN_MAX];
-        struct tp_json_object *obj;
-        const char *dot;
-        size_t len;
-
-        kid[0] = '\0';
-        dot = strchr(token, '.');
-        if (!dot || tp_b64url_decode(token, (size_t)(dot - token), header, sizeof(header), &len) < 0)
-                return 0;
-        if (!(obj = malloc(sizeof(*obj))))
-                return -ENOMEM;
-        if (tp_json_parse_flat_object((const char *)header, len, obj) == 0)
-                (void)tp_json_get_string(obj, "kid", kid, size);
-        free(obj);
-        return 0;
-}
-
-/* Without --key: the retained key STATE/keys/<kid>.pub.pem when the token
- * names one whose time (STATE/keys/<kid>.until) has not come, else the
- * current key STATE/signing-key.pub.pem. Returns 0 with the file in path,
- * or an exit status after saying why not. */
+/* Without --key: the key the state directory publishes for the token's
+ * kid, as the shared keyring code finds it (tp_published_key_find): a
+ * retained key whose time has not come, else the current key. Returns 0
+ * with the file in path, or an exit status after saying why not. */
 static int choose_key(const struct ctl_context *ctx, const char *state_dir, const char *token,
                       int64_t now, char path[PATH_MAX])
 {
-        char kid[64], current[TP_KID_LEN + 1], when[CTL_TIME_TEXT];
-        int64_t until;
-        int n, r;
+        struct tp_published_key key;
+        char kid[TP_JWT_KID_MAX], when[CTL_TIME_TEXT];
+        int r;
 
-        if (header_kid(token, kid, sizeof(kid)) < 0)
+        /* A header that does not parse names no key: the verifier then
+         * says what is wrong with it. */
+        r = tp_jwt_kid(token, kid);
+        if (r == -ENOMEM)
                 return ctl_report_oom();
-        if (kid[0]) {
-                if (!tp_kid_valid(kid)) {
-                        ctl_error("invalid token: malformed (its kid is not a key id)");
-                        return CTL_EXIT_FAIL;
-                }
-                n = snprintf(path, PATH_MAX, "%s/" TP_TOKEN_KEYS_DIR "/%s" TP_TOKEN_RETAINED_PUB_SUFFIX,
-                             state_dir, kid);
-                if (n < 0 || n >= PATH_MAX)
-                        return ctl_report_usage(ctx, "--state-dir is too long");
-                if (access(path, F_OK) == 0) {
-                        /* The daemon drops a retained key at its time; it
-                         * may not have run since. */
-                        r = tp_retained_key_until(state_dir, kid, &until);
-                        if (r == 0 && until > now)
-                                return 0;
-                        if (r == 0) {
-                                ctl_format_time(until, false, when);
-                                ctl_error("invalid token: signed by key %s, which %s kept for old "
-                                          "tokens only until %s", kid, state_dir, when);
-                        } else {
-                                ctl_error("invalid token: signed by key %s, whose record in %s/"
-                                          TP_TOKEN_KEYS_DIR " cannot be used: %s", kid, state_dir,
-                                          strerror(-r));
-                        }
-                        return CTL_EXIT_FAIL;
-                }
-        }
-        n = snprintf(path, PATH_MAX, "%s/" TP_TOKEN_PUB_FILE, state_dir);
-        if (n < 0 || n >= PATH_MAX)
+        if (r < 0)
+                kid[0] = '\0';
+        r = tp_published_key_find(state_dir, kid, now, &key);
+        switch (r) {
+        case 0:
+                memcpy(path, key.path, sizeof(key.path));
+                return 0;
+        case -EINVAL:
+                ctl_error("invalid token: malformed (its kid is not a key id)");
+                return CTL_EXIT_FAIL;
+        case -ENAMETOOLONG:
                 return ctl_report_usage(ctx, "--state-dir is too long");
-        if (kid[0] && tp_pubkey_pem_kid(path, current) == 0 && strcmp(kid, current) != 0) {
+        case -ENOKEY:
                 ctl_error("invalid token: signed by key %s, which %s publishes neither as its "
                           "current key nor as a retained one", kid, state_dir);
                 return CTL_EXIT_FAIL;
+        case -EKEYEXPIRED:
+                /* The daemon drops a retained key at its time; it may not
+                 * have run since. */
+                ctl_format_time(key.until, false, when);
+                ctl_error("invalid token: signed by key %s, which %s kept for old "
+                          "tokens only until %s", kid, state_dir, when);
+                return CTL_EXIT_FAIL;
+        default:
+                ctl_error("invalid token: signed by key %s, whose record in %s/"
+                          TP_TOKEN_KEYS_DIR " cannot be used: %s", kid, state_dir, strerror(-r));
+                return CTL_EXIT_FAIL;
         }
-        return 0;
 }
 
 /* iss must name the expected issuer: --issuer, else this host, as the
@@ -199,7 +175,7 @@ static int check_session(const struct ctl_context *ctx, const char *token, struc
                 return ctl_report_oom();
         strcpy(req.u.verify.token, token);
         r = tp_io_call(ctl_socket_path(ctx), CTL_TIMEOUT_MS, &req, rep);
-        explicit_bzero(&req, sizeof(req));
+        tp_secret_wipe(&req, sizeof(req));
         if (r < 0) {
                 sc->unreachable = r;
                 r = CTL_EXIT_OK;
@@ -342,7 +318,7 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
                 r = choose_key(ctx, o.state_dir ? o.state_dir : TP_DEFAULT_STATE_DIR, token,
                                now, key_path);
                 if (r != 0) {
-                        explicit_bzero(stdin_token, sizeof(stdin_token));
+                        tp_secret_wipe(stdin_token, sizeof(stdin_token));
                         return r;
                 }
                 key = key_path;
@@ -379,6 +355,6 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
                 printf("session: active (refresh expires %s)\n", expires);
         }
 out:
-        explicit_bzero(stdin_token, sizeof(stdin_token));
+        tp_secret_wipe(stdin_token, sizeof(stdin_token));
         return r;
 }

@@ -13,8 +13,10 @@
 #include "config.h"
 #include "expiry.h"
 #include "proto.h"
+#include "jwt_sign.h"
+#include "secrets.h"
+#include "signer.h"
 #include "store.h"
-#include "token.h"
 
 struct tp_enforcer;
 struct tp_told_action;

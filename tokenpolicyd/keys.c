@@ -3,7 +3,7 @@
  * retained keys at their time, while the daemon runs.
  *
  * Decides who may rotate or revoke (root or the daemon's own user) and how
- * long the old public key stays published; writing the keys is token.c's.
+ * long the old public key stays published; writing the keys is signer.c's.
  * Must never: let anyone else rotate or revoke, publish the old key for
  * less time than a token it signed can live, keep trusting a key past its
  * time or after its revocation, or put key material in a reply or a log.

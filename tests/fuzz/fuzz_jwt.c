@@ -1,6 +1,7 @@
 /* fuzz_jwt.c: libFuzzer harness for the access-token code: the JWT
- * verifier (tokenpolicyd/token.c) and the encodings under it
- * (tokenpolicyd/jose.c).
+ * verifier (shared/jwt.c, with the public keyring of shared/keyring.c),
+ * the signer (tokenpolicyd/jwt_sign.c, tokenpolicyd/signer.c) and the
+ * encodings under them (shared/jose.c).
  *
  * The first input byte picks what the rest is fed to:
  *   0  a compact JWT, verified against the public key PEM file and against
@@ -24,7 +25,9 @@
 #include <unistd.h>
 
 #include "jose.h"
-#include "token.h"
+#include "jwt.h"
+#include "jwt_sign.h"
+#include "signer.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -15,7 +15,8 @@
 
 #include "jose.h"
 #include "proto.h"
-#include "token.h"
+#include "jwt_sign.h"
+#include "signer.h"
 
 /* Same instant as fuzz_jwt.c checks tokens at. */
 #define FUZZ_NOW INT64_C(1700000000)

@@ -1,10 +1,10 @@
-/* test_jose.c: unit tests for the text encodings of a JWT (tokenpolicyd/jose.c).
+/* test_jose.c: unit tests for the text encodings of a JWT (shared/jose.c).
  *
  * base64url against the RFC 4648 vectors and its strictness rules, UTF-8
  * at the edge of every range RFC 3629 allows, the JSON writer's escaping
  * and its buffer bound, and the flat-object parser at each of its limits
  * on both sides (members, key and string lengths, int64 range, \u range).
- * test_token.c reaches the same code through signed tokens; here each
+ * test_jwt.c reaches the same code through signed tokens; here each
  * function is driven directly. Must never print outside cmocka.
  */
 #include <errno.h>

@@ -3,9 +3,10 @@
  * objects (the JWT header and claims).
  *
  * It only turns bytes into text and back: it never includes OpenSSL, never
- * signs, verifies or decides whether a token is trusted (token.c does), never
- * allocates, never logs, never recurses, and never reads or writes past the
- * sizes it is given.
+ * signs, verifies or decides whether a token is trusted (jwt.c and
+ * tokenpolicyd's jwt_sign.c do), never allocates, never logs, never
+ * recurses, and never reads or writes past the sizes it is given. Shared
+ * by tokenpolicyd and tokenpolicyctl.
  *
  * Return conventions: 0 on success or a negative errno. A `ret_` or `*ret`
  * out-parameter is written only on success; an output buffer may hold

@@ -2,8 +2,8 @@
  * strict flat-object JSON parser that compact JWTs are made of. The
  * contract is in jose.h.
  *
- * Must never: include OpenSSL or decide anything about trust (token.c signs
- * and verifies); allocate; log; recurse; read past the length it is given or
+ * Must never: include OpenSSL or decide anything about trust (jwt.c verifies,
+ * tokenpolicyd's jwt_sign.c signs); allocate; log; recurse; read past the length it is given or
  * write past the size it is given; accept base64url that is not canonical;
  * hand back a string that is not UTF-8 or that holds a NUL.
  */
