@@ -27,6 +27,7 @@
 #include "mapfile.h"
 #include "notify.h"
 #include "pidfile.h"
+#include "store_sqlite.h"
 #include "trust.h"
 
 static void usage(FILE *f)
