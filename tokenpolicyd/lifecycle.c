@@ -9,7 +9,7 @@
  * is dropped when it comes up. Never acts on a session before the store has
  * durably recorded why.
  */
-#include "daemon.h"
+#include "lifecycle.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -134,6 +134,11 @@ bool tp_lifecycle_is_ghost(struct tp_daemon *d, const struct tp_session *s)
         struct tp_enforce_target t = target_of(s);
 
         return tp_enforcer_session_alive(d->enforcer, &t) == 0;
+}
+
+bool tp_lifecycle_ghost_check(void *ctx, const struct tp_session *s)
+{
+        return tp_lifecycle_is_ghost(ctx, s);
 }
 
 void tp_lifecycle_hold(struct tp_daemon *d)
