@@ -108,6 +108,14 @@ $(B)/obj/tests/unit/test_output.o: CPPFLAGS += -Itokenpolicyctl
 $(B)/tests/test_svcmap: $(call obj,tests/unit/test_svcmap.c $(COMMON_SRC))
 $(B)/tests/test_trust: $(call obj,tests/unit/test_trust.c tokenpolicyd/trust.c)
 $(B)/tests/test_notice: $(call obj,tests/unit/test_notice.c tokenpolicyd/notice.c)
+# The request table and its rights check; the handlers are the test's own
+# stand-ins. The sign-in plan against a real temporary SQLite store.
+$(B)/tests/test_request: $(call obj,tests/unit/test_request.c tokenpolicyd/request.c tokenpolicyd/rights.c \
+		tokenpolicyd/reply.c tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/token.c \
+		tokenpolicyd/jose.c $(COMMON_SRC))
+$(B)/tests/test_plan: $(call obj,tests/unit/test_plan.c tokenpolicyd/plan.c tokenpolicyd/reply.c \
+		tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/store.c tokenpolicyd/config.c \
+		tokenpolicyd/policy.c tokenpolicyd/enforce.c $(COMMON_SRC))
 # test_enforce runs the fake logind: build it too (order-only, not linked).
 $(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enforce.c $(COMMON_SRC)) \
 		| $(B)/tests/fake-logind
