@@ -50,8 +50,12 @@ struct tp_daemon {
         } *held_actions;
         size_t n_held_actions, cap_held_actions;
         bool holding_actions;
-        char (*held_ended)[TP_SESSION_ID_MAX]; /* sessions ended in the batch: unscheduled at release */
-        size_t n_held_ended, cap_held_ended;
+        struct tp_held_schedule {       /* expiry schedule changes waiting for a group commit */
+                char id[TP_SESSION_ID_MAX];
+                int64_t expires;
+                bool ended;             /* unschedule it instead */
+        } *held_schedule;
+        size_t n_held_schedule, cap_held_schedule;
         struct tp_told_action *told;   /* told why they end, to be ended once the notice is out */
         size_t n_told, cap_told;
         struct tp_store_cursor sweep;   /* the background pass for ghosts */

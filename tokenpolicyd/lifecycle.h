@@ -17,7 +17,7 @@ void tp_lifecycle_stop(struct tp_daemon *d);
 /* A session got a new refresh expiry (sign-in, re-authentication,
  * extension): schedule it. The schedule holds one entry per session and
  * moves it only earlier; a later expiry is taken from the store when the
- * entry comes due. */
+ * entry comes due. During a group commit this waits for release(). */
 void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_expires);
 
 /* A session ended (closed, revoked, expired) and its end was committed:
@@ -45,10 +45,13 @@ bool tp_lifecycle_telling(const struct tp_daemon *d);
  * enough; all of them with now. */
 void tp_lifecycle_told(struct tp_daemon *d, bool now);
 
-/* Group commit: between hold and release, tp_lifecycle_enforce() only
- * notes what to do and tp_lifecycle_ended() what to unschedule;
- * release(true) does both, once the batch that recorded why is durable,
- * and release(false) forgets them (the batch was lost). */
+/* Group commit: between hold and release, the effects a request has on
+ * running sessions are only noted: tp_lifecycle_enforce() what to do to
+ * a session, tp_lifecycle_schedule() and tp_lifecycle_ended() how the
+ * expiry schedule changes. release(true) applies them in order, once the
+ * batch that recorded why is durable; release(false) forgets them (the
+ * batch was lost). With the audit events the log holds (log.h), these are
+ * every effect of a request outside the store. */
 void tp_lifecycle_hold(struct tp_daemon *d);
 void tp_lifecycle_release(struct tp_daemon *d, bool committed);
 
