@@ -64,7 +64,9 @@ DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c
                tokenpolicyd/delivery.c \
                tokenpolicyd/mapfile.c \
                tokenpolicyd/trust.c tokenpolicyd/conffile.c tokenpolicyd/notice.c \
-               tokenpolicyd/boot.c tokenpolicyd/retention.c $(DAEMON_LIB_SRC)
+               tokenpolicyd/boot.c tokenpolicyd/retention.c \
+               tokenpolicyd/request.c tokenpolicyd/rights.c tokenpolicyd/reply.c tokenpolicyd/plan.c \
+               tokenpolicyd/control.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
 CTL_SRC     := $(wildcard tokenpolicyctl/*.c) $(filter-out common/%,$(VERIFY_SRC))
 
@@ -152,6 +154,13 @@ $(B)/tests/test_output: $(call obj,tests/unit/test_output.c tokenpolicyctl/outpu
 $(B)/tests/test_svcmap: $(call obj,tests/unit/test_svcmap.c $(COMMON_SRC))
 $(B)/tests/test_trust: $(call obj,tests/unit/test_trust.c tokenpolicyd/trust.c)
 $(B)/tests/test_notice: $(call obj,tests/unit/test_notice.c tokenpolicyd/notice.c)
+# The request table and its rights check; the handlers are the test's own
+# stand-ins. The sign-in plan against a real temporary SQLite store.
+$(B)/tests/test_request: $(call obj,tests/unit/test_request.c tokenpolicyd/request.c tokenpolicyd/rights.c \
+		tokenpolicyd/reply.c tokenpolicyd/log.c tokenpolicyd/account.c $(COMMON_SRC))
+$(B)/tests/test_plan: $(call obj,tests/unit/test_plan.c tokenpolicyd/plan.c tokenpolicyd/reply.c \
+		tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/store.c tokenpolicyd/config.c \
+		tokenpolicyd/policy.c tokenpolicyd/enforce.c $(COMMON_SRC))
 # test_enforce runs the fake logind: build it too (order-only, not linked).
 $(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enforce.c $(COMMON_SRC)) \
 		| $(B)/tests/fake-logind

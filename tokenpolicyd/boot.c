@@ -11,7 +11,7 @@
  * and a restart skips it: every session since carries this boot. Never
  * acts on a running session.
  */
-#include "daemon.h"
+#include "boot.h"
 
 #include <errno.h>
 #include <stdlib.h>

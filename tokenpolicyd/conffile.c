@@ -12,7 +12,7 @@
  * place, refuse to start while a valid configuration is known, or serve
  * something other than the file without saying so.
  */
-#include "daemon.h"
+#include "conffile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -268,7 +268,7 @@ out:
         return r;
 }
 
-int tp_daemon_reload(struct tp_daemon *d, struct tp_config_errors *errs)
+int tp_conffile_reload(struct tp_daemon *d, struct tp_config_errors *errs)
 {
         struct tp_config *c = NULL;
         int r;

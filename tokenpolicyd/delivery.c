@@ -18,9 +18,10 @@
  *    tokens of a re-authentication or refresh are lost with the answer;
  *    the session itself is left as it is. Both are audited `undelivered`.
  *
- * Called by the event loop (server.c), which knows when a client is gone.
+ * Called by the event loop (server.c), which knows when a client is gone,
+ * for the kinds whose entry in the request table (request.c) names these.
  */
-#include "daemon.h"
+#include "delivery.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,48 +29,59 @@
 #include <time.h>
 
 #include "log.h"
+#include "store.h"
 
-bool tp_request_needs_client(uint8_t type)
+void tp_abandoned_signin(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_request *req)
 {
-        switch (type) {
-        case TP_REQ_CLOSE:
-        case TP_REQ_REVOKE:
-        case TP_REQ_RELOAD:
-        case TP_REQ_ROTATE_KEY:
-                return false;
-        default:
-                return true;
-        }
-}
-
-void tp_handle_abandoned(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_request *req)
-{
-        const char *what;
-
         (void)d;
-        switch (req->type) {
-        case TP_REQ_OPEN:
-                tp_audit(&(struct tp_audit){
-                        .event = "undelivered", .user = req->u.signin.user, .client = req->u.signin.client,
-                        .service = req->u.signin.service,
-                        .reason = "the client was gone before its sign-in was answered (the PAM module gave up, e.g. on its timeout); no session was created",
-                        .peer_uid = (long)peer->uid });
-                return;
-        case TP_REQ_REAUTH:
-                what = "the client was gone before its re-authentication was answered; nothing was changed";
-                break;
-        case TP_REQ_REFRESH:
-                what = "the client was gone before its refresh was answered; nothing was changed";
-                break;
-        default:
-                return; /* nothing happened that the trail needs to know */
-        }
-        tp_audit(&(struct tp_audit){ .event = "undelivered", .user = req->u.session.user,
-                                     .session = req->u.session.session_id, .reason = what,
-                                     .peer_uid = (long)peer->uid });
+        tp_audit(&(struct tp_audit){
+                .event = "undelivered", .user = req->u.signin.user, .client = req->u.signin.client,
+                .service = req->u.signin.service,
+                .reason = "the client was gone before its sign-in was answered (the PAM module gave up, e.g. on its timeout); no session was created",
+                .peer_uid = (long)peer->uid });
 }
 
-void tp_handle_undelivered(struct tp_daemon *d, const struct tp_peer *peer, uint8_t type,
+void tp_abandoned_extend(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_request *req)
+{
+        (void)d;
+        tp_audit(&(struct tp_audit){
+                .event = "undelivered", .user = req->u.session.user, .session = req->u.session.session_id,
+                .reason = req->type == TP_REQ_REAUTH
+                                  ? "the client was gone before its re-authentication was answered; nothing was changed"
+                                  : "the client was gone before its refresh was answered; nothing was changed",
+                .peer_uid = (long)peer->uid });
+}
+
+/* The session the lost answer was about; when it cannot be read (its batch
+ * failed meanwhile, or the store cannot be read) only its id, so that the
+ * trail still says the answer never arrived. */
+static int lost_session(struct tp_daemon *d, const char *session_id, struct tp_session *s)
+{
+        int r = tp_store_get(d->store, session_id, s);
+
+        if (r < 0) {
+                memset(s, 0, sizeof(*s));
+                snprintf(s->id, sizeof(s->id), "%s", session_id);
+        }
+        return r;
+}
+
+void tp_undelivered_extend(struct tp_daemon *d, const struct tp_peer *peer, uint8_t type,
+                           const char *session_id)
+{
+        struct tp_session s;
+
+        (void)lost_session(d, session_id, &s);
+        tp_audit(&(struct tp_audit){
+                .event = "undelivered", .user = s.user, .client = s.client, .service = s.service,
+                .session = s.id,
+                .reason = type == TP_REQ_REAUTH
+                                  ? "the answer to a re-authentication, with the session's new tokens, could not be delivered (the client was gone)"
+                                  : "the answer to a refresh, with a new access token, could not be delivered (the client was gone)",
+                .peer_uid = (long)peer->uid });
+}
+
+void tp_undelivered_signin(struct tp_daemon *d, const struct tp_peer *peer, uint8_t type,
                            const char *session_id)
 {
         struct tp_session s;
@@ -77,25 +89,8 @@ void tp_handle_undelivered(struct tp_daemon *d, const struct tp_peer *peer, uint
         bool begun = false;
         int r;
 
-        if (type != TP_REQ_OPEN && type != TP_REQ_REAUTH && type != TP_REQ_REFRESH)
-                return;
-        r = tp_store_get(d->store, session_id, &s);
-        if (r < 0) {
-                /* Its batch failed meanwhile, or the store cannot be read:
-                 * still say that the answer never arrived. */
-                memset(&s, 0, sizeof(s));
-                snprintf(s.id, sizeof(s.id), "%s", session_id);
-        }
-        if (type != TP_REQ_OPEN) {
-                tp_audit(&(struct tp_audit){
-                        .event = "undelivered", .user = s.user, .client = s.client, .service = s.service,
-                        .session = s.id,
-                        .reason = type == TP_REQ_REAUTH
-                                          ? "the answer to a re-authentication, with the session's new tokens, could not be delivered (the client was gone)"
-                                          : "the answer to a refresh, with a new access token, could not be delivered (the client was gone)",
-                        .peer_uid = (long)peer->uid });
-                return;
-        }
+        (void)type;
+        r = lost_session(d, session_id, &s);
         if (r >= 0 && s.state == TP_STATE_ACTIVE) {
                 if ((r = tp_store_begin(d->store)) >= 0) {
                         begun = true;

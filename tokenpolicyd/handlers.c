@@ -3,11 +3,12 @@
  * The only place that combines the config, the policy engine, the store and
  * the token signer. Every mutation runs in one store transaction that is
  * committed (durable) before the reply is built, so nothing is acknowledged
- * that a crash could lose. Rights are checked here, from the peer's
- * SO_PEERCRED identity, before anything is read or changed. Secrets (refresh
- * tokens) go only into replies, never into logs.
+ * that a crash could lose. Whether the peer may send a kind of request at
+ * all is checked before a handler runs (request.c); whether a session it
+ * names is its own, here (rights.h), before anything is changed. Secrets
+ * (refresh tokens) go only into replies, never into logs.
  */
-#include "daemon.h"
+#include "handlers.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -18,28 +19,16 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "control.h"
+#include "lifecycle.h"
 #include "log.h"
-#include "mapfile.h"
-#include "notify.h"
+#include "plan.h"
 #include "policy.h"
-
-void tp_reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
-{
-        va_list ap;
-
-        rep->status = status;
-        va_start(ap, fmt);
-        vsnprintf(rep->message, sizeof(rep->message), fmt, ap);
-        va_end(ap);
-}
-
-void tp_reply_store_error(struct tp_daemon *d, struct tp_reply *rep, int r, const char *what)
-{
-        tp_log(LOG_ERR, "session store: %s failed: %s (%s)", what, strerror(-r),
-               tp_store_errmsg(d->store));
-        tp_reply_status(rep, TP_STATUS_ERROR, "The session store failed (%s); see the tokenpolicyd log.",
-                        strerror(-r));
-}
+#include "rights.h"
+#include "jwt.h"
+#include "jwt_sign.h"
+#include "secrets.h"
+#include "wipe.h"
 
 static int64_t now_wall(void)
 {
@@ -51,74 +40,12 @@ static void copy_str(char *dst, size_t dstsz, const char *src)
         snprintf(dst, dstsz, "%s", src ? src : "");
 }
 
-void tp_session_to_info(const struct tp_session *s, struct tp_session_info *i)
-{
-        memset(i, 0, sizeof(*i));
-        copy_str(i->id, sizeof(i->id), s->id);
-        copy_str(i->user, sizeof(i->user), s->user);
-        i->uid = s->uid;
-        copy_str(i->client, sizeof(i->client), s->client);
-        copy_str(i->service, sizeof(i->service), s->service);
-        copy_str(i->rhost, sizeof(i->rhost), s->rhost);
-        copy_str(i->tty, sizeof(i->tty), s->tty);
-        i->leader_pid = s->leader_pid;
-        i->created = s->created;
-        i->refresh_expires = s->refresh_expires;
-        i->last_extended = s->last_extended;
-        i->last_used = s->last_used;
-        i->ended = s->ended;
-        i->state = s->state;
-}
-
-void tp_session_to_engine(const struct tp_session *s, struct tp_policy_session *e)
-{
-        e->created = s->created;
-        e->last_used = s->last_used;
-        e->refresh_expires = s->refresh_expires;
-        e->state = s->state;
-}
-
-/* docs/product.md §2: module argument, then the service's mapping, then
- * unknown_client. NULL with a message in rep when the sign-in cannot be
- * tagged. */
-const struct tp_client_config *tp_resolve_client(const struct tp_config *c,
-                                                 const struct tp_req_signin *req,
-                                                 struct tp_reply *rep)
-{
-        const struct tp_client_config *cl;
-
-        if (req->client[0]) {
-                cl = tp_config_client(c, req->client);
-                if (!cl)
-                        tp_reply_status(rep, TP_STATUS_BAD_REQUEST,
-                                        "Client type '%s' (module argument client=) is not defined in %s.",
-                                        req->client, c->path);
-                return cl;
-        }
-        cl = tp_config_client_for_service(c, req->service);
-        if (cl)
-                return cl;
-        if (c->unknown_client >= 0)
-                return &c->clients[c->unknown_client];
-        tp_reply_status(rep, TP_STATUS_UNMAPPED,
-                        "Sign-in through '%s' is not allowed: it belongs to no client type and unknown clients are denied by your administrator.",
-                        req->service);
-        return NULL;
-}
-
 static const char *peer_user_or_uid(const struct tp_peer *peer, char *buf, size_t bufsz)
 {
         if (peer->user[0])
                 return peer->user;
         snprintf(buf, bufsz, "uid %u", (unsigned)peer->uid);
         return buf;
-}
-
-/* May this peer act on a session of `uid`? Root and the daemon's owner may
- * act on any; others only on their own. */
-static bool peer_owns(const struct tp_peer *peer, uint32_t uid)
-{
-        return peer->admin || peer->uid == (uid_t)uid;
 }
 
 static int sign_access_token(struct tp_daemon *d, const struct tp_session *s, int64_t now,
@@ -159,7 +86,7 @@ static void audit_refusal(const struct tp_peer *peer, const struct tp_req_signin
                                      .service = req->service, .reason = reason, .peer_uid = -1 });
 }
 
-/* A sign-in tp_resolve_client() could not tag: the module named a client
+/* A sign-in tp_plan_tag() could not tag: the module named a client
  * type the configuration does not define, or the service maps to none. */
 static void audit_untagged(const struct tp_peer *peer, const struct tp_req_signin *req,
                            const struct tp_reply *rep)
@@ -173,214 +100,69 @@ static void audit_untagged(const struct tp_peer *peer, const struct tp_req_signi
 static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
                           const struct tp_req_signin *req, struct tp_reply *rep)
 {
-        const struct tp_client_config *cl;
-        struct tp_effective_policy p;
+        struct tp_signin_plan plan;
+        enum tp_verdict v;
 
-        if (!peer->admin && strcmp(req->user, peer->user) != 0) {
-                tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may check access for another user.");
-                return;
-        }
-        cl = tp_resolve_client(d->config, req, rep);
-        if (!cl) {
+        tp_plan_init(&plan, req, now_wall());
+        if (!tp_plan_tag(&plan, d->config, rep)) {
                 audit_untagged(peer, req, rep);
                 return;
         }
-        tp_config_effective(d->config, cl, &p);
-        if (!p.access) {
-                tp_reply_status(rep, TP_STATUS_DENIED,
-                                "Sign-in from %s clients is disabled by your administrator.", cl->name);
-                audit_refusal(peer, req, rep, cl->name, "client type disabled");
+        v = tp_plan_access(&plan);
+        if (v != TP_VERDICT_ALLOW) {
+                tp_plan_refusal(&plan, v, rep);
+                audit_refusal(peer, req, rep, plan.client->name, "client type disabled");
                 return;
         }
-        copy_str(rep->u.access.client, sizeof(rep->u.access.client), cl->name);
+        copy_str(rep->u.access.client, sizeof(rep->u.access.client), plan.client->name);
         /* Not audited: the sign-in that follows is, and a user's own checks
          * must not flood the journal. */
-        tp_reply_status(rep, TP_STATUS_OK, "Sign-in from %s clients is allowed.", cl->name);
+        tp_reply_status(rep, TP_STATUS_OK, "Sign-in from %s clients is allowed.", plan.client->name);
 }
 
-static void describe_cap_denial(struct tp_reply *rep, const char *client, uint32_t cap)
+/* The ghosts the plan closed, once that is durable. */
+static void audit_ghosts(struct tp_daemon *d, const struct tp_signin_plan *plan)
 {
-        tp_reply_status(rep, TP_STATUS_DENIED,
-                        "You already have %u active %s sessions, the most your administrator allows; sign out of one and try again.",
-                        cap, client);
+        for (size_t i = 0; plan->n_ghosts > 0 && i < plan->n_sessions; i++) {
+                const struct tp_session *s = &plan->sessions[i];
+
+                if (s->state != TP_STATE_CLOSED)
+                        continue;
+                tp_lifecycle_ended(d, s->id);
+                tp_audit(&(struct tp_audit){ .event = "close", .user = s->user, .client = s->client,
+                                             .service = s->service, .session = s->id,
+                                             .reason = "session leader is gone (reaped)", .peer_uid = -1 });
+        }
 }
 
-static void audit_ghosts(struct tp_daemon *d, const struct tp_session *sessions, size_t n)
+/* What the sign-in changed, once it is durable: the ghosts it closed,
+ * the expired and evicted sessions ended, the new session scheduled. */
+static void signin_effects(struct tp_daemon *d, const struct tp_req_signin *req,
+                           const struct tp_signin_plan *plan, const struct tp_session *sess,
+                           struct tp_reply *rep)
 {
-        for (size_t i = 0; i < n; i++)
-                if (sessions[i].state == TP_STATE_CLOSED) {
-                        tp_lifecycle_ended(d, sessions[i].id);
-                        tp_audit(&(struct tp_audit){ .event = "close", .user = sessions[i].user,
-                                                     .client = sessions[i].client,
-                                                     .service = sessions[i].service,
-                                                     .session = sessions[i].id,
-                                                     .reason = "session leader is gone (reaped)",
-                                                     .peer_uid = -1 });
-                }
-}
+        const struct tp_signin_decision *dec = &plan->dec;
+        const char *client = plan->client->name;
 
-static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
-                        const struct tp_req_signin *req, struct tp_reply *rep)
-{
-        const struct tp_client_config *cl;
-        struct tp_effective_policy p;
-        struct tp_session *existing = NULL, sess;
-        struct tp_policy_session *views = NULL;
-        struct tp_signin_decision dec;
-        size_t n = 0, *evict = NULL, *expired = NULL;
-        char refresh[TP_REFRESH_TOKEN_TEXT];
-        char user[TP_USER_MAX];
-        size_t n_ghosts = 0, n_live = 0;
-        uid_t uid;
-        int64_t now = now_wall();
-        int r;
+        audit_ghosts(d, plan);
+        tp_lifecycle_schedule(d, sess->id, sess->refresh_expires);
+        for (size_t i = 0; i < dec->n_expired; i++) {
+                const struct tp_session *old = &plan->sessions[dec->expired[i]];
 
-        memset(&sess, 0, sizeof(sess));
-        memset(refresh, 0, sizeof(refresh));
-        if (!peer->admin) {
-                tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may open sessions.");
-                return;
-        }
-        cl = tp_resolve_client(d->config, req, rep);
-        if (!cl) {
-                audit_untagged(peer, req, rep);
-                return;
-        }
-        tp_config_effective(d->config, cl, &p);
-        /* The cap counts the account as NSS names it, so "Alice" and "alice"
-         * on a case-insensitive directory share one cap. */
-        if (tp_account_lookup(req->user, &uid, user, sizeof(user)) < 0) {
-                tp_reply_status(rep, TP_STATUS_DENIED, "Unknown user '%s'.", req->user);
-                audit_refusal(peer, req, rep, cl->name, "unknown user");
-                return;
-        }
-
-        if ((r = tp_store_begin(d->store)) < 0) {
-                tp_reply_store_error(d, rep, r, "begin");
-                return;
-        }
-        if ((r = tp_store_list_active(d->store, user, cl->name, &existing, &n)) < 0) {
-                tp_reply_store_error(d, rep, r, "listing sessions");
-                goto rollback;
-        }
-        views = calloc(n ? n : 1, sizeof(*views));
-        evict = calloc(n ? n : 1, sizeof(*evict));
-        expired = calloc(n ? n : 1, sizeof(*expired));
-        if (!views || !evict || !expired) {
-                tp_reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
-                goto rollback;
-        }
-        for (size_t i = 0; i < n; i++) {
-                tp_session_to_engine(&existing[i], &views[i]);
-                if (views[i].state == TP_STATE_ACTIVE && now < views[i].refresh_expires)
-                        n_live++;
-        }
-        /* A session whose leader is gone never counts against the cap:
-         * close it here, before the engine counts. Below the cap nothing
-         * is counted, and looking at every leader (a /proc read or a logind
-         * call each) would cost every sign-in. */
-        for (size_t i = 0; n_live >= p.max_refresh_tokens && i < n; i++) {
-                if (existing[i].refresh_expires > now && tp_lifecycle_is_ghost(d, &existing[i])) {
-                        if ((r = tp_store_end(d->store, existing[i].id, TP_STATE_CLOSED, now)) < 0) {
-                                tp_reply_store_error(d, rep, r, "closing a session whose leader is gone");
-                                goto rollback;
-                        }
-                        existing[i].state = views[i].state = TP_STATE_CLOSED;
-                        n_ghosts++;
-                }
-        }
-        memset(&dec, 0, sizeof(dec));
-        dec.evict = evict;
-        dec.expired = expired;
-        tp_policy_sign_in(&p, now, views, n, &dec);
-
-        if (dec.verdict == TP_VERDICT_DENY_ACCESS) {
-                tp_reply_status(rep, TP_STATUS_DENIED,
-                                "Sign-in from %s clients is disabled by your administrator.", cl->name);
-                audit_refusal(peer, req, rep, cl->name, "client type disabled");
-                goto denied;
-        }
-        if (dec.verdict == TP_VERDICT_DENY_CAP) {
-                describe_cap_denial(rep, cl->name, p.max_refresh_tokens);
-                audit_refusal(peer, req, rep, cl->name, "session limit reached (evict = deny_new)");
-                goto denied;
-        }
-        if (dec.verdict != TP_VERDICT_ALLOW) {
-                tp_reply_status(rep, TP_STATUS_DENIED, "Sign-in denied: %s.", tp_verdict_reason(dec.verdict));
-                goto denied;
-        }
-
-        for (size_t i = 0; i < dec.n_expired; i++) {
-                r = tp_store_end(d->store, existing[dec.expired[i]].id, TP_STATE_EXPIRED,
-                                 existing[dec.expired[i]].refresh_expires);
-                if (r < 0) {
-                        tp_reply_store_error(d, rep, r, "expiring a session");
-                        goto rollback;
-                }
-        }
-        if ((r = tp_session_id_new(sess.id)) < 0 ||
-            (r = tp_refresh_token_new(refresh, sess.refresh_hash)) < 0) {
-                tp_reply_status(rep, TP_STATUS_ERROR, "Cannot generate tokens: %s.", strerror(-r));
-                goto rollback;
-        }
-        for (size_t i = 0; i < dec.n_evict; i++) {
-                struct tp_session *victim = &existing[dec.evict[i]];
-
-                if ((r = tp_store_end(d->store, victim->id, TP_STATE_REVOKED, now)) < 0) {
-                        tp_reply_store_error(d, rep, r, "evicting a session");
-                        goto rollback;
-                }
-                victim->state = TP_STATE_REVOKED;
-                victim->ended = now;
-        }
-        copy_str(sess.user, sizeof(sess.user), user);
-        sess.uid = (uint32_t)uid;
-        copy_str(sess.client, sizeof(sess.client), cl->name);
-        copy_str(sess.service, sizeof(sess.service), req->service);
-        copy_str(sess.rhost, sizeof(sess.rhost), req->rhost);
-        copy_str(sess.tty, sizeof(sess.tty), req->tty);
-        /* The leader is the process that asked, as the kernel saw it, not
-         * what the request claims. */
-        tp_lifecycle_leader(peer->pid, &sess.leader_pid, &sess.leader_start);
-        copy_str(sess.logind_session, sizeof(sess.logind_session), req->logind_session);
-        copy_str(sess.boot_id, sizeof(sess.boot_id), d->boot_id);
-        sess.created = now;
-        sess.refresh_expires = dec.refresh_expires;
-        sess.last_extended = now;
-        sess.last_used = now;
-        sess.state = TP_STATE_ACTIVE;
-        if ((r = sign_access_token(d, &sess, now, dec.access_expires, rep->u.tokens.access_token,
-                                   sizeof(rep->u.tokens.access_token))) < 0) {
-                tp_reply_status(rep, TP_STATUS_ERROR, "Cannot sign the access token: %s.", strerror(-r));
-                goto rollback;
-        }
-        if ((r = tp_store_insert(d->store, &sess)) < 0) {
-                tp_reply_store_error(d, rep, r, "recording the session");
-                goto rollback;
-        }
-        if ((r = tp_store_commit(d->store)) < 0) {
-                tp_reply_store_error(d, rep, r, "commit");
-                goto rollback;
-        }
-
-        audit_ghosts(d, existing, n);
-        tp_lifecycle_schedule(d, sess.id, sess.refresh_expires);
-        for (size_t i = 0; i < dec.n_expired; i++) {
-                tp_lifecycle_ended(d, existing[dec.expired[i]].id);
-                tp_audit(&(struct tp_audit){ .event = "expire", .user = req->user, .client = cl->name,
-                                             .service = existing[dec.expired[i]].service,
-                                             .session = existing[dec.expired[i]].id,
+                tp_lifecycle_ended(d, old->id);
+                tp_audit(&(struct tp_audit){ .event = "expire", .user = req->user, .client = client,
+                                             .service = old->service, .session = old->id,
                                              .reason = "refresh token expired", .peer_uid = -1 });
-                tp_lifecycle_enforce(d, &existing[dec.expired[i]], true, "refresh token expired");
+                tp_lifecycle_enforce(d, old, true, "refresh token expired");
         }
-        for (size_t i = 0; i < dec.n_evict; i++) {
-                const struct tp_session *victim = &existing[dec.evict[i]];
+        for (size_t i = 0; i < dec->n_evict; i++) {
+                const struct tp_session *victim = &plan->sessions[dec->evict[i]];
 
                 tp_lifecycle_ended(d, victim->id);
-                tp_audit(&(struct tp_audit){ .event = "evict", .user = req->user, .client = cl->name,
+                tp_audit(&(struct tp_audit){ .event = "evict", .user = req->user, .client = client,
                                              .service = victim->service, .session = victim->id,
-                                             .evicted_by = sess.id,
-                                             .reason = p.evict == TP_EVICT_LEAST_RECENTLY_USED
+                                             .evicted_by = sess->id,
+                                             .reason = plan->policy.evict == TP_EVICT_LEAST_RECENTLY_USED
                                                                ? "session limit reached; least recently used signed out"
                                                                : "session limit reached; oldest signed out",
                                              .peer_uid = -1 });
@@ -390,28 +172,123 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                         rep->u.tokens.n_evicted = (uint8_t)(i + 1);
                 }
         }
-        tp_audit(&(struct tp_audit){ .event = "allow", .user = req->user, .client = cl->name,
-                                     .service = req->service, .session = sess.id, .reason = "signed in",
+        tp_audit(&(struct tp_audit){ .event = "allow", .user = req->user, .client = client,
+                                     .service = req->service, .session = sess->id, .reason = "signed in",
                                      .peer_uid = -1 });
+}
 
+static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
+                        const struct tp_req_signin *req, struct tp_reply *rep)
+{
+        struct tp_signin_plan plan;
+        const struct tp_signin_decision *dec = &plan.dec;
+        const struct tp_effective_policy *p = &plan.policy;
+        struct tp_session sess;
+        char refresh[TP_REFRESH_TOKEN_TEXT];
+        int64_t now = now_wall();
+        int r;
+
+        memset(&sess, 0, sizeof(sess));
+        memset(refresh, 0, sizeof(refresh));
+        tp_plan_init(&plan, req, now);
+        if (!tp_plan_tag(&plan, d->config, rep)) {
+                audit_untagged(peer, req, rep);
+                return;
+        }
+        if (!tp_plan_account(&plan)) {
+                tp_reply_status(rep, TP_STATUS_DENIED, "Unknown user '%s'.", req->user);
+                audit_refusal(peer, req, rep, plan.client->name, "unknown user");
+                return;
+        }
+
+        if ((r = tp_store_begin(d->store)) < 0) {
+                tp_reply_store_error(d->store, rep, r, "begin");
+                return;
+        }
+        if (tp_plan_decide(&plan, d->store, TP_PLAN_REAP, tp_lifecycle_ghost_check, d, rep) < 0)
+                goto rollback;
+        if (dec->verdict != TP_VERDICT_ALLOW) {
+                tp_plan_refusal(&plan, dec->verdict, rep);
+                if (dec->verdict == TP_VERDICT_DENY_ACCESS)
+                        audit_refusal(peer, req, rep, plan.client->name, "client type disabled");
+                else if (dec->verdict == TP_VERDICT_DENY_CAP)
+                        audit_refusal(peer, req, rep, plan.client->name,
+                                      "session limit reached (evict = deny_new)");
+                goto denied;
+        }
+
+        for (size_t i = 0; i < dec->n_expired; i++) {
+                const struct tp_session *old = &plan.sessions[dec->expired[i]];
+
+                if ((r = tp_store_end(d->store, old->id, TP_STATE_EXPIRED, old->refresh_expires)) < 0) {
+                        tp_reply_store_error(d->store, rep, r, "expiring a session");
+                        goto rollback;
+                }
+        }
+        if ((r = tp_session_id_new(sess.id)) < 0 ||
+            (r = tp_refresh_token_new(refresh, sess.refresh_hash)) < 0) {
+                tp_reply_status(rep, TP_STATUS_ERROR, "Cannot generate tokens: %s.", strerror(-r));
+                goto rollback;
+        }
+        for (size_t i = 0; i < dec->n_evict; i++) {
+                struct tp_session *victim = &plan.sessions[dec->evict[i]];
+
+                if ((r = tp_store_end(d->store, victim->id, TP_STATE_REVOKED, now)) < 0) {
+                        tp_reply_store_error(d->store, rep, r, "evicting a session");
+                        goto rollback;
+                }
+                victim->state = TP_STATE_REVOKED;
+                victim->ended = now;
+        }
+        copy_str(sess.user, sizeof(sess.user), plan.user);
+        sess.uid = (uint32_t)plan.uid;
+        copy_str(sess.client, sizeof(sess.client), plan.client->name);
+        copy_str(sess.service, sizeof(sess.service), req->service);
+        copy_str(sess.rhost, sizeof(sess.rhost), req->rhost);
+        copy_str(sess.tty, sizeof(sess.tty), req->tty);
+        /* The leader is the process that asked, as the kernel saw it, not
+         * what the request claims. */
+        tp_lifecycle_leader(peer->pid, &sess.leader_pid, &sess.leader_start);
+        copy_str(sess.logind_session, sizeof(sess.logind_session), req->logind_session);
+        copy_str(sess.boot_id, sizeof(sess.boot_id), d->boot_id);
+        sess.created = now;
+        sess.refresh_expires = dec->refresh_expires;
+        sess.last_extended = now;
+        sess.last_used = now;
+        sess.state = TP_STATE_ACTIVE;
+        if ((r = sign_access_token(d, &sess, now, dec->access_expires, rep->u.tokens.access_token,
+                                   sizeof(rep->u.tokens.access_token))) < 0) {
+                tp_reply_status(rep, TP_STATUS_ERROR, "Cannot sign the access token: %s.", strerror(-r));
+                goto rollback;
+        }
+        if ((r = tp_store_insert(d->store, &sess)) < 0) {
+                tp_reply_store_error(d->store, rep, r, "recording the session");
+                goto rollback;
+        }
+        if ((r = tp_store_commit(d->store)) < 0) {
+                tp_reply_store_error(d->store, rep, r, "commit");
+                goto rollback;
+        }
+
+        signin_effects(d, req, &plan, &sess, rep);
         copy_str(rep->u.tokens.session_id, sizeof(rep->u.tokens.session_id), sess.id);
-        copy_str(rep->u.tokens.client, sizeof(rep->u.tokens.client), cl->name);
+        copy_str(rep->u.tokens.client, sizeof(rep->u.tokens.client), plan.client->name);
         copy_str(rep->u.tokens.refresh_token, sizeof(rep->u.tokens.refresh_token), refresh);
         rep->u.tokens.refresh_expires = sess.refresh_expires;
-        rep->u.tokens.access_expires = dec.access_expires;
-        rep->u.tokens.auto_extend = p.auto_extend;
-        if (dec.n_evict > 0)
+        rep->u.tokens.access_expires = dec->access_expires;
+        rep->u.tokens.auto_extend = p->auto_extend;
+        if (dec->n_evict > 0)
                 tp_reply_status(rep, TP_STATUS_OK,
                                 "Signed in; %zu older %s session(s) signed out to stay within the limit of %u.",
-                                dec.n_evict, cl->name, p.max_refresh_tokens);
+                                dec->n_evict, plan.client->name, p->max_refresh_tokens);
         else
                 tp_reply_status(rep, TP_STATUS_OK, "Signed in.");
         goto out;
 
 denied:
         /* Keep the ghosts closed even though this sign-in was refused. */
-        if (n_ghosts > 0 && tp_store_commit(d->store) >= 0) {
-                audit_ghosts(d, existing, n);
+        if (plan.n_ghosts > 0 && tp_store_commit(d->store) >= 0) {
+                audit_ghosts(d, &plan);
                 memset(&rep->u, 0, sizeof(rep->u));
                 goto out;
         }
@@ -420,10 +297,7 @@ rollback:
         memset(&rep->u, 0, sizeof(rep->u));
 out:
         tp_secret_wipe(refresh, sizeof(refresh));
-        free(existing);
-        free(views);
-        free(evict);
-        free(expired);
+        tp_plan_free(&plan);
 }
 
 /* Fetch the session a CLOSE/REAUTH/REFRESH names and check the caller may
@@ -438,18 +312,18 @@ static bool load_session_for(struct tp_daemon *d, const struct tp_peer *peer,
         int r;
 
         r = tp_store_get(d->store, req->session_id, s);
-        if (r >= 0 && !peer_owns(peer, s->uid))
+        if (r >= 0 && !tp_rights_owns(peer, s->uid))
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = s->user, .client = s->client,
                                              .session = s->id, .reason = "session of another user",
                                              .peer_uid = (long)peer->uid });
-        if (r == -ENOENT || (r >= 0 && !peer_owns(peer, s->uid))) {
+        if (r == -ENOENT || (r >= 0 && !tp_rights_owns(peer, s->uid))) {
                 /* Same answer for "absent" and "not yours": ids are not an oracle. */
                 tp_reply_status(rep, TP_STATUS_NOT_FOUND, "No session %s for %s.", req->session_id,
                                 peer_user_or_uid(peer, who, sizeof(who)));
                 return false;
         }
         if (r < 0) {
-                tp_reply_store_error(d, rep, r, "reading a session");
+                tp_reply_store_error(d->store, rep, r, "reading a session");
                 return false;
         }
         if (req->user[0] && (tp_account_uid(req->user, &uid) < 0 || uid != (uid_t)s->uid)) {
@@ -510,13 +384,13 @@ static bool handle_close(struct tp_daemon *d, const struct tp_peer *peer,
                 return true;
         }
         if ((r = tp_store_begin(d->store)) < 0) {
-                tp_reply_store_error(d, rep, r, "begin");
+                tp_reply_store_error(d->store, rep, r, "begin");
                 return false;
         }
         if ((r = tp_store_end(d->store, s.id, TP_STATE_CLOSED, now_wall())) < 0 ||
             (r = tp_store_commit(d->store)) < 0) {
                 tp_store_rollback(d->store);
-                tp_reply_store_error(d, rep, r, "closing a session");
+                tp_reply_store_error(d->store, rep, r, "closing a session");
                 return false;
         }
         tp_lifecycle_ended(d, s.id);
@@ -543,10 +417,6 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
         int r;
 
         memset(refresh, 0, sizeof(refresh));
-        if (reauth && !peer->admin) {
-                tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may re-authenticate a session.");
-                return;
-        }
         if (!load_session_for(d, peer, req, &s, rep))
                 return;
         cl = tp_config_client(d->config, s.client);
@@ -557,7 +427,7 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                 return;
         }
         tp_config_effective(d->config, cl, &p);
-        tp_session_to_engine(&s, &view);
+        tp_session_view(&s, &view);
         memset(&dec, 0, sizeof(dec));
         if (reauth)
                 tp_policy_reauth(&p, now, &view, &dec);
@@ -611,7 +481,7 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
          * (dec.record false): a user's refresh loop must not force a
          * durable write per request. */
         if (dec.record && (r = tp_store_begin(d->store)) < 0) {
-                tp_reply_store_error(d, rep, r, "begin");
+                tp_reply_store_error(d->store, rep, r, "begin");
                 return;
         }
         r = 0;
@@ -634,7 +504,7 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                         tp_store_rollback(d->store);
                 memset(&rep->u, 0, sizeof(rep->u));
                 tp_secret_wipe(refresh, sizeof(refresh));
-                tp_reply_store_error(d, rep, r, event);
+                tp_reply_store_error(d->store, rep, r, event);
                 return;
         }
         if (dec.rotate)
@@ -662,7 +532,7 @@ static void handle_status(struct tp_daemon *d, struct tp_reply *rep)
         int r;
 
         if ((r = tp_store_count_active(d->store, &active)) < 0) {
-                tp_reply_store_error(d, rep, r, "counting sessions");
+                tp_reply_store_error(d->store, rep, r, "counting sessions");
                 return;
         }
         copy_str(st->version, sizeof(st->version), TP_VERSION);
@@ -700,19 +570,10 @@ static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
         size_t n = 0;
         int r;
 
-        if (!peer->admin) {
-                if (!peer->user[0]) {
-                        tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Your uid %u has no user name.",
-                                        (unsigned)peer->uid);
-                        return;
-                }
-                if (req->user[0] && strcmp(req->user, peer->user) != 0) {
-                        tp_reply_status(rep, TP_STATUS_FORBIDDEN,
-                                        "Only root may list another user's sessions; you are %s.", peer->user);
-                        return;
-                }
+        /* Another user's filter is refused before this (request.c): theirs
+         * is the only user they may list, named or not. */
+        if (!peer->admin)
                 f.user = peer->user;
-        }
         /* The cursor is one this daemon handed out: its seq is a row number. */
         if (req->after.seq > INT64_MAX) {
                 tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "The listing cursor is not one tokenpolicyd gave.");
@@ -722,7 +583,7 @@ static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
         r = tp_store_list_page(d->store, &f, (req->flags & TP_LIST_AFTER) ? &after : NULL,
                                TP_LIST_PAGE_MAX, LIST_BUDGET, &rows, &n, &next, &more);
         if (r < 0) {
-                tp_reply_store_error(d, rep, r, "listing sessions");
+                tp_reply_store_error(d->store, rep, r, "listing sessions");
                 return;
         }
         for (size_t i = 0; i < n && i < TP_LIST_PAGE_MAX; i++)
@@ -750,12 +611,12 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
         }
         if (req->session_id[0]) {
                 r = tp_store_get(d->store, req->session_id, &one);
-                if (r == -ENOENT || (r >= 0 && !peer_owns(peer, one.uid))) {
+                if (r == -ENOENT || (r >= 0 && !tp_rights_owns(peer, one.uid))) {
                         tp_reply_status(rep, TP_STATUS_NOT_FOUND, "No session %s.", req->session_id);
                         return;
                 }
                 if (r < 0) {
-                        tp_reply_store_error(d, rep, r, "reading a session");
+                        tp_reply_store_error(d->store, rep, r, "reading a session");
                         return;
                 }
                 if (one.state != TP_STATE_ACTIVE) {
@@ -771,20 +632,16 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
                 rows[0] = one;
                 n = 1;
         } else {
-                if (!peer->admin && strcmp(req->user, peer->user) != 0) {
-                        tp_reply_status(rep, TP_STATUS_FORBIDDEN,
-                                        "Only root may revoke another user's sessions.");
-                        return;
-                }
+                /* Another user's name is refused before this (request.c). */
                 r = tp_store_query(d->store, &f, 0, SIZE_MAX, &rows, &n, &total);
                 if (r < 0) {
-                        tp_reply_store_error(d, rep, r, "listing sessions");
+                        tp_reply_store_error(d->store, rep, r, "listing sessions");
                         return;
                 }
         }
         if ((r = tp_store_begin(d->store)) < 0) {
                 free(rows);
-                tp_reply_store_error(d, rep, r, "begin");
+                tp_reply_store_error(d->store, rep, r, "begin");
                 return;
         }
         for (size_t i = 0; i < n; i++) {
@@ -794,7 +651,7 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
         if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
                 tp_store_rollback(d->store);
                 free(rows);
-                tp_reply_store_error(d, rep, r, "revoking sessions");
+                tp_reply_store_error(d->store, rep, r, "revoking sessions");
                 return;
         }
         for (size_t i = 0; i < n; i++) {
@@ -826,19 +683,13 @@ static void join_errors(const struct tp_config_errors *errs, char *out, size_t o
         }
 }
 
-static void handle_reload(struct tp_daemon *d, const struct tp_peer *peer, struct tp_reply *rep)
+static void handle_reload(struct tp_daemon *d, struct tp_reply *rep)
 {
         struct tp_config_errors errs = { 0 };
         char text[TP_MESSAGE_MAX];
         int r;
 
-        if (!peer->admin) {
-                tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may reload the configuration.");
-                return;
-        }
-        tp_notify_reloading();
-        r = tp_daemon_reload(d, &errs);
-        tp_server_notify_ready(d);
+        r = tp_control_reload(d, &errs);
         if (r < 0) {
                 join_errors(&errs, text, sizeof(text));
                 tp_reply_status(rep, TP_STATUS_ERROR, "%s\nThe running policy was kept.", text);
@@ -894,93 +745,54 @@ static void handle_policy(struct tp_daemon *d, struct tp_reply *rep)
         tp_reply_status(rep, TP_STATUS_OK, "policy from %s", d->config_path);
 }
 
-/* A reply starts empty. The reply is tens of KiB, most of it the bodies of
- * other request types: clear the header and the body this type uses. */
-void tp_reply_reset(struct tp_reply *rep, uint8_t request_type)
-{
-        rep->type = (uint8_t)(request_type | TP_REPLY_FLAG);
-        rep->status = TP_STATUS_OK;
-        rep->message[0] = '\0';
-        switch (request_type) {
-        case TP_REQ_ACCESS:
-                memset(&rep->u.access, 0, sizeof(rep->u.access));
-                break;
-        case TP_REQ_OPEN:
-        case TP_REQ_REAUTH:
-        case TP_REQ_REFRESH: {
-                /* 17 KiB, mostly string buffers and the evicted list: the
-                 * encoder reads strings to their NUL and n_evicted entries. */
-                struct tp_rep_tokens *t = &rep->u.tokens;
+/* ---- entry points from the request table (request.c) --------------- */
 
-                t->session_id[0] = t->client[0] = t->access_token[0] = t->refresh_token[0] = '\0';
-                t->refresh_expires = t->access_expires = 0;
-                t->auto_extend = t->n_evicted = 0;
-                break;
-        }
-        case TP_REQ_CLOSE:
-        case TP_REQ_RELOAD:
-                break;
-        default:
-                memset(&rep->u, 0, sizeof(rep->u));
-                break;
-        }
+void tp_handle_access(struct tp_call *c)
+{
+        handle_access(c->d, c->peer, &c->req->u.signin, c->rep);
 }
 
-void tp_handle_request(struct tp_daemon *d, const struct tp_peer *peer,
-                       const struct tp_request *req, struct tp_reply *rep)
+void tp_handle_open(struct tp_call *c)
 {
-        bool audited = false;
+        handle_open(c->d, c->peer, &c->req->u.signin, c->rep);
+}
 
-        tp_reply_reset(rep, req->type);
+void tp_handle_close(struct tp_call *c)
+{
+        c->refusal_audited = handle_close(c->d, c->peer, &c->req->u.session, c->rep);
+}
 
-        switch (req->type) {
-        case TP_REQ_ACCESS:
-                handle_access(d, peer, &req->u.signin, rep);
-                break;
-        case TP_REQ_OPEN:
-                handle_open(d, peer, &req->u.signin, rep);
-                break;
-        case TP_REQ_CLOSE:
-                audited = handle_close(d, peer, &req->u.session, rep);
-                break;
-        case TP_REQ_REAUTH:
-                handle_extend(d, peer, &req->u.session, true, rep);
-                break;
-        case TP_REQ_REFRESH:
-                handle_extend(d, peer, &req->u.session, false, rep);
-                break;
-        case TP_REQ_STATUS:
-                handle_status(d, rep);
-                break;
-        case TP_REQ_LIST:
-                handle_list(d, peer, &req->u.list, rep);
-                break;
-        case TP_REQ_REVOKE:
-                handle_revoke(d, peer, &req->u.revoke, rep);
-                break;
-        case TP_REQ_RELOAD:
-                handle_reload(d, peer, rep);
-                break;
-        case TP_REQ_POLICY:
-                handle_policy(d, rep);
-                break;
-        case TP_REQ_EXPLAIN:
-                tp_handle_explain(d, peer, &req->u.signin, rep);
-                break;
-        case TP_REQ_VERIFY:
-                tp_handle_verify(d, peer, &req->u.verify, rep);
-                break;
-        case TP_REQ_ROTATE_KEY:
-                tp_handle_rotate_key(d, peer, rep);
-                break;
-        case TP_REQ_REVOKE_KEY:
-                tp_handle_revoke_key(d, peer, &req->u.key, rep);
-                break;
-        default:
-                tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "Unknown request type %u.", req->type);
-                break;
-        }
-        if (rep->status == TP_STATUS_FORBIDDEN && !audited)
-                tp_audit(&(struct tp_audit){ .event = "deny", .user = peer->user,
-                                             .reason = rep->message, .peer_uid = (long)peer->uid });
+void tp_handle_reauth(struct tp_call *c)
+{
+        handle_extend(c->d, c->peer, &c->req->u.session, true, c->rep);
+}
+
+void tp_handle_refresh(struct tp_call *c)
+{
+        handle_extend(c->d, c->peer, &c->req->u.session, false, c->rep);
+}
+
+void tp_handle_status(struct tp_call *c)
+{
+        handle_status(c->d, c->rep);
+}
+
+void tp_handle_list(struct tp_call *c)
+{
+        handle_list(c->d, c->peer, &c->req->u.list, c->rep);
+}
+
+void tp_handle_revoke(struct tp_call *c)
+{
+        handle_revoke(c->d, c->peer, &c->req->u.revoke, c->rep);
+}
+
+void tp_handle_reload(struct tp_call *c)
+{
+        handle_reload(c->d, c->rep);
+}
+
+void tp_handle_policy(struct tp_call *c)
+{
+        handle_policy(c->d, c->rep);
 }

@@ -2,13 +2,14 @@
  * REVOKE_KEY, the one that stops trusting a key at once; and the end of
  * retained keys at their time, while the daemon runs.
  *
- * Decides who may rotate or revoke (root or the daemon's own user) and how
- * long the old public key stays published; writing the keys is signer.c's.
+ * Decides how long the old public key stays published; who may rotate or
+ * revoke (administrators only) is the request table's (request.c), and
+ * writing the keys is signer.c's.
  * Must never: let anyone else rotate or revoke, publish the old key for
  * less time than a token it signed can live, keep trusting a key past its
  * time or after its revocation, or put key material in a reply or a log.
  */
-#include "daemon.h"
+#include "keys.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +19,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "signer.h"
 
 /* A token's exp is never later than its iat plus the access TTL it was
  * issued with, and no config allows more than TP_ACCESS_TTL_MINUTES_MAX,
@@ -37,17 +39,13 @@ static void audit_rotation(const struct tp_peer *peer, const char *old_kid, cons
                                      .peer_uid = (long)peer->uid });
 }
 
-void tp_handle_rotate_key(struct tp_daemon *d, const struct tp_peer *peer, struct tp_reply *rep)
+static void handle_rotate_key(struct tp_daemon *d, const struct tp_peer *peer, struct tp_reply *rep)
 {
         char before[TP_KID_LEN + 1], old_kid[TP_KID_LEN + 1];
         int64_t now = (int64_t)time(NULL), until;
         const char *kid;
         int r;
 
-        if (!peer->admin) {
-                tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may rotate the signing key.");
-                return;
-        }
         until = now + RETAIN_SEC;
         snprintf(before, sizeof(before), "%s", tp_signer_kid(d->signer));
         r = tp_signer_rotate(d->signer, now, until, old_kid);
@@ -94,8 +92,8 @@ static void audit_revocation(const struct tp_peer *peer, const char *reason)
 /* Revoking the current key rotates: refusing it would leave a compromised
  * key signing until someone rotates and then revokes, and a rotation alone
  * would keep it trusted for another 18 hours. */
-void tp_handle_revoke_key(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_req_key *req,
-                          struct tp_reply *rep)
+static void handle_revoke_key(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_req_key *req,
+                              struct tp_reply *rep)
 {
         char kid[TP_KID_LEN + 1], reason[256];
         int64_t now = (int64_t)time(NULL);
@@ -103,10 +101,6 @@ void tp_handle_revoke_key(struct tp_daemon *d, const struct tp_peer *peer, const
         const char *current;
         int r;
 
-        if (!peer->admin) {
-                tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may revoke a signing key.");
-                return;
-        }
         if (!tp_kid_valid(req->kid)) {
                 tp_reply_status(rep, TP_STATUS_BAD_REQUEST,
                                 "'%.64s' is not a key id (43 characters of base64url, as in jwks.json).", req->kid);
@@ -160,6 +154,16 @@ void tp_handle_revoke_key(struct tp_daemon *d, const struct tp_peer *peer, const
                                 current);
         else
                 tp_reply_status(rep, TP_STATUS_OK, "Signing key %s revoked.", kid);
+}
+
+void tp_handle_rotate_key(struct tp_call *c)
+{
+        handle_rotate_key(c->d, c->peer, c->rep);
+}
+
+void tp_handle_revoke_key(struct tp_call *c)
+{
+        handle_revoke_key(c->d, c->peer, &c->req->u.key, c->rep);
 }
 
 static void log_key_dropped(const char *kid, int64_t until, void *userdata)

@@ -9,7 +9,7 @@
  * is dropped when it comes up. Never acts on a session before the store has
  * durably recorded why.
  */
-#include "daemon.h"
+#include "lifecycle.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -68,14 +68,14 @@ void tp_lifecycle_stop(struct tp_daemon *d)
         free(d->held_actions);
         d->held_actions = NULL;
         d->n_held_actions = d->cap_held_actions = 0;
-        free(d->held_ended);
-        d->held_ended = NULL;
-        d->n_held_ended = d->cap_held_ended = 0;
+        free(d->held_schedule);
+        d->held_schedule = NULL;
+        d->n_held_schedule = d->cap_held_schedule = 0;
         tp_enforcer_free(d->enforcer);
         d->enforcer = NULL;
 }
 
-void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_expires)
+static void schedule_now(struct tp_daemon *d, const char *id, int64_t refresh_expires)
 {
         int r = tp_expiry_schedule(&d->expiry, id, refresh_expires);
 
@@ -84,22 +84,46 @@ void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_
                              id);
 }
 
+/* During a group commit, a change to the schedule waits for the batch to
+ * be durable, in order with the others: a batch that fails leaves every
+ * session as it was, scheduled as it was. */
+static bool hold_schedule(struct tp_daemon *d, const char *id, int64_t expires, bool ended)
+{
+        struct tp_held_schedule *h;
+
+        if (!d->holding_actions)
+                return false;
+        if (d->n_held_schedule == d->cap_held_schedule) {
+                size_t cap = d->cap_held_schedule ? d->cap_held_schedule * 2 : 8;
+                struct tp_held_schedule *v = realloc(d->held_schedule, cap * sizeof(*v));
+
+                if (!v)
+                        return false;
+                d->held_schedule = v;
+                d->cap_held_schedule = cap;
+        }
+        h = &d->held_schedule[d->n_held_schedule++];
+        snprintf(h->id, sizeof(h->id), "%s", id);
+        h->expires = expires;
+        h->ended = ended;
+        return true;
+}
+
+void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_expires)
+{
+        /* Without memory to wait, now: an entry for a session that a failed
+         * batch did not keep is dropped when it comes due. */
+        if (!hold_schedule(d, id, refresh_expires, false))
+                schedule_now(d, id, refresh_expires);
+}
+
 void tp_lifecycle_ended(struct tp_daemon *d, const char *id)
 {
-        /* Not before the batch is durable: a batch that fails leaves the
-         * session active, and it must stay scheduled. Without memory to
-         * wait, the entry stays and is dropped when it comes due. */
+        /* Without memory to wait, the entry stays and is dropped when it
+         * comes due: unscheduling before the batch is durable could leave
+         * an active session unscheduled. */
         if (d->holding_actions) {
-                if (d->n_held_ended == d->cap_held_ended) {
-                        size_t cap = d->cap_held_ended ? d->cap_held_ended * 2 : 8;
-                        char(*v)[TP_SESSION_ID_MAX] = realloc(d->held_ended, cap * sizeof(*v));
-
-                        if (!v)
-                                return;
-                        d->held_ended = v;
-                        d->cap_held_ended = cap;
-                }
-                snprintf(d->held_ended[d->n_held_ended++], TP_SESSION_ID_MAX, "%s", id);
+                hold_schedule(d, id, 0, true);
                 return;
         }
         tp_expiry_remove(&d->expiry, id);
@@ -136,6 +160,11 @@ bool tp_lifecycle_is_ghost(struct tp_daemon *d, const struct tp_session *s)
         return tp_enforcer_session_alive(d->enforcer, &t) == 0;
 }
 
+bool tp_lifecycle_ghost_check(void *ctx, const struct tp_session *s)
+{
+        return tp_lifecycle_is_ghost(ctx, s);
+}
+
 void tp_lifecycle_hold(struct tp_daemon *d)
 {
         d->holding_actions = true;
@@ -155,13 +184,19 @@ void tp_lifecycle_release(struct tp_daemon *d, bool committed)
                 d->held_actions = NULL;
                 d->cap_held_actions = 0;
         }
-        for (size_t i = 0; committed && i < d->n_held_ended; i++)
-                tp_expiry_remove(&d->expiry, d->held_ended[i]);
-        d->n_held_ended = 0;
-        if (d->cap_held_ended > 64) {
-                free(d->held_ended);
-                d->held_ended = NULL;
-                d->cap_held_ended = 0;
+        for (size_t i = 0; committed && i < d->n_held_schedule; i++) {
+                const struct tp_held_schedule *h = &d->held_schedule[i];
+
+                if (h->ended)
+                        tp_expiry_remove(&d->expiry, h->id);
+                else
+                        schedule_now(d, h->id, h->expires);
+        }
+        d->n_held_schedule = 0;
+        if (d->cap_held_schedule > 64) {
+                free(d->held_schedule);
+                d->held_schedule = NULL;
+                d->cap_held_schedule = 0;
         }
 }
 

@@ -23,11 +23,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boot.h"
+#include "conffile.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "mapfile.h"
 #include "notify.h"
 #include "paths.h"
 #include "pidfile.h"
+#include "server.h"
+#include "store_sqlite.h"
+#include "signer.h"
 #include "trust.h"
 
 static void usage(FILE *f)

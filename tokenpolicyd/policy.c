@@ -88,6 +88,8 @@ void tp_policy_sign_in(const struct tp_effective_policy *p, int64_t now,
         size_t n_live = 0, cap = p->max_refresh_tokens, n_victims;
 
         d->verdict = TP_VERDICT_ALLOW;
+        d->n_live = 0;
+        d->at_cap = false;
         d->refresh_expires = 0;
         d->access_expires = 0;
         d->n_evict = 0;
@@ -101,6 +103,8 @@ void tp_policy_sign_in(const struct tp_effective_policy *p, int64_t now,
                 else
                         n_live++;
         }
+        d->n_live = n_live;
+        d->at_cap = n_live >= cap;
 
         if (!p->access) {
                 d->verdict = TP_VERDICT_DENY_ACCESS;

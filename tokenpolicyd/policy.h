@@ -32,6 +32,10 @@ enum tp_verdict {
  * those for the cap and lists them in `expired`). */
 struct tp_signin_decision {
         enum tp_verdict verdict;
+        size_t n_live;             /* sessions counted against the cap: active, not past expiry */
+        bool at_cap;               /* n_live >= the cap: a new session would go over it, so
+                                    * one of them that is really gone would change the answer
+                                    * (set whatever the verdict) */
         int64_t refresh_expires;   /* for the new session */
         int64_t access_expires;
         size_t n_evict;            /* indices into the input, eviction order */

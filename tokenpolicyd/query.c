@@ -1,7 +1,7 @@
 /* query.c: EXPLAIN and VERIFY, the two requests that only look.
  *
- * EXPLAIN answers "what would the next sign-in get, and why" by walking
- * the same steps as OPEN in handlers.c: the same client resolution, the
+ * EXPLAIN answers "what would the next sign-in get, and why" with the
+ * sign-in plan OPEN decides by (plan.h): the same client resolution, the
  * same effective policy, the account's canonical name, the store's active
  * sessions, ghost detection and the engine's decision. It must never open
  * a store transaction or change anything: a ghost is left for the next real
@@ -11,7 +11,7 @@
  * session it names. The token is a credential: it is never logged or
  * echoed back, not even in part; only verified claims are.
  */
-#include "daemon.h"
+#include "query.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,9 +20,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "account.h"
+#include "lifecycle.h"
 #include "log.h"
+#include "plan.h"
 #include "policy.h"
+#include "jwt.h"
+#include "signer.h"
 
 #define WHEN_TEXT 32
 
@@ -59,7 +62,7 @@ static void text_addf(struct text *t, const char *fmt, ...)
 static void reply_store_error(struct tp_daemon *d, struct tp_reply *rep, int r, const char *what)
 {
         memset(&rep->u, 0, sizeof(rep->u));
-        tp_reply_store_error(d, rep, r, what);
+        tp_reply_store_error(d->store, rep, r, what);
 }
 
 /* Times in messages are UTC: the daemon's time zone need not be the
@@ -75,17 +78,6 @@ static void format_utc(int64_t t, char out[WHEN_TEXT])
 }
 
 /* ---- EXPLAIN ------------------------------------------------------------ */
-
-/* Root and the daemon's owner may ask about anyone; a user about their own
- * account only, by any name NSS resolves to their uid. */
-static bool may_explain(const struct tp_peer *peer, const char *user, bool known, uid_t uid)
-{
-        if (peer->admin)
-                return true;
-        if (peer->user[0] && strcmp(user, peer->user) == 0)
-                return true;
-        return known && uid == peer->uid;
-}
 
 /* "session ID (oldest, from HOST, started T)" for one session it would
  * sign out. */
@@ -155,41 +147,29 @@ static void describe_denied(struct text *t, enum tp_verdict v, const struct tp_e
         }
 }
 
-void tp_handle_explain(struct tp_daemon *d, const struct tp_peer *peer,
-                       const struct tp_req_signin *req, struct tp_reply *rep)
+static void handle_explain(struct tp_daemon *d, const struct tp_req_signin *req, struct tp_reply *rep)
 {
         struct tp_rep_explain *ex = &rep->u.explain;
         struct text msg = { .buf = rep->message, .size = sizeof(rep->message) };
-        const struct tp_client_config *cl;
-        struct tp_effective_policy p;
-        struct tp_session *existing = NULL;
-        struct tp_policy_session *views = NULL;
-        struct tp_signin_decision dec;
-        size_t n = 0, *evict = NULL, *expired = NULL;
-        char user[TP_USER_MAX];
-        uint32_t active = 0;
-        int64_t now = (int64_t)time(NULL);
-        uid_t uid = (uid_t)-1;
+        struct tp_signin_plan plan;
+        const struct tp_signin_decision *dec = &plan.dec;
+        const struct tp_effective_policy *p = &plan.policy;
+        const char *client;
+        uint32_t active;
         bool known;
-        int r;
 
         if (req->user[0] == '\0') {
                 tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "Name the user whose sign-in to explain.");
                 return;
         }
-        known = tp_account_lookup(req->user, &uid, user, sizeof(user)) >= 0;
-        if (!may_explain(peer, req->user, known, uid)) {
-                tp_reply_status(rep, TP_STATUS_FORBIDDEN,
-                                "Only root may explain another user's sign-in; you may ask about your own.");
-                return;
-        }
-        if (!known)
-                snprintf(user, sizeof(user), "%s", req->user);
+        /* Whether the peer may ask about this user was decided before this
+         * (request.c). */
+        tp_plan_init(&plan, req, (int64_t)time(NULL));
+        known = tp_plan_account(&plan);
 
-        /* Same order as OPEN: tag the sign-in, then the account, then the
+        /* Same steps as OPEN: tag the sign-in, then the account, then the
          * sessions and the engine. */
-        cl = tp_resolve_client(d->config, req, rep);
-        if (!cl) {
+        if (!tp_plan_tag(&plan, d->config, rep)) {
                 if (rep->status == TP_STATUS_BAD_REQUEST) {
                         tp_reply_status(rep, TP_STATUS_BAD_REQUEST,
                                         "Client type '%s' is not defined in %s; "
@@ -201,66 +181,42 @@ void tp_handle_explain(struct tp_daemon *d, const struct tp_peer *peer,
                 rep->message[0] = '\0';
                 text_addf(&msg, "A sign-in by %s through '%s' would be denied: the service belongs "
                           "to no client type and unknown clients are denied by your administrator.",
-                          user, req->service);
+                          plan.user, req->service);
                 return;
         }
-        tp_config_effective(d->config, cl, &p);
-        snprintf(ex->client, sizeof(ex->client), "%s", cl->name);
-        ex->cap = p.max_refresh_tokens;
-        ex->evict = (uint8_t)p.evict;
-        ex->auto_extend = p.auto_extend;
+        client = plan.client->name;
+        snprintf(ex->client, sizeof(ex->client), "%s", client);
+        ex->cap = p->max_refresh_tokens;
+        ex->evict = (uint8_t)p->evict;
+        ex->auto_extend = p->auto_extend;
         rep->status = TP_STATUS_OK;
         if (!known) {
                 text_addf(&msg, "A new %s sign-in by %s would be denied: there is no user '%s' on this host.",
-                          cl->name, user, req->user);
+                          client, plan.user, req->user);
                 return;
         }
 
-        if ((r = tp_store_list_active(d->store, user, cl->name, &existing, &n)) < 0) {
-                reply_store_error(d, rep, r, "listing sessions");
-                return;
-        }
-        views = calloc(n ? n : 1, sizeof(*views));
-        evict = calloc(n ? n : 1, sizeof(*evict));
-        expired = calloc(n ? n : 1, sizeof(*expired));
-        if (!views || !evict || !expired) {
+        if (tp_plan_decide(&plan, d->store, TP_PLAN_LOOK, tp_lifecycle_ghost_check, d, rep) < 0) {
                 memset(&rep->u, 0, sizeof(rep->u));
-                tp_reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
                 goto out;
         }
-        for (size_t i = 0; i < n; i++) {
-                tp_session_to_engine(&existing[i], &views[i]);
-                /* OPEN would close a ghost before counting; here it is only
-                 * not counted. */
-                if (existing[i].refresh_expires > now && tp_lifecycle_is_ghost(d, &existing[i]))
-                        views[i].state = TP_STATE_CLOSED;
-                if (views[i].state == TP_STATE_ACTIVE && now < views[i].refresh_expires)
-                        active++;
-        }
-        memset(&dec, 0, sizeof(dec));
-        dec.evict = evict;
-        dec.expired = expired;
-        tp_policy_sign_in(&p, now, views, n, &dec);
-
+        active = dec->n_live > UINT32_MAX ? UINT32_MAX : (uint32_t)dec->n_live;
         ex->active = active;
-        if (dec.verdict != TP_VERDICT_ALLOW) {
-                describe_denied(&msg, dec.verdict, &p, cl->name, user, active);
+        if (dec->verdict != TP_VERDICT_ALLOW) {
+                describe_denied(&msg, dec->verdict, p, client, plan.user, active);
                 goto out;
         }
         ex->allowed = 1;
-        ex->refresh_expires = dec.refresh_expires;
-        ex->access_expires = dec.access_expires;
-        ex->n_evict_total = dec.n_evict > UINT32_MAX ? UINT32_MAX : (uint32_t)dec.n_evict;
-        for (size_t i = 0; i < dec.n_evict && i < TP_EVICTED_MAX; i++) {
-                tp_session_to_info(&existing[dec.evict[i]], &ex->evicted[i]);
+        ex->refresh_expires = dec->refresh_expires;
+        ex->access_expires = dec->access_expires;
+        ex->n_evict_total = dec->n_evict > UINT32_MAX ? UINT32_MAX : (uint32_t)dec->n_evict;
+        for (size_t i = 0; i < dec->n_evict && i < TP_EVICTED_MAX; i++) {
+                tp_session_to_info(&plan.sessions[dec->evict[i]], &ex->evicted[i]);
                 ex->n_evicted = (uint8_t)(i + 1);
         }
-        describe_allowed(&msg, existing, &dec, &p, cl->name, user, active);
+        describe_allowed(&msg, plan.sessions, dec, p, client, plan.user, active);
 out:
-        free(existing);
-        free(views);
-        free(evict);
-        free(expired);
+        tp_plan_free(&plan);
 }
 
 /* ---- VERIFY ------------------------------------------------------------- */
@@ -289,8 +245,8 @@ static void verify_failed(struct tp_reply *rep, const struct tp_peer *peer, uint
                                      .peer_uid = (long)peer->uid });
 }
 
-void tp_handle_verify(struct tp_daemon *d, const struct tp_peer *peer,
-                      const struct tp_req_verify *req, struct tp_reply *rep)
+static void handle_verify(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_req_verify *req,
+                          struct tp_reply *rep)
 {
         struct tp_rep_verify *v = &rep->u.verify;
         struct tp_jwt_claims claims;
@@ -367,4 +323,16 @@ void tp_handle_verify(struct tp_daemon *d, const struct tp_peer *peer,
         format_utc(s.refresh_expires, when);
         tp_reply_status(rep, TP_STATUS_OK, "Session %s of %s (%s) is active; its refresh token expires at %s.",
                         s.id, s.user, s.client, when);
+}
+
+/* ---- entry points from the request table (request.c) ------------------- */
+
+void tp_handle_explain(struct tp_call *c)
+{
+        handle_explain(c->d, &c->req->u.signin, c->rep);
+}
+
+void tp_handle_verify(struct tp_call *c)
+{
+        handle_verify(c->d, c->peer, &c->req->u.verify, c->rep);
 }

@@ -6,7 +6,7 @@
  * retention window, and the event loop is never held for more than one
  * step. Active sessions are never touched, however old.
  */
-#include "daemon.h"
+#include "retention.h"
 
 #include <errno.h>
 #include <time.h>

@@ -8,7 +8,7 @@
  * protocol error closes that connection only. Peers are identified once,
  * at accept, with SO_PEERCRED.
  */
-#include "daemon.h"
+#include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,9 +27,15 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "control.h"
 #include "io.h"
+#include "keys.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "notify.h"
+#include "request.h"
+#include "retention.h"
+#include "wipe.h"
 
 #define MAX_CONNECTIONS 1024
 #define IDLE_TIMEOUT_MS 30000   /* between requests */
@@ -167,24 +173,6 @@ static void peer_name(struct server *srv, struct tp_peer *peer)
                 slot->looked_up_ms = now;
                 memcpy(slot->name, peer->user, sizeof(slot->name));
         }
-}
-
-void tp_server_notify_ready(struct tp_daemon *d)
-{
-        char status[256];
-        uint64_t active = 0;
-
-        if (tp_store_count_active(d->store, &active) < 0)
-                active = 0;
-        /* The expiry schedule holds at most one entry per active session;
-         * saying its size shows that bound holding. */
-        snprintf(status, sizeof(status),
-                 "Serving %zu client types; %" PRIu64 " active sessions; %zu scheduled to expire%s",
-                 d->config->n_clients, active, d->expiry.n,
-                 d->config_state == TP_CONFIG_LAST_GOOD ? "; CONFIGURATION FILE UNUSABLE, serving the last valid one"
-                 : d->config_state == TP_CONFIG_RELOAD_FAILED ? "; configuration file invalid, its last reload was rejected"
-                 : "");
-        tp_notify_ready(status);
 }
 
 /* Root's PAM requests must get through whatever other users do: each uid
@@ -340,46 +328,6 @@ static bool rate_allows(struct server *srv, uid_t uid)
         return true;
 }
 
-/* Wipe a secret string: its characters and terminator. What lay beyond was
- * wiped the same way after an earlier, longer value, or never written. */
-static void wipe_string(char *s, size_t size)
-{
-        size_t n = strnlen(s, size);
-
-        tp_secret_wipe(s, n < size ? n + 1 : size);
-}
-
-/* Tokens are the only secrets a request or reply carries: wipe the scratch
- * copies of those once the reply is encoded. */
-static void wipe_secrets(struct tp_request *req, struct tp_reply *rep)
-{
-        switch (req->type) {
-        case TP_REQ_OPEN:
-        case TP_REQ_REAUTH:
-        case TP_REQ_REFRESH:
-                wipe_string(rep->u.tokens.access_token, sizeof(rep->u.tokens.access_token));
-                wipe_string(rep->u.tokens.refresh_token, sizeof(rep->u.tokens.refresh_token));
-                if (req->type != TP_REQ_OPEN)
-                        wipe_string(req->u.session.refresh_token, sizeof(req->u.session.refresh_token));
-                break;
-        case TP_REQ_CLOSE:
-                wipe_string(req->u.session.refresh_token, sizeof(req->u.session.refresh_token));
-                break;
-        case TP_REQ_VERIFY:
-                wipe_string(req->u.verify.token, sizeof(req->u.verify.token));
-                break;
-        default:
-                break;
-        }
-}
-
-/* Requests whose answers depend on nothing in the store: sent at once even
- * while a batch is waiting for its commit. */
-static bool independent_of_store(uint8_t type)
-{
-        return type == TP_REQ_ACCESS || type == TP_REQ_POLICY;
-}
-
 /* Has the peer closed its end (not merely shut down its writing)? Its
  * request may still be buffered, but no answer can reach it. */
 static bool peer_gone(int fd)
@@ -393,8 +341,11 @@ static bool peer_gone(int fd)
  * in time, or the daemon is stopping): see delivery.c. */
 static void reply_undelivered(struct server *srv, struct conn *c)
 {
+        const struct tp_request_kind *k = tp_request_kind(c->out_type);
+
         tp_audit_request_begin(c->peer.uid, !c->peer.admin, tp_monotonic_ms());
-        tp_handle_undelivered(srv->d, &c->peer, c->out_type, c->out_session);
+        if (k && k->undelivered)
+                k->undelivered(srv->d, &c->peer, c->out_type, c->out_session);
         tp_audit_request_end();
         /* Inside a batch, its change (and so its event) goes with the batch. */
         tp_audit_mark(tp_store_request_changed(srv->d->store));
@@ -430,6 +381,7 @@ static int conn_set_reply(struct conn *c, const struct tp_reply *rep)
  * when it depends on the store and a batch is open, after the commit. */
 static int conn_answer(struct server *srv, struct conn *c)
 {
+        const struct tp_request_kind *k;
         bool changed;
         int r;
 
@@ -440,20 +392,24 @@ static int conn_answer(struct server *srv, struct conn *c)
         c->header_len = 0;
         if (r < 0)
                 return r;
+        k = tp_request_kind(srv->req->type);
+        if (!k) /* the decoder knows no more types than the table */
+                return -EPROTO;
         /* Every event this request causes is the peer's, for the per-uid
          * limit on audit events (log.h). */
         tp_audit_request_begin(c->peer.uid, !c->peer.admin, tp_monotonic_ms());
-        if (tp_request_needs_client(srv->req->type) && peer_gone(c->fd)) {
+        if (k->needs_client && peer_gone(c->fd)) {
                 /* The client gave up waiting (a PAM module on its timeout):
                  * acting now would record what it never heard. */
-                tp_handle_abandoned(srv->d, &c->peer, srv->req);
+                if (k->abandoned)
+                        k->abandoned(srv->d, &c->peer, srv->req);
                 tp_audit_request_end();
                 tp_audit_mark(false);
-                wipe_secrets(srv->req, srv->rep);
+                tp_request_wipe(srv->req, srv->rep);
                 return -ECONNABORTED;
         }
         if (c->peer.admin || rate_allows(srv, c->peer.uid)) {
-                tp_handle_request(srv->d, &c->peer, srv->req, srv->rep);
+                tp_request_handle(srv->d, &c->peer, srv->req, srv->rep);
         } else {
                 tp_reply_reset(srv->rep, srv->req->type);
                 tp_reply_status(srv->rep, TP_STATUS_ERROR,
@@ -467,15 +423,14 @@ static int conn_answer(struct server *srv, struct conn *c)
         r = conn_set_reply(c, srv->rep);
         c->out_type = srv->req->type;
         c->out_session[0] = '\0';
-        if (r >= 0 && srv->rep->status == TP_STATUS_OK &&
-            (c->out_type == TP_REQ_OPEN || c->out_type == TP_REQ_REAUTH || c->out_type == TP_REQ_REFRESH))
+        if (r >= 0 && srv->rep->status == TP_STATUS_OK && k->undelivered)
                 memcpy(c->out_session, srv->rep->u.tokens.session_id, sizeof(c->out_session));
-        wipe_secrets(srv->req, srv->rep);
+        tp_request_wipe(srv->req, srv->rep);
         if (r < 0)
                 return r;
         /* Group commit: what this request read or changed becomes durable
          * with the batch, and only then may the peer hear of it. */
-        if (tp_store_batch_pending(srv->d->store) && !independent_of_store(c->type)) {
+        if (tp_store_batch_pending(srv->d->store) && k->reads_store) {
                 c->held = true;
                 c->held_changed = changed;
                 c->held_next = NULL;
@@ -614,14 +569,12 @@ static void handle_signals(struct server *srv)
         while (read(srv->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 switch (si.ssi_signo) {
                 case SIGHUP:
-                        tp_notify_reloading();
-                        if (tp_daemon_reload(srv->d, &errs) == 0)
+                        if (tp_control_reload(srv->d, &errs) == 0)
                                 tp_log(LOG_NOTICE, "configuration reloaded from %s", srv->d->config_path);
                         else
                                 tp_log(LOG_ERR, "%s is invalid; the running policy was kept",
                                        srv->d->config_path);
                         tp_config_errors_clear(&errs);
-                        tp_server_notify_ready(srv->d);
                         break;
                 case SIGTERM:
                 case SIGINT:
@@ -753,7 +706,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
 
         /* Accepting from here on: only now may the service manager send
          * logins our way. */
-        tp_server_notify_ready(d);
+        tp_control_ready(d);
         while (!srv.stopping) {
                 struct epoll_event events[128];
                 /* Audit entries waiting for a log that stopped reading are

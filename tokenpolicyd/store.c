@@ -18,7 +18,7 @@
 
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store_sqlite.h"
 
 #ifndef SQLITE_OPEN_NOFOLLOW
 #define SQLITE_OPEN_NOFOLLOW 0
@@ -213,7 +213,7 @@ static const char *const stmt_sql[STMT_MAX_] = {
         [STMT_SET_BOOT_CHECKED] = "INSERT OR REPLACE INTO meta (key, value) VALUES ('boot_checked', ?)",
 };
 
-/* tp_store_query() runs one of eight statement pairs, chosen by which
+/* sqlite_query() runs one of eight statement pairs, chosen by which
  * filters are set, so that each has a plain WHERE clause the planner can
  * match to an index, where "(? IS NULL OR user = ?)" would defeat it. */
 #define QUERY_BY_USER 0x1u
@@ -221,7 +221,8 @@ static const char *const stmt_sql[STMT_MAX_] = {
 #define QUERY_ALL_STATES 0x4u
 #define QUERY_VARIANTS 8u
 
-struct tp_store {
+struct tp_store_impl {
+        struct tp_store pub;  /* what callers hold (store.h) */
         sqlite3 *db;
         sqlite3_stmt *stmt[STMT_MAX_];
         sqlite3_stmt *query_rows[QUERY_VARIANTS];
@@ -269,13 +270,13 @@ static int errno_from_sqlite(int rc)
 }
 
 /* Records SQLite's own message while it still describes this failure. */
-static int store_sqlite_error(struct tp_store *s, int rc)
+static int store_sqlite_error(struct tp_store_impl *s, int rc)
 {
         snprintf(s->errmsg, sizeof s->errmsg, "%s", sqlite3_errmsg(s->db));
         return errno_from_sqlite(rc);
 }
 
-static int store_error(struct tp_store *s, int r, const char *msg)
+static int store_error(struct tp_store_impl *s, int r, const char *msg)
 {
         snprintf(s->errmsg, sizeof s->errmsg, "%s", msg);
         return r;
@@ -288,7 +289,7 @@ static void stmt_release(sqlite3_stmt *st)
 }
 
 /* Run a statement that yields no rows. */
-static int stmt_exec(struct tp_store *s, sqlite3_stmt *st)
+static int stmt_exec(struct tp_store_impl *s, sqlite3_stmt *st)
 {
         int rc = sqlite3_step(st);
         int r = 0;
@@ -303,7 +304,7 @@ static int stmt_exec(struct tp_store *s, sqlite3_stmt *st)
 
 /* A fixed field must carry its NUL inside the field; refuse it otherwise
  * rather than read past the end. */
-static int bind_field(struct tp_store *s, sqlite3_stmt *st, int idx, const char *field,
+static int bind_field(struct tp_store_impl *s, sqlite3_stmt *st, int idx, const char *field,
                       size_t size, const char *name)
 {
         size_t n = strnlen(field, size);
@@ -317,7 +318,7 @@ static int bind_field(struct tp_store *s, sqlite3_stmt *st, int idx, const char 
         return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc);
 }
 
-static int bind_string(struct tp_store *s, sqlite3_stmt *st, int idx, const char *str)
+static int bind_string(struct tp_store_impl *s, sqlite3_stmt *st, int idx, const char *str)
 {
         size_t n = strlen(str);
         int rc;
@@ -328,33 +329,33 @@ static int bind_string(struct tp_store *s, sqlite3_stmt *st, int idx, const char
         return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc);
 }
 
-static int bind_int64(struct tp_store *s, sqlite3_stmt *st, int idx, int64_t v)
+static int bind_int64(struct tp_store_impl *s, sqlite3_stmt *st, int idx, int64_t v)
 {
         int rc = sqlite3_bind_int64(st, idx, v);
         return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc);
 }
 
-static int bind_size(struct tp_store *s, sqlite3_stmt *st, int idx, size_t v)
+static int bind_size(struct tp_store_impl *s, sqlite3_stmt *st, int idx, size_t v)
 {
         /* LIMIT -1 means "no limit" to SQLite: never let a huge size wrap. */
         return bind_int64(s, st, idx, v > (size_t) INT64_MAX ? INT64_MAX : (int64_t) v);
 }
 
-static int bind_hash(struct tp_store *s, sqlite3_stmt *st, int idx,
+static int bind_hash(struct tp_store_impl *s, sqlite3_stmt *st, int idx,
                      const uint8_t hash[TP_REFRESH_HASH_LEN])
 {
         int rc = sqlite3_bind_blob(st, idx, hash, TP_REFRESH_HASH_LEN, SQLITE_STATIC);
         return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc);
 }
 
-static int corrupt_column(struct tp_store *s, sqlite3_stmt *st, int col)
+static int corrupt_column(struct tp_store_impl *s, sqlite3_stmt *st, int col)
 {
         snprintf(s->errmsg, sizeof s->errmsg, "corrupt row in sessions: column %s is invalid",
                  sqlite3_column_name(st, col));
         return -EIO;
 }
 
-static int column_text(struct tp_store *s, sqlite3_stmt *st, int col, char *dst, size_t size)
+static int column_text(struct tp_store_impl *s, sqlite3_stmt *st, int col, char *dst, size_t size)
 {
         const unsigned char *text;
         int n;
@@ -372,7 +373,7 @@ static int column_text(struct tp_store *s, sqlite3_stmt *st, int col, char *dst,
         return 0;
 }
 
-static int column_int(struct tp_store *s, sqlite3_stmt *st, int col, int64_t min, int64_t max,
+static int column_int(struct tp_store_impl *s, sqlite3_stmt *st, int col, int64_t min, int64_t max,
                       int64_t *ret)
 {
         int64_t v;
@@ -386,7 +387,7 @@ static int column_int(struct tp_store *s, sqlite3_stmt *st, int col, int64_t min
         return 0;
 }
 
-static int session_from_row(struct tp_store *s, sqlite3_stmt *st, struct tp_session *ret)
+static int session_from_row(struct tp_store_impl *s, sqlite3_stmt *st, struct tp_session *ret)
 {
         struct tp_session sess;
         int64_t uid, pid, state, start;
@@ -436,7 +437,7 @@ static int session_from_row(struct tp_store *s, sqlite3_stmt *st, struct tp_sess
  * (NULL when there are none). With ret_rowid, the SELECT has the rowid
  * after the session columns, and the last row's is stored there. The
  * statement is released either way. */
-static int collect_sessions(struct tp_store *s, sqlite3_stmt *st, struct tp_session **ret,
+static int collect_sessions(struct tp_store_impl *s, sqlite3_stmt *st, struct tp_session **ret,
                             size_t *ret_n, int64_t *ret_rowid)
 {
         struct tp_session *rows = NULL, *grown;
@@ -474,7 +475,7 @@ out:
         return r;
 }
 
-static int step_count(struct tp_store *s, sqlite3_stmt *st, uint64_t *ret)
+static int step_count(struct tp_store_impl *s, sqlite3_stmt *st, uint64_t *ret)
 {
         int rc = sqlite3_step(st);
         int64_t v;
@@ -498,7 +499,7 @@ out:
 
 /* An UPDATE restricted to active rows changed nothing: is the id unknown,
  * or is the session no longer active? */
-static int missing_or_stale(struct tp_store *s, const char *id)
+static int missing_or_stale(struct tp_store_impl *s, const char *id)
 {
         sqlite3_stmt *st = s->stmt[STMT_EXISTS];
         int rc, r;
@@ -517,7 +518,7 @@ out:
         return r;
 }
 
-static int update_active(struct tp_store *s, sqlite3_stmt *st, const char *id)
+static int update_active(struct tp_store_impl *s, sqlite3_stmt *st, const char *id)
 {
         int r;
 
@@ -532,7 +533,7 @@ static int update_active(struct tp_store *s, sqlite3_stmt *st, const char *id)
 
 /* Run a pragma that answers one row; *ret_st is left on that row for the
  * caller to read and finalize. */
-static int pragma_row(struct tp_store *s, const char *sql, sqlite3_stmt **ret_st)
+static int pragma_row(struct tp_store_impl *s, const char *sql, sqlite3_stmt **ret_st)
 {
         sqlite3_stmt *st = NULL;
         int rc;
@@ -550,7 +551,7 @@ static int pragma_row(struct tp_store *s, const char *sql, sqlite3_stmt **ret_st
         return 0;
 }
 
-static int pragma_int(struct tp_store *s, const char *sql, int64_t *ret)
+static int pragma_int(struct tp_store_impl *s, const char *sql, int64_t *ret)
 {
         sqlite3_stmt *st = NULL;
         int r;
@@ -562,7 +563,7 @@ static int pragma_int(struct tp_store *s, const char *sql, int64_t *ret)
         return 0;
 }
 
-static int pragma_text_equals(struct tp_store *s, const char *sql, const char *want)
+static int pragma_text_equals(struct tp_store_impl *s, const char *sql, const char *want)
 {
         sqlite3_stmt *st = NULL;
         const unsigned char *got;
@@ -577,7 +578,7 @@ static int pragma_text_equals(struct tp_store *s, const char *sql, const char *w
         return r;
 }
 
-static int exec_sql(struct tp_store *s, const char *sql)
+static int exec_sql(struct tp_store_impl *s, const char *sql)
 {
         int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
         return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc);
@@ -592,7 +593,7 @@ static int check_schema_version(int64_t version)
 
 /* Create the schema on a fresh file, or bring an older one up to date. The version is read again under the
  * write lock so that two daemons starting together cannot both create. */
-static int store_apply_schema(struct tp_store *s)
+static int store_apply_schema(struct tp_store_impl *s)
 {
         int64_t version;
         int r;
@@ -623,7 +624,7 @@ fail:
         return r;
 }
 
-static int prepare(struct tp_store *s, const char *sql, sqlite3_stmt **ret)
+static int prepare(struct tp_store_impl *s, const char *sql, sqlite3_stmt **ret)
 {
         int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, ret, NULL);
         return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc);
@@ -646,7 +647,7 @@ static void query_where(unsigned variant, char *buf, size_t size)
         }
 }
 
-static int store_prepare_all(struct tp_store *s)
+static int store_prepare_all(struct tp_store_impl *s)
 {
         char where[64], sql[512];
         int r;
@@ -721,12 +722,14 @@ static int fsync_parent(const char *path)
         return fsync_path(dir, O_DIRECTORY);
 }
 
+static void sqlite_close(struct tp_store_impl *s);
+
 /* A complete, empty store of the current version at `tmp`, closed again
  * (SQLite then folds its WAL into the file and removes it). SQLite would
  * create a missing file with the umask's mode: create it private first. */
 static int store_build(const char *tmp)
 {
-        struct tp_store *s;
+        struct tp_store_impl *s;
         int fd, rc, r;
 
         fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
@@ -748,7 +751,7 @@ static int store_build(const char *tmp)
             (r = store_apply_schema(s)) < 0)
                 goto out;
 out:
-        tp_store_close(s);
+        sqlite_close(s);
         if (r == 0)
                 r = fsync_path(tmp, 0);
         return r;
@@ -775,12 +778,14 @@ static int store_create(const char *path)
         return r;
 }
 
+static const struct tp_store_ops sqlite_ops;
+
 int tp_store_open(const char *path, struct tp_store **ret)
 {
         /* Never SQLITE_OPEN_CREATE: an empty file made here would be a
          * store of nothing (store_create() makes new ones). */
         const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
-        struct tp_store *s = NULL;
+        struct tp_store_impl *s = NULL;
         int64_t version, sync;
         int rc, r;
 
@@ -795,6 +800,8 @@ int tp_store_open(const char *path, struct tp_store **ret)
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
+        s->pub.ops = &sqlite_ops;
+        s->pub.impl = s;
         rc = sqlite3_open_v2(path, &s->db, flags, NULL);
         if (rc != SQLITE_OK) {
                 r = s->db ? store_sqlite_error(s, rc) : -ENOMEM;
@@ -824,14 +831,14 @@ int tp_store_open(const char *path, struct tp_store **ret)
             (r = store_prepare_all(s)) < 0)
                 goto out;
 
-        *ret = s;
+        *ret = &s->pub;
         s = NULL;
 out:
-        tp_store_close(s);
+        sqlite_close(s);
         return r;
 }
 
-void tp_store_close(struct tp_store *s)
+static void sqlite_close(struct tp_store_impl *s)
 {
         if (!s)
                 return;
@@ -846,7 +853,7 @@ void tp_store_close(struct tp_store *s)
         free(s);
 }
 
-const char *tp_store_errmsg(struct tp_store *s)
+static const char *sqlite_errmsg(struct tp_store_impl *s)
 {
         if (!s)
                 return "session store is not open";
@@ -857,7 +864,7 @@ const char *tp_store_errmsg(struct tp_store *s)
 
 /* While batching, a transaction is a savepoint inside the batch: it sees
  * and may be undone on its own, and becomes durable with the batch. */
-static int batch_begin(struct tp_store *s)
+static int batch_begin(struct tp_store_impl *s)
 {
         int r;
 
@@ -883,7 +890,7 @@ static int batch_begin(struct tp_store *s)
 }
 
 /* -EALREADY when a transaction is already open. */
-int tp_store_begin(struct tp_store *s)
+static int sqlite_begin(struct tp_store_impl *s)
 {
         if (s->batching)
                 return batch_begin(s);
@@ -893,10 +900,10 @@ int tp_store_begin(struct tp_store *s)
 }
 
 /* Returns once the WAL is synced, or, while batching, once the changes
- * are part of the batch (durable when tp_store_batch_commit() returns).
+ * are part of the batch (durable when sqlite_batch_commit() returns).
  * On failure the transaction may still be open: the caller rolls it back.
  * -EINVAL when none is open. */
-int tp_store_commit(struct tp_store *s)
+static int sqlite_commit(struct tp_store_impl *s)
 {
         int r;
 
@@ -920,7 +927,7 @@ int tp_store_commit(struct tp_store *s)
 
 /* Harmless when no transaction is open (SQLite may already have rolled
  * back after an I/O error). */
-void tp_store_rollback(struct tp_store *s)
+static void sqlite_rollback(struct tp_store_impl *s)
 {
         if (!s)
                 return;
@@ -942,12 +949,12 @@ void tp_store_rollback(struct tp_store *s)
         (void) stmt_exec(s, s->stmt[STMT_ROLLBACK]);
 }
 
-void tp_store_batch_start(struct tp_store *s)
+static void sqlite_batch_start(struct tp_store_impl *s)
 {
         s->batching = true;
 }
 
-bool tp_store_request_changed(struct tp_store *s)
+static bool sqlite_request_changed(struct tp_store_impl *s)
 {
         bool changed = s->request_changed;
 
@@ -955,17 +962,17 @@ bool tp_store_request_changed(struct tp_store *s)
         return changed;
 }
 
-bool tp_store_batch_pending(const struct tp_store *s)
+static bool sqlite_batch_pending(const struct tp_store_impl *s)
 {
         return s->batch_open;
 }
 
-int tp_store_batch_commit(struct tp_store *s)
+static int sqlite_batch_commit(struct tp_store_impl *s)
 {
         int r = 0;
 
         if (s->in_request) { /* a caller forgot its rollback: undo that part */
-                tp_store_rollback(s);
+                sqlite_rollback(s);
         }
         if (s->batch_open) {
                 if (s->batch_broken || sqlite3_get_autocommit(s->db))
@@ -982,7 +989,7 @@ int tp_store_batch_commit(struct tp_store *s)
 
 /* ---- sessions ----------------------------------------------------------- */
 
-int tp_store_insert(struct tp_store *s, const struct tp_session *sess)
+static int sqlite_insert(struct tp_store_impl *s, const struct tp_session *sess)
 {
         sqlite3_stmt *st = s->stmt[STMT_INSERT];
         int r;
@@ -1016,7 +1023,7 @@ int tp_store_insert(struct tp_store *s, const struct tp_session *sess)
         return stmt_exec(s, st);
 }
 
-int tp_store_get(struct tp_store *s, const char *id, struct tp_session *ret)
+static int sqlite_get(struct tp_store_impl *s, const char *id, struct tp_session *ret)
 {
         sqlite3_stmt *st = s->stmt[STMT_GET];
         struct tp_session sess;
@@ -1041,7 +1048,7 @@ out:
         return r;
 }
 
-int tp_store_list_active(struct tp_store *s, const char *user, const char *client,
+static int sqlite_list_active(struct tp_store_impl *s, const char *user, const char *client,
                          struct tp_session **ret, size_t *ret_n)
 {
         sqlite3_stmt *st = s->stmt[STMT_LIST_ACTIVE];
@@ -1054,7 +1061,7 @@ int tp_store_list_active(struct tp_store *s, const char *user, const char *clien
         return collect_sessions(s, st, ret, ret_n, NULL);
 }
 
-int tp_store_active_page(struct tp_store *s, struct tp_store_cursor *cur, size_t limit,
+static int sqlite_active_page(struct tp_store_impl *s, struct tp_store_cursor *cur, size_t limit,
                          struct tp_session **ret, size_t *ret_n)
 {
         sqlite3_stmt *st = s->stmt[STMT_ACTIVE_PAGE];
@@ -1081,7 +1088,7 @@ int tp_store_active_page(struct tp_store *s, struct tp_store_cursor *cur, size_t
 
 /* The count and the page come from one read transaction, so the total
  * always describes the same snapshot as the rows. */
-int tp_store_query(struct tp_store *s, const struct tp_store_filter *f, size_t offset,
+static int sqlite_query(struct tp_store_impl *s, const struct tp_store_filter *f, size_t offset,
                    size_t limit, struct tp_session **ret, size_t *ret_n, size_t *ret_total)
 {
         static const struct tp_store_filter active_only = { 0 };
@@ -1148,13 +1155,13 @@ out_release:
         stmt_release(rows_st);
 out:
         if (own_txn)
-                tp_store_rollback(s);
+                sqlite_rollback(s);
         free(rows);
         return r;
 }
 
 /* `state` must be one of the ended states; -EINVAL otherwise. */
-int tp_store_end(struct tp_store *s, const char *id, uint8_t state, int64_t ended)
+static int sqlite_end(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended)
 {
         sqlite3_stmt *st = s->stmt[STMT_END];
         int r;
@@ -1169,7 +1176,7 @@ int tp_store_end(struct tp_store *s, const char *id, uint8_t state, int64_t ende
         return update_active(s, st, id);
 }
 
-int tp_store_extend(struct tp_store *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
+static int sqlite_extend(struct tp_store_impl *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
                     int64_t refresh_expires, int64_t now)
 {
         sqlite3_stmt *st = s->stmt[STMT_EXTEND];
@@ -1185,7 +1192,7 @@ int tp_store_extend(struct tp_store *s, const char *id, const uint8_t hash[TP_RE
         return update_active(s, st, id);
 }
 
-int tp_store_touch(struct tp_store *s, const char *id, int64_t now)
+static int sqlite_touch(struct tp_store_impl *s, const char *id, int64_t now)
 {
         sqlite3_stmt *st = s->stmt[STMT_TOUCH];
         int r;
@@ -1197,12 +1204,12 @@ int tp_store_touch(struct tp_store *s, const char *id, int64_t now)
         return update_active(s, st, id);
 }
 
-int tp_store_count_active(struct tp_store *s, uint64_t *ret)
+static int sqlite_count_active(struct tp_store_impl *s, uint64_t *ret)
 {
         return step_count(s, s->stmt[STMT_COUNT_ACTIVE], ret);
 }
 
-int tp_store_count_leader_shared(struct tp_store *s, const char *id, uint32_t leader_pid,
+static int sqlite_count_leader_shared(struct tp_store_impl *s, const char *id, uint32_t leader_pid,
                                  uint64_t leader_start, uint64_t *ret)
 {
         sqlite3_stmt *st = s->stmt[STMT_LEADER_SHARED];
@@ -1221,7 +1228,7 @@ int tp_store_count_leader_shared(struct tp_store *s, const char *id, uint32_t le
         return step_count(s, st, ret);
 }
 
-int tp_store_scan_expiries(struct tp_store *s, tp_store_expiry_fn fn, void *userdata)
+static int sqlite_scan_expiries(struct tp_store_impl *s, tp_store_expiry_fn fn, void *userdata)
 {
         sqlite3_stmt *st = s->stmt[STMT_SCAN_EXPIRIES];
         char id[TP_SESSION_ID_MAX];
@@ -1259,7 +1266,7 @@ static bool row_client_is(sqlite3_stmt *st, const char *client)
 /* Bind the cursor and the row limit of one listing statement, from
  * parameter `idx` on. `with_state`: the statement compares (state,
  * created, rowid), else (created, rowid) within the active state. */
-static int bind_list_pos(struct tp_store *s, sqlite3_stmt *st, int idx, bool with_state,
+static int bind_list_pos(struct tp_store_impl *s, sqlite3_stmt *st, int idx, bool with_state,
                          const struct tp_store_list_pos *pos, size_t rows)
 {
         int r;
@@ -1273,7 +1280,7 @@ static int bind_list_pos(struct tp_store *s, sqlite3_stmt *st, int idx, bool wit
         return 0;
 }
 
-int tp_store_list_page(struct tp_store *s, const struct tp_store_filter *f,
+static int sqlite_list_page(struct tp_store_impl *s, const struct tp_store_filter *f,
                        const struct tp_store_list_pos *after, size_t limit, size_t budget,
                        struct tp_session **ret, size_t *ret_n, struct tp_store_list_pos *ret_next,
                        bool *ret_more)
@@ -1344,7 +1351,7 @@ out:
 
 /* ---- history retention --------------------------------------------------- */
 
-int tp_store_purge_step(struct tp_store *s, int64_t before, size_t budget,
+static int sqlite_purge_step(struct tp_store_impl *s, int64_t before, size_t budget,
                         struct tp_store_purge_pos *pos, size_t *ret_deleted)
 {
         sqlite3_stmt *scan = s->stmt[STMT_PURGE_SCAN], *del = s->stmt[STMT_PURGE_DELETE];
@@ -1408,7 +1415,7 @@ out:
 
 /* ---- boots --------------------------------------------------------------- */
 
-int tp_store_adopt_boot(struct tp_store *s, const char *boot_id, int64_t since, size_t *ret_n)
+static int sqlite_adopt_boot(struct tp_store_impl *s, const char *boot_id, int64_t since, size_t *ret_n)
 {
         sqlite3_stmt *st = s->stmt[STMT_ADOPT_BOOT];
         int r;
@@ -1425,7 +1432,7 @@ int tp_store_adopt_boot(struct tp_store *s, const char *boot_id, int64_t since, 
         return 0;
 }
 
-int tp_store_other_boot_page(struct tp_store *s, const char *boot_id,
+static int sqlite_other_boot_page(struct tp_store_impl *s, const char *boot_id,
                              struct tp_store_cursor *cur, size_t limit,
                              struct tp_session **ret, size_t *ret_n)
 {
@@ -1451,7 +1458,7 @@ int tp_store_other_boot_page(struct tp_store *s, const char *boot_id,
         return 0;
 }
 
-int tp_store_boot_checked(struct tp_store *s, char *out, size_t outsz)
+static int sqlite_boot_checked(struct tp_store_impl *s, char *out, size_t outsz)
 {
         sqlite3_stmt *st = s->stmt[STMT_GET_BOOT_CHECKED];
         int rc, r = 0;
@@ -1468,7 +1475,7 @@ int tp_store_boot_checked(struct tp_store *s, char *out, size_t outsz)
         return r;
 }
 
-int tp_store_set_boot_checked(struct tp_store *s, const char *boot_id)
+static int sqlite_set_boot_checked(struct tp_store_impl *s, const char *boot_id)
 {
         sqlite3_stmt *st = s->stmt[STMT_SET_BOOT_CHECKED];
         int r;
@@ -1484,7 +1491,7 @@ int tp_store_set_boot_checked(struct tp_store *s, const char *boot_id)
 
 /* ---- diagnostics --------------------------------------------------------- */
 
-int tp_store_explain(struct tp_store *s, enum tp_store_plan which, char *out, size_t outsz)
+int tp_store_explain(struct tp_store *store, enum tp_store_plan which, char *out, size_t outsz)
 {
         static const enum store_stmt stmt_of[TP_STORE_PLAN_MAX_ + 1] = {
                 [TP_STORE_PLAN_LIST_USER] = STMT_LIST_USER,
@@ -1495,6 +1502,7 @@ int tp_store_explain(struct tp_store *s, enum tp_store_plan which, char *out, si
                 [TP_STORE_PLAN_PURGE] = STMT_PURGE_SCAN,
                 [TP_STORE_PLAN_OTHER_BOOT] = STMT_OTHER_BOOT,
         };
+        struct tp_store_impl *s;
         sqlite3_stmt *st = NULL;
         char sql[1024];
         size_t len = 0;
@@ -1502,6 +1510,9 @@ int tp_store_explain(struct tp_store *s, enum tp_store_plan which, char *out, si
 
         if ((unsigned) which > TP_STORE_PLAN_MAX_ || !out || outsz == 0)
                 return -EINVAL;
+        if (!store || store->ops != &sqlite_ops)
+                return -EOPNOTSUPP;
+        s = store->impl;
         out[0] = '\0';
         snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", stmt_sql[stmt_of[which]]);
         rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
@@ -1524,3 +1535,34 @@ out:
         sqlite3_finalize(st);
         return r;
 }
+
+/* ---- the interface (store.h) ---------------------------------------------- */
+
+static const struct tp_store_ops sqlite_ops = {
+        .close = sqlite_close,
+        .errmsg = sqlite_errmsg,
+        .begin = sqlite_begin,
+        .commit = sqlite_commit,
+        .rollback = sqlite_rollback,
+        .batch_start = sqlite_batch_start,
+        .batch_pending = sqlite_batch_pending,
+        .request_changed = sqlite_request_changed,
+        .batch_commit = sqlite_batch_commit,
+        .insert = sqlite_insert,
+        .get = sqlite_get,
+        .list_active = sqlite_list_active,
+        .query = sqlite_query,
+        .end = sqlite_end,
+        .extend = sqlite_extend,
+        .touch = sqlite_touch,
+        .count_active = sqlite_count_active,
+        .count_leader_shared = sqlite_count_leader_shared,
+        .list_page = sqlite_list_page,
+        .purge_step = sqlite_purge_step,
+        .adopt_boot = sqlite_adopt_boot,
+        .other_boot_page = sqlite_other_boot_page,
+        .boot_checked = sqlite_boot_checked,
+        .set_boot_checked = sqlite_set_boot_checked,
+        .active_page = sqlite_active_page,
+        .scan_expiries = sqlite_scan_expiries,
+};

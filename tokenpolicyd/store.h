@@ -7,9 +7,34 @@
  * disk. The schema carries a version (PRAGMA user_version); opening a store
  * written by a newer version fails rather than guessing.
  *
- * Kept behind this interface so a shared backend can replace it later.
+ * This header is the interface every backend implements: a struct of
+ * operations (struct tp_store_ops) that the backend fills, and inline
+ * calls through it that the rest of the daemon uses. The SQLite backend
+ * (store.c, opened with tp_store_open() from store_sqlite.h) is the only
+ * one so far; another fills its own table and is opened by main.c, and
+ * nothing that uses a struct tp_store changes.
+ *
+ * What a backend must honour, because the request layer relies on it:
+ *  - Every call may fail; a negative errno says why. -ENOENT (no such
+ *    session) and -ESTALE (no longer active) are answers; any other error
+ *    is a failure of the store, transient ones included (-EBUSY, -EAGAIN,
+ *    -ETIMEDOUT, -ECONNRESET, -EIO for a network or a lock that may work
+ *    again later): the caller answers ERROR, changes nothing outside the
+ *    store and tries again on a later request or tick. No caller retries
+ *    in a loop.
+ *  - Nothing is durable before tp_store_commit() (or, in a batch,
+ *    tp_store_batch_commit()) returns 0, and callers act on nothing
+ *    before: the audit events, enforcement actions and expiry-schedule
+ *    changes a request causes are held until its batch is durable (log.h
+ *    tp_audit_hold, lifecycle.h tp_lifecycle_hold) and dropped when it
+ *    fails. A backend never calls back into the daemon.
+ *  - One caller at a time, from the event loop's thread. Nothing in the
+ *    interface keeps a pointer into the caller's memory past the call (every
+ *    result is copied out or newly allocated), so calls could later be
+ *    made from another thread, one request's at a time, without changing it.
+ *
  * Library code: never logs; errors are negative errno values, with the
- * SQLite message available from tp_store_errmsg().
+ * backend's own message available from tp_store_errmsg().
  */
 #pragma once
 
@@ -19,11 +44,8 @@
 
 #include "proto.h"
 
-#define TP_STORE_SCHEMA_VERSION 6
 #define TP_REFRESH_HASH_LEN 32
 #define TP_BOOT_ID_MAX 37       /* /proc/sys/kernel/random/boot_id: a UUID, 36 characters */
-
-struct tp_store;
 
 struct tp_session {
         char id[TP_SESSION_ID_MAX];
@@ -55,70 +77,191 @@ struct tp_store_filter {
         bool all;           /* false: active sessions only */
 };
 
-/* Open or create the store at path (file mode 0600), apply the schema,
- * enable WAL. -EPROTO when the file's schema version is newer than ours.
- * A new store is built under another name and linked into place whole, so
- * an empty file at path was never a store of ours that had just begun: it
- * is refused with -ENODATA (what it held is lost) rather than taken for a
- * fresh store. */
-int tp_store_open(const char *path, struct tp_store **ret);
-void tp_store_close(struct tp_store *s);
-const char *tp_store_errmsg(struct tp_store *s);
+struct tp_store_list_pos;
+struct tp_store_purge_pos;
+struct tp_store_cursor;
 
-int tp_store_begin(struct tp_store *s);
-int tp_store_commit(struct tp_store *s);
-void tp_store_rollback(struct tp_store *s);
+/* Called for every active session's id and refresh expiry (scan_expiries);
+ * a negative return stops the scan and is returned. */
+typedef int (*tp_store_expiry_fn)(const char *id, int64_t refresh_expires, void *userdata);
 
-/* Group commit: one fsync for many requests. After tp_store_batch_start(),
- * tp_store_begin() opens a savepoint inside one batch transaction (begun
- * at the first), tp_store_commit() releases it into the batch and
- * tp_store_rollback() undoes that request alone. Nothing is durable, and
- * nothing may be acknowledged or acted on, until tp_store_batch_commit()
- * returns 0; on failure the whole batch is rolled back. Batching ends with
- * tp_store_batch_commit(), which is harmless when nothing was begun. */
-void tp_store_batch_start(struct tp_store *s);
+/* A backend's own state: each backend defines the struct for itself. */
+struct tp_store_impl;
+
+/* The operations a backend provides. Each is documented at the call of
+ * the same name below (tp_store_<name>). Every member is required. */
+struct tp_store_ops {
+        void (*close)(struct tp_store_impl *s);
+        const char *(*errmsg)(struct tp_store_impl *s);
+        int (*begin)(struct tp_store_impl *s);
+        int (*commit)(struct tp_store_impl *s);
+        void (*rollback)(struct tp_store_impl *s);
+        void (*batch_start)(struct tp_store_impl *s);
+        bool (*batch_pending)(const struct tp_store_impl *s);
+        bool (*request_changed)(struct tp_store_impl *s);
+        int (*batch_commit)(struct tp_store_impl *s);
+        int (*insert)(struct tp_store_impl *s, const struct tp_session *sess);
+        int (*get)(struct tp_store_impl *s, const char *id, struct tp_session *ret);
+        int (*list_active)(struct tp_store_impl *s, const char *user, const char *client,
+                           struct tp_session **ret, size_t *ret_n);
+        int (*query)(struct tp_store_impl *s, const struct tp_store_filter *f, size_t offset,
+                     size_t limit, struct tp_session **ret, size_t *ret_n, size_t *ret_total);
+        int (*end)(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended);
+        int (*extend)(struct tp_store_impl *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
+                      int64_t refresh_expires, int64_t now);
+        int (*touch)(struct tp_store_impl *s, const char *id, int64_t now);
+        int (*count_active)(struct tp_store_impl *s, uint64_t *ret);
+        int (*count_leader_shared)(struct tp_store_impl *s, const char *id, uint32_t leader_pid,
+                                   uint64_t leader_start, uint64_t *ret);
+        int (*list_page)(struct tp_store_impl *s, const struct tp_store_filter *f,
+                         const struct tp_store_list_pos *after, size_t limit, size_t budget,
+                         struct tp_session **ret, size_t *ret_n, struct tp_store_list_pos *ret_next,
+                         bool *ret_more);
+        int (*purge_step)(struct tp_store_impl *s, int64_t before, size_t budget,
+                          struct tp_store_purge_pos *pos, size_t *ret_deleted);
+        int (*adopt_boot)(struct tp_store_impl *s, const char *boot_id, int64_t since, size_t *ret_n);
+        int (*other_boot_page)(struct tp_store_impl *s, const char *boot_id, struct tp_store_cursor *cur,
+                               size_t limit, struct tp_session **ret, size_t *ret_n);
+        int (*boot_checked)(struct tp_store_impl *s, char *out, size_t outsz);
+        int (*set_boot_checked)(struct tp_store_impl *s, const char *boot_id);
+        int (*active_page)(struct tp_store_impl *s, struct tp_store_cursor *cur, size_t limit,
+                           struct tp_session **ret, size_t *ret_n);
+        int (*scan_expiries)(struct tp_store_impl *s, tp_store_expiry_fn fn, void *userdata);
+};
+
+/* What the daemon holds: a backend's operations and its state. */
+struct tp_store {
+        const struct tp_store_ops *ops;
+        struct tp_store_impl *impl;
+};
+
+/* Harmless on NULL (a store that was never opened). */
+static inline void tp_store_close(struct tp_store *s)
+{
+        if (s)
+                s->ops->close(s->impl);
+}
+
+static inline const char *tp_store_errmsg(struct tp_store *s)
+{
+        return s ? s->ops->errmsg(s->impl) : "session store is not open";
+}
+
+/* Open a transaction: -EALREADY when one is open. */
+static inline int tp_store_begin(struct tp_store *s)
+{
+        return s->ops->begin(s->impl);
+}
+
+/* Returns once the changes are durable, or, while batching, once they are
+ * part of the batch (durable when tp_store_batch_commit() returns). On
+ * failure the transaction may still be open: the caller rolls it back.
+ * -EINVAL when none is open. */
+static inline int tp_store_commit(struct tp_store *s)
+{
+        return s->ops->commit(s->impl);
+}
+
+/* Harmless on NULL and when no transaction is open. */
+static inline void tp_store_rollback(struct tp_store *s)
+{
+        if (s)
+                s->ops->rollback(s->impl);
+}
+
+/* Group commit: one durable write for many requests. After
+ * tp_store_batch_start(), tp_store_begin() opens a request's part of one
+ * batch transaction (begun at the first), tp_store_commit() releases it
+ * into the batch and tp_store_rollback() undoes that request alone.
+ * Nothing is durable, and nothing may be acknowledged or acted on, until
+ * tp_store_batch_commit() returns 0; on failure the whole batch is rolled
+ * back. Batching ends with tp_store_batch_commit(), which is harmless when
+ * nothing was begun. */
+static inline void tp_store_batch_start(struct tp_store *s)
+{
+        s->ops->batch_start(s->impl);
+}
+
 /* Whether a batch transaction is open (requests answered since wait). */
-bool tp_store_batch_pending(const struct tp_store *s);
+static inline bool tp_store_batch_pending(const struct tp_store *s)
+{
+        return s->ops->batch_pending(s->impl);
+}
+
 /* Whether the request handled since the last call released changes into
  * the batch; resets. */
-bool tp_store_request_changed(struct tp_store *s);
-int tp_store_batch_commit(struct tp_store *s);
+static inline bool tp_store_request_changed(struct tp_store *s)
+{
+        return s->ops->request_changed(s->impl);
+}
 
-int tp_store_insert(struct tp_store *s, const struct tp_session *sess);
+static inline int tp_store_batch_commit(struct tp_store *s)
+{
+        return s->ops->batch_commit(s->impl);
+}
+
+static inline int tp_store_insert(struct tp_store *s, const struct tp_session *sess)
+{
+        return s->ops->insert(s->impl, sess);
+}
 
 /* -ENOENT when no session has this id. */
-int tp_store_get(struct tp_store *s, const char *id, struct tp_session *ret);
+static inline int tp_store_get(struct tp_store *s, const char *id, struct tp_session *ret)
+{
+        return s->ops->get(s->impl, id, ret);
+}
 
-/* The user's active sessions of one client type, oldest first. *ret is a
- * new array (free()), *ret_n its length. */
-int tp_store_list_active(struct tp_store *s, const char *user, const char *client,
-                         struct tp_session **ret, size_t *ret_n);
+/* The user's active sessions of one client type, oldest first (the cap
+ * count at sign-in). *ret is a new array (free()), *ret_n its length. */
+static inline int tp_store_list_active(struct tp_store *s, const char *user, const char *client,
+                                       struct tp_session **ret, size_t *ret_n)
+{
+        return s->ops->list_active(s->impl, user, client, ret, ret_n);
+}
 
 /* Sessions matching the filter ordered by created then insertion, at most
  * `limit` starting at `offset`; *ret_total is the number matching overall.
  * For a filter with `all` the work grows with the history: revocation uses
  * it for active sessions only, listings use tp_store_list_page(). */
-int tp_store_query(struct tp_store *s, const struct tp_store_filter *f, size_t offset,
-                   size_t limit, struct tp_session **ret, size_t *ret_n, size_t *ret_total);
+static inline int tp_store_query(struct tp_store *s, const struct tp_store_filter *f, size_t offset,
+                                 size_t limit, struct tp_session **ret, size_t *ret_n, size_t *ret_total)
+{
+        return s->ops->query(s->impl, f, offset, limit, ret, ret_n, ret_total);
+}
 
 /* End an active session: state becomes `state` (revoked, expired, closed)
  * and `ended` is set. -ENOENT when absent, -ESTALE when not active. */
-int tp_store_end(struct tp_store *s, const char *id, uint8_t state, int64_t ended);
+static inline int tp_store_end(struct tp_store *s, const char *id, uint8_t state, int64_t ended)
+{
+        return s->ops->end(s->impl, id, state, ended);
+}
 
 /* New refresh token (hash and expiry) issued for an active session. */
-int tp_store_extend(struct tp_store *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
-                    int64_t refresh_expires, int64_t now);
+static inline int tp_store_extend(struct tp_store *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
+                                  int64_t refresh_expires, int64_t now)
+{
+        return s->ops->extend(s->impl, id, hash, refresh_expires, now);
+}
 
 /* Record use (refresh without rotation). */
-int tp_store_touch(struct tp_store *s, const char *id, int64_t now);
+static inline int tp_store_touch(struct tp_store *s, const char *id, int64_t now)
+{
+        return s->ops->touch(s->impl, id, now);
+}
 
-int tp_store_count_active(struct tp_store *s, uint64_t *ret);
+static inline int tp_store_count_active(struct tp_store *s, uint64_t *ret)
+{
+        return s->ops->count_active(s->impl, ret);
+}
 
 /* How many active sessions other than `id` have the same leader (pid and
  * start time): a process that opened sessions for several users, such as
  * a PAM gateway. 0 when no leader is recorded (pid or start time 0). */
-int tp_store_count_leader_shared(struct tp_store *s, const char *id, uint32_t leader_pid,
-                                 uint64_t leader_start, uint64_t *ret);
+static inline int tp_store_count_leader_shared(struct tp_store *s, const char *id, uint32_t leader_pid,
+                                               uint64_t leader_start, uint64_t *ret)
+{
+        return s->ops->count_leader_shared(s->impl, id, leader_pid, leader_start, ret);
+}
 
 /* ---- listings, a page at a time ---------------------------------------- */
 
@@ -138,10 +281,13 @@ struct tp_store_list_pos {
  * more than one that all do. *ret_next is the last session looked at,
  * *ret_more whether any follow it: the page may be short, even empty,
  * while more follow. *ret is a new array (free()), NULL when empty. */
-int tp_store_list_page(struct tp_store *s, const struct tp_store_filter *f,
-                       const struct tp_store_list_pos *after, size_t limit, size_t budget,
-                       struct tp_session **ret, size_t *ret_n, struct tp_store_list_pos *ret_next,
-                       bool *ret_more);
+static inline int tp_store_list_page(struct tp_store *s, const struct tp_store_filter *f,
+                                     const struct tp_store_list_pos *after, size_t limit, size_t budget,
+                                     struct tp_session **ret, size_t *ret_n,
+                                     struct tp_store_list_pos *ret_next, bool *ret_more)
+{
+        return s->ops->list_page(s->impl, f, after, limit, budget, ret, ret_n, ret_next, ret_more);
+}
 
 /* ---- history retention ------------------------------------------------- */
 
@@ -158,48 +304,13 @@ struct tp_store_purge_pos {
  * *pos. Run it inside a transaction. Returns 1 while the pass goes on, 0
  * once it is complete (*pos is back at the start), or a negative errno.
  * *ret_deleted counts the sessions deleted. */
-int tp_store_purge_step(struct tp_store *s, int64_t before, size_t budget,
-                        struct tp_store_purge_pos *pos, size_t *ret_deleted);
+static inline int tp_store_purge_step(struct tp_store *s, int64_t before, size_t budget,
+                                      struct tp_store_purge_pos *pos, size_t *ret_deleted)
+{
+        return s->ops->purge_step(s->impl, before, budget, pos, ret_deleted);
+}
 
-/* ---- boots ------------------------------------------------------------- */
-
-/* Active sessions recorded before the store knew boots (boot_id "") and
- * signed in at or after `since` (when this boot began) were signed in
- * during this boot: record `boot_id` for them. Run it inside a
- * transaction. *ret_n counts them. */
-int tp_store_adopt_boot(struct tp_store *s, const char *boot_id, int64_t since, size_t *ret_n);
-
-/* A page of active sessions recorded in a boot other than boot_id, in
- * creation order after *cur (TP_STORE_CURSOR_START first), which advances;
- * a short page is the last. *ret is a new array, NULL when empty. */
-struct tp_store_cursor;
-int tp_store_other_boot_page(struct tp_store *s, const char *boot_id,
-                             struct tp_store_cursor *cur, size_t limit,
-                             struct tp_session **ret, size_t *ret_n);
-
-/* The boot in which every active session of other boots was last closed
- * (the daemon's start-up pass), "" when never; and recording it (inside a
- * transaction). Sessions signed in since all carry that boot, so while it
- * is the running one there is nothing to look for. */
-int tp_store_boot_checked(struct tp_store *s, char *out, size_t outsz);
-int tp_store_set_boot_checked(struct tp_store *s, const char *boot_id);
-
-/* ---- diagnostics ------------------------------------------------------- */
-
-enum tp_store_plan {
-        TP_STORE_PLAN_LIST_USER,        /* a user's active sessions */
-        TP_STORE_PLAN_LIST_USER_ALL,    /* ... with their history */
-        TP_STORE_PLAN_LIST_EVERYONE,    /* every active session */
-        TP_STORE_PLAN_LIST_EVERYONE_ALL,
-        TP_STORE_PLAN_LIST_ACTIVE,      /* the cap count at sign-in */
-        TP_STORE_PLAN_PURGE,
-        TP_STORE_PLAN_OTHER_BOOT,
-        TP_STORE_PLAN_MAX_ = TP_STORE_PLAN_OTHER_BOOT,
-};
-
-/* SQLite's plan for one statement (EXPLAIN QUERY PLAN, its lines joined
- * with "; "), so tests can prove an index serves it without a sort. */
-int tp_store_explain(struct tp_store *s, enum tp_store_plan which, char *out, size_t outsz);
+/* ---- passes over the active sessions ------------------------------------ */
 
 /* A pass over every active session, a page at a time, in creation order.
  * Start with TP_STORE_CURSOR_START; each call returns up to `limit`
@@ -210,12 +321,51 @@ struct tp_store_cursor {
         int64_t rowid;
 };
 #define TP_STORE_CURSOR_START ((struct tp_store_cursor){ INT64_MIN, 0 })
-int tp_store_active_page(struct tp_store *s, struct tp_store_cursor *cur, size_t limit,
-                         struct tp_session **ret, size_t *ret_n);
+static inline int tp_store_active_page(struct tp_store *s, struct tp_store_cursor *cur, size_t limit,
+                                       struct tp_session **ret, size_t *ret_n)
+{
+        return s->ops->active_page(s->impl, cur, limit, ret, ret_n);
+}
 
 /* Call fn for every active session's id and refresh expiry, in no
  * particular order, without building a list (the expiry schedule is
- * rebuilt from this at start). A negative return from fn stops the scan
- * and is returned. */
-typedef int (*tp_store_expiry_fn)(const char *id, int64_t refresh_expires, void *userdata);
-int tp_store_scan_expiries(struct tp_store *s, tp_store_expiry_fn fn, void *userdata);
+ * rebuilt from this at start). */
+static inline int tp_store_scan_expiries(struct tp_store *s, tp_store_expiry_fn fn, void *userdata)
+{
+        return s->ops->scan_expiries(s->impl, fn, userdata);
+}
+
+/* ---- boots ------------------------------------------------------------- */
+
+/* Active sessions recorded before the store knew boots (boot_id "") and
+ * signed in at or after `since` (when this boot began) were signed in
+ * during this boot: record `boot_id` for them. Run it inside a
+ * transaction. *ret_n counts them. */
+static inline int tp_store_adopt_boot(struct tp_store *s, const char *boot_id, int64_t since, size_t *ret_n)
+{
+        return s->ops->adopt_boot(s->impl, boot_id, since, ret_n);
+}
+
+/* A page of active sessions recorded in a boot other than boot_id, in
+ * creation order after *cur (TP_STORE_CURSOR_START first), which advances;
+ * a short page is the last. *ret is a new array, NULL when empty. */
+static inline int tp_store_other_boot_page(struct tp_store *s, const char *boot_id,
+                                           struct tp_store_cursor *cur, size_t limit,
+                                           struct tp_session **ret, size_t *ret_n)
+{
+        return s->ops->other_boot_page(s->impl, boot_id, cur, limit, ret, ret_n);
+}
+
+/* The boot in which every active session of other boots was last closed
+ * (the daemon's start-up pass), "" when never; and recording it (inside a
+ * transaction). Sessions signed in since all carry that boot, so while it
+ * is the running one there is nothing to look for. */
+static inline int tp_store_boot_checked(struct tp_store *s, char *out, size_t outsz)
+{
+        return s->ops->boot_checked(s->impl, out, outsz);
+}
+
+static inline int tp_store_set_boot_checked(struct tp_store *s, const char *boot_id)
+{
+        return s->ops->set_boot_checked(s->impl, boot_id);
+}

@@ -132,6 +132,30 @@ def test_ready_only_when_serving_and_watchdog_pings():
         env.cleanup()
 
 
+def test_a_failed_commit_changes_no_expiry_schedule():
+    """The expiry schedule changes with the store, never before it: a
+    sign-in whose batch cannot be written leaves no entry behind, which the
+    status line the service manager gets shows (one entry per active
+    session)."""
+    env = Env()
+    note = Notifications(env.dir)
+    try:
+        env.start(wait=False, env={"NOTIFY_SOCKET": note.path})
+        note.wait_for("READY=1")
+        env.sign_in("tptest-desktop", USER)
+        wal = os.path.join(env.state, "sessions.db-wal")
+        size = os.path.getsize(wal) if os.path.exists(wal) else 0
+        subprocess.run(["prlimit", f"--pid={env.proc.pid}", f"--fsize={size}:unlimited"], check=True)
+        r = env.pam("tptest-desktop", USER, "acct", "open")
+        eq(r["results"], ["PAM_SUCCESS", "PAM_SESSION_ERR"], "refused while the store cannot be written")
+        subprocess.run(["prlimit", f"--pid={env.proc.pid}", "--fsize=unlimited:unlimited"], check=True)
+        env.ctl("reload", check_rc=0)
+        msg, _ = note.wait_for("READY=1")
+        check("STATUS=Serving 4 client types; 1 active sessions; 1 scheduled to expire" in msg, msg)
+    finally:
+        env.cleanup()
+
+
 def test_serves_the_socket_from_systemd_socket_activate():
     env = Env()
     try:

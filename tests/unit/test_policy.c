@@ -339,6 +339,43 @@ static void test_signin_expired_excluded_and_reported(void **state)
         assert_int_equal(r.evict[0], 0);
 }
 
+/* The engine reports the count it decided on: live sessions only (active
+ * and not past expiry), and whether that count is at the cap, whatever
+ * the verdict, so that a caller never counts again. */
+static void test_signin_reports_live_count(void **state)
+{
+        struct tp_effective_policy p = policy_make(10, TP_EVICT_OLDEST);
+        struct tp_policy_session s[12];
+        struct signin_result r;
+
+        (void) state;
+        sessions_fill_live(s, 12);
+        s[2].refresh_expires = NOW;          /* expired: not counted */
+        s[4].state = TP_STATE_CLOSED;        /* ended: not counted */
+        sign_in(&p, NOW, s, 9, &r);
+        assert_int_equal(r.d.n_live, 7);
+        assert_false(r.d.at_cap);
+        sign_in(&p, NOW, s, 12, &r);
+        assert_int_equal(r.d.n_live, 10);
+        assert_true(r.d.at_cap);
+        assert_int_equal(r.d.n_evict, 1);
+
+        /* a refusal still says how many were counted */
+        p.evict = TP_EVICT_DENY_NEW;
+        sign_in(&p, NOW, s, 12, &r);
+        assert_int_equal(r.d.verdict, TP_VERDICT_DENY_CAP);
+        assert_int_equal(r.d.n_live, 10);
+        assert_true(r.d.at_cap);
+        p.access = false;
+        sign_in(&p, NOW, s, 12, &r);
+        assert_int_equal(r.d.verdict, TP_VERDICT_DENY_ACCESS);
+        assert_int_equal(r.d.n_live, 10);
+        assert_true(r.d.at_cap);
+        sign_in(&p, NOW, NULL, 0, &r);
+        assert_int_equal(r.d.n_live, 0);
+        assert_false(r.d.at_cap);
+}
+
 static void test_signin_expiry_boundary_counts(void **state)
 {
         struct tp_effective_policy p = policy_make(10, TP_EVICT_OLDEST);
@@ -1160,6 +1197,7 @@ int main(void)
                 cmocka_unit_test(test_signin_lowered_cap_20_to_10_evicts_11),
                 cmocka_unit_test(test_signin_cap_plus_5_evicts_6),
                 cmocka_unit_test(test_signin_expired_excluded_and_reported),
+                cmocka_unit_test(test_signin_reports_live_count),
                 cmocka_unit_test(test_signin_expiry_boundary_counts),
                 cmocka_unit_test(test_signin_oldest_expired_never_evicted),
                 cmocka_unit_test(test_signin_non_active_ignored),

@@ -25,7 +25,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store_sqlite.h"
 
 struct fixture {
         char dir[256];

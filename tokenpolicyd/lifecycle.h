@@ -1,0 +1,67 @@
+/* lifecycle.h: running sessions after sign-in (lifecycle.c): the expiry
+ * schedule, enforcement of on_expiry / on_revoke, ghosts.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon.h"
+#include "store.h"
+
+/* Build the expiry schedule from the store (at start). */
+int tp_lifecycle_start(struct tp_daemon *d);
+void tp_lifecycle_stop(struct tp_daemon *d);
+
+/* A session got a new refresh expiry (sign-in, re-authentication,
+ * extension): schedule it. The schedule holds one entry per session and
+ * moves it only earlier; a later expiry is taken from the store when the
+ * entry comes due. During a group commit this waits for release(). */
+void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_expires);
+
+/* A session ended (closed, revoked, expired) and its end was committed:
+ * drop it from the schedule, so that the schedule never holds more than
+ * the active sessions. During a group commit this waits for release(). */
+void tp_lifecycle_ended(struct tp_daemon *d, const char *id);
+
+/* Expire the sessions that are due (marking them expired and applying the
+ * client type's on_expiry) and deliver pending SIGTERMs. Returns true when
+ * more expiries are already due and the loop should call again at once. */
+bool tp_lifecycle_tick(struct tp_daemon *d);
+
+/* Apply on_revoke (revoked, evicted) or on_expiry to a session that has
+ * just ended in the store, and audit what was done. Before it is ended or
+ * locked, the session's user is told why on the session's terminal (or
+ * sshd's stderr pipe, notice.h); then the action waits for
+ * tp_lifecycle_told(), at most a few seconds. */
+void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool expired,
+                          const char *why);
+
+/* Whether sessions told why they end are waiting to be ended (the loop
+ * then calls tp_lifecycle_told() often). */
+bool tp_lifecycle_telling(const struct tp_daemon *d);
+/* End the told sessions whose notice has been read or has waited long
+ * enough; all of them with now. */
+void tp_lifecycle_told(struct tp_daemon *d, bool now);
+
+/* Group commit: between hold and release, the effects a request has on
+ * running sessions are only noted: tp_lifecycle_enforce() what to do to
+ * a session, tp_lifecycle_schedule() and tp_lifecycle_ended() how the
+ * expiry schedule changes. release(true) applies them in order, once the
+ * batch that recorded why is durable; release(false) forgets them (the
+ * batch was lost). With the audit events the log holds (log.h), these are
+ * every effect of a request outside the store. */
+void tp_lifecycle_hold(struct tp_daemon *d);
+void tp_lifecycle_release(struct tp_daemon *d, bool committed);
+
+/* A session whose leader process (or logind session) is gone: it must not
+ * count against a cap. False when alive or when it cannot be told. */
+bool tp_lifecycle_is_ghost(struct tp_daemon *d, const struct tp_session *s);
+/* The same, in the shape of the sign-in plan's question (plan.h); ctx is
+ * the struct tp_daemon. */
+bool tp_lifecycle_ghost_check(void *ctx, const struct tp_session *s);
+
+/* The leader of a session being opened: the PAM process itself, as
+ * SO_PEERCRED saw it, with its start time. */
+void tp_lifecycle_leader(pid_t peer_pid, uint32_t *ret_pid, uint64_t *ret_start);
