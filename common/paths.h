@@ -2,7 +2,7 @@
  * and the packaging agree on, each written once.
  *
  * Defaults only: at run time the daemon's --config, --socket, --state-dir
- * and --pid-file, the module's socket= and the CLI's --socket,
+ * and --pid-file, the module's socket= and map= and the CLI's --socket,
  * $TOKENPOLICY_SOCKET and verify --state-dir choose others. The systemd
  * units, the init script and the man pages (FILES, ENVIRONMENT) spell the
  * same values for their readers; change them together.
@@ -31,6 +31,12 @@
 /* The daemon's state directory: the session store, the signing key and
  * the public keys tokenpolicyctl verify reads (tokenpolicyd(8), FILES). */
 #define TP_DEFAULT_STATE_DIR "/var/lib/tokenpolicy"
+
+/* The daemon's copy of the service map in its state directory, which
+ * outlives a reboot; the module reads it (with the default socket only)
+ * when there is no map in TP_RUNTIME_DIR (pam_tokenpolicy(8), THE
+ * SERVICE MAP). */
+#define TP_DEFAULT_STATE_SVCMAP TP_DEFAULT_STATE_DIR "/" TP_SVCMAP_FILE
 
 /* The session's environment: pam_tokenpolicy sets these with pam_putenv()
  * after a sign-in or re-authentication (pam_tokenpolicy(8), ENVIRONMENT).

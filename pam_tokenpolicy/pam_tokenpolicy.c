@@ -8,8 +8,9 @@
  * daemon cannot be reached or trusted the module applies fail= and logs why.
  *
  * Two things never depend on the daemon: a service that the service map
- * (common/svcmap.c, written by the daemon next to its socket) shows to be
- * of no client type is left alone under unmapped=ignore without a request,
+ * (common/svcmap.c, written by the daemon next to its socket, or after a
+ * reboot its copy in the daemon's state directory) shows to be of no
+ * client type is left alone under unmapped=ignore without a request,
  * and root is never refused unless even_deny_root is given. The refresh
  * token is kept only in PAM data (wiped when the handle ends), never in
  * the environment or a log. A re-authentication renews only the session
@@ -46,6 +47,7 @@
 
 struct options {
         const char *socket;
+        const char *map; /* the service map's copy that outlives a reboot, or NULL */
         const char *client;
         int timeout_ms;
         uid_t trust_uid; /* the daemon's socket and process belong to this uid */
@@ -61,6 +63,7 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
 {
         o->silent = (flags & PAM_SILENT) != 0;
         o->socket = TP_DEFAULT_SOCKET;
+        o->map = NULL;
         o->client = "";
         o->timeout_ms = DEFAULT_TIMEOUT_MS;
         o->trust_uid = 0;
@@ -74,6 +77,8 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
 
                 if (strncmp(a, "socket=", 7) == 0 && a[7] == '/') {
                         o->socket = a + 7;
+                } else if (strncmp(a, "map=", 4) == 0 && a[4] == '/') {
+                        o->map = a + 4;
                 } else if (strncmp(a, "client=", 7) == 0 && a[7] && strlen(a + 7) < TP_CLIENT_MAX) {
                         o->client = a + 7;
                 } else if (strncmp(a, "timeout=", 8) == 0) {
@@ -116,6 +121,10 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
                         pam_syslog(pamh, LOG_ERR, "unknown or malformed option '%s' ignored", a);
                 }
         }
+        /* The default copy belongs to the default daemon: another socket's
+         * daemon keeps its copy in another state directory. */
+        if (!o->map && strcmp(o->socket, TP_DEFAULT_SOCKET) == 0)
+                o->map = TP_DEFAULT_STATE_SVCMAP;
 }
 
 static void say(pam_handle_t *pamh, const struct options *o, int style, const char *fmt, ...)
@@ -188,13 +197,18 @@ static bool exempt_user(pam_handle_t *pamh, const struct options *o, const char 
         return pw && pw->pw_uid == 0;
 }
 
-/* What the service map next to the socket says about this sign-in: a
- * TP_SVCMAP_* answer, or 0 when only the daemon can tell (client= given,
- * no map, or one that is not trusted or not well formed, which is logged).
+/* What the service map next to the socket says about this sign-in, or
+ * when there is none there (the runtime directory is emptied at boot, and
+ * the daemon has not run since), its copy in the daemon's state directory
+ * (map=): a TP_SVCMAP_* answer, or 0 when only the daemon can tell
+ * (client= given, no map, or one that is not trusted or not well formed,
+ * which is logged). A map beside the socket that fails a check is not
+ * passed over for the copy: the runtime one describes the running daemon.
  * Without an answer the module asks, as it did before there was a map. */
 static int map_lookup(pam_handle_t *pamh, const struct options *o, const struct tp_req_signin *s)
 {
         char path[PATH_MAX], why[256] = "", client[TP_CLIENT_MAX];
+        const char *where = path;
         char *text;
         ssize_t n;
         int r = 0;
@@ -207,19 +221,25 @@ static int map_lookup(pam_handle_t *pamh, const struct options *o, const struct 
         if (!text)
                 return 0;
         n = tp_svcmap_read(path, o->trust_uid, text, TP_SVCMAP_SIZE_MAX + 1, why, sizeof(why));
+        if (n == -ENOENT && o->map) {
+                if (o->debug)
+                        pam_syslog(pamh, LOG_DEBUG, "no service map at %s: reading %s", path, o->map);
+                where = o->map;
+                n = tp_svcmap_read(where, o->trust_uid, text, TP_SVCMAP_SIZE_MAX + 1, why, sizeof(why));
+        }
         if (n == -ENOENT) {
                 if (o->debug)
-                        pam_syslog(pamh, LOG_DEBUG, "no service map at %s: asking tokenpolicyd", path);
+                        pam_syslog(pamh, LOG_DEBUG, "no service map at %s: asking tokenpolicyd", where);
         } else if (n == -EPERM && why[0]) {
-                pam_syslog(pamh, LOG_ERR, "not trusting the service map %s: %s", path, why);
+                pam_syslog(pamh, LOG_ERR, "not trusting the service map %s: %s", where, why);
         } else if (n < 0) {
-                pam_syslog(pamh, LOG_ERR, "cannot read the service map %s: %s", path,
+                pam_syslog(pamh, LOG_ERR, "cannot read the service map %s: %s", where,
                            n == -EFBIG ? "larger than the format allows" : strerror((int)-n));
         } else if ((r = tp_svcmap_lookup(text, (size_t)n, s->service, client)) < 0) {
-                pam_syslog(pamh, LOG_ERR, "the service map %s is not well formed: asking tokenpolicyd", path);
+                pam_syslog(pamh, LOG_ERR, "the service map %s is not well formed: asking tokenpolicyd", where);
                 r = 0;
         } else if (o->debug) {
-                pam_syslog(pamh, LOG_DEBUG, "service map: %s is %s%s", s->service,
+                pam_syslog(pamh, LOG_DEBUG, "service map %s: %s is %s%s", where, s->service,
                            r == TP_SVCMAP_UNMAPPED ? "of no client type" : "of client type ",
                            r == TP_SVCMAP_UNMAPPED ? "" : client);
         }

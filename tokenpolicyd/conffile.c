@@ -291,7 +291,7 @@ int tp_conffile_reload(struct tp_daemon *d, struct tp_config_errors *errs)
         free(d->config_errors);
         d->config_errors = NULL;
         keep_last_good(d);
-        tp_mapfile_publish(d->config, d->socket_path);
+        tp_mapfile_publish(d->config, d->socket_path, d->state_dir);
         tp_audit(&(struct tp_audit){ .event = "reload", .reason = d->config_path, .peer_uid = -1 });
         return 0;
 }

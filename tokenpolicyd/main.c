@@ -404,7 +404,7 @@ int main(int argc, char **argv)
         }
         /* The configuration is now the running one: tell the module which
          * services it covers before the first request is served. */
-        tp_mapfile_publish(d.config, sock);
+        tp_mapfile_publish(d.config, sock, state);
         /* For init scripts: the file given, else the default one for the
          * daemon that binds the default socket itself; only the process that
          * holds the socket writes it, before a detached start reports

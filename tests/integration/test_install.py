@@ -337,9 +337,9 @@ def test_shared_paths_are_defined_once():
           "the init script's CONFIG and PIDFILE")
     pages = {p: read("man", p) for p in os.listdir(os.path.join(ROOT, "man"))}
     for page, want in (("tokenpolicyd.8", ("TP_DEFAULT_SOCKET", "TP_DEFAULT_CONFIG", "TP_DEFAULT_STATE_DIR",
-                                           "TP_DEFAULT_PID_FILE", "TP_SVCMAP_FILE")),
-                       ("pam_tokenpolicy.8", ("TP_DEFAULT_SOCKET", "TP_SVCMAP_FILE", "TP_ENV_SESSION_ID",
-                                              "TP_ENV_ACCESS_TOKEN", "TP_ENV_CLIENT")),
+                                           "TP_DEFAULT_PID_FILE", "TP_SVCMAP_FILE", "TP_DEFAULT_STATE_SVCMAP")),
+                       ("pam_tokenpolicy.8", ("TP_DEFAULT_SOCKET", "TP_SVCMAP_FILE", "TP_DEFAULT_STATE_SVCMAP",
+                                              "TP_ENV_SESSION_ID", "TP_ENV_ACCESS_TOKEN", "TP_ENV_CLIENT")),
                        ("tokenpolicyctl.1", ("TP_DEFAULT_SOCKET", "TP_DEFAULT_STATE_DIR", "TP_ENV_SESSION_ID")),
                        ("tokenpolicy.conf.5", ("TP_DEFAULT_CONFIG",))):
         for name in want:

@@ -20,10 +20,12 @@ and through pamtester the stacks of cron (root and the test user), login
     serves the last valid configuration, tokenpolicyctl status says so,
     and everything passes;
   - refusing to start on a broken file when none was ever valid: as when
-    stopped; and after a reboot (no service map left in /run), root still
-    passes everything while the module, no longer able to tell which
-    services are unmapped, refuses the test user everywhere (fail=closed,
-    as pam_tokenpolicy(8) documents).
+    stopped; after a reboot (no service map left in /run) the same, the
+    module reading the copy of the map the daemons that ran left in the
+    state directory; and without that copy either, root still passes
+    everything while the module, no longer able to tell which services
+    are unmapped, refuses the test user everywhere (fail=closed, as
+    pam_tokenpolicy(8) documents).
 
 The init script's status is checked in every state. Finally "dpkg -r"
 takes the profile out of the stacks and stops the daemon, frozen as it is,
@@ -64,6 +66,7 @@ TIMEOUT_S = 3.0
 NOT_AVAILABLE = "The sign-in policy service is not available; contact your administrator."
 SUDOERS_DROP_IN = "tptest-installed-failsafe"
 LAST_GOOD = os.path.join(pkg.STATE_DIR, "last-good.conf")
+STATE_MAP = os.path.join(pkg.STATE_DIR, "services.map")
 # A typo an administrator could make: a value the option does not have.
 TYPO = ('on_expiry = "lock";', 'on_expiry = "lokc";')
 
@@ -397,6 +400,7 @@ def test_install_enable_the_profile_and_start_with_the_init_script():
     eq(initd("status").returncode, 3, "init script status before start")
     start_daemon()
     check(os.path.isfile(ns_path("/run/tokenpolicy/services.map")), "the daemon wrote its service map")
+    check(os.path.isfile(STATE_MAP), "and its copy in the state directory")
 
 
 def test_daemon_running():
@@ -487,11 +491,16 @@ def test_broken_config_never_valid():
         eq(initd("status").returncode, 3, "init script status: not running")
         # The map of the configuration that ran before is still in /run.
         run_checks("never a valid file, map of an earlier run left", NOT_MAPPED)
-        # After a reboot /run is empty: the module cannot tell unmapped
-        # services from mapped ones and asks the daemon for all
-        # (fail=closed); root alone is sure to get in, to repair the file.
+        # After a reboot /run is empty: the copy of the map in the state
+        # directory, left by the daemons that ran, still tells the module
+        # which services are none of the policy's business.
         os.unlink(ns_path("/run/tokenpolicy/services.map"))
-        run_checks("never a valid file, after a reboot (no map)", ("root",))
+        run_checks("never a valid file, after a reboot (the state directory's copy)", NOT_MAPPED)
+        # Without the copy either, the module cannot tell unmapped services
+        # from mapped ones and asks the daemon for all (fail=closed); root
+        # alone is sure to get in, to repair the file.
+        os.unlink(STATE_MAP)
+        run_checks("never a valid file, after a reboot (no map, no copy)", ("root",))
     finally:
         pkg.write_conf(state["original_conf"])
 

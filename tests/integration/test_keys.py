@@ -405,7 +405,7 @@ def run_state_dir_scenario():
     def published():
         """The files a start writes when they are not right: their inode
         changes when they are written again."""
-        names = [n for n in ("signing-key.pub.pem", "jwks.json", "last-good.conf")
+        names = [n for n in ("signing-key.pub.pem", "jwks.json", "last-good.conf", "services.map")
                  if os.path.exists(os.path.join(env.state, n))]
         return {n: (os.stat(os.path.join(env.state, n)).st_ino, read_bytes(os.path.join(env.state, n)))
                 for n in names}
