@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tokenpolicy: PAM module, policy daemon and admin CLI.
 #
 #   make            build everything into build/

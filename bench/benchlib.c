@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* benchlib.c: timing and statistics shared by the benchmark programs. */
 #include "benchlib.h"
 

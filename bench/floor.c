@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* floor.c: the physical floor of the daemon's operations on this machine.
  *
  *   floor --dir DIR --iterations N

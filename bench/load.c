@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* load.c: daemon throughput under N concurrent clients.
  *
  *   load --socket PATH --mix signin|access|refresh --clients N --seconds S

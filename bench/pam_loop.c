@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* pam_loop.c: the cost of a PAM transaction through real libpam.
  *
  *   pam_loop --confdir DIR --user USER --iterations N [--warmup N] SERVICE...

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* scale_ops.c: single-client latency of individual requests.
  *
  *   scale_ops --socket PATH --service NAME --iterations N

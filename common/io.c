@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* io.c: the client side of the daemon socket, bounded by one deadline.
  *
  * Connects, sends one request frame and reads one reply frame, polling

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* io.h: client-side socket I/O with deadlines, shared by the PAM module and
  * the CLI.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* paths.h: the places and names that the PAM module, the daemon, the CLI
  * and the packaging agree on, each written once.
  *

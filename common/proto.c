@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* proto.c: frames, requests and replies to and from bytes.
  *
  * The one place that turns protocol structs into bytes and back; the field

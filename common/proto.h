@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* proto.h: the tokenpolicy wire protocol, shared by the PAM module, the
  * daemon and the CLI.
  *

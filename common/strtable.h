@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* strtable.h: the names of an enum's values, written once and looked up
  * both ways.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* svcmap.c: the service map's format (svcmap.h): the strict parser the
  * PAM module trusts, the builder the daemon writes with, and the reader
  * that refuses a file someone other than the daemon's owner could have

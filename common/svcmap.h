@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* svcmap.h: the service map, the file through which the PAM module knows
  * which PAM services belong to a client type without asking the daemon.
  *

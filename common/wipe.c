@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* wipe.c: tp_secret_wipe(), the project's only wipe of secrets (wipe.h).
  *
  * Why a plain memset() will not do: a store to memory that is never read

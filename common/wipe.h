@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* wipe.h: the one way the PAM module, the daemon and the CLI wipe a secret
  * (a refresh token, a frame or request that carried one, a private key's
  * bytes) before its memory is freed, reused or goes out of scope.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* wire.c: bounded big-endian writer and reader over fixed byte ranges.
  *
  * Every operation compares the bytes it needs with the bytes left before

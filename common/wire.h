@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* wire.h: the bounded byte buffers every protocol field goes through.
  *
  * A writer appends big-endian integers and length-prefixed strings to a

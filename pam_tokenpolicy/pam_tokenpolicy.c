@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* pam_tokenpolicy.c: the PAM entry points.
  *
  * Thin by design: no OpenSSL, no libconfig, no threads, no policy. Each

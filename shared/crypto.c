@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* crypto.c: SHA-256, bounded file reads and Ed25519 keys from PEM files,
  * for the token files (crypto.h).
  *

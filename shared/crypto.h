@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* crypto.h: the OpenSSL calls the token files share: SHA-256, a bounded
  * read of a small file, an Ed25519 key from a PEM file whose descriptor a
  * caller has approved, and a key's raw public half.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* jose.c: base64url, UTF-8 validation, the bounded JSON writer and the
  * strict flat-object JSON parser that compact JWTs are made of. The
  * contract is in jose.h.

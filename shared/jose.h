@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* jose.h: the text encodings under a compact JWT: base64url, UTF-8
  * validation, a bounded JSON writer and a strict parser for flat JSON
  * objects (the JWT header and claims).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* jwks.c: the JWKS text of a keyring (jwks.h).
  *
  * Must never: list a retained key whose time is not after now; put the

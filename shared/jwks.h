@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* jwks.h: the JWKS (RFC 7517) of a keyring: the document tokenpolicyd
  * publishes as jwks.json for any verifier that reads one.
  *

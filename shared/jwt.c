@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* jwt.c: parsing and verifying compact JWTs (jwt.h): split, decode, check
  * the header, choose the key, check the signature, then read the claims and
  * the clock.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* jwt.h: reading and verifying tokenpolicyd's access tokens, compact JWTs
  * signed with Ed25519 ("alg":"EdDSA").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* keyring.c: public keys by kid, the retained keys' end times, and reading
  * what a state directory publishes (keyring.h).
  *

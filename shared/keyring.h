@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* keyring.h: the public keys access tokens are verified with, by kid.
  *
  * A keyring holds the current key and the old keys a rotation retains,

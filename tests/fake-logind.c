@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fake-logind.c: a stand-in for systemd-logind on a private bus, so tests
  * can watch what the daemon asks of logind and make logind misbehave in
  * ways the real one will not on demand (unknown sessions, silence).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* pam_tptest_data.c: a test-only PAM module standing in for pam_systemd's
  * side of the handshake: at session open it writes the PAM data item
  * "systemd.runtime_max_sec" (or "none") to the file named by out=FILE, so a

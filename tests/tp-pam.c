@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* tp-pam.c: drive real PAM transactions through libpam for tests and the
  * demo. Uses pam_start_confdir() so a private service directory replaces
  * /etc/pam.d and no root or preload is needed.

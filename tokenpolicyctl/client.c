@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* client.c: tokenpolicyctl's conversation with tokenpolicyd: choosing the
  * socket, one connection per command, and turning I/O failures and refusals
  * into a message and an exit status.

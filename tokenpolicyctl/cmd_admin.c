@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_admin.c: the short request/answer commands: status (a table or one
  * JSON object), revoke, reload and token.
  *

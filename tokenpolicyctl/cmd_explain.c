@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_explain.c: `tokenpolicyctl explain`: what the next sign-in of a user
  * with a client type would get, and why, as lines or one JSON object.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_keys.c: `tokenpolicyctl rotate-key`: ask the daemon for a new
  * signing key and say until when the old one stays published; and
  * `tokenpolicyctl revoke-key KID`: make it stop trusting a key at once.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_policy.c: `tokenpolicyctl policy`: the policy in force per client
  * type, as a table or one JSON object.
  *

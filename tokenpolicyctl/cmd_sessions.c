@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_sessions.c: `tokenpolicyctl sessions`: fetch every page of a LIST
  * (or the first --limit sessions) over one connection, each request
  * continuing after the cursor of the previous reply, then print a table or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* cmd_verify.c: `tokenpolicyctl verify`: check an access token offline
  * against the daemon's published public key and show its claims.
  *

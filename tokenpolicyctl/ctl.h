@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* ctl.h: what the parts of tokenpolicyctl share: the command table, the
  * daemon conversation and the output helpers.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* output.c: how tokenpolicyctl shows things: aligned tables, JSON string
  * literals, and times as local dates and "3h 12m ago".
  *

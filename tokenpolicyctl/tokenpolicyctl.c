@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* tokenpolicyctl.c: the command line: global options, the command table,
  * help texts and the usage errors every command shares.
  *

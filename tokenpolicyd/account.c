@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* account.c: account validity from the passwd and shadow databases.
  *
  * Reentrant NSS calls only. Never logs, never caches: an account locked a

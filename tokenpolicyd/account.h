@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* account.h: is a user account still valid (exists, not locked, not
  * expired)? Reads the passwd and shadow databases through NSS; nothing
  * else. Library code: never logs.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* boot.c: sessions belong to the boot they were signed in during.
  *
  * Owns the daemon's knowledge of the running boot and the start-up pass

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* boot.h: sessions of other boots (boot.c). */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* conffile.c: the configuration file as the daemon reads it, at start and
  * at reload: the trust checks on the file and the directories leading to
  * it, the last valid configuration kept in the state directory, and what

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* conffile.h: the configuration file as the daemon reads it (conffile.c):
  * trust checks, the last valid copy, what is served when the file cannot
  * be used.

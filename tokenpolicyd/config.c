@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* config.c: reads /etc/tokenpolicy.conf with libconfig and validates it
  * against the schema of tokenpolicy.conf(5) (docs/product.md §5),
  * collecting every error of a load in one pass as "FILE:LINE: message".

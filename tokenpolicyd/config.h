@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* config.h: /etc/tokenpolicy.conf, loaded and validated strictly.
  *
  * The only module that includes libconfig. A load either yields a complete,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* control.c: operations on the whole daemon (control.h): a reload, from a
  * signal or a request, and the status line for the service manager.
  *

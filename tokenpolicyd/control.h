@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* control.h: operations on the whole daemon that both the event loop
  * (signals, start) and requests (RELOAD) start (control.c): reloading the
  * configuration, and telling the service manager how the daemon is doing.

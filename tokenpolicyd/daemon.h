@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* daemon.h: state shared by the daemon's event loop and request handlers.
  *
  * One struct tp_daemon per process, and the identity of a peer. Nothing

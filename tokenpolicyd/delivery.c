@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* delivery.c: what a request means when its client is gone.
  *
  * The PAM module waits for an answer at most timeout= ms, then gives up

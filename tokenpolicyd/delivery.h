@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* delivery.h: what a request means when its client is gone (delivery.c).
  * The request table (request.c) names which of these each kind uses.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* enforce.c: terminate or lock running sessions, and tell whether they are
  * still running (docs/product.md §4). The only file that includes sd-bus.
  *

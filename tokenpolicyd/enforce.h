@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* enforce.h: acting on running sessions (docs/product.md §4).
  *
  * The only module that includes sd-bus. Given a session's logind id (if

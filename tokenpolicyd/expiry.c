@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* expiry.c: a binary min-heap of (expiry, session id), one entry per id.
  *
  * The heap lives in one array; an open-addressing index (linear probing,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* expiry.h: the schedule of refresh-token expiries, a binary min-heap with
  * at most one entry per session.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* handlers.c: what each request means.
  *
  * The only place that combines the config, the policy engine, the store and

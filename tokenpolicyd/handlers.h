@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* handlers.h: the handlers of the sign-in and session requests, and of
  * the administrative ones (handlers.c). Called through the request table
  * (request.c) only, once the peer's rights for the kind are checked.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* jwt_sign.c: writing an access token (jwt_sign.h): the header and claims
  * as JSON, base64url, and the signature the signer makes over them.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* jwt_sign.h: tokenpolicyd's access tokens: compact JWTs signed with the
  * signer's current key (signer.h), in the format shared/jwt.h describes and
  * verifies. Library code: never logs.

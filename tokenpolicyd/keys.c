@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* keys.c: ROTATE_KEY, the request that replaces the signing key;
  * REVOKE_KEY, the one that stops trusting a key at once; and the end of
  * retained keys at their time, while the daemon runs.

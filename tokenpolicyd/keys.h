@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* keys.h: the signing keys at run time (keys.c): ROTATE_KEY, REVOKE_KEY
  * (through the request table) and the retained keys' end (from the loop).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* lifecycle.c: what happens to running sessions after sign-in.
  *
  * Owns the expiry schedule (a heap of refresh expiries, rebuilt from the

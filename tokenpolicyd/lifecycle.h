@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* lifecycle.h: running sessions after sign-in (lifecycle.c): the expiry
  * schedule, enforcement of on_expiry / on_revoke, ghosts.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* log.c: diagnostics and the audit trail.
  *
  * Diagnostics go to stderr (with "<N>" priority prefixes when stderr is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* log.h: the daemon's diagnostics and audit trail.
  *
  * In the foreground, one line per message on stderr; detached, syslog

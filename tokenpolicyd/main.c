@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* main.c: tokenpolicyd's command line, start-up and shutdown.
  *
  * Start-up order matters: everything that can fail for a reason the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mapfile.c: publish the running configuration's service map (mapfile.h),
  * beside the socket and, to outlive a reboot, in the state directory.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* mapfile.h: the service map the daemon publishes for the PAM module.
  *
  * Whenever a configuration becomes the running one (at start, at every

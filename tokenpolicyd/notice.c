@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* notice.c: tell a running session's user why it ends, on its own
  * terminal (see notice.h for which places and why those only).
  *

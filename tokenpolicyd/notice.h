@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* notice.h: telling the user of a running session, on that session's own
  * terminal, why it is about to be ended or locked, as wall(1) writes to a
  * terminal.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* notify.c: sd_notify and socket activation, through libsystemd's
  * sd-daemon API. Must never block the event loop (sd_notify sends one
  * datagram) and never log.

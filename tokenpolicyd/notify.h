@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* notify.h: telling the service manager how the daemon is doing.
  *
  * sd_notify(3) messages (READY=1, RELOADING=1, STOPPING=1, STATUS=,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* pidfile.c: write and remove the daemon's PID file.
  *
  * The file is written once the daemon holds its socket, so only the one

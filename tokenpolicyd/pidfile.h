@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* pidfile.h: the daemon's PID file, for init scripts and
  * start-stop-daemon(8). Never logs: callers report the negative errno.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* plan.c: the sign-in plan: tag, account, sessions, ghosts, the engine's
  * decision (plan.h says why one plan).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* plan.h: the sign-in plan (plan.c), the one way ACCESS, OPEN and EXPLAIN
  * decide a sign-in, so that what EXPLAIN says is what OPEN does:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* policy.c: the policy engine (docs/product.md §1, §3). Decides sign-in,
  * re-auth and refresh from the effective policy, the sessions the store
  * reports and a caller-supplied "now".

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* policy.h: the policy engine. Pure: policy values, the relevant sessions
  * and the current time in; a decision out. No I/O, no clock, no allocation,
  * no logging, so every rule is testable in isolation and at any instant.

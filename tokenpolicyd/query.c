@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* query.c: EXPLAIN and VERIFY, the two requests that only look.
  *
  * EXPLAIN answers "what would the next sign-in get, and why" with the

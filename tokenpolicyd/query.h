@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* query.h: EXPLAIN (what the next sign-in would get; changes nothing) and
  * VERIFY (is this access token good and its session still active?), in
  * query.c. Called through the request table (request.c) only.

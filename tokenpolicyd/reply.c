@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* reply.c: the helpers every handler answers with (reply.h).
  *
  * Messages are cut to fit the reply, never overflow it. A store failure is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* reply.h: answering one request (reply.c): the call a handler is given,
  * and the helpers every handler answers with. The bottom of the request
  * layer: the dispatcher (request.c) and every handler use it, and it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* request.c: the table of request kinds, and the dispatcher that checks a
  * peer's right for a kind before its handler runs (request.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* request.h: the kinds of request the daemon answers (request.c): one
  * table, one entry per request type, saying everything the daemon knows
  * about a kind outside its handler: who may send it, whether its answer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* retention.c: how long the store keeps ended sessions.
  *
  * Owns the background purge: sessions that ended more than

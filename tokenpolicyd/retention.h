@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* retention.h: the history of ended sessions (retention.c). */
 #pragma once
 

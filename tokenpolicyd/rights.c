@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* rights.c: whose is what (rights.h).
  *
  * The peer's identity is SO_PEERCRED's, taken at accept (server.c), never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* rights.h: whose is what (rights.c). The request table (request.c) says
  * which kinds of request a peer may send at all (PROTOCOL.md, section 8);
  * these are the ownership questions it and the handlers ask of one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* secrets.c: session ids, refresh tokens and their hashes (secrets.h).
  *
  * Must never: log; take a random value from anything but the kernel's

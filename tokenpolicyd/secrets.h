@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* secrets.h: random identifiers and refresh-token secrets.
  *
  * Session ids and jti values: creation time and CSPRNG bits in hex.

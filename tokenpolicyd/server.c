@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* server.c: the event loop. One thread, epoll, non-blocking sockets.
  *
  * Owns the listening socket, every client connection and the signals.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* server.h: the event loop (server.c), the top of the daemon: it calls
  * the request layer (request.h), nothing calls it but main.c.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* signer.c: the Ed25519 signing key, its rotation, the old public keys a
  * rotation retains, their end and revocation, and the files that publish
  * them (signer.h). The public keys in memory are a keyring (shared/

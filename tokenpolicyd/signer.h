@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* signer.h: tokenpolicyd's signing key and the files that publish its
  * keys: the private key, its rotation, the old public keys a rotation
  * retains and their end, and revocation.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* store.c: the durable session store, one SQLite database in WAL mode.
  *
  * Owns the database file, its schema and every SQL statement; no other

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* store.h: the durable session store (SQLite, WAL).
  *
  * The only module that includes SQLite. Every mutation happens inside a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* store_sqlite.h: the SQLite backend of the session store (store.c).
  *
  * Opening it, and what only SQLite has: the schema version of its file

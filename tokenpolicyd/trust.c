@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* trust.c: whether a file can only have been written, or put where it is,
  * by root or the daemon's own user.
  *

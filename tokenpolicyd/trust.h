@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* trust.h: may the daemon believe a file it reads? The configuration, the
  * last valid copy of it and the session store must be files that nobody
  * but root and the daemon's own user could have written, or put in place.

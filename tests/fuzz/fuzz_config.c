@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fuzz_config.c: libFuzzer harness for the configuration loader
  * (tokenpolicyd/config.c) through tp_config_load_string.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fuzz_frame.c: libFuzzer harness for the wire codec (common/proto.c).
  *
  * Every input is tried two ways: as a whole frame (header parsed first,

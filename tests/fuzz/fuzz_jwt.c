@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fuzz_jwt.c: libFuzzer harness for the access-token code: the JWT
  * verifier (shared/jwt.c, with the public keyring of shared/keyring.c),
  * the signer (tokenpolicyd/jwt_sign.c, tokenpolicyd/signer.c) and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fuzz_policy.c: libFuzzer harness for the policy engine
  * (tokenpolicyd/policy.c), driven like the daemon drives it.
  *

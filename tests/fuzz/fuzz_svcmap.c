@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fuzz_svcmap.c: libFuzzer harness for the service map parser
  * (common/svcmap.c), the text the PAM module reads before it asks the
  * daemon anything.

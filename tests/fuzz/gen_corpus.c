@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* gen_corpus.c: writes the seed inputs of the fuzz harnesses that need the
  * project's own encoders: real frames (fuzz_frame) and real tokens and
  * JOSE texts (fuzz_jwt). Run by `make fuzz-corpus`; its output is kept in

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """The audit trail through a real daemon.
 
 - A journal that stops reading (a real datagram socket, bound by the test,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Integration tests for the files tokenpolicyd trusts, and for serving on
 a configuration that went bad.
 

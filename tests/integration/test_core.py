@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Integration tests for the core: real libpam, real daemon, real SQLite.
 
 Each row of docs/product.md §3 (access check, sign-in, re-authentication,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Crash safety: nothing acknowledged is lost, the cap holds after recovery.
 
 32 clients sign in and out concurrently over the wire protocol while the

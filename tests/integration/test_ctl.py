@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Integration tests for tokenpolicyctl: every command and option, as root
 and as an ordinary user, against a real daemon with real sessions.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Enforcement on running sessions, through libpam and a real daemon.
 
 The logind path runs against a stand-in for systemd-logind on a private

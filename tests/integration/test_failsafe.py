@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Never lock the administrator out: Debian 12's own stacks, daemon down.
 
 Copies of Debian 12's su, sudo, cron and login stacks and the common-*

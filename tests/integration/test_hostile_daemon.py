@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """The daemon down, slow, hostile or not the daemon at all.
 
 Through the real module and libpam: a fake daemon (faults the real one

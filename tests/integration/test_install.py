@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """make install / uninstall into a DESTDIR, and the man pages render.
 
 Installs the real build output into a temporary root and checks the exact

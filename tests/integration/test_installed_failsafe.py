@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Never lock the administrator out, with the installed package.
 
 The .deb is built from this tree and installed with dpkg, its profile is

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Integration tests for signing-key rotation, revocation and the key
 choice of verify.
 

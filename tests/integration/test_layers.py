@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """The daemon's calls and #includes run downhill: no cycle among its
 modules, and the request layer's lower files never reach up into the
 handlers, the dispatcher or the event loop.

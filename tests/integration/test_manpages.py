@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Every option the programs accept is documented in their man pages.
 
 The lists come from the programs and the source, never from a copy kept

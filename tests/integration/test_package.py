@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """The Debian package: build, contents, install, remove, purge.
 
 Builds tokenpolicy_*.deb with dpkg-buildpackage from a copy of the source

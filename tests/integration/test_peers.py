@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Hostile local peers, over the raw wire protocol.
 
 Every request type a non-root user can send, aimed at another user's

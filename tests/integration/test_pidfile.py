@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """The daemon's PID file (--pid-file, and its default for the daemon that
 binds the default socket), as init scripts and start-stop-daemon use it.
 

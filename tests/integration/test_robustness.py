@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Bad input and the module's shape.
 
 Hostile or broken frames close only their own connection and change

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """A hostile user against their own sessions, and a shared session leader.
 
 Each test reproduces an attack through real libpam (tests/tp-pam, run as

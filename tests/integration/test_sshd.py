@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Enforcement on real sshd sessions (docs/product.md §4).
 
 A private OpenSSH server on 127.0.0.1 authenticates a test user with

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """The session store over time, through a real daemon and real libpam.
 
 A reboot: sessions recorded in an earlier boot are closed and audited at

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """systemd integration: units, readiness, watchdog, socket activation and
 the audit trail in the journal.
 

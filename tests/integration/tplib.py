@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """tplib: helpers for tokenpolicy's integration tests.
 
 Everything here is real: a real tokenpolicyd on a private socket and state

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """verify_jwt.py: an independent verifier of tokenpolicy access tokens.
 
 Integration tests use it to check the daemon's JWTs with code that shares

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* signertest.c: the signer fixture of test_signer and test_jwt_sign
  * (signertest.h). */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* signertest.h: the fixture of the tests that need tokenpolicyd's signer
  * (test_signer, test_jwt_sign): a fresh state directory with a signing key
  * made by tp_signer_open, removed with all it holds afterwards.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_config.c: unit tests for tokenpolicyd/config.c.
  *
  * Walks the corpus in tests/config (bad/NAME.conf with the exact messages

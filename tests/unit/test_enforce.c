@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_enforce.c: unit tests for enforcement on running sessions.
  *
  * Everything is real: leaders are forked children that report each SIGHUP

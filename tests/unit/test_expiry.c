@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_expiry.c: the expiry schedule pops in time order, whatever the
  * order of scheduling, including ties and the growth boundary; holds one
  * entry per session however often it is scheduled; moves an entry only

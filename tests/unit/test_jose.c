@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_jose.c: unit tests for the text encodings of a JWT (shared/jose.c).
  *
  * base64url against the RFC 4648 vectors and its strictness rules, UTF-8

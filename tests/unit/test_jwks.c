@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_jwks.c: unit tests for the JWKS text of a keyring (shared/jwks.c).
  *
  * The exact document: the current key first, then the retained keys whose

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_jwt.c: unit tests for the shared JWT verifier (shared/jwt.c), the
  * code tokenpolicyd and tokenpolicyctl both check tokens with.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_jwt_sign.c: unit tests for writing access tokens
  * (tokenpolicyd/jwt_sign.c).
  *

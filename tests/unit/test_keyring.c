@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_keyring.c: unit tests for the public keyring (shared/keyring.c):
  * kids, public keys from files, the keys a keyring holds and the one it
  * chooses for a kid, the retained keys' records, and what a state

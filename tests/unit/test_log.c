@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_log.c: unit tests for the audit trail: escaping of every byte class,
  * the lines and their holding for a group commit, the journal's native
  * protocol on a real datagram socket (one that reads, one that never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_mapfile.c: the daemon publishing its service map
  * (tokenpolicyd/mapfile.c) into a private runtime directory and a private
  * state directory.

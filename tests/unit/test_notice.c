@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_notice.c: unit tests for telling a session's user why it ends.
  *
  * Everything is real: a session is a tree of forked processes shaped like

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_output.c: what tokenpolicyctl prints (tokenpolicyctl/output.c).
  *
  * Text from the daemon in a table and in JSON: every character that

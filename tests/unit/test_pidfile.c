@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_pidfile.c: unit tests for the daemon's PID file: its content and
  * mode, the atomic replacement (no temporary file left, a symbolic link
  * replaced and never written through), failures that leave nothing behind,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_plan.c: unit tests for the sign-in plan (plan.c), on a real
  * temporary SQLite store.
  *

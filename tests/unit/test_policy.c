@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_policy.c: unit tests for the policy engine (tokenpolicyd/policy.c).
  *
  * Every rule of docs/product.md §1 and §3 on both sides of its limit: the

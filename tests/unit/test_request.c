@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_request.c: unit tests for the request layer's table and its one
  * rights check (request.c, rights.c).
  *

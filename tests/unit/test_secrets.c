@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_secrets.c: unit tests for random identifiers and refresh-token
  * secrets (tokenpolicyd/secrets.c).
  *

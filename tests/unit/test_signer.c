@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_signer.c: unit tests for the signing key and its files
  * (tokenpolicyd/signer.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_store.c: unit tests for the SQLite session store.
  *
  * Every test works in its own fresh temporary directory and removes it

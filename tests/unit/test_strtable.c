@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_strtable.c: the string-table helpers (common/strtable.h).
  *
  * A table of the same shape as the protocol's (a hole for a retired

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_svcmap.c: the service map (common/svcmap.c).
  *
  * The parser at both sides of every limit (client name, service name, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_trust.c: unit tests for the file trust checks (tokenpolicyd/trust.c).
  *
  * Real files, directories and symbolic links in a temporary tree, given to

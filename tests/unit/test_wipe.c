@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_wipe.c: unit tests for the one wipe of secrets (common/wipe.c).
  *
  * tp_secret_wipe() zeroes exactly the bytes it is given, takes NULL, and is

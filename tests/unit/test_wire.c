@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* test_wire.c: the wire codec (wire.c, proto.c) and client I/O (io.c).
  *
  * Round trips for every message type, every decoder rejection at the exact

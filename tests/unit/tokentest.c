@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* tokentest.c: helpers the token unit tests share (tokentest.h). */
 #include <stdarg.h>
 #include <stddef.h>

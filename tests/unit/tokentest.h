@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* tokentest.h: helpers the token unit tests share (test_secrets, test_keyring,
  * test_jwks, test_jwt, test_jwt_sign, test_signer): temporary directories,
  * small files, base64url through OpenSSL's own base64 (independent of
