@@ -30,7 +30,10 @@
 #include "plan.h"
 #include "store_sqlite.h"
 
-#define NOW ((int64_t)time(NULL))
+/* One clock for the whole run: EXPLAIN and OPEN compared a second apart
+ * must not see different expiry times. */
+static int64_t now_;
+#define NOW now_
 #define DAY 86400
 
 static const char conf_text[] =
@@ -547,5 +550,6 @@ int main(void)
                 cmocka_unit_test(test_explain_equals_open),
         };
 
+        now_ = (int64_t)time(NULL);
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
