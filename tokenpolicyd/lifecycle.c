@@ -85,6 +85,22 @@ static void schedule_now(struct tp_daemon *d, const char *id, int64_t refresh_ex
                              id);
 }
 
+/* Room for one more of n entries of `size` bytes in v (capacity *cap),
+ * doubling it when full: the array to use, or NULL (v untouched) without
+ * memory. */
+static void *room_for_one(void *v, size_t n, size_t *cap, size_t size)
+{
+        size_t want = *cap ? *cap * 2 : 8;
+        void *grown;
+
+        if (n < *cap)
+                return v;
+        grown = realloc(v, want * size);
+        if (grown)
+                *cap = want;
+        return grown;
+}
+
 /* During a group commit, a change to the schedule waits for the batch to
  * be durable, in order with the others: a batch that fails leaves every
  * session as it was, scheduled as it was. */
@@ -94,15 +110,10 @@ static bool hold_schedule(struct tp_daemon *d, const char *id, int64_t expires, 
 
         if (!d->holding_actions)
                 return false;
-        if (d->n_held_schedule == d->cap_held_schedule) {
-                size_t cap = d->cap_held_schedule ? d->cap_held_schedule * 2 : 8;
-                struct tp_held_schedule *v = realloc(d->held_schedule, cap * sizeof(*v));
-
-                if (!v)
-                        return false;
-                d->held_schedule = v;
-                d->cap_held_schedule = cap;
-        }
+        h = room_for_one(d->held_schedule, d->n_held_schedule, &d->cap_held_schedule, sizeof(*h));
+        if (!h)
+                return false;
+        d->held_schedule = h;
         h = &d->held_schedule[d->n_held_schedule++];
         snprintf(h->id, sizeof(h->id), "%s", id);
         h->expires = expires;
@@ -205,15 +216,10 @@ static bool hold_action(struct tp_daemon *d, const struct tp_session *s, bool ex
 {
         struct tp_held_action *h;
 
-        if (d->n_held_actions == d->cap_held_actions) {
-                size_t cap = d->cap_held_actions ? d->cap_held_actions * 2 : 8;
-                struct tp_held_action *v = realloc(d->held_actions, cap * sizeof(*v));
-
-                if (!v)
-                        return false;
-                d->held_actions = v;
-                d->cap_held_actions = cap;
-        }
+        h = room_for_one(d->held_actions, d->n_held_actions, &d->cap_held_actions, sizeof(*h));
+        if (!h)
+                return false;
+        d->held_actions = h;
         h = &d->held_actions[d->n_held_actions++];
         h->session = *s;
         h->expired = expired;
@@ -294,15 +300,10 @@ static bool defer_after_notice(struct tp_daemon *d, const struct tp_session *s, 
 
         if (d->n_told == TOLD_PENDING_MAX)
                 return false;
-        if (d->n_told == d->cap_told) {
-                size_t cap = d->cap_told ? d->cap_told * 2 : 8;
-                struct tp_told_action *v = realloc(d->told, cap * sizeof(*v));
-
-                if (!v)
-                        return false;
-                d->told = v;
-                d->cap_told = cap;
-        }
+        a = room_for_one(d->told, d->n_told, &d->cap_told, sizeof(*a));
+        if (!a)
+                return false;
+        d->told = a;
         a = &d->told[d->n_told++];
         a->session = *s;
         a->expired = expired;
