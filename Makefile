@@ -50,6 +50,8 @@ LIBSQLITE   := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite
 LIBSODIUM   := $(shell $(PKG_CONFIG) --libs libsodium 2>/dev/null || echo -lsodium)
 LIBCMOCKA   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 LIBSYSTEMD  := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
+LIBPQ       := $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null || echo -lpq)
+PQ_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 
 COMMON_SRC  := common/proto.c common/wire.c common/io.c common/svcmap.c common/wipe.c
 # shared/: the token code that tokenpolicyd and tokenpolicyctl both build
@@ -67,7 +69,7 @@ DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c
                tokenpolicyd/trust.c tokenpolicyd/conffile.c tokenpolicyd/notice.c \
                tokenpolicyd/boot.c tokenpolicyd/retention.c \
                tokenpolicyd/request.c tokenpolicyd/rights.c tokenpolicyd/reply.c tokenpolicyd/plan.c \
-               tokenpolicyd/control.c $(DAEMON_LIB_SRC)
+               tokenpolicyd/control.c tokenpolicyd/store_pg.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
 CTL_SRC     := $(wildcard tokenpolicyctl/*.c) $(filter-out common/%,$(VERIFY_SRC))
 
@@ -93,6 +95,8 @@ $(call objdirs,common bench): INC = $(COMMON_INC)
 $(call objdirs,pam_tokenpolicy): INC = $(PAM_INC)
 $(call objdirs,tokenpolicyctl): INC = $(CTL_INC)
 $(call objdirs,tokenpolicyd): INC = $(DAEMON_INC)
+# Only the PostgreSQL store sees libpq's headers.
+$(B)/obj/tokenpolicyd/store_pg.o: INC = $(DAEMON_INC) $(PQ_CFLAGS)
 $(call objdirs,shared): INC = $(COMMON_INC) $(TOKEN_INC)
 # Tests: what the module under test needs (unit tests of daemon modules
 # and the fuzz harnesses of daemon code see the daemon's headers; the
@@ -117,7 +121,7 @@ $(B)/obj/%.o: %.c
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
 $(B)/tokenpolicyd: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSODIUM) $(LIBSQLITE) $(LIBSYSTEMD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSODIUM) $(LIBSQLITE) $(LIBSYSTEMD) $(LIBPQ)
 
 $(B)/tokenpolicyctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSSL)

@@ -44,6 +44,7 @@
 #define TP_SERVICES_TEXT_MAX 1024  /* a client's services, comma-separated */
 #define TP_AUDIT_SINK_MAX 1100     /* STATUS: where audit events go, in words */
 #define TP_KID_MAX 64              /* a signing key id (43 base64url characters) */
+#define TP_HOST_ID_MAX 65          /* a host of a fleet (host_id) */
 
 enum tp_msg_type {
         TP_REQ_ACCESS = 1,   /* may this user sign in with this client type? */

@@ -45,6 +45,7 @@ struct loader {
 
 static const char *const top_level_keys[] = {
         "version", "custom_token_policy", "unknown_client", "defaults", "clients", "store",
+        "host_id",
 };
 
 enum policy_key {
@@ -661,9 +662,85 @@ static void parse_version(struct loader *l, const config_setting_t *s, struct tp
         c->version = 1;
 }
 
-/* The `store` group: how the session store keeps what it keeps. */
+bool tp_config_host_id_valid(const char *id)
+{
+        size_t n = strlen(id);
+
+        if (n == 0 || n >= TP_HOST_ID_MAX || !isalnum((unsigned char) id[0]))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char) id[i]) && !strchr(".-_", id[i]))
+                        return false;
+        return true;
+}
+
+static bool get_string(struct loader *l, const config_setting_t *s, const char *what,
+                       const char **ret)
+{
+        if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+                add_error(l, line_of(s), "%s must be a string (%s), not %s", config_setting_name(s),
+                          what, type_name(config_setting_type(s)));
+                return false;
+        }
+        *ret = config_setting_get_string(s);
+        return true;
+}
+
+/* A password written into the world-readable file would be readable by
+ * every user: libpq reads it from its passfile (or uses a certificate). */
+static bool conninfo_has_password(const char *v)
+{
+        for (const char *p = v; (p = strstr(p, "password")) != NULL; p += 8) {
+                const char *q = p + 8;
+
+                if (p != v && (isalnum((unsigned char) p[-1]) || p[-1] == '_'))
+                        continue;
+                while (*q == ' ' || *q == '\t')
+                        q++;
+                if (*q == '=')
+                        return true;
+        }
+        /* A URI: postgresql://user:password@host/... */
+        if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0) {
+                const char *auth = strstr(v, "://") + 3;
+                size_t len = strcspn(auth, "/?");
+                const char *at = memchr(auth, '@', len);
+
+                return at && memchr(auth, ':', (size_t) (at - auth)) != NULL;
+        }
+        return false;
+}
+
+static void parse_conninfo(struct loader *l, const config_setting_t *s, struct tp_config *c)
+{
+        const char *v;
+
+        if (!get_string(l, s, "a libpq connection string", &v))
+                return;
+        if (!*v) {
+                add_error(l, line_of(s), "store.conninfo is empty: give a libpq connection string "
+                          "such as \"host=db1 dbname=tokenpolicy user=tokenpolicy\"");
+                return;
+        }
+        if (strlen(v) >= sizeof(c->store_conninfo)) {
+                add_error(l, line_of(s), "store.conninfo is longer than %zu characters",
+                          sizeof(c->store_conninfo) - 1);
+                return;
+        }
+        if (conninfo_has_password(v)) {
+                add_error(l, line_of(s), "store.conninfo must not hold a password (this file is "
+                          "readable by every user): put it in the daemon's libpq passfile "
+                          "(passfile=..., ~/.pgpass) or use a client certificate");
+                return;
+        }
+        snprintf(c->store_conninfo, sizeof(c->store_conninfo), "%s", v);
+}
+
+/* The `store` group: where and how the session store keeps what it keeps. */
 static void parse_store(struct loader *l, const config_setting_t *group, struct tp_config *c)
 {
+        const config_setting_t *conninfo = NULL, *backend = NULL;
+        char buf[SHOWN_BUF_SIZE];
         int i, n;
 
         if (!config_setting_is_group(group)) {
@@ -676,14 +753,52 @@ static void parse_store(struct loader *l, const config_setting_t *group, struct 
         for (i = 0; i < n; i++) {
                 const config_setting_t *s = config_setting_get_elem(group, (unsigned) i);
                 const char *name = config_setting_name(s);
+                const char *v;
 
-                if (strcmp(name, "history_days") == 0)
+                if (strcmp(name, "history_days") == 0) {
                         get_in_range(l, s, TP_HISTORY_DAYS_MIN, TP_HISTORY_DAYS_MAX,
                                      &c->history_days);
-                else
+                } else if (strcmp(name, "backend") == 0) {
+                        backend = s;
+                        if (!get_string(l, s, "\"sqlite\" or \"postgresql\"", &v))
+                                continue;
+                        if (strcmp(v, "sqlite") == 0)
+                                c->store_backend = TP_STORE_SQLITE;
+                        else if (strcmp(v, "postgresql") == 0)
+                                c->store_backend = TP_STORE_POSTGRESQL;
+                        else
+                                add_error(l, line_of(s), "backend = \"%s\" is not one of sqlite, "
+                                          "postgresql", shown(v, buf));
+                } else if (strcmp(name, "conninfo") == 0) {
+                        conninfo = s;
+                        parse_conninfo(l, s, c);
+                } else {
                         add_error(l, line_of(s), "unknown setting '%s' in store (allowed: "
-                                  "history_days)", name);
+                                  "history_days, backend, conninfo)", name);
+                }
         }
+        if (c->store_backend == TP_STORE_POSTGRESQL && !conninfo)
+                add_error(l, line_of(backend), "store.backend = \"postgresql\" needs store.conninfo, "
+                          "the libpq connection string of the fleet's database");
+        else if (c->store_backend != TP_STORE_POSTGRESQL && conninfo)
+                add_error(l, line_of(conninfo), "store.conninfo is only used with "
+                          "store.backend = \"postgresql\"");
+}
+
+static void parse_host_id(struct loader *l, const config_setting_t *s, struct tp_config *c)
+{
+        char buf[SHOWN_BUF_SIZE];
+        const char *v;
+
+        if (!get_string(l, s, "this host's name in the fleet", &v))
+                return;
+        if (!tp_config_host_id_valid(v)) {
+                add_error(l, line_of(s), "host_id = \"%s\" is not a host id (1 to %d letters, "
+                          "digits, '.', '-' or '_', starting with a letter or digit)",
+                          shown(v, buf), TP_HOST_ID_MAX - 1);
+                return;
+        }
+        snprintf(c->host_id, sizeof(c->host_id), "%s", v);
 }
 
 static void parse_root(struct loader *l, const config_setting_t *root, struct tp_config *c)
@@ -711,7 +826,8 @@ static void parse_root(struct loader *l, const config_setting_t *root, struct tp
                 if (!known)
                         add_error(l, line_of(config_setting_get_elem(root, (unsigned) i)),
                                   "unknown top-level setting '%s' (allowed: version, "
-                                  "custom_token_policy, unknown_client, defaults, clients, store)",
+                                  "custom_token_policy, unknown_client, defaults, clients, store, "
+                                  "host_id)",
                                   name);
         }
 
@@ -744,6 +860,9 @@ static void parse_root(struct loader *l, const config_setting_t *root, struct tp
         s = config_setting_get_member(root, "store");
         if (s)
                 parse_store(l, s, c);
+        s = config_setting_get_member(root, "host_id");
+        if (s)
+                parse_host_id(l, s, c);
 }
 
 /* ---- loading ------------------------------------------------------------ */

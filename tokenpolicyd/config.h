@@ -23,6 +23,14 @@
 #define TP_HISTORY_DAYS_MIN 1
 #define TP_HISTORY_DAYS_MAX 3650
 #define TP_HISTORY_DAYS_DEFAULT 30
+/* store.conninfo: a libpq connection string, at most this long. */
+#define TP_CONNINFO_MAX 1024
+
+/* store.backend */
+enum tp_store_backend {
+        TP_STORE_SQLITE = 0,     /* one host: a file in the state directory */
+        TP_STORE_POSTGRESQL = 1, /* a fleet: one shared PostgreSQL database */
+};
 
 /* Built-in token policy, applied when custom_token_policy = false and for
  * keys neither `defaults` nor a client entry sets. */
@@ -61,7 +69,14 @@ struct tp_config {
         struct tp_client_config *clients;
         size_t n_clients;            /* 1..TP_POLICY_CLIENTS_MAX */
         uint32_t history_days;       /* store.history_days */
+        enum tp_store_backend store_backend; /* store.backend */
+        char store_conninfo[TP_CONNINFO_MAX]; /* store.conninfo; "" unless postgresql */
+        char host_id[TP_HOST_ID_MAX]; /* host_id; "" when not set (main.c derives one) */
 };
+
+/* Whether `id` is a usable host id: 1..TP_HOST_ID_MAX-1 characters of
+ * letters, digits, '.', '-' and '_', starting with a letter or digit. */
+bool tp_config_host_id_valid(const char *id);
 
 /* Errors collected during one load, in file order. */
 struct tp_config_errors {

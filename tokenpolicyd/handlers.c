@@ -252,6 +252,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         tp_lifecycle_leader(peer->pid, &sess.leader_pid, &sess.leader_start);
         copy_str(sess.logind_session, sizeof(sess.logind_session), req->logind_session);
         copy_str(sess.boot_id, sizeof(sess.boot_id), d->boot_id);
+        copy_str(sess.host, sizeof(sess.host), d->host_id);
         sess.created = now;
         sess.refresh_expires = dec->refresh_expires;
         sess.last_extended = now;

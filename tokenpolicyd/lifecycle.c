@@ -165,10 +165,19 @@ static struct tp_enforce_target target_of(const struct tp_session *s)
         };
 }
 
+bool tp_lifecycle_runs_here(const struct tp_daemon *d, const struct tp_session *s)
+{
+        return !s->host[0] || !d->host_id[0] || strcmp(s->host, d->host_id) == 0;
+}
+
 bool tp_lifecycle_is_ghost(struct tp_daemon *d, const struct tp_session *s)
 {
         struct tp_enforce_target t = target_of(s);
 
+        /* Another host's process ids and logind sessions mean nothing here:
+         * only its own daemon can tell whether it still runs. */
+        if (!tp_lifecycle_runs_here(d, s))
+                return false;
         return tp_enforcer_session_alive(d->enforcer, &t) == 0;
 }
 
@@ -326,6 +335,16 @@ void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool 
         uint64_t shared = 0;
         uint8_t action;
 
+        /* Another host's session: that host acts on it, having read from
+         * the store that it ended (tp_lifecycle_owed()). */
+        if (!tp_lifecycle_runs_here(d, s)) {
+                tp_audit(&(struct tp_audit){ .event = "enforce", .user = s->user, .client = s->client,
+                                             .service = s->service, .session = s->id,
+                                             .reason = "runs on another host of the fleet, which applies "
+                                                       "its own policy to it",
+                                             .peer_uid = -1 });
+                return;
+        }
         /* Held until the batch is durable; with no memory to hold it, a
          * revocation acts now rather than never. */
         if (d->holding_actions && hold_action(d, s, expired, why))
@@ -382,6 +401,35 @@ void tp_lifecycle_told(struct tp_daemon *d, bool now)
                 d->told = NULL;
                 d->cap_told = 0;
         }
+}
+
+/* Sessions of this host that other hosts ended, acted on per call. */
+#define OWED_PAGE 64
+
+void tp_lifecycle_owed(struct tp_daemon *d)
+{
+        struct tp_session *rows = NULL;
+        size_t n = 0;
+        int r;
+
+        if ((r = tp_store_owed_page(d->store, OWED_PAGE, &rows, &n)) < 0) {
+                tp_log_errno(r, "Failed to look for sessions of this host ended elsewhere in the fleet (%s); "
+                             "looking again in a few seconds", tp_store_errmsg(d->store));
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const struct tp_session *s = &rows[i];
+                bool expired = s->state == TP_STATE_EXPIRED;
+
+                tp_lifecycle_ended(d, s->id);
+                if (s->state != TP_STATE_CLOSED)
+                        tp_lifecycle_enforce(d, s, expired,
+                                             expired ? "refresh token expired" : "revoked from another host of the fleet");
+                if ((r = tp_store_settle(d->store, s->id)) < 0 && r != -ENOENT)
+                        tp_log_errno(r, "Failed to record that session %s was acted on (%s)", s->id,
+                                     tp_store_errmsg(d->store));
+        }
+        free(rows);
 }
 
 /* Sessions looked at per second by the background pass for ghosts. */

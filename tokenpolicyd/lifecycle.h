@@ -56,6 +56,16 @@ void tp_lifecycle_told(struct tp_daemon *d, bool now);
 void tp_lifecycle_hold(struct tp_daemon *d);
 void tp_lifecycle_release(struct tp_daemon *d, bool committed);
 
+/* Whether this host runs the session (always, with a store of one host):
+ * no host acts on another's sessions. */
+bool tp_lifecycle_runs_here(const struct tp_daemon *d, const struct tp_session *s);
+
+/* Fleet mode: apply on_revoke or on_expiry to this host's sessions that
+ * another host ended (an eviction by a sign-in there, a revocation), and
+ * record that they were acted on. The loop calls it when the store wakes
+ * it and every few seconds. */
+void tp_lifecycle_owed(struct tp_daemon *d);
+
 /* A session whose leader process (or logind session) is gone: it must not
  * count against a cap. False when alive or when it cannot be told. */
 bool tp_lifecycle_is_ghost(struct tp_daemon *d, const struct tp_session *s);

@@ -33,6 +33,7 @@
 #include "paths.h"
 #include "pidfile.h"
 #include "server.h"
+#include "store_pg.h"
 #include "store_sqlite.h"
 #include "signer.h"
 #include "trust.h"
@@ -226,6 +227,55 @@ static void detach_finish(int ready_fd)
         close(ready_fd);
 }
 
+/* This host's name in the fleet: host_id from the file, else the machine
+ * id (machine-id(5)), which is unique and stable across reboots. */
+static int fleet_host_id(struct tp_daemon *d)
+{
+        char line[128] = "";
+        FILE *f;
+
+        if (d->config->host_id[0]) {
+                snprintf(d->host_id, sizeof(d->host_id), "%s", d->config->host_id);
+                return 0;
+        }
+        f = fopen("/etc/machine-id", "re");
+        if (f) {
+                if (!fgets(line, sizeof(line), f))
+                        line[0] = '\0';
+                fclose(f);
+        }
+        line[strcspn(line, "\n")] = '\0';
+        if (!tp_config_host_id_valid(line)) {
+                tp_log(LOG_ERR, "%s: store.backend = \"postgresql\" needs this host's id: set host_id in the file "
+                       "(/etc/machine-id is missing or unusable)", d->config->path);
+                return -EINVAL;
+        }
+        snprintf(d->host_id, sizeof(d->host_id), "%s", line);
+        return 0;
+}
+
+static int open_fleet_store(struct tp_daemon *d)
+{
+        char why[512] = "";
+        int r;
+
+        if ((r = fleet_host_id(d)) < 0)
+                return r;
+        r = tp_store_pg_open(d->config->store_conninfo, d->host_id, d->hostname, &d->store, why, sizeof(why));
+        if (r == -EPROTO)
+                tp_log(LOG_ERR, "refusing the fleet's session store (PostgreSQL): %s", why);
+        else if (r == -EACCES)
+                tp_log(LOG_ERR, "the fleet's session store (PostgreSQL) refused this host: %s. Check the role, "
+                       "its passfile (passfile= in store.conninfo, or ~/.pgpass of the daemon's user) or its "
+                       "client certificate", why);
+        else if (r < 0)
+                tp_log(LOG_ERR, "cannot use the fleet's session store (PostgreSQL, store.conninfo in %s): %s",
+                       d->config->path, why[0] ? why : strerror(-r));
+        else
+                tp_log(LOG_INFO, "fleet mode: host %s, sessions in PostgreSQL", d->host_id);
+        return r;
+}
+
 int main(int argc, char **argv)
 {
         enum { OPT_CHECK = 256, OPT_VERSION, OPT_DEBUG };
@@ -363,23 +413,28 @@ int main(int argc, char **argv)
                         tp_log_errno(r, "Failed at %s in %s", step, state);
                 goto out;
         }
-        snprintf(store_path, sizeof(store_path), "%s/%s", state, TP_STORE_FILE);
-        if ((r = check_store_files(store_path, why, sizeof(why))) < 0) {
-                if (r == -EPERM)
-                        tp_log(LOG_ERR, "refusing the session store: %s. Its files must be owned by the daemon's user and writable by no one else (chmod 0600)",
-                               why);
-                else
-                        tp_log_errno(r, "Failed to examine the session store %s", store_path);
-                goto out;
-        }
-        if ((r = tp_store_open(store_path, &d.store)) < 0) {
-                if (r == -ENODATA)
-                        tp_log(LOG_ERR, "the session store %s is empty (0 bytes): every session and cap it held is lost. Refusing to start rather than begin a new store over it; restore it from a backup, or remove it to start with no sessions",
-                               store_path);
-                else
-                        tp_log_errno(r, "Failed to open the session store %s%s", store_path,
-                                     fs_trouble(state, why, sizeof(why)));
-                goto out;
+        if (d.config->store_backend == TP_STORE_POSTGRESQL) {
+                if ((r = open_fleet_store(&d)) < 0)
+                        goto out;
+        } else {
+                snprintf(store_path, sizeof(store_path), "%s/%s", state, TP_STORE_FILE);
+                if ((r = check_store_files(store_path, why, sizeof(why))) < 0) {
+                        if (r == -EPERM)
+                                tp_log(LOG_ERR, "refusing the session store: %s. Its files must be owned by the daemon's user and writable by no one else (chmod 0600)",
+                                       why);
+                        else
+                                tp_log_errno(r, "Failed to examine the session store %s", store_path);
+                        goto out;
+                }
+                if ((r = tp_store_open(store_path, &d.store)) < 0) {
+                        if (r == -ENODATA)
+                                tp_log(LOG_ERR, "the session store %s is empty (0 bytes): every session and cap it held is lost. Refusing to start rather than begin a new store over it; restore it from a backup, or remove it to start with no sessions",
+                                       store_path);
+                        else
+                                tp_log_errno(r, "Failed to open the session store %s%s", store_path,
+                                             fs_trouble(state, why, sizeof(why)));
+                        goto out;
+                }
         }
         if (tp_boot_start(&d) < 0)
                 goto out;

@@ -48,6 +48,10 @@
 #define RATE_SLOTS 256          /* uids tracked; the stalest is forgotten */
 #define TICK_MS 1000
 #define TOLD_TICK_MS 50
+/* Fleet mode: how often the loop looks for sessions of this host that
+ * other hosts ended, whether or not a notification said so (it may have
+ * been lost with a connection). */
+#define OWED_RESYNC_MS 5000
 
 struct conn {
         int fd;
@@ -73,6 +77,7 @@ struct conn {
 struct server {
         struct tp_daemon *d;
         int epfd, listen_fd, signal_fd;
+        int store_fd;            /* the store's connection (fleet mode), or -1 */
         struct conn *conns;
         size_t n_conns;
         size_t max_conns;         /* MAX_CONNECTIONS, or less under a low fd limit */
@@ -680,9 +685,25 @@ static void batch_finish(struct server *srv)
         srv->held_tail = &srv->held;
 }
 
+/* Fleet mode: the store's connection wakes the loop when another host
+ * ended one of ours. Its descriptor changes when the store reconnects, and
+ * a closed one leaves the epoll set by itself: MOD, else ADD, each pass. */
+static void watch_store(struct server *srv)
+{
+        int fd = tp_store_wait_fd(srv->d->store);
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &srv->store_fd };
+
+        srv->store_fd = fd;
+        if (fd < 0)
+                return;
+        if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT &&
+            epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+                tp_log_errno(-errno, "Failed to watch the session store's connection");
+}
+
 int tp_server_run(struct tp_daemon *d, int listen_fd)
 {
-        struct server srv = { .d = d, .listen_fd = listen_fd, .epfd = -1, .signal_fd = -1 };
+        struct server srv = { .d = d, .listen_fd = listen_fd, .epfd = -1, .signal_fd = -1, .store_fd = -1 };
 
         srv.held_tail = &srv.held;
         struct epoll_event ev;
@@ -718,7 +739,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                 goto out;
         }
 
-        int64_t last_sweep_ms = tp_monotonic_ms();
+        int64_t last_sweep_ms = tp_monotonic_ms(), last_owed_ms = 0;
         int64_t watchdog_ms = tp_watchdog_interval_ms(), last_ping_ms = 0;
         int wait_ms = watchdog_ms > 0 && watchdog_ms < TICK_MS ? (int)watchdog_ms : TICK_MS;
         bool more_due = tp_lifecycle_tick(d); /* expired while we were down */
@@ -737,6 +758,9 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         timeout_ms = TP_LOG_RETRY_MS;
                 if (tp_lifecycle_telling(d) && timeout_ms > TOLD_TICK_MS)
                         timeout_ms = TOLD_TICK_MS;
+                bool owed = false;
+
+                watch_store(&srv);
                 int n = epoll_wait(srv.epfd, events, 128, more_due ? 0 : timeout_ms);
 
                 if (watchdog_ms > 0 && tp_monotonic_ms() - last_ping_ms >= watchdog_ms) {
@@ -758,6 +782,9 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                                 accept_clients(&srv);
                         } else if (p == &srv.signal_fd) {
                                 handle_signals(&srv);
+                        } else if (p == &srv.store_fd) {
+                                /* Lost: look now, which reconnects. */
+                                owed = tp_store_wakeups(d->store) != 0;
                         } else {
                                 struct conn *c = p;
 
@@ -772,6 +799,10 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         tp_log_flush();
                 if (tp_lifecycle_telling(d))
                         tp_lifecycle_told(d, false);
+                if (owed || tp_monotonic_ms() - last_owed_ms >= OWED_RESYNC_MS) {
+                        tp_lifecycle_owed(d);
+                        last_owed_ms = tp_monotonic_ms();
+                }
                 if (more_due || tp_monotonic_ms() - last_sweep_ms >= TICK_MS) {
                         drop_idle(&srv);
                         tp_log_tick(tp_monotonic_ms());

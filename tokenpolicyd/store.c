@@ -1490,6 +1490,36 @@ static int sqlite_set_boot_checked(struct tp_store_impl *s, const char *boot_id)
         return stmt_exec(s, st);
 }
 
+/* ---- one host ------------------------------------------------------------ */
+
+/* A store of one host: no other host ends its sessions, nothing wakes it. */
+static int sqlite_owed_page(struct tp_store_impl *s, size_t limit, struct tp_session **ret, size_t *ret_n)
+{
+        (void) s;
+        (void) limit;
+        *ret = NULL;
+        *ret_n = 0;
+        return 0;
+}
+
+static int sqlite_settle(struct tp_store_impl *s, const char *id)
+{
+        (void) id;
+        return store_error(s, -ENOENT, "a store of one host owes nothing");
+}
+
+static int sqlite_wait_fd(struct tp_store_impl *s)
+{
+        (void) s;
+        return -1;
+}
+
+static int sqlite_wakeups(struct tp_store_impl *s)
+{
+        (void) s;
+        return 0;
+}
+
 /* ---- diagnostics --------------------------------------------------------- */
 
 int tp_store_explain(struct tp_store *store, enum tp_store_plan which, char *out, size_t outsz)
@@ -1566,4 +1596,8 @@ static const struct tp_store_ops sqlite_ops = {
         .set_boot_checked = sqlite_set_boot_checked,
         .active_page = sqlite_active_page,
         .scan_expiries = sqlite_scan_expiries,
+        .owed_page = sqlite_owed_page,
+        .settle = sqlite_settle,
+        .wait_fd = sqlite_wait_fd,
+        .wakeups = sqlite_wakeups,
 };

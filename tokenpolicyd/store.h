@@ -70,6 +70,9 @@ struct tp_session {
          * (recorded before version 5). Its leader pid, start time and
          * logind id mean nothing in any other boot. */
         char boot_id[TP_BOOT_ID_MAX];
+        /* The host whose daemon runs it and alone acts on it (fleet mode,
+         * store_pg.h); "" in a store of one host (SQLite): this one. */
+        char host[TP_HOST_ID_MAX];
 };
 
 struct tp_store_filter {
@@ -128,6 +131,10 @@ struct tp_store_ops {
         int (*active_page)(struct tp_store_impl *s, struct tp_store_cursor *cur, size_t limit,
                            struct tp_session **ret, size_t *ret_n);
         int (*scan_expiries)(struct tp_store_impl *s, tp_store_expiry_fn fn, void *userdata);
+        int (*owed_page)(struct tp_store_impl *s, size_t limit, struct tp_session **ret, size_t *ret_n);
+        int (*settle)(struct tp_store_impl *s, const char *id);
+        int (*wait_fd)(struct tp_store_impl *s);
+        int (*wakeups)(struct tp_store_impl *s);
 };
 
 /* What the daemon holds: a backend's operations and its state. */
@@ -369,4 +376,39 @@ static inline int tp_store_boot_checked(struct tp_store *s, char *out, size_t ou
 static inline int tp_store_set_boot_checked(struct tp_store *s, const char *boot_id)
 {
         return s->ops->set_boot_checked(s->impl, boot_id);
+}
+
+/* ---- a store shared by several hosts (fleet mode) ------------------------ */
+
+/* Sessions of this host that another host ended (an eviction by a
+ * sign-in there, a revocation sent to it): their state says so, and this
+ * host alone applies on_revoke or on_expiry to them. Up to `limit`,
+ * oldest end first; *ret a new array, NULL when none. A store of one host
+ * has none. */
+static inline int tp_store_owed_page(struct tp_store *s, size_t limit, struct tp_session **ret,
+                                     size_t *ret_n)
+{
+        return s->ops->owed_page(s->impl, limit, ret, ret_n);
+}
+
+/* This host has applied what it owed a session (tp_store_owed_page). */
+static inline int tp_store_settle(struct tp_store *s, const char *id)
+{
+        return s->ops->settle(s->impl, id);
+}
+
+/* A descriptor that becomes readable when another host may have ended one
+ * of this host's sessions, for the event loop to poll; -1 when there is
+ * none (one host, or no connection now). */
+static inline int tp_store_wait_fd(struct tp_store *s)
+{
+        return s->ops->wait_fd(s->impl);
+}
+
+/* Read what woke the descriptor: > 0 when this host may owe something
+ * (call tp_store_owed_page()), 0 when not, a negative errno when the
+ * connection is lost (the caller looks again later, which reconnects). */
+static inline int tp_store_wakeups(struct tp_store *s)
+{
+        return s->ops->wakeups(s->impl);
 }

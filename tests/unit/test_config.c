@@ -612,7 +612,7 @@ static void test_errors_in_file_order(void **state)
                             "range (10..100)");
         assert_string_equal(errs.messages[4], "o.conf:4: unknown top-level setting 'zzz' "
                             "(allowed: version, custom_token_policy, unknown_client, "
-                            "defaults, clients, store)");
+                            "defaults, clients, store, host_id)");
         tp_config_errors_clear(&errs);
 }
 

@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""pglib: a private PostgreSQL 15 server for the fleet tests.
+
+initdb into a temporary directory as the `postgres` system user, a server
+that listens on a Unix socket in that directory only (no TCP), a role for
+the daemons that signs in with a password (SCRAM) read from a libpq
+passfile, and psql for the tests' own looks at the tables. stop() stops
+the server and removes the directory.
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+
+PGBIN = "/usr/lib/postgresql/15/bin"
+PSQL = "/usr/bin/psql"
+ROLE = "tptest_fleet"
+PASSWORD = "tptest-fleet-pw"
+
+
+def available():
+    return os.path.exists(os.path.join(PGBIN, "initdb")) and os.geteuid() == 0
+
+
+class Postgres:
+    def __init__(self):
+        import pwd
+        pw = pwd.getpwnam("postgres")
+        self.dir = tempfile.mkdtemp(prefix="tptest-pg-")
+        os.chmod(self.dir, 0o755)
+        self.data = os.path.join(self.dir, "data")
+        self.sockdir = os.path.join(self.dir, "sock")
+        self.log = os.path.join(self.dir, "server.log")
+        os.makedirs(self.sockdir)
+        for p in (self.dir, self.sockdir):
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+        self.passfile = os.path.join(self.dir, "pgpass")
+        self.write_passfile(PASSWORD)
+        self._as_postgres([os.path.join(PGBIN, "initdb"), "-D", self.data, "-U", "postgres", "-N",
+                           "--auth-local=peer", "--auth-host=reject", "-E", "UTF8", "--locale=C"])
+        with open(os.path.join(self.data, "pg_hba.conf"), "w") as f:
+            f.write("local all postgres peer\n")
+            f.write("local all all scram-sha-256\n")
+        self._as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-l", self.log, "-w", "-t", "30",
+                           "-o", f"-c listen_addresses='' -k {self.sockdir} -c fsync=off "
+                                 "-c synchronous_commit=on -c max_connections=50",
+                           "start"])
+        self.psql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'")
+        self.n_db = 0
+
+    def _as_postgres(self, cmd, **kw):
+        return subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True,
+                              text=True, timeout=60, cwd=self.dir, **kw)
+
+    def write_passfile(self, password):
+        with open(self.passfile, "w") as f:
+            f.write(f"*:*:*:{ROLE}:{password}\n")
+        os.chmod(self.passfile, 0o600)
+
+    def psql(self, sql, db="postgres"):
+        """Run SQL as the superuser; returns the rows, fields split on '|'."""
+        p = self._as_postgres([PSQL, "-h", self.sockdir, "-d", db, "-X", "-q", "-A", "-t",
+                               "-v", "ON_ERROR_STOP=1", "-c", sql])
+        return [line.split("|") for line in p.stdout.splitlines() if line]
+
+    def new_database(self):
+        """A fresh database owned by the daemons' role; its name."""
+        self.n_db += 1
+        name = f"tptest_fleet_{self.n_db}"
+        self.psql(f"CREATE DATABASE {name} OWNER {ROLE}")
+        return name
+
+    def conninfo(self, db, **extra):
+        parts = {"host": self.sockdir, "dbname": db, "user": ROLE, "passfile": self.passfile}
+        parts.update(extra)
+        return " ".join(f"{k}={v}" for k, v in parts.items())
+
+    def stop(self):
+        try:
+            self._as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-m", "immediate", "-w",
+                               "stop"])
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,308 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Fleet mode: three daemons, three hosts, one PostgreSQL database.
+
+A real PostgreSQL 15 (pglib.py) on a private Unix socket, three real
+tokenpolicyd processes, each with its own host_id, socket and state
+directory, driven through real libpam (tp-pam). Sessions held by tp-pam
+processes stand for logins; a session's end on its own host shows as its
+leader process ending (on_revoke = "terminate").
+"""
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import pglib  # noqa: E402
+from tplib import (Env, check, config_text, eq, run_with_users, wait_for, TestFailure)  # noqa: E402
+
+USER = "tptestfleet"
+CAP = 10
+HOSTS = ("tptest-a", "tptest-b", "tptest-c")
+
+PG = None
+
+
+def fleet_conf(conninfo, host_id, extra_store="", cap=CAP):
+    text = config_text(defaults={"max_refresh_tokens": cap, "on_revoke": "terminate"})
+    return text + (f'store = {{ backend = "postgresql"; conninfo = "{conninfo}";{extra_store} }};\n'
+                   f'host_id = "{host_id}";\n')
+
+
+class Fleet:
+    """Three hosts on one new database."""
+
+    def __init__(self, cap=CAP):
+        self.db = PG.new_database()
+        self.conninfo = PG.conninfo(self.db)
+        self.hosts = {}
+        try:
+            for h in HOSTS:
+                env = Env(fleet_conf(self.conninfo, h, cap=cap))
+                self.hosts[h] = env
+                env.start()
+        except Exception:
+            self.cleanup()
+            raise
+
+    def active(self):
+        """(id, host) of the user's active sessions, oldest first, from the database."""
+        rows = PG.psql(f"SELECT id, host FROM tp_sessions WHERE user_name = '{USER}' AND state = 0 "
+                       "ORDER BY created, seq", db=self.db)
+        return [(r[0], r[1]) for r in rows]
+
+    def cleanup(self):
+        errors = []
+        for env in self.hosts.values():
+            try:
+                env.cleanup()
+            except TestFailure as e:
+                errors.append(str(e))
+        if errors:
+            raise TestFailure("\n".join(errors))
+
+
+def ended(proc, timeout=10):
+    return wait_for(lambda: proc.poll() is not None, timeout=timeout)
+
+
+def test_cap_holds_across_hosts_at_every_instant():
+    """Sign-ins of one user from all three hosts at once, at cap N: the
+    active count sampled while they run never exceeds N; the oldest are
+    evicted whichever host ran them, each ended by its own host."""
+    fleet = Fleet()
+    try:
+        per_host = 6
+        total = 3 * per_host
+        held, lock = [], threading.Lock()
+        # The sampler runs in the database: a volatile function takes a new
+        # snapshot for each statement, so each count is what was committed
+        # at that moment, about every millisecond until every sign-in is in.
+        PG.psql(f"""CREATE FUNCTION tptest_sample() RETURNS text LANGUAGE plpgsql AS $$
+            DECLARE c int; t int; mx int := 0; n int := 0;
+            BEGIN
+              LOOP
+                SELECT count(*) FILTER (WHERE state = 0), count(*) INTO c, t
+                  FROM tp_sessions WHERE user_name = '{USER}';
+                mx := greatest(mx, c); n := n + 1;
+                EXIT WHEN t >= {total} OR n > 100000;
+                PERFORM pg_sleep(0.001);
+              END LOOP;
+              RETURN n || ' ' || mx;
+            END $$""", db=fleet.db)
+        result = []
+
+        def sample():
+            result.extend(PG.psql("SELECT tptest_sample()", db=fleet.db)[0][0].split())
+
+        def sign_in(host):
+            env = fleet.hosts[host]
+            for _ in range(per_host):
+                proc, out = env.sign_in_held("tptest-desktop", USER)
+                with lock:
+                    held.append((host, proc, out["env"]["TOKENPOLICY_SESSION_ID"]))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        time.sleep(0.2)
+        workers = [threading.Thread(target=sign_in, args=(h,)) for h in HOSTS]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        sampler.join()
+        n_samples, most = int(result[0]), int(result[1])
+
+        eq(len(held), total, "every sign-in succeeded")
+        check(n_samples >= 10, f"the table was sampled while sign-ins ran ({n_samples} samples)")
+        eq(most, CAP, f"never more than {CAP} active at once, and the cap was reached ({n_samples} samples)")
+        active = fleet.active()
+        eq(len(active), CAP, "the cap is full")
+        # The survivors are the newest sign-ins, in the order the database
+        # committed them; every other session was evicted.
+        all_rows = PG.psql(f"SELECT id, host, state FROM tp_sessions WHERE user_name = '{USER}' "
+                           "ORDER BY created, seq", db=fleet.db)
+        eq([r[0] for r in all_rows[-CAP:]], [a[0] for a in active], "the oldest were evicted")
+        check(all(r[2] == "1" for r in all_rows[:-CAP]), f"evicted sessions are revoked: {all_rows}")
+        survivors = {a[0] for a in active}
+        cross = 0
+        for host, proc, sid in held:
+            row = next(r for r in all_rows if r[0] == sid)
+            eq(row[1], host, f"session {sid} recorded on the host that signed it in")
+            if sid in survivors:
+                check(proc.poll() is None, f"surviving session {sid} on {host} still runs")
+            else:
+                check(ended(proc), f"evicted session {sid} on {host}: its leader ended")
+                # Evicted by a sign-in on another host, which left it to its owner.
+                cross += any(sid in line and "runs on another host" in line
+                             for h in HOSTS if h != host
+                             for line in fleet.hosts[h].log_text().splitlines())
+        check(cross > 0, "some sessions were evicted by a sign-in on another host")
+        # Each host ended only its own sessions: the owner settled them all.
+        owed = PG.psql("SELECT count(*) FROM tp_sessions WHERE owed", db=fleet.db)
+        check(wait_for(lambda: PG.psql("SELECT count(*) FROM tp_sessions WHERE owed",
+                                       db=fleet.db)[0][0] == "0"), f"nothing left owed: {owed}")
+    finally:
+        fleet.cleanup()
+
+
+def test_revoke_user_on_one_host_ends_sessions_on_the_others():
+    fleet = Fleet()
+    try:
+        pb, ob = fleet.hosts["tptest-b"].sign_in_held("tptest-desktop", USER)
+        pc, oc = fleet.hosts["tptest-c"].sign_in_held("tptest-desktop", USER)
+        listed = fleet.hosts["tptest-a"].sessions("--user", USER)
+        eq(sorted(s["id"] for s in listed),
+           sorted([ob["env"]["TOKENPOLICY_SESSION_ID"], oc["env"]["TOKENPOLICY_SESSION_ID"]]),
+           "host A lists the sessions of B and C")
+        p = fleet.hosts["tptest-a"].ctl("revoke", "--user", USER, check_rc=0)
+        check("2" in p.stdout, f"two sessions revoked: {p.stdout}")
+        check(ended(pb), "the session on B ended on B")
+        check(ended(pc), "the session on C ended on C")
+        for h in ("tptest-b", "tptest-c"):
+            log = fleet.hosts[h].log_text()
+            check("revoked from another host of the fleet" in log, f"{h} says why it acted: {log[-1500:]}")
+        eq(fleet.active(), [], "nothing active")
+    finally:
+        fleet.cleanup()
+
+
+def test_restarted_host_enforces_what_it_missed():
+    """SIGKILL a host, revoke its session from another, start it again: it
+    finds the revocation in the store and ends the session."""
+    fleet = Fleet()
+    try:
+        b = fleet.hosts["tptest-b"]
+        pb, ob = b.sign_in_held("tptest-desktop", USER)
+        b.stop(signal.SIGKILL)
+        fleet.hosts["tptest-a"].ctl("revoke", ob["env"]["TOKENPOLICY_SESSION_ID"], check_rc=0)
+        time.sleep(0.3)
+        check(pb.poll() is None, "nothing ended it while its host was down")
+        b.start()
+        check(ended(pb), "its host ended it once back")
+        eq(PG.psql("SELECT count(*) FROM tp_sessions WHERE owed", db=fleet.db), [["0"]], "settled")
+    finally:
+        fleet.cleanup()
+
+
+def expect_refused(conf, needle, env_extra=None):
+    env = Env(conf)
+    try:
+        env.start(wait=False)
+        rc = env.proc.wait(timeout=30)
+        log = env.log_text()
+        env.proc = None
+        env.logf.close()
+        check(rc != 0, f"daemon refused to start (rc {rc})")
+        check(needle in log, f"log says {needle!r}: {log[-1500:]}")
+        return log
+    finally:
+        env.cleanup()
+
+
+def test_bad_connection_settings_are_clear_errors():
+    db = PG.new_database()
+    # No server at that socket directory.
+    expect_refused(fleet_conf(PG.conninfo(db, host="/nonexistent-tptest"), "tptest-a"),
+                   "cannot use the fleet's session store")
+    # A keyword libpq does not know.
+    expect_refused(fleet_conf(PG.conninfo(db) + " bogus_keyword=1", "tptest-a"),
+                   "bogus_keyword")
+    # The wrong password, from the passfile.
+    PG.write_passfile("not-the-password")
+    try:
+        expect_refused(fleet_conf(PG.conninfo(db), "tptest-a"), "password authentication failed")
+    finally:
+        PG.write_passfile(pglib.PASSWORD)
+
+
+def test_newer_schema_is_refused_and_nothing_is_lost():
+    fleet = Fleet()
+    try:
+        fleet.hosts["tptest-a"].sign_in_held("tptest-desktop", USER)
+        before = PG.psql("SELECT id, state FROM tp_sessions ORDER BY seq", db=fleet.db)
+        PG.psql("UPDATE tp_meta SET value = '2' WHERE key = 'schema_version'", db=fleet.db)
+        fleet.hosts["tptest-b"].stop()
+        env = fleet.hosts["tptest-b"]
+        env.start(wait=False)
+        rc = env.proc.wait(timeout=30)
+        env.proc = None
+        env.logf.close()
+        check(rc != 0, "refused")
+        log = env.log_text()
+        check("newer than this tokenpolicyd" in log, f"clear error: {log[-1000:]}")
+        eq(PG.psql("SELECT id, state FROM tp_sessions ORDER BY seq", db=fleet.db), before, "nothing changed")
+        eq(PG.psql("SELECT value FROM tp_meta WHERE key = 'schema_version'", db=fleet.db), [["2"]],
+           "the newer version stays")
+    finally:
+        fleet.cleanup()
+
+
+def test_two_hosts_starting_at_once_migrate_once():
+    db = PG.new_database()
+    envs = [Env(fleet_conf(PG.conninfo(db), h)) for h in HOSTS]
+    try:
+        for e in envs:
+            e.start(wait=False)
+        for e in envs:
+            e.wait_ready()
+        eq(PG.psql("SELECT value FROM tp_meta", db=db), [["1"]], "one schema version row")
+        eq(sorted(r[0] for r in PG.psql("SELECT id FROM tp_hosts", db=db)), sorted(HOSTS), "three hosts")
+    finally:
+        for e in envs:
+            e.cleanup()
+
+
+def test_config_keys_are_validated():
+    import subprocess
+    from tplib import DAEMON
+    bad = {
+        'store = { backend = "postgresql"; };': "needs store.conninfo",
+        'store = { backend = "mysql"; };': 'backend = "mysql" is not one of sqlite, postgresql',
+        'store = { conninfo = "host=x"; };': "only used with",
+        'store = { backend = "postgresql"; conninfo = "host=x password=secret"; };': "must not hold a password",
+        'store = { backend = "postgresql"; conninfo = "postgresql://u:secret@db/x"; };':
+            "must not hold a password",
+        'store = { backend = "postgresql"; conninfo = ""; };': "store.conninfo is empty",
+        'host_id = "a b";': 'host_id = "a b" is not a host id',
+        'host_id = 7;': "host_id must be a string",
+    }
+    env = Env()
+    try:
+        for line, needle in bad.items():
+            env.write_conf(config_text() + line + "\n")
+            p = subprocess.run([DAEMON, "--check-config", env.conf], capture_output=True, text=True)
+            eq(p.returncode, 1, f"{line} rejected")
+            lineno = len(config_text().splitlines()) + 1
+            check(f"{env.conf}:{lineno}:" in p.stderr and needle in p.stderr,
+                  f"{line}: FILE:LINE and {needle!r} in {p.stderr!r}")
+        env.write_conf(config_text() + 'store = { backend = "postgresql"; conninfo = '
+                       '"host=db1,db2 dbname=tokenpolicy user=tokenpolicy target_session_attrs=read-write"; };\n'
+                       'host_id = "ws-0042";\n')
+        p = subprocess.run([DAEMON, "--check-config", env.conf], capture_output=True, text=True)
+        eq(p.returncode, 0, f"a good fleet config passes: {p.stderr}")
+    finally:
+        env.cleanup()
+
+
+TESTS = [
+    ("config keys of the fleet validated with FILE:LINE", test_config_keys_are_validated),
+    ("cap holds across three hosts at every instant", test_cap_holds_across_hosts_at_every_instant),
+    ("revoke --user on A ends the sessions on B and C", test_revoke_user_on_one_host_ends_sessions_on_the_others),
+    ("a host killed and restarted enforces what it missed", test_restarted_host_enforces_what_it_missed),
+    ("bad conninfo and wrong password are clear errors", test_bad_connection_settings_are_clear_errors),
+    ("a newer schema is refused, nothing lost", test_newer_schema_is_refused_and_nothing_is_lost),
+    ("three hosts starting at once migrate once", test_two_hosts_starting_at_once_migrate_once),
+]
+
+if __name__ == "__main__":
+    if not pglib.available():
+        print("1..0 # SKIP fleet tests need root and PostgreSQL 15 (apt-get install postgresql-15)")
+        sys.exit(0)
+    PG = pglib.Postgres()
+    try:
+        rc = run_with_users(TESTS, [USER], lock_name="users-fleet")
+    finally:
+        PG.stop()
+    sys.exit(rc)

@@ -1,0 +1,1230 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* store_pg.c: the session store of a fleet, in PostgreSQL (store_pg.h).
+ *
+ * Owns the connection, the schema of the shared database and every SQL
+ * statement sent to it; no other module includes libpq. It must never
+ * log, never act on another host's session (it only records state), never
+ * acknowledge a write before COMMIT has returned, never copy a value into
+ * a fixed field without proving that it fits, and never touch a database
+ * whose schema is newer than its own.
+ *
+ * Calls are synchronous libpq calls on the event loop's thread, each
+ * bounded by statement_timeout and lock_timeout (and connect_timeout when
+ * it reconnects); docs/fleet.md says why, and what comes next.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "store_pg.h"
+
+#define NOTIFY_CHANNEL "tokenpolicy_owed"
+/* Any constant, the same in every build: serialises schema migrations. */
+#define MIGRATION_LOCK_KEY "7388245610273391"
+
+#define SESSION_COLUMNS                                                           \
+        "id, host, user_name, uid, client, service, rhost, tty, leader_pid, "     \
+        "logind_session, created, refresh_expires, last_extended, last_used, "   \
+        "ended, state, refresh_hash, leader_start, boot_id, seq"
+
+enum column {
+        COL_ID,
+        COL_HOST,
+        COL_USER,
+        COL_UID,
+        COL_CLIENT,
+        COL_SERVICE,
+        COL_RHOST,
+        COL_TTY,
+        COL_LEADER_PID,
+        COL_LOGIND_SESSION,
+        COL_CREATED,
+        COL_REFRESH_EXPIRES,
+        COL_LAST_EXTENDED,
+        COL_LAST_USED,
+        COL_ENDED,
+        COL_STATE,
+        COL_REFRESH_HASH,
+        COL_LEADER_START,
+        COL_BOOT_ID,
+        COL_SEQ,
+        COL_COUNT_,
+};
+
+/* v1. Every session names its host; `owed` marks a session that another
+ * host ended and whose own host has not acted on yet. tp_caps holds one
+ * row per (user, client type) that sign-ins lock to serialise the count. */
+static const char schema_v1[] =
+        "CREATE TABLE tp_meta (key text PRIMARY KEY, value text NOT NULL);"
+        "CREATE TABLE tp_hosts ("
+        " id text PRIMARY KEY,"
+        " name text NOT NULL,"
+        " first_seen bigint NOT NULL,"
+        " last_seen bigint NOT NULL,"
+        " boot_checked text NOT NULL DEFAULT '');"
+        "CREATE TABLE tp_caps ("
+        " user_name text NOT NULL,"
+        " client text NOT NULL,"
+        " PRIMARY KEY (user_name, client));"
+        "CREATE TABLE tp_sessions ("
+        " seq bigserial NOT NULL UNIQUE,"
+        " id text PRIMARY KEY,"
+        " host text NOT NULL,"
+        " user_name text NOT NULL,"
+        " uid bigint NOT NULL CHECK (uid BETWEEN 0 AND 4294967295),"
+        " client text NOT NULL,"
+        " service text NOT NULL,"
+        " rhost text NOT NULL,"
+        " tty text NOT NULL,"
+        " leader_pid bigint NOT NULL CHECK (leader_pid BETWEEN 0 AND 4294967295),"
+        " logind_session text NOT NULL,"
+        " created bigint NOT NULL,"
+        " refresh_expires bigint NOT NULL,"
+        " last_extended bigint NOT NULL,"
+        " last_used bigint NOT NULL,"
+        " ended bigint NOT NULL DEFAULT 0,"
+        " state smallint NOT NULL CHECK (state BETWEEN 0 AND 3),"
+        " refresh_hash bytea NOT NULL CHECK (length(refresh_hash) = 32),"
+        " leader_start bigint NOT NULL CHECK (leader_start >= 0),"
+        " boot_id text NOT NULL,"
+        " owed boolean NOT NULL DEFAULT false);"
+        /* The cap count: one user's active sessions of one type, in order. */
+        "CREATE INDEX tp_sessions_cap ON tp_sessions (user_name, client, created, seq)"
+        " WHERE state = 0;"
+        /* Listings, for one user and for everyone, in listing order. */
+        "CREATE INDEX tp_sessions_user ON tp_sessions (user_name, state, created, seq);"
+        "CREATE INDEX tp_sessions_all ON tp_sessions (state, created, seq);"
+        /* One host's passes: expiries, ghosts, boots, history. */
+        "CREATE INDEX tp_sessions_host ON tp_sessions (host, state, created, seq);"
+        "CREATE INDEX tp_sessions_owed ON tp_sessions (host, ended) WHERE owed;"
+        "CREATE INDEX tp_sessions_leader ON tp_sessions (host, leader_pid, leader_start)"
+        " WHERE state = 0;"
+        "INSERT INTO tp_meta (key, value) VALUES ('schema_version', '1');";
+
+struct tp_store_impl {
+        struct tp_store pub; /* what callers hold (store.h) */
+        PGconn *conn;
+        char host[TP_HOST_ID_MAX];
+        char errmsg[512];
+        bool in_tx;           /* BEGIN sent, COMMIT or ROLLBACK not yet */
+        bool request_changed; /* a transaction committed since last asked */
+        bool reconnected;     /* the connection was made again: look for what was missed */
+};
+
+/* ---- errors ---------------------------------------------------------------- */
+
+static int store_error(struct tp_store_impl *s, int r, const char *msg)
+{
+        snprintf(s->errmsg, sizeof s->errmsg, "%s", msg);
+        return r;
+}
+
+/* libpq's messages end in a newline and may span lines: one line here. */
+static void set_errmsg(struct tp_store_impl *s, const char *msg)
+{
+        size_t n;
+
+        snprintf(s->errmsg, sizeof s->errmsg, "%s", msg && *msg ? msg : "unknown PostgreSQL error");
+        for (char *p = s->errmsg; *p; p++)
+                if (*p == '\n' || *p == '\t')
+                        *p = ' ';
+        n = strlen(s->errmsg);
+        while (n > 0 && s->errmsg[n - 1] == ' ')
+                s->errmsg[--n] = '\0';
+}
+
+static int errno_from_sqlstate(const char *state)
+{
+        if (!state)
+                return -EIO;
+        if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+                return -EAGAIN;  /* serialization failure, deadlock: may work again */
+        if (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
+                return -ETIMEDOUT; /* lock_timeout, statement_timeout */
+        if (strcmp(state, "23505") == 0)
+                return -EEXIST;
+        if (strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0)
+                return -EINVAL;
+        if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+                return -ECONNRESET;
+        if (strcmp(state, "42501") == 0 || strncmp(state, "28", 2) == 0)
+                return -EACCES;
+        if (strcmp(state, "53100") == 0)
+                return -ENOSPC;
+        if (strncmp(state, "53", 2) == 0)
+                return -EBUSY;
+        return -EIO;
+}
+
+static int pg_error(struct tp_store_impl *s, const PGresult *res)
+{
+        set_errmsg(s, res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
+        if (PQstatus(s->conn) != CONNECTION_OK)
+                return -ECONNRESET;
+        if (!res)
+                return -ENOMEM;
+        return errno_from_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE));
+}
+
+/* ---- the connection -------------------------------------------------------- */
+
+static int run_plain(struct tp_store_impl *s, const char *sql)
+{
+        PGresult *res = PQexec(s->conn, sql);
+        ExecStatusType st = PQresultStatus(res);
+        int r = 0;
+
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+                r = pg_error(s, res);
+        PQclear(res);
+        return r;
+}
+
+/* What every connection, first or again, is set up with. */
+static int session_setup(struct tp_store_impl *s)
+{
+        char sql[256];
+
+        snprintf(sql, sizeof sql,
+                 "SET statement_timeout = %d; SET lock_timeout = %d; SET bytea_output = 'hex';"
+                 " SET client_min_messages = warning; LISTEN " NOTIFY_CHANNEL,
+                 TP_STORE_PG_STATEMENT_TIMEOUT_MS, TP_STORE_PG_STATEMENT_TIMEOUT_MS);
+        return run_plain(s, sql);
+}
+
+/* A lost connection is made again before a call, never inside a
+ * transaction (what it did is gone with it: the caller rolls back). */
+static int ensure_conn(struct tp_store_impl *s)
+{
+        if (PQstatus(s->conn) == CONNECTION_OK)
+                return 0;
+        if (s->in_tx)
+                return store_error(s, -ECONNRESET, "the connection to the database was lost");
+        PQreset(s->conn);
+        if (PQstatus(s->conn) != CONNECTION_OK) {
+                set_errmsg(s, PQerrorMessage(s->conn));
+                return -ECONNRESET;
+        }
+        s->reconnected = true;
+        return session_setup(s);
+}
+
+/* Run one statement with text parameters; *ret (when asked for) holds the
+ * result, to PQclear(). */
+static int pg_run(struct tp_store_impl *s, const char *sql, int n, const char *const *vals, PGresult **ret)
+{
+        PGresult *res;
+        ExecStatusType st;
+        int r;
+
+        if ((r = ensure_conn(s)) < 0)
+                return r;
+        res = PQexecParams(s->conn, sql, n, NULL, vals, NULL, NULL, 0);
+        st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+                r = pg_error(s, res);
+                PQclear(res);
+                return r;
+        }
+        if (ret)
+                *ret = res;
+        else
+                PQclear(res);
+        return 0;
+}
+
+static uint64_t affected(const PGresult *res)
+{
+        const char *t = PQcmdTuples((PGresult *) res);
+
+        return t && *t ? strtoull(t, NULL, 10) : 0;
+}
+
+/* ---- values ------------------------------------------------------------------ */
+
+#define INT_TEXT 24
+
+static const char *int_text(char buf[static INT_TEXT], int64_t v)
+{
+        snprintf(buf, INT_TEXT, "%" PRId64, v);
+        return buf;
+}
+
+static int corrupt(struct tp_store_impl *s, int col)
+{
+        snprintf(s->errmsg, sizeof s->errmsg, "column %d of a session row is damaged or out of range", col);
+        return -EIO;
+}
+
+static int get_text(struct tp_store_impl *s, const PGresult *res, int row, int col, char *dst, size_t size)
+{
+        const char *v = PQgetvalue(res, row, col);
+        size_t n = (size_t) PQgetlength(res, row, col);
+
+        if (PQgetisnull(res, row, col) || n >= size || strlen(v) != n)
+                return corrupt(s, col);
+        memcpy(dst, v, n + 1);
+        return 0;
+}
+
+static int get_int(struct tp_store_impl *s, const PGresult *res, int row, int col, int64_t min, int64_t max,
+                   int64_t *ret)
+{
+        const char *v = PQgetvalue(res, row, col);
+        char *end;
+        long long x;
+
+        if (PQgetisnull(res, row, col) || !*v)
+                return corrupt(s, col);
+        errno = 0;
+        x = strtoll(v, &end, 10);
+        if (errno != 0 || *end || x < min || x > max)
+                return corrupt(s, col);
+        *ret = x;
+        return 0;
+}
+
+static int hex_digit(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+static int get_hash(struct tp_store_impl *s, const PGresult *res, int row, int col,
+                    uint8_t out[TP_REFRESH_HASH_LEN])
+{
+        const char *v = PQgetvalue(res, row, col);
+
+        if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 2 + 2 * TP_REFRESH_HASH_LEN ||
+            v[0] != '\\' || v[1] != 'x')
+                return corrupt(s, col);
+        for (size_t i = 0; i < TP_REFRESH_HASH_LEN; i++) {
+                int hi = hex_digit(v[2 + 2 * i]), lo = hex_digit(v[3 + 2 * i]);
+
+                if (hi < 0 || lo < 0)
+                        return corrupt(s, col);
+                out[i] = (uint8_t)(hi << 4 | lo);
+        }
+        return 0;
+}
+
+static void hash_text(const uint8_t hash[TP_REFRESH_HASH_LEN], char out[static 3 + 2 * TP_REFRESH_HASH_LEN])
+{
+        static const char hex[] = "0123456789abcdef";
+
+        out[0] = '\\';
+        out[1] = 'x';
+        for (size_t i = 0; i < TP_REFRESH_HASH_LEN; i++) {
+                out[2 + 2 * i] = hex[hash[i] >> 4];
+                out[3 + 2 * i] = hex[hash[i] & 0xf];
+        }
+        out[2 + 2 * TP_REFRESH_HASH_LEN] = '\0';
+}
+
+/* A fixed field must carry its NUL inside the field. */
+static int field_ok(struct tp_store_impl *s, const char *field, size_t size, const char *name)
+{
+        if (strnlen(field, size) >= size) {
+                snprintf(s->errmsg, sizeof s->errmsg, "session field %s is not terminated", name);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int session_from_row(struct tp_store_impl *s, const PGresult *res, int row, struct tp_session *ret)
+{
+        struct tp_session sess;
+        int64_t uid, pid, state, start;
+        int r;
+
+        memset(&sess, 0, sizeof sess);
+        if ((r = get_text(s, res, row, COL_ID, sess.id, sizeof sess.id)) < 0 ||
+            (r = get_text(s, res, row, COL_HOST, sess.host, sizeof sess.host)) < 0 ||
+            (r = get_text(s, res, row, COL_USER, sess.user, sizeof sess.user)) < 0 ||
+            (r = get_int(s, res, row, COL_UID, 0, UINT32_MAX, &uid)) < 0 ||
+            (r = get_text(s, res, row, COL_CLIENT, sess.client, sizeof sess.client)) < 0 ||
+            (r = get_text(s, res, row, COL_SERVICE, sess.service, sizeof sess.service)) < 0 ||
+            (r = get_text(s, res, row, COL_RHOST, sess.rhost, sizeof sess.rhost)) < 0 ||
+            (r = get_text(s, res, row, COL_TTY, sess.tty, sizeof sess.tty)) < 0 ||
+            (r = get_int(s, res, row, COL_LEADER_PID, 0, UINT32_MAX, &pid)) < 0 ||
+            (r = get_text(s, res, row, COL_LOGIND_SESSION, sess.logind_session,
+                          sizeof sess.logind_session)) < 0 ||
+            (r = get_int(s, res, row, COL_CREATED, INT64_MIN, INT64_MAX, &sess.created)) < 0 ||
+            (r = get_int(s, res, row, COL_REFRESH_EXPIRES, INT64_MIN, INT64_MAX, &sess.refresh_expires)) < 0 ||
+            (r = get_int(s, res, row, COL_LAST_EXTENDED, INT64_MIN, INT64_MAX, &sess.last_extended)) < 0 ||
+            (r = get_int(s, res, row, COL_LAST_USED, INT64_MIN, INT64_MAX, &sess.last_used)) < 0 ||
+            (r = get_int(s, res, row, COL_ENDED, INT64_MIN, INT64_MAX, &sess.ended)) < 0 ||
+            (r = get_int(s, res, row, COL_STATE, 0, TP_STATE_MAX_, &state)) < 0 ||
+            (r = get_hash(s, res, row, COL_REFRESH_HASH, sess.refresh_hash)) < 0 ||
+            (r = get_int(s, res, row, COL_LEADER_START, 0, INT64_MAX, &start)) < 0 ||
+            (r = get_text(s, res, row, COL_BOOT_ID, sess.boot_id, sizeof sess.boot_id)) < 0)
+                return r;
+        sess.uid = (uint32_t) uid;
+        sess.leader_pid = (uint32_t) pid;
+        sess.leader_start = (uint64_t) start;
+        sess.state = (uint8_t) state;
+        *ret = sess;
+        return 0;
+}
+
+static int64_t row_seq(const PGresult *res, int row)
+{
+        return strtoll(PQgetvalue(res, row, COL_SEQ), NULL, 10);
+}
+
+/* Every row of a SELECT of SESSION_COLUMNS, into a new array (NULL when
+ * none); the result is cleared either way. */
+static int collect(struct tp_store_impl *s, PGresult *res, struct tp_session **ret, size_t *ret_n)
+{
+        int rows = PQntuples(res), r = 0;
+        struct tp_session *out = NULL;
+
+        if (PQnfields(res) != COL_COUNT_) {
+                r = store_error(s, -EIO, "unexpected columns in a session row");
+                goto out;
+        }
+        if (rows > 0 && !(out = calloc((size_t) rows, sizeof *out))) {
+                r = store_error(s, -ENOMEM, "out of memory reading sessions");
+                goto out;
+        }
+        for (int i = 0; i < rows; i++)
+                if ((r = session_from_row(s, res, i, &out[i])) < 0)
+                        goto out;
+        *ret = out;
+        *ret_n = (size_t) rows;
+        out = NULL;
+out:
+        free(out);
+        PQclear(res);
+        return r;
+}
+
+static int select_sessions(struct tp_store_impl *s, const char *sql, int n, const char *const *vals,
+                           struct tp_session **ret, size_t *ret_n)
+{
+        PGresult *res;
+        int r;
+
+        if ((r = pg_run(s, sql, n, vals, &res)) < 0)
+                return r;
+        return collect(s, res, ret, ret_n);
+}
+
+static int select_count(struct tp_store_impl *s, const char *sql, int n, const char *const *vals, uint64_t *ret)
+{
+        PGresult *res;
+        int64_t v;
+        int r;
+
+        if ((r = pg_run(s, sql, n, vals, &res)) < 0)
+                return r;
+        if (PQntuples(res) != 1 || PQnfields(res) != 1)
+                r = store_error(s, -EIO, "a count returned no row");
+        else if ((r = get_int(s, res, 0, 0, 0, INT64_MAX, &v)) == 0)
+                *ret = (uint64_t) v;
+        PQclear(res);
+        return r;
+}
+
+/* ---- schema --------------------------------------------------------------------- */
+
+/* Under a transaction-scoped lock that every starting daemon takes, so two
+ * starting at once create or migrate once: the second finds it done. */
+static int apply_schema(struct tp_store_impl *s)
+{
+        PGresult *res = NULL;
+        int64_t version = 0;
+        int r;
+
+        if ((r = run_plain(s, "BEGIN")) < 0)
+                return r;
+        if ((r = run_plain(s, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")")) < 0 ||
+            (r = pg_run(s, "SELECT to_regclass('tp_meta') IS NOT NULL", 0, NULL, &res)) < 0)
+                goto fail;
+        if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+                PQclear(res);
+                res = NULL;
+                if ((r = pg_run(s, "SELECT value FROM tp_meta WHERE key = 'schema_version'", 0, NULL, &res)) < 0)
+                        goto fail;
+                if (PQntuples(res) != 1 || get_int(s, res, 0, 0, 1, INT32_MAX, &version) < 0) {
+                        r = store_error(s, -EIO, "the database holds tokenpolicy tables without a "
+                                        "schema version (tp_meta.schema_version)");
+                        goto fail;
+                }
+                if (version > TP_STORE_PG_SCHEMA_VERSION) {
+                        snprintf(s->errmsg, sizeof s->errmsg,
+                                 "the database's schema is version %" PRId64 ", newer than this "
+                                 "tokenpolicyd (version %d): upgrade tokenpolicyd on this host",
+                                 version, TP_STORE_PG_SCHEMA_VERSION);
+                        r = -EPROTO;
+                        goto fail;
+                }
+        } else if ((r = run_plain(s, schema_v1)) < 0) {
+                goto fail;
+        }
+        if ((r = run_plain(s, "COMMIT")) < 0)
+                goto fail;
+        PQclear(res);
+        return 0;
+fail:
+        PQclear(res);
+        if (PQstatus(s->conn) == CONNECTION_OK) {
+                char keep[sizeof s->errmsg];
+
+                memcpy(keep, s->errmsg, sizeof keep);
+                (void) run_plain(s, "ROLLBACK");
+                memcpy(s->errmsg, keep, sizeof keep);
+        }
+        return r;
+}
+
+static int register_host(struct tp_store_impl *s, const char *name)
+{
+        char now[INT_TEXT];
+        const char *v[] = { s->host, name, int_text(now, (int64_t) time(NULL)) };
+
+        return pg_run(s, "INSERT INTO tp_hosts (id, name, first_seen, last_seen) VALUES ($1, $2, $3, $3) "
+                         "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, last_seen = EXCLUDED.last_seen",
+                      3, v, NULL);
+}
+
+/* ---- open and close ------------------------------------------------------------- */
+
+static const struct tp_store_ops pg_ops;
+
+static void pg_close(struct tp_store_impl *s)
+{
+        if (!s)
+                return;
+        PQfinish(s->conn); /* an open transaction is rolled back by the server */
+        free(s);
+}
+
+int tp_store_pg_open(const char *conninfo, const char *host_id, const char *name,
+                     struct tp_store **ret, char *why, size_t why_size)
+{
+        /* Defaults first: whatever the connection string says wins. */
+        const char *keys[] = { "connect_timeout", "application_name", "dbname", NULL };
+        const char *vals[] = { TP_STORE_PG_CONNECT_TIMEOUT, "tokenpolicyd", conninfo, NULL };
+        struct tp_store_impl *s;
+        int r;
+
+        if (!conninfo || !*conninfo || !host_id || !*host_id || strlen(host_id) >= TP_HOST_ID_MAX || !ret)
+                return -EINVAL;
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->pub.ops = &pg_ops;
+        s->pub.impl = s;
+        snprintf(s->host, sizeof s->host, "%s", host_id);
+        s->conn = PQconnectdbParams(keys, vals, 1);
+        if (!s->conn) {
+                r = store_error(s, -ENOMEM, "out of memory connecting to the database");
+                goto out;
+        }
+        if (PQstatus(s->conn) != CONNECTION_OK) {
+                set_errmsg(s, PQerrorMessage(s->conn));
+                r = strstr(s->errmsg, "password") || strstr(s->errmsg, "authentication") ? -EACCES
+                                                                                          : -ECONNREFUSED;
+                goto out;
+        }
+        if ((r = session_setup(s)) < 0 || (r = apply_schema(s)) < 0 ||
+            (r = register_host(s, name && *name ? name : host_id)) < 0)
+                goto out;
+        *ret = &s->pub;
+        s = NULL;
+out:
+        if (s) {
+                snprintf(why, why_size, "%s", s->errmsg);
+                pg_close(s);
+        }
+        return r;
+}
+
+static const char *pg_errmsg(struct tp_store_impl *s)
+{
+        if (!s)
+                return "session store is not open";
+        return s->errmsg[0] ? s->errmsg : "no error";
+}
+
+/* ---- transactions --------------------------------------------------------------- */
+
+static int pg_begin(struct tp_store_impl *s)
+{
+        int r;
+
+        if (s->in_tx)
+                return store_error(s, -EALREADY, "a transaction is already open");
+        if ((r = pg_run(s, "BEGIN", 0, NULL, NULL)) < 0)
+                return r;
+        s->in_tx = true;
+        return 0;
+}
+
+/* COMMIT returns once the server has made the changes durable (its
+ * synchronous_commit, and synchronous standbys where configured). */
+static int pg_commit(struct tp_store_impl *s)
+{
+        PGresult *res;
+        int r;
+
+        if (!s->in_tx)
+                return store_error(s, -EINVAL, "no transaction is open");
+        if (PQstatus(s->conn) != CONNECTION_OK)
+                return store_error(s, -ECONNRESET, "the connection to the database was lost");
+        res = PQexec(s->conn, "COMMIT");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                r = pg_error(s, res);
+                PQclear(res);
+                return r;
+        }
+        /* A transaction that failed earlier ends in ROLLBACK, reported as
+         * a successful command: it must not be taken for a commit. */
+        r = strcmp(PQcmdStatus(res), "COMMIT") == 0 ? 0
+                : store_error(s, -EIO, "the transaction was rolled back after an error");
+        PQclear(res);
+        s->in_tx = false;
+        if (r == 0)
+                s->request_changed = true;
+        return r;
+}
+
+static void pg_rollback(struct tp_store_impl *s)
+{
+        if (!s || !s->in_tx)
+                return;
+        s->in_tx = false;
+        if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+                PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+/* No group commit: each transaction is durable at its own COMMIT. */
+static void pg_batch_start(struct tp_store_impl *s)
+{
+        (void) s;
+}
+
+static bool pg_batch_pending(const struct tp_store_impl *s)
+{
+        (void) s;
+        return false;
+}
+
+static bool pg_request_changed(struct tp_store_impl *s)
+{
+        bool changed = s->request_changed;
+
+        s->request_changed = false;
+        return changed;
+}
+
+static int pg_batch_commit(struct tp_store_impl *s)
+{
+        pg_rollback(s); /* a caller that forgot its rollback */
+        return 0;
+}
+
+/* ---- sessions ------------------------------------------------------------------ */
+
+static int pg_insert(struct tp_store_impl *s, const struct tp_session *sess)
+{
+        char uid[INT_TEXT], pid[INT_TEXT], created[INT_TEXT], expires[INT_TEXT], extended[INT_TEXT],
+                used[INT_TEXT], ended[INT_TEXT], state[INT_TEXT], start[INT_TEXT],
+                hash[3 + 2 * TP_REFRESH_HASH_LEN];
+        int r;
+
+        if ((r = field_ok(s, sess->id, sizeof sess->id, "id")) < 0 ||
+            (r = field_ok(s, sess->user, sizeof sess->user, "user")) < 0 ||
+            (r = field_ok(s, sess->client, sizeof sess->client, "client")) < 0 ||
+            (r = field_ok(s, sess->service, sizeof sess->service, "service")) < 0 ||
+            (r = field_ok(s, sess->rhost, sizeof sess->rhost, "rhost")) < 0 ||
+            (r = field_ok(s, sess->tty, sizeof sess->tty, "tty")) < 0 ||
+            (r = field_ok(s, sess->logind_session, sizeof sess->logind_session, "logind_session")) < 0 ||
+            (r = field_ok(s, sess->boot_id, sizeof sess->boot_id, "boot_id")) < 0)
+                return r;
+        if (sess->state > TP_STATE_MAX_)
+                return store_error(s, -EINVAL, "bad session state");
+        hash_text(sess->refresh_hash, hash);
+        {
+                /* A host records only sessions it runs itself. */
+                const char *v[] = {
+                        sess->id, s->host, sess->user, int_text(uid, sess->uid), sess->client,
+                        sess->service, sess->rhost, sess->tty, int_text(pid, sess->leader_pid),
+                        sess->logind_session, int_text(created, sess->created),
+                        int_text(expires, sess->refresh_expires), int_text(extended, sess->last_extended),
+                        int_text(used, sess->last_used), int_text(ended, sess->ended),
+                        int_text(state, sess->state), hash,
+                        int_text(start, sess->leader_start > INT64_MAX ? 0 : (int64_t) sess->leader_start),
+                        sess->boot_id,
+                };
+                return pg_run(s, "INSERT INTO tp_sessions (id, host, user_name, uid, client, service, rhost, "
+                                 "tty, leader_pid, logind_session, created, refresh_expires, last_extended, "
+                                 "last_used, ended, state, refresh_hash, leader_start, boot_id) VALUES "
+                                 "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+                                 "$17::bytea, $18, $19)",
+                              19, v, NULL);
+        }
+}
+
+static int pg_get(struct tp_store_impl *s, const char *id, struct tp_session *ret)
+{
+        const char *v[] = { id };
+        struct tp_session *rows = NULL;
+        size_t n = 0;
+        int r;
+
+        if ((r = select_sessions(s, "SELECT " SESSION_COLUMNS " FROM tp_sessions WHERE id = $1", 1, v,
+                                 &rows, &n)) < 0)
+                return r;
+        if (n == 0)
+                r = store_error(s, -ENOENT, "no such session");
+        else
+                *ret = rows[0];
+        free(rows);
+        return r;
+}
+
+/* Inside a transaction (a sign-in), first lock the row of (user, client
+ * type): a sign-in of the same user and type on any host waits here until
+ * this transaction ends, and then counts what it committed. */
+static int pg_list_active(struct tp_store_impl *s, const char *user, const char *client,
+                          struct tp_session **ret, size_t *ret_n)
+{
+        const char *v[] = { user, client };
+        int r;
+
+        if (s->in_tx &&
+            (r = pg_run(s, "INSERT INTO tp_caps (user_name, client) VALUES ($1, $2) "
+                           "ON CONFLICT (user_name, client) DO UPDATE SET user_name = EXCLUDED.user_name",
+                        2, v, NULL)) < 0)
+                return r;
+        return select_sessions(s, "SELECT " SESSION_COLUMNS " FROM tp_sessions "
+                                  "WHERE user_name = $1 AND client = $2 AND state = 0 ORDER BY created, seq",
+                               2, v, ret, ret_n);
+}
+
+/* One host's active sessions, a page at a time (ghosts). */
+static int pg_active_page(struct tp_store_impl *s, struct tp_store_cursor *cur, size_t limit,
+                          struct tp_session **ret, size_t *ret_n)
+{
+        char created[INT_TEXT], seq[INT_TEXT], lim[INT_TEXT];
+        const char *v[] = { s->host, int_text(created, cur->created), int_text(seq, cur->rowid),
+                            int_text(lim, (int64_t) limit) };
+        PGresult *res;
+        int64_t last = 0;
+        size_t n = 0;
+        int r;
+
+        if (limit == 0 || limit > INT_MAX)
+                return store_error(s, -EINVAL, "bad page size");
+        if ((r = pg_run(s, "SELECT " SESSION_COLUMNS " FROM tp_sessions WHERE host = $1 AND state = 0 "
+                           "AND (created, seq) > ($2, $3) ORDER BY created, seq LIMIT $4",
+                        4, v, &res)) < 0)
+                return r;
+        if (PQntuples(res) > 0)
+                last = row_seq(res, PQntuples(res) - 1);
+        if ((r = collect(s, res, ret, &n)) < 0)
+                return r;
+        *cur = n < limit ? TP_STORE_CURSOR_START : (struct tp_store_cursor){ (*ret)[n - 1].created, last };
+        *ret_n = n;
+        return 0;
+}
+
+/* The count and the page in one snapshot (REPEATABLE READ when not
+ * already inside a transaction). Fleet-wide. */
+static int pg_query(struct tp_store_impl *s, const struct tp_store_filter *f, size_t offset, size_t limit,
+                    struct tp_session **ret, size_t *ret_n, size_t *ret_total)
+{
+        static const struct tp_store_filter active_only = { 0 };
+        char where[160] = "", sql[512], lim[INT_TEXT], off[INT_TEXT];
+        const char *v[4];
+        struct tp_session *rows = NULL;
+        bool own_tx = false;
+        uint64_t total = 0;
+        size_t n = 0;
+        int k = 0, r;
+
+        if (!f)
+                f = &active_only;
+        if (f->user && f->user[0]) {
+                v[k++] = f->user;
+                snprintf(where + strlen(where), sizeof where - strlen(where), "%s user_name = $%d",
+                         k > 1 ? " AND" : " WHERE", k);
+        }
+        if (f->client && f->client[0]) {
+                v[k++] = f->client;
+                snprintf(where + strlen(where), sizeof where - strlen(where), "%s client = $%d",
+                         k > 1 ? " AND" : " WHERE", k);
+        }
+        if (!f->all)
+                snprintf(where + strlen(where), sizeof where - strlen(where), "%s state = 0",
+                         k > 0 ? " AND" : " WHERE");
+        if (!s->in_tx) {
+                if ((r = pg_run(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL)) < 0)
+                        return r;
+                s->in_tx = own_tx = true;
+        }
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM tp_sessions%s", where);
+        if ((r = select_count(s, sql, k, v, &total)) < 0)
+                goto out;
+        if (total > SIZE_MAX) {
+                r = store_error(s, -EOVERFLOW, "too many sessions");
+                goto out;
+        }
+        v[k] = int_text(lim, limit > INT64_MAX ? INT64_MAX : (int64_t) limit);
+        v[k + 1] = int_text(off, offset > INT64_MAX ? INT64_MAX : (int64_t) offset);
+        snprintf(sql, sizeof sql, "SELECT " SESSION_COLUMNS " FROM tp_sessions%s ORDER BY created, seq "
+                 "LIMIT $%d OFFSET $%d", where, k + 1, k + 2);
+        if ((r = select_sessions(s, sql, k + 2, v, &rows, &n)) < 0)
+                goto out;
+        if (own_tx) {
+                s->in_tx = own_tx = false;
+                if ((r = pg_run(s, "COMMIT", 0, NULL, NULL)) < 0)
+                        goto out;
+        }
+        *ret = rows;
+        *ret_n = n;
+        *ret_total = (size_t) total;
+        rows = NULL;
+out:
+        if (own_tx)
+                pg_rollback(s);
+        free(rows);
+        return r;
+}
+
+static int missing_or_stale(struct tp_store_impl *s, const char *id)
+{
+        const char *v[] = { id };
+        uint64_t n = 0;
+        int r;
+
+        if ((r = select_count(s, "SELECT count(*) FROM tp_sessions WHERE id = $1", 1, v, &n)) < 0)
+                return r;
+        return n ? store_error(s, -ESTALE, "the session is no longer active")
+                 : store_error(s, -ENOENT, "no such session");
+}
+
+/* Ending another host's session leaves it owed to that host, and wakes
+ * it when this transaction commits (NOTIFY is transactional). */
+static int pg_end(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended)
+{
+        char st[INT_TEXT], at[INT_TEXT];
+        const char *v[] = { int_text(st, state), int_text(at, ended), id, s->host };
+        PGresult *res;
+        int r;
+
+        if (state == TP_STATE_ACTIVE || state > TP_STATE_MAX_)
+                return store_error(s, -EINVAL, "not an ended session state");
+        if ((r = pg_run(s, "UPDATE tp_sessions SET state = $1, ended = $2, owed = (host <> $4) "
+                           "WHERE id = $3 AND state = 0 RETURNING host",
+                        4, v, &res)) < 0)
+                return r;
+        if (PQntuples(res) == 0) {
+                PQclear(res);
+                return missing_or_stale(s, id);
+        }
+        if (strcmp(PQgetvalue(res, 0, 0), s->host) != 0) {
+                const char *w[] = { PQgetvalue(res, 0, 0) };
+
+                r = pg_run(s, "SELECT pg_notify('" NOTIFY_CHANNEL "', $1)", 1, w, NULL);
+        }
+        PQclear(res);
+        return r;
+}
+
+static int update_active(struct tp_store_impl *s, const char *sql, int n, const char *const *v, const char *id)
+{
+        PGresult *res;
+        uint64_t changed;
+        int r;
+
+        if ((r = pg_run(s, sql, n, v, &res)) < 0)
+                return r;
+        changed = affected(res);
+        PQclear(res);
+        return changed ? 0 : missing_or_stale(s, id);
+}
+
+static int pg_extend(struct tp_store_impl *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
+                     int64_t refresh_expires, int64_t now)
+{
+        char h[3 + 2 * TP_REFRESH_HASH_LEN], exp[INT_TEXT], at[INT_TEXT];
+        const char *v[] = { h, int_text(exp, refresh_expires), int_text(at, now), id };
+
+        hash_text(hash, h);
+        return update_active(s, "UPDATE tp_sessions SET refresh_hash = $1::bytea, refresh_expires = $2, "
+                                "last_extended = $3, last_used = $3 WHERE id = $4 AND state = 0",
+                             4, v, id);
+}
+
+static int pg_touch(struct tp_store_impl *s, const char *id, int64_t now)
+{
+        char at[INT_TEXT];
+        const char *v[] = { int_text(at, now), id };
+
+        return update_active(s, "UPDATE tp_sessions SET last_used = $1 WHERE id = $2 AND state = 0", 2, v, id);
+}
+
+static int pg_count_active(struct tp_store_impl *s, uint64_t *ret)
+{
+        return select_count(s, "SELECT count(*) FROM tp_sessions WHERE state = 0", 0, NULL, ret);
+}
+
+/* A leader is a process of this host: only this host's sessions share it. */
+static int pg_count_leader_shared(struct tp_store_impl *s, const char *id, uint32_t leader_pid,
+                                  uint64_t leader_start, uint64_t *ret)
+{
+        char pid[INT_TEXT], start[INT_TEXT];
+        const char *v[] = { s->host, int_text(pid, leader_pid), int_text(start, (int64_t) leader_start), id };
+
+        if (leader_pid == 0 || leader_start == 0 || leader_start > INT64_MAX) {
+                *ret = 0;
+                return 0;
+        }
+        return select_count(s, "SELECT count(*) FROM tp_sessions WHERE host = $1 AND state = 0 "
+                               "AND leader_pid = $2 AND leader_start = $3 AND id <> $4",
+                            4, v, ret);
+}
+
+static int pg_scan_expiries(struct tp_store_impl *s, tp_store_expiry_fn fn, void *userdata)
+{
+        const char *v[] = { s->host };
+        char id[TP_SESSION_ID_MAX];
+        PGresult *res;
+        int64_t expires;
+        int r;
+
+        if ((r = pg_run(s, "SELECT id, refresh_expires FROM tp_sessions WHERE host = $1 AND state = 0",
+                        1, v, &res)) < 0)
+                return r;
+        for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+                if ((r = get_text(s, res, i, 0, id, sizeof id)) < 0 ||
+                    (r = get_int(s, res, i, 1, INT64_MIN, INT64_MAX, &expires)) < 0)
+                        break;
+                r = fn(id, expires, userdata);
+        }
+        PQclear(res);
+        return r;
+}
+
+/* ---- listings (fleet-wide) ---------------------------------------------------------- */
+
+static int pg_list_page(struct tp_store_impl *s, const struct tp_store_filter *f,
+                        const struct tp_store_list_pos *after, size_t limit, size_t budget,
+                        struct tp_session **ret, size_t *ret_n, struct tp_store_list_pos *ret_next,
+                        bool *ret_more)
+{
+        static const struct tp_store_list_pos start = { 0, INT64_MIN, INT64_MIN };
+        static const struct tp_store_filter active_only = { 0 };
+        struct tp_store_list_pos pos = after ? *after : start;
+        char state[INT_TEXT], created[INT_TEXT], seq[INT_TEXT], lim[INT_TEXT];
+        const char *v[5], *sql, *client;
+        struct tp_session *rows = NULL;
+        size_t n = 0, looked = 0;
+        PGresult *res = NULL;
+        bool more = false, by_user;
+        int k = 0, r = 0;
+
+        if (limit == 0 || budget == 0 || budget > INT_MAX)
+                return store_error(s, -EINVAL, "bad page size");
+        if (!f)
+                f = &active_only;
+        client = f->client && f->client[0] ? f->client : NULL;
+        by_user = f->user && f->user[0];
+        if (!f->all && pos.state != TP_STATE_ACTIVE)
+                goto done;
+        if (by_user)
+                v[k++] = f->user;
+        if (f->all)
+                v[k++] = int_text(state, pos.state);
+        v[k++] = int_text(created, pos.created);
+        v[k++] = int_text(seq, pos.seq);
+        v[k++] = int_text(lim, (int64_t) budget + 1); /* one past: does anything follow? */
+        if (f->all && by_user)
+                sql = "SELECT " SESSION_COLUMNS " FROM tp_sessions WHERE user_name = $1 AND "
+                      "(state, created, seq) > ($2, $3, $4) ORDER BY state, created, seq LIMIT $5";
+        else if (f->all)
+                sql = "SELECT " SESSION_COLUMNS " FROM tp_sessions WHERE "
+                      "(state, created, seq) > ($1, $2, $3) ORDER BY state, created, seq LIMIT $4";
+        else if (by_user)
+                sql = "SELECT " SESSION_COLUMNS " FROM tp_sessions WHERE user_name = $1 AND state = 0 "
+                      "AND (created, seq) > ($2, $3) ORDER BY created, seq LIMIT $4";
+        else
+                sql = "SELECT " SESSION_COLUMNS " FROM tp_sessions WHERE state = 0 "
+                      "AND (created, seq) > ($1, $2) ORDER BY created, seq LIMIT $3";
+        if ((r = pg_run(s, sql, k, v, &res)) < 0)
+                goto out;
+        rows = calloc(limit, sizeof *rows);
+        if (!rows) {
+                r = store_error(s, -ENOMEM, "out of memory reading sessions");
+                goto out;
+        }
+        for (int i = 0; i < PQntuples(res); i++) {
+                int64_t st;
+
+                if (n == limit || looked == budget) {
+                        more = true;
+                        break;
+                }
+                looked++;
+                if ((r = get_int(s, res, i, COL_STATE, 0, TP_STATE_MAX_, &st)) < 0 ||
+                    (r = get_int(s, res, i, COL_CREATED, INT64_MIN, INT64_MAX, &pos.created)) < 0)
+                        goto out;
+                pos.state = (uint8_t) st;
+                pos.seq = row_seq(res, i);
+                if (client && strcmp(PQgetvalue(res, i, COL_CLIENT), client) != 0)
+                        continue;
+                if ((r = session_from_row(s, res, i, &rows[n])) < 0)
+                        goto out;
+                n++;
+        }
+done:
+        *ret = n > 0 ? rows : NULL;
+        if (n > 0)
+                rows = NULL;
+        *ret_n = n;
+        *ret_next = pos;
+        *ret_more = more;
+out:
+        PQclear(res);
+        free(rows);
+        return r;
+}
+
+/* ---- this host's history ------------------------------------------------------------- */
+
+static int pg_purge_step(struct tp_store_impl *s, int64_t before, size_t budget, struct tp_store_purge_pos *pos,
+                         size_t *ret_deleted)
+{
+        char state[INT_TEXT], created[INT_TEXT], seq[INT_TEXT], bef[INT_TEXT], lim[INT_TEXT], one[INT_TEXT];
+        size_t looked = 0, deleted = 0;
+        int r = 0;
+
+        *ret_deleted = 0;
+        if (budget == 0 || budget > INT_MAX)
+                return store_error(s, -EINVAL, "bad purge step size");
+        if (pos->state == TP_STATE_ACTIVE)
+                *pos = (struct tp_store_purge_pos){ TP_STATE_ACTIVE + 1, INT64_MIN, INT64_MIN };
+        while (looked < budget && pos->state <= TP_STATE_MAX_) {
+                const char *v[] = { s->host, int_text(state, pos->state), int_text(created, pos->created),
+                                    int_text(seq, pos->rowid), int_text(bef, before),
+                                    int_text(lim, (int64_t) (budget - looked)) };
+                PGresult *res;
+                size_t got;
+
+                if ((r = pg_run(s, "SELECT seq, created, ended FROM tp_sessions WHERE host = $1 AND state = $2 "
+                                   "AND (created, seq) > ($3, $4) AND created < $5 ORDER BY created, seq LIMIT $6",
+                                6, v, &res)) < 0)
+                        return r;
+                got = (size_t) PQntuples(res);
+                for (size_t i = 0; i < got; i++) {
+                        int64_t rowseq = strtoll(PQgetvalue(res, (int) i, 0), NULL, 10);
+                        int64_t ended = strtoll(PQgetvalue(res, (int) i, 2), NULL, 10);
+
+                        pos->rowid = rowseq;
+                        pos->created = strtoll(PQgetvalue(res, (int) i, 1), NULL, 10);
+                        if (ended < before) {
+                                const char *w[] = { int_text(one, rowseq) };
+                                PGresult *del;
+
+                                if ((r = pg_run(s, "DELETE FROM tp_sessions WHERE seq = $1 AND state <> 0", 1, w,
+                                                &del)) < 0) {
+                                        PQclear(res);
+                                        return r;
+                                }
+                                deleted += affected(del);
+                                PQclear(del);
+                        }
+                }
+                PQclear(res);
+                looked += got;
+                if (looked < budget)
+                        *pos = (struct tp_store_purge_pos){ (uint8_t)(pos->state + 1), INT64_MIN, INT64_MIN };
+        }
+        *ret_deleted = deleted;
+        if (pos->state > TP_STATE_MAX_) {
+                *pos = (struct tp_store_purge_pos){ 0 };
+                return 0;
+        }
+        return 1;
+}
+
+/* ---- this host's boots ----------------------------------------------------------------- */
+
+static int pg_adopt_boot(struct tp_store_impl *s, const char *boot_id, int64_t since, size_t *ret_n)
+{
+        char at[INT_TEXT];
+        const char *v[] = { boot_id, int_text(at, since), s->host };
+        PGresult *res;
+        int r;
+
+        if (!boot_id[0] || strlen(boot_id) >= TP_BOOT_ID_MAX)
+                return store_error(s, -EINVAL, "bad boot id");
+        if ((r = pg_run(s, "UPDATE tp_sessions SET boot_id = $1 WHERE host = $3 AND state = 0 "
+                           "AND boot_id = '' AND created >= $2",
+                        3, v, &res)) < 0)
+                return r;
+        *ret_n = (size_t) affected(res);
+        PQclear(res);
+        return 0;
+}
+
+static int pg_other_boot_page(struct tp_store_impl *s, const char *boot_id, struct tp_store_cursor *cur,
+                              size_t limit, struct tp_session **ret, size_t *ret_n)
+{
+        char created[INT_TEXT], seq[INT_TEXT], lim[INT_TEXT];
+        const char *v[] = { s->host, boot_id, int_text(created, cur->created), int_text(seq, cur->rowid),
+                            int_text(lim, (int64_t) limit) };
+        PGresult *res;
+        int64_t last = 0;
+        size_t n = 0;
+        int r;
+
+        if (limit == 0 || limit > INT_MAX)
+                return store_error(s, -EINVAL, "bad page size");
+        if ((r = pg_run(s, "SELECT " SESSION_COLUMNS " FROM tp_sessions WHERE host = $1 AND state = 0 "
+                           "AND boot_id <> $2 AND (created, seq) > ($3, $4) ORDER BY created, seq LIMIT $5",
+                        5, v, &res)) < 0)
+                return r;
+        if (PQntuples(res) > 0)
+                last = row_seq(res, PQntuples(res) - 1);
+        if ((r = collect(s, res, ret, &n)) < 0)
+                return r;
+        *cur = n < limit ? TP_STORE_CURSOR_START : (struct tp_store_cursor){ (*ret)[n - 1].created, last };
+        *ret_n = n;
+        return 0;
+}
+
+static int pg_boot_checked(struct tp_store_impl *s, char *out, size_t outsz)
+{
+        const char *v[] = { s->host };
+        PGresult *res;
+        int r = 0;
+
+        if (!out || outsz == 0)
+                return -EINVAL;
+        out[0] = '\0';
+        if ((r = pg_run(s, "SELECT boot_checked FROM tp_hosts WHERE id = $1", 1, v, &res)) < 0)
+                return r;
+        if (PQntuples(res) == 1)
+                r = get_text(s, res, 0, 0, out, outsz);
+        PQclear(res);
+        return r;
+}
+
+static int pg_set_boot_checked(struct tp_store_impl *s, const char *boot_id)
+{
+        const char *v[] = { boot_id, s->host };
+
+        if (!boot_id[0] || strlen(boot_id) >= TP_BOOT_ID_MAX)
+                return store_error(s, -EINVAL, "bad boot id");
+        return pg_run(s, "UPDATE tp_hosts SET boot_checked = $1 WHERE id = $2", 2, v, NULL);
+}
+
+/* ---- what other hosts ended ------------------------------------------------------------- */
+
+/* Also this host's heartbeat: the owner looks here every few seconds. */
+static int pg_owed_page(struct tp_store_impl *s, size_t limit, struct tp_session **ret, size_t *ret_n)
+{
+        char lim[INT_TEXT], now[INT_TEXT];
+        const char *v[] = { s->host, int_text(lim, (int64_t) limit) };
+        const char *w[] = { s->host, int_text(now, (int64_t) time(NULL)) };
+        int r;
+
+        if (limit == 0 || limit > INT_MAX)
+                return store_error(s, -EINVAL, "bad page size");
+        if ((r = pg_run(s, "UPDATE tp_hosts SET last_seen = $2 WHERE id = $1", 2, w, NULL)) < 0)
+                return r;
+        return select_sessions(s, "SELECT " SESSION_COLUMNS " FROM tp_sessions WHERE host = $1 AND owed "
+                                  "ORDER BY ended, seq LIMIT $2",
+                               2, v, ret, ret_n);
+}
+
+static int pg_settle(struct tp_store_impl *s, const char *id)
+{
+        const char *v[] = { id, s->host };
+        PGresult *res;
+        uint64_t n;
+        int r;
+
+        if ((r = pg_run(s, "UPDATE tp_sessions SET owed = false WHERE id = $1 AND host = $2 AND owed", 2, v,
+                        &res)) < 0)
+                return r;
+        n = affected(res);
+        PQclear(res);
+        return n ? 0 : store_error(s, -ENOENT, "this host owes nothing to that session");
+}
+
+static int pg_wait_fd(struct tp_store_impl *s)
+{
+        return PQstatus(s->conn) == CONNECTION_OK ? PQsocket(s->conn) : -1;
+}
+
+static int pg_wakeups(struct tp_store_impl *s)
+{
+        PGnotify *n;
+        int mine = 0;
+
+        if (s->reconnected) { /* whatever was said while away is lost: look */
+                s->reconnected = false;
+                mine = 1;
+        }
+        if (PQstatus(s->conn) != CONNECTION_OK)
+                return mine ? mine : store_error(s, -ECONNRESET, "the connection to the database was lost");
+        if (!PQconsumeInput(s->conn)) {
+                set_errmsg(s, PQerrorMessage(s->conn));
+                return -ECONNRESET;
+        }
+        while ((n = PQnotifies(s->conn)) != NULL) {
+                if (strcmp(n->relname, NOTIFY_CHANNEL) == 0 && strcmp(n->extra, s->host) == 0)
+                        mine++;
+                PQfreemem(n);
+        }
+        return mine;
+}
+
+static const struct tp_store_ops pg_ops = {
+        .close = pg_close,
+        .errmsg = pg_errmsg,
+        .begin = pg_begin,
+        .commit = pg_commit,
+        .rollback = pg_rollback,
+        .batch_start = pg_batch_start,
+        .batch_pending = pg_batch_pending,
+        .request_changed = pg_request_changed,
+        .batch_commit = pg_batch_commit,
+        .insert = pg_insert,
+        .get = pg_get,
+        .list_active = pg_list_active,
+        .query = pg_query,
+        .end = pg_end,
+        .extend = pg_extend,
+        .touch = pg_touch,
+        .count_active = pg_count_active,
+        .count_leader_shared = pg_count_leader_shared,
+        .list_page = pg_list_page,
+        .purge_step = pg_purge_step,
+        .adopt_boot = pg_adopt_boot,
+        .other_boot_page = pg_other_boot_page,
+        .boot_checked = pg_boot_checked,
+        .set_boot_checked = pg_set_boot_checked,
+        .active_page = pg_active_page,
+        .scan_expiries = pg_scan_expiries,
+        .owed_page = pg_owed_page,
+        .settle = pg_settle,
+        .wait_fd = pg_wait_fd,
+        .wakeups = pg_wakeups,
+};

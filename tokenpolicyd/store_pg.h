@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* store_pg.h: the session store of a fleet, one PostgreSQL database that
+ * every host's daemon shares (store_pg.c, through libpq).
+ *
+ * It fills the same struct tp_store_ops as the SQLite store (store.h); the
+ * rest of the daemon does not know which one it holds. What differs:
+ *  - Every session row carries the host that runs it. Listings, revocation
+ *    by filter, the cap count at sign-in and single-session lookups see
+ *    the whole fleet; the passes that act on running sessions (expiry
+ *    schedule, ghosts, boots, shared leaders, history) see this host's
+ *    sessions only.
+ *  - The cap count at sign-in (list_active inside a transaction) locks the
+ *    row of (user, client type) in tp_caps until the transaction ends, so
+ *    two hosts signing the same user in serialise there and never exceed
+ *    the cap, not even for an instant.
+ *  - Ending another host's session marks it owed (its owner has yet to
+ *    act) and wakes the owner with NOTIFY; the owner applies its own
+ *    on_revoke or on_expiry and settles it (tp_store_owed_page,
+ *    tp_store_settle). What travels is the session's state, never an
+ *    order.
+ *  - Group commit does not apply: each transaction commits on its own
+ *    (PostgreSQL's synchronous commit makes it durable before COMMIT
+ *    returns), and batch_commit has nothing left to do.
+ */
+#pragma once
+
+#include "store.h"
+
+/* The schema version this build writes; a database of a newer one is
+ * refused with -EPROTO. */
+#define TP_STORE_PG_SCHEMA_VERSION 1
+
+/* How long one statement, or a wait for a lock, may take (ms): a store
+ * that cannot answer within it fails the request rather than hold a
+ * sign-in past the PAM module's default 3 s timeout. */
+#define TP_STORE_PG_STATEMENT_TIMEOUT_MS 2000
+/* Seconds libpq may spend connecting, unless the connection string says. */
+#define TP_STORE_PG_CONNECT_TIMEOUT "2"
+
+/* Connect with `conninfo` (libpq's keyword=value string or URI) as host
+ * `host_id`, bring the schema up to date (once, under a lock, whoever else
+ * starts at the same moment), register the host and listen for the
+ * sessions other hosts end. `name` is this host's name for listings. On
+ * failure returns a negative errno and writes why (libpq's own words) to
+ * why. */
+int tp_store_pg_open(const char *conninfo, const char *host_id, const char *name,
+                     struct tp_store **ret, char *why, size_t why_size);
