@@ -245,6 +245,9 @@ static int put_req_list(struct tp_wire_writer *w, const struct tp_req_list *l)
             (r = tp_wire_put_u32(w, l->flags)) < 0 ||
             (r = put_cursor(w, &l->after)) < 0)
                 return r;
+        /* Optional and last: a request without it is what it always was. */
+        if (l->host[0] && (r = tp_wire_put_str(w, l->host, sizeof(l->host))) < 0)
+                return r;
         return 0;
 }
 
@@ -257,6 +260,13 @@ static int get_req_list(struct tp_wire_reader *rd, struct tp_req_list *l)
             (r = tp_wire_get_u32(rd, &l->flags)) < 0 ||
             (r = get_cursor(rd, &l->after)) < 0)
                 return r;
+        l->host[0] = '\0';
+        if (rd->pos < rd->size) {
+                if ((r = tp_wire_get_str(rd, l->host, sizeof(l->host))) < 0)
+                        return r;
+                if (!l->host[0]) /* present means given */
+                        return -EPROTO;
+        }
         if (l->flags & ~(TP_LIST_ALL | TP_LIST_AFTER))
                 return -EPROTO;
         if (!(l->flags & TP_LIST_AFTER) && !cursor_is_zero(&l->after))
@@ -449,6 +459,14 @@ static int put_rep_status(struct tp_wire_writer *w, const struct tp_rep_status *
             (r = tp_wire_put_u64(w, s->audit_lost)) < 0 ||
             (r = tp_wire_put_u64(w, s->audit_suppressed)) < 0)
                 return r;
+        /* the session store */
+        if (s->store_backend > TP_STORE_KIND_MAX_)
+                return -EINVAL;
+        if ((r = tp_wire_put_u8(w, s->store_backend)) < 0 ||
+            (r = put_bool(w, s->store_connected)) < 0 ||
+            (r = tp_wire_put_str(w, s->host_id, sizeof(s->host_id))) < 0 ||
+            (r = tp_wire_put_u32(w, s->hosts)) < 0)
+                return r;
         return 0;
 }
 
@@ -472,6 +490,12 @@ static int get_rep_status(struct tp_wire_reader *rd, struct tp_rep_status *s)
             (r = tp_wire_get_u32(rd, &s->audit_queued)) < 0 ||
             (r = tp_wire_get_u64(rd, &s->audit_lost)) < 0 ||
             (r = tp_wire_get_u64(rd, &s->audit_suppressed)) < 0)
+                return r;
+        /* the session store */
+        if ((r = get_enum(rd, TP_STORE_KIND_MAX_, &s->store_backend)) < 0 ||
+            (r = get_bool(rd, &s->store_connected)) < 0 ||
+            (r = tp_wire_get_str(rd, s->host_id, sizeof(s->host_id))) < 0 ||
+            (r = tp_wire_get_u32(rd, &s->hosts)) < 0)
                 return r;
         return 0;
 }
@@ -512,6 +536,9 @@ static int put_rep_list(struct tp_wire_writer *w, const struct tp_rep_list *l)
         for (i = 0; i < l->count; i++)
                 if ((r = put_session_info(w, &l->sessions[i])) < 0)
                         return r;
+        for (i = 0; i < l->count; i++)
+                if ((r = tp_wire_put_str(w, l->hosts[i], sizeof(l->hosts[i]))) < 0)
+                        return r;
         return 0;
 }
 
@@ -529,6 +556,53 @@ static int get_rep_list(struct tp_wire_reader *rd, struct tp_rep_list *l)
         for (i = 0; i < l->count; i++)
                 if ((r = get_session_info(rd, &l->sessions[i])) < 0)
                         return r;
+        for (i = 0; i < l->count; i++)
+                if ((r = tp_wire_get_str(rd, l->hosts[i], sizeof(l->hosts[i]))) < 0)
+                        return r;
+        return 0;
+}
+
+static int put_rep_hosts(struct tp_wire_writer *w, const struct tp_rep_hosts *h)
+{
+        int r;
+
+        if (h->count > TP_HOSTS_PAGE_MAX)
+                return -EINVAL;
+        if ((r = put_bool(w, h->more)) < 0 || (r = tp_wire_put_u32(w, h->count)) < 0)
+                return r;
+        for (size_t i = 0; i < h->count; i++) {
+                const struct tp_host_info *o = &h->hosts[i];
+
+                if ((r = tp_wire_put_str(w, o->id, sizeof(o->id))) < 0 ||
+                    (r = tp_wire_put_str(w, o->name, sizeof(o->name))) < 0 ||
+                    (r = tp_wire_put_i64(w, o->last_seen)) < 0 ||
+                    (r = tp_wire_put_u64(w, o->active_sessions)) < 0 ||
+                    (r = tp_wire_put_str(w, o->policy_digest, sizeof(o->policy_digest))) < 0 ||
+                    (r = put_bool(w, o->policy_differs)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int get_rep_hosts(struct tp_wire_reader *rd, struct tp_rep_hosts *h)
+{
+        int r;
+
+        if ((r = get_bool(rd, &h->more)) < 0 || (r = tp_wire_get_u32(rd, &h->count)) < 0)
+                return r;
+        if (h->count > TP_HOSTS_PAGE_MAX)
+                return -EPROTO;
+        for (size_t i = 0; i < h->count; i++) {
+                struct tp_host_info *o = &h->hosts[i];
+
+                if ((r = tp_wire_get_str(rd, o->id, sizeof(o->id))) < 0 ||
+                    (r = tp_wire_get_str(rd, o->name, sizeof(o->name))) < 0 ||
+                    (r = tp_wire_get_i64(rd, &o->last_seen)) < 0 ||
+                    (r = tp_wire_get_u64(rd, &o->active_sessions)) < 0 ||
+                    (r = tp_wire_get_str(rd, o->policy_digest, sizeof(o->policy_digest))) < 0 ||
+                    (r = get_bool(rd, &o->policy_differs)) < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -662,6 +736,9 @@ int tp_request_encode(const struct tp_request *req, uint8_t *out, size_t outsz)
         case TP_REQ_REVOKE_KEY:
                 r = tp_wire_put_str(&w, req->u.key.kid, sizeof(req->u.key.kid));
                 break;
+        case TP_REQ_HOSTS:
+                r = tp_wire_put_str(&w, req->u.hosts.after, sizeof(req->u.hosts.after));
+                break;
         default: /* STATUS, RELOAD, POLICY, ROTATE_KEY: empty payload */
                 r = 0;
                 break;
@@ -704,6 +781,9 @@ int tp_request_decode(uint8_t type, const uint8_t *payload, size_t len, struct t
                 break;
         case TP_REQ_REVOKE_KEY:
                 r = tp_wire_get_str(&rd, out->u.key.kid, sizeof(out->u.key.kid));
+                break;
+        case TP_REQ_HOSTS:
+                r = tp_wire_get_str(&rd, out->u.hosts.after, sizeof(out->u.hosts.after));
                 break;
         default:
                 r = 0;
@@ -764,6 +844,9 @@ int tp_reply_encode(const struct tp_reply *rep, uint8_t *out, size_t outsz)
                 case TP_REQ_REVOKE_KEY:
                         r = put_rep_revoke_key(&w, &rep->u.revoke_key);
                         break;
+                case TP_REQ_HOSTS:
+                        r = put_rep_hosts(&w, &rep->u.hosts);
+                        break;
                 default: /* CLOSE, RELOAD: empty body */
                         r = 0;
                         break;
@@ -822,6 +905,9 @@ int tp_reply_decode(uint8_t type, const uint8_t *payload, size_t len, struct tp_
                         break;
                 case TP_REQ_REVOKE_KEY:
                         r = get_rep_revoke_key(&rd, &out->u.revoke_key);
+                        break;
+                case TP_REQ_HOSTS:
+                        r = get_rep_hosts(&rd, &out->u.hosts);
                         break;
                 default:
                         r = 0;
@@ -906,6 +992,7 @@ static const char *const tp_msg_type_table[TP_REQ_MAX_ + 1] = {
         [TP_REQ_ROTATE_KEY] = "rotate-key",
         [TP_REQ_REVOKE_KEY] = "revoke-key",
         [TP_REQ_LIST] = "list",
+        [TP_REQ_HOSTS] = "hosts",
 };
 TP_DEFINE_STRING_TABLE_LOOKUP(tp_msg_type)
 

@@ -45,6 +45,9 @@
 #define TP_AUDIT_SINK_MAX 1100     /* STATUS: where audit events go, in words */
 #define TP_KID_MAX 64              /* a signing key id (43 base64url characters) */
 #define TP_HOST_ID_MAX 65          /* a host of a fleet (host_id) */
+#define TP_HOSTNAME_MAX 256        /* a host's name (gethostname) */
+#define TP_DIGEST_HEX_MAX 65       /* a SHA-256 digest in hex */
+#define TP_HOSTS_PAGE_MAX 64       /* hosts per HOSTS reply */
 
 enum tp_msg_type {
         TP_REQ_ACCESS = 1,   /* may this user sign in with this client type? */
@@ -62,7 +65,9 @@ enum tp_msg_type {
         TP_REQ_ROTATE_KEY = 13, /* new signing key; the old one stays published */
         TP_REQ_REVOKE_KEY = 14, /* stop trusting and publishing a signing key now */
         TP_REQ_LIST = 15,       /* sessions, a page at a time after a cursor */
-        TP_REQ_MAX_ = 15,       /* highest type; not every lower number is one */
+        /* 16: not assigned. */
+        TP_REQ_HOSTS = 17,      /* the hosts of a fleet, a page at a time */
+        TP_REQ_MAX_ = 17,       /* highest type; not every lower number is one */
         TP_REPLY_FLAG = 0x80, /* reply type = request type | TP_REPLY_FLAG */
 };
 
@@ -107,6 +112,13 @@ enum tp_config_state {
         TP_CONFIG_RELOAD_FAILED = 1, /* its last reload failed; the policy loaded before runs */
         TP_CONFIG_LAST_GOOD = 2,     /* unusable at start: the last valid one, from the state directory */
         TP_CONFIG_STATE_MAX_ = 2,
+};
+
+/* STATUS: which store keeps the sessions. */
+enum tp_store_kind {
+        TP_STORE_KIND_SQLITE = 0,     /* one host, a file in the state directory */
+        TP_STORE_KIND_POSTGRESQL = 1, /* a fleet of hosts sharing one database */
+        TP_STORE_KIND_MAX_ = 1,
 };
 
 /* LIST request flags */
@@ -159,6 +171,7 @@ struct tp_req_list {
         char client[TP_CLIENT_MAX];
         uint32_t flags;
         struct tp_list_cursor after;
+        char host[TP_HOST_ID_MAX]; /* optional, trailing: only the sessions this host runs */
 };
 
 /* REVOKE: either session_id, or user (and optionally client). */
@@ -178,6 +191,11 @@ struct tp_req_key {
         char kid[TP_KID_MAX];
 };
 
+/* HOSTS: the hosts whose id sorts after `after` ("" from the first). */
+struct tp_req_hosts {
+        char after[TP_HOST_ID_MAX];
+};
+
 struct tp_request {
         uint8_t type; /* enum tp_msg_type, request side */
         union {
@@ -187,6 +205,7 @@ struct tp_request {
                 struct tp_req_list list;
                 struct tp_req_revoke revoke;
                 struct tp_req_key key;         /* REVOKE_KEY */
+                struct tp_req_hosts hosts;
                 /* STATUS, RELOAD, POLICY, ROTATE_KEY carry no body */
         } u;
 };
@@ -245,6 +264,11 @@ struct tp_rep_status {
         uint32_t audit_queued;     /* entries waiting for a journal or syslog that is not reading */
         uint64_t audit_lost;       /* events no sink took, since start */
         uint64_t audit_suppressed; /* events of users' requests not written (per-uid limit) */
+        /* -- the session store (tokenpolicyd(8), tokenpolicy-fleet(7)) -- */
+        uint8_t store_backend;          /* enum tp_store_kind */
+        uint8_t store_connected;        /* 1: the store answers now */
+        char host_id[TP_HOST_ID_MAX];   /* this host's name in the fleet; "" for SQLite */
+        uint32_t hosts;                 /* hosts known to the fleet's store; 1 for SQLite */
 };
 
 /* A page may hold fewer than TP_LIST_PAGE_MAX sessions, even none, and
@@ -255,10 +279,28 @@ struct tp_rep_list {
         struct tp_list_cursor next;  /* the last session looked at; zero unless more */
         uint32_t count;              /* sessions in this page */
         struct tp_session_info sessions[TP_LIST_PAGE_MAX];
+        /* Trailing: the host that runs each session, in the same order. */
+        char hosts[TP_LIST_PAGE_MAX][TP_HOST_ID_MAX];
 };
 
 struct tp_rep_revoke {
         uint32_t revoked;
+};
+
+/* One host of a fleet. */
+struct tp_host_info {
+        char id[TP_HOST_ID_MAX];
+        char name[TP_HOSTNAME_MAX];
+        int64_t last_seen;                       /* its last heartbeat (Unix seconds) */
+        uint64_t active_sessions;
+        char policy_digest[TP_DIGEST_HEX_MAX];   /* SHA-256 of its effective policy, hex */
+        uint8_t policy_differs;                  /* 1: not the digest most hosts run */
+};
+
+struct tp_rep_hosts {
+        uint8_t more;   /* 1: ask again after the last id of this page */
+        uint32_t count;
+        struct tp_host_info hosts[TP_HOSTS_PAGE_MAX];
 };
 
 /* Token-policy values; `configured` is what the file says, `effective`
@@ -345,6 +387,7 @@ struct tp_reply {
                 struct tp_rep_verify verify;
                 struct tp_rep_rotate rotate;
                 struct tp_rep_revoke_key revoke_key;
+                struct tp_rep_hosts hosts;
                 /* CLOSE, RELOAD carry no body */
         } u;
 };

@@ -33,6 +33,12 @@ static void print_status_json(const struct tp_rep_status *st)
         printf(",\"audit_queued\":%u,\"audit_lost\":%llu,\"audit_suppressed\":%llu",
                st->audit_queued, (unsigned long long) st->audit_lost,
                (unsigned long long) st->audit_suppressed);
+        /* the session store */
+        printf(",\"store\":");
+        ctl_json_string(stdout, st->store_backend == TP_STORE_KIND_POSTGRESQL ? "postgresql" : "sqlite");
+        printf(",\"store_connected\":%s,\"host_id\":", st->store_connected ? "true" : "false");
+        ctl_json_string(stdout, st->host_id);
+        printf(",\"hosts\":%u", st->hosts);
         printf(",\"config_state\":");
         ctl_json_string(stdout, tp_config_state_name(st->config_state));
         printf(",\"config_source\":");
@@ -119,6 +125,20 @@ static int print_status_table(const struct tp_rep_status *st, int64_t now)
             (r = ctl_table_addf(table, "%llu", (unsigned long long) st->audit_lost)) < 0 ||
             (r = ctl_table_add(table, "audit suppressed:")) < 0 ||
             (r = ctl_table_addf(table, "%llu", (unsigned long long) st->audit_suppressed)) < 0)
+                goto out;
+        /* the session store */
+        if (st->store_backend == TP_STORE_KIND_POSTGRESQL) {
+                if ((r = ctl_table_add(table, "store:")) < 0 ||
+                    (r = ctl_table_addf(table, "postgresql (fleet), %s",
+                                        st->store_connected ? "connected" : "NOT CONNECTED")) < 0 ||
+                    (r = ctl_table_add(table, "host id:")) < 0 || (r = ctl_table_add(table, st->host_id)) < 0 ||
+                    (r = ctl_table_add(table, "fleet hosts:")) < 0)
+                        goto out;
+                r = st->store_connected ? ctl_table_addf(table, "%u", st->hosts) : ctl_table_add(table, "unknown");
+        } else if ((r = ctl_table_add(table, "store:")) >= 0) {
+                r = ctl_table_add(table, "sqlite (this host)");
+        }
+        if (r < 0)
                 goto out;
         if (st->config_state != TP_CONFIG_LOADED &&
             ((r = ctl_table_add(table, "running config:")) < 0 ||

@@ -32,7 +32,7 @@ static void print_json(const struct tp_reply *rep, const char *user, size_t n_ev
                ex->auto_extend ? "true" : "false");
         for (i = 0; i < n_evicted; i++) {
                 printf("%s\n  ", i ? "," : "");
-                ctl_json_session(stdout, &ex->evicted[i]);
+                ctl_json_session(stdout, &ex->evicted[i], NULL);
         }
         printf("%s],\"would_evict_total\":%u,\"reason\":", n_evicted ? "\n" : "",
                ex->n_evict_total);

@@ -18,8 +18,11 @@
 
 #include "ctl.h"
 
+typedef char host_name[TP_HOST_ID_MAX];
+
 struct session_list {
         struct tp_session_info *items;
+        host_name *hosts;     /* the host that runs each item */
         size_t n;
         size_t allocated;
 };
@@ -27,18 +30,21 @@ struct session_list {
 static void session_list_clear(struct session_list *l)
 {
         free(l->items);
+        free(l->hosts);
         l->items = NULL;
+        l->hosts = NULL;
         l->n = l->allocated = 0;
 }
 
 static int session_list_append(struct session_list *l, const struct tp_session_info *src,
-                               size_t count)
+                               const host_name *hosts, size_t count)
 {
         if (count == 0) /* an empty page, with more to follow or not */
                 return 0;
         if (count > l->allocated - l->n) {
                 size_t want = l->allocated ? l->allocated : TP_LIST_PAGE_MAX;
                 struct tp_session_info *items;
+                host_name *names;
 
                 while (want - l->n < count)
                         want *= 2;
@@ -46,9 +52,14 @@ static int session_list_append(struct session_list *l, const struct tp_session_i
                 if (!items)
                         return -ENOMEM;
                 l->items = items;
+                names = reallocarray(l->hosts, want, sizeof(*names));
+                if (!names)
+                        return -ENOMEM;
+                l->hosts = names;
                 l->allocated = want;
         }
         memcpy(l->items + l->n, src, count * sizeof(*src));
+        memcpy(l->hosts + l->n, hosts, count * sizeof(*hosts));
         l->n += count;
         return 0;
 }
@@ -89,7 +100,7 @@ static int fetch_sessions(struct ctl_conn *conn, struct tp_request *req, struct 
                 take = rep->u.list.count;
                 if (take > limit - out->n)
                         take = limit - out->n;
-                if (session_list_append(out, rep->u.list.sessions, take) < 0)
+                if (session_list_append(out, rep->u.list.sessions, rep->u.list.hosts, take) < 0)
                         return ctl_report_oom();
                 if (!rep->u.list.more || out->n >= limit)
                         return CTL_EXIT_OK;
@@ -115,7 +126,7 @@ static void print_json(const struct session_list *l)
         printf("[\n");
         for (i = 0; i < l->n; i++) {
                 printf("  ");
-                ctl_json_session(stdout, &l->items[i]);
+                ctl_json_session(stdout, &l->items[i], l->hosts[i]);
                 printf("%s\n", i + 1 < l->n ? "," : "");
         }
         printf("]\n");
@@ -140,7 +151,7 @@ static void format_expires(const struct tp_session_info *s, int64_t now, char ou
 static int print_table(const struct session_list *l, int64_t now)
 {
         static const char *const header[] = {
-                "ID", "USER", "CLIENT", "SERVICE", "FROM", "CREATED", "EXPIRES", "STATE",
+                "ID", "USER", "CLIENT", "HOST", "SERVICE", "FROM", "CREATED", "EXPIRES", "STATE",
         };
         struct ctl_table *t = NULL;
         size_t i;
@@ -161,6 +172,7 @@ static int print_table(const struct session_list *l, int64_t now)
                 if ((r = ctl_table_add(t, s->id)) < 0 ||
                     (r = ctl_table_add(t, s->user)) < 0 ||
                     (r = ctl_table_add(t, s->client)) < 0 ||
+                    (r = ctl_table_add(t, l->hosts[i][0] ? l->hosts[i] : "-")) < 0 ||
                     (r = ctl_table_add(t, s->service[0] ? s->service : "-")) < 0 ||
                     (r = ctl_table_add(t, from)) < 0 ||
                     (r = ctl_table_add(t, created)) < 0 ||
@@ -200,6 +212,13 @@ static int handle_sessions_option(struct ctl_context *ctx, int opt, void *userda
         case CTL_OPT_ALL:
                 o->all = true;
                 break;
+        case CTL_OPT_HOST:
+                if ((r = ctl_check_field(ctx, "--host", optarg, TP_HOST_ID_MAX)) != 0)
+                        return r;
+                if (!optarg[0])
+                        return ctl_report_usage(ctx, "--host needs a host id");
+                strcpy(o->req->u.list.host, optarg);
+                break;
         case CTL_OPT_LIMIT: {
                 char *end;
                 unsigned long v;
@@ -225,6 +244,7 @@ int ctl_cmd_sessions(struct ctl_context *ctx, int argc, char **argv)
                 { "user", required_argument, NULL, CTL_OPT_USER },
                 { "client", required_argument, NULL, CTL_OPT_CLIENT },
                 { "all", no_argument, NULL, CTL_OPT_ALL },
+                { "host", required_argument, NULL, CTL_OPT_HOST },
                 { "limit", required_argument, NULL, CTL_OPT_LIMIT },
                 { "json", no_argument, NULL, CTL_OPT_JSON },
                 {},

@@ -38,6 +38,7 @@ enum {
         CTL_OPT_JSON,
         CTL_OPT_KEY,
         CTL_OPT_LIMIT,
+        CTL_OPT_HOST,
 };
 
 struct ctl_context;
@@ -196,7 +197,8 @@ void ctl_json_string(FILE *f, const char *s);
 
 /* One session as a JSON object, members in the order `sessions --json`
  * prints them; no newline. */
-void ctl_json_session(FILE *f, const struct tp_session_info *s);
+/* host: the host that runs it (a "host" member), NULL for none. */
+void ctl_json_session(FILE *f, const struct tp_session_info *s, const char *host);
 
 #define CTL_SPAN_TEXT 32
 #define CTL_TIME_TEXT 64
@@ -218,6 +220,7 @@ int ctl_finish_output(void);
 /* ---- the commands ------------------------------------------------------ */
 
 int ctl_cmd_status(struct ctl_context *ctx, int argc, char **argv);
+int ctl_cmd_hosts(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_sessions(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_revoke(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_reload(struct ctl_context *ctx, int argc, char **argv);

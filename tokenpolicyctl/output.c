@@ -275,7 +275,7 @@ void ctl_json_string(FILE *f, const char *text)
         fputc('"', f);
 }
 
-void ctl_json_session(FILE *f, const struct tp_session_info *s)
+void ctl_json_session(FILE *f, const struct tp_session_info *s, const char *host)
 {
         fprintf(f, "{\"id\":");
         ctl_json_string(f, s->id);
@@ -294,6 +294,10 @@ void ctl_json_session(FILE *f, const struct tp_session_info *s)
                 s->leader_pid, (long long) s->created, (long long) s->refresh_expires,
                 (long long) s->last_extended, (long long) s->last_used, (long long) s->ended);
         ctl_json_string(f, tp_state_name(s->state));
+        if (host) {
+                fprintf(f, ",\"host\":");
+                ctl_json_string(f, host);
+        }
         fputc('}', f);
 }
 

@@ -32,13 +32,15 @@ static const struct ctl_command commands[] = {
         },
         {
                 .name = "sessions",
-                .synopsis = "[--user U] [--client C] [--all] [--limit N] [--json]",
+                .synopsis = "[--user U] [--client C] [--host H] [--all] [--limit N] [--json]",
                 .summary = "list sessions (active ones unless --all)",
-                .help = "List sessions known to the daemon. A user who is not root sees only their\n"
-                        "own sessions. Active sessions come first, then revoked, expired and closed\n"
-                        "ones, each kind oldest first.\n",
+                .help = "List sessions known to the daemon: in fleet mode, those of every host of\n"
+                        "the fleet, HOST naming the one that runs each. A user who is not root sees\n"
+                        "only their own sessions. Active sessions come first, then revoked, expired\n"
+                        "and closed ones, each kind oldest first.\n",
                 .options = "  --user U       only sessions of user U\n"
                         "  --client C     only sessions of client type C\n"
+                        "  --host H       only sessions that host H runs (its host_id)\n"
                         "  --all          include revoked, expired and closed sessions\n"
                         "  --limit N      at most the first N sessions (1 to 1000000)\n"
                         "  --json         print one JSON array, times as Unix seconds\n",
@@ -50,11 +52,23 @@ static const struct ctl_command commands[] = {
                 .summary = "revoke sessions (root: any; others: their own)",
                 .help = "Revoke one session by its id (32 hex digits, as 'sessions' shows), or every\n"
                         "active session of a user, optionally only those of one client type. The\n"
-                        "running sessions then get the client type's on_revoke action. Root may\n"
-                        "revoke any session; other users only their own.\n",
+                        "running sessions then get the client type's on_revoke action, each from\n"
+                        "the daemon of the host it runs on (in fleet mode, any host of the fleet).\n"
+                        "Root may revoke any session; other users only their own.\n",
                 .options = "  --user U       revoke the active sessions of user U\n"
                         "  --client C     with --user: only sessions of client type C\n",
                 .run = ctl_cmd_revoke,
+        },
+        {
+                .name = "hosts",
+                .synopsis = "[--json]",
+                .summary = "list the hosts of the fleet (fleet mode)",
+                .help = "List the hosts that share this daemon's PostgreSQL store: each one's id,\n"
+                        "name, last heartbeat, active sessions and the SHA-256 digest of its\n"
+                        "effective policy. A host whose digest is not the one most hosts run is\n"
+                        "flagged: its policy differs. See tokenpolicy-fleet(7).\n",
+                .options = "  --json         print one JSON array, times as Unix seconds\n",
+                .run = ctl_cmd_hosts,
         },
         {
                 .name = "reload",

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto.h"
+#include "jwks.h"
 #include "log.h"
 #include "mapfile.h"
 #include "trust.h"
@@ -221,6 +223,102 @@ static void log_errors(const struct tp_config_errors *errs)
                 tp_log(LOG_ERR, "%s", errs->messages[i]);
 }
 
+/* ---- what the fleet sees of this host's configuration ---------------- */
+
+static int by_name(const void *a, const void *b)
+{
+        return strcmp(((const struct tp_client_config *const *)a)[0]->name,
+                      ((const struct tp_client_config *const *)b)[0]->name);
+}
+
+int tp_conffile_policy_digest(const struct tp_config *c, char out[TP_DIGEST_HEX_MAX])
+{
+        const struct tp_client_config *sorted[TP_POLICY_CLIENTS_MAX];
+        uint8_t digest[TP_DIGEST_LEN];
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f;
+        int r;
+
+        if (c->n_clients > TP_POLICY_CLIENTS_MAX)
+                return -E2BIG;
+        f = open_memstream(&text, &len);
+        if (!f)
+                return -ENOMEM;
+        /* What a sign-in gets, one line a client type in name order: the
+         * same policy written in another order or with other comments has
+         * the same digest. */
+        fprintf(f, "custom_token_policy=%d unknown_client=%s\n", c->custom_token_policy,
+                c->unknown_client < 0 ? "deny" : c->clients[c->unknown_client].name);
+        for (size_t i = 0; i < c->n_clients; i++)
+                sorted[i] = &c->clients[i];
+        qsort(sorted, c->n_clients, sizeof(sorted[0]), by_name);
+        for (size_t i = 0; i < c->n_clients; i++) {
+                struct tp_effective_policy p;
+
+                tp_config_effective(c, sorted[i], &p);
+                fprintf(f, "%s access=%d auto_extend=%d refresh=%u access_ttl=%u max=%u evict=%s "
+                        "on_expiry=%s on_revoke=%s services=", sorted[i]->name, p.access, p.auto_extend,
+                        p.refresh_ttl_hours, p.access_ttl_minutes, p.max_refresh_tokens,
+                        tp_evict_name(p.evict), tp_action_name(p.on_expiry), tp_action_name(p.on_revoke));
+                for (size_t k = 0; k < sorted[i]->n_services; k++)
+                        fprintf(f, "%s%s", k ? "," : "", sorted[i]->services[k]);
+                fputc('\n', f);
+        }
+        if (fclose(f) != 0) {
+                free(text);
+                return -ENOMEM;
+        }
+        r = tp_sha256(text, len, digest);
+        free(text);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < TP_DIGEST_LEN; i++)
+                snprintf(out + 2 * i, 3, "%02x", digest[i]);
+        return 0;
+}
+
+/* The published JWKS of this host, as the signer last wrote it. */
+static char *read_jwks(const struct tp_daemon *d)
+{
+        char path[TP_PATH_MAX], *buf;
+        ssize_t n;
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/%s", d->state_dir, TP_TOKEN_JWKS_FILE);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return NULL;
+        buf = malloc(TP_JWKS_MAX + 1);
+        n = buf ? read(fd, buf, TP_JWKS_MAX) : -1;
+        close(fd);
+        if (n < 0) {
+                free(buf);
+                return NULL;
+        }
+        buf[n] = '\0';
+        return buf;
+}
+
+void tp_conffile_publish(struct tp_daemon *d)
+{
+        char digest[TP_DIGEST_HEX_MAX] = "";
+        char *jwks;
+        int r;
+
+        if (!d->host_id[0])
+                return; /* one host: nobody to tell */
+        if ((r = tp_conffile_policy_digest(d->config, digest)) < 0) {
+                tp_log_errno(r, "Failed to compute the digest of the policy in force");
+                return;
+        }
+        jwks = read_jwks(d);
+        if ((r = tp_store_publish_host(d->store, digest, jwks ? jwks : "")) < 0)
+                tp_log_errno(r, "Failed to publish this host's policy digest and keys to the fleet (%s); "
+                             "publishing again at the next reload or restart", tp_store_errmsg(d->store));
+        free(jwks);
+}
+
 int tp_conffile_start(struct tp_daemon *d)
 {
         struct tp_config_errors errs = { 0 }, last_errs = { 0 };
@@ -285,6 +383,14 @@ int tp_conffile_reload(struct tp_daemon *d, struct tp_config_errors *errs)
                                              .peer_uid = -1 });
                 return r;
         }
+        /* Where the sessions are is chosen at start: a reload that moves it
+         * would leave the running sessions behind. */
+        if (c->store_backend != d->config->store_backend ||
+            strcmp(c->store_conninfo, d->config->store_conninfo) != 0 ||
+            strcmp(c->host_id, d->config->host_id) != 0)
+                tp_log(LOG_WARNING, "%s: store.backend, store.conninfo and host_id changed; they take effect "
+                       "when tokenpolicyd restarts, and the running store stays in use until then",
+                       d->config_path);
         tp_config_free(d->config);
         d->config = c;
         d->config_loaded = (int64_t)time(NULL);
@@ -293,6 +399,7 @@ int tp_conffile_reload(struct tp_daemon *d, struct tp_config_errors *errs)
         d->config_errors = NULL;
         keep_last_good(d);
         tp_mapfile_publish(d->config, d->socket_path, d->state_dir);
+        tp_conffile_publish(d);
         tp_audit(&(struct tp_audit){ .event = "reload", .reason = d->config_path, .peer_uid = -1 });
         return 0;
 }

@@ -32,3 +32,13 @@ int tp_conffile_start(struct tp_daemon *d);
  * why the file is not in force. Tells the service manager nothing: see
  * tp_control_reload(). */
 int tp_conffile_reload(struct tp_daemon *d, struct tp_config_errors *errs);
+
+/* The SHA-256 (hex) of the policy a configuration puts in force: every
+ * client type's effective values, in name order, so that two hosts with
+ * the same policy have the same digest whatever the layout of their files. */
+int tp_conffile_policy_digest(const struct tp_config *c, char out[TP_DIGEST_HEX_MAX]);
+
+/* Fleet mode: publish this host's policy digest and public keys (its
+ * jwks.json) in the store, for `tokenpolicyctl hosts` and the other hosts'
+ * verifiers. At start and after each reload; failures are logged. */
+void tp_conffile_publish(struct tp_daemon *d);

@@ -39,6 +39,7 @@ struct tp_daemon {
         struct tp_expiry_heap expiry;  /* refresh expiries of active sessions */
         char hostname[256];
         char host_id[TP_HOST_ID_MAX];   /* fleet mode: this host; "" with a store of one host */
+        char display_host[TP_HOST_ID_MAX]; /* what listings call this host: host_id, else its name */
         int64_t started;
         int64_t config_loaded;
         uint8_t config_state;   /* enum tp_config_state: is the file in force? */

@@ -533,10 +533,21 @@ static void handle_status(struct tp_daemon *d, struct tp_reply *rep)
         uint64_t active = 0;
         int r;
 
-        if ((r = tp_store_count_active(d->store, &active)) < 0) {
+        uint32_t hosts = 1;
+        bool fleet = d->host_id[0] != '\0';
+
+        /* A fleet's database may be away: say so rather than fail. */
+        r = tp_store_fleet_status(d->store, &hosts);
+        if (r >= 0)
+                r = tp_store_count_active(d->store, &active);
+        if (r < 0 && !fleet) {
                 tp_reply_store_error(d->store, rep, r, "counting sessions");
                 return;
         }
+        st->store_backend = fleet ? TP_STORE_KIND_POSTGRESQL : TP_STORE_KIND_SQLITE;
+        st->store_connected = r >= 0;
+        st->hosts = r >= 0 ? hosts : 0;
+        copy_str(st->host_id, sizeof(st->host_id), d->host_id);
         copy_str(st->version, sizeof(st->version), TP_VERSION);
         st->pid = (uint32_t)getpid();
         st->started = d->started;
@@ -582,14 +593,23 @@ static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
                 return;
         }
         after = (struct tp_store_list_pos){ req->after.state, req->after.created, (int64_t)req->after.seq };
+        /* A store of one host holds this host's sessions only. */
+        if (req->host[0] && !d->host_id[0] && strcmp(req->host, d->display_host) != 0) {
+                tp_reply_status(rep, TP_STATUS_OK, "0 session(s); this host is %s", d->display_host);
+                return;
+        }
+        f.host = d->host_id[0] ? req->host : NULL;
         r = tp_store_list_page(d->store, &f, (req->flags & TP_LIST_AFTER) ? &after : NULL,
                                TP_LIST_PAGE_MAX, LIST_BUDGET, &rows, &n, &next, &more);
         if (r < 0) {
                 tp_reply_store_error(d->store, rep, r, "listing sessions");
                 return;
         }
-        for (size_t i = 0; i < n && i < TP_LIST_PAGE_MAX; i++)
+        for (size_t i = 0; i < n && i < TP_LIST_PAGE_MAX; i++) {
                 tp_session_to_info(&rows[i], &rep->u.list.sessions[i]);
+                copy_str(rep->u.list.hosts[i], sizeof(rep->u.list.hosts[i]),
+                         rows[i].host[0] ? rows[i].host : d->display_host);
+        }
         rep->u.list.count = (uint32_t)(n < TP_LIST_PAGE_MAX ? n : TP_LIST_PAGE_MAX);
         rep->u.list.more = more;
         if (more)
@@ -772,6 +792,46 @@ void tp_handle_reauth(struct tp_call *c)
 void tp_handle_refresh(struct tp_call *c)
 {
         handle_extend(c->d, c->peer, &c->req->u.session, false, c->rep);
+}
+
+/* Hosts per HOSTS reply. */
+static void handle_hosts(struct tp_daemon *d, const struct tp_req_hosts *req, struct tp_reply *rep)
+{
+        struct tp_rep_hosts *h = &rep->u.hosts;
+        struct tp_store_host *rows = NULL;
+        size_t n = 0;
+        int r;
+
+        r = tp_store_hosts_page(d->store, req->after, TP_HOSTS_PAGE_MAX + 1, &rows, &n);
+        if (r == -EOPNOTSUPP) {
+                tp_reply_status(rep, TP_STATUS_BAD_REQUEST,
+                                "This daemon is not part of a fleet: its sessions are in SQLite "
+                                "(store.backend = \"sqlite\"); see tokenpolicy-fleet(7).");
+                return;
+        }
+        if (r < 0) {
+                tp_reply_store_error(d->store, rep, r, "listing the fleet's hosts");
+                return;
+        }
+        h->more = n > TP_HOSTS_PAGE_MAX;
+        h->count = (uint32_t)(n > TP_HOSTS_PAGE_MAX ? TP_HOSTS_PAGE_MAX : n);
+        for (size_t i = 0; i < h->count; i++) {
+                struct tp_host_info *o = &h->hosts[i];
+
+                copy_str(o->id, sizeof(o->id), rows[i].id);
+                copy_str(o->name, sizeof(o->name), rows[i].name);
+                o->last_seen = rows[i].last_seen;
+                o->active_sessions = rows[i].active_sessions;
+                copy_str(o->policy_digest, sizeof(o->policy_digest), rows[i].policy_digest);
+                o->policy_differs = rows[i].policy_differs;
+        }
+        free(rows);
+        tp_reply_status(rep, TP_STATUS_OK, "%u host(s)%s", h->count, h->more ? "; more follow" : "");
+}
+
+void tp_handle_hosts(struct tp_call *c)
+{
+        handle_hosts(c->d, &c->req->u.hosts, c->rep);
 }
 
 void tp_handle_status(struct tp_call *c)

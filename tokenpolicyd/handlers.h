@@ -14,6 +14,7 @@ void tp_handle_reauth(struct tp_call *c);
 void tp_handle_refresh(struct tp_call *c);
 void tp_handle_status(struct tp_call *c);
 void tp_handle_list(struct tp_call *c);
+void tp_handle_hosts(struct tp_call *c);
 void tp_handle_revoke(struct tp_call *c);
 void tp_handle_reload(struct tp_call *c);
 void tp_handle_policy(struct tp_call *c);

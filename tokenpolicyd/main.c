@@ -436,6 +436,10 @@ int main(int argc, char **argv)
                         goto out;
                 }
         }
+        /* A host name longer than a host id is cut: listings only. */
+        snprintf(d.display_host, sizeof(d.display_host), "%.*s", (int)sizeof(d.display_host) - 1,
+                 d.host_id[0] ? d.host_id : d.hostname);
+        tp_conffile_publish(&d);
         if (tp_boot_start(&d) < 0)
                 goto out;
         if ((r = tp_lifecycle_start(&d)) < 0) {

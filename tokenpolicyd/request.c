@@ -193,6 +193,9 @@ static const struct tp_request_kind kinds[TP_REQ_MAX_ + 1] = {
         [TP_REQ_LIST] = { .type = TP_REQ_LIST, .handle = tp_handle_list,
                           .right = TP_RIGHT_OWN, .own = own_list,
                           .reads_store = true, .needs_client = true },
+        [TP_REQ_HOSTS] = { .type = TP_REQ_HOSTS, .handle = tp_handle_hosts,
+                           .right = TP_RIGHT_ANYONE,
+                           .reads_store = true, .needs_client = true },
 };
 
 const struct tp_request_kind *tp_request_kind(uint8_t type)

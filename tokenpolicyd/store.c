@@ -1520,6 +1520,39 @@ static int sqlite_wakeups(struct tp_store_impl *s)
         return 0;
 }
 
+static int sqlite_fleet_status(struct tp_store_impl *s, uint32_t *ret_hosts)
+{
+        (void) s;
+        *ret_hosts = 1;
+        return 0;
+}
+
+static int sqlite_hosts_page(struct tp_store_impl *s, const char *after, size_t limit,
+                             struct tp_store_host **ret, size_t *ret_n)
+{
+        (void) after;
+        (void) limit;
+        (void) ret;
+        (void) ret_n;
+        return store_error(s, -EOPNOTSUPP, "a store of one host has no fleet (store.backend = \"sqlite\")");
+}
+
+static int sqlite_publish_host(struct tp_store_impl *s, const char *policy_digest, const char *public_jwks)
+{
+        (void) s;
+        (void) policy_digest;
+        (void) public_jwks;
+        return 0;
+}
+
+static int sqlite_fleet_jwks(struct tp_store_impl *s, char ***ret, size_t *ret_n)
+{
+        (void) s;
+        *ret = NULL;
+        *ret_n = 0;
+        return 0;
+}
+
 /* ---- diagnostics --------------------------------------------------------- */
 
 int tp_store_explain(struct tp_store *store, enum tp_store_plan which, char *out, size_t outsz)
@@ -1600,4 +1633,8 @@ static const struct tp_store_ops sqlite_ops = {
         .settle = sqlite_settle,
         .wait_fd = sqlite_wait_fd,
         .wakeups = sqlite_wakeups,
+        .fleet_status = sqlite_fleet_status,
+        .hosts_page = sqlite_hosts_page,
+        .publish_host = sqlite_publish_host,
+        .fleet_jwks = sqlite_fleet_jwks,
 };

@@ -79,6 +79,20 @@ struct tp_store_filter {
         const char *user;   /* NULL or "": any */
         const char *client; /* NULL or "": any */
         bool all;           /* false: active sessions only */
+        const char *host;   /* NULL or "": any; tp_store_list_page() only */
+};
+
+#define TP_POLICY_DIGEST_MAX 65 /* SHA-256 in hex */
+#define TP_HOST_NAME_MAX 256
+
+/* One host of a fleet, as the store knows it (tp_store_hosts_page). */
+struct tp_store_host {
+        char id[TP_HOST_ID_MAX];
+        char name[TP_HOST_NAME_MAX];          /* its host name */
+        int64_t last_seen;                    /* its last heartbeat */
+        uint64_t active_sessions;
+        char policy_digest[TP_POLICY_DIGEST_MAX]; /* of its effective policy */
+        bool policy_differs;                  /* not the digest most hosts have */
 };
 
 struct tp_store_list_pos;
@@ -135,6 +149,11 @@ struct tp_store_ops {
         int (*settle)(struct tp_store_impl *s, const char *id);
         int (*wait_fd)(struct tp_store_impl *s);
         int (*wakeups)(struct tp_store_impl *s);
+        int (*fleet_status)(struct tp_store_impl *s, uint32_t *ret_hosts);
+        int (*hosts_page)(struct tp_store_impl *s, const char *after, size_t limit,
+                          struct tp_store_host **ret, size_t *ret_n);
+        int (*publish_host)(struct tp_store_impl *s, const char *policy_digest, const char *public_jwks);
+        int (*fleet_jwks)(struct tp_store_impl *s, char ***ret, size_t *ret_n);
 };
 
 /* What the daemon holds: a backend's operations and its state. */
@@ -411,4 +430,35 @@ static inline int tp_store_wait_fd(struct tp_store *s)
 static inline int tp_store_wakeups(struct tp_store *s)
 {
         return s->ops->wakeups(s->impl);
+}
+
+/* Whether the store answers now (0) or why not, and how many hosts it
+ * knows (1 for a store of one host). */
+static inline int tp_store_fleet_status(struct tp_store *s, uint32_t *ret_hosts)
+{
+        return s->ops->fleet_status(s->impl, ret_hosts);
+}
+
+/* Up to `limit` hosts of the fleet in id order after `after` ("" from the
+ * start); *ret a new array, NULL when none. -EOPNOTSUPP for a store of
+ * one host. */
+static inline int tp_store_hosts_page(struct tp_store *s, const char *after, size_t limit,
+                                      struct tp_store_host **ret, size_t *ret_n)
+{
+        return s->ops->hosts_page(s->impl, after, limit, ret, ret_n);
+}
+
+/* Record this host's effective policy digest and its public keys (a JWKS
+ * document) for the other hosts. Harmless for a store of one host. */
+static inline int tp_store_publish_host(struct tp_store *s, const char *policy_digest, const char *public_jwks)
+{
+        return s->ops->publish_host(s->impl, policy_digest, public_jwks);
+}
+
+/* The public keys every host of the fleet published, one JWKS document a
+ * host (*ret a new array of new strings, free each then it). None for a
+ * store of one host. */
+static inline int tp_store_fleet_jwks(struct tp_store *s, char ***ret, size_t *ret_n)
+{
+        return s->ops->fleet_jwks(s->impl, ret, ret_n);
 }

@@ -67,7 +67,9 @@ static const char schema_v1[] =
         " name text NOT NULL,"
         " first_seen bigint NOT NULL,"
         " last_seen bigint NOT NULL,"
-        " boot_checked text NOT NULL DEFAULT '');"
+        " boot_checked text NOT NULL DEFAULT '',"
+        " policy_digest text NOT NULL DEFAULT '',"
+        " public_jwks text NOT NULL DEFAULT '');"
         "CREATE TABLE tp_caps ("
         " user_name text NOT NULL,"
         " client text NOT NULL,"
@@ -987,6 +989,8 @@ static int pg_list_page(struct tp_store_impl *s, const struct tp_store_filter *f
                 pos.seq = row_seq(res, i);
                 if (client && strcmp(PQgetvalue(res, i, COL_CLIENT), client) != 0)
                         continue;
+                if (f->host && f->host[0] && strcmp(PQgetvalue(res, i, COL_HOST), f->host) != 0)
+                        continue;
                 if ((r = session_from_row(s, res, i, &rows[n])) < 0)
                         goto out;
                 n++;
@@ -1196,6 +1200,100 @@ static int pg_wakeups(struct tp_store_impl *s)
         return mine;
 }
 
+static int pg_fleet_status(struct tp_store_impl *s, uint32_t *ret_hosts)
+{
+        uint64_t n = 0;
+        int r;
+
+        if ((r = select_count(s, "SELECT count(*) FROM tp_hosts", 0, NULL, &n)) < 0)
+                return r;
+        *ret_hosts = n > UINT32_MAX ? UINT32_MAX : (uint32_t) n;
+        return 0;
+}
+
+/* The majority digest: the one most hosts run, ties to the smallest, so
+ * every host that asks names the same hosts as differing. */
+static int pg_hosts_page(struct tp_store_impl *s, const char *after, size_t limit,
+                         struct tp_store_host **ret, size_t *ret_n)
+{
+        char lim[INT_TEXT];
+        const char *v[] = { after ? after : "", int_text(lim, (int64_t) limit) };
+        struct tp_store_host *out = NULL;
+        PGresult *res;
+        int n, r;
+
+        if (limit == 0 || limit > INT_MAX)
+                return store_error(s, -EINVAL, "bad page size");
+        if ((r = pg_run(s, "WITH majority AS (SELECT policy_digest FROM tp_hosts GROUP BY policy_digest "
+                           " ORDER BY count(*) DESC, policy_digest LIMIT 1) "
+                           "SELECT h.id, h.name, h.last_seen, "
+                           " (SELECT count(*) FROM tp_sessions t WHERE t.host = h.id AND t.state = 0), "
+                           " h.policy_digest, h.policy_digest <> (SELECT policy_digest FROM majority) "
+                           "FROM tp_hosts h WHERE h.id > $1 ORDER BY h.id LIMIT $2",
+                        2, v, &res)) < 0)
+                return r;
+        n = PQntuples(res);
+        if (n > 0 && !(out = calloc((size_t) n, sizeof *out))) {
+                r = store_error(s, -ENOMEM, "out of memory reading hosts");
+                goto out;
+        }
+        for (int i = 0; i < n; i++) {
+                int64_t active;
+
+                if ((r = get_text(s, res, i, 0, out[i].id, sizeof out[i].id)) < 0 ||
+                    (r = get_text(s, res, i, 1, out[i].name, sizeof out[i].name)) < 0 ||
+                    (r = get_int(s, res, i, 2, INT64_MIN, INT64_MAX, &out[i].last_seen)) < 0 ||
+                    (r = get_int(s, res, i, 3, 0, INT64_MAX, &active)) < 0 ||
+                    (r = get_text(s, res, i, 4, out[i].policy_digest, sizeof out[i].policy_digest)) < 0)
+                        goto out;
+                out[i].active_sessions = (uint64_t) active;
+                out[i].policy_differs = strcmp(PQgetvalue(res, i, 5), "t") == 0;
+        }
+        *ret = out;
+        *ret_n = (size_t) n;
+        out = NULL;
+out:
+        free(out);
+        PQclear(res);
+        return r;
+}
+
+static int pg_publish_host(struct tp_store_impl *s, const char *policy_digest, const char *public_jwks)
+{
+        char now[INT_TEXT];
+        const char *v[] = { s->host, policy_digest, public_jwks, int_text(now, (int64_t) time(NULL)) };
+
+        return pg_run(s, "UPDATE tp_hosts SET policy_digest = $2, public_jwks = $3, last_seen = $4 WHERE id = $1",
+                      4, v, NULL);
+}
+
+static int pg_fleet_jwks(struct tp_store_impl *s, char ***ret, size_t *ret_n)
+{
+        PGresult *res;
+        char **out = NULL;
+        int n, r = 0;
+
+        if ((r = pg_run(s, "SELECT public_jwks FROM tp_hosts WHERE public_jwks <> '' ORDER BY id", 0, NULL,
+                        &res)) < 0)
+                return r;
+        n = PQntuples(res);
+        if (n > 0 && !(out = calloc((size_t) n, sizeof *out)))
+                r = store_error(s, -ENOMEM, "out of memory reading keys");
+        for (int i = 0; r == 0 && i < n; i++)
+                if (!(out[i] = strdup(PQgetvalue(res, i, 0))))
+                        r = store_error(s, -ENOMEM, "out of memory reading keys");
+        PQclear(res);
+        if (r < 0) {
+                for (int i = 0; out && i < n; i++)
+                        free(out[i]);
+                free(out);
+                return r;
+        }
+        *ret = out;
+        *ret_n = (size_t) n;
+        return 0;
+}
+
 static const struct tp_store_ops pg_ops = {
         .close = pg_close,
         .errmsg = pg_errmsg,
@@ -1227,4 +1325,8 @@ static const struct tp_store_ops pg_ops = {
         .settle = pg_settle,
         .wait_fd = pg_wait_fd,
         .wakeups = pg_wakeups,
+        .fleet_status = pg_fleet_status,
+        .hosts_page = pg_hosts_page,
+        .publish_host = pg_publish_host,
+        .fleet_jwks = pg_fleet_jwks,
 };

@@ -56,6 +56,7 @@ void tp_handle_explain(struct tp_call *c) { reach(c); }
 void tp_handle_verify(struct tp_call *c) { reach(c); }
 void tp_handle_rotate_key(struct tp_call *c) { reach(c); }
 void tp_handle_revoke_key(struct tp_call *c) { reach(c); }
+void tp_handle_hosts(struct tp_call *c) { reach(c); }
 
 /* As handle_close refuses a running session: FORBIDDEN, audited with the
  * session's details, so the dispatcher must not audit it again. */
@@ -238,6 +239,7 @@ static const struct {
         { TP_REQ_VERIFY, "yyyyy" },
         { TP_REQ_ROTATE_KEY, "yynnn" },
         { TP_REQ_REVOKE_KEY, "yynnn" },
+        { TP_REQ_HOSTS, "yyyyy" },
 };
 
 static void test_every_type_by_every_peer(void **state)

@@ -134,6 +134,14 @@ static void make_request(uint8_t type, bool worst, struct tp_request *req)
                 req->u.list.after.state = TP_STATE_MAX_;
                 req->u.list.after.created = worst ? INT64_MIN : 1700000000;
                 req->u.list.after.seq = worst ? UINT64_MAX : 64;
+                if (worst) /* optional: the other requests leave it out */
+                        FILL_MAX(req->u.list.host, 'h');
+                break;
+        case TP_REQ_HOSTS:
+                if (worst)
+                        FILL_MAX(req->u.hosts.after, 'h');
+                else
+                        SET(req->u.hosts.after, "ws-0041");
                 break;
         case TP_REQ_REVOKE:
                 SET(req->u.revoke.session_id, "fedcba9876543210fedcba9876543210");
@@ -234,14 +242,47 @@ static void make_reply(uint8_t type, bool worst, struct tp_reply *rep)
                 rep->u.status.audit_lost = UINT64_C(1) << 33;
                 rep->u.status.audit_suppressed = UINT64_MAX;
                 rep->u.status.config_state = TP_CONFIG_LAST_GOOD;
+                rep->u.status.store_backend = TP_STORE_KIND_POSTGRESQL;
+                rep->u.status.store_connected = 1;
+                if (worst)
+                        FILL_MAX(rep->u.status.host_id, 'h');
+                else
+                        SET(rep->u.status.host_id, "ws-0042");
+                rep->u.status.hosts = 300;
+                break;
+        case TP_REQ_HOSTS:
+                n = worst ? TP_HOSTS_PAGE_MAX : 2;
+                rep->u.hosts.more = 1;
+                rep->u.hosts.count = n;
+                for (i = 0; i < n; i++) {
+                        struct tp_host_info *o = &rep->u.hosts.hosts[i];
+
+                        if (worst) {
+                                FILL_MAX(o->id, 'i');
+                                FILL_MAX(o->name, 'n');
+                                FILL_MAX(o->policy_digest, 'd');
+                        } else {
+                                snprintf(o->id, sizeof(o->id), "ws-%04u", i);
+                                snprintf(o->name, sizeof(o->name), "ws%u.example.org", i);
+                                SET(o->policy_digest, "3b2f");
+                        }
+                        o->last_seen = 1700000000 + i;
+                        o->active_sessions = i;
+                        o->policy_differs = i & 1;
+                }
                 break;
         case TP_REQ_LIST:
                 n = worst ? TP_LIST_PAGE_MAX : 2;
                 rep->u.list.more = 1;
                 rep->u.list.next = (struct tp_list_cursor) { TP_STATE_CLOSED, INT64_MAX, UINT64_MAX - 1 };
                 rep->u.list.count = n;
-                for (i = 0; i < n; i++)
+                for (i = 0; i < n; i++) {
                         make_session_info(&rep->u.list.sessions[i], i, worst);
+                        if (worst)
+                                FILL_MAX(rep->u.list.hosts[i], 'h');
+                        else
+                                snprintf(rep->u.list.hosts[i], sizeof(rep->u.list.hosts[i]), "ws-%04u", i);
+                }
                 break;
         case TP_REQ_REVOKE:
                 rep->u.revoke.revoked = 3;
@@ -826,6 +867,8 @@ static int decode_list_reply_ext(uint8_t status, uint8_t more, const struct tp_l
                 assert_int_equal(tp_wire_put_u32(&w, count), 0);
                 for (i = 0; i < count; i++)
                         craft_session_info(&w, state);
+                for (i = 0; i < count; i++) /* the host of each, in order */
+                        put_text(&w, "ws-0042");
         }
         return tp_reply_decode(TP_REQ_LIST | TP_REPLY_FLAG, buf, w.len, got);
 }
@@ -1009,6 +1052,10 @@ static int decode_status_reply(uint8_t config_state, bool with_config, struct tp
                 assert_int_equal(tp_wire_put_u32(&w, 3), 0);
                 assert_int_equal(tp_wire_put_u64(&w, 5), 0);
                 assert_int_equal(tp_wire_put_u64(&w, 6), 0);
+                assert_int_equal(tp_wire_put_u8(&w, TP_STORE_KIND_POSTGRESQL), 0); /* the store's */
+                assert_int_equal(tp_wire_put_u8(&w, 1), 0);
+                put_text(&w, "ws-0042");
+                assert_int_equal(tp_wire_put_u32(&w, 3), 0);
         }
         return tp_reply_decode(TP_REQ_STATUS | TP_REPLY_FLAG, buf, w.len, got);
 }
@@ -1108,6 +1155,33 @@ static void test_list_flags(void **state)
         req.u.list.flags = 0x04;
         assert_int_equal(tp_request_encode(&req, buf, sizeof(buf)), -EINVAL);
         req.u.list.flags = 0x80000000u;
+        assert_int_equal(tp_request_encode(&req, buf, sizeof(buf)), -EINVAL);
+}
+
+/* LIST's host filter: optional and last. Left out, the request is what
+ * it was before the filter existed; present, it names a host. */
+static void test_list_host_filter(void **state)
+{
+        uint8_t buf[1024];
+        struct tp_request req, got;
+        struct tp_wire_writer w;
+        size_t len;
+
+        (void) state;
+        make_request(TP_REQ_LIST, false, &req);
+        len = encode_request(&req, buf);
+        assert_int_equal(tp_request_decode(TP_REQ_LIST, PAYLOAD(buf), len, &got), 0);
+        assert_string_equal(got.u.list.host, "");
+        SET(req.u.list.host, "ws-0042");
+        assert_int_equal(encode_request(&req, buf), len + 2 + 7);
+        assert_int_equal(tp_request_decode(TP_REQ_LIST, PAYLOAD(buf), len + 2 + 7, &got), 0);
+        assert_string_equal(got.u.list.host, "ws-0042");
+        /* Present but empty: refused, it would mean "no filter" twice. */
+        tp_wire_writer_init(&w, PAYLOAD(buf) + len, 16);
+        assert_int_equal(tp_wire_put_str(&w, "", 1), 0);
+        assert_int_equal(tp_request_decode(TP_REQ_LIST, PAYLOAD(buf), len + 2, &got), -EPROTO);
+        /* One character past a host id. */
+        memset(req.u.list.host, 'h', sizeof(req.u.list.host));
         assert_int_equal(tp_request_encode(&req, buf, sizeof(buf)), -EINVAL);
 }
 
@@ -1405,7 +1479,7 @@ static void test_worst_case_status_size(void **state)
         (void) state;
         assert_non_null(buf);
         make_reply(TP_REQ_STATUS | TP_REPLY_FLAG, true, rep);
-        assert_int_equal(tp_reply_encode(rep, buf, FRAME_MAX), TP_FRAME_HEADER_SIZE + 7337);
+        assert_int_equal(tp_reply_encode(rep, buf, FRAME_MAX), TP_FRAME_HEADER_SIZE + 7409);
         free(rep);
         free(buf);
 }
@@ -1462,18 +1536,18 @@ static void test_names_both_ways(void **state)
         assert_int_equal(tp_evict_from_string("least-recently-used"), -EINVAL);
         assert_int_equal(tp_action_from_string("terminate "), -EINVAL);
 
-        /* Request types: 0 and the retired 7 have no name, and every
-         * other number up to the last does. */
+        /* Request types: 0, the retired 7 and the unassigned 16 have no
+         * name, and every other number up to the last does. */
         for (unsigned t = 0; t <= TP_REQ_MAX_; t++) {
                 const char *s = tp_msg_type_to_string(t);
 
-                assert_true((s == NULL) == (t == 0 || t == 7));
+                assert_true((s == NULL) == (t == 0 || t == 7 || t == 16));
                 assert_true(tp_request_type_known((uint8_t) t) == (s != NULL));
                 if (s)
                         assert_int_equal(tp_msg_type_from_string(s), t);
         }
         assert_string_equal(tp_msg_type_to_string(TP_REQ_ACCESS), "access");
-        assert_string_equal(tp_msg_type_to_string(TP_REQ_MAX_), "list");
+        assert_string_equal(tp_msg_type_to_string(TP_REQ_MAX_), "hosts");
         assert_null(tp_msg_type_to_string(TP_REQ_MAX_ + 1));
         assert_null(tp_msg_type_to_string(TP_REQ_ACCESS | TP_REPLY_FLAG));
         assert_int_equal(tp_msg_type_from_string("retired"), -EINVAL);
@@ -1993,6 +2067,7 @@ int main(void)
                 cmocka_unit_test(test_status_reply_config_fields),
                 cmocka_unit_test(test_revoke_key_fields),
                 cmocka_unit_test(test_list_flags),
+                cmocka_unit_test(test_list_host_filter),
                 cmocka_unit_test(test_signin_flags),
                 cmocka_unit_test(test_list_cursor),
                 cmocka_unit_test(test_unknown_types),
