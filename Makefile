@@ -4,6 +4,7 @@
 #   make            build everything into build/
 #   make check      install missing test packages, build, run every test
 #   make demo       install missing packages, build, show the main job
+#   make demo-fleet the same for fleet mode: PostgreSQL and three hosts
 #   make install    DESTDIR= and PREFIX= honoured
 #   make check SANITIZE=1   the same suite under ASan and UBSan
 #   make fuzz       libFuzzer harnesses, FUZZ_SECONDS (300) each
@@ -111,7 +112,7 @@ PROGRAMS    := $(B)/tokenpolicyd $(B)/tokenpolicyctl $(B)/pam_tokenpolicy.so
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 TEST_TOOLS  := $(B)/tests/tp-pam $(B)/tests/pam_tptest_data.so $(B)/tests/fake-logind
 
-.PHONY: all check unit demo install uninstall clean deps deps-test bench
+.PHONY: all check unit demo demo-fleet install uninstall clean deps deps-test bench
 all: $(PROGRAMS)
 
 $(B)/obj/%.o: %.c
@@ -272,10 +273,16 @@ demo: deps
 	@$(MAKE) --no-print-directory all $(TEST_TOOLS)
 	@B=$(B) scripts/demo
 
+# Fleet mode: a private PostgreSQL 15 and three daemons as three hosts.
+demo-fleet:
+	@scripts/ensure-deps fleet
+	@$(MAKE) --no-print-directory all $(TEST_TOOLS)
+	@B=$(B) scripts/demo-fleet
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PAMDIR) \
 		$(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(B)/tokenpolicyd $(DESTDIR)$(SBINDIR)/tokenpolicyd
 	install -m 0755 $(B)/tokenpolicyctl $(DESTDIR)$(BINDIR)/tokenpolicyctl
 	install -m 0644 $(B)/pam_tokenpolicy.so $(DESTDIR)$(PAMDIR)/pam_tokenpolicy.so

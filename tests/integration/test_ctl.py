@@ -83,8 +83,9 @@ def check_types(obj, spec, what):
               f"{what}.{k} is {type(obj[k]).__name__}, want {t.__name__}: {obj[k]!r}")
 
 
-def check_session_object(s, what):
-    check_types(s, SESSION_KEYS, what)
+def check_session_object(s, what, listed=False):
+    """listed: an element of `sessions --json`, which names its host too."""
+    check_types(s, {**SESSION_KEYS, "host": str} if listed else SESSION_KEYS, what)
     check(re.fullmatch(r"[0-9a-f]{32}", s["id"]), f"{what}.id: {s['id']!r}")
     check(s["state"] in STATES, f"{what}.state: {s['state']!r}")
 
@@ -109,9 +110,13 @@ def test_status_table_and_json(env):
         check_types(st, {"version": str, "pid": int, "started": int, "config": str, "config_loaded": int,
                          "active_sessions": int, "client_types": int, "config_state": str,
                          "config_source": str, "config_errors": list,
-                         "audit_sink": str, "audit_queued": int, "audit_lost": int, "audit_suppressed": int},
+                         "audit_sink": str, "audit_queued": int, "audit_lost": int, "audit_suppressed": int,
+                         "store": str, "store_connected": bool, "host_id": str, "hosts": int},
                     "status --json")
         eq((st["audit_sink"], st["audit_queued"], st["audit_lost"]), ("standard error", 0, 0), "audit trail")
+        eq((st["store"], st["store_connected"], st["host_id"], st["hosts"]), ("sqlite", True, "", 1),
+           "the store of one host")
+        check(re.search(r"^store:\s+sqlite \(this host\)$", p0.stdout, re.M), p0.stdout)
         eq((st["config_state"], st["config_source"], st["config_errors"]), ("loaded", env.conf, []),
            "the file is in force")
         check(re.search(r"^config state:\s+in force$", p0.stdout, re.M), p0.stdout)
@@ -160,7 +165,7 @@ def test_sessions_filters_all_and_json(env):
     eq(env.ctl("sessions", "--json", "--user", "nosuchuser", check_rc=0).stdout, "[]\n", "empty array")
 
     for s in every:
-        check_session_object(s, "sessions --json element")
+        check_session_object(s, "sessions --json element", listed=True)
     by = {s["id"]: s for s in every}
     eq(by[a1]["rhost"], "192.0.2.7", "rhost")
     eq(by[a2]["tty"], "pts/3", "tty")
@@ -175,7 +180,12 @@ def test_sessions_filters_all_and_json(env):
 
     p = env.ctl("sessions", check_rc=0)
     lines = p.stdout.splitlines()
-    eq(lines[0].split(), ["ID", "USER", "CLIENT", "SERVICE", "FROM", "CREATED", "EXPIRES", "STATE"], "header")
+    eq(lines[0].split(), ["ID", "USER", "CLIENT", "HOST", "SERVICE", "FROM", "CREATED", "EXPIRES", "STATE"],
+       "header")
+    # One host: every session runs on this one, named as its daemon names it.
+    host = socket.gethostname()[:64]
+    check(all(line.split()[3] == host for line in lines[1:]), f"HOST is {host}: {p.stdout}")
+    check(all(s["host"] == host for s in env.sessions()), "host in --json")
     eq(len(lines), 5, "one row per active session")
     check(any(a1 in line and "192.0.2.7" in line and re.search(r"in (13d 23h|14d)", line) for line in lines),
           p.stdout)

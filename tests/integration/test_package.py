@@ -98,6 +98,7 @@ def expected_files():
         f"{unit_dir()}/tokenpolicyd.socket",
         "/usr/share/man/man1/tokenpolicyctl.1.gz",
         "/usr/share/man/man5/tokenpolicy.conf.5.gz",
+        "/usr/share/man/man7/tokenpolicy-fleet.7.gz",
         "/usr/share/man/man8/pam_tokenpolicy.8.gz",
         "/usr/share/man/man8/tokenpolicyd.8.gz",
         f"{doc}/changelog.gz",

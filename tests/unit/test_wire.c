@@ -1470,7 +1470,8 @@ static void test_worst_case_tokens_fit(void **state)
         check_worst_reply(TP_REQ_OPEN, 2 * TP_TOKEN_MAX + TP_EVICTED_MAX * TP_USER_MAX);
 }
 
-/* PROTOCOL.md section 6 gives the worst-case status reply in bytes. */
+/* PROTOCOL.md section 6 gives the worst-case status, list and hosts
+ * replies in bytes. */
 static void test_worst_case_status_size(void **state)
 {
         uint8_t *buf = malloc(FRAME_MAX);
@@ -1480,6 +1481,10 @@ static void test_worst_case_status_size(void **state)
         assert_non_null(buf);
         make_reply(TP_REQ_STATUS | TP_REPLY_FLAG, true, rep);
         assert_int_equal(tp_reply_encode(rep, buf, FRAME_MAX), TP_FRAME_HEADER_SIZE + 7409);
+        make_reply(TP_REQ_LIST | TP_REPLY_FLAG, true, rep);
+        assert_int_equal(tp_reply_encode(rep, buf, FRAME_MAX), TP_FRAME_HEADER_SIZE + 41976);
+        make_reply(TP_REQ_HOSTS | TP_REPLY_FLAG, true, rep);
+        assert_int_equal(tp_reply_encode(rep, buf, FRAME_MAX), TP_FRAME_HEADER_SIZE + 28039);
         free(rep);
         free(buf);
 }
