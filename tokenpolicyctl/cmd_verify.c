@@ -26,11 +26,13 @@
 
 #include "ctl.h"
 #include "io.h"
+#include "jose.h"
 #include "jwt.h"
 #include "keyring.h"
 #include "wipe.h"
 
 #define VERIFY_HOST_MAX 256
+#define TP_FLEET_KEY_NAME "the fleet's copy of another host's key"
 
 /* Long options of verify alone. */
 enum {
@@ -82,8 +84,61 @@ static const char *verify_failure(int r)
  * kid, as the shared keyring code finds it (tp_published_key_find): a
  * retained key whose time has not come, else the current key. Returns 0
  * with the file in path, or an exit status after saying why not. */
+/* Fleet mode: the key another host published, as tokenpolicyd copies it
+ * to DIR/fleet-keys/KID: its JWK "x" and its issuer, a line each. The key
+ * must be the one its kid names. */
+static int fleet_key(const char *state_dir, const char *kid, struct tp_keyring **ret_kr,
+                     char issuer[VERIFY_HOST_MAX])
+{
+        char path[PATH_MAX], text[512], *nl, *name;
+        uint8_t raw[TP_PUBKEY_RAW_LEN];
+        struct tp_keyring *kr = NULL;
+        struct tp_pubkey *pk;
+        size_t n = 0;
+        FILE *f;
+        int r;
+
+        if (!tp_kid_valid(kid))
+                return -ENOKEY;
+        if ((size_t)snprintf(path, sizeof(path), "%s/fleet-keys/%s", state_dir, kid) >= sizeof(path))
+                return -ENAMETOOLONG;
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? -ENOKEY : -errno;
+        n = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        /* "x\nissuer\n" and nothing else */
+        nl = strchr(text, '\n');
+        if (!nl || strlen(text) != n)
+                return -EBADMSG;
+        *nl = '\0';
+        name = nl + 1;
+        nl = strchr(name, '\n');
+        if (!nl || nl[1] != '\0' || nl == name || (size_t)(nl - name) >= VERIFY_HOST_MAX)
+                return -EBADMSG;
+        *nl = '\0';
+        if (tp_b64url_decode(text, strlen(text), raw, sizeof(raw), &n) < 0 || n != sizeof(raw))
+                return -EBADMSG;
+        if ((r = tp_pubkey_from_raw(raw, &pk)) < 0)
+                return r;
+        if (strcmp(tp_pubkey_kid(pk), kid) != 0) {
+                tp_pubkey_free(pk);
+                return -EBADMSG;
+        }
+        if ((r = tp_keyring_new(&kr)) < 0) {
+                tp_pubkey_free(pk);
+                return r;
+        }
+        tp_keyring_set_current(kr, pk);
+        snprintf(issuer, VERIFY_HOST_MAX, "%s", name);
+        *ret_kr = kr;
+        return 0;
+}
+
 static int choose_key(const struct ctl_context *ctx, const char *state_dir, const char *token,
-                      int64_t now, char path[PATH_MAX])
+                      int64_t now, char path[PATH_MAX], struct tp_keyring **ret_fleet,
+                      char fleet_issuer[VERIFY_HOST_MAX])
 {
         struct tp_published_key key;
         char kid[TP_JWT_KID_MAX], when[CTL_TIME_TEXT];
@@ -107,8 +162,20 @@ static int choose_key(const struct ctl_context *ctx, const char *state_dir, cons
         case -ENAMETOOLONG:
                 return ctl_report_usage(ctx, "--state-dir is too long");
         case -ENOKEY:
+                /* Signed on another host of the fleet? */
+                r = fleet_key(state_dir, kid, ret_fleet, fleet_issuer);
+                if (r == 0) {
+                        path[0] = '\0';
+                        return 0;
+                }
+                if (r != -ENOKEY) {
+                        ctl_error("invalid token: signed by key %s, whose copy in %s/fleet-keys cannot be "
+                                  "used: %s", kid, state_dir, strerror(-r));
+                        return CTL_EXIT_FAIL;
+                }
                 ctl_error("invalid token: signed by key %s, which %s publishes neither as its "
-                          "current key nor as a retained one", kid, state_dir);
+                          "current key nor as a retained one, nor as a key of another host of its fleet",
+                          kid, state_dir);
                 return CTL_EXIT_FAIL;
         case -EKEYEXPIRED:
                 /* The daemon drops a retained key at its time; it may not
@@ -281,6 +348,8 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
                 .arguments = true,
         };
         static char stdin_token[TP_TOKEN_MAX + 1];
+        char fleet_issuer[VERIFY_HOST_MAX] = "";
+        struct tp_keyring *fleet = NULL;
         static char key_path[PATH_MAX];
         struct verify_options o = {};
         struct tp_jwt_claims claims = {};
@@ -317,14 +386,20 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
         now = time(NULL);
         if (!key) {
                 r = choose_key(ctx, o.state_dir ? o.state_dir : TP_DEFAULT_STATE_DIR, token,
-                               now, key_path);
+                               now, key_path, &fleet, fleet_issuer);
                 if (r != 0) {
                         tp_secret_wipe(stdin_token, sizeof(stdin_token));
                         return r;
                 }
-                key = key_path;
+                key = fleet ? TP_FLEET_KEY_NAME : key_path;
         }
-        r = tp_jwt_verify_pem(key, token, now, &claims);
+        if (fleet) {
+                r = tp_jwt_verify(fleet, token, now, &claims);
+                tp_keyring_free(fleet);
+                fleet = NULL;
+        } else {
+                r = tp_jwt_verify_pem(key, token, now, &claims);
+        }
         if (r < 0) {
                 reason = verify_failure(r);
                 if (reason)
@@ -337,7 +412,9 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
                 r = CTL_EXIT_FAIL;
                 goto out;
         }
-        if ((r = check_issuer(&claims, o.issuer)) != CTL_EXIT_OK)
+        /* A fleet key is good for its own host's tokens only. */
+        if ((r = check_issuer(&claims, o.issuer ? o.issuer : fleet_issuer[0] ? fleet_issuer : NULL)) !=
+            CTL_EXIT_OK)
                 goto out;
         if (!o.offline && (r = check_session(ctx, token, &session)) != CTL_EXIT_OK)
                 goto out;

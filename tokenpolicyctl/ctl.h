@@ -221,6 +221,7 @@ int ctl_finish_output(void);
 
 int ctl_cmd_status(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_hosts(struct ctl_context *ctx, int argc, char **argv);
+int ctl_cmd_jwks(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_sessions(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_revoke(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_reload(struct ctl_context *ctx, int argc, char **argv);

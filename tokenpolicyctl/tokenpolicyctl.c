@@ -134,6 +134,18 @@ static const struct ctl_command commands[] = {
                 .run = ctl_cmd_explain,
         },
         {
+                .name = "jwks",
+                .synopsis = "[--state-dir DIR]",
+                .summary = "print the public keys tokens are verified with (JWKS)",
+                .help = "Print the JWKS (RFC 7517) a verifier should trust, as the daemon publishes it\n"
+                        "in its state directory: in fleet mode the keys of every host of the fleet\n"
+                        "(fleet-jwks.json), else this host's (jwks.json). Reads the file; asks the\n"
+                        "daemon nothing.\n",
+                .options = "  --state-dir DIR\n"
+                        "                 the daemon's state directory (default " TP_DEFAULT_STATE_DIR ")\n",
+                .run = ctl_cmd_jwks,
+        },
+        {
                 .name = "rotate-key",
                 .synopsis = "",
                 .summary = "start signing with a new key (root only)",

@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #include "crypto.h"
-#include "jwks.h"
 #include "log.h"
 #include "mapfile.h"
 #include "trust.h"
@@ -278,32 +277,9 @@ int tp_conffile_policy_digest(const struct tp_config *c, char out[TP_DIGEST_HEX_
         return 0;
 }
 
-/* The published JWKS of this host, as the signer last wrote it. */
-static char *read_jwks(const struct tp_daemon *d)
-{
-        char path[TP_PATH_MAX], *buf;
-        ssize_t n;
-        int fd;
-
-        snprintf(path, sizeof(path), "%s/%s", d->state_dir, TP_TOKEN_JWKS_FILE);
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return NULL;
-        buf = malloc(TP_JWKS_MAX + 1);
-        n = buf ? read(fd, buf, TP_JWKS_MAX) : -1;
-        close(fd);
-        if (n < 0) {
-                free(buf);
-                return NULL;
-        }
-        buf[n] = '\0';
-        return buf;
-}
-
 void tp_conffile_publish(struct tp_daemon *d)
 {
         char digest[TP_DIGEST_HEX_MAX] = "";
-        char *jwks;
         int r;
 
         if (!d->host_id[0])
@@ -312,11 +288,9 @@ void tp_conffile_publish(struct tp_daemon *d)
                 tp_log_errno(r, "Failed to compute the digest of the policy in force");
                 return;
         }
-        jwks = read_jwks(d);
-        if ((r = tp_store_publish_host(d->store, digest, jwks ? jwks : "")) < 0)
-                tp_log_errno(r, "Failed to publish this host's policy digest and keys to the fleet (%s); "
+        if ((r = tp_store_publish_host(d->store, digest)) < 0)
+                tp_log_errno(r, "Failed to publish this host's policy digest to the fleet (%s); "
                              "publishing again at the next reload or restart", tp_store_errmsg(d->store));
-        free(jwks);
 }
 
 int tp_conffile_start(struct tp_daemon *d)

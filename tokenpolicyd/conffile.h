@@ -38,7 +38,7 @@ int tp_conffile_reload(struct tp_daemon *d, struct tp_config_errors *errs);
  * the same policy have the same digest whatever the layout of their files. */
 int tp_conffile_policy_digest(const struct tp_config *c, char out[TP_DIGEST_HEX_MAX]);
 
-/* Fleet mode: publish this host's policy digest and public keys (its
- * jwks.json) in the store, for `tokenpolicyctl hosts` and the other hosts'
- * verifiers. At start and after each reload; failures are logged. */
+/* Fleet mode: publish this host's policy digest in the store, for
+ * `tokenpolicyctl hosts`. At start and after each reload; failures are
+ * logged. */
 void tp_conffile_publish(struct tp_daemon *d);

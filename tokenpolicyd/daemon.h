@@ -40,6 +40,9 @@ struct tp_daemon {
         char hostname[256];
         char host_id[TP_HOST_ID_MAX];   /* fleet mode: this host; "" with a store of one host */
         char display_host[TP_HOST_ID_MAX]; /* what listings call this host: host_id, else its name */
+        struct tp_store_key *fleet_keys; /* every host's public keys (fleetkeys.c) */
+        size_t n_fleet_keys;
+        char fleet_published[(TP_KID_LEN + 1) * (TP_KEYRING_RETAINED_MAX + 1) + 1]; /* kids last published */
         int64_t started;
         int64_t config_loaded;
         uint8_t config_state;   /* enum tp_config_state: is the file in force? */

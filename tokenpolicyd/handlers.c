@@ -666,9 +666,18 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_reply_store_error(d->store, rep, r, "begin");
                 return;
         }
-        for (size_t i = 0; i < n; i++) {
-                if ((r = tp_store_end(d->store, rows[i].id, TP_STATE_REVOKED, now)) < 0)
+        /* In a fleet another host may end one of them meanwhile (an
+         * eviction): it is no longer this revocation's to count or act on. */
+        for (size_t i = 0, kept = 0; i < n; i++) {
+                r = tp_store_end(d->store, rows[i].id, TP_STATE_REVOKED, now);
+                if (r == -ESTALE && d->host_id[0])
+                        r = 0;
+                else if (r == 0)
+                        rows[kept++] = rows[i];
+                if (r < 0)
                         break;
+                if (i + 1 == n)
+                        n = kept;
         }
         if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
                 tp_store_rollback(d->store);

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "fleetkeys.h"
 #include "log.h"
 #include "signer.h"
 
@@ -157,14 +158,18 @@ static void handle_revoke_key(struct tp_daemon *d, const struct tp_peer *peer, c
                 tp_reply_status(rep, TP_STATUS_OK, "Signing key %s revoked.", kid);
 }
 
+/* In fleet mode the other hosts learn the new set of keys at once, not at
+ * the next refresh (tp_fleetkeys_publish does nothing for one host). */
 void tp_handle_rotate_key(struct tp_call *c)
 {
         handle_rotate_key(c->d, c->peer, c->rep);
+        tp_fleetkeys_publish(c->d, false);
 }
 
 void tp_handle_revoke_key(struct tp_call *c)
 {
         handle_revoke_key(c->d, c->peer, &c->req->u.key, c->rep);
+        tp_fleetkeys_publish(c->d, false);
 }
 
 static void log_key_dropped(const char *kid, int64_t until, void *userdata)

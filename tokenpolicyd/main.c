@@ -33,6 +33,7 @@
 #include "paths.h"
 #include "pidfile.h"
 #include "server.h"
+#include "fleetkeys.h"
 #include "store_pg.h"
 #include "store_sqlite.h"
 #include "signer.h"
@@ -440,6 +441,7 @@ int main(int argc, char **argv)
         snprintf(d.display_host, sizeof(d.display_host), "%.*s", (int)sizeof(d.display_host) - 1,
                  d.host_id[0] ? d.host_id : d.hostname);
         tp_conffile_publish(&d);
+        tp_fleetkeys_refresh(&d);
         if (tp_boot_start(&d) < 0)
                 goto out;
         if ((r = tp_lifecycle_start(&d)) < 0) {
@@ -496,6 +498,7 @@ out:
                 close(listen_fd);
         tp_lifecycle_stop(&d);
         tp_store_close(d.store);
+        tp_fleetkeys_free(&d);
         tp_signer_free(d.signer);
         tp_config_free(d.config);
         free(d.config_errors);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fleetkeys.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "plan.h"
@@ -254,10 +255,21 @@ static void handle_verify(struct tp_daemon *d, const struct tp_peer *peer, const
         char when[WHEN_TEXT];
         struct tp_session s;
         int64_t now = (int64_t)time(NULL);
+        bool fleet = false;
         int r;
 
         memset(&claims, 0, sizeof(claims));
         r = tp_signer_verify(d->signer, req->token, now, &claims);
+        /* Another host of the fleet may have signed it, with its own key. */
+        if (r == -ENOKEY && d->host_id[0]) {
+                r = tp_fleetkeys_verify(d, req->token, now, &claims);
+                fleet = r == 0;
+                if (r == -EACCES) {
+                        verify_failed(rep, peer, TP_STATUS_DENIED, &claims,
+                                      "signed with the key of another host of the fleet than its issuer");
+                        return;
+                }
+        }
         switch (r) {
         case 0:
                 break;
@@ -282,7 +294,7 @@ static void handle_verify(struct tp_daemon *d, const struct tp_peer *peer, const
                               strerror(r < 0 ? -r : EINVAL));
                 return;
         }
-        if (strcmp(claims.iss, d->hostname) != 0) {
+        if (!fleet && strcmp(claims.iss, d->hostname) != 0) {
                 verify_failed(rep, peer, TP_STATUS_DENIED, &claims,
                               "issued by another host ('%s'; this host is '%s')", claims.iss, d->hostname);
                 return;

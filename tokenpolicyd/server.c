@@ -30,6 +30,7 @@
 #include "account.h"
 #include "control.h"
 #include "io.h"
+#include "fleetkeys.h"
 #include "keys.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -739,7 +740,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                 goto out;
         }
 
-        int64_t last_sweep_ms = tp_monotonic_ms(), last_owed_ms = 0;
+        int64_t last_sweep_ms = tp_monotonic_ms(), last_owed_ms = 0, last_keys_ms = tp_monotonic_ms();
         int64_t watchdog_ms = tp_watchdog_interval_ms(), last_ping_ms = 0;
         int wait_ms = watchdog_ms > 0 && watchdog_ms < TICK_MS ? (int)watchdog_ms : TICK_MS;
         bool more_due = tp_lifecycle_tick(d); /* expired while we were down */
@@ -802,6 +803,10 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                 if (owed || tp_monotonic_ms() - last_owed_ms >= OWED_RESYNC_MS) {
                         tp_lifecycle_owed(d);
                         last_owed_ms = tp_monotonic_ms();
+                }
+                if (tp_monotonic_ms() - last_keys_ms >= TP_FLEET_KEYS_REFRESH_MS) {
+                        tp_fleetkeys_refresh(d);
+                        last_keys_ms = tp_monotonic_ms();
                 }
                 if (more_due || tp_monotonic_ms() - last_sweep_ms >= TICK_MS) {
                         drop_idle(&srv);

@@ -575,6 +575,11 @@ void tp_signer_free(struct tp_signer *s)
         free(s);
 }
 
+const struct tp_keyring *tp_signer_keyring(const struct tp_signer *s)
+{
+        return s ? s->ring : NULL;
+}
+
 const char *tp_signer_kid(const struct tp_signer *s)
 {
         return tp_pubkey_kid(tp_keyring_current(s->ring));

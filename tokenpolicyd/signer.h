@@ -54,6 +54,8 @@ int tp_signer_open_report(const char *dir, int64_t now, struct tp_signer **ret,
                           const char **ret_step);
 void tp_signer_free(struct tp_signer *s);
 const char *tp_signer_kid(const struct tp_signer *s);
+/* The public keys the signer publishes (current and retained), borrowed. */
+const struct tp_keyring *tp_signer_keyring(const struct tp_signer *s);
 
 /* Sign msg[0..len) with the current private key into sig (Ed25519,
  * deterministic). -EINVAL without a signer, -EIO when signing fails. */

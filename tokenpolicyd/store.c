@@ -1537,15 +1537,22 @@ static int sqlite_hosts_page(struct tp_store_impl *s, const char *after, size_t 
         return store_error(s, -EOPNOTSUPP, "a store of one host has no fleet (store.backend = \"sqlite\")");
 }
 
-static int sqlite_publish_host(struct tp_store_impl *s, const char *policy_digest, const char *public_jwks)
+static int sqlite_publish_host(struct tp_store_impl *s, const char *policy_digest)
 {
         (void) s;
         (void) policy_digest;
-        (void) public_jwks;
         return 0;
 }
 
-static int sqlite_fleet_jwks(struct tp_store_impl *s, char ***ret, size_t *ret_n)
+static int sqlite_publish_keys(struct tp_store_impl *s, const struct tp_store_key *keys, size_t n)
+{
+        (void) s;
+        (void) keys;
+        (void) n;
+        return 0;
+}
+
+static int sqlite_fleet_keys(struct tp_store_impl *s, struct tp_store_key **ret, size_t *ret_n)
 {
         (void) s;
         *ret = NULL;
@@ -1636,5 +1643,6 @@ static const struct tp_store_ops sqlite_ops = {
         .fleet_status = sqlite_fleet_status,
         .hosts_page = sqlite_hosts_page,
         .publish_host = sqlite_publish_host,
-        .fleet_jwks = sqlite_fleet_jwks,
+        .publish_keys = sqlite_publish_keys,
+        .fleet_keys = sqlite_fleet_keys,
 };

@@ -95,6 +95,17 @@ struct tp_store_host {
         bool policy_differs;                  /* not the digest most hosts have */
 };
 
+#define TP_STORE_KEY_TEXT_MAX 64 /* a kid or a JWK "x": 43 base64url characters */
+
+/* A public signing key a host of the fleet publishes (tp_store_fleet_keys). */
+struct tp_store_key {
+        char host[TP_HOST_ID_MAX];
+        char name[TP_HOST_NAME_MAX];      /* the host's name: the "iss" of its tokens */
+        char kid[TP_STORE_KEY_TEXT_MAX];
+        char x[TP_STORE_KEY_TEXT_MAX];    /* the Ed25519 key, base64url */
+        int64_t until;                    /* a retained key's end; 0 for a current key */
+};
+
 struct tp_store_list_pos;
 struct tp_store_purge_pos;
 struct tp_store_cursor;
@@ -152,8 +163,9 @@ struct tp_store_ops {
         int (*fleet_status)(struct tp_store_impl *s, uint32_t *ret_hosts);
         int (*hosts_page)(struct tp_store_impl *s, const char *after, size_t limit,
                           struct tp_store_host **ret, size_t *ret_n);
-        int (*publish_host)(struct tp_store_impl *s, const char *policy_digest, const char *public_jwks);
-        int (*fleet_jwks)(struct tp_store_impl *s, char ***ret, size_t *ret_n);
+        int (*publish_host)(struct tp_store_impl *s, const char *policy_digest);
+        int (*publish_keys)(struct tp_store_impl *s, const struct tp_store_key *keys, size_t n);
+        int (*fleet_keys)(struct tp_store_impl *s, struct tp_store_key **ret, size_t *ret_n);
 };
 
 /* What the daemon holds: a backend's operations and its state. */
@@ -448,17 +460,24 @@ static inline int tp_store_hosts_page(struct tp_store *s, const char *after, siz
         return s->ops->hosts_page(s->impl, after, limit, ret, ret_n);
 }
 
-/* Record this host's effective policy digest and its public keys (a JWKS
- * document) for the other hosts. Harmless for a store of one host. */
-static inline int tp_store_publish_host(struct tp_store *s, const char *policy_digest, const char *public_jwks)
+/* Record this host's effective policy digest for the other hosts.
+ * Harmless for a store of one host. */
+static inline int tp_store_publish_host(struct tp_store *s, const char *policy_digest)
 {
-        return s->ops->publish_host(s->impl, policy_digest, public_jwks);
+        return s->ops->publish_host(s->impl, policy_digest);
 }
 
-/* The public keys every host of the fleet published, one JWKS document a
- * host (*ret a new array of new strings, free each then it). None for a
- * store of one host. */
-static inline int tp_store_fleet_jwks(struct tp_store *s, char ***ret, size_t *ret_n)
+/* Replace the public keys this host publishes to the fleet (its current
+ * key and the retained ones still in force; host and name are ignored).
+ * Harmless for a store of one host. */
+static inline int tp_store_publish_keys(struct tp_store *s, const struct tp_store_key *keys, size_t n)
 {
-        return s->ops->fleet_jwks(s->impl, ret, ret_n);
+        return s->ops->publish_keys(s->impl, keys, n);
+}
+
+/* The public keys of every host of the fleet (*ret a new array, NULL when
+ * none). None for a store of one host. */
+static inline int tp_store_fleet_keys(struct tp_store *s, struct tp_store_key **ret, size_t *ret_n)
+{
+        return s->ops->fleet_keys(s->impl, ret, ret_n);
 }

@@ -68,8 +68,14 @@ static const char schema_v1[] =
         " first_seen bigint NOT NULL,"
         " last_seen bigint NOT NULL,"
         " boot_checked text NOT NULL DEFAULT '',"
-        " policy_digest text NOT NULL DEFAULT '',"
-        " public_jwks text NOT NULL DEFAULT '');"
+        " policy_digest text NOT NULL DEFAULT '');"
+        /* Each host's public signing keys: until is 0 for its current key. */
+        "CREATE TABLE tp_keys ("
+        " host text NOT NULL REFERENCES tp_hosts (id) ON DELETE CASCADE,"
+        " kid text NOT NULL,"
+        " x text NOT NULL,"
+        " until bigint NOT NULL,"
+        " PRIMARY KEY (host, kid));"
         "CREATE TABLE tp_caps ("
         " user_name text NOT NULL,"
         " client text NOT NULL,"
@@ -1258,40 +1264,72 @@ out:
         return r;
 }
 
-static int pg_publish_host(struct tp_store_impl *s, const char *policy_digest, const char *public_jwks)
+static int pg_publish_host(struct tp_store_impl *s, const char *policy_digest)
 {
         char now[INT_TEXT];
-        const char *v[] = { s->host, policy_digest, public_jwks, int_text(now, (int64_t) time(NULL)) };
+        const char *v[] = { s->host, policy_digest, int_text(now, (int64_t) time(NULL)) };
 
-        return pg_run(s, "UPDATE tp_hosts SET policy_digest = $2, public_jwks = $3, last_seen = $4 WHERE id = $1",
-                      4, v, NULL);
+        return pg_run(s, "UPDATE tp_hosts SET policy_digest = $2, last_seen = $3 WHERE id = $1", 3, v, NULL);
 }
 
-static int pg_fleet_jwks(struct tp_store_impl *s, char ***ret, size_t *ret_n)
+/* One transaction: another host never reads half a set. */
+static int pg_publish_keys(struct tp_store_impl *s, const struct tp_store_key *keys, size_t n)
 {
-        PGresult *res;
-        char **out = NULL;
-        int n, r = 0;
+        const char *v[] = { s->host };
+        bool own_tx = !s->in_tx;
+        int r;
 
-        if ((r = pg_run(s, "SELECT public_jwks FROM tp_hosts WHERE public_jwks <> '' ORDER BY id", 0, NULL,
-                        &res)) < 0)
+        if (own_tx && (r = pg_begin(s)) < 0)
+                return r;
+        if ((r = pg_run(s, "DELETE FROM tp_keys WHERE host = $1", 1, v, NULL)) < 0)
+                goto out;
+        for (size_t i = 0; i < n; i++) {
+                char until[INT_TEXT];
+                const char *w[] = { s->host, keys[i].kid, keys[i].x, int_text(until, keys[i].until) };
+
+                if ((r = field_ok(s, keys[i].kid, sizeof keys[i].kid, "kid")) < 0 ||
+                    (r = field_ok(s, keys[i].x, sizeof keys[i].x, "x")) < 0 ||
+                    (r = pg_run(s, "INSERT INTO tp_keys (host, kid, x, until) VALUES ($1, $2, $3, $4)", 4, w,
+                                NULL)) < 0)
+                        goto out;
+        }
+        if (own_tx)
+                return pg_commit(s);
+out:
+        if (own_tx)
+                pg_rollback(s);
+        return r;
+}
+
+static int pg_fleet_keys(struct tp_store_impl *s, struct tp_store_key **ret, size_t *ret_n)
+{
+        struct tp_store_key *out = NULL;
+        PGresult *res;
+        int n, r;
+
+        if ((r = pg_run(s, "SELECT k.host, h.name, k.kid, k.x, k.until FROM tp_keys k JOIN tp_hosts h ON h.id = k.host "
+                           "ORDER BY k.host, k.until, k.kid",
+                        0, NULL, &res)) < 0)
                 return r;
         n = PQntuples(res);
-        if (n > 0 && !(out = calloc((size_t) n, sizeof *out)))
+        if (n > 0 && !(out = calloc((size_t) n, sizeof *out))) {
                 r = store_error(s, -ENOMEM, "out of memory reading keys");
-        for (int i = 0; r == 0 && i < n; i++)
-                if (!(out[i] = strdup(PQgetvalue(res, i, 0))))
-                        r = store_error(s, -ENOMEM, "out of memory reading keys");
-        PQclear(res);
-        if (r < 0) {
-                for (int i = 0; out && i < n; i++)
-                        free(out[i]);
-                free(out);
-                return r;
+                goto out;
         }
+        for (int i = 0; i < n; i++)
+                if ((r = get_text(s, res, i, 0, out[i].host, sizeof out[i].host)) < 0 ||
+                    (r = get_text(s, res, i, 1, out[i].name, sizeof out[i].name)) < 0 ||
+                    (r = get_text(s, res, i, 2, out[i].kid, sizeof out[i].kid)) < 0 ||
+                    (r = get_text(s, res, i, 3, out[i].x, sizeof out[i].x)) < 0 ||
+                    (r = get_int(s, res, i, 4, 0, INT64_MAX, &out[i].until)) < 0)
+                        goto out;
         *ret = out;
         *ret_n = (size_t) n;
-        return 0;
+        out = NULL;
+out:
+        free(out);
+        PQclear(res);
+        return r;
 }
 
 static const struct tp_store_ops pg_ops = {
@@ -1328,5 +1366,6 @@ static const struct tp_store_ops pg_ops = {
         .fleet_status = pg_fleet_status,
         .hosts_page = pg_hosts_page,
         .publish_host = pg_publish_host,
-        .fleet_jwks = pg_fleet_jwks,
+        .publish_keys = pg_publish_keys,
+        .fleet_keys = pg_fleet_keys,
 };

@@ -360,7 +360,40 @@ def test_sqlite_daemon_lists_its_own_host():
         env.cleanup()
 
 
+def test_token_minted_on_b_verifies_on_c():
+    """Each host signs with its own key; every host knows the fleet's."""
+    import json
+    fleet = Fleet()
+    try:
+        b, c = fleet.hosts["tptest-b"], fleet.hosts["tptest-c"]
+        _, ob = b.sign_in_held("tptest-desktop", USER)
+        token = ob["env"]["TOKENPOLICY_ACCESS_TOKEN"]
+        def own_kid(h):
+            with open(os.path.join(fleet.hosts[h].state, "jwks.json")) as f:
+                return json.load(f)["keys"][0]["kid"]
+        kids = {h: own_kid(h) for h in HOSTS}
+        eq(len(set(kids.values())), 3, "a key of its own on each host")
+        fleet_jwks = json.loads(c.ctl("jwks", "--state-dir", c.state, check_rc=0).stdout)
+        eq(sorted(k["kid"] for k in fleet_jwks["keys"]), sorted(kids.values()), "C's JWKS holds every host's key")
+        eq(PG.psql("SELECT count(*) FROM tp_keys", db=fleet.db), [["3"]], "each host published its key")
+        p = c.ctl("verify", token, "--state-dir", c.state)
+        eq(p.returncode, 0, f"B's token verifies on C, offline and with C's daemon: {p.stdout} {p.stderr}")
+        check(p.stdout.startswith("valid") and "session: active" in p.stdout, p.stdout)
+        # Without the fleet's copy of B's key, C's files know nothing of it.
+        p = fleet.hosts["tptest-a"].ctl("verify", token, "--key",
+                                        os.path.join(c.state, "signing-key.pub.pem"), "--offline")
+        eq(p.returncode, 1, "C's own key does not verify B's token")
+        # The session revoked from A: C's daemon says so.
+        fleet.hosts["tptest-a"].ctl("revoke", "--user", USER, check_rc=0)
+        p = c.ctl("verify", token, "--state-dir", c.state)
+        eq(p.returncode, 1, f"revoked fleet-wide: {p.stdout} {p.stderr}")
+        check("revoked" in p.stderr, p.stderr)
+    finally:
+        fleet.cleanup()
+
+
 TESTS = [
+    ("a token minted on host B verifies on host C", test_token_minted_on_b_verifies_on_c),
     ("sessions, status and hosts name each host; a differing policy is flagged", test_listings_name_each_host),
     ("a daemon of one host lists its own name and has no fleet", test_sqlite_daemon_lists_its_own_host),
     ("config keys of the fleet validated with FILE:LINE", test_config_keys_are_validated),

@@ -178,7 +178,8 @@ def test_pam_auth_update_profile_fields():
 
 def test_man_pages_render_without_warnings():
     pages = sorted(os.listdir(os.path.join(ROOT, "man")))
-    eq(pages, ["pam_tokenpolicy.8", "tokenpolicy.conf.5", "tokenpolicyctl.1", "tokenpolicyd.8"], "pages")
+    eq(pages, ["pam_tokenpolicy.8", "tokenpolicy-fleet.7", "tokenpolicy.conf.5", "tokenpolicyctl.1",
+               "tokenpolicyd.8"], "pages")
     for page in pages:
         p = subprocess.run(["groff", "-man", "-ww", "-z", os.path.join(ROOT, "man", page)],
                            capture_output=True, text=True)
