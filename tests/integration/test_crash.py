@@ -228,7 +228,10 @@ class WireClient:
             if status != ST_OK:
                 raise TestFailure(f"LIST: status {status} {message}")
             more, after, count = r.u8(), (r.u8(), r.i64(), r.u64()), r.u32()
-            out += [r.session_info() for _ in range(count)]
+            page = [r.session_info() for _ in range(count)]
+            for s in page:  # then the host that runs each, in the same order
+                s["host"] = r.str()
+            out += page
             r.end()
             if not more:
                 return out

@@ -217,6 +217,8 @@ def list_call(sock, flags, after=None, client=""):
                 pos += 1
             else:
                 pos += 2 + struct.unpack(">H", body[pos:pos + 2])[0]
+    for _ in range(count):  # the host that runs each session, in the same order
+        pos += 2 + struct.unpack(">H", body[pos:pos + 2])[0]
     eq(pos, len(body), "whole reply read")
     return status, message, more, (state, created, seq), ids
 
