@@ -457,6 +457,12 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_reply_status(rep, TP_STATUS_EXPIRED, "Your %s sign-in has expired; sign in again.", s.client);
                 return;
         }
+        if (dec.verdict == TP_VERDICT_DENY_INACTIVE && s.state == TP_STATE_EXPIRED) {
+                /* Expired by the schedule before this unlock or refresh:
+                 * the same answer as when it is noticed here. */
+                tp_reply_status(rep, TP_STATUS_EXPIRED, "Your %s sign-in has expired; sign in again.", s.client);
+                return;
+        }
         if (dec.verdict == TP_VERDICT_DENY_INACTIVE) {
                 tp_reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s is %s; sign in again.", s.id,
                                 tp_state_name(s.state));
