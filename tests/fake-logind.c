@@ -4,20 +4,24 @@
  * ways the real one will not on demand (unknown sessions, silence).
  *
  *   fake-logind --address ADDR --log FILE [--session ID:PID[,PID...]]...
- *               [--stall]
+ *               [--idle ID:SINCE]... [--stall]
  *
  * It owns org.freedesktop.login1 on the bus at ADDR and serves, on
  * /org/freedesktop/login1, org.freedesktop.login1.Manager's
  * TerminateSession(s), LockSession(s), GetSession(s) -> o and
- * GetSessionByPID(u) -> o, and on each session object the Leader (u)
- * property of org.freedesktop.login1.Session. Sessions come from the
+ * GetSessionByPID(u) -> o, and on each session object the Leader (u),
+ * IdleHint (b) and IdleSinceHint (t) properties of
+ * org.freedesktop.login1.Session. "--idle 7:1700000000" makes session 7
+ * idle since that wall-clock second (IdleHint true, IdleSinceHint in
+ * microseconds, as logind gives it); other sessions are not idle. Sessions come from the
  * command line only: in "--session 7:1234,1240" 7 is the id, 1234 the
  * leader and 1240 another process inside it (GetSessionByPID finds the
  * session for either). Unknown ids get org.freedesktop.login1.NoSuchSession,
  * unknown pids org.freedesktop.login1.NoSessionForPID, as from logind.
  * TerminateSession removes the session. Every Manager call and every read
  * of Leader is appended to FILE as one line ("TerminateSession 7",
- * "LockSession 7", "GetSession 7", "GetSessionByPID 1234", "Leader 7")
+ * "LockSession 7", "GetSession 7", "GetSessionByPID 1234", "Leader 7",
+ * "IdleHint 7")
  * before it is answered. --stall logs Manager calls but never answers them.
  * Prints "ready" on stdout once it owns the name; exits on SIGTERM or
  * SIGINT, or when the bus goes away.
@@ -70,6 +74,7 @@ struct fake_session {
         char id[SESSION_ID_MAX + 1];
         uint32_t pids[SESSION_PIDS_MAX]; /* pids[0] is the leader */
         size_t n_pids;
+        uint64_t idle_since; /* wall-clock seconds; 0: not idle */
         bool present;
 };
 
@@ -226,6 +231,27 @@ static int property_get_leader(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append(reply, "u", s->pids[0]);
 }
 
+static int property_get_idle_hint(sd_bus *bus, const char *path, const char *interface,
+                                  const char *property, sd_bus_message *reply, void *userdata,
+                                  sd_bus_error *error)
+{
+        const struct fake_session *s = userdata;
+
+        (void) bus, (void) path, (void) interface, (void) property, (void) error;
+        log_call("IdleHint %s", s->id);
+        return sd_bus_message_append(reply, "b", s->idle_since != 0);
+}
+
+static int property_get_idle_since(sd_bus *bus, const char *path, const char *interface,
+                                   const char *property, sd_bus_message *reply, void *userdata,
+                                   sd_bus_error *error)
+{
+        const struct fake_session *s = userdata;
+
+        (void) bus, (void) path, (void) interface, (void) property, (void) error;
+        return sd_bus_message_append(reply, "t", s->idle_since * UINT64_C(1000000));
+}
+
 static int session_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
                         void **ret_found, sd_bus_error *error)
 {
@@ -259,6 +285,8 @@ static const sd_bus_vtable manager_vtable[] = {
 static const sd_bus_vtable session_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Leader", "u", property_get_leader, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("IdleHint", "b", property_get_idle_hint, 0, 0),
+        SD_BUS_PROPERTY("IdleSinceHint", "t", property_get_idle_since, 0, 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -293,10 +321,35 @@ static int parse_session(const char *arg)
         return 0;
 }
 
+/* "ID:SINCE", for a session given before it. */
+static int parse_idle(const char *arg)
+{
+        const char *colon = strchr(arg, ':');
+        unsigned long long since;
+        char id[SESSION_ID_MAX + 1];
+        char *end;
+
+        if (!colon || colon == arg || (size_t) (colon - arg) > SESSION_ID_MAX || colon[1] < '0' ||
+            colon[1] > '9')
+                return -EINVAL;
+        memcpy(id, arg, (size_t) (colon - arg));
+        id[colon - arg] = '\0';
+        errno = 0;
+        since = strtoull(colon + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || since == 0 || since > UINT64_MAX / 1000000)
+                return -EINVAL;
+        for (size_t i = 0; i < n_sessions; i++)
+                if (strcmp(sessions[i].id, id) == 0) {
+                        sessions[i].idle_since = since;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
 static void usage(void)
 {
         fprintf(stderr, "usage: fake-logind --address ADDR --log FILE "
-                "[--session ID:PID[,PID...]]... [--stall]\n");
+                "[--session ID:PID[,PID...]]... [--idle ID:SINCE]... [--stall]\n");
 }
 
 int main(int argc, char **argv)
@@ -306,6 +359,7 @@ int main(int argc, char **argv)
                 { "log", required_argument, NULL, 'l' },
                 { "session", required_argument, NULL, 's' },
                 { "stall", no_argument, NULL, 'S' },
+                { "idle", required_argument, NULL, 'i' },
                 {}
         };
         const char *address = NULL, *log_path = NULL;
@@ -331,6 +385,13 @@ int main(int argc, char **argv)
                         break;
                 case 'S':
                         stall = true;
+                        break;
+                case 'i':
+                        if (parse_idle(optarg) < 0) {
+                                fprintf(stderr, "fake-logind: bad --idle '%s' (want ID:SINCE for a "
+                                        "--session given before it)\n", optarg);
+                                return EXIT_FAILURE;
+                        }
                         break;
                 default:
                         usage();

@@ -747,3 +747,58 @@ int tp_enforcer_session_alive(struct tp_enforcer *e, const struct tp_enforce_tar
          * leader is gone: its logind session may live on without it. */
         return r;
 }
+
+int tp_enforcer_idle_since(struct tp_enforcer *e, const struct tp_enforce_target *t, int64_t *ret_since)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char why[192] = "", *id = NULL, *path = NULL;
+        uint64_t since_us = 0;
+        int idle = 0;
+        sd_bus *bus;
+        int r;
+
+        if (!e || !t || !ret_since)
+                return -EINVAL;
+        if (!target_in_this_boot(e, t))
+                return -ENODATA;
+        /* A shared leader may sit in another user's logind session: only
+         * the session's own recorded logind id speaks for it. */
+        if (t->leader_shared != 0 && !(t->logind_session && *t->logind_session))
+                return -ENODATA;
+        r = logind_resolve(e, t, &id, why, sizeof why);
+        if (r == 0)
+                r = -ENODATA;
+        if (r < 0)
+                goto out;
+        if ((r = sd_bus_path_encode(LOGIND_SESSION_PREFIX, id, &path)) < 0 ||
+            (r = bus_get(e, &bus, why, sizeof why)) < 0)
+                goto out;
+        r = sd_bus_get_property_trivial(bus, LOGIND_DESTINATION, path, LOGIND_SESSION_IFACE, "IdleHint",
+                                        &error, 'b', &idle);
+        if (r >= 0)
+                r = sd_bus_get_property_trivial(bus, LOGIND_DESTINATION, path, LOGIND_SESSION_IFACE,
+                                                "IdleSinceHint", &error, 't', &since_us);
+        if (r < 0) {
+                /* Gone between the lookup and the read: no session to ask. */
+                if (sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_METHOD,
+                                           LOGIND_NO_SUCH_SESSION)) {
+                        bus_drain(e);
+                        r = -ENODATA;
+                } else {
+                        r = bus_call_failed(e, "Session.IdleHint", r, &error, why, sizeof why);
+                }
+                goto out;
+        }
+        bus_drain(e);
+        if (!idle || since_us == 0) {
+                r = 0;
+                goto out;
+        }
+        *ret_since = (int64_t)(since_us / 1000000);
+        r = 1;
+out:
+        sd_bus_error_free(&error);
+        free(path);
+        free(id);
+        return r;
+}

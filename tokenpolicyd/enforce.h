@@ -89,6 +89,15 @@ int tp_enforcer_session_alive(struct tp_enforcer *e, const struct tp_enforce_tar
 int tp_enforcer_apply(struct tp_enforcer *e, const struct tp_enforce_target *t, uint8_t action,
                       char *what, size_t whatsz);
 
+/* How idle logind finds the session (org.freedesktop.login1.Session
+ * IdleHint and IdleSinceHint, which logind keeps from the display
+ * server's reports for a graphical session and from its terminal's last
+ * input for a text one). 1: idle since *ret_since (wall-clock seconds);
+ * 0: not idle; -ENODATA: logind has no session of its own for it (none
+ * recorded and the leader leads none, or another boot); another negative
+ * errno: logind could not be asked. */
+int tp_enforcer_idle_since(struct tp_enforcer *e, const struct tp_enforce_target *t, int64_t *ret_since);
+
 /* Deliver the SIGTERMs whose grace period has passed, through the pidfds
  * kept since the SIGHUP; leaders that exited meanwhile are dropped. Call it
  * from the event loop at least once a second. Returns how many are still

@@ -740,6 +740,9 @@ static void handle_policy(struct tp_daemon *d, struct tp_reply *rep)
                 out->evict = (uint8_t)eff.evict;
                 out->on_expiry = (uint8_t)eff.on_expiry;
                 out->on_revoke = (uint8_t)eff.on_revoke;
+                out->idle = (struct tp_idle_values){ .idle_timeout_minutes = eff.idle_timeout_minutes,
+                                                     .on_idle = (uint8_t)eff.on_idle,
+                                                     .warn_before_minutes = eff.warn_before_minutes };
                 for (size_t j = 0; j < cl->n_services; j++) {
                         int w = snprintf(out->services + pos, sizeof(out->services) - pos, "%s%s",
                                          j ? "," : "", cl->services[j]);
