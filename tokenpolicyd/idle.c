@@ -12,6 +12,7 @@
 #include "idle.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,16 +140,46 @@ static struct tp_enforce_target target_of(const struct tp_session *s, int leader
         };
 }
 
-/* Tell the session's user `text` on its terminals, and audit it. */
-static void warn(const struct tp_session *s, const char *text, const char *summary)
+/* A desktop notification for a graphical session: "" when there is none
+ * to post, else what became of it. */
+static void notify_desktop(struct tp_daemon *d, const struct tp_session *s, const char *text, char *out,
+                           size_t outsz)
+{
+        struct tp_enforce_target t = target_of(s, 0);
+        char buf[1024];
+        struct passwd pw, *found = NULL;
+        uint64_t shared = 0;
+        int r;
+
+        out[0] = '\0';
+        if (tp_store_count_leader_shared(d->store, s->id, s->leader_pid, s->leader_start, &shared) < 0 || shared)
+                return;
+        if (tp_enforcer_session_graphical(d->enforcer, &t) <= 0)
+                return;
+        if (getpwnam_r(s->user, &pw, buf, sizeof(buf), &found) != 0 || !found || pw.pw_uid != s->uid) {
+                snprintf(out, outsz, "no desktop notification (user %s not found)", s->user);
+                return;
+        }
+        r = tp_enforcer_notify_desktop(d->enforcer, pw.pw_uid, pw.pw_gid, "Your session will end soon", text);
+        if (r < 0)
+                snprintf(out, outsz, "no desktop notification (%s)", r == -ENOENT ? "no session bus" : strerror(-r));
+        else
+                snprintf(out, outsz, "desktop notification posted");
+}
+
+/* Tell the session's user `text` on its terminals (and desktop), and
+ * audit it. */
+static void warn(struct tp_daemon *d, const struct tp_session *s, const char *text, const char *summary)
 {
         struct tp_notice_sent sent = { .n = 0 };
-        char told[256] = "", reason[512];
+        char told[256] = "", desktop[384], reason[1024];
 
         tp_notice_send((pid_t)s->leader_pid, s->leader_start, (uid_t)s->uid, s->tty, text, &sent, told,
                        sizeof(told));
         tp_notice_close(&sent);
-        snprintf(reason, sizeof(reason), "%s; %s", summary, told[0] ? told : "leader not running");
+        notify_desktop(d, s, text + strlen("tokenpolicy: "), desktop, sizeof(desktop));
+        snprintf(reason, sizeof(reason), "%s; %s%s%s", summary, told[0] ? told : "leader not running",
+                 desktop[0] ? "; " : "", desktop);
         tp_audit(&(struct tp_audit){ .event = "warn", .user = s->user, .client = s->client,
                                      .service = s->service, .session = s->id, .reason = reason,
                                      .peer_uid = -1 });
@@ -182,7 +213,7 @@ static void warn_expiry(struct tp_daemon *d, const struct tp_session *s, const s
                  s->client, action_verb(p->on_expiry), when, left, left == 1 ? "" : "s", extend_hint(p));
         snprintf(summary, sizeof(summary), "sign-in expires in %u minute%s; on_expiry = %s", left,
                  left == 1 ? "" : "s", tp_action_name((uint8_t)p->on_expiry));
-        warn(s, text, summary);
+        warn(d, s, text, summary);
 }
 
 /* Since when the session is idle: 1 and *ret_since, 0 not idle or cannot
@@ -263,7 +294,7 @@ static void check_idle(struct tp_daemon *d, const struct tp_session *s, const st
                  p->on_idle == TP_ACTION_LOCK ? "unlocked" : "open");
         snprintf(summary, sizeof(summary), "idle for %lld minutes, on_idle = %s in %u minute%s",
                  (long long)(idle_for / 60), tp_action_name((uint8_t)p->on_idle), left, left == 1 ? "" : "s");
-        warn(s, text, summary);
+        warn(d, s, text, summary);
 }
 
 /* Whether any client type asks for this pass at all. */

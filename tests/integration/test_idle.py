@@ -13,15 +13,18 @@ faketime.
 """
 import json
 import os
+import pwd
+import shutil
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import (DAEMON, Env, PrivateLogind, check, config_text, eq, run_tests,  # noqa: E402
-                   wait_for)
+from tplib import (BUILD, DAEMON, Env, PrivateLogind, check, config_text, eq,  # noqa: E402
+                   run_with_users, wait_for)
 
 USER = "root"
+DESKTOP_USER = "tptest-idle"  # a graphical session's user, with a session bus
 MINUTE = 60
 HOUR = 3600
 
@@ -216,6 +219,86 @@ def test_warning_before_idle_action():
         fx.close()
 
 
+class UserBus:
+    """The session bus of DESKTOP_USER at /run/user/UID/bus, where a desktop
+    has it, run by the user, with the notification stand-in on it."""
+
+    def __init__(self, directory):
+        pw = pwd.getpwnam(DESKTOP_USER)
+        self.rundir = f"/run/user/{pw.pw_uid}"
+        check(not os.path.exists(self.rundir), f"{self.rundir} exists: not ours to use")
+        os.makedirs(self.rundir, mode=0o700)
+        os.chown(self.rundir, pw.pw_uid, pw.pw_gid)
+        self.log = os.path.join(self.rundir, "notifications")
+        conf = os.path.join(directory, "session-bus.conf")
+        with open(conf, "w") as f:
+            f.write(f"""<busconfig>
+  <type>session</type>
+  <listen>unix:path={self.rundir}/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+""")
+        as_user = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups"]
+        self.bus = self.server = None
+        try:
+            # Their output is read once and then not at all: nothing of the
+            # test's own standard output is handed down to them.
+            self.bus = subprocess.Popen([*as_user, "dbus-daemon", f"--config-file={conf}", "--nofork",
+                                         "--print-address"], stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True)
+            address = self.bus.stdout.readline().strip()
+            check(address.startswith("unix:"), f"session bus printed {address!r}")
+            self.server = subprocess.Popen([*as_user, os.path.join(BUILD, "tests", "fake-logind"), "--address",
+                                            address, "--log", self.log, "--notifications"],
+                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            eq(self.server.stdout.readline().strip(), "ready", "notification server ready")
+        except BaseException:
+            self.close()
+            raise
+
+    def notifications(self):
+        try:
+            with open(self.log) as f:
+                return [line.strip() for line in f if line.strip()]
+        except OSError:
+            return []
+
+    def close(self):
+        for p in (self.server, self.bus):
+            if p and p.poll() is None:
+                p.terminate()
+                p.wait(timeout=10)
+        shutil.rmtree(self.rundir, ignore_errors=True)
+
+
+def test_graphical_session_is_warned_on_its_users_desktop():
+    fx = Fixture(conf(desktop={"refresh_token_ttl_hours": 24, "on_expiry": "lock", "warn_before_minutes": 10}),
+                 logind=True)
+    desktop = None
+    try:
+        desktop = UserBus(fx.env.dir)
+        fx.logind.start("42:1", types=["42:x11"])
+        fx.start()
+        fx.env.sign_in_held("tptest-desktop", DESKTOP_USER, pam_env=["XDG_SESSION_ID=42"])
+        fx.env.set_offset(24 * HOUR - 5 * MINUTE)
+        check(wait_for(lambda: desktop.notifications()), "a notification")
+        [note] = desktop.notifications()
+        check(note.startswith("Notify tokenpolicy|Your session will end soon|this desktop session will be locked at"),
+              note)
+        check("unlock the screen with your password" in note, note)
+        check(wait_for(lambda: any("desktop notification posted" in w for w in fx.audit("warn"))),
+              fx.env.log_text())
+    finally:
+        if desktop:
+            desktop.close()
+        fx.close()
+
+
 def test_policy_and_explain_show_the_settings():
     fx = Fixture(conf(ssh={"idle_timeout_minutes": 15, "on_idle": "terminate", "warn_before_minutes": 5}))
     try:
@@ -266,4 +349,4 @@ if __name__ == "__main__":
     if os.geteuid() != 0:
         print("1..0 # SKIP idle tests need root")
         sys.exit(0)
-    sys.exit(run_tests(TESTS))
+    sys.exit(run_with_users(TESTS, [DESKTOP_USER]))
