@@ -268,9 +268,12 @@ static int put_req_revoke(struct tp_wire_writer *w, const struct tp_req_revoke *
 {
         int r;
 
+        if (v->flags & ~TP_REVOKE_FLAGS_ALL)
+                return -EINVAL;
         if ((r = tp_wire_put_str(w, v->session_id, sizeof(v->session_id))) < 0 ||
             (r = tp_wire_put_str(w, v->user, sizeof(v->user))) < 0 ||
-            (r = tp_wire_put_str(w, v->client, sizeof(v->client))) < 0)
+            (r = tp_wire_put_str(w, v->client, sizeof(v->client))) < 0 ||
+            (r = tp_wire_put_u32(w, v->flags)) < 0)
                 return r;
         return 0;
 }
@@ -281,8 +284,11 @@ static int get_req_revoke(struct tp_wire_reader *rd, struct tp_req_revoke *v)
 
         if ((r = tp_wire_get_str(rd, v->session_id, sizeof(v->session_id))) < 0 ||
             (r = tp_wire_get_str(rd, v->user, sizeof(v->user))) < 0 ||
-            (r = tp_wire_get_str(rd, v->client, sizeof(v->client))) < 0)
+            (r = tp_wire_get_str(rd, v->client, sizeof(v->client))) < 0 ||
+            (r = tp_wire_get_u32(rd, &v->flags)) < 0)
                 return r;
+        if (v->flags & ~TP_REVOKE_FLAGS_ALL)
+                return -EPROTO;
         return 0;
 }
 

@@ -160,11 +160,18 @@ struct tp_req_list {
         struct tp_list_cursor after;
 };
 
-/* REVOKE: either session_id, or user (and optionally client). */
+/* REVOKE flags */
+#define TP_REVOKE_OTHERS 0x01u /* every active session of session_id's user but session_id */
+#define TP_REVOKE_FLAGS_ALL 0x01u
+
+/* REVOKE: session_id; or user (and optionally client); or (root) client
+ * alone, every user's; or, with TP_REVOKE_OTHERS, session_id naming the
+ * caller's current session: all the others of its user. */
 struct tp_req_revoke {
         char session_id[TP_SESSION_ID_MAX];
         char user[TP_USER_MAX];
         char client[TP_CLIENT_MAX];
+        uint32_t flags; /* TP_REVOKE_*; any other bit is a protocol error */
 };
 
 /* VERIFY */

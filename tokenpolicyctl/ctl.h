@@ -38,6 +38,7 @@ enum {
         CTL_OPT_JSON,
         CTL_OPT_KEY,
         CTL_OPT_LIMIT,
+        CTL_OPT_OTHERS,
 };
 
 struct ctl_context;

@@ -46,14 +46,19 @@ static const struct ctl_command commands[] = {
         },
         {
                 .name = "revoke",
-                .synopsis = "SESSION_ID | --user U [--client C]",
+                .synopsis = "SESSION_ID | --user U [--client C] | --client C | --others",
                 .summary = "revoke sessions (root: any; others: their own)",
-                .help = "Revoke one session by its id (32 hex digits, as 'sessions' shows), or every\n"
-                        "active session of a user, optionally only those of one client type. The\n"
-                        "running sessions then get the client type's on_revoke action. Root may\n"
-                        "revoke any session; other users only their own.\n",
+                .help = "Revoke one session by its id (32 hex digits, as 'sessions' shows), every\n"
+                        "active session of a user (optionally only those of one client type), every\n"
+                        "user's active sessions of one client type (root), or, run inside a session,\n"
+                        "every other session of yours (sign out everywhere else). The running\n"
+                        "sessions then get the client type's on_revoke action. Root may revoke any\n"
+                        "session; other users only their own.\n",
                 .options = "  --user U       revoke the active sessions of user U\n"
-                        "  --client C     with --user: only sessions of client type C\n",
+                        "  --client C     only sessions of client type C; without --user, every\n"
+                        "                 user's (root only)\n"
+                        "  --others       every active session of yours but the one $" TP_ENV_SESSION_ID "\n"
+                        "                 names (run it inside a session)\n",
                 .run = ctl_cmd_revoke,
         },
         {

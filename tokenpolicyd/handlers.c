@@ -597,78 +597,97 @@ static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
         tp_reply_status(rep, TP_STATUS_OK, "%zu session(s)%s", n, more ? "; more follow" : "");
 }
 
-static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
-                          const struct tp_req_revoke *req, struct tp_reply *rep)
+/* The sessions a REVOKE names, read before anything changes: one by id;
+ * a user's (of one client type or all); every user's of one client type
+ * (root, checked in request.c); or with TP_REVOKE_OTHERS all of a
+ * session's user but that session ("sign out everywhere else"). Returns
+ * false with rep filled when there is nothing to revoke or no right. */
+static bool revoke_targets(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_req_revoke *req,
+                           struct tp_session **ret_rows, size_t *ret_n, struct tp_reply *rep)
 {
         struct tp_store_filter f = { .user = req->user, .client = req->client, .all = false };
-        struct tp_session *rows = NULL, one;
-        size_t n = 0, total = 0;
-        int64_t now = now_wall();
+        bool others = (req->flags & TP_REVOKE_OTHERS) != 0;
+        struct tp_session one, *rows = NULL;
+        size_t n = 0, total = 0, kept = 0;
         int r;
 
-        if (req->session_id[0] == '\0' && req->user[0] == '\0') {
-                tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "Name a session id or a user to revoke.");
-                return;
+        if (others && (!req->session_id[0] || req->user[0] || req->client[0])) {
+                tp_reply_status(rep, TP_STATUS_BAD_REQUEST,
+                                "Revoking the other sessions takes the current session's id, and no user or client type.");
+                return false;
+        }
+        if (!req->session_id[0] && !req->user[0] && !req->client[0]) {
+                tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "Name a session id, a user or a client type to revoke.");
+                return false;
         }
         if (req->session_id[0]) {
                 r = tp_store_get(d->store, req->session_id, &one);
                 if (r == -ENOENT || (r >= 0 && !tp_rights_owns(peer, one.uid))) {
                         tp_reply_status(rep, TP_STATUS_NOT_FOUND, "No session %s.", req->session_id);
-                        return;
+                        return false;
                 }
                 if (r < 0) {
                         tp_reply_store_error(d->store, rep, r, "reading a session");
-                        return;
+                        return false;
                 }
-                if (one.state != TP_STATE_ACTIVE) {
+                if (!others && one.state != TP_STATE_ACTIVE) {
                         tp_reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s already ended (%s).", one.id,
                                         tp_state_name(one.state));
-                        return;
+                        return false;
                 }
+        }
+        if (req->session_id[0] && !others) {
                 rows = malloc(sizeof(*rows));
                 if (!rows) {
                         tp_reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
-                        return;
+                        return false;
                 }
                 rows[0] = one;
-                n = 1;
-        } else {
-                /* Another user's name is refused before this (request.c). */
-                r = tp_store_query(d->store, &f, 0, SIZE_MAX, &rows, &n, &total);
-                if (r < 0) {
-                        tp_reply_store_error(d->store, rep, r, "listing sessions");
-                        return;
-                }
+                *ret_rows = rows;
+                *ret_n = 1;
+                return true;
         }
-        if ((r = tp_store_begin(d->store)) < 0) {
-                free(rows);
-                tp_reply_store_error(d->store, rep, r, "begin");
+        /* Another user's name, or every user's, is refused before this
+         * (request.c). */
+        if (others)
+                f.user = one.user;
+        r = tp_store_query(d->store, &f, 0, SIZE_MAX, &rows, &n, &total);
+        if (r < 0) {
+                tp_reply_store_error(d->store, rep, r, "listing sessions");
+                return false;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!others || strcmp(rows[i].id, one.id) != 0)
+                        rows[kept++] = rows[i];
+        *ret_rows = rows;
+        *ret_n = kept;
+        return true;
+}
+
+static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
+                          const struct tp_req_revoke *req, struct tp_reply *rep)
+{
+        bool others = (req->flags & TP_REVOKE_OTHERS) != 0;
+        struct tp_session *rows = NULL;
+        const char *why;
+        size_t n = 0;
+        int r;
+
+        if (!revoke_targets(d, peer, req, &rows, &n, rep))
                 return;
-        }
-        for (size_t i = 0; i < n; i++) {
-                if ((r = tp_store_end(d->store, rows[i].id, TP_STATE_REVOKED, now)) < 0)
-                        break;
-        }
-        if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
-                tp_store_rollback(d->store);
-                free(rows);
+        if (others)
+                why = peer->admin ? "signed out everywhere else by administrator"
+                                  : "signed out everywhere else by its user";
+        else
+                why = peer->admin ? "revoked by administrator" : "revoked by its user";
+        r = tp_lifecycle_revoke(d, rows, n, why, (long)peer->uid);
+        free(rows);
+        if (r < 0) {
                 tp_reply_store_error(d->store, rep, r, "revoking sessions");
                 return;
         }
-        for (size_t i = 0; i < n; i++) {
-                tp_lifecycle_ended(d, rows[i].id);
-                tp_audit(&(struct tp_audit){ .event = "revoke", .user = rows[i].user,
-                                             .client = rows[i].client, .service = rows[i].service,
-                                             .session = rows[i].id,
-                                             .reason = peer->admin ? "revoked by administrator"
-                                                                   : "revoked by its user",
-                                             .peer_uid = (long)peer->uid });
-                tp_lifecycle_enforce(d, &rows[i], false,
-                                     peer->admin ? "revoked by administrator" : "revoked by its user");
-        }
-        rep->u.revoke.revoked = (uint32_t)n;
-        tp_reply_status(rep, TP_STATUS_OK, "Revoked %zu session(s).", n);
-        free(rows);
+        rep->u.revoke.revoked = (uint32_t)r;
+        tp_reply_status(rep, TP_STATUS_OK, "Revoked %d session(s).", r);
 }
 
 static void join_errors(const struct tp_config_errors *errs, char *out, size_t outsz)
@@ -694,6 +713,10 @@ static void handle_reload(struct tp_daemon *d, struct tp_reply *rep)
         if (r < 0) {
                 join_errors(&errs, text, sizeof(text));
                 tp_reply_status(rep, TP_STATUS_ERROR, "%s\nThe running policy was kept.", text);
+        } else if (r > 0) {
+                tp_reply_status(rep, TP_STATUS_OK,
+                                "Configuration reloaded from %s; %d running session(s) of disabled client types revoked.",
+                                d->config_path, r);
         } else {
                 tp_reply_status(rep, TP_STATUS_OK, "Configuration reloaded from %s.", d->config_path);
         }

@@ -500,3 +500,30 @@ fail:
         tp_log_errno(r, "Failed to expire sessions (%s); retrying", tp_store_errmsg(d->store));
         return false;
 }
+
+int tp_lifecycle_revoke(struct tp_daemon *d, const struct tp_session *rows, size_t n, const char *why,
+                        long peer_uid)
+{
+        int64_t now = (int64_t)time(NULL);
+        int r;
+
+        if (n == 0)
+                return 0;
+        if ((r = tp_store_begin(d->store)) < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if ((r = tp_store_end(d->store, rows[i].id, TP_STATE_REVOKED, now)) < 0)
+                        break;
+        if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
+                tp_store_rollback(d->store);
+                return r;
+        }
+        for (size_t i = 0; i < n; i++) {
+                tp_lifecycle_ended(d, rows[i].id);
+                tp_audit(&(struct tp_audit){ .event = "revoke", .user = rows[i].user, .client = rows[i].client,
+                                             .service = rows[i].service, .session = rows[i].id,
+                                             .reason = why, .peer_uid = peer_uid });
+                tp_lifecycle_enforce(d, &rows[i], false, why);
+        }
+        return n > INT32_MAX ? INT32_MAX : (int)n;
+}

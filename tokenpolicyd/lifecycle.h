@@ -66,3 +66,11 @@ bool tp_lifecycle_ghost_check(void *ctx, const struct tp_session *s);
 /* The leader of a session being opened: the PAM process itself, as
  * SO_PEERCRED saw it, with its start time. */
 void tp_lifecycle_leader(pid_t peer_pid, uint32_t *ret_pid, uint64_t *ret_start);
+
+/* Revoke these active sessions: end them as revoked in one transaction
+ * and, once that is durable, audit each ("revoke" with `why`, and the
+ * peer's uid or -1) and apply its client type's on_revoke. Returns how
+ * many were revoked, or a negative errno with nothing changed (the store's
+ * message in tp_store_errmsg()). */
+int tp_lifecycle_revoke(struct tp_daemon *d, const struct tp_session *rows, size_t n, const char *why,
+                        long peer_uid);

@@ -26,6 +26,7 @@
 
 #include "boot.h"
 #include "conffile.h"
+#include "control.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "mapfile.h"
@@ -388,6 +389,9 @@ int main(int argc, char **argv)
                              tp_store_errmsg(d.store));
                 goto out;
         }
+        /* A client type switched off while the daemon was down loses its
+         * running sessions now, as at a reload. */
+        tp_control_revoke_disabled(&d);
         /* Socket activation: systemd holds the socket, so connections made
          * while we restart wait in its queue instead of being refused. */
         r = tp_notify_listen_fd(&listen_fd);

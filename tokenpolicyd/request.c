@@ -65,14 +65,22 @@ static bool own_list(const struct tp_peer *peer, const struct tp_request *req, s
         return true;
 }
 
-/* REVOKE of a user's sessions: the peer's own. A session id is the
- * handler's to check, once read; naming neither is a bad request. */
+/* REVOKE of a user's sessions: the peer's own; every user's sessions of
+ * a client type: root's alone. A session id (TP_REVOKE_OTHERS included:
+ * the peer's current session) is the handler's to check, once read;
+ * naming nothing is a bad request. */
 static bool own_revoke(const struct tp_peer *peer, const struct tp_request *req, struct tp_reply *rep)
 {
         const struct tp_req_revoke *rv = &req->u.revoke;
 
-        if (rv->session_id[0] || !rv->user[0] || tp_rights_is_user(peer, rv->user))
+        if (rv->session_id[0] || (!rv->user[0] && !rv->client[0]) || tp_rights_is_user(peer, rv->user))
                 return true;
+        if (!rv->user[0]) {
+                tp_reply_status(rep, TP_STATUS_FORBIDDEN,
+                                "Only root may revoke every user's %s sessions; add --user %s for your own.",
+                                rv->client, peer->user[0] ? peer->user : "YOURNAME");
+                return false;
+        }
         tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may revoke another user's sessions.");
         return false;
 }

@@ -584,12 +584,14 @@ static void handle_signals(struct server *srv)
 {
         struct signalfd_siginfo si;
         struct tp_config_errors errs = { 0 };
+        int r;
 
         while (read(srv->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 switch (si.ssi_signo) {
                 case SIGHUP:
-                        if (tp_control_reload(srv->d, &errs) == 0)
-                                tp_log(LOG_NOTICE, "configuration reloaded from %s", srv->d->config_path);
+                        if ((r = tp_control_reload(srv->d, &errs)) >= 0)
+                                tp_log(LOG_NOTICE, "configuration reloaded from %s; %d running session(s) of disabled client types revoked",
+                                       srv->d->config_path, r);
                         else
                                 tp_log(LOG_ERR, "%s is invalid; the running policy was kept",
                                        srv->d->config_path);

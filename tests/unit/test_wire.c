@@ -139,6 +139,7 @@ static void make_request(uint8_t type, bool worst, struct tp_request *req)
                 SET(req->u.revoke.session_id, "fedcba9876543210fedcba9876543210");
                 SET(req->u.revoke.user, "bob");
                 SET(req->u.revoke.client, "mobile");
+                req->u.revoke.flags = TP_REVOKE_OTHERS;
                 break;
         case TP_REQ_REVOKE_KEY:
                 if (worst)
@@ -1221,6 +1222,34 @@ static void test_signin_flags(void **state)
         assert_int_equal(tp_request_encode(&req, buf, sizeof(buf)), -EINVAL);
 }
 
+/* The revoke flags travel last, as the signin flags do. */
+static void test_revoke_flags(void **state)
+{
+        uint8_t buf[4096];
+        struct tp_request req, got;
+        size_t len;
+
+        (void) state;
+        make_request(TP_REQ_REVOKE, false, &req);
+        req.u.revoke.flags = 0;
+        len = encode_request(&req, buf);
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE, PAYLOAD(buf), len, &got), 0);
+        assert_int_equal(got.u.revoke.flags, 0);
+        req.u.revoke.flags = TP_REVOKE_OTHERS;
+        len = encode_request(&req, buf);
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE, PAYLOAD(buf), len, &got), 0);
+        assert_int_equal(got.u.revoke.flags, TP_REVOKE_OTHERS);
+        PAYLOAD(buf)[len - 1] = (uint8_t) (TP_REVOKE_FLAGS_ALL + 1);
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE, PAYLOAD(buf), len, &got), -EPROTO);
+        PAYLOAD(buf)[len - 1] = 0;
+        PAYLOAD(buf)[len - 4] = 0x80;
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE, PAYLOAD(buf), len, &got), -EPROTO);
+        /* A revoke without its flags (an older client) is a short payload. */
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE, PAYLOAD(buf), len - 4, &got), -EPROTO);
+        req.u.revoke.flags = TP_REVOKE_FLAGS_ALL + 1;
+        assert_int_equal(tp_request_encode(&req, buf, sizeof(buf)), -EINVAL);
+}
+
 static void test_unknown_types(void **state)
 {
         /* 7 is retired: the LIST paged by an offset. */
@@ -1994,6 +2023,7 @@ int main(void)
                 cmocka_unit_test(test_revoke_key_fields),
                 cmocka_unit_test(test_list_flags),
                 cmocka_unit_test(test_signin_flags),
+                cmocka_unit_test(test_revoke_flags),
                 cmocka_unit_test(test_list_cursor),
                 cmocka_unit_test(test_unknown_types),
                 cmocka_unit_test(test_encode_string_limits),

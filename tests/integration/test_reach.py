@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Policy reaches sessions that are already running, through libpam and a
+real daemon.
+
+- A reload, or a start, whose configuration switches a client type off
+  applies on_revoke to every running session of that type: its leader
+  ends, its state is revoked, its token no longer verifies, each is
+  audited once with the reason, and the reload says how many.
+- `tokenpolicyctl revoke --client C` (root) reaches every user's sessions
+  of that type; `revoke --others` inside a session signs out every other
+  session of its user and keeps the current one.
+"""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tplib import (Env, check, config_text, eq, run_with_users, wait_for)  # noqa: E402
+
+USER = "tptest-reach"
+OTHER = "tptest-reach2"
+
+
+def conf(desktop_access=True, **desk):
+    d = {"services": ["tptest-desktop"], "max_refresh_tokens": 10, "on_revoke": "terminate"}
+    d.update(desk)
+    if not desktop_access:
+        d["access"] = False
+    return config_text(clients={"desktop": d, "ssh": {"services": ["tptest-sshd"]}})
+
+
+def state_of(env, sid):
+    for s in env.sessions("--all"):
+        if s["id"] == sid:
+            return s["state"]
+    return None
+
+
+def ended(proc):
+    return wait_for(lambda: proc.poll() is not None, timeout=20)
+
+
+def audit_lines(env, event, sid):
+    return [line for line in env.log_text().splitlines()
+            if f"audit: event={event} " in line and f"session={sid}" in line]
+
+
+def test_reload_that_disables_a_type_revokes_its_running_sessions():
+    env = Env(conf())
+    try:
+        env.start()
+        desk = [env.sign_in_held("tptest-desktop", USER, tty=f"tty{i}") for i in (1, 2)]
+        ssh_proc, ssh = env.sign_in_held("tptest-sshd", USER, rhost="127.0.0.1")
+        token = desk[0][1]["env"]["TOKENPOLICY_ACCESS_TOKEN"]
+        eq(env.ctl("verify", token, "--key", os.path.join(env.state, "signing-key.pub.pem")).returncode, 0,
+           "the token verifies before the reload")
+
+        env.write_conf(conf(desktop_access=False))
+        p = env.ctl("reload", check_rc=0)
+        check("2 running session(s) of disabled client types revoked" in p.stdout + p.stderr,
+              f"the reload reports the count: {p.stdout!r} {p.stderr!r}")
+        for proc, rep in desk:
+            sid = rep["env"]["TOKENPOLICY_SESSION_ID"]
+            eq(state_of(env, sid), "revoked", f"desktop session {sid}")
+            check(ended(proc), f"the leader of {sid} was ended (on_revoke = terminate)")
+            check(wait_for(lambda: len(audit_lines(env, "revoke", sid)) == 1),
+                  f"one revoke event for {sid}: {audit_lines(env, 'revoke', sid)}")
+            check("sign-in from desktop clients disabled by the administrator"
+                  in audit_lines(env, "revoke", sid)[0], "the reason is given")
+        eq(state_of(env, ssh["env"]["TOKENPOLICY_SESSION_ID"]), "active", "the ssh session is untouched")
+        check(ssh_proc.poll() is None, "the ssh session's leader still runs")
+        v = env.ctl("verify", token, "--key", os.path.join(env.state, "signing-key.pub.pem"))
+        check(v.returncode != 0, f"a revoked session's token no longer verifies: {v.stdout} {v.stderr}")
+        check("client type desktop is disabled: revoked its 2 running session(s)" in env.log_text(),
+              "the journal has the count")
+
+        # A second reload finds nothing left to revoke, and says nothing of it.
+        p = env.ctl("reload", check_rc=0)
+        check("revoked" not in p.stdout, f"nothing more to revoke: {p.stdout!r}")
+    finally:
+        env.cleanup()
+
+
+def test_start_with_a_type_disabled_revokes_its_sessions():
+    env = Env(conf())
+    try:
+        env.start()
+        proc, rep = env.sign_in_held("tptest-desktop", USER, tty="tty3")
+        sid = rep["env"]["TOKENPOLICY_SESSION_ID"]
+        env.stop()
+        env.write_conf(conf(desktop_access=False))
+        env.start()
+        eq(state_of(env, sid), "revoked", "revoked at start")
+        check(ended(proc), "its leader was ended")
+        eq(len(audit_lines(env, "revoke", sid)), 1, "audited once")
+    finally:
+        env.cleanup()
+
+
+def test_sighup_reload_reports_the_count_in_the_journal():
+    env = Env(conf())
+    try:
+        env.start()
+        proc, _ = env.sign_in_held("tptest-desktop", USER, tty="tty4")
+        env.write_conf(conf(desktop_access=False))
+        env.proc.send_signal(1)
+        check(wait_for(lambda: "1 running session(s) of disabled client types revoked" in env.log_text()),
+              f"SIGHUP reload logs the count: {env.log_text()[-1500:]}")
+        check(ended(proc), "its leader was ended")
+    finally:
+        env.cleanup()
+
+
+def test_revoke_client_reaches_every_user_and_only_root_may():
+    env = Env(conf())
+    try:
+        env.start()
+        a = env.sign_in_held("tptest-desktop", USER, tty="tty5")
+        b = env.sign_in_held("tptest-desktop", OTHER, tty="tty6")
+        s = env.sign_in_held("tptest-sshd", USER, rhost="127.0.0.1")
+        p = env.ctl("revoke", "--client", "desktop", user=USER)
+        check(p.returncode != 0 and "Only root may revoke every user's desktop sessions" in p.stderr,
+              f"a user may not revoke every user's sessions: {p.returncode} {p.stdout} {p.stderr}")
+        eq(len([x for x in env.sessions() if x["client"] == "desktop"]), 2, "nothing revoked by the refusal")
+        p = env.ctl("revoke", "--client", "desktop", check_rc=0)
+        check("Revoked 2 session(s)." in p.stdout, p.stdout)
+        for proc, rep in (a, b):
+            eq(state_of(env, rep["env"]["TOKENPOLICY_SESSION_ID"]), "revoked", "desktop session revoked")
+            check(ended(proc), "its leader was ended")
+        eq(state_of(env, s[1]["env"]["TOKENPOLICY_SESSION_ID"]), "active", "ssh untouched")
+        check(s[0].poll() is None, "ssh leader runs")
+    finally:
+        env.cleanup()
+
+
+def test_revoke_others_keeps_only_the_current_session():
+    env = Env(conf())
+    try:
+        env.start()
+        cur = env.sign_in_held("tptest-desktop", USER, tty="tty7")
+        rest = [env.sign_in_held("tptest-desktop", USER, tty="tty8"),
+                env.sign_in_held("tptest-sshd", USER, rhost="127.0.0.1")]
+        theirs = env.sign_in_held("tptest-desktop", OTHER, tty="tty9")
+        cur_sid = cur[1]["env"]["TOKENPOLICY_SESSION_ID"]
+
+        p = env.ctl("revoke", "--others", user=USER, env={"PATH": os.environ["PATH"]})
+        check(p.returncode != 0 and "TOKENPOLICY_SESSION_ID" in p.stderr,
+              f"--others outside a session says why: {p.stderr!r}")
+        p = env.ctl("revoke", "--others", "--user", USER, user=USER,
+                    env={"PATH": os.environ["PATH"], "TOKENPOLICY_SESSION_ID": cur_sid})
+        check(p.returncode != 0, "--others takes no --user")
+        # Another user's session id is not the caller's current session.
+        p = env.ctl("revoke", "--others", user=USER,
+                    env={"PATH": os.environ["PATH"],
+                         "TOKENPOLICY_SESSION_ID": theirs[1]["env"]["TOKENPOLICY_SESSION_ID"]})
+        check(p.returncode != 0 and "No session" in p.stderr, f"not the caller's: {p.stderr!r}")
+        eq(len(env.sessions()), 4, "nothing revoked so far")
+
+        p = env.ctl("revoke", "--others", user=USER,
+                    env={"PATH": os.environ["PATH"], "TOKENPOLICY_SESSION_ID": cur_sid})
+        eq(p.returncode, 0, f"revoke --others: {p.stdout} {p.stderr}")
+        check("Revoked 2 session(s)." in p.stdout, p.stdout)
+        eq(state_of(env, cur_sid), "active", "the current session stays")
+        check(cur[0].poll() is None, "its leader runs")
+        for proc, rep in rest:
+            sid = rep["env"]["TOKENPOLICY_SESSION_ID"]
+            eq(state_of(env, sid), "revoked", f"other session {sid}")
+            check(ended(proc), "its leader was ended")
+            check(wait_for(lambda: any("signed out everywhere else by its user" in line
+                                       for line in audit_lines(env, "revoke", sid))), "audited with the reason")
+        eq(state_of(env, theirs[1]["env"]["TOKENPOLICY_SESSION_ID"]), "active", "another user's stays")
+    finally:
+        env.cleanup()
+
+
+TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
+
+if __name__ == "__main__":
+    sys.exit(run_with_users(TESTS, [USER, OTHER], lock_name="reach-users"))
