@@ -668,6 +668,10 @@ int tp_request_encode(const struct tp_request *req, uint8_t *out, size_t outsz)
         case TP_REQ_REVOKE_KEY:
                 r = tp_wire_put_str(&w, req->u.key.kid, sizeof(req->u.key.kid));
                 break;
+        case TP_REQ_OUTCOME:
+                if ((r = tp_wire_put_str(&w, req->u.outcome.session_id, sizeof(req->u.outcome.session_id))) >= 0)
+                        r = put_bool(&w, req->u.outcome.completed);
+                break;
         default: /* STATUS, RELOAD, POLICY, ROTATE_KEY: empty payload */
                 r = 0;
                 break;
@@ -710,6 +714,10 @@ int tp_request_decode(uint8_t type, const uint8_t *payload, size_t len, struct t
                 break;
         case TP_REQ_REVOKE_KEY:
                 r = tp_wire_get_str(&rd, out->u.key.kid, sizeof(out->u.key.kid));
+                break;
+        case TP_REQ_OUTCOME:
+                if ((r = tp_wire_get_str(&rd, out->u.outcome.session_id, sizeof(out->u.outcome.session_id))) >= 0)
+                        r = get_bool(&rd, &out->u.outcome.completed);
                 break;
         default:
                 r = 0;
@@ -770,6 +778,10 @@ int tp_reply_encode(const struct tp_reply *rep, uint8_t *out, size_t outsz)
                 case TP_REQ_REVOKE_KEY:
                         r = put_rep_revoke_key(&w, &rep->u.revoke_key);
                         break;
+                case TP_REQ_OUTCOME:
+                        if ((r = tp_wire_put_u32(&w, rep->u.outcome.enforced)) >= 0)
+                                r = tp_wire_put_u32(&w, rep->u.outcome.reinstated);
+                        break;
                 default: /* CLOSE, RELOAD: empty body */
                         r = 0;
                         break;
@@ -825,6 +837,10 @@ int tp_reply_decode(uint8_t type, const uint8_t *payload, size_t len, struct tp_
                         break;
                 case TP_REQ_ROTATE_KEY:
                         r = get_rep_rotate(&rd, &out->u.rotate);
+                        break;
+                case TP_REQ_OUTCOME:
+                        if ((r = tp_wire_get_u32(&rd, &out->u.outcome.enforced)) >= 0)
+                                r = tp_wire_get_u32(&rd, &out->u.outcome.reinstated);
                         break;
                 case TP_REQ_REVOKE_KEY:
                         r = get_rep_revoke_key(&rd, &out->u.revoke_key);
@@ -912,6 +928,7 @@ static const char *const tp_msg_type_table[TP_REQ_MAX_ + 1] = {
         [TP_REQ_ROTATE_KEY] = "rotate-key",
         [TP_REQ_REVOKE_KEY] = "revoke-key",
         [TP_REQ_LIST] = "list",
+        [TP_REQ_OUTCOME] = "outcome",
 };
 TP_DEFINE_STRING_TABLE_LOOKUP(tp_msg_type)
 

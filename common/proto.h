@@ -61,7 +61,8 @@ enum tp_msg_type {
         TP_REQ_ROTATE_KEY = 13, /* new signing key; the old one stays published */
         TP_REQ_REVOKE_KEY = 14, /* stop trusting and publishing a signing key now */
         TP_REQ_LIST = 15,       /* sessions, a page at a time after a cursor */
-        TP_REQ_MAX_ = 15,       /* highest type; not every lower number is one */
+        TP_REQ_OUTCOME = 30,    /* how a sign-in's PAM handle ended: evictions stand or are undone */
+        TP_REQ_MAX_ = 30,       /* highest type; not every lower number is one */
         TP_REPLY_FLAG = 0x80, /* reply type = request type | TP_REPLY_FLAG */
 };
 
@@ -118,7 +119,8 @@ enum tp_config_state {
  * audit trail records what really happens. */
 #define TP_SIGNIN_IGNORE_UNMAPPED 0x01u /* unmapped=ignore: an unmapped service is let through */
 #define TP_SIGNIN_EXEMPT 0x02u          /* the user gets in whatever the answer (root) */
-#define TP_SIGNIN_FLAGS_ALL 0x03u
+#define TP_SIGNIN_OUTCOME 0x04u         /* OPEN: an OUTCOME follows when the PAM handle ends */
+#define TP_SIGNIN_FLAGS_ALL 0x07u
 
 /* ACCESS and OPEN. `client` may be empty: the daemon then maps the service
  * (docs/product.md §2). leader_pid and logind_session are used by OPEN
@@ -174,6 +176,13 @@ struct tp_req_revoke {
         uint32_t flags; /* TP_REVOKE_*; any other bit is a protocol error */
 };
 
+/* OUTCOME: the PAM handle of the sign-in that opened session_id ended,
+ * with success (completed = 1) or failure. */
+struct tp_req_outcome {
+        char session_id[TP_SESSION_ID_MAX];
+        uint8_t completed;
+};
+
 /* VERIFY */
 struct tp_req_verify {
         char token[TP_TOKEN_MAX];
@@ -193,6 +202,7 @@ struct tp_request {
                 struct tp_req_list list;
                 struct tp_req_revoke revoke;
                 struct tp_req_key key;         /* REVOKE_KEY */
+                struct tp_req_outcome outcome;
                 /* STATUS, RELOAD, POLICY, ROTATE_KEY carry no body */
         } u;
 };
@@ -335,6 +345,12 @@ struct tp_rep_revoke_key {
         uint8_t rotated;                  /* 1: kid was the current key, replaced */
 };
 
+/* OUTCOME */
+struct tp_rep_outcome {
+        uint32_t enforced;   /* evicted sessions now ended for good */
+        uint32_t reinstated; /* evicted sessions active again (the sign-in failed) */
+};
+
 /* Large (tens of KiB): allocate on the heap, not the stack. */
 struct tp_reply {
         uint8_t type;   /* request type | TP_REPLY_FLAG */
@@ -351,6 +367,7 @@ struct tp_reply {
                 struct tp_rep_verify verify;
                 struct tp_rep_rotate rotate;
                 struct tp_rep_revoke_key revoke_key;
+                struct tp_rep_outcome outcome;
                 /* CLOSE, RELOAD carry no body */
         } u;
 };

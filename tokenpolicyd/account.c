@@ -66,19 +66,39 @@ static bool password_locked(const char *pwdp)
         return pwdp && pwdp[0] == '!' && pwdp[1] != '\0' && strcmp(pwdp, "!*") != 0;
 }
 
-bool tp_account_valid(const char *user, int64_t now)
+enum tp_account_state tp_account_state(const char *user, int64_t now)
 {
         struct spwd sp, *res = NULL;
         char buf[NSS_BUF];
         uid_t uid;
 
         if (tp_account_uid(user, &uid) < 0)
-                return false;
+                return TP_ACCOUNT_UNKNOWN;
         if (getspnam_r(user, &sp, buf, sizeof(buf), &res) != 0 || !res)
-                return true; /* no shadow entry or no right to read it */
+                return TP_ACCOUNT_VALID; /* no shadow entry or no right to read it */
         if (password_locked(sp.sp_pwdp))
-                return false;
+                return TP_ACCOUNT_LOCKED;
         if (sp.sp_expire > 0 && (int64_t)sp.sp_expire * 86400 <= now)
-                return false;
-        return true;
+                return TP_ACCOUNT_EXPIRED;
+        return TP_ACCOUNT_VALID;
+}
+
+const char *tp_account_state_words(enum tp_account_state state)
+{
+        switch (state) {
+        case TP_ACCOUNT_VALID:
+                return "is valid";
+        case TP_ACCOUNT_UNKNOWN:
+                return "does not exist";
+        case TP_ACCOUNT_LOCKED:
+                return "is locked";
+        case TP_ACCOUNT_EXPIRED:
+                return "has expired";
+        }
+        return "is not valid";
+}
+
+bool tp_account_valid(const char *user, int64_t now)
+{
+        return tp_account_state(user, now) == TP_ACCOUNT_VALID;
 }

@@ -20,6 +20,17 @@ int tp_account_lookup(const char *user, uid_t *ret_uid, char *ret_name, size_t n
 /* The user's login name for a uid, into out. -ENOENT when unknown. */
 int tp_account_name(uid_t uid, char *out, size_t outsz);
 
+/* Why an account may not be used at `now`. */
+enum tp_account_state {
+        TP_ACCOUNT_VALID = 0,
+        TP_ACCOUNT_UNKNOWN,     /* no such user */
+        TP_ACCOUNT_LOCKED,      /* "!" before its password hash (usermod -L, passwd -l) */
+        TP_ACCOUNT_EXPIRED,     /* shadow sp_expire reached (usermod -e) */
+};
+enum tp_account_state tp_account_state(const char *user, int64_t now);
+/* The state in words fit for the user: "is locked", "has expired", ... */
+const char *tp_account_state_words(enum tp_account_state state);
+
 /* True when the account exists, its password is not locked ("!" before a
  * hash) and it has not expired (shadow sp_expire) at `now`. Without read
  * access to shadow only existence is checked. */

@@ -48,6 +48,7 @@ struct tp_daemon {
                 struct tp_session session;
                 bool expired;
                 char why[128];
+                char after[TP_SESSION_ID_MAX]; /* then wait for this sign-in's outcome */
         } *held_actions;
         size_t n_held_actions, cap_held_actions;
         bool holding_actions;
@@ -55,6 +56,7 @@ struct tp_daemon {
                 char id[TP_SESSION_ID_MAX];
                 int64_t expires;
                 bool ended;             /* unschedule it instead */
+                bool forget;            /* no schedule: id's sign-in failed, drop its pending evictions */
         } *held_schedule;
         size_t n_held_schedule, cap_held_schedule;
         struct tp_told_action *told;   /* told why they end, to be ended once the notice is out */
@@ -65,6 +67,13 @@ struct tp_daemon {
         struct tp_store_purge_pos purge; /* the retention pass (retention.c) */
         int64_t purge_due_ms;
         size_t purged;                  /* deleted in this pass so far */
+        struct tp_pending_eviction {    /* evicted, ended only once the sign-in is known good */
+                struct tp_session victim;
+                char by[TP_SESSION_ID_MAX]; /* the session of that sign-in */
+                char why[128];
+                int64_t due_ms;             /* monotonic: enforced then at the latest */
+        } *pending_evictions;
+        size_t n_pending_evictions, cap_pending_evictions;
 };
 
 /* Who sent a request, from SO_PEERCRED. */

@@ -98,6 +98,25 @@ static void audit_untagged(const struct tp_peer *peer, const struct tp_req_signi
                       undefined ? "undefined client type" : "unmapped service");
 }
 
+/* The same account check at sign-in as at refresh: a locked or expired
+ * account opens no session (docs: tokenpolicyd(8), AUDIT, deny). False
+ * with rep filled and the refusal audited. */
+static bool account_usable(const struct tp_peer *peer, const struct tp_req_signin *req,
+                           const struct tp_signin_plan *plan, struct tp_reply *rep)
+{
+        enum tp_account_state st = tp_account_state(plan->user, plan->now);
+        char reason[64];
+
+        if (st == TP_ACCOUNT_VALID || st == TP_ACCOUNT_UNKNOWN)
+                return true;
+        tp_reply_status(rep, TP_STATUS_DENIED,
+                        "The account %s %s; sign-in is refused. Contact your administrator.", plan->user,
+                        tp_account_state_words(st));
+        snprintf(reason, sizeof(reason), "account %s", tp_account_state_words(st));
+        audit_refusal(peer, req, rep, plan->client->name, reason);
+        return false;
+}
+
 static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
                           const struct tp_req_signin *req, struct tp_reply *rep)
 {
@@ -115,6 +134,11 @@ static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
                 audit_refusal(peer, req, rep, plan.client->name, "client type disabled");
                 return;
         }
+        /* An unknown user is the sign-in's to refuse (the account stack
+         * may still create it, as pam_mkhomedir's neighbours do); a
+         * locked or expired one is refused here already. */
+        if (tp_plan_account(&plan) && !account_usable(peer, req, &plan, rep))
+                return;
         copy_str(rep->u.access.client, sizeof(rep->u.access.client), plan.client->name);
         /* Not audited: the sign-in that follows is, and a user's own checks
          * must not flood the journal. */
@@ -167,7 +191,12 @@ static void signin_effects(struct tp_daemon *d, const struct tp_req_signin *req,
                                                                ? "session limit reached; least recently used signed out"
                                                                : "session limit reached; oldest signed out",
                                              .peer_uid = -1 });
-                tp_lifecycle_enforce(d, victim, false, "signed out at the session limit");
+                /* A module that reports how the PAM handle ends gets the
+                 * eviction enforced only once the sign-in is known good. */
+                if (req->flags & TP_SIGNIN_OUTCOME)
+                        tp_lifecycle_evict_after(d, victim, sess->id, "signed out at the session limit");
+                else
+                        tp_lifecycle_enforce(d, victim, false, "signed out at the session limit");
                 if (i < TP_EVICTED_MAX) {
                         tp_session_to_info(victim, &rep->u.tokens.evicted[i]);
                         rep->u.tokens.n_evicted = (uint8_t)(i + 1);
@@ -201,6 +230,8 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 audit_refusal(peer, req, rep, plan.client->name, "unknown user");
                 return;
         }
+        if (!account_usable(peer, req, &plan, rep))
+                return;
 
         if ((r = tp_store_begin(d->store)) < 0) {
                 tp_reply_store_error(d->store, rep, r, "begin");
@@ -690,6 +721,88 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
         tp_reply_status(rep, TP_STATUS_OK, "Revoked %d session(s).", r);
 }
 
+/* How the PAM handle of a sign-in ended (PROTOCOL.md, outcome). Completed:
+ * what it evicted is ended now. Failed (a later module of the session
+ * stack refused, and the application ended the handle with that failure):
+ * the session it opened is closed and the sessions it evicted whose
+ * enforcement still waits are active again, so the user keeps the working
+ * session they had. The cap holds throughout: the new session is closed in
+ * the same transaction that reinstates them. */
+static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
+                           const struct tp_req_outcome *req, struct tp_reply *rep)
+{
+        struct tp_session s, *victims = NULL;
+        size_t n = 0, n_back = 0;
+        char why[TP_SERVICE_MAX + 128];
+        int r;
+
+        r = tp_store_get(d->store, req->session_id, &s);
+        if (r == -ENOENT) {
+                tp_reply_status(rep, TP_STATUS_NOT_FOUND, "No session %s.", req->session_id);
+                return;
+        }
+        if (r < 0) {
+                tp_reply_store_error(d->store, rep, r, "reading a session");
+                return;
+        }
+        if (req->completed) {
+                rep->u.outcome.enforced = (uint32_t)tp_lifecycle_outcome_confirm(d, s.id);
+                tp_reply_status(rep, TP_STATUS_OK, "Sign-in completed; %u evicted session(s) ended.",
+                                rep->u.outcome.enforced);
+                return;
+        }
+        if ((r = tp_lifecycle_outcome_pending(d, s.id, &victims, &n)) < 0) {
+                tp_reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
+                return;
+        }
+        if ((r = tp_store_begin(d->store)) < 0) {
+                free(victims);
+                tp_reply_store_error(d->store, rep, r, "begin");
+                return;
+        }
+        r = tp_store_end(d->store, s.id, TP_STATE_CLOSED, now_wall());
+        if (r == -ESTALE)
+                r = 0; /* ended already (revoked meanwhile, say): nothing to close */
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                r = tp_store_reinstate(d->store, victims[i].id);
+                if (r == -ESTALE || r == -ENOENT) {
+                        victims[i].id[0] = '\0'; /* revoked again since, or purged: it stays so */
+                        r = 0;
+                } else if (r >= 0) {
+                        n_back++;
+                }
+        }
+        if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
+                tp_store_rollback(d->store);
+                free(victims);
+                tp_reply_store_error(d->store, rep, r, "undoing the sign-in");
+                return;
+        }
+        tp_lifecycle_outcome_forget(d, s.id);
+        if (s.state == TP_STATE_ACTIVE) {
+                tp_lifecycle_ended(d, s.id);
+                snprintf(why, sizeof(why), "a later module of the %s session stack failed; %zu evicted session(s) reinstated",
+                         s.service, n_back);
+                tp_audit(&(struct tp_audit){ .event = "signin-failed", .user = s.user, .client = s.client,
+                                             .service = s.service, .session = s.id, .reason = why,
+                                             .peer_uid = (long)peer->uid });
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (!victims[i].id[0])
+                        continue;
+                tp_lifecycle_schedule(d, victims[i].id, victims[i].refresh_expires);
+                tp_audit(&(struct tp_audit){ .event = "reinstate", .user = victims[i].user,
+                                             .client = victims[i].client, .service = victims[i].service,
+                                             .session = victims[i].id, .evicted_by = s.id,
+                                             .reason = "the sign-in that evicted it failed",
+                                             .peer_uid = (long)peer->uid });
+        }
+        free(victims);
+        rep->u.outcome.reinstated = (uint32_t)n_back;
+        tp_reply_status(rep, TP_STATUS_OK, "Sign-in failed: session %s closed, %zu evicted session(s) reinstated.",
+                        s.id, n_back);
+}
+
 static void join_errors(const struct tp_config_errors *errs, char *out, size_t outsz)
 {
         size_t pos = 0;
@@ -819,4 +932,9 @@ void tp_handle_reload(struct tp_call *c)
 void tp_handle_policy(struct tp_call *c)
 {
         handle_policy(c->d, c->rep);
+}
+
+void tp_handle_outcome(struct tp_call *c)
+{
+        handle_outcome(c->d, c->peer, &c->req->u.outcome, c->rep);
 }

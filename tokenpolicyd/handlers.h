@@ -17,3 +17,4 @@ void tp_handle_list(struct tp_call *c);
 void tp_handle_revoke(struct tp_call *c);
 void tp_handle_reload(struct tp_call *c);
 void tp_handle_policy(struct tp_call *c);
+void tp_handle_outcome(struct tp_call *c);

@@ -201,6 +201,10 @@ static const struct tp_request_kind kinds[TP_REQ_MAX_ + 1] = {
         [TP_REQ_LIST] = { .type = TP_REQ_LIST, .handle = tp_handle_list,
                           .right = TP_RIGHT_OWN, .own = own_list,
                           .reads_store = true, .needs_client = true },
+        /* Sent from pam_end's cleanup, which may not wait for the answer. */
+        [TP_REQ_OUTCOME] = { .type = TP_REQ_OUTCOME, .handle = tp_handle_outcome,
+                             .right = TP_RIGHT_ADMIN, .refusal = "Only root may report how a sign-in ended.",
+                             .reads_store = true, .needs_client = false },
 };
 
 const struct tp_request_kind *tp_request_kind(uint8_t type)

@@ -10,14 +10,20 @@ real daemon.
 - `tokenpolicyctl revoke --client C` (root) reaches every user's sessions
   of that type; `revoke --others` inside a session signs out every other
   session of its user and keeps the current one.
+- A sign-in at the cap whose PAM handle ends in failure (pam_deny.so after
+  the module in the session stack) evicts nothing: the oldest session stays
+  active and its leader alive, the new session is closed. One that
+  completes evicts the oldest, at once when pam_end reports success, or
+  after the daemon's short grace while the handle is still open.
 """
 import json
 import os
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import (Env, check, config_text, eq, run_with_users, wait_for)  # noqa: E402
+from tplib import (MODULE, Env, check, config_text, eq, run_with_users, wait_for)  # noqa: E402
 
 USER = "tptest-reach"
 OTHER = "tptest-reach2"
@@ -171,6 +177,79 @@ def test_revoke_others_keeps_only_the_current_session():
             check(wait_for(lambda: any("signed out everywhere else by its user" in line
                                        for line in audit_lines(env, "revoke", sid))), "audited with the reason")
         eq(state_of(env, theirs[1]["env"]["TOKENPOLICY_SESSION_ID"]), "active", "another user's stays")
+    finally:
+        env.cleanup()
+
+
+GRACE_S = 5  # TP_EVICTION_GRACE_MS in tokenpolicyd/lifecycle.h
+
+
+def at_the_cap(env):
+    """Ten held desktop sessions (the cap), oldest first."""
+    held = []
+    for i in range(10):
+        held.append(env.sign_in_held("tptest-desktop", USER, tty=f"pts/{i}"))
+    eq(len(env.sessions()), 10, "at the cap")
+    return held
+
+
+def failing_stack(env, name="tptest-deny"):
+    """The module, then a session module that fails: the handle ends in
+    failure after the module opened its session."""
+    opts = f"socket={env.sock}{env.trust} timeout=3000 client=desktop even_deny_root"
+    with open(os.path.join(env.pamdir, name), "w") as f:
+        f.write(f"account required {MODULE} {opts}\n")
+        f.write(f"session required {MODULE} {opts}\n")
+        f.write("session required pam_deny.so\n")
+
+
+def test_failed_signin_at_the_cap_evicts_nothing():
+    env = Env(conf())
+    try:
+        env.start()
+        held = at_the_cap(env)
+        failing_stack(env)
+        oldest_proc, oldest = held[0]
+        oldest_sid = oldest["env"]["TOKENPOLICY_SESSION_ID"]
+
+        out = env.pam("tptest-deny", USER, "acct", "open", tty="pts/99")
+        eq(out["results"][0], "PAM_SUCCESS", "account")
+        check(out["results"][1] != "PAM_SUCCESS", f"the session stack failed: {out}")
+        new = [s for s in env.sessions("--all") if s["tty"] == "pts/99"]
+        eq([s["state"] for s in new], ["closed"], "the failed sign-in's session is closed")
+        eq(state_of(env, oldest_sid), "active", "the oldest session is active again")
+        eq(len(env.sessions()), 10, "still at the cap, never above it")
+        check(len(audit_lines(env, "evict", oldest_sid)) == 1, "the eviction was recorded")
+        check(wait_for(lambda: len(audit_lines(env, "reinstate", oldest_sid)) == 1), "and undone, audited")
+        check(wait_for(lambda: len(audit_lines(env, "signin-failed", new[0]["id"])) == 1),
+              "the failed sign-in is audited")
+        # Past the grace, nothing acts on the reinstated session.
+        time.sleep(GRACE_S + 2)
+        check(oldest_proc.poll() is None, "the oldest session's leader is alive")
+        eq(state_of(env, oldest_sid), "active", "the oldest session stays active")
+        check(not [line for line in env.log_text().splitlines()
+                   if "audit: event=enforce " in line and oldest_sid in line], "never enforced")
+    finally:
+        env.cleanup()
+
+
+def test_completed_signin_at_the_cap_evicts_the_oldest():
+    env = Env(conf())
+    try:
+        env.start()
+        held = at_the_cap(env)
+        # A handle that stays open (a running login): the oldest is
+        # revoked at once and ended after the grace.
+        env.sign_in_held("tptest-desktop", USER, tty="pts/97")
+        eq(state_of(env, held[0][1]["env"]["TOKENPOLICY_SESSION_ID"]), "revoked", "oldest revoked")
+        check(ended(held[0][0]), "its leader was ended after the grace")
+        # A handle that ends with success at once: the eviction is enforced
+        # then (the session it opened is a ghost after that, its leader gone).
+        out = env.pam("tptest-desktop", USER, "acct", "open", tty="pts/98")
+        eq(out["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], "sign-in")
+        eq(state_of(env, held[1][1]["env"]["TOKENPOLICY_SESSION_ID"]), "revoked", "next oldest revoked")
+        check(ended(held[1][0]), "the next oldest session's leader was ended")
+        check(held[2][0].poll() is None, "the others run on")
     finally:
         env.cleanup()
 

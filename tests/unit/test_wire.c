@@ -141,6 +141,10 @@ static void make_request(uint8_t type, bool worst, struct tp_request *req)
                 SET(req->u.revoke.client, "mobile");
                 req->u.revoke.flags = TP_REVOKE_OTHERS;
                 break;
+        case TP_REQ_OUTCOME:
+                SET(req->u.outcome.session_id, "fedcba9876543210fedcba9876543210");
+                req->u.outcome.completed = worst ? 0 : 1;
+                break;
         case TP_REQ_REVOKE_KEY:
                 if (worst)
                         FILL_MAX(req->u.key.kid, 'k');
@@ -246,6 +250,10 @@ static void make_reply(uint8_t type, bool worst, struct tp_reply *rep)
                 break;
         case TP_REQ_REVOKE:
                 rep->u.revoke.revoked = 3;
+                break;
+        case TP_REQ_OUTCOME:
+                rep->u.outcome.enforced = worst ? UINT32_MAX : 1;
+                rep->u.outcome.reinstated = worst ? UINT32_MAX : 2;
                 break;
         case TP_REQ_POLICY:
                 rep->u.policy.custom_token_policy = 1;
@@ -1491,18 +1499,18 @@ static void test_names_both_ways(void **state)
         assert_int_equal(tp_evict_from_string("least-recently-used"), -EINVAL);
         assert_int_equal(tp_action_from_string("terminate "), -EINVAL);
 
-        /* Request types: 0 and the retired 7 have no name, and every
-         * other number up to the last does. */
+        /* Request types: 0, the retired 7 and the unused 16 to 29 have no
+         * name, and every other number up to the last does. */
         for (unsigned t = 0; t <= TP_REQ_MAX_; t++) {
                 const char *s = tp_msg_type_to_string(t);
 
-                assert_true((s == NULL) == (t == 0 || t == 7));
+                assert_true((s == NULL) == (t == 0 || t == 7 || (t >= 16 && t <= 29)));
                 assert_true(tp_request_type_known((uint8_t) t) == (s != NULL));
                 if (s)
                         assert_int_equal(tp_msg_type_from_string(s), t);
         }
         assert_string_equal(tp_msg_type_to_string(TP_REQ_ACCESS), "access");
-        assert_string_equal(tp_msg_type_to_string(TP_REQ_MAX_), "list");
+        assert_string_equal(tp_msg_type_to_string(TP_REQ_MAX_), "outcome");
         assert_null(tp_msg_type_to_string(TP_REQ_MAX_ + 1));
         assert_null(tp_msg_type_to_string(TP_REQ_ACCESS | TP_REPLY_FLAG));
         assert_int_equal(tp_msg_type_from_string("retired"), -EINVAL);
