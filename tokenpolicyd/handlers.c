@@ -102,7 +102,7 @@ static void audit_untagged(const struct tp_peer *peer, const struct tp_req_signi
  * account opens no session (docs: tokenpolicyd(8), AUDIT, deny). False
  * with rep filled and the refusal audited. */
 static bool account_usable(const struct tp_peer *peer, const struct tp_req_signin *req,
-                           const struct tp_signin_plan *plan, struct tp_reply *rep)
+                           const struct tp_signin_plan *plan, bool audit, struct tp_reply *rep)
 {
         enum tp_account_state st = tp_account_state(plan->user, plan->now);
         char reason[64];
@@ -113,7 +113,8 @@ static bool account_usable(const struct tp_peer *peer, const struct tp_req_signi
                         "The account %s %s; sign-in is refused. Contact your administrator.", plan->user,
                         tp_account_state_words(st));
         snprintf(reason, sizeof(reason), "account %s", tp_account_state_words(st));
-        audit_refusal(peer, req, rep, plan->client->name, reason);
+        if (audit)
+                audit_refusal(peer, req, rep, plan->client->name, reason);
         return false;
 }
 
@@ -122,26 +123,33 @@ static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
 {
         struct tp_signin_plan plan;
         enum tp_verdict v;
+        /* An access check changes nothing: a refusal is audited (deny),
+         * an allowed check is not, and neither is the refusal of a user
+         * the module lets in whatever the answer (root): the sign-in
+         * that follows records that, once, as allow. */
+        bool audit = !((req->flags & TP_SIGNIN_EXEMPT) && peer->admin);
 
         tp_plan_init(&plan, req, now_wall());
         if (!tp_plan_tag(&plan, d->config, rep)) {
-                audit_untagged(peer, req, rep);
+                if (audit)
+                        audit_untagged(peer, req, rep);
                 return;
         }
         v = tp_plan_access(&plan);
         if (v != TP_VERDICT_ALLOW) {
                 tp_plan_refusal(&plan, v, rep);
-                audit_refusal(peer, req, rep, plan.client->name, "client type disabled");
+                if (audit)
+                        audit_refusal(peer, req, rep, plan.client->name, "client type disabled");
                 return;
         }
         /* An unknown user is the sign-in's to refuse (the account stack
          * may still create it, as pam_mkhomedir's neighbours do); a
          * locked or expired one is refused here already. */
-        if (tp_plan_account(&plan) && !account_usable(peer, req, &plan, rep))
+        if (tp_plan_account(&plan) && !account_usable(peer, req, &plan, audit, rep))
                 return;
         copy_str(rep->u.access.client, sizeof(rep->u.access.client), plan.client->name);
         /* Not audited: the sign-in that follows is, and a user's own checks
-         * must not flood the journal. */
+         * must not flood the journal (tokenpolicyd(8), AUDIT). */
         tp_reply_status(rep, TP_STATUS_OK, "Sign-in from %s clients is allowed.", plan.client->name);
 }
 
@@ -230,7 +238,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 audit_refusal(peer, req, rep, plan.client->name, "unknown user");
                 return;
         }
-        if (!account_usable(peer, req, &plan, rep))
+        if (!account_usable(peer, req, &plan, true, rep))
                 return;
 
         if ((r = tp_store_begin(d->store)) < 0) {

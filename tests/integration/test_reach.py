@@ -254,6 +254,34 @@ def test_completed_signin_at_the_cap_evicts_the_oldest():
         env.cleanup()
 
 
+def test_locked_or_expired_account_cannot_sign_in():
+    env = Env(conf())
+    try:
+        env.start()
+        subprocess.run(["usermod", "-p", "$6$tptest$x", USER], check=True, capture_output=True)
+        try:
+            subprocess.run(["usermod", "-L", USER], check=True, capture_output=True)
+            out = env.pam("tptest-desktop", USER, "acct", "open")
+            eq(out["results"], ["PAM_PERM_DENIED"], f"locked: refused at the account check: {out}")
+            check(any(f"The account {USER} is locked" in e for e in out["errors"]), f"says why: {out}")
+            out = env.pam("tptest-desktop", USER, "open")
+            eq(out["results"], ["PAM_SESSION_ERR"], "locked: no session either")
+            check(any("deny" in line and "reason=\"account is locked\"" in line
+                      for line in env.log_text().splitlines()), "audited with the reason")
+            subprocess.run(["usermod", "-U", "--expiredate", "1970-01-02", USER], check=True, capture_output=True)
+            out = env.pam("tptest-desktop", USER, "acct", "open")
+            eq(out["results"], ["PAM_PERM_DENIED"], "expired: refused")
+            check(any(f"The account {USER} has expired" in e for e in out["errors"]), f"says why: {out}")
+            eq(env.sessions("--all", "--user", USER), [], "no session was opened")
+            subprocess.run(["usermod", "--expiredate", "", USER], check=True, capture_output=True)
+            out = env.pam("tptest-desktop", USER, "acct", "open")
+            eq(out["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], "valid again: signs in")
+        finally:
+            subprocess.run(["usermod", "-p", "!", "--expiredate", "", USER], capture_output=True)
+    finally:
+        env.cleanup()
+
+
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
 
 if __name__ == "__main__":
