@@ -71,9 +71,10 @@ enum tp_account_state tp_account_state(const char *user, int64_t now)
         struct spwd sp, *res = NULL;
         char buf[NSS_BUF];
         uid_t uid;
+        int r;
 
-        if (tp_account_uid(user, &uid) < 0)
-                return TP_ACCOUNT_UNKNOWN;
+        if ((r = tp_account_uid(user, &uid)) < 0)
+                return r == -ENOENT ? TP_ACCOUNT_UNKNOWN : TP_ACCOUNT_UNREADABLE;
         if (getspnam_r(user, &sp, buf, sizeof(buf), &res) != 0 || !res)
                 return TP_ACCOUNT_VALID; /* no shadow entry or no right to read it */
         if (password_locked(sp.sp_pwdp))
@@ -94,6 +95,8 @@ const char *tp_account_state_words(enum tp_account_state state)
                 return "is locked";
         case TP_ACCOUNT_EXPIRED:
                 return "has expired";
+        case TP_ACCOUNT_UNREADABLE:
+                return "cannot be read";
         }
         return "is not valid";
 }

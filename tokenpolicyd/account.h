@@ -26,6 +26,7 @@ enum tp_account_state {
         TP_ACCOUNT_UNKNOWN,     /* no such user */
         TP_ACCOUNT_LOCKED,      /* "!" before its password hash (usermod -L, passwd -l) */
         TP_ACCOUNT_EXPIRED,     /* shadow sp_expire reached (usermod -e) */
+        TP_ACCOUNT_UNREADABLE,  /* NSS failed (a directory unreachable): cannot tell */
 };
 enum tp_account_state tp_account_state(const char *user, int64_t now);
 /* The state in words fit for the user: "is locked", "has expired", ... */

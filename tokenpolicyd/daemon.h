@@ -74,6 +74,9 @@ struct tp_daemon {
                 int64_t due_ms;             /* monotonic: enforced then at the latest */
         } *pending_evictions;
         size_t n_pending_evictions, cap_pending_evictions;
+        int accounts_fd;                /* inotify on /etc (accounts.c), when watching */
+        bool accounts_watching;
+        int64_t accounts_checked_ms;    /* last re-validation of accounts holding sessions */
 };
 
 /* Who sent a request, from SO_PEERCRED. */

@@ -107,8 +107,8 @@ static bool account_usable(const struct tp_peer *peer, const struct tp_req_signi
         enum tp_account_state st = tp_account_state(plan->user, plan->now);
         char reason[64];
 
-        if (st == TP_ACCOUNT_VALID || st == TP_ACCOUNT_UNKNOWN)
-                return true;
+        if (st != TP_ACCOUNT_LOCKED && st != TP_ACCOUNT_EXPIRED)
+                return true; /* an unknown user is refused by the caller */
         tp_reply_status(rep, TP_STATUS_DENIED,
                         "The account %s %s; sign-in is refused. Contact your administrator.", plan->user,
                         tp_account_state_words(st));

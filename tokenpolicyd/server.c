@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "accounts.h"
 #include "control.h"
 #include "io.h"
 #include "keys.h"
@@ -779,6 +780,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         tp_log_tick(tp_monotonic_ms());
                         tp_keys_tick(d);
                         more_due = tp_lifecycle_tick(d);
+                        tp_accounts_tick(d);
                         tp_retention_tick(d);
                         last_sweep_ms = tp_monotonic_ms();
                 }

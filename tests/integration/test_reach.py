@@ -10,6 +10,8 @@ real daemon.
 - `tokenpolicyctl revoke --client C` (root) reaches every user's sessions
   of that type; `revoke --others` inside a session signs out every other
   session of its user and keeps the current one.
+- A locked or expired account is refused at sign-in, and its running
+  sessions are revoked within seconds of /etc/shadow changing.
 - A sign-in at the cap whose PAM handle ends in failure (pam_deny.so after
   the module in the session stack) evicts nothing: the oldest session stays
   active and its leader alive, the new session is closed. One that
@@ -278,6 +280,43 @@ def test_locked_or_expired_account_cannot_sign_in():
             eq(out["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], "valid again: signs in")
         finally:
             subprocess.run(["usermod", "-p", "!", "--expiredate", "", USER], capture_output=True)
+    finally:
+        env.cleanup()
+
+
+def test_locking_an_account_ends_its_running_sessions():
+    env = Env(conf())
+    try:
+        env.start()
+        mine = [env.sign_in_held("tptest-desktop", USER, tty="tty20"),
+                env.sign_in_held("tptest-sshd", USER, rhost="127.0.0.1")]
+        theirs = env.sign_in_held("tptest-desktop", OTHER, tty="tty21")
+        subprocess.run(["usermod", "-p", "$6$tptest$x", USER], check=True, capture_output=True)
+        try:
+            subprocess.run(["usermod", "-L", USER], check=True, capture_output=True)
+            for proc, rep in mine:
+                sid = rep["env"]["TOKENPOLICY_SESSION_ID"]
+                check(wait_for(lambda: state_of(env, sid) == "revoked", timeout=20),
+                      f"session {sid} of the locked account revoked: {env.log_text()[-1500:]}")
+                check(ended(proc), "its leader was ended")
+                check(any('reason="account is locked"' in line for line in audit_lines(env, "revoke", sid)),
+                      "audited with the reason")
+            eq(state_of(env, theirs[1]["env"]["TOKENPOLICY_SESSION_ID"]), "active", "another account's stays")
+            check(theirs[0].poll() is None, "and its leader runs")
+            check(f"the account {USER} is locked: revoked its 2 running session(s)" in env.log_text(),
+                  "the journal has the count")
+        finally:
+            subprocess.run(["usermod", "-p", "!", "--expiredate", "", USER], capture_output=True)
+        # Expired while the daemon was down: revoked at start.
+        proc, rep = env.sign_in_held("tptest-desktop", OTHER, tty="tty22")
+        env.stop()
+        subprocess.run(["usermod", "--expiredate", "1970-01-02", OTHER], check=True, capture_output=True)
+        try:
+            env.start()
+            eq(state_of(env, rep["env"]["TOKENPOLICY_SESSION_ID"]), "revoked", "expired account: revoked at start")
+            check(ended(proc), "its leader was ended")
+        finally:
+            subprocess.run(["usermod", "--expiredate", "", OTHER], capture_output=True)
     finally:
         env.cleanup()
 
