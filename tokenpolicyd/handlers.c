@@ -740,7 +740,8 @@ static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
                            const struct tp_req_outcome *req, struct tp_reply *rep)
 {
         struct tp_session s, *victims = NULL;
-        size_t n = 0, n_back = 0;
+        size_t n = 0, n_back = 0, room = 0;
+        bool *over = NULL;
         char why[TP_SERVICE_MAX + 128];
         int r;
 
@@ -759,7 +760,9 @@ static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
                                 rep->u.outcome.enforced);
                 return;
         }
-        if ((r = tp_lifecycle_outcome_pending(d, s.id, &victims, &n)) < 0) {
+        if ((r = tp_lifecycle_outcome_pending(d, s.id, &victims, &n)) < 0 ||
+            (n > 0 && !(over = calloc(n, sizeof(*over))))) {
+                free(victims);
                 tp_reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
                 return;
         }
@@ -771,7 +774,24 @@ static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
         r = tp_store_end(d->store, s.id, TP_STATE_CLOSED, now_wall());
         if (r == -ESTALE)
                 r = 0; /* ended already (revoked meanwhile, say): nothing to close */
+        /* Room under the cap: another sign-in may have taken a place since. */
+        if (r >= 0 && n > 0) {
+                const struct tp_client_config *cl = tp_config_client(d->config, s.client);
+                struct tp_effective_policy p = { .max_refresh_tokens = 0 };
+                struct tp_session *active = NULL;
+                size_t n_active = 0;
+
+                if (cl)
+                        tp_config_effective(d->config, cl, &p);
+                if ((r = tp_store_list_active(d->store, s.user, s.client, &active, &n_active)) >= 0)
+                        room = p.max_refresh_tokens > n_active ? p.max_refresh_tokens - n_active : 0;
+                free(active);
+        }
         for (size_t i = 0; r >= 0 && i < n; i++) {
+                if (n_back >= room) {
+                        over[i] = true; /* no room: the eviction stands */
+                        continue;
+                }
                 r = tp_store_reinstate(d->store, victims[i].id);
                 if (r == -ESTALE || r == -ENOENT) {
                         victims[i].id[0] = '\0'; /* revoked again since, or purged: it stays so */
@@ -783,6 +803,7 @@ static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
         if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
                 tp_store_rollback(d->store);
                 free(victims);
+                free(over);
                 tp_reply_store_error(d->store, rep, r, "undoing the sign-in");
                 return;
         }
@@ -798,6 +819,10 @@ static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
         for (size_t i = 0; i < n; i++) {
                 if (!victims[i].id[0])
                         continue;
+                if (over[i]) {
+                        tp_lifecycle_enforce(d, &victims[i], false, "signed out at the session limit");
+                        continue;
+                }
                 tp_lifecycle_schedule(d, victims[i].id, victims[i].refresh_expires);
                 tp_audit(&(struct tp_audit){ .event = "reinstate", .user = victims[i].user,
                                              .client = victims[i].client, .service = victims[i].service,
@@ -806,6 +831,7 @@ static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
                                              .peer_uid = (long)peer->uid });
         }
         free(victims);
+        free(over);
         rep->u.outcome.reinstated = (uint32_t)n_back;
         tp_reply_status(rep, TP_STATUS_OK, "Sign-in failed: session %s closed, %zu evicted session(s) reinstated.",
                         s.id, n_back);
