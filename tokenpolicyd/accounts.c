@@ -6,7 +6,7 @@
  * expires. This module re-validates the users holding active sessions
  * when the files backend changes (inotify on /etc for passwd and shadow,
  * read without blocking from the loop's tick, so a change reaches the
- * sessions within about a second) and every TP_ACCOUNTS_RECHECK_MS for
+ * sessions within about a second) and every account_recheck_minutes for
  * sources no file shows. Nothing is cached between checks, and nothing of
  * an account but its state is read.
  */
@@ -36,8 +36,8 @@ void tp_accounts_start(struct tp_daemon *d)
         d->accounts_watching = false;
         d->accounts_checked_ms = tp_monotonic_ms();
         if (fd < 0 || inotify_add_watch(fd, ACCOUNTS_DIR, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE) < 0) {
-                tp_log(LOG_WARNING, "cannot watch %s/passwd and %s/shadow (%s): a locked, expired or deleted account loses its running sessions only at the periodic check, every %d minutes",
-                       ACCOUNTS_DIR, ACCOUNTS_DIR, strerror(errno), TP_ACCOUNTS_RECHECK_MS / 60000);
+                tp_log(LOG_WARNING, "cannot watch %s/passwd and %s/shadow (%s): a locked, expired or deleted account loses its running sessions only at the periodic check (account_recheck_minutes = %u)",
+                       ACCOUNTS_DIR, ACCOUNTS_DIR, strerror(errno), d->config->account_recheck_minutes);
                 if (fd >= 0)
                         close(fd);
                 return;
@@ -141,8 +141,9 @@ int tp_accounts_recheck(struct tp_daemon *d)
 void tp_accounts_tick(struct tp_daemon *d)
 {
         bool changed = accounts_changed(d);
+        int64_t every_ms = (int64_t)d->config->account_recheck_minutes * 60 * 1000;
 
-        if (!changed && tp_monotonic_ms() - d->accounts_checked_ms < TP_ACCOUNTS_RECHECK_MS)
+        if (!changed && (every_ms == 0 || tp_monotonic_ms() - d->accounts_checked_ms < every_ms))
                 return;
         d->accounts_checked_ms = tp_monotonic_ms();
         tp_accounts_recheck(d);

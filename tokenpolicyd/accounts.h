@@ -15,9 +15,8 @@ void tp_accounts_start(struct tp_daemon *d);
 void tp_accounts_stop(struct tp_daemon *d);
 
 /* From the loop, about once a second: re-validate after a change to the
- * watched files, and every TP_ACCOUNTS_RECHECK_MS in any case (NSS sources
- * that cannot be watched: sssd, LDAP). */
-#define TP_ACCOUNTS_RECHECK_MS (15 * 60 * 1000)
+ * watched files, and every account_recheck_minutes of the configuration
+ * in any case (NSS sources that cannot be watched: sssd, LDAP; 0: never). */
 void tp_accounts_tick(struct tp_daemon *d);
 
 /* Re-validate the users holding active sessions now: every session of an

@@ -45,6 +45,7 @@ struct loader {
 
 static const char *const top_level_keys[] = {
         "version", "custom_token_policy", "unknown_client", "defaults", "clients", "store",
+        "account_recheck_minutes",
 };
 
 enum policy_key {
@@ -744,6 +745,12 @@ static void parse_root(struct loader *l, const config_setting_t *root, struct tp
         s = config_setting_get_member(root, "store");
         if (s)
                 parse_store(l, s, c);
+
+        c->account_recheck_minutes = TP_ACCOUNT_RECHECK_MINUTES_DEFAULT;
+        s = config_setting_get_member(root, "account_recheck_minutes");
+        if (s)
+                get_in_range(l, s, TP_ACCOUNT_RECHECK_MINUTES_MIN, TP_ACCOUNT_RECHECK_MINUTES_MAX,
+                             &c->account_recheck_minutes);
 }
 
 /* ---- loading ------------------------------------------------------------ */

@@ -23,6 +23,11 @@
 #define TP_HISTORY_DAYS_MIN 1
 #define TP_HISTORY_DAYS_MAX 3650
 #define TP_HISTORY_DAYS_DEFAULT 30
+/* account_recheck_minutes: how often accounts holding sessions are
+ * re-validated whatever the watched files say (0: only on changes). */
+#define TP_ACCOUNT_RECHECK_MINUTES_MIN 0
+#define TP_ACCOUNT_RECHECK_MINUTES_MAX 1440
+#define TP_ACCOUNT_RECHECK_MINUTES_DEFAULT 15
 
 /* Built-in token policy, applied when custom_token_policy = false and for
  * keys neither `defaults` nor a client entry sets. */
@@ -61,6 +66,7 @@ struct tp_config {
         struct tp_client_config *clients;
         size_t n_clients;            /* 1..TP_POLICY_CLIENTS_MAX */
         uint32_t history_days;       /* store.history_days */
+        uint32_t account_recheck_minutes; /* 0: re-validate accounts only when their files change */
 };
 
 /* Errors collected during one load, in file order. */

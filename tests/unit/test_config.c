@@ -251,6 +251,7 @@ static void test_boundaries_accepted(void **state)
         assert_int_equal(web->access_ttl_minutes, 360);
         assert_int_equal(web->max_refresh_tokens, 10);
         assert_int_equal(c->history_days, TP_HISTORY_DAYS_MIN);
+        assert_int_equal(c->account_recheck_minutes, TP_ACCOUNT_RECHECK_MINUTES_MIN);
         tp_config_free(c);
 
         c = load_corpus_file("good", "boundary-max.conf");
@@ -260,12 +261,14 @@ static void test_boundaries_accepted(void **state)
         assert_int_equal(web->access_ttl_minutes, 1080);
         assert_int_equal(web->max_refresh_tokens, 100);
         assert_int_equal(c->history_days, TP_HISTORY_DAYS_MAX);
+        assert_int_equal(c->account_recheck_minutes, TP_ACCOUNT_RECHECK_MINUTES_MAX);
         tp_config_free(c);
 
         /* Without a store group, ended sessions are kept 30 days. */
         c = load_corpus_file("good", "minimal.conf");
         assert_int_equal(c->history_days, TP_HISTORY_DAYS_DEFAULT);
         assert_int_equal(TP_HISTORY_DAYS_DEFAULT, 30);
+        assert_int_equal(c->account_recheck_minutes, 15);
         tp_config_free(c);
 }
 
