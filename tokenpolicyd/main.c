@@ -28,6 +28,7 @@
 #include "boot.h"
 #include "conffile.h"
 #include "control.h"
+#include "idle.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "mapfile.h"
@@ -446,6 +447,7 @@ out:
                 close(listen_fd);
         tp_accounts_stop(&d);
         tp_lifecycle_stop(&d);
+        tp_idle_stop(&d);
         tp_store_close(d.store);
         tp_signer_free(d.signer);
         tp_config_free(d.config);
