@@ -57,7 +57,7 @@ COMMON_SRC  := common/proto.c common/wire.c common/io.c common/svcmap.c common/w
 SHARED_SRC  := shared/jose.c shared/crypto.c shared/keyring.c shared/jwks.c shared/jwt.c
 VERIFY_SRC  := shared/jose.c shared/crypto.c shared/keyring.c shared/jwt.c common/wipe.c
 TOKEN_SRC   := tokenpolicyd/secrets.c tokenpolicyd/signer.c tokenpolicyd/jwt_sign.c $(SHARED_SRC)
-DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tokenpolicyd/expiry.c \
+DAEMON_LIB_SRC := shared/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tokenpolicyd/expiry.c \
                $(TOKEN_SRC)
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
                tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c tokenpolicyd/notify.c \
@@ -69,7 +69,8 @@ DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c
                tokenpolicyd/request.c tokenpolicyd/rights.c tokenpolicyd/reply.c tokenpolicyd/plan.c \
                tokenpolicyd/control.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
-CTL_SRC     := $(wildcard tokenpolicyctl/*.c) $(filter-out common/%,$(VERIFY_SRC))
+CTL_SRC     := $(wildcard tokenpolicyctl/*.c) $(filter-out common/%,$(VERIFY_SRC)) shared/config.c \
+               shared/confedit.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -120,7 +121,7 @@ $(B)/tokenpolicyd: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSODIUM) $(LIBSQLITE) $(LIBSYSTEMD)
 
 $(B)/tokenpolicyctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSSL)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL)
 
 # The module is thin: the shared codec and libpam only, exports pam_sm_* only.
 $(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pam_tokenpolicy.map
@@ -131,8 +132,9 @@ $(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pa
 $(B)/tests/test_wire: $(call obj,tests/unit/test_wire.c $(COMMON_SRC))
 $(B)/tests/test_strtable: $(call obj,tests/unit/test_strtable.c)
 $(B)/tests/test_expiry: $(call obj,tests/unit/test_expiry.c tokenpolicyd/expiry.c)
-$(B)/tests/test_config: $(call obj,tests/unit/test_config.c tokenpolicyd/config.c $(COMMON_SRC))
-$(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.c tokenpolicyd/config.c $(COMMON_SRC))
+$(B)/tests/test_config: $(call obj,tests/unit/test_config.c shared/config.c $(COMMON_SRC))
+$(B)/tests/test_confedit: $(call obj,tests/unit/test_confedit.c shared/confedit.c shared/config.c $(COMMON_SRC))
+$(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.c shared/config.c $(COMMON_SRC))
 $(B)/tests/test_store: $(call obj,tests/unit/test_store.c tokenpolicyd/store.c $(COMMON_SRC))
 $(B)/tests/test_wipe: $(call obj,tests/unit/test_wipe.c common/wipe.c)
 $(B)/tests/test_jose: $(call obj,tests/unit/test_jose.c shared/jose.c)
@@ -150,7 +152,7 @@ $(B)/tests/test_jwt_sign: $(call obj,tests/unit/test_jwt_sign.c tests/unit/token
 $(B)/tests/test_log: $(call obj,tests/unit/test_log.c tokenpolicyd/log.c)
 $(B)/tests/test_pidfile: $(call obj,tests/unit/test_pidfile.c tokenpolicyd/pidfile.c)
 $(B)/tests/test_mapfile: $(call obj,tests/unit/test_mapfile.c tokenpolicyd/mapfile.c tokenpolicyd/log.c \
-		tokenpolicyd/config.c $(COMMON_SRC))
+		shared/config.c $(COMMON_SRC))
 $(B)/tests/test_output: $(call obj,tests/unit/test_output.c tokenpolicyctl/output.c $(COMMON_SRC))
 $(B)/tests/test_svcmap: $(call obj,tests/unit/test_svcmap.c $(COMMON_SRC))
 $(B)/tests/test_trust: $(call obj,tests/unit/test_trust.c tokenpolicyd/trust.c)
@@ -160,7 +162,7 @@ $(B)/tests/test_notice: $(call obj,tests/unit/test_notice.c tokenpolicyd/notice.
 $(B)/tests/test_request: $(call obj,tests/unit/test_request.c tokenpolicyd/request.c tokenpolicyd/rights.c \
 		tokenpolicyd/reply.c tokenpolicyd/log.c tokenpolicyd/account.c $(COMMON_SRC))
 $(B)/tests/test_plan: $(call obj,tests/unit/test_plan.c tokenpolicyd/plan.c tokenpolicyd/reply.c \
-		tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/store.c tokenpolicyd/config.c \
+		tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/store.c shared/config.c \
 		tokenpolicyd/policy.c tokenpolicyd/enforce.c $(COMMON_SRC))
 # test_enforce runs the fake logind: build it too (order-only, not linked).
 $(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enforce.c $(COMMON_SRC)) \
@@ -204,7 +206,7 @@ $(FUZZ_B)/obj/%.o: %.c
 -include $(shell find $(FUZZ_B)/obj -name '*.d' 2>/dev/null)
 
 $(FUZZ_B)/fuzz_frame: $(call fuzz_obj,tests/fuzz/fuzz_frame.c common/proto.c common/wire.c common/wipe.c)
-$(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c tokenpolicyd/config.c common/proto.c common/wire.c \
+$(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c shared/config.c common/proto.c common/wire.c \
 		common/wipe.c)
 $(FUZZ_B)/fuzz_jwt: $(call fuzz_obj,tests/fuzz/fuzz_jwt.c $(TOKEN_SRC) common/wipe.c)
 $(FUZZ_B)/fuzz_policy: $(call fuzz_obj,tests/fuzz/fuzz_policy.c tokenpolicyd/policy.c)
