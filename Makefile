@@ -19,6 +19,9 @@ SYSCONFDIR  ?= /etc
 DOCDIR      ?= $(PREFIX)/share/doc/tokenpolicy
 # pam-auth-update(8) profiles (Debian and derivatives).
 PAMCONFIGDIR ?= $(PREFIX)/share/pam-configs
+# The Token policy page for Cockpit (the web console); plain files, no build.
+COCKPITDIR  ?= $(PREFIX)/share/cockpit/tokenpolicy
+COCKPIT_FILES := manifest.json index.html tokenpolicy.js tokenpolicy.css
 # Where this system's PAM modules live (Debian: /lib/<multiarch>/security).
 PAMLIBDIR   := $(shell $(PKG_CONFIG) --variable=libdir pam 2>/dev/null)
 MULTIARCH   := $(shell $(CC) -print-multiarch 2>/dev/null)
@@ -287,6 +290,8 @@ install: all
 	install -m 0644 etc/pam.d/sshd.example etc/pam.d/gdm-password.example \
 		$(DESTDIR)$(DOCDIR)/examples/pam.d/
 	install -m 0644 etc/pam-configs/tokenpolicy $(DESTDIR)$(PAMCONFIGDIR)/tokenpolicy
+	install -d $(DESTDIR)$(COCKPITDIR)
+	for f in $(COCKPIT_FILES); do install -m 0644 cockpit/tokenpolicy/$$f $(DESTDIR)$(COCKPITDIR)/; done
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/tokenpolicyd $(DESTDIR)$(BINDIR)/tokenpolicyctl \
@@ -296,6 +301,8 @@ uninstall:
 	rm -f $(DESTDIR)$(DOCDIR)/examples/pam.d/sshd.example \
 		$(DESTDIR)$(DOCDIR)/examples/pam.d/gdm-password.example \
 		$(DESTDIR)$(PAMCONFIGDIR)/tokenpolicy
+	for f in $(COCKPIT_FILES); do rm -f $(DESTDIR)$(COCKPITDIR)/$$f; done
+	if [ -d $(DESTDIR)$(COCKPITDIR) ]; then rmdir --ignore-fail-on-non-empty $(DESTDIR)$(COCKPITDIR); fi
 	for d in $(DESTDIR)$(DOCDIR)/examples/pam.d $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR); do \
 		if [ -d "$$d" ]; then rmdir --ignore-fail-on-non-empty "$$d"; fi; done
 	@echo "$(SYSCONFDIR)/tokenpolicy.conf is kept; remove it by hand if you no longer need it."

@@ -28,9 +28,11 @@ enum { CONFIG_GET, CONFIG_SET, CONFIG_UNSET };
 struct config_args {
         const char *file;
         bool no_reload;
+        bool dry_run;
         int action;
-        const char *key;
-        const char *value;
+        char **words; /* get, unset: keys; set: key, value, key, value... */
+        int n_words;
+        const char *key; /* get: the key */
 };
 
 static int handle_config_option(struct ctl_context *ctx, int opt, void *userdata)
@@ -41,6 +43,8 @@ static int handle_config_option(struct ctl_context *ctx, int opt, void *userdata
                 if (optarg[0] == '\0')
                         return ctl_report_usage(ctx, "--file needs a path");
                 a->file = optarg;
+        } else if (opt == CTL_OPT_DRY_RUN) {
+                a->dry_run = true;
         } else {
                 a->no_reload = true;
         }
@@ -53,6 +57,7 @@ static int parse_config_args(struct ctl_context *ctx, int argc, char **argv,
         static const struct option options[] = {
                 { "file", required_argument, NULL, CTL_OPT_FILE },
                 { "no-reload", no_argument, NULL, CTL_OPT_NO_RELOAD },
+                { "dry-run", no_argument, NULL, CTL_OPT_DRY_RUN },
                 {},
         };
         static const struct ctl_options o = {
@@ -62,7 +67,7 @@ static int parse_config_args(struct ctl_context *ctx, int argc, char **argv,
         };
         struct tp_confedit_error err = {};
         const char *action;
-        int r, want;
+        int r, n;
 
         *a = (struct config_args) { .file = TP_DEFAULT_CONFIG };
         if ((r = ctl_parse_options(ctx, argc, argv, &o, a)) != CTL_OPTIONS_PARSED)
@@ -70,25 +75,32 @@ static int parse_config_args(struct ctl_context *ctx, int argc, char **argv,
         if (optind >= argc)
                 return ctl_report_usage(ctx, "say what to do: get, set or unset");
         action = argv[optind];
-        if (strcmp(action, "get") == 0)
-                a->action = CONFIG_GET, want = 1;
-        else if (strcmp(action, "set") == 0)
-                a->action = CONFIG_SET, want = 2;
-        else if (strcmp(action, "unset") == 0)
-                a->action = CONFIG_UNSET, want = 1;
-        else
+        a->words = argv + optind + 1;
+        a->n_words = n = argc - optind - 1;
+        if (strcmp(action, "get") == 0) {
+                a->action = CONFIG_GET;
+                if (n != 1)
+                        return ctl_report_usage(ctx, n == 0 ? "get needs a KEY" :
+                                                "get takes one KEY");
+                if (a->no_reload || a->dry_run)
+                        return ctl_report_usage(ctx, "--no-reload and --dry-run go with set "
+                                                "and unset");
+                a->key = a->words[0];
+        } else if (strcmp(action, "set") == 0) {
+                a->action = CONFIG_SET;
+                if (n == 0 || n % 2 != 0)
+                        return ctl_report_usage(ctx, "set needs a KEY and a VALUE (or several "
+                                                "pairs)");
+        } else if (strcmp(action, "unset") == 0) {
+                a->action = CONFIG_UNSET;
+                if (n == 0)
+                        return ctl_report_usage(ctx, "unset needs a KEY");
+        } else {
                 return ctl_report_usage(ctx, "unknown action '%s' (get, set or unset)", action);
-        if (argc - optind - 1 < want)
-                return ctl_report_usage(ctx, "%s needs %s", action,
-                                        want == 2 ? "a KEY and a VALUE" : "a KEY");
-        if (argc - optind - 1 > want)
-                return ctl_report_usage(ctx, "unexpected argument '%s'", argv[optind + 1 + want]);
-        a->key = argv[optind + 1];
-        a->value = want == 2 ? argv[optind + 2] : NULL;
-        if (tp_confedit_key_check(a->key, &err) < 0)
-                return ctl_report_usage(ctx, "%s", err.message);
-        if (a->action == CONFIG_GET && a->no_reload)
-                return ctl_report_usage(ctx, "--no-reload goes with set and unset");
+        }
+        for (int i = 0; i < n; i += a->action == CONFIG_SET ? 2 : 1)
+                if (tp_confedit_key_check(a->words[i], &err) < 0)
+                        return ctl_report_usage(ctx, "%s", err.message);
         return CTL_OPTIONS_PARSED;
 }
 
@@ -227,18 +239,63 @@ out:
         return r;
 }
 
+/* The text with every change of the command line made, in order. */
+static int apply_changes(const struct config_args *a, char *const *literals, const char *text,
+                         size_t len, char **ret_text, size_t *ret_len,
+                         struct tp_confedit_error *err, bool *ret_changed)
+{
+        char *cur = strndup(text, len), *next = NULL;
+        size_t cur_len = len, next_len = 0;
+        bool changed = false;
+        int r = 0;
+
+        if (!cur)
+                return -ENOMEM;
+        for (int i = 0; i < a->n_words; i += a->action == CONFIG_SET ? 2 : 1) {
+                if (a->action == CONFIG_SET)
+                        r = tp_confedit_set(cur, cur_len, a->words[i], literals[i / 2], &next,
+                                            &next_len, err);
+                else
+                        r = tp_confedit_unset(cur, cur_len, a->words[i], &next, &next_len, err);
+                if (r == -ENOENT) {
+                        printf("%s does not set %s; nothing to remove.\n", a->file, a->words[i]);
+                        continue;
+                }
+                if (r < 0)
+                        break;
+                changed |= next_len != cur_len || memcmp(next, cur, cur_len) != 0;
+                free(cur);
+                cur = next;
+                cur_len = next_len;
+                next = NULL;
+        }
+        if (r < 0 && r != -ENOENT) {
+                free(cur);
+                return r;
+        }
+        *ret_text = cur;
+        *ret_len = cur_len;
+        *ret_changed = changed;
+        return 0;
+}
+
 static int config_change(struct ctl_context *ctx, const struct config_args *a)
 {
         struct tp_confedit_error err = {};
-        char *literal = NULL, *text = NULL, *edited = NULL;
+        char **literals = NULL, *text = NULL, *edited = NULL;
         size_t len = 0, edited_len = 0;
-        int r, attempt;
+        int n_literals = a->action == CONFIG_SET ? a->n_words / 2 : 0, r, attempt;
+        bool changed = false;
 
-        if (a->action == CONFIG_SET && (r = tp_confedit_literal(a->value, &literal, &err)) < 0) {
-                if (r == -ENOMEM)
-                        return ctl_report_oom();
-                return ctl_report_usage(ctx, "VALUE: %s", err.message);
-        }
+        literals = calloc((size_t) n_literals + 1, sizeof(*literals));
+        if (!literals)
+                return ctl_report_oom();
+        for (int i = 0; i < n_literals; i++)
+                if ((r = tp_confedit_literal(a->words[2 * i + 1], &literals[i], &err)) < 0) {
+                        r = r == -ENOMEM ? ctl_report_oom() :
+                            ctl_report_usage(ctx, "value of %s: %s", a->words[2 * i], err.message);
+                        goto out;
+                }
         for (attempt = 1;; attempt++) {
                 free(text);
                 free(edited);
@@ -247,27 +304,25 @@ static int config_change(struct ctl_context *ctx, const struct config_args *a)
                         r = report_read_error(a->file, r);
                         goto out;
                 }
-                if (a->action == CONFIG_SET)
-                        r = tp_confedit_set(text, len, a->key, literal, &edited, &edited_len, &err);
-                else
-                        r = tp_confedit_unset(text, len, a->key, &edited, &edited_len, &err);
-                if (r == -ENOENT) {
-                        printf("%s does not set %s; nothing to change.\n", a->file, a->key);
-                        r = CTL_EXIT_OK;
-                        goto out;
-                }
+                r = apply_changes(a, literals, text, len, &edited, &edited_len, &err, &changed);
                 if (r < 0) {
                         r = report_edit_error(a->file, &err, r);
                         goto out;
                 }
-                if (edited_len == len && memcmp(edited, text, len) == 0) {
-                        printf("%s already has %s = %s; nothing to change.\n", a->file, a->key,
-                               literal);
+                if (!changed) {
+                        if (a->action == CONFIG_SET)
+                                printf("%s already has %s; nothing to change.\n", a->file,
+                                       a->n_words == 2 ? "that value" : "these values");
                         r = CTL_EXIT_OK;
                         goto out;
                 }
                 if ((r = check_new_text(a->file, edited)) != 0)
                         goto out;
+                if (a->dry_run) {
+                        printf("%s: the change is valid; not written (--dry-run).\n", a->file);
+                        r = CTL_EXIT_OK;
+                        goto out;
+                }
                 r = tp_confedit_replace(a->file, text, len, edited, edited_len);
                 if (r != -ESTALE)
                         break;
@@ -287,13 +342,16 @@ static int config_change(struct ctl_context *ctx, const struct config_args *a)
                 r = CTL_EXIT_FAIL;
                 goto out;
         }
-        if (a->action == CONFIG_SET)
-                printf("%s: %s = %s\n", a->file, a->key, literal);
-        else
-                printf("%s: %s removed\n", a->file, a->key);
+        for (int i = 0; i < a->n_words; i += a->action == CONFIG_SET ? 2 : 1)
+                if (a->action == CONFIG_SET)
+                        printf("%s: %s = %s\n", a->file, a->words[i], literals[i / 2]);
+                else
+                        printf("%s: %s removed\n", a->file, a->words[i]);
         r = a->no_reload ? CTL_EXIT_OK : reload_daemon(ctx, a->file);
 out:
-        free(literal);
+        for (int i = 0; literals && i < n_literals; i++)
+                free(literals[i]);
+        free(literals);
         free(text);
         free(edited);
         return r;

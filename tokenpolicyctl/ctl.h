@@ -40,6 +40,7 @@ enum {
         CTL_OPT_LIMIT,
         CTL_OPT_FILE,
         CTL_OPT_NO_RELOAD,
+        CTL_OPT_DRY_RUN,
 };
 
 struct ctl_context;

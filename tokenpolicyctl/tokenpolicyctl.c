@@ -142,7 +142,7 @@ static const struct ctl_command commands[] = {
         },
         {
                 .name = "config",
-                .synopsis = "get KEY | set KEY VALUE | unset KEY [--file FILE] [--no-reload]",
+                .synopsis = "get KEY | set KEY VALUE... | unset KEY... [--file FILE] [--no-reload] [--dry-run]",
                 .summary = "read or change one setting of the configuration file",
                 .help = "Read or change one setting of the configuration file. KEY names it with dots,\n"
                         "e.g. custom_token_policy, defaults.max_refresh_tokens or\n"
@@ -157,9 +157,12 @@ static const struct ctl_command commands[] = {
                         "is replaced atomically with its comments and layout kept. When the file\n"
                         "was saved by someone else meanwhile, their version is kept and the change\n"
                         "is made again on top of it. Then tokenpolicyd reloads, if it runs and\n"
-                        "reads this file. A VALUE that begins with - goes after --.\n",
+                        "reads this file. set takes several KEY VALUE pairs and unset several\n"
+                        "KEYs: all are made in one write, or none. A VALUE that begins with -\n"
+                        "goes after --.\n",
                 .options = "  --file FILE    the configuration file (default " TP_DEFAULT_CONFIG ")\n"
-                        "  --no-reload    change the file only; do not ask tokenpolicyd to reload\n",
+                        "  --no-reload    change the file only; do not ask tokenpolicyd to reload\n"
+                        "  --dry-run      check the change and report errors; write nothing\n",
                 .run = ctl_cmd_config,
         },
 };

@@ -9,12 +9,12 @@ and blank line stays. A value the checker refuses is reported as FILE:LINE
 and changes neither the file nor the policy. Concurrent `config set`s of
 different keys all land (none overwrites another). An ordinary user can
 read but not change the file. With no daemon running the file still
-changes. Needs root only for the ordinary-user case (it runs as nobody).
+changes. Needs root (the ordinary user, tptest-cfgedit, is created and
+removed).
 """
 import difflib
 import json
 import os
-import pwd
 import shutil
 import stat
 import subprocess
@@ -22,7 +22,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import CTL, SHIPPED_CONF, Env, check, eq, run_tests  # noqa: E402
+from tplib import CTL, SHIPPED_CONF, Env, check, eq, run_with_users  # noqa: E402
+
+USER = "tptest-cfgedit"
 
 
 def shipped_env():
@@ -100,7 +102,7 @@ def test_set_reaches_policy_and_keeps_comments():
         check("does not set clients.web.max_refresh_tokens" in g.stderr, g.stderr)
         p = config(env, "unset", "clients.web.max_refresh_tokens")
         eq(p.returncode, 0, "unset twice")
-        check("nothing to change" in p.stdout, p.stdout)
+        check("nothing to remove" in p.stdout, p.stdout)
         p = config(env, "set", "clients.mobile.access", "false")
         eq(p.returncode, 0, "set to the same value")
         check("nothing to change" in p.stdout, p.stdout)
@@ -142,8 +144,22 @@ def test_invalid_values_change_nothing():
         eq(read(env.conf), before, "file unchanged")
         eq(os.stat(env.conf).st_ino, st.st_ino, "not even replaced")
         eq(env.ctl("policy", "--json", check_rc=0).stdout, policy, "policy unchanged")
+        # Several pairs: all or none; --dry-run writes nothing.
+        p = config(env, "set", "clients.web.max_refresh_tokens", "50", "clients.ssh.max_refresh_tokens", "101")
+        eq(p.returncode, 1, "one bad pair of two")
+        p = config(env, "--dry-run", "set", "clients.web.max_refresh_tokens", "50")
+        eq(p.returncode, 0, p.stderr)
+        check("not written" in p.stdout, p.stdout)
+        eq(read(env.conf), before, "file unchanged by a failed pair and a dry run")
+        p = config(env, "set", "clients.web.max_refresh_tokens", "50", "clients.ssh.max_refresh_tokens", "60")
+        eq(p.returncode, 0, p.stderr)
+        caps = {c["name"]: c["effective"]["max_refresh_tokens"]
+                for c in json.loads(env.ctl("policy", "--json", check_rc=0).stdout)["clients"]}
+        eq((caps["web"], caps["ssh"]), (50, 60), "both pairs in force")
+        eq(config(env, "unset", "clients.web.max_refresh_tokens", "clients.ssh.max_refresh_tokens").returncode, 0)
+        eq(read(env.conf), before, "both removed again")
         # Usage errors: exit 2.
-        for args in (("set", "defaults.evict"), ("get",), ("frob", "a"), ("get", "a..b"),
+        for args in (("set", "defaults.evict"), ("set", "a", "1", "b"), ("unset",), ("get",), ("frob", "a"), ("get", "a..b"),
                      ("set", "a", "[1"), ("get", "a", "b"), ("get", "a", "--no-reload")):
             eq(config(env, *args).returncode, 2, f"usage: {args}")
         eq(read(env.conf), before, "file unchanged after usage errors")
@@ -176,17 +192,18 @@ def test_concurrent_sets_all_land():
 
 def test_edit_saved_by_someone_else_is_kept():
     """An editor that saves between reading and writing: simulated by a
-    file that another writer renames in while `config set` runs many
-    times. Each set re-reads; at the end the other writer's last line and
+    writer that renames a new file in every few milliseconds (far more often
+    than any editor) while `config set` runs again and again. Each set re-reads; at the end the other writer's last line and
     every set value are in the file."""
     env = shipped_env()
     try:
         other = os.path.join(env.dir, "other-writer.py")
         with open(other, "w") as f:
             f.write(
-                "import os, sys\n"
+                "import os, sys, time\n"
                 "path = sys.argv[1]\n"
                 "for i in range(200):\n"
+                "    time.sleep(0.005)\n"
                 "    text = open(path).read()\n"
                 "    tmp = path + '.other'\n"
                 "    open(tmp, 'w').write(text + f'# note {i}\\n')\n"
@@ -217,9 +234,9 @@ def test_ordinary_user_and_no_daemon():
     try:
         os.chmod(env.conf, 0o644)
         before = read(env.conf)
-        p = config(env, "get", "defaults.max_refresh_tokens", user="nobody")
+        p = config(env, "get", "defaults.max_refresh_tokens", user=USER)
         eq((p.returncode, p.stdout), (0, "20\n"), f"an ordinary user reads: {p.stderr}")
-        p = config(env, "set", "defaults.max_refresh_tokens", "30", user="nobody")
+        p = config(env, "set", "defaults.max_refresh_tokens", "30", user=USER)
         eq(p.returncode, 1, "an ordinary user cannot change it")
         check("needs root" in p.stderr, p.stderr)
         eq(read(env.conf), before, "file unchanged")
@@ -249,11 +266,10 @@ def test_ordinary_user_and_no_daemon():
 
 
 if __name__ == "__main__":
-    check(pwd.getpwnam("nobody") is not None, "user nobody")
-    sys.exit(run_tests([
+    sys.exit(run_with_users([
         ("test_set_reaches_policy_and_keeps_comments", test_set_reaches_policy_and_keeps_comments),
         ("test_invalid_values_change_nothing", test_invalid_values_change_nothing),
         ("test_concurrent_sets_all_land", test_concurrent_sets_all_land),
         ("test_edit_saved_by_someone_else_is_kept", test_edit_saved_by_someone_else_is_kept),
         ("test_ordinary_user_and_no_daemon", test_ordinary_user_and_no_daemon),
-    ]))
+    ], [USER], lock_name="users-config-edit"))
