@@ -176,9 +176,21 @@ static void peer_name(struct server *srv, struct tp_peer *peer)
         }
 }
 
+/* Has the client of an idle connection closed it, with nothing left to
+ * read? The loop frees such a connection when it next sees the hang-up. */
+static bool idle_and_hung_up(const struct conn *c)
+{
+        char b;
+
+        return c->header_len == 0 && !c->out && !c->held &&
+               recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /* Root's PAM requests must get through whatever other users do: each uid
  * gets PER_UID_CONNECTIONS at most, and an eighth of all slots is kept for
- * root and the daemon's owner. */
+ * root and the daemon's owner. A client that connects once per request
+ * has already closed connections whose hang-up the loop has not yet read
+ * (it accepts a batch first): those do not count against its uid. */
 static bool unprivileged_may_connect(struct server *srv, uid_t uid)
 {
         size_t reserve = srv->max_conns / 8 > 4 ? srv->max_conns / 8 : 4;
@@ -190,6 +202,12 @@ static bool unprivileged_may_connect(struct server *srv, uid_t uid)
                 unprivileged++;
                 if (c->peer.uid == uid)
                         same_uid++;
+        }
+        if (same_uid >= PER_UID_CONNECTIONS) {
+                same_uid = 0;
+                for (struct conn *c = srv->conns; c && same_uid < PER_UID_CONNECTIONS; c = c->next)
+                        if (!c->peer.admin && c->peer.uid == uid && !idle_and_hung_up(c))
+                                same_uid++;
         }
         return same_uid < PER_UID_CONNECTIONS && unprivileged + reserve < srv->max_conns;
 }

@@ -8,6 +8,7 @@ stays thin (exports only pam_sm_*, links neither OpenSSL nor libconfig nor
 threads).
 """
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -261,6 +262,76 @@ def test_a_flooding_user_cannot_lock_root_out():
         finally:
             flood.stdin.close()
             flood.wait(timeout=30)
+    finally:
+        env.cleanup()
+
+
+ONE_PER_REQUEST = r"""
+import socket, struct, sys
+STATUS = b"TP\x01\x06" + struct.pack(">I", 0)
+def ask(c):
+    c.sendall(STATUS)
+def answer(c):
+    data = b""
+    while len(data) < 8 or len(data) < 8 + struct.unpack(">I", data[4:8])[0]:
+        chunk = c.recv(65536)
+        if not chunk:
+            return -1
+        data += chunk
+    return data[8]
+done = []
+for _ in range(int(sys.argv[2])):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.settimeout(10)
+    c.connect(sys.argv[1])
+    ask(c)
+    assert answer(c) == 0
+    done.append(c)
+print("answered", flush=True)
+sys.stdin.readline()            # the daemon is stopped now
+last = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+last.settimeout(10)
+last.connect(sys.argv[1])       # waits in the listen queue
+ask(last)
+for c in done:                  # hung up before the daemon can see it
+    c.close()
+print("sent", flush=True)
+try:
+    print(answer(last), flush=True)
+except OSError as e:
+    print("error", e, flush=True)
+"""
+
+
+def test_a_client_that_connects_per_request_is_not_refused():
+    """A client making one connection per request closes each before the
+    daemon has read the hang-up. Those connections must not count against
+    its uid's limit: with 16 closed but unread and one more request queued
+    behind them, the request is answered."""
+    if os.geteuid() != 0:
+        print("# SKIP needs root to act as another user")
+        return
+    env = Env()
+    try:
+        env.start()
+        cl = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                               "/usr/bin/python3", "-c", ONE_PER_REQUEST, env.sock, "16"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            eq(cl.stdout.readline().strip(), "answered", "16 requests answered on 16 open connections")
+            os.kill(env.proc.pid, signal.SIGSTOP)
+            try:
+                cl.stdin.write("go\n")
+                cl.stdin.flush()
+                eq(cl.stdout.readline().strip(), "sent", "the 17th request is queued")
+            finally:
+                os.kill(env.proc.pid, signal.SIGCONT)
+            eq(cl.stdout.readline().strip(), "0", "the 17th request is answered")
+        finally:
+            cl.stdin.close()
+            cl.wait(timeout=30)
+        check("per-user connection limit reached" not in env.log_text(), env.log_text())
+        check(env.proc.poll() is None, "daemon still running")
     finally:
         env.cleanup()
 
