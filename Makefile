@@ -198,7 +198,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g $(WARNFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_CPPFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(CPPFLAGS))
-FUZZ_NAMES   := frame config jwt policy svcmap
+FUZZ_NAMES   := frame config jwt policy svcmap confedit
 FUZZERS      := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZ_NAMES))
 fuzz_obj = $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(1))
 
@@ -213,6 +213,7 @@ $(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c shared/config.c 
 		common/wipe.c)
 $(FUZZ_B)/fuzz_jwt: $(call fuzz_obj,tests/fuzz/fuzz_jwt.c $(TOKEN_SRC) common/wipe.c)
 $(FUZZ_B)/fuzz_policy: $(call fuzz_obj,tests/fuzz/fuzz_policy.c tokenpolicyd/policy.c)
+$(FUZZ_B)/fuzz_confedit: $(call fuzz_obj,tests/fuzz/fuzz_confedit.c shared/confedit.c)
 $(FUZZ_B)/fuzz_svcmap: $(call fuzz_obj,tests/fuzz/fuzz_svcmap.c common/svcmap.c common/io.c common/proto.c \
 		common/wire.c common/wipe.c)
 $(FUZZ_B)/fuzz_%:

@@ -77,7 +77,7 @@ static int fail(struct parser *p, const char *fmt, ...)
         if (p->r == 0) {
                 p->r = -EINVAL;
                 if (p->err) {
-                        p->err->line = line_at(p->t, p->pos);
+                        p->err->line = line_at(p->t, p->pos < p->len ? p->pos : p->len);
                         va_start(ap, fmt);
                         vsnprintf(p->err->message, sizeof(p->err->message), fmt, ap);
                         va_end(ap);
@@ -153,7 +153,7 @@ static int parse_string(struct parser *p)
         do {
                 p->pos++;
                 while (!at_end(p) && p->t[p->pos] != '"') {
-                        if (p->t[p->pos] == '\\')
+                        if (p->t[p->pos] == '\\' && p->pos + 1 < p->len)
                                 p->pos++;
                         else if (p->t[p->pos] == '\n')
                                 return fail(p, "string is not closed on its line");
@@ -574,8 +574,14 @@ int tp_confedit_literal(const char *value, char **ret_literal, struct tp_confedi
         /* Syntax on its own: exactly one value, nothing around it. */
         if (c0 == '[' || c0 == '(' || c0 == '{' || c0 == '"') {
                 p.err = err;
-                if (parse_value(&p, &n) < 0 || (node_free(&n), skip_blank(&p)) < 0 ||
-                    !at_end(&p)) {
+                if (parse_value(&p, &n) >= 0) {
+                        node_free(&n);
+                        /* Blanks may follow, a comment may not: it would
+                         * swallow what the file has after the value. */
+                        while (!at_end(&p) && strchr(" \t\r\n", p.t[p.pos]))
+                                p.pos++;
+                }
+                if (p.r < 0 || !at_end(&p)) {
                         node_free(&n);
                         if (p.r == 0)
                                 set_error(err, 0, "'%s' has text after its value", value);
@@ -641,16 +647,18 @@ static size_t indent_len(const char *t, size_t len, size_t start)
 /* The file's unit of indentation: that of its first indented line. */
 static void indent_unit(const char *t, size_t len, char out[17])
 {
-        for (size_t i = 0; i < len; i = i + strcspn(t + i, "\n") + 1) {
-                size_t n = indent_len(t, len, i);
+        size_t i = 0;
 
-                if (n > 0 && n <= 16 && i + n < len && t[i + n] != '\n' && t[i + n] != '#') {
+        while (i < len) {
+                const char *nl = memchr(t + i, '\n', len - i);
+                size_t end = nl ? (size_t) (nl - t) : len, n = indent_len(t, end, i);
+
+                if (n > 0 && n <= 16 && i + n < end && t[i + n] != '#') {
                         memcpy(out, t + i, n);
                         out[n] = '\0';
                         return;
                 }
-                if (i + strcspn(t + i, "\n") >= len)
-                        break;
+                i = end + 1;
         }
         strcpy(out, "        ");
 }

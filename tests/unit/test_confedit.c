@@ -182,6 +182,9 @@ static void test_literal(void **state)
         assert_int_equal(tp_confedit_literal("[\"a\"", &literal, &err), -EINVAL);
         assert_int_equal(tp_confedit_literal("[\"a\"]; x = 1", &literal, &err), -EINVAL);
         assert_int_equal(tp_confedit_literal("\"open", &literal, &err), -EINVAL);
+        assert_int_equal(tp_confedit_literal("[\"a\"] # rest", &literal, &err), -EINVAL);
+        assert_int_equal(tp_confedit_literal("[\"a\"] // rest", &literal, &err), -EINVAL);
+        assert_literal("[\"a\"]  ", "[\"a\"]  ");
         assert_int_equal(tp_confedit_literal("{ a = ; }", &literal, &err), -EINVAL);
         assert_null(literal);
 }
