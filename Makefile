@@ -64,7 +64,7 @@ DAEMON_LIB_SRC := shared/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tok
                $(TOKEN_SRC)
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
                tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c tokenpolicyd/notify.c \
-               tokenpolicyd/enforce.c tokenpolicyd/query.c tokenpolicyd/keys.c tokenpolicyd/pidfile.c \
+               tokenpolicyd/enforce.c tokenpolicyd/proctree.c tokenpolicyd/query.c tokenpolicyd/keys.c tokenpolicyd/pidfile.c \
                tokenpolicyd/delivery.c \
                tokenpolicyd/mapfile.c \
                tokenpolicyd/trust.c tokenpolicyd/conffile.c tokenpolicyd/notice.c \
@@ -166,9 +166,11 @@ $(B)/tests/test_request: $(call obj,tests/unit/test_request.c tokenpolicyd/reque
 		tokenpolicyd/reply.c tokenpolicyd/log.c tokenpolicyd/account.c $(COMMON_SRC))
 $(B)/tests/test_plan: $(call obj,tests/unit/test_plan.c tokenpolicyd/plan.c tokenpolicyd/reply.c \
 		tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/store.c shared/config.c \
-		tokenpolicyd/policy.c tokenpolicyd/enforce.c $(COMMON_SRC))
+		tokenpolicyd/policy.c tokenpolicyd/enforce.c tokenpolicyd/proctree.c $(COMMON_SRC))
 # test_enforce runs the fake logind: build it too (order-only, not linked).
-$(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enforce.c $(COMMON_SRC)) \
+$(B)/tests/test_proctree: $(call obj,tests/unit/test_proctree.c tokenpolicyd/proctree.c)
+$(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enforce.c tokenpolicyd/proctree.c \
+		$(COMMON_SRC)) \
 		| $(B)/tests/fake-logind
 $(B)/tests/test_%:
 	@mkdir -p $(dir $@)
