@@ -68,7 +68,7 @@ DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c
                tokenpolicyd/delivery.c \
                tokenpolicyd/mapfile.c \
                tokenpolicyd/trust.c tokenpolicyd/conffile.c tokenpolicyd/notice.c \
-               tokenpolicyd/boot.c tokenpolicyd/retention.c \
+               tokenpolicyd/boot.c tokenpolicyd/retention.c tokenpolicyd/idle.c \
                tokenpolicyd/request.c tokenpolicyd/rights.c tokenpolicyd/reply.c tokenpolicyd/plan.c \
                tokenpolicyd/control.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c

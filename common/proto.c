@@ -111,6 +111,30 @@ static int get_token_values(struct tp_wire_reader *rd, struct tp_token_values *v
         return 0;
 }
 
+static int put_idle_values(struct tp_wire_writer *w, const struct tp_idle_values *v)
+{
+        int r;
+
+        if (v->on_idle == TP_ACTION_NONE)
+                return -EINVAL;
+        if ((r = tp_wire_put_u32(w, v->idle_timeout_minutes)) < 0 ||
+            (r = put_enum(w, v->on_idle, TP_ACTION_MAX_)) < 0 ||
+            (r = tp_wire_put_u32(w, v->warn_before_minutes)) < 0)
+                return r;
+        return 0;
+}
+
+static int get_idle_values(struct tp_wire_reader *rd, struct tp_idle_values *v)
+{
+        int r;
+
+        if ((r = tp_wire_get_u32(rd, &v->idle_timeout_minutes)) < 0 ||
+            (r = get_enum(rd, TP_ACTION_LOCK, &v->on_idle)) < 0 ||
+            (r = tp_wire_get_u32(rd, &v->warn_before_minutes)) < 0)
+                return r;
+        return 0;
+}
+
 static int put_policy_client(struct tp_wire_writer *w, const struct tp_policy_client *c)
 {
         int r;
@@ -350,7 +374,7 @@ static int put_rep_explain(struct tp_wire_writer *w, const struct tp_rep_explain
         for (size_t i = 0; i < e->n_evicted; i++)
                 if ((r = put_session_info(w, &e->evicted[i])) < 0)
                         return r;
-        return 0;
+        return put_idle_values(w, &e->idle);
 }
 
 static int get_rep_explain(struct tp_wire_reader *rd, struct tp_rep_explain *e)
@@ -373,7 +397,7 @@ static int get_rep_explain(struct tp_wire_reader *rd, struct tp_rep_explain *e)
         for (size_t i = 0; i < e->n_evicted; i++)
                 if ((r = get_session_info(rd, &e->evicted[i])) < 0)
                         return r;
-        return 0;
+        return get_idle_values(rd, &e->idle);
 }
 
 static int put_rep_verify(struct tp_wire_writer *w, const struct tp_rep_verify *v)
@@ -547,6 +571,11 @@ static int put_rep_policy(struct tp_wire_writer *w, const struct tp_rep_policy *
         for (i = 0; i < p->n_clients; i++)
                 if ((r = put_policy_client(w, &p->clients[i])) < 0)
                         return r;
+        /* Added after the clients within version 1: one idle block per
+         * client, in the same order. */
+        for (i = 0; i < p->n_clients; i++)
+                if ((r = put_idle_values(w, &p->clients[i].idle)) < 0)
+                        return r;
         return 0;
 }
 
@@ -562,6 +591,9 @@ static int get_rep_policy(struct tp_wire_reader *rd, struct tp_rep_policy *p)
                 return r;
         for (i = 0; i < p->n_clients; i++)
                 if ((r = get_policy_client(rd, &p->clients[i])) < 0)
+                        return r;
+        for (i = 0; i < p->n_clients; i++)
+                if ((r = get_idle_values(rd, &p->clients[i].idle)) < 0)
                         return r;
         return 0;
 }

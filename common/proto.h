@@ -269,6 +269,15 @@ struct tp_token_values {
         uint32_t max_refresh_tokens;
 };
 
+/* What happens to a running session that is idle, and how long before its
+ * end (expiry or idleness) its user is warned; 0 minutes: off. On the wire
+ * these come after the rest of a body (PROTOCOL.md, section 10). */
+struct tp_idle_values {
+        uint32_t idle_timeout_minutes;
+        uint8_t on_idle;                  /* enum tp_action: lock or terminate */
+        uint32_t warn_before_minutes;
+};
+
 struct tp_policy_client {
         char name[TP_CLIENT_MAX];
         uint8_t access;
@@ -278,6 +287,7 @@ struct tp_policy_client {
         uint8_t on_expiry; /* enum tp_action */
         uint8_t on_revoke; /* enum tp_action */
         char services[TP_SERVICES_TEXT_MAX]; /* "sshd,login" */
+        struct tp_idle_values idle;
 };
 
 struct tp_rep_policy {
@@ -302,6 +312,7 @@ struct tp_rep_explain {
         uint32_t n_evict_total;           /* sessions it would sign out */
         uint8_t n_evicted;                /* of which listed below */
         struct tp_session_info evicted[TP_EVICTED_MAX];
+        struct tp_idle_values idle;       /* of `client` */
 };
 
 /* VERIFY: the token's signature, times and issuer are good and its session

@@ -331,22 +331,6 @@ static void export_tokens(pam_handle_t *pamh, const struct tp_rep_tokens *t)
                 remember(pamh, DATA_REFRESH, t->refresh_token);
 }
 
-/* Without auto-extend the refresh expiry is absolute: let pam_systemd
- * (stacked after this module) bound the session by itself, so it ends on
- * time even when tokenpolicyd is down. */
-static void bound_runtime(pam_handle_t *pamh, int64_t refresh_expires)
-{
-        int64_t left = refresh_expires - (int64_t)time(NULL);
-        char *value = NULL;
-
-        if (left < 1)
-                left = 1;
-        if (asprintf(&value, "%lld", (long long)left) < 0)
-                return;
-        if (pam_set_data(pamh, "systemd.runtime_max_sec", value, cleanup_string) != PAM_SUCCESS)
-                free(value);
-}
-
 static void tell_evicted(pam_handle_t *pamh, const struct options *o, const struct tp_rep_tokens *t)
 {
         for (uint8_t i = 0; i < t->n_evicted; i++) {
@@ -477,9 +461,11 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
                         pam_syslog(pamh, LOG_ERR, "tokenpolicyd failed: %s", rep->message);
                 ret = unreachable(pamh, &o, exempt, PAM_SESSION_ERR);
         } else if (rep->status == TP_STATUS_OK) {
+                /* No systemd.runtime_max_sec for pam_systemd: a hard bound
+                 * set now would end the session at this expiry even after a
+                 * re-authentication renewed it, and would turn on_expiry =
+                 * lock into terminate. The daemon alone ends sessions. */
                 export_tokens(pamh, &rep->u.tokens);
-                if (!rep->u.tokens.auto_extend)
-                        bound_runtime(pamh, rep->u.tokens.refresh_expires);
                 tell_evicted(pamh, &o, &rep->u.tokens);
                 if (o.debug)
                         pam_syslog(pamh, LOG_DEBUG, "session %s (%s) opened for %s",

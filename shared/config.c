@@ -56,6 +56,9 @@ enum policy_key {
         KEY_EVICT,
         KEY_ON_EXPIRY,
         KEY_ON_REVOKE,
+        KEY_IDLE_TIMEOUT,
+        KEY_ON_IDLE,
+        KEY_WARN_BEFORE,
         KEY_SERVICES,
         KEY_COUNT_,
 };
@@ -69,6 +72,9 @@ static const char *const policy_key_table[KEY_COUNT_] = {
         [KEY_EVICT] = "evict",
         [KEY_ON_EXPIRY] = "on_expiry",
         [KEY_ON_REVOKE] = "on_revoke",
+        [KEY_IDLE_TIMEOUT] = "idle_timeout_minutes",
+        [KEY_ON_IDLE] = "on_idle",
+        [KEY_WARN_BEFORE] = "warn_before_minutes",
         [KEY_SERVICES] = "services",
 };
 TP_DEFINE_PRIVATE_STRING_TABLE_LOOKUP(policy_key)
@@ -376,6 +382,15 @@ static bool get_enum(struct loader *l, const config_setting_t *s, const char *(*
         return false;
 }
 
+/* on_idle takes the actions that do something: an idle timeout that does
+ * nothing is idle_timeout_minutes = 0. */
+static int idle_action_from_string(const char *s)
+{
+        int v = tp_action_from_string(s);
+
+        return v == TP_ACTION_NONE ? -EINVAL : v;
+}
+
 /* ---- names -------------------------------------------------------------- */
 
 static bool client_name_valid(const char *name)
@@ -535,6 +550,16 @@ static void parse_policy_group(struct loader *l, const config_setting_t *group,
                 case KEY_ON_REVOKE:
                         if (get_enum(l, s, tp_action_to_string, tp_action_from_string, TP_ACTION_MAX_, &u))
                                 into->on_revoke = (enum tp_action) u;
+                        break;
+                case KEY_IDLE_TIMEOUT:
+                        get_in_range(l, s, 0, TP_IDLE_TIMEOUT_MINUTES_MAX, &into->idle_timeout_minutes);
+                        break;
+                case KEY_ON_IDLE:
+                        if (get_enum(l, s, tp_action_to_string, idle_action_from_string, TP_ACTION_LOCK, &u))
+                                into->on_idle = (enum tp_action) u;
+                        break;
+                case KEY_WARN_BEFORE:
+                        get_in_range(l, s, 0, TP_WARN_BEFORE_MINUTES_MAX, &into->warn_before_minutes);
                         break;
                 case KEY_SERVICES:
                         parse_services(l, s, c, index);
@@ -698,6 +723,9 @@ static void parse_root(struct loader *l, const config_setting_t *root, struct tp
                 .evict = TP_BUILTIN_EVICT,
                 .on_expiry = TP_BUILTIN_ON_EXPIRY,
                 .on_revoke = TP_BUILTIN_ON_REVOKE,
+                .idle_timeout_minutes = TP_BUILTIN_IDLE_TIMEOUT_MINUTES,
+                .on_idle = TP_BUILTIN_ON_IDLE,
+                .warn_before_minutes = TP_BUILTIN_WARN_BEFORE_MINUTES,
         };
         int i, n = config_setting_length(root);
         size_t k;
@@ -975,6 +1003,9 @@ void tp_config_effective(const struct tp_config *c, const struct tp_client_confi
                 .evict = cl->evict,
                 .on_expiry = cl->on_expiry,
                 .on_revoke = cl->on_revoke,
+                .idle_timeout_minutes = cl->idle_timeout_minutes,
+                .on_idle = cl->on_idle,
+                .warn_before_minutes = cl->warn_before_minutes,
         };
         if (c->custom_token_policy) {
                 out->auto_extend = cl->auto_extend;

@@ -19,6 +19,10 @@
 #define TP_ACCESS_TTL_MINUTES_MAX 1080
 #define TP_MAX_REFRESH_TOKENS_MIN 10
 #define TP_MAX_REFRESH_TOKENS_MAX 100
+/* Running sessions: idle timeout and the warning before a session is
+ * ended or locked (0 = off for both). */
+#define TP_IDLE_TIMEOUT_MINUTES_MAX 1440
+#define TP_WARN_BEFORE_MINUTES_MAX 720
 /* store.history_days: how long ended sessions are kept. */
 #define TP_HISTORY_DAYS_MIN 1
 #define TP_HISTORY_DAYS_MAX 3650
@@ -33,6 +37,9 @@
 #define TP_BUILTIN_EVICT TP_EVICT_OLDEST
 #define TP_BUILTIN_ON_EXPIRY TP_ACTION_TERMINATE
 #define TP_BUILTIN_ON_REVOKE TP_ACTION_TERMINATE
+#define TP_BUILTIN_IDLE_TIMEOUT_MINUTES 0
+#define TP_BUILTIN_ON_IDLE TP_ACTION_LOCK
+#define TP_BUILTIN_WARN_BEFORE_MINUTES 0
 
 /* One client type, with `defaults` and built-ins already merged in. The
  * token values are as configured; use tp_config_effective() for what
@@ -47,6 +54,9 @@ struct tp_client_config {
         enum tp_evict_mode evict;
         enum tp_action on_expiry;
         enum tp_action on_revoke;
+        uint32_t idle_timeout_minutes; /* 0: off */
+        enum tp_action on_idle;        /* lock or terminate, never none */
+        uint32_t warn_before_minutes;  /* 0: off */
         char **services; /* n_services PAM service names */
         size_t n_services;
 };
@@ -86,8 +96,9 @@ const struct tp_client_config *tp_config_client_for_service(const struct tp_conf
                                                             const char *service);
 
 /* The token values that apply to `cl`: as configured when
- * custom_token_policy is true, the built-ins otherwise. Access, evict and
- * the actions always come from the file. */
+ * custom_token_policy is true, the built-ins otherwise. Access, evict,
+ * the actions and the idle and warning settings always come from the
+ * file. */
 struct tp_effective_policy {
         bool access;
         bool auto_extend;
@@ -97,6 +108,9 @@ struct tp_effective_policy {
         enum tp_evict_mode evict;
         enum tp_action on_expiry;
         enum tp_action on_revoke;
+        uint32_t idle_timeout_minutes;
+        enum tp_action on_idle;
+        uint32_t warn_before_minutes;
 };
 void tp_config_effective(const struct tp_config *c, const struct tp_client_config *cl,
                          struct tp_effective_policy *out);

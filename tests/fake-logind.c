@@ -4,20 +4,32 @@
  * ways the real one will not on demand (unknown sessions, silence).
  *
  *   fake-logind --address ADDR --log FILE [--session ID:PID[,PID...]]...
- *               [--stall]
+ *               [--idle ID:SINCE]... [--type ID:TYPE]... [--stall]
+ *   fake-logind --address ADDR --log FILE --notifications
  *
  * It owns org.freedesktop.login1 on the bus at ADDR and serves, on
  * /org/freedesktop/login1, org.freedesktop.login1.Manager's
  * TerminateSession(s), LockSession(s), GetSession(s) -> o and
- * GetSessionByPID(u) -> o, and on each session object the Leader (u)
- * property of org.freedesktop.login1.Session. Sessions come from the
+ * GetSessionByPID(u) -> o, and on each session object the Leader (u),
+ * IdleHint (b) and IdleSinceHint (t) properties of
+ * org.freedesktop.login1.Session. "--idle 7:1700000000" makes session 7
+ * idle since that wall-clock second (IdleHint true, IdleSinceHint in
+ * microseconds, as logind gives it); other sessions are not idle.
+ * "--type 7:x11" gives session 7 that Type (property Type, s; default
+ * "tty").
+ *
+ * With --notifications it stands in for a desktop's notification server
+ * instead: it owns org.freedesktop.Notifications on the (session) bus at
+ * ADDR and logs each Notify call as "Notify APP|SUMMARY|BODY", answering
+ * with an id. Sessions come from the
  * command line only: in "--session 7:1234,1240" 7 is the id, 1234 the
  * leader and 1240 another process inside it (GetSessionByPID finds the
  * session for either). Unknown ids get org.freedesktop.login1.NoSuchSession,
  * unknown pids org.freedesktop.login1.NoSessionForPID, as from logind.
  * TerminateSession removes the session. Every Manager call and every read
  * of Leader is appended to FILE as one line ("TerminateSession 7",
- * "LockSession 7", "GetSession 7", "GetSessionByPID 1234", "Leader 7")
+ * "LockSession 7", "GetSession 7", "GetSessionByPID 1234", "Leader 7",
+ * "IdleHint 7")
  * before it is answered. --stall logs Manager calls but never answers them.
  * Prints "ready" on stdout once it owns the name; exits on SIGTERM or
  * SIGINT, or when the bus goes away.
@@ -70,6 +82,8 @@ struct fake_session {
         char id[SESSION_ID_MAX + 1];
         uint32_t pids[SESSION_PIDS_MAX]; /* pids[0] is the leader */
         size_t n_pids;
+        uint64_t idle_since; /* wall-clock seconds; 0: not idle */
+        char type[16];       /* logind's Type; "" means "tty" */
         bool present;
 };
 
@@ -77,6 +91,7 @@ static struct fake_session sessions[SESSIONS_MAX];
 static size_t n_sessions;
 static int log_fd = -1;
 static bool stall;
+static bool notifications;
 
 __attribute__((format(printf, 1, 2)))
 static void log_call(const char *fmt, ...)
@@ -226,6 +241,60 @@ static int property_get_leader(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append(reply, "u", s->pids[0]);
 }
 
+static int property_get_idle_hint(sd_bus *bus, const char *path, const char *interface,
+                                  const char *property, sd_bus_message *reply, void *userdata,
+                                  sd_bus_error *error)
+{
+        const struct fake_session *s = userdata;
+
+        (void) bus, (void) path, (void) interface, (void) property, (void) error;
+        log_call("IdleHint %s", s->id);
+        return sd_bus_message_append(reply, "b", s->idle_since != 0);
+}
+
+static int property_get_idle_since(sd_bus *bus, const char *path, const char *interface,
+                                   const char *property, sd_bus_message *reply, void *userdata,
+                                   sd_bus_error *error)
+{
+        const struct fake_session *s = userdata;
+
+        (void) bus, (void) path, (void) interface, (void) property, (void) error;
+        return sd_bus_message_append(reply, "t", s->idle_since * UINT64_C(1000000));
+}
+
+static int property_get_type(sd_bus *bus, const char *path, const char *interface,
+                             const char *property, sd_bus_message *reply, void *userdata,
+                             sd_bus_error *error)
+{
+        const struct fake_session *s = userdata;
+
+        (void) bus, (void) path, (void) interface, (void) property, (void) error;
+        return sd_bus_message_append(reply, "s", s->type[0] ? s->type : "tty");
+}
+
+/* Notify(app_name s, replaces_id u, app_icon s, summary s, body s,
+ * actions as, hints a{sv}, expire_timeout i) -> id u */
+static int method_notify(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        static uint32_t next_id = 1;
+        const char *app, *icon, *summary, *body;
+        uint32_t replaces;
+        int r;
+
+        (void) userdata, (void) error;
+        r = sd_bus_message_read(m, "susss", &app, &replaces, &icon, &summary, &body);
+        if (r < 0)
+                return r;
+        log_call("Notify %s|%s|%s", app, summary, body);
+        return sd_bus_reply_method_return(m, "u", next_id++);
+}
+
+static const sd_bus_vtable notifications_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("Notify", "susssasa{sv}i", "u", method_notify, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
 static int session_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
                         void **ret_found, sd_bus_error *error)
 {
@@ -259,6 +328,9 @@ static const sd_bus_vtable manager_vtable[] = {
 static const sd_bus_vtable session_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Leader", "u", property_get_leader, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("IdleHint", "b", property_get_idle_hint, 0, 0),
+        SD_BUS_PROPERTY("IdleSinceHint", "t", property_get_idle_since, 0, 0),
+        SD_BUS_PROPERTY("Type", "s", property_get_type, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_VTABLE_END,
 };
 
@@ -293,10 +365,52 @@ static int parse_session(const char *arg)
         return 0;
 }
 
+/* "ID:SINCE", for a session given before it. */
+static int parse_idle(const char *arg)
+{
+        const char *colon = strchr(arg, ':');
+        unsigned long long since;
+        char id[SESSION_ID_MAX + 1];
+        char *end;
+
+        if (!colon || colon == arg || (size_t) (colon - arg) > SESSION_ID_MAX || colon[1] < '0' ||
+            colon[1] > '9')
+                return -EINVAL;
+        memcpy(id, arg, (size_t) (colon - arg));
+        id[colon - arg] = '\0';
+        errno = 0;
+        since = strtoull(colon + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || since == 0 || since > UINT64_MAX / 1000000)
+                return -EINVAL;
+        for (size_t i = 0; i < n_sessions; i++)
+                if (strcmp(sessions[i].id, id) == 0) {
+                        sessions[i].idle_since = since;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+/* "ID:TYPE", for a session given before it. */
+static int parse_type(const char *arg)
+{
+        const char *colon = strchr(arg, ':');
+
+        if (!colon || colon == arg || strlen(colon + 1) == 0 || strlen(colon + 1) >= 16)
+                return -EINVAL;
+        for (size_t i = 0; i < n_sessions; i++)
+                if (strlen(sessions[i].id) == (size_t) (colon - arg) &&
+                    strncmp(sessions[i].id, arg, (size_t) (colon - arg)) == 0) {
+                        snprintf(sessions[i].type, sizeof sessions[i].type, "%s", colon + 1);
+                        return 0;
+                }
+        return -ENOENT;
+}
+
 static void usage(void)
 {
         fprintf(stderr, "usage: fake-logind --address ADDR --log FILE "
-                "[--session ID:PID[,PID...]]... [--stall]\n");
+                "[--session ID:PID[,PID...]]... [--idle ID:SINCE]... [--type ID:TYPE]... "
+                "[--stall] [--notifications]\n");
 }
 
 int main(int argc, char **argv)
@@ -306,6 +420,9 @@ int main(int argc, char **argv)
                 { "log", required_argument, NULL, 'l' },
                 { "session", required_argument, NULL, 's' },
                 { "stall", no_argument, NULL, 'S' },
+                { "idle", required_argument, NULL, 'i' },
+                { "type", required_argument, NULL, 't' },
+                { "notifications", no_argument, NULL, 'n' },
                 {}
         };
         const char *address = NULL, *log_path = NULL;
@@ -331,6 +448,23 @@ int main(int argc, char **argv)
                         break;
                 case 'S':
                         stall = true;
+                        break;
+                case 't':
+                        if (parse_type(optarg) < 0) {
+                                fprintf(stderr, "fake-logind: bad --type '%s' (want ID:TYPE for a "
+                                        "--session given before it)\n", optarg);
+                                return EXIT_FAILURE;
+                        }
+                        break;
+                case 'n':
+                        notifications = true;
+                        break;
+                case 'i':
+                        if (parse_idle(optarg) < 0) {
+                                fprintf(stderr, "fake-logind: bad --idle '%s' (want ID:SINCE for a "
+                                        "--session given before it)\n", optarg);
+                                return EXIT_FAILURE;
+                        }
                         break;
                 default:
                         usage();
@@ -366,7 +500,15 @@ int main(int argc, char **argv)
                 fprintf(stderr, "fake-logind: cannot connect to %s: %s\n", address, strerror(-r));
                 goto out;
         }
-        if ((r = sd_bus_add_object_vtable(bus, NULL, LOGIND_PATH, "org.freedesktop.login1.Manager",
+        if (notifications) {
+                if ((r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/Notifications",
+                                                  "org.freedesktop.Notifications", notifications_vtable,
+                                                  NULL)) < 0 ||
+                    (r = sd_bus_request_name(bus, "org.freedesktop.Notifications", 0)) < 0) {
+                        fprintf(stderr, "fake-logind: cannot serve notifications: %s\n", strerror(-r));
+                        goto out;
+                }
+        } else if ((r = sd_bus_add_object_vtable(bus, NULL, LOGIND_PATH, "org.freedesktop.login1.Manager",
                                           manager_vtable, NULL)) < 0 ||
             (r = sd_bus_add_fallback_vtable(bus, NULL, SESSION_PREFIX,
                                             "org.freedesktop.login1.Session", session_vtable,
@@ -374,7 +516,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "fake-logind: cannot export objects: %s\n", strerror(-r));
                 goto out;
         }
-        if ((r = sd_bus_request_name(bus, LOGIND_NAME, 0)) < 0) {
+        if (!notifications && (r = sd_bus_request_name(bus, LOGIND_NAME, 0)) < 0) {
                 fprintf(stderr, "fake-logind: cannot own %s: %s\n", LOGIND_NAME, strerror(-r));
                 goto out;
         }

@@ -34,8 +34,10 @@ static void print_json(const struct tp_reply *rep, const char *user, size_t n_ev
                 printf("%s\n  ", i ? "," : "");
                 ctl_json_session(stdout, &ex->evicted[i]);
         }
-        printf("%s],\"would_evict_total\":%u,\"reason\":", n_evicted ? "\n" : "",
-               ex->n_evict_total);
+        printf("%s],\"would_evict_total\":%u,\"idle_timeout_minutes\":%u,\"on_idle\":",
+               n_evicted ? "\n" : "", ex->n_evict_total, ex->idle.idle_timeout_minutes);
+        ctl_json_string(stdout, tp_action_name(ex->idle.on_idle));
+        printf(",\"warn_before_minutes\":%u,\"reason\":", ex->idle.warn_before_minutes);
         ctl_json_string(stdout, rep->message);
         printf("}\n");
 }
@@ -78,7 +80,16 @@ static int print_lines(const struct tp_reply *rep, size_t n_evicted, int64_t now
             (r = ctl_table_add(t, "refresh expires:")) < 0 || (r = ctl_table_add(t, refresh)) < 0 ||
             (r = ctl_table_add(t, "access expires:")) < 0 || (r = ctl_table_add(t, access)) < 0 ||
             (r = ctl_table_add(t, "auto-extend:")) < 0 ||
-            (r = ctl_table_add(t, ex->auto_extend ? "on" : "off")) < 0)
+            (r = ctl_table_add(t, ex->auto_extend ? "on" : "off")) < 0 ||
+            (r = ctl_table_add(t, "when idle:")) < 0 ||
+            (r = (ex->idle.idle_timeout_minutes == 0 ? ctl_table_add(t, "nothing") :
+                  ctl_table_addf(t, "%s after %u minutes",
+                                 ex->idle.on_idle == TP_ACTION_LOCK ? "locked" : "ended",
+                                 ex->idle.idle_timeout_minutes))) < 0 ||
+            (r = ctl_table_add(t, "warning:")) < 0 ||
+            (r = (ex->idle.warn_before_minutes == 0 ? ctl_table_add(t, "none") :
+                  ctl_table_addf(t, "%u minutes before it is ended or locked",
+                                 ex->idle.warn_before_minutes))) < 0)
                 goto out;
         if (ex->n_evict_total == 0) {
                 if ((r = ctl_table_add(t, "would sign out:")) < 0 ||

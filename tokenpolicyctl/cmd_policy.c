@@ -29,12 +29,27 @@ static void format_value(bool inactive, const char *effective, const char *confi
                 snprintf(out, VALUE_TEXT, "%s", effective);
 }
 
+/* "30m lock", or "off". */
+static void format_idle(const struct tp_idle_values *v, char out[VALUE_TEXT])
+{
+        if (v->idle_timeout_minutes == 0)
+                snprintf(out, VALUE_TEXT, "off");
+        else
+                snprintf(out, VALUE_TEXT, "%um %s", v->idle_timeout_minutes, tp_action_name(v->on_idle));
+}
+
 static int add_client_row(struct ctl_table *t, const struct tp_policy_client *cl, bool inactive)
 {
         const struct tp_token_values *e = &cl->effective, *c = &cl->configured;
         char eff[32], conf[32], auto_extend[VALUE_TEXT], refresh[VALUE_TEXT];
-        char access[VALUE_TEXT], cap[VALUE_TEXT];
+        char access[VALUE_TEXT], cap[VALUE_TEXT], idle[VALUE_TEXT], warn[VALUE_TEXT];
         int r;
+
+        format_idle(&cl->idle, idle);
+        if (cl->idle.warn_before_minutes == 0)
+                snprintf(warn, sizeof(warn), "off");
+        else
+                snprintf(warn, sizeof(warn), "%um", cl->idle.warn_before_minutes);
 
         format_value(inactive, on_off(e->auto_extend), on_off(c->auto_extend), auto_extend);
         snprintf(eff, sizeof(eff), "%uh", e->refresh_ttl_hours);
@@ -56,6 +71,8 @@ static int add_client_row(struct ctl_table *t, const struct tp_policy_client *cl
             (r = ctl_table_add(t, tp_evict_name(cl->evict))) < 0 ||
             (r = ctl_table_add(t, tp_action_name(cl->on_expiry))) < 0 ||
             (r = ctl_table_add(t, tp_action_name(cl->on_revoke))) < 0 ||
+            (r = ctl_table_add(t, idle)) < 0 ||
+            (r = ctl_table_add(t, warn)) < 0 ||
             (r = ctl_table_add(t, cl->services[0] ? cl->services : "-")) < 0)
                 return r;
         return 0;
@@ -84,7 +101,7 @@ static int print_table(const struct tp_rep_policy *p, size_t n_clients)
 {
         static const char *const header[] = {
                 "CLIENT", "ACCESS", "AUTO-EXTEND", "REFRESH TTL", "ACCESS TTL",
-                "MAX TOKENS", "EVICT", "ON EXPIRY", "ON REVOKE", "SERVICES",
+                "MAX TOKENS", "EVICT", "ON EXPIRY", "ON REVOKE", "IDLE", "WARN", "SERVICES",
         };
         struct ctl_table *t = NULL;
         size_t i;
@@ -159,6 +176,9 @@ static void print_json(const struct tp_rep_policy *p, size_t n_clients)
                 ctl_json_string(stdout, tp_action_name(cl->on_expiry));
                 printf(",\"on_revoke\":");
                 ctl_json_string(stdout, tp_action_name(cl->on_revoke));
+                printf(",\"idle_timeout_minutes\":%u,\"on_idle\":", cl->idle.idle_timeout_minutes);
+                ctl_json_string(stdout, tp_action_name(cl->idle.on_idle));
+                printf(",\"warn_before_minutes\":%u", cl->idle.warn_before_minutes);
                 printf(",\"effective\":");
                 print_json_values(&cl->effective);
                 printf(",\"configured\":");

@@ -24,6 +24,7 @@
 struct tp_enforcer;
 struct tp_signer;
 struct tp_told_action;
+struct tp_idle_mark;
 
 #define TP_STORE_FILE "sessions.db"
 #define TP_LAST_GOOD_FILE "last-good.conf" /* the last valid configuration */
@@ -47,6 +48,7 @@ struct tp_daemon {
         struct tp_held_action {  /* enforcement waiting for a group commit */
                 struct tp_session session;
                 bool expired;
+                bool idle;              /* on_idle, not on_expiry / on_revoke */
                 char why[128];
         } *held_actions;
         size_t n_held_actions, cap_held_actions;
@@ -62,6 +64,12 @@ struct tp_daemon {
         struct tp_store_cursor sweep;   /* the background pass for ghosts */
         int64_t swept_ms;
         char boot_id[TP_BOOT_ID_MAX];   /* the running boot (boot.c) */
+        struct tp_store_cursor idle_sweep; /* the idle and warning pass (idle.c) */
+        bool idle_started;
+        int64_t idle_checked_ms;
+        struct tp_idle_mark *idle_marks;   /* what that pass did, per session */
+        size_t n_idle_marks, cap_idle_marks;
+        unsigned idle_pass;
         struct tp_store_purge_pos purge; /* the retention pass (retention.c) */
         int64_t purge_due_ms;
         size_t purged;                  /* deleted in this pass so far */

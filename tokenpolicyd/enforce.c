@@ -21,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -56,8 +59,16 @@ struct pending_term {
         int64_t due_ms;
 };
 
+/* Children posting a desktop notification, at most; beyond, none is
+ * posted until one has finished. */
+#define NOTIFY_CHILDREN_MAX 16
+#define NOTIFY_TIMEOUT_US 1000000
+#define USER_BUS_DIR "/run/user"
+
 struct tp_enforcer {
         char boot_id[TP_BOOT_ID_LEN + 1]; /* the running boot */
+        pid_t notify_children[NOTIFY_CHILDREN_MAX];
+        size_t n_notify_children;
         sd_bus *bus;
         int bus_error;          /* errno of the last connect failure; 0: none */
         int64_t bus_failed_ms;  /* when it happened, CLOCK_MONOTONIC */
@@ -151,6 +162,11 @@ void tp_enforcer_free(struct tp_enforcer *e)
         for (size_t i = 0; i < e->n_pending; i++)
                 close(e->pending[i].pidfd);
         free(e->pending);
+        /* A notification still being posted is given up. */
+        for (size_t i = 0; i < e->n_notify_children; i++) {
+                kill(e->notify_children[i], SIGKILL);
+                (void) waitpid(e->notify_children[i], NULL, 0);
+        }
         /* close_unref, not flush_close_unref: flushing waits for the peer */
         sd_bus_close_unref(e->bus);
         free(e);
@@ -337,6 +353,13 @@ size_t tp_enforcer_tick(struct tp_enforcer *e, int64_t now_monotonic_ms)
 
         if (!e)
                 return 0;
+        while (i < e->n_notify_children) {
+                if (waitpid(e->notify_children[i], NULL, WNOHANG) != 0)
+                        e->notify_children[i] = e->notify_children[--e->n_notify_children];
+                else
+                        i++;
+        }
+        i = 0;
         while (i < e->n_pending) {
                 struct pending_term *p = &e->pending[i];
 
@@ -762,4 +785,146 @@ int tp_enforcer_session_alive(struct tp_enforcer *e, const struct tp_enforce_tar
         /* With logind unreachable the answer stays unknown even when the
          * leader is gone: its logind session may live on without it. */
         return r;
+}
+
+int tp_enforcer_idle_since(struct tp_enforcer *e, const struct tp_enforce_target *t, int64_t *ret_since)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char why[192] = "", *id = NULL, *path = NULL;
+        uint64_t since_us = 0;
+        int idle = 0;
+        sd_bus *bus;
+        int r;
+
+        if (!e || !t || !ret_since)
+                return -EINVAL;
+        if (!target_in_this_boot(e, t))
+                return -ENODATA;
+        /* A shared leader may sit in another user's logind session: only
+         * the session's own recorded logind id speaks for it. */
+        if (t->leader_shared != 0 && !(t->logind_session && *t->logind_session))
+                return -ENODATA;
+        r = logind_resolve(e, t, &id, why, sizeof why);
+        if (r == 0)
+                r = -ENODATA;
+        if (r < 0)
+                goto out;
+        if ((r = sd_bus_path_encode(LOGIND_SESSION_PREFIX, id, &path)) < 0 ||
+            (r = bus_get(e, &bus, why, sizeof why)) < 0)
+                goto out;
+        r = sd_bus_get_property_trivial(bus, LOGIND_DESTINATION, path, LOGIND_SESSION_IFACE, "IdleHint",
+                                        &error, 'b', &idle);
+        if (r >= 0)
+                r = sd_bus_get_property_trivial(bus, LOGIND_DESTINATION, path, LOGIND_SESSION_IFACE,
+                                                "IdleSinceHint", &error, 't', &since_us);
+        if (r < 0) {
+                /* Gone between the lookup and the read: no session to ask. */
+                if (sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_METHOD,
+                                           LOGIND_NO_SUCH_SESSION)) {
+                        bus_drain(e);
+                        r = -ENODATA;
+                } else {
+                        r = bus_call_failed(e, "Session.IdleHint", r, &error, why, sizeof why);
+                }
+                goto out;
+        }
+        bus_drain(e);
+        if (!idle || since_us == 0) {
+                r = 0;
+                goto out;
+        }
+        *ret_since = (int64_t)(since_us / 1000000);
+        r = 1;
+out:
+        sd_bus_error_free(&error);
+        free(path);
+        free(id);
+        return r;
+}
+
+int tp_enforcer_session_graphical(struct tp_enforcer *e, const struct tp_enforce_target *t)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char why[192] = "", *id = NULL, *path = NULL, *type = NULL;
+        sd_bus *bus;
+        int r;
+
+        if (!e || !t)
+                return -EINVAL;
+        if (!target_in_this_boot(e, t) || (t->leader_shared != 0 && !(t->logind_session && *t->logind_session)))
+                return 0;
+        r = logind_resolve(e, t, &id, why, sizeof why);
+        if (r <= 0)
+                goto out;
+        if ((r = sd_bus_path_encode(LOGIND_SESSION_PREFIX, id, &path)) < 0 ||
+            (r = bus_get(e, &bus, why, sizeof why)) < 0)
+                goto out;
+        r = sd_bus_get_property_string(bus, LOGIND_DESTINATION, path, LOGIND_SESSION_IFACE, "Type", &error, &type);
+        if (r < 0) {
+                if (sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_PROPERTY,
+                                           LOGIND_NO_SUCH_SESSION)) {
+                        bus_drain(e);
+                        r = 0;
+                } else {
+                        r = bus_call_failed(e, "Session.Type", r, &error, why, sizeof why);
+                }
+                goto out;
+        }
+        bus_drain(e);
+        r = strcmp(type, "x11") == 0 || strcmp(type, "wayland") == 0 || strcmp(type, "mir") == 0;
+out:
+        sd_bus_error_free(&error);
+        free(type);
+        free(path);
+        free(id);
+        return r;
+}
+
+/* In the child, as the user: the daemon's own bus connection and its
+ * privileges stay behind. Exits 0 when the notification was taken. */
+static _Noreturn void notify_as_user(uid_t uid, gid_t gid, const char *summary, const char *body)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus *bus = NULL;
+        char address[96];
+        int r;
+
+        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                _exit(3);
+        snprintf(address, sizeof address, "unix:path=" USER_BUS_DIR "/%u/bus", (unsigned) uid);
+        if ((r = sd_bus_new(&bus)) < 0 || (r = sd_bus_set_address(bus, address)) < 0 ||
+            (r = sd_bus_set_bus_client(bus, 1)) < 0 ||
+            (r = sd_bus_set_method_call_timeout(bus, NOTIFY_TIMEOUT_US)) < 0 || (r = sd_bus_start(bus)) < 0)
+                _exit(2);
+        r = sd_bus_call_method(bus, "org.freedesktop.Notifications", "/org/freedesktop/Notifications",
+                               "org.freedesktop.Notifications", "Notify", &error, NULL, "susssasa{sv}i",
+                               "tokenpolicy", (uint32_t) 0, "dialog-warning", summary, body, 0, 1, "urgency",
+                               "y", (uint8_t) 2, (int32_t) -1);
+        _exit(r < 0 ? 1 : 0);
+}
+
+int tp_enforcer_notify_desktop(struct tp_enforcer *e, uid_t uid, gid_t gid, const char *summary,
+                               const char *body)
+{
+        char path[64];
+        struct stat st;
+        pid_t pid;
+
+        if (!e || !summary || !body || uid == 0)
+                return -EINVAL;
+        snprintf(path, sizeof path, USER_BUS_DIR "/%u/bus", (unsigned) uid);
+        /* Only the user's own bus: a socket the user owns. */
+        if (lstat(path, &st) < 0)
+                return -errno;
+        if (!S_ISSOCK(st.st_mode) || st.st_uid != uid)
+                return -EPERM;
+        if (e->n_notify_children == NOTIFY_CHILDREN_MAX)
+                return -EBUSY;
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                notify_as_user(uid, gid, summary, body);
+        e->notify_children[e->n_notify_children++] = pid;
+        return 0;
 }

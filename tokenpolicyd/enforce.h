@@ -89,6 +89,32 @@ int tp_enforcer_session_alive(struct tp_enforcer *e, const struct tp_enforce_tar
 int tp_enforcer_apply(struct tp_enforcer *e, const struct tp_enforce_target *t, uint8_t action,
                       char *what, size_t whatsz);
 
+/* How idle logind finds the session (org.freedesktop.login1.Session
+ * IdleHint and IdleSinceHint, which logind keeps from the display
+ * server's reports for a graphical session and from its terminal's last
+ * input for a text one). 1: idle since *ret_since (wall-clock seconds);
+ * 0: not idle; -ENODATA: logind has no session of its own for it (none
+ * recorded and the leader leads none, or another boot); another negative
+ * errno: logind could not be asked. */
+int tp_enforcer_idle_since(struct tp_enforcer *e, const struct tp_enforce_target *t, int64_t *ret_since);
+
+/* Whether the session's logind session is graphical (Type x11, wayland
+ * or mir): 1 yes, 0 no or no logind session, negative errno when logind
+ * could not be asked. */
+int tp_enforcer_session_graphical(struct tp_enforcer *e, const struct tp_enforce_target *t);
+
+/* Post a desktop notification (org.freedesktop.Notifications.Notify,
+ * urgency critical) on the session bus of user uid, /run/user/UID/bus,
+ * when that is a socket the user owns. Never on root's. A child process
+ * does it with the user's uid and gid and no supplementary groups, so
+ * that the bus sees the user and nothing of the daemon's privileges
+ * reaches it; it gives up after one second, and tp_enforcer_tick() reaps
+ * it. 0: the child was started (whether a notification service answered
+ * is not waited for); -ENOENT: no bus; -EPERM: not the user's socket;
+ * -EBUSY: too many still being posted. */
+int tp_enforcer_notify_desktop(struct tp_enforcer *e, uid_t uid, gid_t gid, const char *summary,
+                               const char *body);
+
 /* Deliver the SIGTERMs whose grace period has passed, through the pidfds
  * kept since the SIGHUP; leaders that exited meanwhile are dropped. Call it
  * from the event loop at least once a second. Returns how many are still

@@ -457,6 +457,12 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_reply_status(rep, TP_STATUS_EXPIRED, "Your %s sign-in has expired; sign in again.", s.client);
                 return;
         }
+        if (dec.verdict == TP_VERDICT_DENY_INACTIVE && s.state == TP_STATE_EXPIRED) {
+                /* Expired by the schedule before this unlock or refresh:
+                 * the same answer as when it is noticed here. */
+                tp_reply_status(rep, TP_STATUS_EXPIRED, "Your %s sign-in has expired; sign in again.", s.client);
+                return;
+        }
         if (dec.verdict == TP_VERDICT_DENY_INACTIVE) {
                 tp_reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s is %s; sign in again.", s.id,
                                 tp_state_name(s.state));
@@ -734,6 +740,9 @@ static void handle_policy(struct tp_daemon *d, struct tp_reply *rep)
                 out->evict = (uint8_t)eff.evict;
                 out->on_expiry = (uint8_t)eff.on_expiry;
                 out->on_revoke = (uint8_t)eff.on_revoke;
+                out->idle = (struct tp_idle_values){ .idle_timeout_minutes = eff.idle_timeout_minutes,
+                                                     .on_idle = (uint8_t)eff.on_idle,
+                                                     .warn_before_minutes = eff.warn_before_minutes };
                 for (size_t j = 0; j < cl->n_services; j++) {
                         int w = snprintf(out->services + pos, sizeof(out->services) - pos, "%s%s",
                                          j ? "," : "", cl->services[j]);

@@ -76,6 +76,9 @@ void tp_lifecycle_stop(struct tp_daemon *d)
         d->enforcer = NULL;
 }
 
+static void enforce_rule(struct tp_daemon *d, const struct tp_session *s, bool expired, bool idle,
+                         const char *why);
+
 static void schedule_now(struct tp_daemon *d, const char *id, int64_t refresh_expires)
 {
         int r = tp_expiry_schedule(&d->expiry, id, refresh_expires);
@@ -188,7 +191,7 @@ void tp_lifecycle_release(struct tp_daemon *d, bool committed)
         for (size_t i = 0; committed && i < d->n_held_actions; i++) {
                 struct tp_held_action *h = &d->held_actions[i];
 
-                tp_lifecycle_enforce(d, &h->session, h->expired, h->why);
+                enforce_rule(d, &h->session, h->expired, h->idle, h->why);
         }
         d->n_held_actions = 0;
         if (d->cap_held_actions > 64) { /* a burst passed: give the memory back */
@@ -212,7 +215,8 @@ void tp_lifecycle_release(struct tp_daemon *d, bool committed)
         }
 }
 
-static bool hold_action(struct tp_daemon *d, const struct tp_session *s, bool expired, const char *why)
+static bool hold_action(struct tp_daemon *d, const struct tp_session *s, bool expired, bool idle,
+                        const char *why)
 {
         struct tp_held_action *h;
 
@@ -223,6 +227,7 @@ static bool hold_action(struct tp_daemon *d, const struct tp_session *s, bool ex
         h = &d->held_actions[d->n_held_actions++];
         h->session = *s;
         h->expired = expired;
+        h->idle = idle;
         snprintf(h->why, sizeof(h->why), "%s", why);
         return true;
 }
@@ -241,6 +246,7 @@ static bool hold_action(struct tp_daemon *d, const struct tp_session *s, bool ex
 struct tp_told_action {
         struct tp_session session;
         bool expired;
+        bool idle;
         uint8_t action;
         char why[128];
         char told[256];
@@ -267,8 +273,14 @@ static void notice_text(const struct tp_session *s, uint8_t action, const char *
                  action == TP_ACTION_LOCK ? "locked" : "ended", text);
 }
 
-static void act_and_audit(struct tp_daemon *d, const struct tp_session *s, bool expired, uint8_t action,
-                          const char *why, const char *told)
+/* The setting whose action is applied. */
+static const char *rule_name(bool expired, bool idle)
+{
+        return idle ? "on_idle" : expired ? "on_expiry" : "on_revoke";
+}
+
+static void act_and_audit(struct tp_daemon *d, const struct tp_session *s, bool expired, bool idle,
+                          uint8_t action, const char *why, const char *told)
 {
         struct tp_enforce_target t = target_of(s);
         char what[512], reason[1024];
@@ -285,7 +297,7 @@ static void act_and_audit(struct tp_daemon *d, const struct tp_session *s, bool 
                 t.leader_shared = r < 0 ? r : shared > INT32_MAX ? INT32_MAX : (int)shared;
         }
         r = tp_enforcer_apply(d->enforcer, &t, action, what, sizeof(what));
-        snprintf(reason, sizeof(reason), "%s; %s = %s: %s%s%s%s%s", why, expired ? "on_expiry" : "on_revoke",
+        snprintf(reason, sizeof(reason), "%s; %s = %s: %s%s%s%s%s", why, rule_name(expired, idle),
                  tp_action_name(action), told && *told ? told : "", told && *told ? "; " : "", what,
                  r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
         tp_audit(&(struct tp_audit){ .event = "enforce", .user = s->user, .client = s->client,
@@ -293,8 +305,8 @@ static void act_and_audit(struct tp_daemon *d, const struct tp_session *s, bool 
                                      .peer_uid = -1 });
 }
 
-static bool defer_after_notice(struct tp_daemon *d, const struct tp_session *s, bool expired, uint8_t action,
-                               const char *why, struct tp_notice_sent *sent, const char *told)
+static bool defer_after_notice(struct tp_daemon *d, const struct tp_session *s, bool expired, bool idle,
+                               uint8_t action, const char *why, struct tp_notice_sent *sent, const char *told)
 {
         struct tp_told_action *a;
 
@@ -307,6 +319,7 @@ static bool defer_after_notice(struct tp_daemon *d, const struct tp_session *s, 
         a = &d->told[d->n_told++];
         a->session = *s;
         a->expired = expired;
+        a->idle = idle;
         a->action = action;
         snprintf(a->why, sizeof(a->why), "%s", why);
         snprintf(a->told, sizeof(a->told), "%s", told);
@@ -315,12 +328,13 @@ static bool defer_after_notice(struct tp_daemon *d, const struct tp_session *s, 
         return true;
 }
 
-void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool expired,
-                          const char *why)
+static void enforce_rule(struct tp_daemon *d, const struct tp_session *s, bool expired, bool idle,
+                         const char *why)
 {
         const struct tp_client_config *cl = tp_config_client(d->config, s->client);
         struct tp_effective_policy p = { .on_expiry = TP_BUILTIN_ON_EXPIRY,
-                                         .on_revoke = TP_BUILTIN_ON_REVOKE };
+                                         .on_revoke = TP_BUILTIN_ON_REVOKE,
+                                         .on_idle = TP_BUILTIN_ON_IDLE };
         struct tp_notice_sent sent = { .n = 0 };
         char text[TP_NOTICE_TEXT_MAX], told[256] = "";
         uint64_t shared = 0;
@@ -328,11 +342,11 @@ void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool 
 
         /* Held until the batch is durable; with no memory to hold it, a
          * revocation acts now rather than never. */
-        if (d->holding_actions && hold_action(d, s, expired, why))
+        if (d->holding_actions && hold_action(d, s, expired, idle, why))
                 return;
         if (cl)
                 tp_config_effective(d->config, cl, &p);
-        action = (uint8_t)(expired ? p.on_expiry : p.on_revoke);
+        action = (uint8_t)(idle ? p.on_idle : expired ? p.on_expiry : p.on_revoke);
         /* Tell the user first, on the session's own terminal, and end it
          * once the notice is on its way. A leader shared with other
          * sessions is not ended (see tp_enforcer_apply): nothing to tell. */
@@ -342,11 +356,22 @@ void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool 
                 notice_text(s, action, why, text, sizeof(text));
                 tp_notice_send((pid_t)s->leader_pid, s->leader_start, (uid_t)s->uid, s->tty, text, &sent,
                                told, sizeof(told));
-                if (sent.n > 0 && defer_after_notice(d, s, expired, action, why, &sent, told))
+                if (sent.n > 0 && defer_after_notice(d, s, expired, idle, action, why, &sent, told))
                         return;
                 tp_notice_close(&sent);
         }
-        act_and_audit(d, s, expired, action, why, told);
+        act_and_audit(d, s, expired, idle, action, why, told);
+}
+
+void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool expired,
+                          const char *why)
+{
+        enforce_rule(d, s, expired, false, why);
+}
+
+void tp_lifecycle_enforce_idle(struct tp_daemon *d, const struct tp_session *s, const char *why)
+{
+        enforce_rule(d, s, false, true, why);
 }
 
 bool tp_lifecycle_telling(const struct tp_daemon *d)
@@ -375,7 +400,7 @@ void tp_lifecycle_told(struct tp_daemon *d, bool now)
                 done = *a;
                 d->told[i] = d->told[--d->n_told];
                 tp_notice_close(&done.sent);
-                act_and_audit(d, &done.session, done.expired, done.action, done.why, done.told);
+                act_and_audit(d, &done.session, done.expired, done.idle, done.action, done.why, done.told);
         }
         if (d->n_told == 0 && d->cap_told > TOLD_PENDING_MAX) {
                 free(d->told);

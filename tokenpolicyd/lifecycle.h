@@ -39,6 +39,11 @@ bool tp_lifecycle_tick(struct tp_daemon *d);
 void tp_lifecycle_enforce(struct tp_daemon *d, const struct tp_session *s, bool expired,
                           const char *why);
 
+/* The same with the client type's on_idle, for a session found idle past
+ * its idle_timeout_minutes (idle.h); the session stays as the store has
+ * it (ended there first for terminate). */
+void tp_lifecycle_enforce_idle(struct tp_daemon *d, const struct tp_session *s, const char *why);
+
 /* Whether sessions told why they end are waiting to be ended (the loop
  * then calls tp_lifecycle_told() often). */
 bool tp_lifecycle_telling(const struct tp_daemon *d);

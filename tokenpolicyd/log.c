@@ -578,6 +578,8 @@ static const struct audit_kind {
         { "audit-lost", "cf7383c057dd40f695093ec0851d489e", LOG_WARNING },
         { "audit-suppressed", "a5e68aee940a4c0a99f5f472d66893e9", LOG_WARNING },
         { "revoke-key", "8e397df6b9c34a1cb8b593ff8932b90b", LOG_NOTICE },
+        { "idle", "32412c772c264987923eb83004523526", LOG_NOTICE },
+        { "warn", "23f853dfe35146a7bf2ea0043c27cb10", LOG_INFO },
 };
 
 static const struct audit_kind *audit_kind(const char *event)

@@ -26,6 +26,7 @@
 
 #include "boot.h"
 #include "conffile.h"
+#include "idle.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "mapfile.h"
@@ -436,6 +437,7 @@ out:
         if (listen_fd >= 0)
                 close(listen_fd);
         tp_lifecycle_stop(&d);
+        tp_idle_stop(&d);
         tp_store_close(d.store);
         tp_signer_free(d.signer);
         tp_config_free(d.config);

@@ -545,3 +545,47 @@ void tp_notice_close(struct tp_notice_sent *sent)
                 close(sent->fds[i]);
         sent->n = 0;
 }
+
+/* The terminal at `path` when it is a terminal device owned by uid (the
+ * same rule as for writing): its last input time, as w(1) reads it. */
+static int terminal_atime(const char *path, uid_t uid, int64_t *ret)
+{
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return -errno;
+        if (!S_ISCHR(st.st_mode) || !terminal_device(st.st_rdev))
+                return -ENOTTY;
+        if (st.st_uid != uid)
+                return -EPERM;
+        *ret = (int64_t) st.st_atim.tv_sec;
+        return 0;
+}
+
+int tp_notice_last_input(pid_t leader_pid, uint64_t leader_start, uid_t uid, const char *tty,
+                         int64_t *ret_last)
+{
+        char path[64];
+        struct found f;
+        int64_t last = 0, t;
+        bool any = false;
+
+        memset(&f, 0, sizeof f);
+        if (!walk_session(leader_pid, leader_start, &f))
+                return -ESRCH;
+        if (tty && pam_tty_path(tty, path, sizeof path) && terminal_atime(path, uid, &t) == 0) {
+                last = t;
+                any = true;
+        }
+        for (size_t i = 0; i < f.n_ttys; i++) {
+                if (!terminal_path(f.ttys[i], path, sizeof path) || terminal_atime(path, uid, &t) < 0)
+                        continue;
+                if (!any || t > last)
+                        last = t;
+                any = true;
+        }
+        if (!any)
+                return 0;
+        *ret_last = last;
+        return 1;
+}

@@ -54,5 +54,14 @@ size_t tp_notice_send(pid_t leader_pid, uint64_t leader_start, uid_t uid, const 
  * taken the notice). Terminals cannot be asked: they count as read. */
 bool tp_notice_read(const struct tp_notice_sent *sent);
 
+/* The session's last input on a terminal, as w(1) shows it: the latest
+ * access time among the terminals tp_notice_send() would write to (the
+ * same rules: terminal devices owned by uid), which the kernel moves when
+ * the terminal is read. 1: *ret_last set (wall-clock seconds); 0: the
+ * session has no such terminal; -ESRCH: the leader is not running or is
+ * not the recorded one. Only looks, never opens a terminal. */
+int tp_notice_last_input(pid_t leader_pid, uint64_t leader_start, uid_t uid, const char *tty,
+                         int64_t *ret_last);
+
 /* Close what tp_notice_send() kept open; harmless on an empty one. */
 void tp_notice_close(struct tp_notice_sent *sent);

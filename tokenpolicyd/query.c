@@ -128,6 +128,17 @@ static void describe_allowed(struct text *t, const struct tp_session *existing,
         text_addf(t, ".");
 }
 
+/* What would happen to the session once running, beyond its expiry. */
+static void describe_running(struct text *t, const struct tp_effective_policy *p)
+{
+        if (p->idle_timeout_minutes > 0)
+                text_addf(t, " Idle for %u minutes, it would be %s.", p->idle_timeout_minutes,
+                          p->on_idle == TP_ACTION_LOCK ? "locked" : "ended");
+        if (p->warn_before_minutes > 0)
+                text_addf(t, " Its user would be warned %u minutes before it is ended or locked.",
+                          p->warn_before_minutes);
+}
+
 static void describe_denied(struct text *t, enum tp_verdict v, const struct tp_effective_policy *p,
                             const char *client, const char *user, uint32_t active)
 {
@@ -190,6 +201,9 @@ static void handle_explain(struct tp_daemon *d, const struct tp_req_signin *req,
         ex->cap = p->max_refresh_tokens;
         ex->evict = (uint8_t)p->evict;
         ex->auto_extend = p->auto_extend;
+        ex->idle = (struct tp_idle_values){ .idle_timeout_minutes = p->idle_timeout_minutes,
+                                            .on_idle = (uint8_t)p->on_idle,
+                                            .warn_before_minutes = p->warn_before_minutes };
         rep->status = TP_STATUS_OK;
         if (!known) {
                 text_addf(&msg, "A new %s sign-in by %s would be denied: there is no user '%s' on this host.",
@@ -216,6 +230,7 @@ static void handle_explain(struct tp_daemon *d, const struct tp_req_signin *req,
                 ex->n_evicted = (uint8_t)(i + 1);
         }
         describe_allowed(&msg, plan.sessions, dec, p, client, plan.user, active);
+        describe_running(&msg, p);
 out:
         tp_plan_free(&plan);
 }

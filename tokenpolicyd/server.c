@@ -31,6 +31,7 @@
 #include "control.h"
 #include "io.h"
 #include "keys.h"
+#include "idle.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "notify.h"
@@ -777,6 +778,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         tp_log_tick(tp_monotonic_ms());
                         tp_keys_tick(d);
                         more_due = tp_lifecycle_tick(d);
+                        tp_idle_tick(d);
                         tp_retention_tick(d);
                         last_sweep_ms = tp_monotonic_ms();
                 }

@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tplib import (run_with_users, CTL, DAEMON, MODULE, PY, ROOT, SHIPPED_CONF, TP_PAM, Env, TestFailure,  # noqa: E402
-                   check, config_text, eq, run_tests, with_env)
+                   check, config_text, eq, run_tests, wait_for, with_env)
 
 ALICE, BOB = "tptest-alice", "tptest-bob"
 VERIFY = os.path.join(ROOT, "tests", "integration", "verify_jwt.py")
@@ -402,6 +402,22 @@ def test_reauthentication_after_expiry_refused(env):
     check("TOKENPOLICY_ACCESS_TOKEN" not in out["env"], "no new token for an expired session")
     [s] = env.sessions("--all")
     eq(s["state"], "expired", "not revived")
+
+
+@with_env()
+def test_reauthentication_after_scheduled_expiry_says_the_same(env):
+    # The daemon's timer marks the session expired before the unlock comes:
+    # the user reads what pam_tokenpolicy(8) documents, as when the unlock
+    # is the first to notice.
+    sid = env.sign_in("tptest-desktop", ALICE)["env"]["TOKENPOLICY_SESSION_ID"]
+    env.set_offset(336 * HOUR + 5)
+    check(wait_for(lambda: env.sessions("--all")[0]["state"] == "expired"), "expired by the timer")
+    out = tp_pam(env, ALICE, "auth", "reauth", pam_env=[f"TOKENPOLICY_SESSION_ID={sid}"])
+    eq(out["messages"][0]["text"], "Your desktop sign-in has expired; sign in again.", "documented text")
+    check("TOKENPOLICY_ACCESS_TOKEN" not in out["env"], "no new token for an expired session")
+    p = refresh(env, sid, user=ALICE)
+    eq(p.returncode, 1, p.stderr)
+    check("your sign-in has expired; sign in again" in p.stderr, p.stderr)
 
 
 @with_env()

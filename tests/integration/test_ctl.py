@@ -311,7 +311,9 @@ def test_policy_table_and_json():
             eq([c["name"] for c in pol["clients"]], ["desktop", "web", "ssh"], "clients in file order")
             for c in pol["clients"]:
                 check_types(c, {"name": str, "access": bool, "services": list, "evict": str, "on_expiry": str,
-                                "on_revoke": str, "effective": dict, "configured": dict, "inactive": bool},
+                                "on_revoke": str, "idle_timeout_minutes": int, "on_idle": str,
+                                "warn_before_minutes": int, "effective": dict, "configured": dict,
+                                "inactive": bool},
                             f"client {c['name']}")
                 check_types(c["effective"], VALUES, "effective")
                 check_types(c["configured"], VALUES, "configured")
@@ -453,7 +455,8 @@ def test_verify_daemon_check_expiry_and_closed_session(env):
 
 EXPLAIN_KEYS = {"allowed": bool, "client": str, "user": str, "active": int, "cap": int, "evict": str,
                 "refresh_expires": int, "access_expires": int, "auto_extend": bool, "would_evict": list,
-                "would_evict_total": int, "reason": str}
+                "would_evict_total": int, "idle_timeout_minutes": int, "on_idle": str,
+                "warn_before_minutes": int, "reason": str}
 
 
 def explain(env, user, client, who=None, json_out=True):

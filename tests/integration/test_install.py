@@ -126,8 +126,8 @@ def pam_lines(path):
 
 def test_pam_examples_place_the_module_lines():
     """Account line after common-account; session line before
-    common-session (pam_systemd runs there and reads the
-    systemd.runtime_max_sec bound); auth line after common-auth."""
+    common-session (pam_systemd runs there: the session is recorded before
+    logind creates its own); auth line after common-auth."""
     for name, auth_commented in (("sshd.example", True), ("gdm-password.example", False)):
         path = os.path.join(ROOT, "etc", "pam.d", name)
         lines = pam_lines(path)

@@ -374,12 +374,19 @@ class PrivateLogind:
         check(self.address.startswith("unix:"), f"dbus-daemon printed {self.address!r}")
         self.fake = None
 
-    def start(self, *sessions):
-        """sessions: "ID:PID" strings the fake logind knows."""
+    def start(self, *sessions, idle=(), types=()):
+        """sessions: "ID:PID" strings the fake logind knows; idle: "ID:SINCE"
+        strings, the sessions logind finds idle since a wall-clock second;
+        types: "ID:TYPE" strings, their Type (x11, wayland, ...; tty if not
+        given)."""
         self.stop_fake()
         args = [os.path.join(BUILD, "tests", "fake-logind"), "--address", self.address, "--log", self.log]
         for sess in sessions:
             args += ["--session", sess]
+        for since in idle:
+            args += ["--idle", since]
+        for t in types:
+            args += ["--type", t]
         self.fake = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         eq(self.fake.stdout.readline().strip(), "ready", "fake logind ready")
 

@@ -250,6 +250,9 @@ static void test_boundaries_accepted(void **state)
         assert_int_equal(web->refresh_ttl_hours, 24);
         assert_int_equal(web->access_ttl_minutes, 360);
         assert_int_equal(web->max_refresh_tokens, 10);
+        assert_int_equal(web->idle_timeout_minutes, 0);
+        assert_int_equal(web->warn_before_minutes, 0);
+        assert_int_equal(web->on_idle, TP_BUILTIN_ON_IDLE);
         assert_int_equal(c->history_days, TP_HISTORY_DAYS_MIN);
         tp_config_free(c);
 
@@ -259,6 +262,9 @@ static void test_boundaries_accepted(void **state)
         assert_int_equal(web->refresh_ttl_hours, 1440);
         assert_int_equal(web->access_ttl_minutes, 1080);
         assert_int_equal(web->max_refresh_tokens, 100);
+        assert_int_equal(web->idle_timeout_minutes, TP_IDLE_TIMEOUT_MINUTES_MAX);
+        assert_int_equal(web->warn_before_minutes, TP_WARN_BEFORE_MINUTES_MAX);
+        assert_int_equal(web->on_idle, TP_ACTION_TERMINATE);
         assert_int_equal(c->history_days, TP_HISTORY_DAYS_MAX);
         tp_config_free(c);
 
@@ -294,6 +300,10 @@ static void test_shipped_file(void **state)
                 assert_int_equal(cl->evict, TP_EVICT_OLDEST);
                 assert_int_equal(cl->on_revoke, TP_ACTION_TERMINATE);
                 assert_int_equal(cl->on_expiry, i == 0 ? TP_ACTION_LOCK : TP_ACTION_TERMINATE);
+                /* Off unless the administrator turns them on. */
+                assert_int_equal(cl->idle_timeout_minutes, 0);
+                assert_int_equal(cl->on_idle, TP_ACTION_LOCK);
+                assert_int_equal(cl->warn_before_minutes, 0);
         }
         cl = tp_config_client(c, "desktop");
         assert_int_equal(cl->n_services, 4);

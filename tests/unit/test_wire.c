@@ -166,6 +166,8 @@ static void make_policy_client(struct tp_policy_client *c, unsigned i, bool wors
         c->evict = (uint8_t) (i % (TP_EVICT_MAX_ + 1));
         c->on_expiry = (uint8_t) (i % (TP_ACTION_MAX_ + 1));
         c->on_revoke = (uint8_t) ((i + 1) % (TP_ACTION_MAX_ + 1));
+        c->idle = (struct tp_idle_values) { 10 * i, (uint8_t) (i % 2 ? TP_ACTION_LOCK : TP_ACTION_TERMINATE),
+                                            i };
 }
 
 /* An OK reply for `type`; `worst` fills every string and count to its
@@ -272,6 +274,7 @@ static void make_reply(uint8_t type, bool worst, struct tp_reply *rep)
                 rep->u.explain.refresh_expires = 1701209600;
                 rep->u.explain.access_expires = 1701000000;
                 rep->u.explain.auto_extend = 1;
+                rep->u.explain.idle = (struct tp_idle_values){ 30, TP_ACTION_TERMINATE, 5 };
                 n = worst ? TP_EVICTED_MAX : 1;
                 rep->u.explain.n_evict_total = n + 3;
                 rep->u.explain.n_evicted = (uint8_t) n;
@@ -865,10 +868,11 @@ static int decode_tokens_reply(uint8_t n_evicted, struct tp_reply *got)
 }
 
 struct policy_knobs {
-        uint8_t custom, access, auto_extend, evict, on_expiry, on_revoke;
+        uint8_t custom, access, auto_extend, evict, on_expiry, on_revoke, on_idle;
 };
 
-static const struct policy_knobs good_knobs = { 1, 1, 1, TP_EVICT_MAX_, TP_ACTION_MAX_, TP_ACTION_MAX_ };
+static const struct policy_knobs good_knobs = { 1, 1, 1, TP_EVICT_MAX_, TP_ACTION_MAX_, TP_ACTION_MAX_,
+                                                TP_ACTION_LOCK };
 
 static void craft_token_values(struct tp_wire_writer *w, uint8_t auto_extend, uint32_t base)
 {
@@ -900,6 +904,12 @@ static int decode_policy_reply(uint8_t n_clients, const struct policy_knobs *k, 
                 assert_int_equal(tp_wire_put_u8(&w, k->on_expiry), 0);
                 assert_int_equal(tp_wire_put_u8(&w, k->on_revoke), 0);
                 put_text(&w, "sshd");
+        }
+        /* The idle block of each client, after all of them. */
+        for (i = 0; i < n_clients; i++) {
+                assert_int_equal(tp_wire_put_u32(&w, 1440), 0);
+                assert_int_equal(tp_wire_put_u8(&w, k->on_idle), 0);
+                assert_int_equal(tp_wire_put_u32(&w, 720), 0);
         }
         return tp_reply_decode(TP_REQ_POLICY | TP_REPLY_FLAG, buf, w.len, got);
 }
@@ -961,6 +971,9 @@ static void test_decode_enums_and_counts(void **state)
         assert_int_equal(c->on_expiry, TP_ACTION_NONE);
         assert_int_equal(c->on_revoke, TP_ACTION_NONE);
         assert_string_equal(c->services, "sshd");
+        assert_int_equal(c->idle.idle_timeout_minutes, 1440);
+        assert_int_equal(c->idle.on_idle, TP_ACTION_LOCK);
+        assert_int_equal(c->idle.warn_before_minutes, 720);
         assert_int_equal(decode_policy_reply(TP_POLICY_CLIENTS_MAX + 1, &good_knobs, got), -EPROTO);
 
         k = good_knobs;
@@ -980,6 +993,10 @@ static void test_decode_enums_and_counts(void **state)
         assert_int_equal(decode_policy_reply(1, &k, got), -EPROTO);
         k = good_knobs;
         k.on_revoke = TP_ACTION_MAX_ + 1;
+        assert_int_equal(decode_policy_reply(1, &k, got), -EPROTO);
+        /* on_idle is lock or terminate: "none" is no idle action. */
+        k = good_knobs;
+        k.on_idle = TP_ACTION_NONE;
         assert_int_equal(decode_policy_reply(1, &k, got), -EPROTO);
         free(got);
 }
