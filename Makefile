@@ -194,7 +194,7 @@ $(B)/tests/fake-logind: $(call obj,tests/fake-logind.c)
 
 # Fuzzing (libFuzzer): harnesses in tests/fuzz/, built with clang into their
 # own tree with ASan and UBSan, each run for FUZZ_SECONDS on a copy of its
-# seed corpus. `make check` runs them for 30 s each through tests/run-fuzz.
+# seed corpus. `make check` runs them for 12 s each through tests/run-fuzz.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 300
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
