@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -880,6 +881,29 @@ int tp_confedit_read(const char *path, char **ret_text, size_t *ret_len)
         r = read_fd(fd, ret_text, ret_len);
         close(fd);
         return r;
+}
+
+int tp_confedit_lock(const char *path)
+{
+        for (int tries = 0; tries < 64; tries++) {
+                struct stat held, now;
+                int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+                if (fd < 0)
+                        return -errno;
+                if (flock(fd, LOCK_EX) < 0 || fstat(fd, &held) < 0) {
+                        int r = -errno;
+
+                        close(fd);
+                        return r;
+                }
+                /* The file this lock is on may have been replaced while
+                 * waiting for it: then the lock guards nothing. */
+                if (stat(path, &now) == 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino)
+                        return fd;
+                close(fd);
+        }
+        return -EAGAIN;
 }
 
 static bool file_holds(const char *path, const char *expected, size_t expected_len, int *ret_r)

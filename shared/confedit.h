@@ -71,6 +71,14 @@ int tp_confedit_unset(const char *text, size_t len, const char *key, char **ret_
  * (-EFBIG for a larger file). */
 int tp_confedit_read(const char *path, char **ret_text, size_t *ret_len);
 
+/* Serialise editors of the file at path among themselves: an exclusive
+ * flock(2) on the file that path names now, taken again on the new file
+ * when it was replaced while waiting. Hold the returned descriptor from
+ * reading the file to tp_confedit_replace(), then close it. Editors that
+ * do not take it (a text editor) are still caught by the comparison
+ * tp_confedit_replace() makes. A descriptor, or a negative errno. */
+int tp_confedit_lock(const char *path);
+
 /* Replace the file at path with text, atomically: a new file beside it
  * with the old one's owner and mode, written and synced, swapped in by one
  * rename. Only if the file still holds `expected` (what the edit was made

@@ -284,7 +284,7 @@ static int config_change(struct ctl_context *ctx, const struct config_args *a)
         struct tp_confedit_error err = {};
         char **literals = NULL, *text = NULL, *edited = NULL;
         size_t len = 0, edited_len = 0;
-        int n_literals = a->action == CONFIG_SET ? a->n_words / 2 : 0, r, attempt;
+        int n_literals = a->action == CONFIG_SET ? a->n_words / 2 : 0, r, attempt, lock = -1;
         bool changed = false;
 
         literals = calloc((size_t) n_literals + 1, sizeof(*literals));
@@ -296,6 +296,13 @@ static int config_change(struct ctl_context *ctx, const struct config_args *a)
                             ctl_report_usage(ctx, "value of %s: %s", a->words[2 * i], err.message);
                         goto out;
                 }
+        /* Two `config set` at once would otherwise undo each other's
+         * swap; a text editor saving meanwhile is caught by the comparison
+         * the replace makes. A dry run writes nothing and waits for no one. */
+        if (!a->dry_run && (lock = tp_confedit_lock(a->file)) < 0) {
+                r = report_read_error(a->file, lock);
+                goto out;
+        }
         for (attempt = 1;; attempt++) {
                 free(text);
                 free(edited);
@@ -347,8 +354,14 @@ static int config_change(struct ctl_context *ctx, const struct config_args *a)
                         printf("%s: %s = %s\n", a->file, a->words[i], literals[i / 2]);
                 else
                         printf("%s: %s removed\n", a->file, a->words[i]);
+        if (lock >= 0) {
+                close(lock);
+                lock = -1;
+        }
         r = a->no_reload ? CTL_EXIT_OK : reload_daemon(ctx, a->file);
 out:
+        if (lock >= 0)
+                close(lock);
         for (int i = 0; literals && i < n_literals; i++)
                 free(literals[i]);
         free(literals);

@@ -172,9 +172,14 @@ def test_invalid_values_change_nothing():
 def test_concurrent_sets_all_land():
     env = shipped_env()
     try:
-        keys = [f"clients.{c}.max_refresh_tokens" for c in ("desktop", "web", "mobile", "ssh")] + \
-               ["defaults.refresh_token_ttl_hours", "defaults.access_token_ttl_minutes"]
-        values = ["11", "12", "13", "14", "48", "400"]
+        # Twelve at once: each swaps its file in, so without a lock among
+        # them one that finds its swap-out stale could put back a file that
+        # lacks another's change.
+        clients = ("desktop", "web", "mobile", "ssh")
+        keys = [f"clients.{c}.max_refresh_tokens" for c in clients] + \
+               [f"clients.{c}.access_token_ttl_minutes" for c in clients] + \
+               [f"clients.{c}.refresh_token_ttl_hours" for c in clients]
+        values = ["11", "12", "13", "14", "401", "402", "403", "404", "41", "42", "43", "44"]
         procs = [subprocess.Popen([CTL, "--socket", env.sock, "config", "--file", env.conf, "set", k, v],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for k, v in zip(keys, values)]

@@ -18,10 +18,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "confedit.h"
@@ -454,6 +456,61 @@ static size_t entries(const char *dir)
         return n;
 }
 
+/* A second editor waits for the first, and when the first has replaced the
+ * file its lock is on the new file, not on the one the first replaced. */
+static bool someone_waits_for_a_flock(void)
+{
+        char line[256];
+        bool waiting = false;
+        FILE *f = fopen("/proc/locks", "re");
+
+        if (!f)
+                return false;
+        while (!waiting && fgets(line, sizeof(line), f))
+                waiting = strstr(line, "-> FLOCK") != NULL;
+        fclose(f);
+        return waiting;
+}
+
+static void test_lock_follows_a_replaced_file(void **state)
+{
+        struct dir *d = *state;
+        struct stat now;
+        int held, pipefd[2], status;
+        ino_t seen = 0;
+        pid_t pid;
+
+        write_file(d->file, "a = 1;\n", 0640);
+        held = tp_confedit_lock(d->file);
+        assert_true(held >= 0);
+        assert_int_equal(pipe(pipefd), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct stat st;
+                int fd;
+
+                close(held); /* else the lock it waits for is also its own */
+                fd = tp_confedit_lock(d->file);
+
+                if (fd < 0 || fstat(fd, &st) < 0)
+                        _exit(1);
+                _exit(write(pipefd[1], &st.st_ino, sizeof(st.st_ino)) == sizeof(st.st_ino) ? 0 : 1);
+        }
+        close(pipefd[1]);
+        for (int i = 0; i < 500 && !someone_waits_for_a_flock(); i++)
+                usleep(10000);
+        assert_int_equal(tp_confedit_replace(d->file, "a = 1;\n", 7, "a = 2;\n", 7), 0);
+        close(held);
+        assert_int_equal(read(pipefd[0], &seen, sizeof(seen)), (ssize_t) sizeof(seen));
+        close(pipefd[0]);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(stat(d->file, &now), 0);
+        assert_int_equal(seen, now.st_ino);
+        assert_int_equal(tp_confedit_lock("/nonexistent/tptest.conf"), -ENOENT);
+}
+
 static void test_replace(void **state)
 {
         struct dir *d = *state;
@@ -544,6 +601,7 @@ int main(void)
                 cmocka_unit_test(test_unset),
                 cmocka_unit_test(test_checker_sees_edits),
                 cmocka_unit_test_setup_teardown(test_replace, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_lock_follows_a_replaced_file, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_replace_stale, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_replace_symlink_and_errors, dir_setup,
                                                 dir_teardown),
