@@ -145,6 +145,31 @@ static const struct ctl_command commands[] = {
                         "'verify' show; one that begins with - goes after --. Root only.\n",
                 .run = ctl_cmd_revoke_key,
         },
+        {
+                .name = "config",
+                .synopsis = "get KEY | set KEY VALUE... | unset KEY... [--file FILE] [--no-reload] [--dry-run]",
+                .summary = "read or change one setting of the configuration file",
+                .help = "Read or change one setting of the configuration file. KEY names it with dots,\n"
+                        "e.g. custom_token_policy, defaults.max_refresh_tokens or\n"
+                        "clients.desktop.on_expiry. get prints its value as the file has it (a\n"
+                        "string without quotes; a group as one 'name = value' line per member)\n"
+                        "and exits 1 when the file does not set it. set writes VALUE: true, false\n"
+                        "and numbers as they are; [...], (...), {...} and \"...\" as libconfig\n"
+                        "syntax; anything else as a string. unset removes the setting, so that\n"
+                        "the value from 'defaults' or the built-in one applies.\n"
+                        "A change is checked by the daemon's own checker on the whole new file and\n"
+                        "written only when valid (errors as FILE:LINE: message, exit 1); the file\n"
+                        "is replaced atomically with its comments and layout kept. When the file\n"
+                        "was saved by someone else meanwhile, their version is kept and the change\n"
+                        "is made again on top of it. Then tokenpolicyd reloads, if it runs and\n"
+                        "reads this file. set takes several KEY VALUE pairs and unset several\n"
+                        "KEYs: all are made in one write, or none. A VALUE that begins with -\n"
+                        "goes after --.\n",
+                .options = "  --file FILE    the configuration file (default " TP_DEFAULT_CONFIG ")\n"
+                        "  --no-reload    change the file only; do not ask tokenpolicyd to reload\n"
+                        "  --dry-run      check the change and report errors; write nothing\n",
+                .run = ctl_cmd_config,
+        },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* test_config.c: unit tests for tokenpolicyd/config.c.
+/* test_config.c: unit tests for shared/config.c.
  *
  * Walks the corpus in tests/config (bad/NAME.conf with the exact messages
  * in NAME.expect, good/NAME.conf that must load cleanly) and checks merge
