@@ -45,6 +45,7 @@
 #define TP_BUILTIN_IDLE_TIMEOUT_MINUTES 0
 #define TP_BUILTIN_ON_IDLE TP_ACTION_LOCK
 #define TP_BUILTIN_WARN_BEFORE_MINUTES 0
+#define TP_BUILTIN_REVOKE_ON_PASSWORD_CHANGE false
 
 /* One client type, with `defaults` and built-ins already merged in. The
  * token values are as configured; use tp_config_effective() for what
@@ -62,6 +63,7 @@ struct tp_client_config {
         uint32_t idle_timeout_minutes; /* 0: off */
         enum tp_action on_idle;        /* lock or terminate, never none */
         uint32_t warn_before_minutes;  /* 0: off */
+        bool revoke_on_password_change; /* on_password_change = "revoke" */
         char **services; /* n_services PAM service names */
         size_t n_services;
 };
@@ -117,6 +119,7 @@ struct tp_effective_policy {
         uint32_t idle_timeout_minutes;
         enum tp_action on_idle;
         uint32_t warn_before_minutes;
+        bool revoke_on_password_change;
 };
 void tp_config_effective(const struct tp_config *c, const struct tp_client_config *cl,
                          struct tp_effective_policy *out);

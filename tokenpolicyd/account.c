@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <pwd.h>
 #include <shadow.h>
+#include <sodium.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -104,4 +106,30 @@ const char *tp_account_state_words(enum tp_account_state state)
 bool tp_account_valid(const char *user, int64_t now)
 {
         return tp_account_state(user, now) == TP_ACCOUNT_VALID;
+}
+
+int tp_account_password_mark(const char *user, const uint8_t key[TP_PASSWORD_MARK_KEY_LEN],
+                             uint8_t out[TP_PASSWORD_MARK_LEN])
+{
+        struct spwd sp, *res = NULL;
+        crypto_generichash_state h;
+        char buf[NSS_BUF], changed[32];
+        const char *hash;
+        int r;
+
+        r = getspnam_r(user, &sp, buf, sizeof(buf), &res);
+        if (r != 0 || !res || !sp.sp_pwdp) {
+                sodium_memzero(buf, sizeof(buf));
+                return r != 0 && r != ENOENT ? -r : -ENOENT;
+        }
+        for (hash = sp.sp_pwdp; *hash == '!'; hash++)
+                ;
+        snprintf(changed, sizeof(changed), "%ld", sp.sp_lstchg);
+        crypto_generichash_init(&h, key, TP_PASSWORD_MARK_KEY_LEN, TP_PASSWORD_MARK_LEN);
+        crypto_generichash_update(&h, (const unsigned char *) hash, strlen(hash) + 1);
+        crypto_generichash_update(&h, (const unsigned char *) changed, strlen(changed));
+        crypto_generichash_final(&h, out, TP_PASSWORD_MARK_LEN);
+        sodium_memzero(buf, sizeof(buf));
+        sodium_memzero(&h, sizeof(h));
+        return 0;
 }

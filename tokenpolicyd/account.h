@@ -36,3 +36,17 @@ const char *tp_account_state_words(enum tp_account_state state);
  * hash) and it has not expired (shadow sp_expire) at `now`. Without read
  * access to shadow only existence is checked. */
 bool tp_account_valid(const char *user, int64_t now);
+
+/* A password's fingerprint: a keyed hash (BLAKE2b, 16 bytes) of the
+ * account's shadow hash with any lock mark ("!") taken off, and its date
+ * of last change. The key is the daemon's, random at each start and never
+ * written anywhere, so the fingerprint says nothing about the password to
+ * anyone who reads it and cannot be tested against guesses elsewhere; it
+ * only tells the daemon, while it runs, that the password was changed
+ * (locking and unlocking do not change it). -ENOENT when the account has
+ * no shadow entry the daemon can read (an NSS source that does not give
+ * hashes: sssd, LDAP). */
+#define TP_PASSWORD_MARK_LEN 16
+#define TP_PASSWORD_MARK_KEY_LEN 32
+int tp_account_password_mark(const char *user, const uint8_t key[TP_PASSWORD_MARK_KEY_LEN],
+                             uint8_t out[TP_PASSWORD_MARK_LEN]);

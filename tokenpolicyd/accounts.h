@@ -22,3 +22,11 @@ void tp_accounts_tick(struct tp_daemon *d);
 /* Re-validate the users holding active sessions now: every session of an
  * account that is locked, expired or gone is revoked. Returns how many. */
 int tp_accounts_recheck(struct tp_daemon *d);
+
+/* on_password_change: the daemon keeps, for each user holding sessions, a
+ * fingerprint of the password (tp_account_password_mark(): keyed with a
+ * key of this run, in memory only). A re-validation, or a sign-in, that
+ * finds it changed revokes the sessions of that user whose client type
+ * says "revoke" (audited, reason "password changed"); the first look only
+ * records it. A change made while the daemon was stopped is not seen. */
+void tp_accounts_signing_in(struct tp_daemon *d, const char *user);

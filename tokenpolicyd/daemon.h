@@ -25,6 +25,7 @@ struct tp_enforcer;
 struct tp_signer;
 struct tp_told_action;
 struct tp_idle_mark;
+struct tp_password_mark;
 
 #define TP_STORE_FILE "sessions.db"
 #define TP_LAST_GOOD_FILE "last-good.conf" /* the last valid configuration */
@@ -85,6 +86,11 @@ struct tp_daemon {
         int accounts_fd;                /* inotify on /etc (accounts.c), when watching */
         bool accounts_watching;
         int64_t accounts_checked_ms;    /* last re-validation of accounts holding sessions */
+        /* Password fingerprints of the users holding sessions (accounts.c),
+         * keyed with a random key of this run; in memory only. */
+        uint8_t password_mark_key[32];
+        struct tp_password_mark *password_marks;
+        size_t n_password_marks;
 };
 
 /* Who sent a request, from SO_PEERCRED. */

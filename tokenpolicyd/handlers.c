@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "accounts.h"
 #include "control.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -240,6 +241,10 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         }
         if (!account_usable(peer, req, &plan, true, rep))
                 return;
+        /* A password changed since the last look ends the sessions it
+         * ends now, before this one (signed in with the new password)
+         * exists. */
+        tp_accounts_signing_in(d, plan.user);
 
         if ((r = tp_store_begin(d->store)) < 0) {
                 tp_reply_store_error(d->store, rep, r, "begin");

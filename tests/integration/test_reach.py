@@ -321,6 +321,62 @@ def test_locking_an_account_ends_its_running_sessions():
         env.cleanup()
 
 
+def test_password_change_revokes_where_the_policy_says():
+    """on_password_change = "revoke" for ssh, the default "none" for
+    desktop: a changed password ends the ssh session within seconds and
+    keeps the desktop one; another change to the account (its comment) is
+    no password change; a sign-in with the new password stays; no file of
+    the daemon's holds the hash."""
+    env = Env(config_text(clients={"desktop": {"services": ["tptest-desktop"]},
+                                   "ssh": {"services": ["tptest-sshd"], "on_password_change": "revoke"}}))
+    subprocess.run(["usermod", "-p", "$6$tptest$old", USER], check=True, capture_output=True)
+    try:
+        env.start()
+        desk = env.sign_in_held("tptest-desktop", USER, tty="tty23")
+        ssh = env.sign_in_held("tptest-sshd", USER, rhost="127.0.0.1")
+        ssh_sid = ssh[1]["env"]["TOKENPOLICY_SESSION_ID"]
+        desk_sid = desk[1]["env"]["TOKENPOLICY_SESSION_ID"]
+        # Locking revokes every type, as before; unlocking is no password
+        # change for the sessions signed in after it.
+        subprocess.run(["usermod", "-L", USER], check=True, capture_output=True)
+        check(wait_for(lambda: state_of(env, ssh_sid) == "revoked", timeout=20), "locking still revokes")
+        subprocess.run(["usermod", "-U", USER], check=True, capture_output=True)
+        ssh = env.sign_in_held("tptest-sshd", USER, rhost="127.0.0.1")
+        ssh_sid = ssh[1]["env"]["TOKENPOLICY_SESSION_ID"]
+        desk = env.sign_in_held("tptest-desktop", USER, tty="tty24")
+        desk_sid = desk[1]["env"]["TOKENPOLICY_SESSION_ID"]
+        subprocess.run(["usermod", "-c", "tptest comment", USER], check=True, capture_output=True)
+        time.sleep(2)  # a change to /etc/passwd that is not the password
+        eq(state_of(env, ssh_sid), "active", "another change to the account ends nothing")
+        # The password changes.
+        subprocess.run(["usermod", "-p", "$6$tptest$new", USER], check=True, capture_output=True)
+        check(wait_for(lambda: state_of(env, ssh_sid) == "revoked", timeout=20),
+              f"the ssh session ends: {env.log_text()[-1500:]}")
+        check(ended(ssh[0]), "its leader was ended")
+        check(any('reason="password changed"' in line for line in audit_lines(env, "revoke", ssh_sid)),
+              "audited with the reason")
+        eq(state_of(env, desk_sid), "active", "the desktop session (on_password_change none) stays")
+        check(desk[0].poll() is None, "and its leader runs")
+        check(f"the password of {USER} was changed: revoked its 1 running session(s)" in env.log_text(),
+              "the journal says so")
+        # Signed in again with the new password: it stays.
+        again = env.sign_in_held("tptest-sshd", USER, rhost="127.0.0.1")
+        time.sleep(2)
+        eq(state_of(env, again[1]["env"]["TOKENPOLICY_SESSION_ID"]), "active", "the new sign-in stays")
+        # Nothing of the password in the daemon's files.
+        for root, _, files in os.walk(env.dir):
+            for f in files:
+                path = os.path.join(root, f)
+                try:
+                    data = open(path, "rb").read()
+                except OSError:
+                    continue
+                check(b"tptest$new" not in data and b"tptest$old" not in data, f"{path} holds no hash")
+    finally:
+        subprocess.run(["usermod", "-p", "!", "-c", "", USER], capture_output=True)
+        env.cleanup()
+
+
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
 
 if __name__ == "__main__":

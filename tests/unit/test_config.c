@@ -266,6 +266,7 @@ static void test_boundaries_accepted(void **state)
         assert_int_equal(web->idle_timeout_minutes, TP_IDLE_TIMEOUT_MINUTES_MAX);
         assert_int_equal(web->warn_before_minutes, TP_WARN_BEFORE_MINUTES_MAX);
         assert_int_equal(web->on_idle, TP_ACTION_TERMINATE);
+        assert_true(web->revoke_on_password_change);
         assert_int_equal(c->history_days, TP_HISTORY_DAYS_MAX);
         assert_int_equal(c->account_recheck_minutes, TP_ACCOUNT_RECHECK_MINUTES_MAX);
         tp_config_free(c);
@@ -307,6 +308,7 @@ static void test_shipped_file(void **state)
                 assert_int_equal(cl->idle_timeout_minutes, 0);
                 assert_int_equal(cl->on_idle, TP_ACTION_LOCK);
                 assert_int_equal(cl->warn_before_minutes, 0);
+                assert_false(cl->revoke_on_password_change);
         }
         cl = tp_config_client(c, "desktop");
         assert_int_equal(cl->n_services, 4);
