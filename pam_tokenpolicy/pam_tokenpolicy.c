@@ -415,7 +415,7 @@ static void tell_evicted(pam_handle_t *pamh, const struct options *o, const stru
 
                 if (localtime_r(&created, &tm))
                         strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-                say(pamh, o, PAM_TEXT_INFO, "Your older %s session from %s (started %s) was signed out.",
+                say(pamh, o, PAM_TEXT_INFO, "Your older %s session from %s (started %s) is signed out to make room for this one.",
                     e->client, where, when);
         }
 }
