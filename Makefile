@@ -20,6 +20,9 @@ SYSCONFDIR  ?= /etc
 DOCDIR      ?= $(PREFIX)/share/doc/tokenpolicy
 # pam-auth-update(8) profiles (Debian and derivatives).
 PAMCONFIGDIR ?= $(PREFIX)/share/pam-configs
+# The Token policy page for Cockpit (the web console); plain files, no build.
+COCKPITDIR  ?= $(PREFIX)/share/cockpit/tokenpolicy
+COCKPIT_FILES := manifest.json index.html tokenpolicy.js tokenpolicy.css
 # Where this system's PAM modules live (Debian: /lib/<multiarch>/security).
 PAMLIBDIR   := $(shell $(PKG_CONFIG) --variable=libdir pam 2>/dev/null)
 MULTIARCH   := $(shell $(CC) -print-multiarch 2>/dev/null)
@@ -60,19 +63,21 @@ COMMON_SRC  := common/proto.c common/wire.c common/io.c common/svcmap.c common/w
 SHARED_SRC  := shared/jose.c shared/crypto.c shared/keyring.c shared/jwks.c shared/jwt.c
 VERIFY_SRC  := shared/jose.c shared/crypto.c shared/keyring.c shared/jwt.c common/wipe.c
 TOKEN_SRC   := tokenpolicyd/secrets.c tokenpolicyd/signer.c tokenpolicyd/jwt_sign.c $(SHARED_SRC)
-DAEMON_LIB_SRC := tokenpolicyd/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tokenpolicyd/expiry.c \
+DAEMON_LIB_SRC := shared/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tokenpolicyd/expiry.c \
                $(TOKEN_SRC)
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
                tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c tokenpolicyd/notify.c \
-               tokenpolicyd/enforce.c tokenpolicyd/query.c tokenpolicyd/keys.c tokenpolicyd/pidfile.c \
+               tokenpolicyd/enforce.c tokenpolicyd/proctree.c tokenpolicyd/query.c tokenpolicyd/keys.c tokenpolicyd/pidfile.c \
                tokenpolicyd/delivery.c \
                tokenpolicyd/mapfile.c \
                tokenpolicyd/trust.c tokenpolicyd/conffile.c tokenpolicyd/notice.c \
                tokenpolicyd/boot.c tokenpolicyd/retention.c tokenpolicyd/idle.c \
                tokenpolicyd/request.c tokenpolicyd/rights.c tokenpolicyd/reply.c tokenpolicyd/plan.c \
-               tokenpolicyd/control.c tokenpolicyd/store_pg.c tokenpolicyd/fleetkeys.c $(DAEMON_LIB_SRC)
+               tokenpolicyd/control.c tokenpolicyd/store_pg.c tokenpolicyd/fleetkeys.c \
+               tokenpolicyd/accounts.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
-CTL_SRC     := $(wildcard tokenpolicyctl/*.c) $(filter-out common/%,$(VERIFY_SRC))
+CTL_SRC     := $(wildcard tokenpolicyctl/*.c) $(filter-out common/%,$(VERIFY_SRC)) shared/config.c \
+               shared/confedit.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -125,7 +130,7 @@ $(B)/tokenpolicyd: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL) $(LIBSODIUM) $(LIBSQLITE) $(LIBSYSTEMD) $(LIBPQ)
 
 $(B)/tokenpolicyctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBSSL)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL)
 
 # The module is thin: the shared codec and libpam only, exports pam_sm_* only.
 $(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pam_tokenpolicy.map
@@ -136,8 +141,9 @@ $(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pa
 $(B)/tests/test_wire: $(call obj,tests/unit/test_wire.c $(COMMON_SRC))
 $(B)/tests/test_strtable: $(call obj,tests/unit/test_strtable.c)
 $(B)/tests/test_expiry: $(call obj,tests/unit/test_expiry.c tokenpolicyd/expiry.c)
-$(B)/tests/test_config: $(call obj,tests/unit/test_config.c tokenpolicyd/config.c $(COMMON_SRC))
-$(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.c tokenpolicyd/config.c $(COMMON_SRC))
+$(B)/tests/test_config: $(call obj,tests/unit/test_config.c shared/config.c $(COMMON_SRC))
+$(B)/tests/test_confedit: $(call obj,tests/unit/test_confedit.c shared/confedit.c shared/config.c $(COMMON_SRC))
+$(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.c shared/config.c $(COMMON_SRC))
 $(B)/tests/test_store: $(call obj,tests/unit/test_store.c tokenpolicyd/store.c $(COMMON_SRC))
 $(B)/tests/test_wipe: $(call obj,tests/unit/test_wipe.c common/wipe.c)
 $(B)/tests/test_jose: $(call obj,tests/unit/test_jose.c shared/jose.c)
@@ -155,7 +161,7 @@ $(B)/tests/test_jwt_sign: $(call obj,tests/unit/test_jwt_sign.c tests/unit/token
 $(B)/tests/test_log: $(call obj,tests/unit/test_log.c tokenpolicyd/log.c)
 $(B)/tests/test_pidfile: $(call obj,tests/unit/test_pidfile.c tokenpolicyd/pidfile.c)
 $(B)/tests/test_mapfile: $(call obj,tests/unit/test_mapfile.c tokenpolicyd/mapfile.c tokenpolicyd/log.c \
-		tokenpolicyd/config.c $(COMMON_SRC))
+		shared/config.c $(COMMON_SRC))
 $(B)/tests/test_output: $(call obj,tests/unit/test_output.c tokenpolicyctl/output.c $(COMMON_SRC))
 $(B)/tests/test_svcmap: $(call obj,tests/unit/test_svcmap.c $(COMMON_SRC))
 $(B)/tests/test_trust: $(call obj,tests/unit/test_trust.c tokenpolicyd/trust.c)
@@ -165,10 +171,12 @@ $(B)/tests/test_notice: $(call obj,tests/unit/test_notice.c tokenpolicyd/notice.
 $(B)/tests/test_request: $(call obj,tests/unit/test_request.c tokenpolicyd/request.c tokenpolicyd/rights.c \
 		tokenpolicyd/reply.c tokenpolicyd/log.c tokenpolicyd/account.c $(COMMON_SRC))
 $(B)/tests/test_plan: $(call obj,tests/unit/test_plan.c tokenpolicyd/plan.c tokenpolicyd/reply.c \
-		tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/store.c tokenpolicyd/config.c \
-		tokenpolicyd/policy.c tokenpolicyd/enforce.c $(COMMON_SRC))
+		tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/store.c shared/config.c \
+		tokenpolicyd/policy.c tokenpolicyd/enforce.c tokenpolicyd/proctree.c $(COMMON_SRC))
 # test_enforce runs the fake logind: build it too (order-only, not linked).
-$(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enforce.c $(COMMON_SRC)) \
+$(B)/tests/test_proctree: $(call obj,tests/unit/test_proctree.c tokenpolicyd/proctree.c)
+$(B)/tests/test_enforce: $(call obj,tests/unit/test_enforce.c tokenpolicyd/enforce.c tokenpolicyd/proctree.c \
+		$(COMMON_SRC)) \
 		| $(B)/tests/fake-logind
 $(B)/tests/test_%:
 	@mkdir -p $(dir $@)
@@ -192,13 +200,13 @@ $(B)/tests/fake-logind: $(call obj,tests/fake-logind.c)
 
 # Fuzzing (libFuzzer): harnesses in tests/fuzz/, built with clang into their
 # own tree with ASan and UBSan, each run for FUZZ_SECONDS on a copy of its
-# seed corpus. `make check` runs them for 30 s each through tests/run-fuzz.
+# seed corpus. `make check` runs them for 12 s each through tests/run-fuzz.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 300
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g $(WARNFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_CPPFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(CPPFLAGS))
-FUZZ_NAMES   := frame config jwt policy svcmap
+FUZZ_NAMES   := frame config jwt policy svcmap confedit
 FUZZERS      := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZ_NAMES))
 fuzz_obj = $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(1))
 
@@ -209,10 +217,11 @@ $(FUZZ_B)/obj/%.o: %.c
 -include $(shell find $(FUZZ_B)/obj -name '*.d' 2>/dev/null)
 
 $(FUZZ_B)/fuzz_frame: $(call fuzz_obj,tests/fuzz/fuzz_frame.c common/proto.c common/wire.c common/wipe.c)
-$(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c tokenpolicyd/config.c common/proto.c common/wire.c \
+$(FUZZ_B)/fuzz_config: $(call fuzz_obj,tests/fuzz/fuzz_config.c shared/config.c common/proto.c common/wire.c \
 		common/wipe.c)
 $(FUZZ_B)/fuzz_jwt: $(call fuzz_obj,tests/fuzz/fuzz_jwt.c $(TOKEN_SRC) common/wipe.c)
 $(FUZZ_B)/fuzz_policy: $(call fuzz_obj,tests/fuzz/fuzz_policy.c tokenpolicyd/policy.c)
+$(FUZZ_B)/fuzz_confedit: $(call fuzz_obj,tests/fuzz/fuzz_confedit.c shared/confedit.c)
 $(FUZZ_B)/fuzz_svcmap: $(call fuzz_obj,tests/fuzz/fuzz_svcmap.c common/svcmap.c common/io.c common/proto.c \
 		common/wire.c common/wipe.c)
 $(FUZZ_B)/fuzz_%:
@@ -296,6 +305,8 @@ install: all
 	install -m 0644 etc/pam.d/sshd.example etc/pam.d/gdm-password.example \
 		$(DESTDIR)$(DOCDIR)/examples/pam.d/
 	install -m 0644 etc/pam-configs/tokenpolicy $(DESTDIR)$(PAMCONFIGDIR)/tokenpolicy
+	install -d $(DESTDIR)$(COCKPITDIR)
+	for f in $(COCKPIT_FILES); do install -m 0644 cockpit/tokenpolicy/$$f $(DESTDIR)$(COCKPITDIR)/; done
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/tokenpolicyd $(DESTDIR)$(BINDIR)/tokenpolicyctl \
@@ -305,6 +316,8 @@ uninstall:
 	rm -f $(DESTDIR)$(DOCDIR)/examples/pam.d/sshd.example \
 		$(DESTDIR)$(DOCDIR)/examples/pam.d/gdm-password.example \
 		$(DESTDIR)$(PAMCONFIGDIR)/tokenpolicy
+	for f in $(COCKPIT_FILES); do rm -f $(DESTDIR)$(COCKPITDIR)/$$f; done
+	if [ -d $(DESTDIR)$(COCKPITDIR) ]; then rmdir --ignore-fail-on-non-empty $(DESTDIR)$(COCKPITDIR); fi
 	for d in $(DESTDIR)$(DOCDIR)/examples/pam.d $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR); do \
 		if [ -d "$$d" ]; then rmdir --ignore-fail-on-non-empty "$$d"; fi; done
 	@echo "$(SYSCONFDIR)/tokenpolicy.conf is kept; remove it by hand if you no longer need it."

@@ -302,9 +302,12 @@ static int put_req_revoke(struct tp_wire_writer *w, const struct tp_req_revoke *
 {
         int r;
 
+        if (v->flags & ~TP_REVOKE_FLAGS_ALL)
+                return -EINVAL;
         if ((r = tp_wire_put_str(w, v->session_id, sizeof(v->session_id))) < 0 ||
             (r = tp_wire_put_str(w, v->user, sizeof(v->user))) < 0 ||
-            (r = tp_wire_put_str(w, v->client, sizeof(v->client))) < 0)
+            (r = tp_wire_put_str(w, v->client, sizeof(v->client))) < 0 ||
+            (r = tp_wire_put_u32(w, v->flags)) < 0)
                 return r;
         return 0;
 }
@@ -315,8 +318,11 @@ static int get_req_revoke(struct tp_wire_reader *rd, struct tp_req_revoke *v)
 
         if ((r = tp_wire_get_str(rd, v->session_id, sizeof(v->session_id))) < 0 ||
             (r = tp_wire_get_str(rd, v->user, sizeof(v->user))) < 0 ||
-            (r = tp_wire_get_str(rd, v->client, sizeof(v->client))) < 0)
+            (r = tp_wire_get_str(rd, v->client, sizeof(v->client))) < 0 ||
+            (r = tp_wire_get_u32(rd, &v->flags)) < 0)
                 return r;
+        if (v->flags & ~TP_REVOKE_FLAGS_ALL)
+                return -EPROTO;
         return 0;
 }
 
@@ -771,6 +777,10 @@ int tp_request_encode(const struct tp_request *req, uint8_t *out, size_t outsz)
         case TP_REQ_HOSTS:
                 r = tp_wire_put_str(&w, req->u.hosts.after, sizeof(req->u.hosts.after));
                 break;
+        case TP_REQ_OUTCOME:
+                if ((r = tp_wire_put_str(&w, req->u.outcome.session_id, sizeof(req->u.outcome.session_id))) >= 0)
+                        r = put_bool(&w, req->u.outcome.completed);
+                break;
         default: /* STATUS, RELOAD, POLICY, ROTATE_KEY: empty payload */
                 r = 0;
                 break;
@@ -816,6 +826,10 @@ int tp_request_decode(uint8_t type, const uint8_t *payload, size_t len, struct t
                 break;
         case TP_REQ_HOSTS:
                 r = tp_wire_get_str(&rd, out->u.hosts.after, sizeof(out->u.hosts.after));
+                break;
+        case TP_REQ_OUTCOME:
+                if ((r = tp_wire_get_str(&rd, out->u.outcome.session_id, sizeof(out->u.outcome.session_id))) >= 0)
+                        r = get_bool(&rd, &out->u.outcome.completed);
                 break;
         default:
                 r = 0;
@@ -879,6 +893,10 @@ int tp_reply_encode(const struct tp_reply *rep, uint8_t *out, size_t outsz)
                 case TP_REQ_HOSTS:
                         r = put_rep_hosts(&w, &rep->u.hosts);
                         break;
+                case TP_REQ_OUTCOME:
+                        if ((r = tp_wire_put_u32(&w, rep->u.outcome.enforced)) >= 0)
+                                r = tp_wire_put_u32(&w, rep->u.outcome.reinstated);
+                        break;
                 default: /* CLOSE, RELOAD: empty body */
                         r = 0;
                         break;
@@ -934,6 +952,10 @@ int tp_reply_decode(uint8_t type, const uint8_t *payload, size_t len, struct tp_
                         break;
                 case TP_REQ_ROTATE_KEY:
                         r = get_rep_rotate(&rd, &out->u.rotate);
+                        break;
+                case TP_REQ_OUTCOME:
+                        if ((r = tp_wire_get_u32(&rd, &out->u.outcome.enforced)) >= 0)
+                                r = tp_wire_get_u32(&rd, &out->u.outcome.reinstated);
                         break;
                 case TP_REQ_REVOKE_KEY:
                         r = get_rep_revoke_key(&rd, &out->u.revoke_key);
@@ -1025,6 +1047,7 @@ static const char *const tp_msg_type_table[TP_REQ_MAX_ + 1] = {
         [TP_REQ_REVOKE_KEY] = "revoke-key",
         [TP_REQ_LIST] = "list",
         [TP_REQ_HOSTS] = "hosts",
+        [TP_REQ_OUTCOME] = "outcome",
 };
 TP_DEFINE_STRING_TABLE_LOOKUP(tp_msg_type)
 

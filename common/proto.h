@@ -67,7 +67,8 @@ enum tp_msg_type {
         TP_REQ_LIST = 15,       /* sessions, a page at a time after a cursor */
         /* 16: not assigned. */
         TP_REQ_HOSTS = 17,      /* the hosts of a fleet, a page at a time */
-        TP_REQ_MAX_ = 17,       /* highest type; not every lower number is one */
+        TP_REQ_OUTCOME = 30,    /* how a sign-in's PAM handle ended: evictions stand or are undone */
+        TP_REQ_MAX_ = 30,       /* highest type; not every lower number is one */
         TP_REPLY_FLAG = 0x80, /* reply type = request type | TP_REPLY_FLAG */
 };
 
@@ -131,7 +132,8 @@ enum tp_store_kind {
  * audit trail records what really happens. */
 #define TP_SIGNIN_IGNORE_UNMAPPED 0x01u /* unmapped=ignore: an unmapped service is let through */
 #define TP_SIGNIN_EXEMPT 0x02u          /* the user gets in whatever the answer (root) */
-#define TP_SIGNIN_FLAGS_ALL 0x03u
+#define TP_SIGNIN_OUTCOME 0x04u         /* OPEN: an OUTCOME follows when the PAM handle ends */
+#define TP_SIGNIN_FLAGS_ALL 0x07u
 
 /* ACCESS and OPEN. `client` may be empty: the daemon then maps the service
  * (docs/product.md §2). leader_pid and logind_session are used by OPEN
@@ -174,11 +176,25 @@ struct tp_req_list {
         char host[TP_HOST_ID_MAX]; /* optional, trailing: only the sessions this host runs */
 };
 
-/* REVOKE: either session_id, or user (and optionally client). */
+/* REVOKE flags */
+#define TP_REVOKE_OTHERS 0x01u /* every active session of session_id's user but session_id */
+#define TP_REVOKE_FLAGS_ALL 0x01u
+
+/* REVOKE: session_id; or user (and optionally client); or (root) client
+ * alone, every user's; or, with TP_REVOKE_OTHERS, session_id naming the
+ * caller's current session: all the others of its user. */
 struct tp_req_revoke {
         char session_id[TP_SESSION_ID_MAX];
         char user[TP_USER_MAX];
         char client[TP_CLIENT_MAX];
+        uint32_t flags; /* TP_REVOKE_*; any other bit is a protocol error */
+};
+
+/* OUTCOME: the PAM handle of the sign-in that opened session_id ended,
+ * with success (completed = 1) or failure. */
+struct tp_req_outcome {
+        char session_id[TP_SESSION_ID_MAX];
+        uint8_t completed;
 };
 
 /* VERIFY */
@@ -206,6 +222,7 @@ struct tp_request {
                 struct tp_req_revoke revoke;
                 struct tp_req_key key;         /* REVOKE_KEY */
                 struct tp_req_hosts hosts;
+                struct tp_req_outcome outcome;
                 /* STATUS, RELOAD, POLICY, ROTATE_KEY carry no body */
         } u;
 };
@@ -382,6 +399,12 @@ struct tp_rep_revoke_key {
         uint8_t rotated;                  /* 1: kid was the current key, replaced */
 };
 
+/* OUTCOME */
+struct tp_rep_outcome {
+        uint32_t enforced;   /* evicted sessions now ended for good */
+        uint32_t reinstated; /* evicted sessions active again (the sign-in failed) */
+};
+
 /* Large (tens of KiB): allocate on the heap, not the stack. */
 struct tp_reply {
         uint8_t type;   /* request type | TP_REPLY_FLAG */
@@ -399,6 +422,7 @@ struct tp_reply {
                 struct tp_rep_rotate rotate;
                 struct tp_rep_revoke_key revoke_key;
                 struct tp_rep_hosts hosts;
+                struct tp_rep_outcome outcome;
                 /* CLOSE, RELOAD carry no body */
         } u;
 };

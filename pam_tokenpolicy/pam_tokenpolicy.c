@@ -45,6 +45,8 @@
 /* The user this handle's auth stack reached the module for; see
  * pam_sm_authenticate. */
 #define DATA_AUTHENTICATED "pam_tokenpolicy_authenticated"
+/* The sign-in to report when the handle ends; see note_outcome(). */
+#define DATA_OUTCOME "pam_tokenpolicy_outcome"
 
 struct options {
         const char *socket;
@@ -331,6 +333,77 @@ static void export_tokens(pam_handle_t *pamh, const struct tp_rep_tokens *t)
                 remember(pamh, DATA_REFRESH, t->refresh_token);
 }
 
+static void free_reply(struct tp_reply *rep);
+
+/* What pam_end() needs to report how this handle's sign-in ended. */
+struct outcome_note {
+        char *socket;
+        int timeout_ms;
+        uid_t trust_uid;
+        bool evicted; /* the sign-in evicted sessions: a success is worth saying */
+        char session_id[TP_SESSION_ID_MAX];
+};
+
+/* pam_end() hands every cleanup function the status the application ends
+ * the handle with: sshd, login and the display managers end a sign-in that
+ * a later session module refused with that failure. A failing "required"
+ * module does not stop the stack, so no line of it can see the failure;
+ * this is the one place that can. The daemon then closes the session and
+ * reinstates what it evicted (a success lets it end them at once; without
+ * any report it ends them after a short grace). Nothing is sent when the
+ * data is only replaced, or ended quietly in a forked child
+ * (PAM_DATA_SILENT), whose parent still owns the sign-in. */
+static void cleanup_outcome(pam_handle_t *pamh, void *data, int error_status)
+{
+        struct outcome_note *note = data;
+        struct tp_request req = { .type = TP_REQ_OUTCOME };
+        struct tp_reply *rep = NULL;
+        char why[256] = "";
+        int status = error_status & ~(PAM_DATA_SILENT | PAM_DATA_REPLACE);
+        int r;
+
+        if (!note)
+                return;
+        if ((error_status & (PAM_DATA_SILENT | PAM_DATA_REPLACE)) || (status == PAM_SUCCESS && !note->evicted))
+                goto out;
+        strcpy(req.u.outcome.session_id, note->session_id);
+        req.u.outcome.completed = status == PAM_SUCCESS;
+        if (!(rep = calloc(1, sizeof(*rep))))
+                goto out;
+        r = tp_io_call_trusted(note->socket, note->timeout_ms, note->trust_uid, &req, rep, why, sizeof(why));
+        if (r < 0)
+                pam_syslog(pamh, LOG_WARNING,
+                           "cannot tell tokenpolicyd how the sign-in of session %s ended (%s): %s",
+                           note->session_id, pam_strerror(pamh, status), why[0] ? why : strerror(-r));
+        else if (status != PAM_SUCCESS)
+                pam_syslog(pamh, LOG_NOTICE, "session %s: the sign-in failed (%s): %s", note->session_id,
+                           pam_strerror(pamh, status), rep->message);
+out:
+        free_reply(rep);
+        free(note->socket);
+        free(note);
+}
+
+static void note_outcome(pam_handle_t *pamh, const struct options *o, const struct tp_rep_tokens *t)
+{
+        struct outcome_note *note = calloc(1, sizeof(*note));
+
+        if (!note || !(note->socket = strdup(o->socket)) || strlen(t->session_id) >= sizeof(note->session_id)) {
+                if (note)
+                        free(note->socket);
+                free(note);
+                return; /* the daemon ends the evicted sessions after its grace */
+        }
+        note->timeout_ms = o->timeout_ms;
+        note->trust_uid = o->trust_uid;
+        note->evicted = t->n_evicted > 0;
+        strcpy(note->session_id, t->session_id);
+        if (pam_set_data(pamh, DATA_OUTCOME, note, cleanup_outcome) != PAM_SUCCESS) {
+                free(note->socket);
+                free(note);
+        }
+}
+
 static void tell_evicted(pam_handle_t *pamh, const struct options *o, const struct tp_rep_tokens *t)
 {
         for (uint8_t i = 0; i < t->n_evicted; i++) {
@@ -342,7 +415,7 @@ static void tell_evicted(pam_handle_t *pamh, const struct options *o, const stru
 
                 if (localtime_r(&created, &tm))
                         strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-                say(pamh, o, PAM_TEXT_INFO, "Your older %s session from %s (started %s) was signed out.",
+                say(pamh, o, PAM_TEXT_INFO, "Your older %s session from %s (started %s) is signed out to make room for this one.",
                     e->client, where, when);
         }
 }
@@ -454,6 +527,7 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
                         return PAM_SUCCESS; /* no client type: no session to record */
                 req.u.signin.flags |= TP_SIGNIN_EXEMPT;
         }
+        req.u.signin.flags |= TP_SIGNIN_OUTCOME; /* cleanup_outcome() reports it */
         if (!(rep = new_reply(pamh)))
                 return PAM_BUF_ERR;
         if (ask(pamh, &o, &req, rep) < 0 || rep->status == TP_STATUS_ERROR) {
@@ -466,6 +540,7 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
                  * re-authentication renewed it, and would turn on_expiry =
                  * lock into terminate. The daemon alone ends sessions. */
                 export_tokens(pamh, &rep->u.tokens);
+                note_outcome(pamh, &o, &rep->u.tokens);
                 tell_evicted(pamh, &o, &rep->u.tokens);
                 if (o.debug)
                         pam_syslog(pamh, LOG_DEBUG, "session %s (%s) opened for %s",

@@ -233,6 +233,7 @@ static bool parse_session_id(const char *s, char out[TP_SESSION_ID_MAX])
 struct revoke_options {
         const char *user;
         const char *client;
+        bool others;
 };
 
 static int handle_revoke_option(struct ctl_context *ctx, int opt, void *userdata)
@@ -242,6 +243,8 @@ static int handle_revoke_option(struct ctl_context *ctx, int opt, void *userdata
         (void) ctx;
         if (opt == CTL_OPT_USER)
                 o->user = optarg;
+        else if (opt == CTL_OPT_OTHERS)
+                o->others = true;
         else
                 o->client = optarg;
         return 0;
@@ -252,6 +255,7 @@ int ctl_cmd_revoke(struct ctl_context *ctx, int argc, char **argv)
         static const struct option revoke_options[] = {
                 { "user", required_argument, NULL, CTL_OPT_USER },
                 { "client", required_argument, NULL, CTL_OPT_CLIENT },
+                { "others", no_argument, NULL, CTL_OPT_OTHERS },
                 {},
         };
         static const struct ctl_options options = {
@@ -267,9 +271,21 @@ int ctl_cmd_revoke(struct ctl_context *ctx, int argc, char **argv)
         if ((r = ctl_parse_options(ctx, argc, argv, &options, &o)) != CTL_OPTIONS_PARSED)
                 return r;
 
-        if (optind < argc) {
+        if (o.others) {
+                const char *sid = getenv(TP_ENV_SESSION_ID);
+
+                if (optind < argc || o.user || o.client)
+                        return ctl_report_usage(ctx, "--others takes no SESSION_ID, --user or --client");
+                if (!sid || sid[0] == '\0' || !parse_session_id(sid, req.u.revoke.session_id)) {
+                        ctl_error("--others signs out every session but the current one, which "
+                                  TP_ENV_SESSION_ID " names: run it inside a session opened through "
+                                  "pam_tokenpolicy");
+                        return CTL_EXIT_USAGE;
+                }
+                req.u.revoke.flags = TP_REVOKE_OTHERS;
+        } else if (optind < argc) {
                 if (o.user || o.client)
-                        return ctl_report_usage(ctx, "give either a SESSION_ID or --user, not both");
+                        return ctl_report_usage(ctx, "give either a SESSION_ID or --user/--client, not both");
                 if ((r = ctl_check_no_arguments(ctx, argc, argv, optind + 1)) != 0)
                         return r;
                 if (!parse_session_id(argv[optind], req.u.revoke.session_id))
@@ -277,19 +293,19 @@ int ctl_cmd_revoke(struct ctl_context *ctx, int argc, char **argv)
                                                 "'%s' is not a session id (32 hex digits, as "
                                                 "'" CTL_PROGRAM " sessions' shows)",
                                                 argv[optind]);
-        } else if (o.user) {
-                if ((r = ctl_check_field(ctx, "--user", o.user, TP_USER_MAX)) != 0)
-                        return r;
-                strcpy(req.u.revoke.user, o.user);
+        } else if (o.user || o.client) {
+                if (o.user) {
+                        if ((r = ctl_check_field(ctx, "--user", o.user, TP_USER_MAX)) != 0)
+                                return r;
+                        strcpy(req.u.revoke.user, o.user);
+                }
                 if (o.client) {
                         if ((r = ctl_check_field(ctx, "--client", o.client, TP_CLIENT_MAX)) != 0)
                                 return r;
                         strcpy(req.u.revoke.client, o.client);
                 }
-        } else if (o.client) {
-                return ctl_report_usage(ctx, "--client needs --user");
         } else {
-                return ctl_report_usage(ctx, "give a SESSION_ID or --user U");
+                return ctl_report_usage(ctx, "give a SESSION_ID, --user U, --client C or --others");
         }
 
         if ((r = ctl_request_ok(ctx, &req, &rep)) != CTL_EXIT_OK)

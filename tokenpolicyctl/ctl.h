@@ -39,6 +39,10 @@ enum {
         CTL_OPT_KEY,
         CTL_OPT_LIMIT,
         CTL_OPT_HOST,
+        CTL_OPT_OTHERS,
+        CTL_OPT_FILE,
+        CTL_OPT_NO_RELOAD,
+        CTL_OPT_DRY_RUN,
 };
 
 struct ctl_context;
@@ -231,3 +235,4 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_explain(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_rotate_key(struct ctl_context *ctx, int argc, char **argv);
 int ctl_cmd_revoke_key(struct ctl_context *ctx, int argc, char **argv);
+int ctl_cmd_config(struct ctl_context *ctx, int argc, char **argv);

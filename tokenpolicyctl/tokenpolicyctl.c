@@ -48,15 +48,20 @@ static const struct ctl_command commands[] = {
         },
         {
                 .name = "revoke",
-                .synopsis = "SESSION_ID | --user U [--client C]",
+                .synopsis = "SESSION_ID | --user U [--client C] | --client C | --others",
                 .summary = "revoke sessions (root: any; others: their own)",
-                .help = "Revoke one session by its id (32 hex digits, as 'sessions' shows), or every\n"
-                        "active session of a user, optionally only those of one client type. The\n"
-                        "running sessions then get the client type's on_revoke action, each from\n"
-                        "the daemon of the host it runs on (in fleet mode, any host of the fleet).\n"
-                        "Root may revoke any session; other users only their own.\n",
+                .help = "Revoke one session by its id (32 hex digits, as 'sessions' shows), every\n"
+                        "active session of a user (optionally only those of one client type), every\n"
+                        "user's active sessions of one client type (root), or, run inside a session,\n"
+                        "every other session of yours (sign out everywhere else). The running\n"
+                        "sessions then get the client type's on_revoke action, each from the daemon\n"
+                        "of the host it runs on (in fleet mode, any host of the fleet). Root may\n"
+                        "revoke any session; other users only their own.\n",
                 .options = "  --user U       revoke the active sessions of user U\n"
-                        "  --client C     with --user: only sessions of client type C\n",
+                        "  --client C     only sessions of client type C; without --user, every\n"
+                        "                 user's (root only)\n"
+                        "  --others       every active session of yours but the one $" TP_ENV_SESSION_ID "\n"
+                        "                 names (run it inside a session)\n",
                 .run = ctl_cmd_revoke,
         },
         {
@@ -165,6 +170,31 @@ static const struct ctl_command commands[] = {
                         "key, which signs from then on. KID is the key id that jwks.json and\n"
                         "'verify' show; one that begins with - goes after --. Root only.\n",
                 .run = ctl_cmd_revoke_key,
+        },
+        {
+                .name = "config",
+                .synopsis = "get KEY | set KEY VALUE... | unset KEY... [--file FILE] [--no-reload] [--dry-run]",
+                .summary = "read or change one setting of the configuration file",
+                .help = "Read or change one setting of the configuration file. KEY names it with dots,\n"
+                        "e.g. custom_token_policy, defaults.max_refresh_tokens or\n"
+                        "clients.desktop.on_expiry. get prints its value as the file has it (a\n"
+                        "string without quotes; a group as one 'name = value' line per member)\n"
+                        "and exits 1 when the file does not set it. set writes VALUE: true, false\n"
+                        "and numbers as they are; [...], (...), {...} and \"...\" as libconfig\n"
+                        "syntax; anything else as a string. unset removes the setting, so that\n"
+                        "the value from 'defaults' or the built-in one applies.\n"
+                        "A change is checked by the daemon's own checker on the whole new file and\n"
+                        "written only when valid (errors as FILE:LINE: message, exit 1); the file\n"
+                        "is replaced atomically with its comments and layout kept. When the file\n"
+                        "was saved by someone else meanwhile, their version is kept and the change\n"
+                        "is made again on top of it. Then tokenpolicyd reloads, if it runs and\n"
+                        "reads this file. set takes several KEY VALUE pairs and unset several\n"
+                        "KEYs: all are made in one write, or none. A VALUE that begins with -\n"
+                        "goes after --.\n",
+                .options = "  --file FILE    the configuration file (default " TP_DEFAULT_CONFIG ")\n"
+                        "  --no-reload    change the file only; do not ask tokenpolicyd to reload\n"
+                        "  --dry-run      check the change and report errors; write nothing\n",
+                .run = ctl_cmd_config,
         },
 };
 

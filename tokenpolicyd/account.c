@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <pwd.h>
 #include <shadow.h>
+#include <sodium.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,19 +68,68 @@ static bool password_locked(const char *pwdp)
         return pwdp && pwdp[0] == '!' && pwdp[1] != '\0' && strcmp(pwdp, "!*") != 0;
 }
 
-bool tp_account_valid(const char *user, int64_t now)
+enum tp_account_state tp_account_state(const char *user, int64_t now)
 {
         struct spwd sp, *res = NULL;
         char buf[NSS_BUF];
         uid_t uid;
+        int r;
 
-        if (tp_account_uid(user, &uid) < 0)
-                return false;
+        if ((r = tp_account_uid(user, &uid)) < 0)
+                return r == -ENOENT ? TP_ACCOUNT_UNKNOWN : TP_ACCOUNT_UNREADABLE;
         if (getspnam_r(user, &sp, buf, sizeof(buf), &res) != 0 || !res)
-                return true; /* no shadow entry or no right to read it */
+                return TP_ACCOUNT_VALID; /* no shadow entry or no right to read it */
         if (password_locked(sp.sp_pwdp))
-                return false;
+                return TP_ACCOUNT_LOCKED;
         if (sp.sp_expire > 0 && (int64_t)sp.sp_expire * 86400 <= now)
-                return false;
-        return true;
+                return TP_ACCOUNT_EXPIRED;
+        return TP_ACCOUNT_VALID;
+}
+
+const char *tp_account_state_words(enum tp_account_state state)
+{
+        switch (state) {
+        case TP_ACCOUNT_VALID:
+                return "is valid";
+        case TP_ACCOUNT_UNKNOWN:
+                return "does not exist";
+        case TP_ACCOUNT_LOCKED:
+                return "is locked";
+        case TP_ACCOUNT_EXPIRED:
+                return "has expired";
+        case TP_ACCOUNT_UNREADABLE:
+                return "cannot be read";
+        }
+        return "is not valid";
+}
+
+bool tp_account_valid(const char *user, int64_t now)
+{
+        return tp_account_state(user, now) == TP_ACCOUNT_VALID;
+}
+
+int tp_account_password_mark(const char *user, const uint8_t key[TP_PASSWORD_MARK_KEY_LEN],
+                             uint8_t out[TP_PASSWORD_MARK_LEN])
+{
+        struct spwd sp, *res = NULL;
+        crypto_generichash_state h;
+        char buf[NSS_BUF], changed[32];
+        const char *hash;
+        int r;
+
+        r = getspnam_r(user, &sp, buf, sizeof(buf), &res);
+        if (r != 0 || !res || !sp.sp_pwdp) {
+                sodium_memzero(buf, sizeof(buf));
+                return r != 0 && r != ENOENT ? -r : -ENOENT;
+        }
+        for (hash = sp.sp_pwdp; *hash == '!'; hash++)
+                ;
+        snprintf(changed, sizeof(changed), "%ld", sp.sp_lstchg);
+        crypto_generichash_init(&h, key, TP_PASSWORD_MARK_KEY_LEN, TP_PASSWORD_MARK_LEN);
+        crypto_generichash_update(&h, (const unsigned char *) hash, strlen(hash) + 1);
+        crypto_generichash_update(&h, (const unsigned char *) changed, strlen(changed));
+        crypto_generichash_final(&h, out, TP_PASSWORD_MARK_LEN);
+        sodium_memzero(buf, sizeof(buf));
+        sodium_memzero(&h, sizeof(h));
+        return 0;
 }

@@ -20,7 +20,33 @@ int tp_account_lookup(const char *user, uid_t *ret_uid, char *ret_name, size_t n
 /* The user's login name for a uid, into out. -ENOENT when unknown. */
 int tp_account_name(uid_t uid, char *out, size_t outsz);
 
+/* Why an account may not be used at `now`. */
+enum tp_account_state {
+        TP_ACCOUNT_VALID = 0,
+        TP_ACCOUNT_UNKNOWN,     /* no such user */
+        TP_ACCOUNT_LOCKED,      /* "!" before its password hash (usermod -L, passwd -l) */
+        TP_ACCOUNT_EXPIRED,     /* shadow sp_expire reached (usermod -e) */
+        TP_ACCOUNT_UNREADABLE,  /* NSS failed (a directory unreachable): cannot tell */
+};
+enum tp_account_state tp_account_state(const char *user, int64_t now);
+/* The state in words fit for the user: "is locked", "has expired", ... */
+const char *tp_account_state_words(enum tp_account_state state);
+
 /* True when the account exists, its password is not locked ("!" before a
  * hash) and it has not expired (shadow sp_expire) at `now`. Without read
  * access to shadow only existence is checked. */
 bool tp_account_valid(const char *user, int64_t now);
+
+/* A password's fingerprint: a keyed hash (BLAKE2b, 16 bytes) of the
+ * account's shadow hash with any lock mark ("!") taken off, and its date
+ * of last change. The key is the daemon's, random at each start and never
+ * written anywhere, so the fingerprint says nothing about the password to
+ * anyone who reads it and cannot be tested against guesses elsewhere; it
+ * only tells the daemon, while it runs, that the password was changed
+ * (locking and unlocking do not change it). -ENOENT when the account has
+ * no shadow entry the daemon can read (an NSS source that does not give
+ * hashes: sssd, LDAP). */
+#define TP_PASSWORD_MARK_LEN 16
+#define TP_PASSWORD_MARK_KEY_LEN 32
+int tp_account_password_mark(const char *user, const uint8_t key[TP_PASSWORD_MARK_KEY_LEN],
+                             uint8_t out[TP_PASSWORD_MARK_LEN]);

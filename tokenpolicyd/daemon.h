@@ -25,6 +25,7 @@ struct tp_enforcer;
 struct tp_signer;
 struct tp_told_action;
 struct tp_idle_mark;
+struct tp_password_mark;
 
 #define TP_STORE_FILE "sessions.db"
 #define TP_LAST_GOOD_FILE "last-good.conf" /* the last valid configuration */
@@ -55,6 +56,7 @@ struct tp_daemon {
                 bool expired;
                 bool idle;              /* on_idle, not on_expiry / on_revoke */
                 char why[128];
+                char after[TP_SESSION_ID_MAX]; /* then wait for this sign-in's outcome */
         } *held_actions;
         size_t n_held_actions, cap_held_actions;
         bool holding_actions;
@@ -62,6 +64,7 @@ struct tp_daemon {
                 char id[TP_SESSION_ID_MAX];
                 int64_t expires;
                 bool ended;             /* unschedule it instead */
+                bool forget;            /* no schedule: id's sign-in failed, drop its pending evictions */
         } *held_schedule;
         size_t n_held_schedule, cap_held_schedule;
         struct tp_told_action *told;   /* told why they end, to be ended once the notice is out */
@@ -78,6 +81,21 @@ struct tp_daemon {
         struct tp_store_purge_pos purge; /* the retention pass (retention.c) */
         int64_t purge_due_ms;
         size_t purged;                  /* deleted in this pass so far */
+        struct tp_pending_eviction {    /* evicted, ended only once the sign-in is known good */
+                struct tp_session victim;
+                char by[TP_SESSION_ID_MAX]; /* the session of that sign-in */
+                char why[128];
+                int64_t due_ms;             /* monotonic: enforced then at the latest */
+        } *pending_evictions;
+        size_t n_pending_evictions, cap_pending_evictions;
+        int accounts_fd;                /* inotify on /etc (accounts.c), when watching */
+        bool accounts_watching;
+        int64_t accounts_checked_ms;    /* last re-validation of accounts holding sessions */
+        /* Password fingerprints of the users holding sessions (accounts.c),
+         * keyed with a random key of this run; in memory only. */
+        uint8_t password_mark_key[32];
+        struct tp_password_mark *password_marks;
+        size_t n_password_marks;
 };
 
 /* Who sent a request, from SO_PEERCRED. */

@@ -2,7 +2,8 @@
 /* enforce.c: terminate or lock running sessions, and tell whether they are
  * still running (docs/product.md §4). The only file that includes sd-bus.
  *
- * Must never signal a process it has not proved to be the recorded leader:
+ * Must never signal a process it has not proved to be the recorded leader
+ * (or, through proctree.c, a process below it):
  * a pidfd is opened first and only then is the pid's start time compared
  * with the one recorded at sign-in, so the pidfd provably refers to the
  * checked process and a reused pid is never hit; and never act on, nor take
@@ -30,6 +31,7 @@
 
 #include "enforce.h"
 #include "io.h"
+#include "proctree.h"
 
 #define LOGIND_DESTINATION "org.freedesktop.login1"
 #define LOGIND_PATH "/org/freedesktop/login1"
@@ -334,6 +336,17 @@ static void pending_drop(struct tp_enforcer *e, size_t i)
         e->pending[i] = e->pending[--e->n_pending];
 }
 
+/* SIGTERM to the processes below the leader, then to the leader: a
+ * leader may not pass it on (cockpit-session keeps its bridge), and the
+ * session has ended only when they have. While the pidfd has not polled
+ * exited, the pid is still the leader's. */
+static void term_tree(int pidfd, pid_t leader)
+{
+        if (!pidfd_exited(pidfd))
+                (void) tp_proctree_signal_descendants(NULL, leader, SIGTERM, NULL);
+        (void) pidfd_signal(pidfd, SIGTERM);
+}
+
 size_t tp_enforcer_tick(struct tp_enforcer *e, int64_t now_monotonic_ms)
 {
         size_t i = 0;
@@ -352,7 +365,7 @@ size_t tp_enforcer_tick(struct tp_enforcer *e, int64_t now_monotonic_ms)
 
                 if (now_monotonic_ms >= p->due_ms) {
                         /* -ESRCH: it left during the grace period, as asked */
-                        (void) pidfd_signal(p->pidfd, SIGTERM);
+                        term_tree(p->pidfd, p->pid);
                         pending_drop(e, i);
                 } else if (pidfd_exited(p->pidfd)) {
                         pending_drop(e, i);
@@ -363,7 +376,8 @@ size_t tp_enforcer_tick(struct tp_enforcer *e, int64_t now_monotonic_ms)
         return e->n_pending;
 }
 
-/* SIGHUP to the recorded leader now, SIGTERM after the grace period. */
+/* SIGHUP to the recorded leader now, SIGTERM after the grace period to it
+ * and the processes below it. */
 static int signal_leader(struct tp_enforcer *e, const struct tp_enforce_target *t,
                          const char *prefix, char *what, size_t whatsz)
 {
@@ -400,6 +414,8 @@ static int signal_leader(struct tp_enforcer *e, const struct tp_enforce_target *
         }
         /* No room to wait: the session must still end. */
         not_waiting = r == -ENOSPC ? "too many pending" : "out of memory";
+        if (!pidfd_exited(pidfd))
+                (void) tp_proctree_signal_descendants(NULL, t->leader_pid, SIGTERM, NULL);
         r = pidfd_signal(pidfd, SIGTERM);
         if (r < 0 && r != -ESRCH) {
                 describe(what, whatsz, "%sSIGHUP to leader pid %d; SIGTERM failed: %s", prefix,

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "accounts.h"
 #include "control.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -98,26 +99,58 @@ static void audit_untagged(const struct tp_peer *peer, const struct tp_req_signi
                       undefined ? "undefined client type" : "unmapped service");
 }
 
+/* The same account check at sign-in as at refresh: a locked or expired
+ * account opens no session (docs: tokenpolicyd(8), AUDIT, deny). False
+ * with rep filled and the refusal audited. */
+static bool account_usable(const struct tp_peer *peer, const struct tp_req_signin *req,
+                           const struct tp_signin_plan *plan, bool audit, struct tp_reply *rep)
+{
+        enum tp_account_state st = tp_account_state(plan->user, plan->now);
+        char reason[64];
+
+        if (st != TP_ACCOUNT_LOCKED && st != TP_ACCOUNT_EXPIRED)
+                return true; /* an unknown user is refused by the caller */
+        tp_reply_status(rep, TP_STATUS_DENIED,
+                        "The account %s %s; sign-in is refused. Contact your administrator.", plan->user,
+                        tp_account_state_words(st));
+        snprintf(reason, sizeof(reason), "account %s", tp_account_state_words(st));
+        if (audit)
+                audit_refusal(peer, req, rep, plan->client->name, reason);
+        return false;
+}
+
 static void handle_access(struct tp_daemon *d, const struct tp_peer *peer,
                           const struct tp_req_signin *req, struct tp_reply *rep)
 {
         struct tp_signin_plan plan;
         enum tp_verdict v;
+        /* An access check changes nothing: a refusal is audited (deny),
+         * an allowed check is not, and neither is the refusal of a user
+         * the module lets in whatever the answer (root): the sign-in
+         * that follows records that, once, as allow. */
+        bool audit = !((req->flags & TP_SIGNIN_EXEMPT) && peer->admin);
 
         tp_plan_init(&plan, req, now_wall());
         if (!tp_plan_tag(&plan, d->config, rep)) {
-                audit_untagged(peer, req, rep);
+                if (audit)
+                        audit_untagged(peer, req, rep);
                 return;
         }
         v = tp_plan_access(&plan);
         if (v != TP_VERDICT_ALLOW) {
                 tp_plan_refusal(&plan, v, rep);
-                audit_refusal(peer, req, rep, plan.client->name, "client type disabled");
+                if (audit)
+                        audit_refusal(peer, req, rep, plan.client->name, "client type disabled");
                 return;
         }
+        /* An unknown user is the sign-in's to refuse (the account stack
+         * may still create it, as pam_mkhomedir's neighbours do); a
+         * locked or expired one is refused here already. */
+        if (tp_plan_account(&plan) && !account_usable(peer, req, &plan, audit, rep))
+                return;
         copy_str(rep->u.access.client, sizeof(rep->u.access.client), plan.client->name);
         /* Not audited: the sign-in that follows is, and a user's own checks
-         * must not flood the journal. */
+         * must not flood the journal (tokenpolicyd(8), AUDIT). */
         tp_reply_status(rep, TP_STATUS_OK, "Sign-in from %s clients is allowed.", plan.client->name);
 }
 
@@ -167,7 +200,12 @@ static void signin_effects(struct tp_daemon *d, const struct tp_req_signin *req,
                                                                ? "session limit reached; least recently used signed out"
                                                                : "session limit reached; oldest signed out",
                                              .peer_uid = -1 });
-                tp_lifecycle_enforce(d, victim, false, "signed out at the session limit");
+                /* A module that reports how the PAM handle ends gets the
+                 * eviction enforced only once the sign-in is known good. */
+                if (req->flags & TP_SIGNIN_OUTCOME)
+                        tp_lifecycle_evict_after(d, victim, sess->id, "signed out at the session limit");
+                else
+                        tp_lifecycle_enforce(d, victim, false, "signed out at the session limit");
                 if (i < TP_EVICTED_MAX) {
                         tp_session_to_info(victim, &rep->u.tokens.evicted[i]);
                         rep->u.tokens.n_evicted = (uint8_t)(i + 1);
@@ -201,6 +239,12 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 audit_refusal(peer, req, rep, plan.client->name, "unknown user");
                 return;
         }
+        if (!account_usable(peer, req, &plan, true, rep))
+                return;
+        /* A password changed since the last look ends the sessions it
+         * ends now, before this one (signed in with the new password)
+         * exists. */
+        tp_accounts_signing_in(d, plan.user);
 
         if ((r = tp_store_begin(d->store)) < 0) {
                 tp_reply_store_error(d->store, rep, r, "begin");
@@ -624,87 +668,205 @@ static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
         tp_reply_status(rep, TP_STATUS_OK, "%zu session(s)%s", n, more ? "; more follow" : "");
 }
 
-static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
-                          const struct tp_req_revoke *req, struct tp_reply *rep)
+/* The sessions a REVOKE names, read before anything changes: one by id;
+ * a user's (of one client type or all); every user's of one client type
+ * (root, checked in request.c); or with TP_REVOKE_OTHERS all of a
+ * session's user but that session ("sign out everywhere else"). Returns
+ * false with rep filled when there is nothing to revoke or no right. */
+static bool revoke_targets(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_req_revoke *req,
+                           struct tp_session **ret_rows, size_t *ret_n, struct tp_reply *rep)
 {
         struct tp_store_filter f = { .user = req->user, .client = req->client, .all = false };
-        struct tp_session *rows = NULL, one;
-        size_t n = 0, total = 0;
-        int64_t now = now_wall();
+        bool others = (req->flags & TP_REVOKE_OTHERS) != 0;
+        struct tp_session one, *rows = NULL;
+        size_t n = 0, total = 0, kept = 0;
         int r;
 
-        if (req->session_id[0] == '\0' && req->user[0] == '\0') {
-                tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "Name a session id or a user to revoke.");
-                return;
+        if (others && (!req->session_id[0] || req->user[0] || req->client[0])) {
+                tp_reply_status(rep, TP_STATUS_BAD_REQUEST,
+                                "Revoking the other sessions takes the current session's id, and no user or client type.");
+                return false;
+        }
+        if (!req->session_id[0] && !req->user[0] && !req->client[0]) {
+                tp_reply_status(rep, TP_STATUS_BAD_REQUEST, "Name a session id, a user or a client type to revoke.");
+                return false;
         }
         if (req->session_id[0]) {
                 r = tp_store_get(d->store, req->session_id, &one);
                 if (r == -ENOENT || (r >= 0 && !tp_rights_owns(peer, one.uid))) {
                         tp_reply_status(rep, TP_STATUS_NOT_FOUND, "No session %s.", req->session_id);
-                        return;
+                        return false;
                 }
                 if (r < 0) {
                         tp_reply_store_error(d->store, rep, r, "reading a session");
-                        return;
+                        return false;
                 }
-                if (one.state != TP_STATE_ACTIVE) {
+                if (!others && one.state != TP_STATE_ACTIVE) {
                         tp_reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s already ended (%s).", one.id,
                                         tp_state_name(one.state));
-                        return;
+                        return false;
                 }
+        }
+        if (req->session_id[0] && !others) {
                 rows = malloc(sizeof(*rows));
                 if (!rows) {
                         tp_reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
-                        return;
+                        return false;
                 }
                 rows[0] = one;
-                n = 1;
-        } else {
-                /* Another user's name is refused before this (request.c). */
-                r = tp_store_query(d->store, &f, 0, SIZE_MAX, &rows, &n, &total);
-                if (r < 0) {
-                        tp_reply_store_error(d->store, rep, r, "listing sessions");
-                        return;
-                }
+                *ret_rows = rows;
+                *ret_n = 1;
+                return true;
         }
-        if ((r = tp_store_begin(d->store)) < 0) {
-                free(rows);
-                tp_reply_store_error(d->store, rep, r, "begin");
-                return;
+        /* Another user's name, or every user's, is refused before this
+         * (request.c). */
+        if (others)
+                f.user = one.user;
+        r = tp_store_query(d->store, &f, 0, SIZE_MAX, &rows, &n, &total);
+        if (r < 0) {
+                tp_reply_store_error(d->store, rep, r, "listing sessions");
+                return false;
         }
-        /* In a fleet another host may end one of them meanwhile (an
-         * eviction): it is no longer this revocation's to count or act on. */
-        for (size_t i = 0, kept = 0; i < n; i++) {
-                r = tp_store_end(d->store, rows[i].id, TP_STATE_REVOKED, now);
-                if (r == -ESTALE && d->host_id[0])
-                        r = 0;
-                else if (r == 0)
+        for (size_t i = 0; i < n; i++)
+                if (!others || strcmp(rows[i].id, one.id) != 0)
                         rows[kept++] = rows[i];
-                if (r < 0)
-                        break;
-                if (i + 1 == n)
-                        n = kept;
-        }
-        if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
-                tp_store_rollback(d->store);
-                free(rows);
+        *ret_rows = rows;
+        *ret_n = kept;
+        return true;
+}
+
+static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
+                          const struct tp_req_revoke *req, struct tp_reply *rep)
+{
+        bool others = (req->flags & TP_REVOKE_OTHERS) != 0;
+        struct tp_session *rows = NULL;
+        const char *why;
+        size_t n = 0;
+        int r;
+
+        if (!revoke_targets(d, peer, req, &rows, &n, rep))
+                return;
+        if (others)
+                why = peer->admin ? "signed out everywhere else by administrator"
+                                  : "signed out everywhere else by its user";
+        else
+                why = peer->admin ? "revoked by administrator" : "revoked by its user";
+        r = tp_lifecycle_revoke(d, rows, n, why, (long)peer->uid);
+        free(rows);
+        if (r < 0) {
                 tp_reply_store_error(d->store, rep, r, "revoking sessions");
                 return;
         }
-        for (size_t i = 0; i < n; i++) {
-                tp_lifecycle_ended(d, rows[i].id);
-                tp_audit(&(struct tp_audit){ .event = "revoke", .user = rows[i].user,
-                                             .client = rows[i].client, .service = rows[i].service,
-                                             .session = rows[i].id,
-                                             .reason = peer->admin ? "revoked by administrator"
-                                                                   : "revoked by its user",
-                                             .peer_uid = (long)peer->uid });
-                tp_lifecycle_enforce(d, &rows[i], false,
-                                     peer->admin ? "revoked by administrator" : "revoked by its user");
+        rep->u.revoke.revoked = (uint32_t)r;
+        tp_reply_status(rep, TP_STATUS_OK, "Revoked %d session(s).", r);
+}
+
+/* How the PAM handle of a sign-in ended (PROTOCOL.md, outcome). Completed:
+ * what it evicted is ended now. Failed (a later module of the session
+ * stack refused, and the application ended the handle with that failure):
+ * the session it opened is closed and the sessions it evicted whose
+ * enforcement still waits are active again, so the user keeps the working
+ * session they had. The cap holds throughout: the new session is closed in
+ * the same transaction that reinstates them. */
+static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
+                           const struct tp_req_outcome *req, struct tp_reply *rep)
+{
+        struct tp_session s, *victims = NULL;
+        size_t n = 0, n_back = 0, room = 0;
+        bool *over = NULL;
+        char why[TP_SERVICE_MAX + 128];
+        int r;
+
+        r = tp_store_get(d->store, req->session_id, &s);
+        if (r == -ENOENT) {
+                tp_reply_status(rep, TP_STATUS_NOT_FOUND, "No session %s.", req->session_id);
+                return;
         }
-        rep->u.revoke.revoked = (uint32_t)n;
-        tp_reply_status(rep, TP_STATUS_OK, "Revoked %zu session(s).", n);
-        free(rows);
+        if (r < 0) {
+                tp_reply_store_error(d->store, rep, r, "reading a session");
+                return;
+        }
+        if (req->completed) {
+                rep->u.outcome.enforced = (uint32_t)tp_lifecycle_outcome_confirm(d, s.id);
+                tp_reply_status(rep, TP_STATUS_OK, "Sign-in completed; %u evicted session(s) ended.",
+                                rep->u.outcome.enforced);
+                return;
+        }
+        if ((r = tp_lifecycle_outcome_pending(d, s.id, &victims, &n)) < 0 ||
+            (n > 0 && !(over = calloc(n, sizeof(*over))))) {
+                free(victims);
+                tp_reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
+                return;
+        }
+        if ((r = tp_store_begin(d->store)) < 0) {
+                free(victims);
+                tp_reply_store_error(d->store, rep, r, "begin");
+                return;
+        }
+        r = tp_store_end(d->store, s.id, TP_STATE_CLOSED, now_wall());
+        if (r == -ESTALE)
+                r = 0; /* ended already (revoked meanwhile, say): nothing to close */
+        /* Room under the cap: another sign-in may have taken a place since. */
+        if (r >= 0 && n > 0) {
+                const struct tp_client_config *cl = tp_config_client(d->config, s.client);
+                struct tp_effective_policy p = { .max_refresh_tokens = 0 };
+                struct tp_session *active = NULL;
+                size_t n_active = 0;
+
+                if (cl)
+                        tp_config_effective(d->config, cl, &p);
+                if ((r = tp_store_list_active(d->store, s.user, s.client, &active, &n_active)) >= 0)
+                        room = p.max_refresh_tokens > n_active ? p.max_refresh_tokens - n_active : 0;
+                free(active);
+        }
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                if (n_back >= room) {
+                        over[i] = true; /* no room: the eviction stands */
+                        continue;
+                }
+                r = tp_store_reinstate(d->store, victims[i].id);
+                if (r == -ESTALE || r == -ENOENT) {
+                        victims[i].id[0] = '\0'; /* revoked again since, or purged: it stays so */
+                        r = 0;
+                } else if (r >= 0) {
+                        n_back++;
+                }
+        }
+        if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
+                tp_store_rollback(d->store);
+                free(victims);
+                free(over);
+                tp_reply_store_error(d->store, rep, r, "undoing the sign-in");
+                return;
+        }
+        tp_lifecycle_outcome_forget(d, s.id);
+        if (s.state == TP_STATE_ACTIVE) {
+                tp_lifecycle_ended(d, s.id);
+                snprintf(why, sizeof(why), "a later module of the %s session stack failed; %zu evicted session(s) reinstated",
+                         s.service, n_back);
+                tp_audit(&(struct tp_audit){ .event = "signin-failed", .user = s.user, .client = s.client,
+                                             .service = s.service, .session = s.id, .reason = why,
+                                             .peer_uid = (long)peer->uid });
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (!victims[i].id[0])
+                        continue;
+                if (over[i]) {
+                        tp_lifecycle_enforce(d, &victims[i], false, "signed out at the session limit");
+                        continue;
+                }
+                tp_lifecycle_schedule(d, victims[i].id, victims[i].refresh_expires);
+                tp_audit(&(struct tp_audit){ .event = "reinstate", .user = victims[i].user,
+                                             .client = victims[i].client, .service = victims[i].service,
+                                             .session = victims[i].id, .evicted_by = s.id,
+                                             .reason = "the sign-in that evicted it failed",
+                                             .peer_uid = (long)peer->uid });
+        }
+        free(victims);
+        free(over);
+        rep->u.outcome.reinstated = (uint32_t)n_back;
+        tp_reply_status(rep, TP_STATUS_OK, "Sign-in failed: session %s closed, %zu evicted session(s) reinstated.",
+                        s.id, n_back);
 }
 
 static void join_errors(const struct tp_config_errors *errs, char *out, size_t outsz)
@@ -730,6 +892,10 @@ static void handle_reload(struct tp_daemon *d, struct tp_reply *rep)
         if (r < 0) {
                 join_errors(&errs, text, sizeof(text));
                 tp_reply_status(rep, TP_STATUS_ERROR, "%s\nThe running policy was kept.", text);
+        } else if (r > 0) {
+                tp_reply_status(rep, TP_STATUS_OK,
+                                "Configuration reloaded from %s; %d running session(s) of disabled client types revoked.",
+                                d->config_path, r);
         } else {
                 tp_reply_status(rep, TP_STATUS_OK, "Configuration reloaded from %s.", d->config_path);
         }
@@ -875,4 +1041,9 @@ void tp_handle_reload(struct tp_call *c)
 void tp_handle_policy(struct tp_call *c)
 {
         handle_policy(c->d, c->rep);
+}
+
+void tp_handle_outcome(struct tp_call *c)
+{
+        handle_outcome(c->d, c->peer, &c->req->u.outcome, c->rep);
 }

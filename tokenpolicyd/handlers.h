@@ -18,3 +18,4 @@ void tp_handle_hosts(struct tp_call *c);
 void tp_handle_revoke(struct tp_call *c);
 void tp_handle_reload(struct tp_call *c);
 void tp_handle_policy(struct tp_call *c);
+void tp_handle_outcome(struct tp_call *c);

@@ -49,8 +49,17 @@ int tp_lifecycle_start(struct tp_daemon *d)
         return 0;
 }
 
+static void enforce_pending(struct tp_daemon *d, size_t i);
+
 void tp_lifecycle_stop(struct tp_daemon *d)
 {
+        /* An eviction whose sign-in has not reported its outcome stands:
+         * no later start would end the evicted session. */
+        while (d->store && d->n_pending_evictions > 0)
+                enforce_pending(d, 0);
+        free(d->pending_evictions);
+        d->pending_evictions = NULL;
+        d->n_pending_evictions = d->cap_pending_evictions = 0;
         /* Sessions told why they end are ended now, before their notice
          * has had its time: they must not outlive the daemon. */
         if (d->store)
@@ -107,7 +116,7 @@ static void *room_for_one(void *v, size_t n, size_t *cap, size_t size)
 /* During a group commit, a change to the schedule waits for the batch to
  * be durable, in order with the others: a batch that fails leaves every
  * session as it was, scheduled as it was. */
-static bool hold_schedule(struct tp_daemon *d, const char *id, int64_t expires, bool ended)
+static bool hold_schedule(struct tp_daemon *d, const char *id, int64_t expires, bool ended, bool forget)
 {
         struct tp_held_schedule *h;
 
@@ -121,6 +130,7 @@ static bool hold_schedule(struct tp_daemon *d, const char *id, int64_t expires, 
         snprintf(h->id, sizeof(h->id), "%s", id);
         h->expires = expires;
         h->ended = ended;
+        h->forget = forget;
         return true;
 }
 
@@ -128,7 +138,7 @@ void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_
 {
         /* Without memory to wait, now: an entry for a session that a failed
          * batch did not keep is dropped when it comes due. */
-        if (!hold_schedule(d, id, refresh_expires, false))
+        if (!hold_schedule(d, id, refresh_expires, false, false))
                 schedule_now(d, id, refresh_expires);
 }
 
@@ -138,7 +148,7 @@ void tp_lifecycle_ended(struct tp_daemon *d, const char *id)
          * comes due: unscheduling before the batch is durable could leave
          * an active session unscheduled. */
         if (d->holding_actions) {
-                hold_schedule(d, id, 0, true);
+                hold_schedule(d, id, 0, true, false);
                 return;
         }
         tp_expiry_remove(&d->expiry, id);
@@ -194,13 +204,18 @@ void tp_lifecycle_hold(struct tp_daemon *d)
         d->holding_actions = true;
 }
 
+static bool add_pending(struct tp_daemon *d, const struct tp_session *victim, const char *by, const char *why);
+static void forget_pending(struct tp_daemon *d, const char *by);
+static void enforce_due_evictions(struct tp_daemon *d);
+
 void tp_lifecycle_release(struct tp_daemon *d, bool committed)
 {
         d->holding_actions = false;
         for (size_t i = 0; committed && i < d->n_held_actions; i++) {
                 struct tp_held_action *h = &d->held_actions[i];
 
-                enforce_rule(d, &h->session, h->expired, h->idle, h->why);
+                if (!h->after[0] || !add_pending(d, &h->session, h->after, h->why))
+                        enforce_rule(d, &h->session, h->expired, h->idle, h->why);
         }
         d->n_held_actions = 0;
         if (d->cap_held_actions > 64) { /* a burst passed: give the memory back */
@@ -211,7 +226,9 @@ void tp_lifecycle_release(struct tp_daemon *d, bool committed)
         for (size_t i = 0; committed && i < d->n_held_schedule; i++) {
                 const struct tp_held_schedule *h = &d->held_schedule[i];
 
-                if (h->ended)
+                if (h->forget)
+                        forget_pending(d, h->id);
+                else if (h->ended)
                         tp_expiry_remove(&d->expiry, h->id);
                 else
                         schedule_now(d, h->id, h->expires);
@@ -238,6 +255,7 @@ static bool hold_action(struct tp_daemon *d, const struct tp_session *s, bool ex
         h->expired = expired;
         h->idle = idle;
         snprintf(h->why, sizeof(h->why), "%s", why);
+        h->after[0] = '\0';
         return true;
 }
 
@@ -514,6 +532,7 @@ bool tp_lifecycle_tick(struct tp_daemon *d)
         int r;
 
         tp_enforcer_tick(d->enforcer, tp_monotonic_ms());
+        enforce_due_evictions(d);
         if (tp_monotonic_ms() - d->swept_ms >= 1000) {
                 sweep_ghosts(d, now);
                 d->swept_ms = tp_monotonic_ms();
@@ -572,4 +591,161 @@ fail:
         free(due);
         tp_log_errno(r, "Failed to expire sessions (%s); retrying", tp_store_errmsg(d->store));
         return false;
+}
+
+int tp_lifecycle_revoke(struct tp_daemon *d, const struct tp_session *rows, size_t n, const char *why,
+                        long peer_uid)
+{
+        int64_t now = (int64_t)time(NULL);
+        bool *gone;
+        size_t done = 0;
+        int r = 0;
+
+        if (n == 0)
+                return 0;
+        if (!(gone = calloc(n, sizeof(*gone))))
+                return -ENOMEM;
+        if ((r = tp_store_begin(d->store)) < 0) {
+                free(gone);
+                return r;
+        }
+        /* In a fleet another host may end one of them meanwhile (an
+         * eviction): it is no longer this revocation's to count or act on. */
+        for (size_t i = 0; i < n; i++) {
+                r = tp_store_end(d->store, rows[i].id, TP_STATE_REVOKED, now);
+                if (r == -ESTALE && d->host_id[0]) {
+                        gone[i] = true;
+                        r = 0;
+                }
+                if (r < 0)
+                        break;
+        }
+        if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
+                tp_store_rollback(d->store);
+                free(gone);
+                return r;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (gone[i])
+                        continue;
+                done++;
+                tp_lifecycle_ended(d, rows[i].id);
+                tp_audit(&(struct tp_audit){ .event = "revoke", .user = rows[i].user, .client = rows[i].client,
+                                             .service = rows[i].service, .session = rows[i].id,
+                                             .reason = why, .peer_uid = peer_uid });
+                tp_lifecycle_enforce(d, &rows[i], false, why);
+        }
+        free(gone);
+        return done > INT32_MAX ? INT32_MAX : (int)done;
+}
+
+/* Evictions waiting for their sign-in's outcome, at most this many: past
+ * it an eviction is enforced at once, as before outcomes existed. Each
+ * waits TP_EVICTION_GRACE_MS at most. */
+#define PENDING_EVICTIONS_MAX 4096
+
+static bool add_pending(struct tp_daemon *d, const struct tp_session *victim, const char *by, const char *why)
+{
+        struct tp_pending_eviction *p;
+
+        if (d->n_pending_evictions >= PENDING_EVICTIONS_MAX)
+                return false;
+        p = room_for_one(d->pending_evictions, d->n_pending_evictions, &d->cap_pending_evictions, sizeof(*p));
+        if (!p)
+                return false;
+        d->pending_evictions = p;
+        p = &d->pending_evictions[d->n_pending_evictions++];
+        p->victim = *victim;
+        snprintf(p->by, sizeof(p->by), "%s", by);
+        snprintf(p->why, sizeof(p->why), "%s", why);
+        p->due_ms = tp_monotonic_ms() + TP_EVICTION_GRACE_MS;
+        return true;
+}
+
+/* Take entry i out of the list and enforce it. */
+static void enforce_pending(struct tp_daemon *d, size_t i)
+{
+        struct tp_pending_eviction e = d->pending_evictions[i];
+
+        d->pending_evictions[i] = d->pending_evictions[--d->n_pending_evictions];
+        tp_lifecycle_enforce(d, &e.victim, false, e.why);
+}
+
+static void forget_pending(struct tp_daemon *d, const char *by)
+{
+        size_t i = 0;
+
+        while (i < d->n_pending_evictions) {
+                if (strcmp(d->pending_evictions[i].by, by) == 0)
+                        d->pending_evictions[i] = d->pending_evictions[--d->n_pending_evictions];
+                else
+                        i++;
+        }
+}
+
+/* The grace is over for these: the sign-in never said it failed. */
+static void enforce_due_evictions(struct tp_daemon *d)
+{
+        int64_t now_ms = tp_monotonic_ms();
+        size_t i = 0;
+
+        while (i < d->n_pending_evictions) {
+                if (d->pending_evictions[i].due_ms <= now_ms)
+                        enforce_pending(d, i);
+                else
+                        i++;
+        }
+}
+
+void tp_lifecycle_evict_after(struct tp_daemon *d, const struct tp_session *victim, const char *by,
+                              const char *why)
+{
+        if (d->holding_actions && hold_action(d, victim, false, false, why)) {
+                struct tp_held_action *h = &d->held_actions[d->n_held_actions - 1];
+
+                snprintf(h->after, sizeof(h->after), "%s", by);
+                return;
+        }
+        /* Without memory to wait, the eviction acts now rather than never. */
+        if (!add_pending(d, victim, by, why))
+                tp_lifecycle_enforce(d, victim, false, why);
+}
+
+size_t tp_lifecycle_outcome_confirm(struct tp_daemon *d, const char *by)
+{
+        size_t i = 0, n = 0;
+
+        while (i < d->n_pending_evictions) {
+                if (strcmp(d->pending_evictions[i].by, by) == 0) {
+                        enforce_pending(d, i);
+                        n++;
+                } else {
+                        i++;
+                }
+        }
+        return n;
+}
+
+int tp_lifecycle_outcome_pending(struct tp_daemon *d, const char *by, struct tp_session **ret, size_t *ret_n)
+{
+        struct tp_session *rows = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < d->n_pending_evictions; i++)
+                n += strcmp(d->pending_evictions[i].by, by) == 0;
+        if (n > 0 && !(rows = calloc(n, sizeof(*rows))))
+                return -ENOMEM;
+        n = 0;
+        for (size_t i = 0; i < d->n_pending_evictions; i++)
+                if (strcmp(d->pending_evictions[i].by, by) == 0)
+                        rows[n++] = d->pending_evictions[i].victim;
+        *ret = rows;
+        *ret_n = n;
+        return 0;
+}
+
+void tp_lifecycle_outcome_forget(struct tp_daemon *d, const char *by)
+{
+        if (!hold_schedule(d, by, 0, false, true))
+                forget_pending(d, by);
 }

@@ -81,3 +81,32 @@ bool tp_lifecycle_ghost_check(void *ctx, const struct tp_session *s);
 /* The leader of a session being opened: the PAM process itself, as
  * SO_PEERCRED saw it, with its start time. */
 void tp_lifecycle_leader(pid_t peer_pid, uint32_t *ret_pid, uint64_t *ret_start);
+
+/* Revoke these active sessions: end them as revoked in one transaction
+ * and, once that is durable, audit each ("revoke" with `why`, and the
+ * peer's uid or -1) and apply its client type's on_revoke. Returns how
+ * many were revoked, or a negative errno with nothing changed (the store's
+ * message in tp_store_errmsg()). */
+int tp_lifecycle_revoke(struct tp_daemon *d, const struct tp_session *rows, size_t n, const char *why,
+                        long peer_uid);
+
+/* Evictions wait for the sign-in that caused them (PROTOCOL.md, outcome).
+ * The eviction is in the store already (the cap is never exceeded); what
+ * waits is its enforcement on the evicted session, until
+ * tp_lifecycle_outcome_confirm() or TP_EVICTION_GRACE_MS have passed.
+ * During a group commit the wait itself starts only once the batch is
+ * durable, like any enforcement. */
+#define TP_EVICTION_GRACE_MS 5000
+void tp_lifecycle_evict_after(struct tp_daemon *d, const struct tp_session *victim, const char *by,
+                              const char *why);
+
+/* The sign-in `by` completed: enforce what it evicted now. Returns how
+ * many evictions that ended. */
+size_t tp_lifecycle_outcome_confirm(struct tp_daemon *d, const char *by);
+
+/* The sign-in `by` failed: copies of the sessions it evicted whose
+ * enforcement still waits (a new array in *ret, or NULL when none), for
+ * the caller to reinstate in the store. They wait on until
+ * tp_lifecycle_outcome_forget(), called once that is durable. */
+int tp_lifecycle_outcome_pending(struct tp_daemon *d, const char *by, struct tp_session **ret, size_t *ret_n);
+void tp_lifecycle_outcome_forget(struct tp_daemon *d, const char *by);

@@ -580,6 +580,8 @@ static const struct audit_kind {
         { "revoke-key", "8e397df6b9c34a1cb8b593ff8932b90b", LOG_NOTICE },
         { "idle", "32412c772c264987923eb83004523526", LOG_NOTICE },
         { "warn", "23f853dfe35146a7bf2ea0043c27cb10", LOG_INFO },
+        { "signin-failed", "f69d69c7b2ef445bb5333211e0f90f5a", LOG_NOTICE },
+        { "reinstate", "4b36b74b046f4710ad083b9e66144859", LOG_NOTICE },
 };
 
 static const struct audit_kind *audit_kind(const char *event)

@@ -24,8 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accounts.h"
 #include "boot.h"
 #include "conffile.h"
+#include "control.h"
 #include "idle.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -450,6 +452,13 @@ int main(int argc, char **argv)
                              tp_store_errmsg(d.store));
                 goto out;
         }
+        /* A client type switched off while the daemon was down loses its
+         * running sessions now, as at a reload. */
+        tp_control_revoke_disabled(&d);
+        /* Accounts locked, expired or deleted while the daemon was down
+         * lose their sessions now; later changes as they happen. */
+        tp_accounts_start(&d);
+        tp_accounts_recheck(&d);
         /* Socket activation: systemd holds the socket, so connections made
          * while we restart wait in its queue instead of being refused. */
         r = tp_notify_listen_fd(&listen_fd);
@@ -497,6 +506,7 @@ out:
         free(pid_abs);
         if (listen_fd >= 0)
                 close(listen_fd);
+        tp_accounts_stop(&d);
         tp_lifecycle_stop(&d);
         tp_idle_stop(&d);
         tp_store_close(d.store);

@@ -65,14 +65,22 @@ static bool own_list(const struct tp_peer *peer, const struct tp_request *req, s
         return true;
 }
 
-/* REVOKE of a user's sessions: the peer's own. A session id is the
- * handler's to check, once read; naming neither is a bad request. */
+/* REVOKE of a user's sessions: the peer's own; every user's sessions of
+ * a client type: root's alone. A session id (TP_REVOKE_OTHERS included:
+ * the peer's current session) is the handler's to check, once read;
+ * naming nothing is a bad request. */
 static bool own_revoke(const struct tp_peer *peer, const struct tp_request *req, struct tp_reply *rep)
 {
         const struct tp_req_revoke *rv = &req->u.revoke;
 
-        if (rv->session_id[0] || !rv->user[0] || tp_rights_is_user(peer, rv->user))
+        if (rv->session_id[0] || (!rv->user[0] && !rv->client[0]) || tp_rights_is_user(peer, rv->user))
                 return true;
+        if (!rv->user[0]) {
+                tp_reply_status(rep, TP_STATUS_FORBIDDEN,
+                                "Only root may revoke every user's %s sessions; add --user %s for your own.",
+                                rv->client, peer->user[0] ? peer->user : "YOURNAME");
+                return false;
+        }
         tp_reply_status(rep, TP_STATUS_FORBIDDEN, "Only root may revoke another user's sessions.");
         return false;
 }
@@ -196,6 +204,10 @@ static const struct tp_request_kind kinds[TP_REQ_MAX_ + 1] = {
         [TP_REQ_HOSTS] = { .type = TP_REQ_HOSTS, .handle = tp_handle_hosts,
                            .right = TP_RIGHT_ANYONE,
                            .reads_store = true, .needs_client = true },
+        /* Sent from pam_end's cleanup, which may not wait for the answer. */
+        [TP_REQ_OUTCOME] = { .type = TP_REQ_OUTCOME, .handle = tp_handle_outcome,
+                             .right = TP_RIGHT_ADMIN, .refusal = "Only root may report how a sign-in ended.",
+                             .reads_store = true, .needs_client = false },
 };
 
 const struct tp_request_kind *tp_request_kind(uint8_t type)

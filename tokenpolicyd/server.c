@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "accounts.h"
 #include "control.h"
 #include "io.h"
 #include "fleetkeys.h"
@@ -591,12 +592,14 @@ static void handle_signals(struct server *srv)
 {
         struct signalfd_siginfo si;
         struct tp_config_errors errs = { 0 };
+        int r;
 
         while (read(srv->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 switch (si.ssi_signo) {
                 case SIGHUP:
-                        if (tp_control_reload(srv->d, &errs) == 0)
-                                tp_log(LOG_NOTICE, "configuration reloaded from %s", srv->d->config_path);
+                        if ((r = tp_control_reload(srv->d, &errs)) >= 0)
+                                tp_log(LOG_NOTICE, "configuration reloaded from %s; %d running session(s) of disabled client types revoked",
+                                       srv->d->config_path, r);
                         else
                                 tp_log(LOG_ERR, "%s is invalid; the running policy was kept",
                                        srv->d->config_path);
@@ -814,6 +817,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         tp_log_tick(tp_monotonic_ms());
                         tp_keys_tick(d);
                         more_due = tp_lifecycle_tick(d);
+                        tp_accounts_tick(d);
                         tp_idle_tick(d);
                         tp_retention_tick(d);
                         last_sweep_ms = tp_monotonic_ms();

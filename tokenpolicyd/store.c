@@ -153,6 +153,7 @@ enum store_stmt {
         STMT_OTHER_BOOT,
         STMT_GET_BOOT_CHECKED,
         STMT_SET_BOOT_CHECKED,
+        STMT_REINSTATE,
         STMT_MAX_,
 };
 
@@ -212,6 +213,7 @@ static const char *const stmt_sql[STMT_MAX_] = {
                             "ORDER BY created, rowid LIMIT ?",
         [STMT_GET_BOOT_CHECKED] = "SELECT value FROM meta WHERE key = 'boot_checked'",
         [STMT_SET_BOOT_CHECKED] = "INSERT OR REPLACE INTO meta (key, value) VALUES ('boot_checked', ?)",
+        [STMT_REINSTATE] = "UPDATE sessions SET state = 0, ended = 0 WHERE id = ? AND state = 1",
 };
 
 /* sqlite_query() runs one of eight statement pairs, chosen by which
@@ -1177,6 +1179,18 @@ static int sqlite_end(struct tp_store_impl *s, const char *id, uint8_t state, in
         return update_active(s, st, id);
 }
 
+static int sqlite_reinstate(struct tp_store_impl *s, const char *id)
+{
+        sqlite3_stmt *st = s->stmt[STMT_REINSTATE];
+        int r;
+
+        if ((r = bind_string(s, st, 1, id)) < 0) {
+                stmt_release(st);
+                return r;
+        }
+        return update_active(s, st, id);
+}
+
 static int sqlite_extend(struct tp_store_impl *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
                     int64_t refresh_expires, int64_t now)
 {
@@ -1624,6 +1638,7 @@ static const struct tp_store_ops sqlite_ops = {
         .list_active = sqlite_list_active,
         .query = sqlite_query,
         .end = sqlite_end,
+        .reinstate = sqlite_reinstate,
         .extend = sqlite_extend,
         .touch = sqlite_touch,
         .count_active = sqlite_count_active,

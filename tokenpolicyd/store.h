@@ -136,6 +136,7 @@ struct tp_store_ops {
         int (*query)(struct tp_store_impl *s, const struct tp_store_filter *f, size_t offset,
                      size_t limit, struct tp_session **ret, size_t *ret_n, size_t *ret_total);
         int (*end)(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended);
+        int (*reinstate)(struct tp_store_impl *s, const char *id);
         int (*extend)(struct tp_store_impl *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
                       int64_t refresh_expires, int64_t now);
         int (*touch)(struct tp_store_impl *s, const char *id, int64_t now);
@@ -273,6 +274,13 @@ static inline int tp_store_query(struct tp_store *s, const struct tp_store_filte
 static inline int tp_store_end(struct tp_store *s, const char *id, uint8_t state, int64_t ended)
 {
         return s->ops->end(s->impl, id, state, ended);
+}
+
+/* Undo an eviction: a revoked session becomes active again, `ended` 0.
+ * -ENOENT when absent, -ESTALE when not revoked. */
+static inline int tp_store_reinstate(struct tp_store *s, const char *id)
+{
+        return s->ops->reinstate(s->impl, id);
 }
 
 /* New refresh token (hash and expiry) issued for an active session. */

@@ -866,6 +866,17 @@ static int update_active(struct tp_store_impl *s, const char *sql, int n, const 
         return changed ? 0 : missing_or_stale(s, id);
 }
 
+/* Undo an eviction (OUTCOME of a failed sign-in). A session of another
+ * host comes back only while that host has not yet acted on it (still
+ * owed): once its processes are ended it stays revoked (-ESTALE). */
+static int pg_reinstate(struct tp_store_impl *s, const char *id)
+{
+        const char *v[] = { id, s->host };
+
+        return update_active(s, "UPDATE tp_sessions SET state = 0, ended = 0, owed = false "
+                                "WHERE id = $1 AND state = 1 AND (host = $2 OR owed)", 2, v, id);
+}
+
 static int pg_extend(struct tp_store_impl *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
                      int64_t refresh_expires, int64_t now)
 {
@@ -1347,6 +1358,7 @@ static const struct tp_store_ops pg_ops = {
         .list_active = pg_list_active,
         .query = pg_query,
         .end = pg_end,
+        .reinstate = pg_reinstate,
         .extend = pg_extend,
         .touch = pg_touch,
         .count_active = pg_count_active,

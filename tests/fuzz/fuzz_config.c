@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* fuzz_config.c: libFuzzer harness for the configuration loader
- * (tokenpolicyd/config.c) through tp_config_load_string.
+ * (shared/config.c) through tp_config_load_string.
  *
  * A load must either fail with at least one message and no configuration,
  * or yield one that satisfies every rule of the schema; either way all it

@@ -691,7 +691,9 @@ def test_usage_errors_exit_2():
         ["sessions", "extra"], ["sessions", "--user"], ["sessions", "--client"], ["sessions", "--user", ""],
         ["sessions", "--user", "x" * 300], ["sessions", "--bogus"],
         ["revoke"], ["revoke", "nothex"], ["revoke", "0" * 31], ["revoke", "0" * 32, "--user", ALICE],
-        ["revoke", "--client", "ssh"], ["revoke", "0" * 32, "extra"], ["revoke", "--user"],
+        ["revoke", "--client"], ["revoke", "0" * 32, "extra"], ["revoke", "--user"],
+        ["revoke", "--others", "0" * 32], ["revoke", "--others", "--client", "ssh"],
+        ["revoke", "--others"],  # outside a session: no TOKENPOLICY_SESSION_ID
         ["reload", "extra"], ["policy", "extra"], ["policy", "--all"], ["token", "extra"],
         ["verify"], ["verify", "a", "b"], ["verify", "--key"], ["verify", "--key", "", "tok"],
         ["verify", "--bogus", "tok"],
@@ -701,7 +703,8 @@ def test_usage_errors_exit_2():
     ]
     for who in (None, BOB):
         for args in cases:
-            p = run_ctl(*args, user=who, env={**os.environ, "TOKENPOLICY_SOCKET": sock})
+            env = {k: v for k, v in os.environ.items() if k != "TOKENPOLICY_SESSION_ID"}
+            p = run_ctl(*args, user=who, env={**env, "TOKENPOLICY_SOCKET": sock})
             eq(p.returncode, 2, f"tokenpolicyctl {' '.join(args)}: {p.stderr}")
             check(p.stderr.startswith("tokenpolicyctl: "), f"{args}: explained on stderr: {p.stderr!r}")
             eq(p.stdout, "", f"{args}: nothing on stdout")

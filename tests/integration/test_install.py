@@ -24,6 +24,8 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tplib import ROOT, check, eq, run_tests  # noqa: E402
 
+COCKPIT_FILES = sorted(os.listdir(os.path.join(ROOT, "cockpit", "tokenpolicy")))
+
 
 def pam_dir():
     out = subprocess.run(["pkg-config", "--variable=libdir", "pam"], capture_output=True, text=True)
@@ -66,7 +68,7 @@ def test_install_and_uninstall_with_destdir():
             "/usr/share/doc/tokenpolicy/examples/pam.d/sshd.example",
             "/usr/share/doc/tokenpolicy/examples/pam.d/gdm-password.example",
             "/usr/share/pam-configs/tokenpolicy",
-        }
+        } | {f"/usr/share/cockpit/tokenpolicy/{f}" for f in COCKPIT_FILES}
         eq(files_under(dest), expected, "installed files")
         eq(os.stat(dest + "/usr/sbin/tokenpolicyd").st_mode & 0o777, 0o755, "daemon mode")
         with open(dest + "/etc/tokenpolicy.conf", "w") as f:
@@ -99,7 +101,7 @@ def test_install_with_prefix():
             "/usr/local/share/doc/tokenpolicy/examples/pam.d/sshd.example",
             "/usr/local/share/doc/tokenpolicy/examples/pam.d/gdm-password.example",
             "/usr/local/share/pam-configs/tokenpolicy",
-        }
+        } | {f"/usr/local/share/cockpit/tokenpolicy/{f}" for f in COCKPIT_FILES}
         eq(files_under(dest), expected, "installed files")
         eq(make("uninstall", "PREFIX=/usr/local", dest=dest).returncode, 0, "make uninstall")
         eq(files_under(dest), {"/etc/tokenpolicy.conf"}, "left after uninstall")

@@ -207,7 +207,7 @@ def test_pam_arguments_documented():
 # -- tokenpolicy.conf -------------------------------------------------------------
 
 def test_config_keys_and_values_documented():
-    source = read(os.path.join(ROOT, "tokenpolicyd", "config.c"))
+    source = read(os.path.join(ROOT, "shared", "config.c"))
     keys = c_string_table(source, "top_level_keys") + c_string_table(source, "policy_key_table")
     check({"version", "custom_token_policy", "unknown_client", "defaults", "clients", "access",
            "auto_extend_refresh_token", "refresh_token_ttl_hours", "access_token_ttl_minutes",

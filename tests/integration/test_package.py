@@ -106,7 +106,8 @@ def expected_files():
         f"{doc}/examples/pam.d/sshd.example",
         f"{doc}/examples/pam.d/gdm-password.example",
         PROFILE,
-    }
+    } | {f"/usr/share/cockpit/tokenpolicy/{f}" for f in ("manifest.json", "index.html", "tokenpolicy.js",
+                                                          "tokenpolicy.css")}
 
 
 def run(cmd, timeout=120, **kw):

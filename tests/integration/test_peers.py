@@ -101,8 +101,10 @@ def test_every_request_against_another_user_is_refused():
             (4, session_fields(sid)),                   # REAUTH
             (5, session_fields(sid)),                   # REFRESH another's session
             (15, [VICTIM, "", 0, {"hex": "00" * 17}]),  # LIST another user
-            (8, [sid, "", ""]),                         # REVOKE by id
-            (8, ["", VICTIM, ""]),                      # REVOKE by user
+            (8, [sid, "", "", 0]),                      # REVOKE by id
+            (8, ["", VICTIM, "", 0]),                   # REVOKE by user
+            (8, ["", "", "desktop", 0]),                # REVOKE every user's of a type (root only)
+            (8, [sid, "", "", 1]),                      # REVOKE --others around another's session
             (9, []),                                    # RELOAD
             (11, signin_fields(VICTIM, client="desktop")),  # EXPLAIN another user
             (13, []),                                   # ROTATE_KEY

@@ -406,12 +406,17 @@ class Fixture:
 
     def write_pam(self):
         opts = f"socket={self.env.sock}{self.env.trust} client=ssh"
+        # As on Debian's sshd stack, pam_limits runs after the module
+        # (there: after common-session); its limits file starts empty.
+        self.limits = os.path.join(self.base, "limits.conf")
+        open(self.limits, "w").close()
         with open(PAM_FILE, "w") as f:
             f.write("# tokenpolicy integration test (test_sshd.py); removed when the test ends\n")
             f.write("auth required pam_unix.so\n")
             f.write("account required pam_unix.so\n")
             f.write(f"account required {MODULE} {opts}\n")
             f.write(f"session required {MODULE} {opts}\n")
+            f.write(f"session required pam_limits.so conf={self.limits}\n")
 
     def connect(self, command=LONG, tty=False):
         return SshClient(self, command, tty=tty).wait_ready()
@@ -598,6 +603,33 @@ def test_evicted_tt_session_is_told_on_its_terminal(fx):
     line = [x for x in fx.env.log_text().splitlines() if "event=enforce" in x and first.sid in x]
     check(line and "told on /dev/pts/" in line[0], f"the notice audited: {line}")
 
+
+@with_sshd(ssh_conf())
+def test_signin_refused_by_pam_limits_evicts_nothing(fx):
+    """At the cap, a connection that pam_limits (after the module) refuses:
+    sshd ends the PAM handle with the failure, the module reports it, and
+    the session the module would have evicted keeps running."""
+    clients = []
+    for i in range(CAP):
+        fx.env.set_offset(i)
+        clients.append(fx.connect())
+    with open(fx.limits, "w") as f:
+        f.write(f"{USER_FIXTURE.name} hard maxlogins 0\n")
+    fx.env.set_offset(CAP)
+    refused = SshClient(fx, LONG)
+    check(refused.wait_exit(EXIT_BOUND), f"the refused connection ended{fx.diag()}")
+    check(refused.proc.returncode != 0, "ssh reports the refusal")
+    check(wait_until(lambda: "event=signin-failed" in fx.env.log_text(), 10),
+          f"the failed sign-in is reported and audited{fx.diag()}")
+    time.sleep(GRACE_S + 2)  # past the grace: nothing acts on the oldest
+    dead = [i + 1 for i, c in enumerate(clients) if not c.alive()]
+    eq(dead, [], "connections (by order) that must stay up but ended")
+    eq(sorted(s["id"] for s in fx.sessions()), sorted(c.sid for c in clients), "the ten are active")
+    check(any("event=reinstate" in line and clients[0].sid in line for line in fx.env.log_text().splitlines()),
+          "the oldest was reinstated")
+
+
+GRACE_S = 5  # TP_EVICTION_GRACE_MS in tokenpolicyd/lifecycle.h
 
 TESTS = [(n, f) for n, f in list(globals().items()) if n.startswith("test_") and callable(f)]
 

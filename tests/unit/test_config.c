@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* test_config.c: unit tests for tokenpolicyd/config.c.
+/* test_config.c: unit tests for shared/config.c.
  *
  * Walks the corpus in tests/config (bad/NAME.conf with the exact messages
  * in NAME.expect, good/NAME.conf that must load cleanly) and checks merge
@@ -254,6 +254,7 @@ static void test_boundaries_accepted(void **state)
         assert_int_equal(web->warn_before_minutes, 0);
         assert_int_equal(web->on_idle, TP_BUILTIN_ON_IDLE);
         assert_int_equal(c->history_days, TP_HISTORY_DAYS_MIN);
+        assert_int_equal(c->account_recheck_minutes, TP_ACCOUNT_RECHECK_MINUTES_MIN);
         tp_config_free(c);
 
         c = load_corpus_file("good", "boundary-max.conf");
@@ -265,13 +266,16 @@ static void test_boundaries_accepted(void **state)
         assert_int_equal(web->idle_timeout_minutes, TP_IDLE_TIMEOUT_MINUTES_MAX);
         assert_int_equal(web->warn_before_minutes, TP_WARN_BEFORE_MINUTES_MAX);
         assert_int_equal(web->on_idle, TP_ACTION_TERMINATE);
+        assert_true(web->revoke_on_password_change);
         assert_int_equal(c->history_days, TP_HISTORY_DAYS_MAX);
+        assert_int_equal(c->account_recheck_minutes, TP_ACCOUNT_RECHECK_MINUTES_MAX);
         tp_config_free(c);
 
         /* Without a store group, ended sessions are kept 30 days. */
         c = load_corpus_file("good", "minimal.conf");
         assert_int_equal(c->history_days, TP_HISTORY_DAYS_DEFAULT);
         assert_int_equal(TP_HISTORY_DAYS_DEFAULT, 30);
+        assert_int_equal(c->account_recheck_minutes, 15);
         tp_config_free(c);
 }
 
@@ -304,6 +308,7 @@ static void test_shipped_file(void **state)
                 assert_int_equal(cl->idle_timeout_minutes, 0);
                 assert_int_equal(cl->on_idle, TP_ACTION_LOCK);
                 assert_int_equal(cl->warn_before_minutes, 0);
+                assert_false(cl->revoke_on_password_change);
         }
         cl = tp_config_client(c, "desktop");
         assert_int_equal(cl->n_services, 4);

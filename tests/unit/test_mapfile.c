@@ -3,7 +3,7 @@
  * (tokenpolicyd/mapfile.c) into a private runtime directory and a private
  * state directory.
  *
- * The map of a real configuration (tokenpolicyd/config.c), written whole
+ * The map of a real configuration (shared/config.c), written whole
  * with mode 0644 beside the socket and as the copy in the state directory
  * that outlives a reboot, and read back by the module's reader; replaced,
  * not rewritten in place, when the configuration changes, and left alone

@@ -57,6 +57,7 @@ void tp_handle_verify(struct tp_call *c) { reach(c); }
 void tp_handle_rotate_key(struct tp_call *c) { reach(c); }
 void tp_handle_revoke_key(struct tp_call *c) { reach(c); }
 void tp_handle_hosts(struct tp_call *c) { reach(c); }
+void tp_handle_outcome(struct tp_call *c) { reach(c); }
 
 /* As handle_close refuses a running session: FORBIDDEN, audited with the
  * session's details, so the dispatcher must not audit it again. */
@@ -240,6 +241,7 @@ static const struct {
         { TP_REQ_ROTATE_KEY, "yynnn" },
         { TP_REQ_REVOKE_KEY, "yynnn" },
         { TP_REQ_HOSTS, "yyyyy" },
+        { TP_REQ_OUTCOME, "yynnn" },
 };
 
 static void test_every_type_by_every_peer(void **state)
@@ -312,7 +314,8 @@ static void test_delivery_and_store_columns(void **state)
                 if (!k)
                         continue;
                 assert_int_equal(k->needs_client, !(t == TP_REQ_CLOSE || t == TP_REQ_REVOKE ||
-                                                    t == TP_REQ_RELOAD || t == TP_REQ_ROTATE_KEY));
+                                                    t == TP_REQ_RELOAD || t == TP_REQ_ROTATE_KEY ||
+                                                    t == TP_REQ_OUTCOME));
                 assert_int_equal(k->undelivered != NULL, tokens);
                 assert_int_equal(k->abandoned != NULL, tokens);
                 assert_int_equal(k->reads_store, !(t == TP_REQ_ACCESS || t == TP_REQ_POLICY));

@@ -147,6 +147,11 @@ static void make_request(uint8_t type, bool worst, struct tp_request *req)
                 SET(req->u.revoke.session_id, "fedcba9876543210fedcba9876543210");
                 SET(req->u.revoke.user, "bob");
                 SET(req->u.revoke.client, "mobile");
+                req->u.revoke.flags = TP_REVOKE_OTHERS;
+                break;
+        case TP_REQ_OUTCOME:
+                SET(req->u.outcome.session_id, "fedcba9876543210fedcba9876543210");
+                req->u.outcome.completed = worst ? 0 : 1;
                 break;
         case TP_REQ_REVOKE_KEY:
                 if (worst)
@@ -288,6 +293,10 @@ static void make_reply(uint8_t type, bool worst, struct tp_reply *rep)
                 break;
         case TP_REQ_REVOKE:
                 rep->u.revoke.revoked = 3;
+                break;
+        case TP_REQ_OUTCOME:
+                rep->u.outcome.enforced = worst ? UINT32_MAX : 1;
+                rep->u.outcome.reinstated = worst ? UINT32_MAX : 2;
                 break;
         case TP_REQ_POLICY:
                 rep->u.policy.custom_token_policy = 1;
@@ -1312,6 +1321,34 @@ static void test_signin_flags(void **state)
         assert_int_equal(tp_request_encode(&req, buf, sizeof(buf)), -EINVAL);
 }
 
+/* The revoke flags travel last, as the signin flags do. */
+static void test_revoke_flags(void **state)
+{
+        uint8_t buf[4096];
+        struct tp_request req, got;
+        size_t len;
+
+        (void) state;
+        make_request(TP_REQ_REVOKE, false, &req);
+        req.u.revoke.flags = 0;
+        len = encode_request(&req, buf);
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE, PAYLOAD(buf), len, &got), 0);
+        assert_int_equal(got.u.revoke.flags, 0);
+        req.u.revoke.flags = TP_REVOKE_OTHERS;
+        len = encode_request(&req, buf);
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE, PAYLOAD(buf), len, &got), 0);
+        assert_int_equal(got.u.revoke.flags, TP_REVOKE_OTHERS);
+        PAYLOAD(buf)[len - 1] = (uint8_t) (TP_REVOKE_FLAGS_ALL + 1);
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE, PAYLOAD(buf), len, &got), -EPROTO);
+        PAYLOAD(buf)[len - 1] = 0;
+        PAYLOAD(buf)[len - 4] = 0x80;
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE, PAYLOAD(buf), len, &got), -EPROTO);
+        /* A revoke without its flags (an older client) is a short payload. */
+        assert_int_equal(tp_request_decode(TP_REQ_REVOKE, PAYLOAD(buf), len - 4, &got), -EPROTO);
+        req.u.revoke.flags = TP_REVOKE_FLAGS_ALL + 1;
+        assert_int_equal(tp_request_encode(&req, buf, sizeof(buf)), -EINVAL);
+}
+
 static void test_unknown_types(void **state)
 {
         /* 7 is retired: the LIST paged by an offset. */
@@ -1558,18 +1595,18 @@ static void test_names_both_ways(void **state)
         assert_int_equal(tp_evict_from_string("least-recently-used"), -EINVAL);
         assert_int_equal(tp_action_from_string("terminate "), -EINVAL);
 
-        /* Request types: 0, the retired 7 and the unassigned 16 have no
+        /* Request types: 0, the retired 7 and the unused 16 and 18 to 29 have no
          * name, and every other number up to the last does. */
         for (unsigned t = 0; t <= TP_REQ_MAX_; t++) {
                 const char *s = tp_msg_type_to_string(t);
 
-                assert_true((s == NULL) == (t == 0 || t == 7 || t == 16));
+                assert_true((s == NULL) == (t == 0 || t == 7 || t == 16 || (t >= 18 && t <= 29)));
                 assert_true(tp_request_type_known((uint8_t) t) == (s != NULL));
                 if (s)
                         assert_int_equal(tp_msg_type_from_string(s), t);
         }
         assert_string_equal(tp_msg_type_to_string(TP_REQ_ACCESS), "access");
-        assert_string_equal(tp_msg_type_to_string(TP_REQ_MAX_), "hosts");
+        assert_string_equal(tp_msg_type_to_string(TP_REQ_MAX_), "outcome");
         assert_null(tp_msg_type_to_string(TP_REQ_MAX_ + 1));
         assert_null(tp_msg_type_to_string(TP_REQ_ACCESS | TP_REPLY_FLAG));
         assert_int_equal(tp_msg_type_from_string("retired"), -EINVAL);
@@ -2091,6 +2128,7 @@ int main(void)
                 cmocka_unit_test(test_list_flags),
                 cmocka_unit_test(test_list_host_filter),
                 cmocka_unit_test(test_signin_flags),
+                cmocka_unit_test(test_revoke_flags),
                 cmocka_unit_test(test_list_cursor),
                 cmocka_unit_test(test_unknown_types),
                 cmocka_unit_test(test_encode_string_limits),

@@ -35,6 +35,11 @@ enum tp_store_backend {
         TP_STORE_SQLITE = 0,     /* one host: a file in the state directory */
         TP_STORE_POSTGRESQL = 1, /* a fleet: one shared PostgreSQL database */
 };
+/* account_recheck_minutes: how often accounts holding sessions are
+ * re-validated whatever the watched files say (0: only on changes). */
+#define TP_ACCOUNT_RECHECK_MINUTES_MIN 0
+#define TP_ACCOUNT_RECHECK_MINUTES_MAX 1440
+#define TP_ACCOUNT_RECHECK_MINUTES_DEFAULT 15
 
 /* Built-in token policy, applied when custom_token_policy = false and for
  * keys neither `defaults` nor a client entry sets. */
@@ -48,6 +53,7 @@ enum tp_store_backend {
 #define TP_BUILTIN_IDLE_TIMEOUT_MINUTES 0
 #define TP_BUILTIN_ON_IDLE TP_ACTION_LOCK
 #define TP_BUILTIN_WARN_BEFORE_MINUTES 0
+#define TP_BUILTIN_REVOKE_ON_PASSWORD_CHANGE false
 
 /* One client type, with `defaults` and built-ins already merged in. The
  * token values are as configured; use tp_config_effective() for what
@@ -65,6 +71,7 @@ struct tp_client_config {
         uint32_t idle_timeout_minutes; /* 0: off */
         enum tp_action on_idle;        /* lock or terminate, never none */
         uint32_t warn_before_minutes;  /* 0: off */
+        bool revoke_on_password_change; /* on_password_change = "revoke" */
         char **services; /* n_services PAM service names */
         size_t n_services;
 };
@@ -82,6 +89,7 @@ struct tp_config {
         enum tp_store_backend store_backend; /* store.backend */
         char store_conninfo[TP_CONNINFO_MAX]; /* store.conninfo; "" unless postgresql */
         char host_id[TP_HOST_ID_MAX]; /* host_id; "" when not set (main.c derives one) */
+        uint32_t account_recheck_minutes; /* 0: re-validate accounts only when their files change */
 };
 
 /* Whether `id` is a usable host id: 1..TP_HOST_ID_MAX-1 characters of
@@ -126,6 +134,7 @@ struct tp_effective_policy {
         uint32_t idle_timeout_minutes;
         enum tp_action on_idle;
         uint32_t warn_before_minutes;
+        bool revoke_on_password_change;
 };
 void tp_config_effective(const struct tp_config *c, const struct tp_client_config *cl,
                          struct tp_effective_policy *out);

@@ -46,6 +46,7 @@ struct loader {
 static const char *const top_level_keys[] = {
         "version", "custom_token_policy", "unknown_client", "defaults", "clients", "store",
         "host_id",
+        "account_recheck_minutes",
 };
 
 enum policy_key {
@@ -60,6 +61,7 @@ enum policy_key {
         KEY_IDLE_TIMEOUT,
         KEY_ON_IDLE,
         KEY_WARN_BEFORE,
+        KEY_ON_PASSWORD_CHANGE,
         KEY_SERVICES,
         KEY_COUNT_,
 };
@@ -76,6 +78,7 @@ static const char *const policy_key_table[KEY_COUNT_] = {
         [KEY_IDLE_TIMEOUT] = "idle_timeout_minutes",
         [KEY_ON_IDLE] = "on_idle",
         [KEY_WARN_BEFORE] = "warn_before_minutes",
+        [KEY_ON_PASSWORD_CHANGE] = "on_password_change",
         [KEY_SERVICES] = "services",
 };
 TP_DEFINE_PRIVATE_STRING_TABLE_LOOKUP(policy_key)
@@ -392,6 +395,18 @@ static int idle_action_from_string(const char *s)
         return v == TP_ACTION_NONE ? -EINVAL : v;
 }
 
+/* on_password_change: "revoke" the sessions of a user whose password
+ * changed, or "none". */
+static const char *password_change_to_string(unsigned v)
+{
+        return v == 1 ? "revoke" : v == 0 ? "none" : NULL;
+}
+
+static int password_change_from_string(const char *s)
+{
+        return strcmp(s, "revoke") == 0 ? 1 : strcmp(s, "none") == 0 ? 0 : -EINVAL;
+}
+
 /* ---- names -------------------------------------------------------------- */
 
 static bool client_name_valid(const char *name)
@@ -561,6 +576,10 @@ static void parse_policy_group(struct loader *l, const config_setting_t *group,
                         break;
                 case KEY_WARN_BEFORE:
                         get_in_range(l, s, 0, TP_WARN_BEFORE_MINUTES_MAX, &into->warn_before_minutes);
+                        break;
+                case KEY_ON_PASSWORD_CHANGE:
+                        if (get_enum(l, s, password_change_to_string, password_change_from_string, 1, &u))
+                                into->revoke_on_password_change = u == 1;
                         break;
                 case KEY_SERVICES:
                         parse_services(l, s, c, index);
@@ -841,6 +860,7 @@ static void parse_root(struct loader *l, const config_setting_t *root, struct tp
                 .idle_timeout_minutes = TP_BUILTIN_IDLE_TIMEOUT_MINUTES,
                 .on_idle = TP_BUILTIN_ON_IDLE,
                 .warn_before_minutes = TP_BUILTIN_WARN_BEFORE_MINUTES,
+                .revoke_on_password_change = TP_BUILTIN_REVOKE_ON_PASSWORD_CHANGE,
         };
         int i, n = config_setting_length(root);
         size_t k;
@@ -891,6 +911,12 @@ static void parse_root(struct loader *l, const config_setting_t *root, struct tp
         s = config_setting_get_member(root, "host_id");
         if (s)
                 parse_host_id(l, s, c);
+
+        c->account_recheck_minutes = TP_ACCOUNT_RECHECK_MINUTES_DEFAULT;
+        s = config_setting_get_member(root, "account_recheck_minutes");
+        if (s)
+                get_in_range(l, s, TP_ACCOUNT_RECHECK_MINUTES_MIN, TP_ACCOUNT_RECHECK_MINUTES_MAX,
+                             &c->account_recheck_minutes);
 }
 
 /* ---- loading ------------------------------------------------------------ */
@@ -1125,6 +1151,7 @@ void tp_config_effective(const struct tp_config *c, const struct tp_client_confi
                 .idle_timeout_minutes = cl->idle_timeout_minutes,
                 .on_idle = cl->on_idle,
                 .warn_before_minutes = cl->warn_before_minutes,
+                .revoke_on_password_change = cl->revoke_on_password_change,
         };
         if (c->custom_token_policy) {
                 out->auto_extend = cl->auto_extend;
