@@ -278,7 +278,11 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         for (size_t i = 0; i < dec->n_evict; i++) {
                 struct tp_session *victim = &plan.sessions[dec->evict[i]];
 
-                if ((r = tp_store_end(d->store, victim->id, TP_STATE_REVOKED, now)) < 0) {
+                /* Held when it waits for the outcome: in a fleet its host
+                 * is told only once the eviction stands. */
+                r = req->flags & TP_SIGNIN_OUTCOME ? tp_store_end_held(d->store, victim->id, now)
+                                                   : tp_store_end(d->store, victim->id, TP_STATE_REVOKED, now);
+                if (r < 0) {
                         tp_reply_store_error(d->store, rep, r, "evicting a session");
                         goto rollback;
                 }

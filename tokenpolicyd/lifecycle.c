@@ -207,6 +207,7 @@ void tp_lifecycle_hold(struct tp_daemon *d)
 static bool add_pending(struct tp_daemon *d, const struct tp_session *victim, const char *by, const char *why);
 static void forget_pending(struct tp_daemon *d, const char *by);
 static void enforce_due_evictions(struct tp_daemon *d);
+static void eviction_stands(struct tp_daemon *d, const struct tp_session *victim, const char *why);
 
 void tp_lifecycle_release(struct tp_daemon *d, bool committed)
 {
@@ -214,8 +215,10 @@ void tp_lifecycle_release(struct tp_daemon *d, bool committed)
         for (size_t i = 0; committed && i < d->n_held_actions; i++) {
                 struct tp_held_action *h = &d->held_actions[i];
 
-                if (!h->after[0] || !add_pending(d, &h->session, h->after, h->why))
+                if (!h->after[0])
                         enforce_rule(d, &h->session, h->expired, h->idle, h->why);
+                else if (!add_pending(d, &h->session, h->after, h->why))
+                        eviction_stands(d, &h->session, h->why);
         }
         d->n_held_actions = 0;
         if (d->cap_held_actions > 64) { /* a burst passed: give the memory back */
@@ -662,13 +665,26 @@ static bool add_pending(struct tp_daemon *d, const struct tp_session *victim, co
         return true;
 }
 
+/* An eviction that stands: a session of another host of a fleet is owed
+ * to that host now (it ends it), one of this host is ended here. */
+static void eviction_stands(struct tp_daemon *d, const struct tp_session *victim, const char *why)
+{
+        int r;
+
+        if (victim->host[0] && d->host_id[0] && strcmp(victim->host, d->host_id) != 0 &&
+            (r = tp_store_owe(d->store, victim->id)) < 0)
+                tp_log_errno(r, "Failed to tell host %s that its session %s was signed out at the session limit (%s)",
+                             victim->host, victim->id, tp_store_errmsg(d->store));
+        tp_lifecycle_enforce(d, victim, false, why);
+}
+
 /* Take entry i out of the list and enforce it. */
 static void enforce_pending(struct tp_daemon *d, size_t i)
 {
         struct tp_pending_eviction e = d->pending_evictions[i];
 
         d->pending_evictions[i] = d->pending_evictions[--d->n_pending_evictions];
-        tp_lifecycle_enforce(d, &e.victim, false, e.why);
+        eviction_stands(d, &e.victim, e.why);
 }
 
 static void forget_pending(struct tp_daemon *d, const char *by)
@@ -708,7 +724,7 @@ void tp_lifecycle_evict_after(struct tp_daemon *d, const struct tp_session *vict
         }
         /* Without memory to wait, the eviction acts now rather than never. */
         if (!add_pending(d, victim, by, why))
-                tp_lifecycle_enforce(d, victim, false, why);
+                eviction_stands(d, victim, why);
 }
 
 size_t tp_lifecycle_outcome_confirm(struct tp_daemon *d, const char *by)

@@ -1179,6 +1179,19 @@ static int sqlite_end(struct tp_store_impl *s, const char *id, uint8_t state, in
         return update_active(s, st, id);
 }
 
+static int sqlite_end_held(struct tp_store_impl *s, const char *id, int64_t ended)
+{
+        return sqlite_end(s, id, TP_STATE_REVOKED, ended);
+}
+
+/* One host: nobody else to tell. */
+static int sqlite_owe(struct tp_store_impl *s, const char *id)
+{
+        (void)s;
+        (void)id;
+        return 0;
+}
+
 static int sqlite_reinstate(struct tp_store_impl *s, const char *id)
 {
         sqlite3_stmt *st = s->stmt[STMT_REINSTATE];
@@ -1639,6 +1652,8 @@ static const struct tp_store_ops sqlite_ops = {
         .query = sqlite_query,
         .end = sqlite_end,
         .reinstate = sqlite_reinstate,
+        .end_held = sqlite_end_held,
+        .owe = sqlite_owe,
         .extend = sqlite_extend,
         .touch = sqlite_touch,
         .count_active = sqlite_count_active,

@@ -137,6 +137,8 @@ struct tp_store_ops {
                      size_t limit, struct tp_session **ret, size_t *ret_n, size_t *ret_total);
         int (*end)(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended);
         int (*reinstate)(struct tp_store_impl *s, const char *id);
+        int (*end_held)(struct tp_store_impl *s, const char *id, int64_t ended);
+        int (*owe)(struct tp_store_impl *s, const char *id);
         int (*extend)(struct tp_store_impl *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
                       int64_t refresh_expires, int64_t now);
         int (*touch)(struct tp_store_impl *s, const char *id, int64_t now);
@@ -274,6 +276,20 @@ static inline int tp_store_query(struct tp_store *s, const struct tp_store_filte
 static inline int tp_store_end(struct tp_store *s, const char *id, uint8_t state, int64_t ended)
 {
         return s->ops->end(s->impl, id, state, ended);
+}
+
+/* An eviction that waits for its sign-in's outcome: revoked at once (the
+ * cap holds), but in a fleet the host that runs the session is told only by
+ * tp_store_owe(), once the eviction stands, so that a failed sign-in can
+ * still undo it. One host: tp_store_end(REVOKED), and owe does nothing. */
+static inline int tp_store_end_held(struct tp_store *s, const char *id, int64_t ended)
+{
+        return s->ops->end_held(s->impl, id, ended);
+}
+
+static inline int tp_store_owe(struct tp_store *s, const char *id)
+{
+        return s->ops->owe(s->impl, id);
 }
 
 /* Undo an eviction: a revoked session becomes active again, `ended` 0.

@@ -866,15 +866,44 @@ static int update_active(struct tp_store_impl *s, const char *sql, int n, const 
         return changed ? 0 : missing_or_stale(s, id);
 }
 
-/* Undo an eviction (OUTCOME of a failed sign-in). A session of another
- * host comes back only while that host has not yet acted on it (still
- * owed): once its processes are ended it stays revoked (-ESTALE). */
-static int pg_reinstate(struct tp_store_impl *s, const char *id)
+/* An eviction waiting for its sign-in's outcome: as pg_end(REVOKED) but
+ * not yet owed to the host that runs it (pg_owe(), when it stands). */
+static int pg_end_held(struct tp_store_impl *s, const char *id, int64_t ended)
+{
+        char at[INT_TEXT];
+        const char *v[] = { int_text(at, ended), id };
+
+        return update_active(s, "UPDATE tp_sessions SET state = 1, ended = $1, owed = false "
+                                "WHERE id = $2 AND state = 0", 2, v, id);
+}
+
+static int pg_owe(struct tp_store_impl *s, const char *id)
 {
         const char *v[] = { id, s->host };
+        PGresult *res;
+        int r;
 
-        return update_active(s, "UPDATE tp_sessions SET state = 0, ended = 0, owed = false "
-                                "WHERE id = $1 AND state = 1 AND (host = $2 OR owed)", 2, v, id);
+        if ((r = pg_run(s, "UPDATE tp_sessions SET owed = true WHERE id = $1 AND host <> $2 "
+                           "AND state <> 0 AND NOT owed RETURNING host", 2, v, &res)) < 0)
+                return r;
+        if (PQntuples(res) == 1) {
+                const char *w[] = { PQgetvalue(res, 0, 0) };
+
+                r = pg_run(s, "SELECT pg_notify('" NOTIFY_CHANNEL "', $1)", 1, w, NULL);
+        }
+        PQclear(res);
+        return r;
+}
+
+/* Undo an eviction (OUTCOME of a failed sign-in). Only one held by
+ * pg_end_held() and never owed: a session its host was told to end may
+ * be gone already, so it stays revoked (-ESTALE). */
+static int pg_reinstate(struct tp_store_impl *s, const char *id)
+{
+        const char *v[] = { id };
+
+        return update_active(s, "UPDATE tp_sessions SET state = 0, ended = 0 "
+                                "WHERE id = $1 AND state = 1 AND NOT owed", 1, v, id);
 }
 
 static int pg_extend(struct tp_store_impl *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
@@ -1359,6 +1388,8 @@ static const struct tp_store_ops pg_ops = {
         .query = pg_query,
         .end = pg_end,
         .reinstate = pg_reinstate,
+        .end_held = pg_end_held,
+        .owe = pg_owe,
         .extend = pg_extend,
         .touch = pg_touch,
         .count_active = pg_count_active,

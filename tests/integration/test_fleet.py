@@ -15,11 +15,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import pglib  # noqa: E402
-from tplib import (Env, check, config_text, eq, run_with_users, wait_for, TestFailure)  # noqa: E402
+from tplib import (MODULE, Env, check, config_text, eq, run_with_users, wait_for, TestFailure)  # noqa: E402
 
 USER = "tptestfleet"
 CAP = 10
 HOSTS = ("tptest-a", "tptest-b", "tptest-c")
+# How long an eviction waits for the outcome of its sign-in (TP_EVICTION_GRACE_MS).
+GRACE_S = 5
 
 PG = None
 
@@ -392,6 +394,38 @@ def test_token_minted_on_b_verifies_on_c():
         fleet.cleanup()
 
 
+def test_failed_signin_on_one_host_keeps_the_oldest_on_another():
+    """At the cap with every session on B, a sign-in on A whose PAM stack
+    then fails (pam_deny.so after the module) evicts nothing: B is never
+    told, its oldest session stays active and its leader alive. A sign-in
+    on A that completes evicts it, and B ends it."""
+    fleet = Fleet()
+    try:
+        a, b = fleet.hosts["tptest-a"], fleet.hosts["tptest-b"]
+        held = [b.sign_in_held("tptest-desktop", USER, tty=f"pts/{i}") for i in range(CAP)]
+        oldest_proc, oldest = held[0]
+        oldest_sid = oldest["env"]["TOKENPOLICY_SESSION_ID"]
+        opts = f"socket={a.sock}{a.trust} timeout=3000 client=desktop even_deny_root"
+        with open(os.path.join(a.pamdir, "tptest-deny"), "w") as f:
+            f.write(f"account required {MODULE} {opts}\n")
+            f.write(f"session required {MODULE} {opts}\n")
+            f.write("session required pam_deny.so\n")
+        out = a.pam("tptest-deny", USER, "acct", "open", tty="pts/99")
+        check(out["results"][1] != "PAM_SUCCESS", f"the session stack failed: {out}")
+        time.sleep(GRACE_S + 2)
+        check(oldest_proc.poll() is None, "the oldest session's leader on B is alive")
+        active = fleet.active()
+        eq(len(active), CAP, "at the cap, never above it")
+        check((oldest_sid, "tptest-b") in active, f"the oldest is active again: {active}")
+        check("reinstate" in a.log_text(), "A audited the undo")
+        # A sign-in on A that completes: the eviction stands and B acts.
+        a.sign_in_held("tptest-desktop", USER, tty="pts/98")
+        check(ended(oldest_proc, timeout=GRACE_S + 10), "B ended its oldest session")
+        check(all(sid != oldest_sid for sid, _ in fleet.active()), "revoked in the database")
+    finally:
+        fleet.cleanup()
+
+
 TESTS = [
     ("a token minted on host B verifies on host C", test_token_minted_on_b_verifies_on_c),
     ("sessions, status and hosts name each host; a differing policy is flagged", test_listings_name_each_host),
@@ -403,6 +437,7 @@ TESTS = [
     ("bad conninfo and wrong password are clear errors", test_bad_connection_settings_are_clear_errors),
     ("a newer schema is refused, nothing lost", test_newer_schema_is_refused_and_nothing_is_lost),
     ("three hosts starting at once migrate once", test_two_hosts_starting_at_once_migrate_once),
+    ("a failed sign-in on A keeps the oldest session on B", test_failed_signin_on_one_host_keeps_the_oldest_on_another),
 ]
 
 if __name__ == "__main__":
