@@ -26,6 +26,7 @@ the page ends its process; an ordinary user can change nothing (the page
 and the daemon both refuse) but may end their own sessions. Screenshots go
 to B/test-output/cockpit/. Needs root.
 """
+import glob
 import json
 import os
 import shutil
@@ -36,13 +37,15 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import BUILD, CTL, MODULE, ROOT, Env, check, config_text, eq, run_tests, wait_for  # noqa: E402
+from tplib import (BUILD, CTL, MODULE, ROOT, Env, check, config_text, eq, run_tests,  # noqa: E402
+                   sanitizer_runtimes, wait_for)
 
 ADMIN, USER = "tptest-cpadmin", "tptest-cpuser"
 PASSWORD = "Tp-test-Cockpit-1"
 PAM_FILE = "/etc/pam.d/cockpit"
 SUDOERS = "/etc/sudoers.d/tptest-cockpit"
 COCKPIT_WS = "/usr/lib/cockpit/cockpit-ws"
+COCKPIT_SESSION = "/usr/lib/cockpit/cockpit-session"
 PAGE = os.path.join(ROOT, "cockpit", "tokenpolicy")
 SHOTS = os.path.join(BUILD, "test-output", "cockpit")
 HEADER = """# tokenpolicy.conf for the Cockpit tests.
@@ -72,6 +75,7 @@ class Rig:
 
     def __init__(self):
         self.env = Env(policy_conf(), faketime=False)
+        self.san_dir = os.path.join(self.env.dir, "sanitizer")
         self.env.start()
         self.pam_backup = None
         self.ws = None
@@ -112,8 +116,31 @@ class Rig:
                     f"session  required {MODULE} {opts}\n")
         confdir = os.path.join(self.env.dir, "xdg", "cockpit")
         os.makedirs(confdir)
+        conf = "[WebService]\nAllowUnencrypted = true\nLoginTitle = tokenpolicy test\n"
+        # A sanitizer build's module is dlopened by cockpit-session: it is
+        # run through a wrapper that preloads the runtimes (cockpit-ws
+        # itself does not serve with them preloaded), and their reports go
+        # to files checked at cleanup.
+        runtimes = sanitizer_runtimes(MODULE)
+        if runtimes:
+            os.makedirs(self.san_dir)
+            os.chmod(self.san_dir, 0o1777)
+            log = os.path.join(self.san_dir, "report")
+            # ASan resolves its crypt_r() interceptor at start: libcrypt,
+            # which pam_unix would bring in only when dlopened, must be
+            # there by then or the interceptor calls a null pointer.
+            crypt = ["libcrypt.so.1"]  # a soname: the loader finds it
+            wrapper = os.path.join(self.env.dir, "cockpit-session-sanitized")
+            with open(wrapper, "w") as f:
+                f.write("#!/bin/sh\n"
+                        f"export LD_PRELOAD='{' '.join(runtimes + crypt)}'\n"
+                        f"export ASAN_OPTIONS='detect_leaks=0:log_path={log}'\n"
+                        f"export UBSAN_OPTIONS='print_stacktrace=1:log_path={log}'\n"
+                        f"exec {COCKPIT_SESSION} \"$@\"\n")
+            os.chmod(wrapper, 0o755)
+            conf += f"[basic]\nCommand = {wrapper}\n"
         with open(os.path.join(confdir, "cockpit.conf"), "w") as f:
-            f.write("[WebService]\nAllowUnencrypted = true\nLoginTitle = tokenpolicy test\n")
+            f.write(conf)
         wsenv = dict(os.environ, XDG_CONFIG_DIRS=os.path.dirname(confdir))
         self.wslog = open(os.path.join(self.env.dir, "cockpit-ws.log"), "wb")
         self.ws = subprocess.Popen([COCKPIT_WS, "--no-tls", "--port", str(self.port), "--address", "127.0.0.1"],
@@ -165,7 +192,12 @@ class Rig:
             wait_for(lambda: subprocess.run(["pgrep", "-u", u], capture_output=True).returncode != 0, 15)
             subprocess.run(["pkill", "-KILL", "-u", u], capture_output=True)
             subprocess.run(["userdel", "-r", u], capture_output=True)
+        reports = ""
+        for path in sorted(glob.glob(os.path.join(self.san_dir, "report*"))):
+            with open(path, errors="replace") as f:
+                reports += f.read()
         self.env.cleanup()
+        check(not reports, "sanitizer reports from cockpit-session:\n" + reports[-3000:])
 
     # -- helpers --------------------------------------------------------
     def shot(self, name):

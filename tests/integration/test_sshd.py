@@ -29,7 +29,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import MODULE, Env, TestFailure, check, config_text, eq, run_tests  # noqa: E402
+from tplib import (MODULE, Env, TestFailure, check, config_text, eq, run_tests,  # noqa: E402
+                   sanitizer_runtimes)
 
 USER = "tptest-ssh"
 SERVICE = "tptest-sshd"
@@ -119,20 +120,6 @@ def reap(proc, timeout=5):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def sanitizer_runtimes(module):
-    """The sanitizer libraries a module built with SANITIZE=1 links: sshd,
-    built without them, must preload them (ASan's first) to dlopen it."""
-    out = subprocess.run(["ldd", module], capture_output=True, text=True).stdout
-    found = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[1] == "=>":
-            for name in ("libasan.so", "libubsan.so"):
-                if parts[0].startswith(name):
-                    found[name] = parts[2]
-    return [found[n] for n in ("libasan.so", "libubsan.so") if n in found]
 
 
 def free_port():

@@ -451,3 +451,17 @@ def run_with_users(tests, users, lock_name="users"):
     finally:
         for u in users:
             subprocess.run(["userdel", u], capture_output=True)
+
+
+def sanitizer_runtimes(module):
+    """The sanitizer libraries a module built with SANITIZE=1 links: a program
+    built without them (sshd, cockpit-session) must preload them (ASan's first) to dlopen it."""
+    out = subprocess.run(["ldd", module], capture_output=True, text=True).stdout
+    found = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] == "=>":
+            for name in ("libasan.so", "libubsan.so"):
+                if parts[0].startswith(name):
+                    found[name] = parts[2]
+    return [found[n] for n in ("libasan.so", "libubsan.so") if n in found]
