@@ -110,9 +110,24 @@ static int check_password(struct tp_daemon *d, const char *user, int64_t before)
         return r;
 }
 
+/* Whether any client type says on_password_change = "revoke": when none
+ * does, no password is looked at (nor its fingerprint kept). */
+static bool password_changes_matter(const struct tp_daemon *d)
+{
+        for (size_t i = 0; i < d->config->n_clients; i++) {
+                struct tp_effective_policy p;
+
+                tp_config_effective(d->config, &d->config->clients[i], &p);
+                if (p.revoke_on_password_change)
+                        return true;
+        }
+        return false;
+}
+
 void tp_accounts_signing_in(struct tp_daemon *d, const char *user)
 {
-        check_password(d, user, INT64_MAX);
+        if (password_changes_matter(d))
+                check_password(d, user, INT64_MAX);
 }
 
 void tp_accounts_start(struct tp_daemon *d)
@@ -187,6 +202,7 @@ int tp_accounts_recheck(struct tp_daemon *d)
         size_t n = 0, total = 0, n_gone = 0;
         int64_t now = (int64_t)time(NULL);
         int r, revoked = 0;
+        bool watch_passwords = password_changes_matter(d);
 
         if ((r = tp_store_query(d->store, &f, 0, SIZE_MAX, &rows, &n, &total)) < 0) {
                 tp_log_errno(r, "Failed to list the active sessions to re-validate their accounts (%s)",
@@ -209,7 +225,7 @@ int tp_accounts_recheck(struct tp_daemon *d)
                         for (size_t j = i + 1; j < n; j++)
                                 if (strcmp(rows[j].user, rows[i].user) == 0)
                                         rows[j].id[0] = '\0';
-                        if (st == TP_ACCOUNT_VALID) {
+                        if (st == TP_ACCOUNT_VALID && watch_passwords) {
                                 int changed = check_password(d, rows[i].user, now);
 
                                 if (changed > 0)
