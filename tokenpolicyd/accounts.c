@@ -29,6 +29,12 @@
 #include "store.h"
 
 #define ACCOUNTS_DIR "/etc"
+/* A re-validation pass reads the active sessions a page at a time: the
+ * first few pages at once (a whole pass, for most hosts), then one page
+ * a tick, so a store of a million sessions neither delays the start nor
+ * holds the loop. */
+#define ACCOUNTS_PAGE 256
+#define ACCOUNTS_STEPS_AT_ONCE 16
 
 /* The password fingerprint of one user holding sessions. */
 struct tp_password_mark {
@@ -195,84 +201,120 @@ static bool accounts_changed(struct tp_daemon *d)
         return changed;
 }
 
-int tp_accounts_recheck(struct tp_daemon *d)
+/* Revoke every active session of an account that stopped being valid. */
+static int revoke_account(struct tp_daemon *d, const char *user, enum tp_account_state st)
 {
-        struct tp_store_filter f = { .all = false };
+        struct tp_store_filter f = { .user = user };
         struct tp_session *rows = NULL;
-        size_t n = 0, total = 0, n_gone = 0;
-        int64_t now = (int64_t)time(NULL);
-        int r, revoked = 0;
-        bool watch_passwords = password_changes_matter(d);
+        size_t n = 0, total = 0;
+        char why[128];
+        int r;
 
-        if ((r = tp_store_query(d->store, &f, 0, SIZE_MAX, &rows, &n, &total)) < 0) {
+        if ((r = tp_store_query(d->store, &f, 0, SIZE_MAX, &rows, &n, &total)) < 0)
+                return r;
+        snprintf(why, sizeof(why), "account %s", tp_account_state_words(st));
+        r = tp_lifecycle_revoke(d, rows, n, why, -1);
+        if (r < 0)
+                tp_log_errno(r, "Failed to revoke the sessions of %s, whose account %s (%s); retrying at the next check",
+                             user, tp_account_state_words(st), tp_store_errmsg(d->store));
+        else if (r > 0)
+                tp_log(LOG_NOTICE, "the account %s %s: revoked its %d running session(s)", user,
+                       tp_account_state_words(st), r);
+        free(rows);
+        return r;
+}
+
+/* One step of a pass: the next page of active sessions, each user on it
+ * checked once. Returns how many sessions were revoked, or a negative
+ * errno; *ret_done when the pass reached its end. */
+static int recheck_step(struct tp_daemon *d, bool *ret_done)
+{
+        struct tp_session *rows = NULL;
+        size_t n = 0;
+        int64_t now = (int64_t)time(NULL);
+        bool watch_passwords = password_changes_matter(d);
+        int r, revoked = 0;
+
+        *ret_done = false;
+        if ((r = tp_store_active_page(d->store, &d->accounts_cursor, ACCOUNTS_PAGE, &rows, &n)) < 0) {
                 tp_log_errno(r, "Failed to list the active sessions to re-validate their accounts (%s)",
                              tp_store_errmsg(d->store));
                 return r;
         }
-        /* One reason per user: the sessions of each invalid account are
-         * revoked together. Rows of one user are not adjacent, so mark. */
         for (size_t i = 0; i < n; i++) {
                 enum tp_account_state st;
-                char why[128];
-                size_t k = 0;
+                bool seen = false;
 
-                if (!rows[i].id[0])
-                        continue; /* done with this user already */
+                for (size_t j = 0; j < i && !seen; j++)
+                        seen = strcmp(rows[j].user, rows[i].user) == 0;
+                if (seen)
+                        continue;
                 st = tp_account_state(rows[i].user, now);
                 /* NSS failing (sssd or LDAP unreachable) is no reason to
                  * end anyone's sessions: checked again next time. */
-                if (st == TP_ACCOUNT_VALID || st == TP_ACCOUNT_UNREADABLE) {
-                        for (size_t j = i + 1; j < n; j++)
-                                if (strcmp(rows[j].user, rows[i].user) == 0)
-                                        rows[j].id[0] = '\0';
-                        if (st == TP_ACCOUNT_VALID && watch_passwords) {
-                                int changed = check_password(d, rows[i].user, now);
-
-                                if (changed > 0)
-                                        revoked += changed;
-                        }
+                if (st == TP_ACCOUNT_UNREADABLE)
+                        continue;
+                if (st == TP_ACCOUNT_VALID) {
+                        if (watch_passwords && (r = check_password(d, rows[i].user, now)) > 0)
+                                revoked += r;
                         continue;
                 }
-                /* Gather this user's sessions at the front of rows[i..]. */
-                struct tp_session *mine = calloc(n - i, sizeof(*mine));
-
-                if (!mine) {
-                        r = -ENOMEM;
-                        break;
-                }
-                for (size_t j = i; j < n; j++) {
-                        if (rows[j].id[0] && strcmp(rows[j].user, rows[i].user) == 0) {
-                                mine[k++] = rows[j];
-                                if (j != i)
-                                        rows[j].id[0] = '\0';
-                        }
-                }
-                snprintf(why, sizeof(why), "account %s", tp_account_state_words(st));
-                r = tp_lifecycle_revoke(d, mine, k, why, -1);
-                if (r < 0)
-                        tp_log_errno(r, "Failed to revoke the sessions of %s, whose account %s (%s); retrying at the next check",
-                                     mine[0].user, tp_account_state_words(st), tp_store_errmsg(d->store));
-                else {
-                        tp_log(LOG_NOTICE, "the account %s %s: revoked its %d running session(s)", mine[0].user,
-                               tp_account_state_words(st), r);
+                if ((r = revoke_account(d, rows[i].user, st)) > 0)
                         revoked += r;
-                        n_gone++;
-                }
-                free(mine);
         }
         free(rows);
-        if (r >= 0)
-                prune_password_marks(d);
-        return r < 0 && n_gone == 0 ? r : revoked;
+        if (d->accounts_cursor.created == TP_STORE_CURSOR_START.created &&
+            d->accounts_cursor.rowid == TP_STORE_CURSOR_START.rowid)
+                *ret_done = true;
+        return revoked;
+}
+
+int tp_accounts_recheck(struct tp_daemon *d)
+{
+        int revoked = 0;
+
+        d->accounts_cursor = TP_STORE_CURSOR_START;
+        d->accounts_pass = true;
+        d->accounts_again = false;
+        for (int step = 0; step < ACCOUNTS_STEPS_AT_ONCE && d->accounts_pass; step++) {
+                bool done;
+                int r = recheck_step(d, &done);
+
+                if (r < 0)
+                        return r;
+                revoked += r;
+                if (done) {
+                        d->accounts_pass = false;
+                        prune_password_marks(d);
+                }
+        }
+        return revoked;
 }
 
 void tp_accounts_tick(struct tp_daemon *d)
 {
         bool changed = accounts_changed(d);
         int64_t every_ms = (int64_t)d->config->account_recheck_minutes * 60 * 1000;
+        bool done;
 
-        if (!changed && (every_ms == 0 || tp_monotonic_ms() - d->accounts_checked_ms < every_ms))
+        if (changed || (every_ms > 0 && tp_monotonic_ms() - d->accounts_checked_ms >= every_ms)) {
+                d->accounts_checked_ms = tp_monotonic_ms();
+                /* A pass under way goes on (restarting it could starve its
+                 * end); another one follows it. */
+                if (d->accounts_pass)
+                        d->accounts_again = true;
+                else
+                        tp_accounts_recheck(d);
                 return;
-        d->accounts_checked_ms = tp_monotonic_ms();
-        tp_accounts_recheck(d);
+        }
+        if (!d->accounts_pass) {
+                if (!d->accounts_again)
+                        return;
+                tp_accounts_recheck(d);
+                return;
+        }
+        if (recheck_step(d, &done) >= 0 && done) {
+                d->accounts_pass = false;
+                prune_password_marks(d);
+        }
 }

@@ -19,8 +19,11 @@ void tp_accounts_stop(struct tp_daemon *d);
  * in any case (NSS sources that cannot be watched: sssd, LDAP; 0: never). */
 void tp_accounts_tick(struct tp_daemon *d);
 
-/* Re-validate the users holding active sessions now: every session of an
- * account that is locked, expired or gone is revoked. Returns how many. */
+/* Start a pass that re-validates the users holding active sessions: every
+ * session of an account that is locked, expired or gone is revoked. The
+ * first 16 pages of 256 sessions are done now (all of them, on most
+ * hosts), the rest a page per tick (tp_accounts_tick()). Returns how many
+ * were revoked so far. */
 int tp_accounts_recheck(struct tp_daemon *d);
 
 /* on_password_change: the daemon keeps, for each user holding sessions, a

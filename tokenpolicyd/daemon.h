@@ -91,6 +91,9 @@ struct tp_daemon {
         int accounts_fd;                /* inotify on /etc (accounts.c), when watching */
         bool accounts_watching;
         int64_t accounts_checked_ms;    /* last re-validation of accounts holding sessions */
+        bool accounts_pass;             /* a re-validation pass is under way ... */
+        bool accounts_again;            /* ... and another one is due after it */
+        struct tp_store_cursor accounts_cursor;
         /* Password fingerprints of the users holding sessions (accounts.c),
          * keyed with a random key of this run; in memory only. */
         uint8_t password_mark_key[32];

@@ -335,6 +335,40 @@ def test_a_user_pages_through_a_long_history():
 
 # -- a damaged store ----------------------------------------------------------
 
+
+def test_a_large_store_is_revalidated_a_page_at_a_time():
+    """6,000 active sessions of 600 accounts that no longer exist, and one
+    of a real account: the daemon starts, and its re-validation pass goes
+    on from tick to tick (beyond the 4,096 done at start) until every one
+    of the gone accounts' sessions is revoked; the real one's stays."""
+    env = Env(desktop_conf())
+    try:
+        env.start()
+        env.stop()
+        now = int(time.time())
+        gone = [(f"g{i:031x}", f"tptestgone{i // 10:03d}", "desktop", 0, now - DAY + i, 0) for i in range(6000)]
+        mine = [(f"m{0:031x}", USER, "desktop", 0, now - 10, 0)]
+        plant(env, gone + mine)
+        env.start()
+
+        def active_left():
+            con = sqlite3.connect(store_path(env))
+            try:
+                return con.execute("SELECT count(*) FROM sessions WHERE state = 0").fetchone()[0]
+            finally:
+                con.close()
+        # The start did the first 4,096 and did not wait for the rest (a
+        # page of 256 a second: eight seconds of ticks remain).
+        left = active_left()
+        check(1 < left <= 6001 - 4096, f"the start did part of the pass, not all of it ({left} active)")
+        check(wait_for(lambda: active_left() == 1, timeout=120),
+              f"every gone account's session revoked ({active_left()} active)")
+        eq([s["id"] for s in env.sessions("--user", USER)], [mine[0][0]], "the real account's stays")
+        log = env.log_text()
+        eq(log.count("does not exist: revoked its 10 running session(s)"), 600, "each account once, with its count")
+    finally:
+        env.cleanup()
+
 def test_an_empty_store_is_refused():
     env = Env(desktop_conf())
     try:
