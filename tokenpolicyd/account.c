@@ -70,13 +70,19 @@ static bool password_locked(const char *pwdp)
 
 enum tp_account_state tp_account_state(const char *user, int64_t now)
 {
-        struct spwd sp, *res = NULL;
-        char buf[NSS_BUF];
         uid_t uid;
         int r;
 
         if ((r = tp_account_uid(user, &uid)) < 0)
                 return r == -ENOENT ? TP_ACCOUNT_UNKNOWN : TP_ACCOUNT_UNREADABLE;
+        return tp_account_shadow_state(user, now);
+}
+
+enum tp_account_state tp_account_shadow_state(const char *user, int64_t now)
+{
+        struct spwd sp, *res = NULL;
+        char buf[NSS_BUF];
+
         if (getspnam_r(user, &sp, buf, sizeof(buf), &res) != 0 || !res)
                 return TP_ACCOUNT_VALID; /* no shadow entry or no right to read it */
         if (password_locked(sp.sp_pwdp))

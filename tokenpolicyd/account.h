@@ -29,6 +29,9 @@ enum tp_account_state {
         TP_ACCOUNT_UNREADABLE,  /* NSS failed (a directory unreachable): cannot tell */
 };
 enum tp_account_state tp_account_state(const char *user, int64_t now);
+/* The same for an account just found to exist (one passwd lookup fewer):
+ * locked, expired or valid, from the shadow database alone. */
+enum tp_account_state tp_account_shadow_state(const char *user, int64_t now);
 /* The state in words fit for the user: "is locked", "has expired", ... */
 const char *tp_account_state_words(enum tp_account_state state);
 

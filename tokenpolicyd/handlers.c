@@ -105,7 +105,8 @@ static void audit_untagged(const struct tp_peer *peer, const struct tp_req_signi
 static bool account_usable(const struct tp_peer *peer, const struct tp_req_signin *req,
                            const struct tp_signin_plan *plan, bool audit, struct tp_reply *rep)
 {
-        enum tp_account_state st = tp_account_state(plan->user, plan->now);
+        /* The plan has just looked the account up: only shadow is left. */
+        enum tp_account_state st = tp_account_shadow_state(plan->user, plan->now);
         char reason[64];
 
         if (st != TP_ACCOUNT_LOCKED && st != TP_ACCOUNT_EXPIRED)
