@@ -438,8 +438,9 @@ static bool handle_close(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_reply_store_error(d->store, rep, r, "begin");
                 return false;
         }
+        /* A sign-out need not wait for the disk (tp_store_commit_unsynced). */
         if ((r = tp_store_end(d->store, s.id, TP_STATE_CLOSED, now_wall())) < 0 ||
-            (r = tp_store_commit(d->store)) < 0) {
+            (r = tp_store_commit_unsynced(d->store)) < 0) {
                 tp_store_rollback(d->store);
                 tp_reply_store_error(d->store, rep, r, "closing a session");
                 return false;

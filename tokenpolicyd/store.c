@@ -3,7 +3,7 @@
  *
  * Owns the database file, its schema and every SQL statement; no other
  * module includes SQLite. It must never log, never acknowledge a write
- * before SQLite has synced it (synchronous=FULL), never touch a file whose
+ * before the WAL holding it is synced, never touch a file whose
  * schema is newer than ours, and never copy a row into a fixed field
  * without first proving that it fits (a damaged or hand-edited file reads
  * back as -EIO, not as an overflow).
@@ -28,7 +28,12 @@
 /* Long enough to ride out another connection's checkpoint, short enough
  * to answer -EBUSY before the PAM module's default 3 s timeout fires. */
 #define STORE_BUSY_TIMEOUT_MS 2000
-#define STORE_SYNCHRONOUS_FULL 2
+/* synchronous=NORMAL: SQLite syncs the WAL at checkpoints only, and the
+ * store syncs it itself after every commit that must be durable (all but
+ * tp_store_commit_unsynced()), so a commit that need not wait for the disk
+ * does not. Either way a crash leaves a consistent file: WAL frames carry
+ * checksums and recovery stops at the last whole transaction. */
+#define STORE_SYNCHRONOUS_NORMAL 1
 
 #define SESSION_COLUMNS                                                       \
         "id, user, uid, client, service, rhost, tty, leader_pid, "           \
@@ -236,6 +241,7 @@ struct tp_store_impl {
         bool batch_open;      /* BEGIN IMMEDIATE done, COMMIT not yet */
         bool batch_broken;    /* SQLite rolled the batch back after an error */
         bool in_request;      /* a request's savepoint is open */
+        bool batch_sync;      /* some part of the batch must be durable */
         bool request_changed; /* a request's savepoint was released */
 };
 
@@ -821,10 +827,10 @@ int tp_store_open(const char *path, struct tp_store **ret)
                 goto out;
         if ((r = pragma_text_equals(s, "PRAGMA journal_mode = WAL", "wal")) < 0)
                 goto out;
-        if ((r = exec_sql(s, "PRAGMA synchronous = FULL")) < 0 ||
+        if ((r = exec_sql(s, "PRAGMA synchronous = NORMAL")) < 0 ||
             (r = pragma_int(s, "PRAGMA synchronous", &sync)) < 0)
                 goto out;
-        if (sync != STORE_SYNCHRONOUS_FULL) {
+        if (sync != STORE_SYNCHRONOUS_NORMAL) {
                 r = -EOPNOTSUPP;
                 goto out;
         }
@@ -902,11 +908,35 @@ static int sqlite_begin(struct tp_store_impl *s)
         return stmt_exec(s, s->stmt[STMT_BEGIN_IMMEDIATE]);
 }
 
-/* Returns once the WAL is synced, or, while batching, once the changes
- * are part of the batch (durable when sqlite_batch_commit() returns).
- * On failure the transaction may still be open: the caller rolls it back.
- * -EINVAL when none is open. */
-static int sqlite_commit(struct tp_store_impl *s)
+/* Make every committed transaction durable: sync the WAL through SQLite's
+ * own file object (the VFS's xSync, the call synchronous=FULL makes at
+ * each commit). */
+static int wal_sync(struct tp_store_impl *s)
+{
+        sqlite3_file *wal = NULL;
+        int rc;
+
+        rc = sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+        if (rc != SQLITE_OK)
+                return store_sqlite_error(s, rc);
+        if (!wal || !wal->pMethods)
+                return store_error(s, -EIO, "the write-ahead log is not open");
+        rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+        if (rc != SQLITE_OK) {
+                snprintf(s->errmsg, sizeof s->errmsg, "syncing the write-ahead log failed (%s)",
+                         sqlite3_errstr(rc));
+                return -EIO;
+        }
+        return 0;
+}
+
+/* Returns once the WAL is synced (durable), or, while batching, once the
+ * changes are part of the batch (durable when sqlite_batch_commit()
+ * returns). With durable false the commit does not wait for the disk: a
+ * crash may lose it, and with it nothing committed before it that was not
+ * synced either. On failure the transaction may still be open: the caller
+ * rolls it back. -EINVAL when none is open. */
+static int commit_as(struct tp_store_impl *s, bool durable)
 {
         int r;
 
@@ -921,11 +951,24 @@ static int sqlite_commit(struct tp_store_impl *s)
                         return r;
                 s->in_request = false;
                 s->request_changed = true;
+                s->batch_sync |= durable;
                 return 0;
         }
         if (sqlite3_get_autocommit(s->db))
                 return store_error(s, -EINVAL, "no transaction is open");
-        return stmt_exec(s, s->stmt[STMT_COMMIT]);
+        if ((r = stmt_exec(s, s->stmt[STMT_COMMIT])) < 0)
+                return r;
+        return durable ? wal_sync(s) : 0;
+}
+
+static int sqlite_commit(struct tp_store_impl *s)
+{
+        return commit_as(s, true);
+}
+
+static int sqlite_commit_unsynced(struct tp_store_impl *s)
+{
+        return commit_as(s, false);
 }
 
 /* Harmless when no transaction is open (SQLite may already have rolled
@@ -984,8 +1027,10 @@ static int sqlite_batch_commit(struct tp_store_impl *s)
                         r = stmt_exec(s, s->stmt[STMT_COMMIT]);
                 if (r < 0 && !sqlite3_get_autocommit(s->db))
                         (void) stmt_exec(s, s->stmt[STMT_ROLLBACK]);
+                if (r == 0 && s->batch_sync)
+                        r = wal_sync(s);
         }
-        s->batching = s->batch_open = s->batch_broken = s->in_request = false;
+        s->batching = s->batch_open = s->batch_broken = s->in_request = s->batch_sync = false;
         s->request_changed = false;
         return r;
 }
@@ -1641,6 +1686,7 @@ static const struct tp_store_ops sqlite_ops = {
         .errmsg = sqlite_errmsg,
         .begin = sqlite_begin,
         .commit = sqlite_commit,
+        .commit_unsynced = sqlite_commit_unsynced,
         .rollback = sqlite_rollback,
         .batch_start = sqlite_batch_start,
         .batch_pending = sqlite_batch_pending,

@@ -3,9 +3,9 @@
  *
  * The only module that includes SQLite. Every mutation happens inside a
  * transaction the caller opens with tp_store_begin() and ends with
- * tp_store_commit(); commit returns only once the data is durable
- * (synchronous=FULL), so the daemon acknowledges nothing before it is on
- * disk. The schema carries a version (PRAGMA user_version); opening a store
+ * tp_store_commit(); commit returns only once the data is durable (the
+ * WAL synced), so the daemon acknowledges nothing before it is on disk;
+ * tp_store_commit_unsynced() is the exception for sign-outs. The schema carries a version (PRAGMA user_version); opening a store
  * written by a newer version fails rather than guessing.
  *
  * This header is the interface every backend implements: a struct of
@@ -124,6 +124,7 @@ struct tp_store_ops {
         const char *(*errmsg)(struct tp_store_impl *s);
         int (*begin)(struct tp_store_impl *s);
         int (*commit)(struct tp_store_impl *s);
+        int (*commit_unsynced)(struct tp_store_impl *s);
         void (*rollback)(struct tp_store_impl *s);
         void (*batch_start)(struct tp_store_impl *s);
         bool (*batch_pending)(const struct tp_store_impl *s);
@@ -202,6 +203,17 @@ static inline int tp_store_begin(struct tp_store *s)
 static inline int tp_store_commit(struct tp_store *s)
 {
         return s->ops->commit(s->impl);
+}
+
+/* tp_store_commit() for a change that need not survive a crash (a
+ * sign-out: a session whose close is lost is found again by its leader's
+ * absence and reaped as a ghost). It does not wait for the disk; the next
+ * durable commit makes it durable too. A crash of the machine (not of the
+ * daemon: the write reached the kernel) before that loses it and nothing
+ * else. Where a backend has no cheaper commit it is the same. */
+static inline int tp_store_commit_unsynced(struct tp_store *s)
+{
+        return s->ops->commit_unsynced(s->impl);
 }
 
 /* Harmless on NULL and when no transaction is open. */

@@ -1377,6 +1377,7 @@ static const struct tp_store_ops pg_ops = {
         .errmsg = pg_errmsg,
         .begin = pg_begin,
         .commit = pg_commit,
+        .commit_unsynced = pg_commit,
         .rollback = pg_rollback,
         .batch_start = pg_batch_start,
         .batch_pending = pg_batch_pending,

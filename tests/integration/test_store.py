@@ -15,6 +15,8 @@ test user tptest-hist, created and removed; mount namespaces).
 """
 import json
 import os
+import select
+import signal
 import socket
 import sqlite3
 import struct
@@ -329,6 +331,67 @@ def test_a_user_pages_through_a_long_history():
         eq(as_user(forged), [5, "The listing cursor is not one tokenpolicyd gave.", 0], "bad-request, then served")
         p = env.ctl("sessions", "--limit", "0", user=USER)
         eq(p.returncode, 2, "--limit 0 is a usage error")
+    finally:
+        env.cleanup()
+
+
+# -- durability ---------------------------------------------------------------
+
+
+def traced(env, action):
+    """Run action() with strace attached to the daemon; the syncs and sends
+    it made, in order: ("sync", path) or ("send", fd)."""
+    out = os.path.join(env.dir, "strace.out")
+    tracer = subprocess.Popen(["strace", "-y", "-e", "trace=fsync,fdatasync,sendto", "-o", out,
+                               "-p", str(env.proc.pid)], stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([tracer.stderr], [], [], 20)
+        line = tracer.stderr.readline() if ready else ""
+        check("attached" in line, f"strace attached: {line!r}")
+        action()
+        time.sleep(0.3)
+    finally:
+        tracer.terminate()
+        tracer.wait(timeout=20)
+    with open(out) as f:
+        lines = f.read().splitlines()
+    events = []
+    for line in lines:
+        if line.startswith(("fdatasync(", "fsync(")):
+            events.append(("sync", line[line.index("<") + 1:line.index(">")]))
+        elif line.startswith("sendto(") and ", NULL, 0)" in line:  # a reply, not the journal
+            events.append(("send", line))
+    return events
+
+
+def test_a_sign_in_is_synced_before_its_reply_and_a_sign_out_does_not_wait():
+    """OPEN: the write-ahead log is synced before the reply leaves. CLOSE:
+    no sync at all (a lost sign-out is reaped as a ghost), yet a SIGKILL
+    right after it loses nothing, since the write reached the kernel."""
+    env = Env(desktop_conf())
+    try:
+        env.start()
+        wal = store_path(env) + "-wal"
+        held = {}
+
+        def sign_in():
+            held["proc"], held["rep"] = env.sign_in_held("tptest-desktop", USER)
+        events = traced(env, sign_in)
+        syncs = [i for i, e in enumerate(events) if e == ("sync", wal)]
+        sends = [i for i, e in enumerate(events) if e[0] == "send"]
+        check(syncs, f"the sign-in synced the WAL: {events}")
+        # The account check's reply needs no sync; the sign-in's (the
+        # second reply) comes after one.
+        check(len(sends) >= 2 and syncs[0] < sends[1], f"the sign-in's reply followed the sync: {events}")
+
+        events = traced(env, lambda: env.release(held["proc"]))
+        eq([e for e in events if e[0] == "sync"], [], f"the sign-out synced nothing: {events}")
+        check(any(e[0] == "send" for e in events), f"the sign-out was answered: {events}")
+
+        env.stop(signal.SIGKILL)
+        env.start()
+        [s] = env.sessions("--all", "--user", USER)
+        eq((s["id"], s["state"]), (session_id(held["rep"]), "closed"), "the sign-out survived a SIGKILL")
     finally:
         env.cleanup()
 
