@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* io.c: the client side of the daemon socket, bounded by one deadline.
  *
- * Connects, sends one request frame and reads one reply frame, polling
- * before every read and write against an absolute CLOCK_MONOTONIC deadline.
- * It must never block past that deadline, never read a payload before its
- * header has passed the size check, never hold a frame buffer on the stack
+ * Connects, sends one request frame and reads one reply frame, trying
+ * each read and write at once and polling only when it would block,
+ * against an absolute CLOCK_MONOTONIC deadline. It must never block past
+ * that deadline, never read past its one frame buffer, never trust a
+ * payload length before the header has passed the size check, never hold
+ * a frame buffer on the stack
  * (the PAM module runs on the caller's stack), never raise SIGPIPE and
  * never log. The trusted variant must send nothing to a socket that someone
  * other than the expected owner (root) could have put in place, or to a
@@ -31,6 +33,9 @@
 #define CONNECT_RETRY_MS 10
 
 #define FRAME_BUF_SIZE ((size_t) TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX)
+
+static int untrusted(char *why, size_t why_size, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 int64_t tp_monotonic_ms(void)
 {
@@ -162,17 +167,22 @@ int tp_io_peer_cred(int fd, uid_t *ret_uid, pid_t *ret_pid)
         return 0;
 }
 
+/* Each send and recv is tried first and polled for only when it would
+ * block: a reply the daemon has already written costs one call. */
 static int send_all(int fd, const uint8_t *p, size_t len, int64_t deadline_ms)
 {
         ssize_t n;
         int r;
 
         while (len > 0) {
-                if ((r = wait_fd(fd, POLLOUT, deadline_ms)) < 0)
-                        return r;
                 n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
-                        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+                        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                                if ((r = wait_fd(fd, POLLOUT, deadline_ms)) < 0)
+                                        return r;
+                                continue;
+                        }
+                        if (errno == EINTR)
                                 continue;
                         return -errno;
                 }
@@ -182,25 +192,29 @@ static int send_all(int fd, const uint8_t *p, size_t len, int64_t deadline_ms)
         return 0;
 }
 
-/* An end of stream before len bytes is the daemon going away mid-frame. */
-static int recv_all(int fd, uint8_t *p, size_t len, int64_t deadline_ms)
+/* Read until *got reaches want, taking at most cap bytes in all. An end
+ * of stream before that is the daemon going away (mid-frame, or before
+ * it answered). */
+static int recv_until(int fd, uint8_t *buf, size_t *got, size_t want, size_t cap, int64_t deadline_ms)
 {
         ssize_t n;
         int r;
 
-        while (len > 0) {
-                if ((r = wait_fd(fd, POLLIN, deadline_ms)) < 0)
-                        return r;
-                n = recv(fd, p, len, MSG_DONTWAIT);
+        while (*got < want) {
+                n = recv(fd, buf + *got, cap - *got, MSG_DONTWAIT);
                 if (n < 0) {
-                        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+                        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                                if ((r = wait_fd(fd, POLLIN, deadline_ms)) < 0)
+                                        return r;
+                                continue;
+                        }
+                        if (errno == EINTR)
                                 continue;
                         return -errno;
                 }
                 if (n == 0)
                         return -ECONNRESET;
-                p += n;
-                len -= (size_t) n;
+                *got += (size_t) n;
         }
         return 0;
 }
@@ -208,6 +222,7 @@ static int recv_all(int fd, uint8_t *p, size_t len, int64_t deadline_ms)
 int tp_io_transact(int fd, int64_t deadline_ms, const struct tp_request *req, struct tp_reply *rep)
 {
         uint8_t *buf, type;
+        size_t got = 0, used = 0;
         uint32_t len;
         int r;
 
@@ -219,25 +234,53 @@ int tp_io_transact(int fd, int64_t deadline_ms, const struct tp_request *req, st
 
         if ((r = tp_request_encode(req, buf, FRAME_BUF_SIZE)) < 0)
                 goto out;
-        if ((r = send_all(fd, buf, (size_t) r, deadline_ms)) < 0)
+        used = (size_t) r;
+        if ((r = send_all(fd, buf, used, deadline_ms)) < 0)
                 goto out;
 
-        if ((r = recv_all(fd, buf, TP_FRAME_HEADER_SIZE, deadline_ms)) < 0)
+        /* One reply answers one request: nothing may follow it. */
+        if ((r = recv_until(fd, buf, &got, TP_FRAME_HEADER_SIZE, FRAME_BUF_SIZE, deadline_ms)) < 0)
                 goto out;
         if ((r = tp_frame_header_parse(buf, &type, &len)) < 0)
                 goto out;
-        if (type != (req->type | TP_REPLY_FLAG)) {
+        if (type != (req->type | TP_REPLY_FLAG) || got > TP_FRAME_HEADER_SIZE + (size_t) len) {
                 r = -EPROTO;
                 goto out;
         }
-        if ((r = recv_all(fd, buf + TP_FRAME_HEADER_SIZE, len, deadline_ms)) < 0)
+        if ((r = recv_until(fd, buf, &got, TP_FRAME_HEADER_SIZE + (size_t) len, TP_FRAME_HEADER_SIZE + (size_t) len,
+                            deadline_ms)) < 0)
                 goto out;
         r = tp_reply_decode(type, buf + TP_FRAME_HEADER_SIZE, len, rep);
 out:
-        /* The frame may carry a refresh token in either direction. */
-        tp_secret_wipe(buf, FRAME_BUF_SIZE);
+        /* The frame may carry a refresh token in either direction: wipe
+         * what was written to the buffer, no more. */
+        tp_secret_wipe(buf, got > used ? got : used);
         free(buf);
         return r;
+}
+
+int tp_io_connect_trusted(const char *path, int timeout_ms, uid_t expected_uid, int *ret_fd, char *why,
+                          size_t why_size)
+{
+        uid_t peer_uid;
+        int fd = -1, r;
+
+        if ((r = tp_io_check_socket(path, expected_uid, why, why_size)) < 0)
+                return r;
+        if ((r = tp_io_connect(path, timeout_ms, &fd)) < 0)
+                return r;
+        /* The path was right a moment ago; the peer is who answers now. */
+        if ((r = tp_io_peer_cred(fd, &peer_uid, NULL)) < 0) {
+                close(fd);
+                return r;
+        }
+        if (peer_uid != expected_uid) {
+                close(fd);
+                return untrusted(why, why_size, "the process listening on it runs as uid %u, not %u",
+                                 (unsigned) peer_uid, (unsigned) expected_uid);
+        }
+        *ret_fd = fd;
+        return 0;
 }
 
 int tp_io_call(const char *path, int timeout_ms, const struct tp_request *req, struct tp_reply *rep)
@@ -255,8 +298,6 @@ int tp_io_call(const char *path, int timeout_ms, const struct tp_request *req, s
         return r;
 }
 
-static int untrusted(char *why, size_t why_size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
 
 static int untrusted(char *why, size_t why_size, const char *fmt, ...)
 {
@@ -331,26 +372,14 @@ int tp_io_call_trusted(const char *path, int timeout_ms, uid_t expected_uid, con
                        struct tp_reply *rep, char *why, size_t why_size)
 {
         int64_t deadline_ms;
-        uid_t peer_uid;
         int fd = -1, r;
 
         if (timeout_ms < 0)
                 return -EINVAL;
         deadline_ms = tp_monotonic_ms() + timeout_ms;
-        if ((r = tp_io_check_socket(path, expected_uid, why, why_size)) < 0)
+        if ((r = tp_io_connect_trusted(path, timeout_ms, expected_uid, &fd, why, why_size)) < 0)
                 return r;
-        if ((r = tp_io_connect(path, timeout_ms, &fd)) < 0)
-                return r;
-        /* The path was right a moment ago; the peer is who answers now. */
-        if ((r = tp_io_peer_cred(fd, &peer_uid, NULL)) < 0)
-                goto out;
-        if (peer_uid != expected_uid) {
-                r = untrusted(why, why_size, "the process listening on it runs as uid %u, not %u",
-                              (unsigned) peer_uid, (unsigned) expected_uid);
-                goto out;
-        }
         r = tp_io_transact(fd, deadline_ms, req, rep);
-out:
         close(fd);
         return r;
 }

@@ -33,7 +33,8 @@ int tp_io_peer_cred(int fd, uid_t *ret_uid, pid_t *ret_pid);
 
 /* Send one request and receive its reply on a connected socket, both
  * before deadline_ms (tp_monotonic_ms() scale). The reply must be a single
- * frame whose type is req->type | TP_REPLY_FLAG; anything else is -EPROTO.
+ * frame whose type is req->type | TP_REPLY_FLAG, with nothing after it;
+ * anything else is -EPROTO.
  * Returns 0 or -errno: -ETIMEDOUT, -EPIPE/-ECONNRESET when the daemon
  * closed, -EPROTO for a malformed or unexpected reply, -EMSGSIZE for a
  * reply frame past TP_PAYLOAD_MAX (detected from the header, before
@@ -59,6 +60,15 @@ int tp_io_check_socket(const char *path, uid_t expected_uid, char *why, size_t w
  * unless it has the sticky bit. 0, -EPERM with the reason in why, or
  * another -errno when it cannot be examined. */
 int tp_io_check_dir(const char *path, uid_t expected_uid, char *why, size_t why_size);
+
+/* Connect only to a daemon expected_uid could have put at path: checks
+ * the path with tp_io_check_socket() before connecting and, once
+ * connected, that the peer (SO_PEERCRED) is expected_uid. A failed check
+ * is -EPERM with its reason in why; else tp_io_connect()'s result. The
+ * connection may carry any number of tp_io_transact() calls, one at a
+ * time, as long as both ends keep it. */
+int tp_io_connect_trusted(const char *path, int timeout_ms, uid_t expected_uid, int *ret_fd, char *why,
+                          size_t why_size);
 
 /* tp_io_call() that sends nothing to a daemon it cannot trust: checks the
  * path with tp_io_check_socket() before connecting and, once connected,

@@ -3,7 +3,8 @@
  *
  * Thin by design: no OpenSSL, no libconfig, no threads, no policy. Each
  * entry point gathers the PAM items, asks tokenpolicyd one question over its
- * Unix socket within timeout= milliseconds (common/io.c), and maps the
+ * Unix socket within timeout= milliseconds (common/io.c), on the handle's
+ * one connection (struct link), and maps the
  * answer to a PAM code and a message for the user. It sends nothing to a
  * socket or a peer that is not root's (trust_uid= only for tests). When the
  * daemon cannot be reached or trusted the module applies fail= and logs why.
@@ -19,6 +20,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -45,8 +47,9 @@
 /* The user this handle's auth stack reached the module for; see
  * pam_sm_authenticate. */
 #define DATA_AUTHENTICATED "pam_tokenpolicy_authenticated"
-/* The sign-in to report when the handle ends; see note_outcome(). */
-#define DATA_OUTCOME "pam_tokenpolicy_outcome"
+/* The handle's connection to the daemon, and the sign-in to report when
+ * the handle ends; see struct link. */
+#define DATA_LINK "pam_tokenpolicy_link"
 
 struct options {
         const char *socket;
@@ -250,13 +253,125 @@ static int map_lookup(pam_handle_t *pamh, const struct options *o, const struct 
         return r;
 }
 
+/* One connection to the daemon per PAM handle: the account check, the
+ * sign-in, the sign-out and the report of how the sign-in ended share it,
+ * so a sign-in costs one connect and one trust check instead of four.
+ * The peer was checked when it was made (tp_io_connect_trusted), and a
+ * connection carries its peer for as long as it lives. Close-on-exec: the
+ * user's programs never inherit it. The daemon closes a connection that
+ * stays idle (after 30 s, or sooner to make room for a new one); the module
+ * notices before it sends (a hang-up is readable), and a request that
+ * meets a connection closed under it, before any reply, is sent once more
+ * on a new one within the same timeout= (the daemon closes only idle
+ * connections, so it never acted on the first). The daemon takes the
+ * session leader from the process that made the connection: a process
+ * forked from the application after the handle connected makes its own
+ * (and closes only its copy of the parent's). */
+struct link {
+        int fd;                 /* -1: not connected */
+        pid_t pid;              /* the process that made fd */
+        char *socket;           /* the path fd was made for */
+        int timeout_ms;
+        uid_t trust_uid;
+        /* The sign-in to report when the handle ends; see cleanup_link(). */
+        bool outcome_pending;
+        bool evicted;           /* the sign-in evicted sessions: a success is worth saying */
+        char session_id[TP_SESSION_ID_MAX];
+};
+
+static void link_disconnect(struct link *l)
+{
+        if (l->fd >= 0)
+                close(l->fd);
+        l->fd = -1;
+}
+
+static void cleanup_link(pam_handle_t *pamh, void *data, int error_status);
+
+/* The handle's link, made on first use; NULL when out of memory. */
+static struct link *get_link(pam_handle_t *pamh, const struct options *o)
+{
+        const void *data = NULL;
+        struct link *l;
+
+        if (pam_get_data(pamh, DATA_LINK, &data) == PAM_SUCCESS && data) {
+                l = (struct link *)data;
+                if (strcmp(l->socket, o->socket) != 0) { /* another socket= on this line */
+                        char *copy = strdup(o->socket);
+
+                        if (!copy)
+                                return NULL;
+                        link_disconnect(l);
+                        free(l->socket);
+                        l->socket = copy;
+                }
+                l->timeout_ms = o->timeout_ms;
+                l->trust_uid = o->trust_uid;
+                return l;
+        }
+        l = calloc(1, sizeof(*l));
+        if (!l || !(l->socket = strdup(o->socket))) {
+                free(l);
+                return NULL;
+        }
+        l->fd = -1;
+        l->timeout_ms = o->timeout_ms;
+        l->trust_uid = o->trust_uid;
+        if (pam_set_data(pamh, DATA_LINK, l, cleanup_link) != PAM_SUCCESS) {
+                free(l->socket);
+                free(l);
+                return NULL;
+        }
+        return l;
+}
+
+/* This process's connection, and still open: an idle connection that has
+ * anything to read was closed by the daemon (it sends nothing unasked). */
+static bool link_usable(const struct link *l)
+{
+        struct pollfd pfd = { .fd = l->fd, .events = POLLIN | POLLRDHUP };
+
+        return l->fd >= 0 && l->pid == getpid() && poll(&pfd, 1, 0) == 0;
+}
+
+static int link_call(struct link *l, const struct tp_request *req, struct tp_reply *rep, char *why,
+                     size_t why_size)
+{
+        int64_t deadline_ms = tp_monotonic_ms() + l->timeout_ms;
+        int r = -ECONNRESET;
+
+        for (int attempt = 0; attempt < 2; attempt++) {
+                bool reused = link_usable(l);
+                int64_t left = deadline_ms - tp_monotonic_ms();
+
+                if (!reused) {
+                        link_disconnect(l);
+                        if (left <= 0)
+                                return -ETIMEDOUT;
+                        if ((r = tp_io_connect_trusted(l->socket, (int)left, l->trust_uid, &l->fd, why,
+                                                       why_size)) < 0) {
+                                l->fd = -1;
+                                return r;
+                        }
+                        l->pid = getpid();
+                }
+                if ((r = tp_io_transact(l->fd, deadline_ms, req, rep)) == 0)
+                        return 0;
+                link_disconnect(l);
+                if (!reused || (r != -ECONNRESET && r != -EPIPE))
+                        return r;
+        }
+        return r;
+}
+
 /* Ask the daemon. Returns 0 with *rep filled, or a negative errno when the
  * daemon could not be reached or answered garbage (already logged). */
 static int ask(pam_handle_t *pamh, const struct options *o, const struct tp_request *req,
                struct tp_reply *rep)
 {
         char why[256] = "";
-        int r = tp_io_call_trusted(o->socket, o->timeout_ms, o->trust_uid, req, rep, why, sizeof(why));
+        struct link *l = get_link(pamh, o);
+        int r = l ? link_call(l, req, rep, why, sizeof(why)) : -ENOMEM;
 
         if (r == -EPERM && why[0])
                 pam_syslog(pamh, LOG_ERR, "not trusting tokenpolicyd at %s for the %s request: %s",
@@ -335,15 +450,6 @@ static void export_tokens(pam_handle_t *pamh, const struct tp_rep_tokens *t)
 
 static void free_reply(struct tp_reply *rep);
 
-/* What pam_end() needs to report how this handle's sign-in ended. */
-struct outcome_note {
-        char *socket;
-        int timeout_ms;
-        uid_t trust_uid;
-        bool evicted; /* the sign-in evicted sessions: a success is worth saying */
-        char session_id[TP_SESSION_ID_MAX];
-};
-
 /* pam_end() hands every cleanup function the status the application ends
  * the handle with: sshd, login and the display managers end a sign-in that
  * a later session module refused with that failure. A failing "required"
@@ -351,57 +457,52 @@ struct outcome_note {
  * this is the one place that can. The daemon then closes the session and
  * reinstates what it evicted (a success lets it end them at once; without
  * any report it ends them after a short grace). Nothing is sent when the
- * data is only replaced, or ended quietly in a forked child
- * (PAM_DATA_SILENT), whose parent still owns the sign-in. */
-static void cleanup_outcome(pam_handle_t *pamh, void *data, int error_status)
+ * handle is ended quietly in a forked child (PAM_DATA_SILENT), whose
+ * parent still owns the sign-in. Then the connection is closed. */
+static void cleanup_link(pam_handle_t *pamh, void *data, int error_status)
 {
-        struct outcome_note *note = data;
+        struct link *l = data;
         struct tp_request req = { .type = TP_REQ_OUTCOME };
         struct tp_reply *rep = NULL;
         char why[256] = "";
         int status = error_status & ~(PAM_DATA_SILENT | PAM_DATA_REPLACE);
         int r;
 
-        if (!note)
+        if (!l)
                 return;
-        if ((error_status & (PAM_DATA_SILENT | PAM_DATA_REPLACE)) || (status == PAM_SUCCESS && !note->evicted))
+        if (!l->outcome_pending || (error_status & (PAM_DATA_SILENT | PAM_DATA_REPLACE)) ||
+            (status == PAM_SUCCESS && !l->evicted))
                 goto out;
-        strcpy(req.u.outcome.session_id, note->session_id);
+        strcpy(req.u.outcome.session_id, l->session_id);
         req.u.outcome.completed = status == PAM_SUCCESS;
         if (!(rep = calloc(1, sizeof(*rep))))
                 goto out;
-        r = tp_io_call_trusted(note->socket, note->timeout_ms, note->trust_uid, &req, rep, why, sizeof(why));
+        r = link_call(l, &req, rep, why, sizeof(why));
         if (r < 0)
                 pam_syslog(pamh, LOG_WARNING,
                            "cannot tell tokenpolicyd how the sign-in of session %s ended (%s): %s",
-                           note->session_id, pam_strerror(pamh, status), why[0] ? why : strerror(-r));
+                           l->session_id, pam_strerror(pamh, status), why[0] ? why : strerror(-r));
         else if (status != PAM_SUCCESS)
-                pam_syslog(pamh, LOG_NOTICE, "session %s: the sign-in failed (%s): %s", note->session_id,
+                pam_syslog(pamh, LOG_NOTICE, "session %s: the sign-in failed (%s): %s", l->session_id,
                            pam_strerror(pamh, status), rep->message);
 out:
         free_reply(rep);
-        free(note->socket);
-        free(note);
+        link_disconnect(l);
+        free(l->socket);
+        free(l);
 }
 
+/* The sign-in whose outcome pam_end() reports (cleanup_link()). Without a
+ * link the daemon ends the evicted sessions after its grace. */
 static void note_outcome(pam_handle_t *pamh, const struct options *o, const struct tp_rep_tokens *t)
 {
-        struct outcome_note *note = calloc(1, sizeof(*note));
+        struct link *l = get_link(pamh, o);
 
-        if (!note || !(note->socket = strdup(o->socket)) || strlen(t->session_id) >= sizeof(note->session_id)) {
-                if (note)
-                        free(note->socket);
-                free(note);
-                return; /* the daemon ends the evicted sessions after its grace */
-        }
-        note->timeout_ms = o->timeout_ms;
-        note->trust_uid = o->trust_uid;
-        note->evicted = t->n_evicted > 0;
-        strcpy(note->session_id, t->session_id);
-        if (pam_set_data(pamh, DATA_OUTCOME, note, cleanup_outcome) != PAM_SUCCESS) {
-                free(note->socket);
-                free(note);
-        }
+        if (!l || strlen(t->session_id) >= sizeof(l->session_id))
+                return;
+        l->outcome_pending = true;
+        l->evicted = t->n_evicted > 0;
+        strcpy(l->session_id, t->session_id);
 }
 
 static void tell_evicted(pam_handle_t *pamh, const struct options *o, const struct tp_rep_tokens *t)

@@ -141,11 +141,16 @@ static void conn_free(struct server *srv, struct conn *c)
         srv->n_conns--;
 }
 
+static void conn_drop_at(struct server *srv, struct conn *c, int level, const char *why)
+{
+        tp_log(level, "closing connection from uid %u pid %d: %s", (unsigned)c->peer.uid, (int)c->peer.pid,
+               why);
+        conn_free(srv, c);
+}
+
 static void conn_drop(struct server *srv, struct conn *c, const char *why)
 {
-        tp_log(LOG_INFO, "closing connection from uid %u pid %d: %s", (unsigned)c->peer.uid,
-               (int)c->peer.pid, why);
-        conn_free(srv, c);
+        conn_drop_at(srv, c, LOG_INFO, why);
 }
 
 static int conn_watch(struct server *srv, struct conn *c, uint32_t events)
@@ -192,6 +197,39 @@ static bool idle_and_hung_up(const struct conn *c)
 
         return c->header_len == 0 && !c->out && !c->held &&
                recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* The connection idle the longest (no frame, reply or commit in
+ * progress) among those of uid, or of anyone when uid is -1; NULL when
+ * none is idle. */
+static struct conn *longest_idle(struct server *srv, uid_t uid)
+{
+        struct conn *best = NULL;
+
+        for (struct conn *c = srv->conns; c; c = c->next) {
+                if (c->header_len || c->out || c->held || c->deadline_ms)
+                        continue;
+                if (uid != (uid_t)-1 && (c->peer.admin || c->peer.uid != uid))
+                        continue;
+                if (!best || c->last_active_ms < best->last_active_ms)
+                        best = c;
+        }
+        return best;
+}
+
+/* A PAM module keeps its connection for the life of its handle (acct,
+ * open, close and the outcome on one), and a handle may live for a whole
+ * session: so at a limit, the connection idle the longest makes room
+ * rather than the new one being refused. An idle connection has no
+ * request in progress; its client sends the next one on a new connection. */
+static bool make_room(struct server *srv, uid_t uid)
+{
+        struct conn *victim = longest_idle(srv, uid);
+
+        if (!victim)
+                return false;
+        conn_drop_at(srv, victim, LOG_DEBUG, "idle, closed to make room for a new connection");
+        return true;
 }
 
 /* Root's PAM requests must get through whatever other users do: each uid
@@ -270,11 +308,6 @@ static void accept_clients(struct server *srv)
                                 tp_log(LOG_WARNING, "accept failed: %m");
                         return;
                 }
-                if (srv->n_conns >= srv->max_conns) {
-                        close(fd);
-                        note_refused(srv, "connection limit reached");
-                        continue;
-                }
                 c = calloc(1, sizeof(*c));
                 if (!c) {
                         close(fd);
@@ -288,7 +321,15 @@ static void accept_clients(struct server *srv)
                         continue;
                 }
                 c->peer.admin = c->peer.uid == 0 || c->peer.uid == srv->d->admin_uid;
-                if (!c->peer.admin && !unprivileged_may_connect(srv, c->peer.uid)) {
+                if (srv->n_conns >= srv->max_conns &&
+                    !make_room(srv, c->peer.admin ? (uid_t)-1 : c->peer.uid)) {
+                        close(fd);
+                        free(c);
+                        note_refused(srv, "connection limit reached");
+                        continue;
+                }
+                if (!c->peer.admin && !unprivileged_may_connect(srv, c->peer.uid) &&
+                    !(make_room(srv, c->peer.uid) && unprivileged_may_connect(srv, c->peer.uid))) {
                         close(fd);
                         free(c);
                         note_refused(srv, "per-user connection limit reached");
@@ -584,7 +625,7 @@ static void drop_idle(struct server *srv)
                 if (c->deadline_ms && now > c->deadline_ms)
                         conn_drop(srv, c, c->out ? "reply not read in time" : "request not sent in time");
                 else if (!c->deadline_ms && now - c->last_active_ms > IDLE_TIMEOUT_MS)
-                        conn_drop(srv, c, "idle for too long");
+                        conn_drop_at(srv, c, LOG_DEBUG, "idle for too long"); /* a PAM handle's, often */
         }
 }
 

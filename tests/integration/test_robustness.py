@@ -13,6 +13,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -333,6 +334,179 @@ def test_a_client_that_connects_per_request_is_not_refused():
         check("per-user connection limit reached" not in env.log_text(), env.log_text())
         check(env.proc.poll() is None, "daemon still running")
     finally:
+        env.cleanup()
+
+
+class Proxy:
+    """Between the module and the real daemon: one upstream connection per
+    client connection, frames forwarded whole, and a record of the request
+    types each client connection carried. With drop_second, a client
+    connection's second request is read and the connection closed without
+    an answer, as when the daemon closes an idle connection just as a
+    request arrives: the request never reaches the daemon."""
+
+    def __init__(self, env, drop_second=False):
+        self.dir = os.path.join(env.dir, "proxy")
+        os.makedirs(self.dir)
+        os.chmod(self.dir, 0o755)
+        self.path = os.path.join(self.dir, "tokenpolicyd.sock")
+        self.upstream = env.sock
+        self.drop_second = drop_second
+        self.conns = []  # [request type, ...] per client connection, in order
+        self.lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def read_frame(s):
+        data = b""
+        while len(data) < 8 or len(data) < 8 + struct.unpack(">I", data[4:8])[0]:
+            c = s.recv(65536)
+            if not c:
+                return None
+            data += c
+        return data
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self.relay, args=(conn,), daemon=True).start()
+
+    def relay(self, conn):
+        types = []
+        with self.lock:
+            self.conns.append(types)
+        up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        up.connect(self.upstream)
+        conn.settimeout(10)
+        up.settimeout(10)
+        try:
+            while True:
+                req = self.read_frame(conn)
+                if req is None:
+                    return
+                types.append(req[3])
+                if self.drop_second and len(types) == 2:
+                    return
+                up.sendall(req)
+                conn.sendall(self.read_frame(up))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            up.close()
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+T_ACCESS, T_OPEN, T_CLOSE = 1, 2, 3
+
+
+def proxied_service(env, proxy):
+    """tptest-proxied: a desktop sign-in through the proxy's socket."""
+    env.pam_service("tptest-proxied", "client=desktop")
+    path = os.path.join(env.pamdir, "tptest-proxied")
+    with open(path) as f:
+        text = f.read().replace(f"socket={env.sock} ", f"socket={proxy.path} ")
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def test_one_connection_carries_a_pam_handle():
+    """acct, open and close of one handle travel on one connection."""
+    env = Env()
+    proxy = None
+    try:
+        env.start()
+        proxy = Proxy(env)
+        proxied_service(env, proxy)
+        r = env.pam("tptest-proxied", USER, "acct", "open", "close")
+        eq(r["results"], ["PAM_SUCCESS"] * 3, str(r))
+        eq(proxy.conns, [[T_ACCESS, T_OPEN, T_CLOSE]], "one connection")
+    finally:
+        if proxy:
+            proxy.close()
+        env.cleanup()
+
+
+def test_a_request_on_a_connection_closed_under_it_is_sent_again_once():
+    """The second request on each connection meets it closed before any
+    answer: the module sends it once more on a new connection, so every
+    step succeeds and the daemon acts on each request once (one session,
+    signed in and out). A request on a new connection that meets the same
+    is not sent again: the daemon may have acted on it."""
+    env = Env()
+    proxy = None
+    try:
+        env.start()
+        proxy = Proxy(env, drop_second=True)
+        proxied_service(env, proxy)
+        r = env.pam("tptest-proxied", USER, "acct", "open", "close")
+        eq(r["results"], ["PAM_SUCCESS"] * 3, str(r))
+        eq(proxy.conns, [[T_ACCESS, T_OPEN], [T_OPEN, T_CLOSE], [T_CLOSE]], "each resent once, on a new connection")
+        [s] = env.sessions("--all")
+        eq(s["state"], "closed", "one session, signed out")
+    finally:
+        if proxy:
+            proxy.close()
+        env.cleanup()
+
+
+def test_a_handle_outlives_its_daemon_connection():
+    """A session's handle keeps its connection; when the daemon restarts
+    while the session runs, the sign-out goes on a new connection."""
+    env = Env()
+    try:
+        env.start()
+        proc, rep = env.sign_in_held("tptest-desktop", USER)
+        env.restart()
+        out = subprocess.run(["true"])  # the restart is complete: the daemon answers
+        check(out.returncode == 0 and env.ctl("status").returncode == 0, "daemon back")
+        Env.release(proc)
+        eq(proc.returncode, 0, "close_session succeeded on a new connection")
+        [s] = env.sessions("--all")
+        eq(s["state"], "closed", "signed out")
+    finally:
+        env.cleanup()
+
+
+def test_at_the_connection_limit_the_longest_idle_connection_makes_room():
+    """PAM handles keep their connections while idle; at the daemon's limit
+    (8 here, under a descriptor limit of 40) a new sign-in closes the
+    connection idle the longest rather than being refused."""
+    env = Env()
+    idle = []
+    try:
+        env.start(wrapper=("prlimit", "--nofile=40:40"))
+        for _ in range(8):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(env.sock)
+            c.sendall(status_request())
+            c.settimeout(5)
+            check(Proxy.read_frame(c), "answered")
+            idle.append(c)
+            time.sleep(0.02)
+        env.sign_in("tptest-desktop", USER)
+        eq(len(env.sessions()), 1, "signed in at the limit")
+        idle[0].settimeout(5)
+        eq(idle[0].recv(1), b"", "the oldest idle connection was closed")
+        check("connection limit reached" not in env.log_text(), env.log_text()[-2000:])
+    finally:
+        for c in idle:
+            c.close()
         env.cleanup()
 
 
