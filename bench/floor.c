@@ -66,8 +66,9 @@ static void report(const char *name, struct bench_samples *s, int last)
                bench_quantile_us(s, 0.99), last ? "" : ", ");
 }
 
-/* The no-op server: read one frame (it comes in one piece from the load
- * generator), answer OK with an empty body of the right type, close. */
+/* The no-op server: read a frame (it comes in one piece from the load
+ * generator), answer OK with an empty body of the right type; close when
+ * the client does, or on anything that is not a frame. */
 static int serve(const char *path)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -116,8 +117,8 @@ static int serve(const char *path)
                                 rep.type = (uint8_t)(in[3] | TP_REPLY_FLAG);
                                 rep.status = TP_STATUS_OK;
                                 len = tp_reply_encode(&rep, out, sizeof(out));
-                                if (len > 0 && write(fd, out, (size_t)len) != len)
-                                        len = -1;
+                                if (len > 0 && write(fd, out, (size_t)len) == len)
+                                        continue;
                         }
                         close(fd);
                 }

@@ -2,13 +2,20 @@
 /* load.c: daemon throughput under N concurrent clients.
  *
  *   load --socket PATH --mix signin|access|refresh --clients N --seconds S
- *        --service NAME --users U1,U2,...
+ *        --service NAME --users U1,U2,... [--conn handle|request|client]
  *
- * Each client is a thread that, like the PAM module, connects for every
- * request (tp_io_call: connect, one request, one reply, close):
+ * Each client is a thread. How it connects (--conn):
+ *   handle   as the PAM module does, one connection per PAM handle: a
+ *            sign-in's OPEN and CLOSE share one, an ACCESS or a REFRESH
+ *            (a handle with that one call) has its own (the default);
+ *   request  a connection for every request, as the module did before
+ *            it kept one per handle;
+ *   client   one connection for the client's whole run (a long-lived
+ *            peer); the daemon's cost per request without a connect.
+ * The mixes:
  *   signin   OPEN for its user, then CLOSE of that session; the OPEN is the
  *            durable sign-in that is timed and counted, the CLOSE is timed
- *            apart (it commits too, so the sign-in rate is a lower bound);
+ *            apart (it commits without waiting for the disk);
  *   access   ACCESS for its user;
  *   refresh  REFRESH of a session the client opened before the clock
  *            started (and closes after it stopped).
@@ -20,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "benchlib.h"
 #include "io.h"
@@ -29,6 +37,8 @@
 #define MAX_USERS 64
 
 enum mix { MIX_SIGNIN, MIX_ACCESS, MIX_REFRESH };
+enum conn_mode { CONN_HANDLE, CONN_REQUEST, CONN_CLIENT };
+static enum conn_mode conn_mode = CONN_HANDLE;
 
 static const char *sock_path, *service;
 static char *users[MAX_USERS];
@@ -46,6 +56,7 @@ struct client {
         char session_id[TP_SESSION_ID_MAX];
         struct tp_request req;
         struct tp_reply *rep;
+        int fd; /* the connection kept (handle, client), or -1 */
 };
 
 static void note_error(struct client *c, const char *what, int r, const struct tp_reply *rep)
@@ -69,10 +80,40 @@ static void signin_request(struct client *c)
         snprintf(c->req.u.signin.tty, sizeof(c->req.u.signin.tty), "pts/%d", c->index);
 }
 
+static void hang_up(struct client *c)
+{
+        if (c->fd >= 0)
+                close(c->fd);
+        c->fd = -1;
+}
+
+static int transact(struct client *c)
+{
+        int64_t deadline = tp_monotonic_ms() + TIMEOUT_MS;
+        int r;
+
+        if (conn_mode == CONN_REQUEST)
+                return tp_io_call(sock_path, TIMEOUT_MS, &c->req, c->rep);
+        if (c->fd < 0 && (r = tp_io_connect(sock_path, TIMEOUT_MS, &c->fd)) < 0) {
+                c->fd = -1;
+                return r;
+        }
+        if ((r = tp_io_transact(c->fd, deadline, &c->req, c->rep)) < 0)
+                hang_up(c);
+        return r;
+}
+
+/* The end of what one PAM handle would do: its connection goes. */
+static void end_handle(struct client *c)
+{
+        if (conn_mode == CONN_HANDLE)
+                hang_up(c);
+}
+
 /* 0 and the reply in c->rep, or -1 after counting the error. */
 static int call(struct client *c, const char *what)
 {
-        int r = tp_io_call(sock_path, TIMEOUT_MS, &c->req, c->rep);
+        int r = transact(c);
 
         if (r < 0 || c->rep->status != TP_STATUS_OK) {
                 note_error(c, what, r, c->rep);
@@ -99,6 +140,7 @@ static void *run(void *arg)
                 signin_request(c);
                 if (call(c, "setup open") == 0)
                         snprintf(c->session_id, sizeof(c->session_id), "%s", c->rep->u.tokens.session_id);
+                end_handle(c);
         }
         pthread_barrier_wait(&start_barrier);
         while (bench_now_ns() < deadline_ns) {
@@ -117,6 +159,7 @@ static void *run(void *arg)
                         t0 = bench_now_ns();
                         if (close_session(c, id) == 0)
                                 bench_samples_add(&c->close_lat, bench_now_ns() - t0);
+                        end_handle(c);
                         break;
                 case MIX_ACCESS:
                         signin_request(c);
@@ -124,6 +167,7 @@ static void *run(void *arg)
                         t0 = bench_now_ns();
                         if (call(c, "access") == 0)
                                 bench_samples_add(&c->lat, bench_now_ns() - t0);
+                        end_handle(c);
                         break;
                 case MIX_REFRESH:
                         if (!c->session_id[0])
@@ -135,18 +179,20 @@ static void *run(void *arg)
                         t0 = bench_now_ns();
                         if (call(c, "refresh") == 0)
                                 bench_samples_add(&c->lat, bench_now_ns() - t0);
+                        end_handle(c);
                         break;
                 }
         }
         if (mix == MIX_REFRESH && c->session_id[0])
                 close_session(c, c->session_id);
+        hang_up(c);
         return NULL;
 }
 
 static void usage(void)
 {
         fprintf(stderr, "usage: load --socket PATH --mix signin|access|refresh --clients N --seconds S "
-                        "--service NAME --users U1,U2,...\n");
+                        "--service NAME --users U1,U2,... [--conn handle|request|client]\n");
         exit(2);
 }
 
@@ -178,7 +224,18 @@ int main(int argc, char **argv)
                         service = argv[++i];
                 else if (strcmp(argv[i], "--users") == 0)
                         user_list = argv[++i];
-                else
+                else if (strcmp(argv[i], "--conn") == 0) {
+                        const char *m = argv[++i];
+
+                        if (strcmp(m, "handle") == 0)
+                                conn_mode = CONN_HANDLE;
+                        else if (strcmp(m, "request") == 0)
+                                conn_mode = CONN_REQUEST;
+                        else if (strcmp(m, "client") == 0)
+                                conn_mode = CONN_CLIENT;
+                        else
+                                usage();
+                } else
                         usage();
         }
         if (!sock_path || !mix_name || n_clients <= 0 || n_clients > 4096 || seconds <= 0 || !service ||
@@ -203,6 +260,7 @@ int main(int argc, char **argv)
         pthread_barrier_init(&start_barrier, NULL, (unsigned)n_clients + 1);
         for (long i = 0; i < n_clients; i++) {
                 clients[i].index = (int)i;
+                clients[i].fd = -1;
                 clients[i].rep = malloc(sizeof(*clients[i].rep));
                 if (!clients[i].rep || pthread_create(&clients[i].thread, NULL, run, &clients[i]) != 0) {
                         fprintf(stderr, "load: cannot start client %ld\n", i);

@@ -2,6 +2,7 @@
 /* pam_loop.c: the cost of a PAM transaction through real libpam.
  *
  *   pam_loop --confdir DIR --user USER --iterations N [--warmup N] SERVICE...
+ *   pam_loop --confdir DIR --user USER --procs P --seconds S SERVICE...
  *
  * For each iteration and each SERVICE in turn (interleaved, so every stack
  * sees the same machine state): pam_start_confdir, pam_acct_mgmt,
@@ -11,7 +12,15 @@
  * {"SERVICE": {"ops_p50_us":..,"ops_p99_us":..,"txn_p50_us":..,
  * "txn_p99_us":..,"n":..,"failures":..}, ...}. Exits 1 when any step of
  * any iteration failed.
+ *
+ * With --procs, P processes (as P PAM applications) run whole transactions
+ * (pam_start_confdir to pam_end) back to back for S seconds, one SERVICE
+ * after the other, all P starting together; prints {"SERVICE":
+ * {"txn_per_s":..,"procs":..,"failures":..}, ...}.
  */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,11 +81,78 @@ static void one(struct stack *st, const char *confdir, const char *user, int rec
         }
 }
 
+/* P processes, one service, S seconds: whole transactions a second. */
+static double concurrent(struct stack *st, const char *confdir, const char *user, long procs, double seconds)
+{
+        int to_children[2], from_children[2];
+        long total = 0, failures = 0;
+        pid_t pids[256];
+        char go[256];
+        int64_t t0, t1;
+
+        if (procs > 256 || pipe(to_children) < 0 || pipe(from_children) < 0) {
+                fprintf(stderr, "pam_loop: cannot set up %ld processes\n", procs);
+                exit(2);
+        }
+        for (long i = 0; i < procs; i++) {
+                pids[i] = fork();
+                if (pids[i] < 0) {
+                        fprintf(stderr, "pam_loop: fork failed\n");
+                        exit(2);
+                }
+                if (pids[i] == 0) {
+                        long counts[2] = { 0, 0 };
+                        char b;
+                        int64_t end;
+
+                        close(to_children[1]);
+                        if (read(to_children[0], &b, 1) != 1)
+                                _exit(2);
+                        end = bench_now_ns() + (int64_t)(seconds * 1e9);
+                        while (bench_now_ns() < end) {
+                                long before = st->failures;
+
+                                one(st, confdir, user, 0);
+                                counts[st->failures > before ? 1 : 0]++;
+                        }
+                        if (write(from_children[1], counts, sizeof(counts)) != (ssize_t)sizeof(counts))
+                                _exit(2);
+                        _exit(0);
+                }
+        }
+        close(to_children[0]);
+        close(from_children[1]);
+        memset(go, 'g', sizeof(go));
+        t0 = bench_now_ns();
+        if (write(to_children[1], go, (size_t)procs) != (ssize_t)procs) {
+                fprintf(stderr, "pam_loop: cannot start the processes\n");
+                exit(2);
+        }
+        for (long i = 0; i < procs; i++) {
+                long counts[2];
+
+                if (read(from_children[0], counts, sizeof(counts)) != (ssize_t)sizeof(counts)) {
+                        fprintf(stderr, "pam_loop: a process died\n");
+                        exit(2);
+                }
+                total += counts[0];
+                failures += counts[1];
+        }
+        t1 = bench_now_ns();
+        for (long i = 0; i < procs; i++)
+                waitpid(pids[i], NULL, 0);
+        close(to_children[1]);
+        close(from_children[0]);
+        st->failures = failures;
+        return (double)total / ((double)(t1 - t0) / 1e9);
+}
+
 int main(int argc, char **argv)
 {
         const char *confdir = NULL, *user = NULL;
         struct stack stacks[MAX_STACKS];
-        long iterations = 0, warmup = 200, failures = 0;
+        long iterations = 0, warmup = 200, failures = 0, procs = 0;
+        double seconds = 0;
         int n = 0;
 
         memset(stacks, 0, sizeof(stacks));
@@ -89,13 +165,36 @@ int main(int argc, char **argv)
                         iterations = strtol(argv[++i], NULL, 10);
                 else if (i + 1 < argc && strcmp(argv[i], "--warmup") == 0)
                         warmup = strtol(argv[++i], NULL, 10);
+                else if (i + 1 < argc && strcmp(argv[i], "--procs") == 0)
+                        procs = strtol(argv[++i], NULL, 10);
+                else if (i + 1 < argc && strcmp(argv[i], "--seconds") == 0)
+                        seconds = strtod(argv[++i], NULL);
                 else if (argv[i][0] != '-' && n < MAX_STACKS)
                         stacks[n++].service = argv[i];
                 else {
                         fprintf(stderr, "usage: pam_loop --confdir DIR --user USER --iterations N "
-                                        "[--warmup N] SERVICE...\n");
+                                        "[--warmup N] SERVICE...\n"
+                                        "       pam_loop --confdir DIR --user USER --procs P --seconds S "
+                                        "SERVICE...\n");
                         return 2;
                 }
+        }
+        if (procs > 0) {
+                if (!confdir || !user || seconds <= 0 || procs > 256 || n == 0) {
+                        fprintf(stderr, "pam_loop: --confdir, --user, --seconds, 1-256 --procs and a service "
+                                        "are required\n");
+                        return 2;
+                }
+                printf("{");
+                for (int s = 0; s < n; s++) {
+                        double rate = concurrent(&stacks[s], confdir, user, procs, seconds);
+
+                        printf("%s\"%s\": {\"txn_per_s\": %.0f, \"procs\": %ld, \"failures\": %ld}", s ? ", " : "",
+                               stacks[s].service, rate, procs, stacks[s].failures);
+                        failures += stacks[s].failures;
+                }
+                printf("}\n");
+                return failures ? 1 : 0;
         }
         if (!confdir || !user || iterations <= 0 || n == 0) {
                 fprintf(stderr, "pam_loop: --confdir, --user, --iterations and a service are required\n");
