@@ -45,7 +45,7 @@ static int conversation(int n, const struct pam_message **msgs, struct pam_respo
 
 struct stack {
         const char *service;
-        struct bench_samples ops, txn;
+        struct bench_samples ops, txn, acct, open, close;
         long failures;
         int first_error;
 };
@@ -54,7 +54,7 @@ static void one(struct stack *st, const char *confdir, const char *user, int rec
 {
         struct pam_conv conv = { conversation, NULL };
         pam_handle_t *pamh = NULL;
-        int64_t t0, t1, t2, t3;
+        int64_t t0, t1, t2, t3, ta = 0, to = 0;
         int r;
 
         t0 = bench_now_ns();
@@ -65,8 +65,13 @@ static void one(struct stack *st, const char *confdir, const char *user, int rec
                 return;
         }
         t1 = bench_now_ns();
-        if ((r = pam_acct_mgmt(pamh, 0)) == PAM_SUCCESS && (r = pam_open_session(pamh, 0)) == PAM_SUCCESS)
-                r = pam_close_session(pamh, 0);
+        if ((r = pam_acct_mgmt(pamh, 0)) == PAM_SUCCESS) {
+                ta = bench_now_ns();
+                if ((r = pam_open_session(pamh, 0)) == PAM_SUCCESS) {
+                        to = bench_now_ns();
+                        r = pam_close_session(pamh, 0);
+                }
+        }
         t2 = bench_now_ns();
         pam_end(pamh, r);
         t3 = bench_now_ns();
@@ -75,7 +80,9 @@ static void one(struct stack *st, const char *confdir, const char *user, int rec
                 st->first_error = st->first_error ? st->first_error : r;
                 return;
         }
-        if (record && (bench_samples_add(&st->ops, t2 - t1) < 0 || bench_samples_add(&st->txn, t3 - t0) < 0)) {
+        if (record && (bench_samples_add(&st->ops, t2 - t1) < 0 || bench_samples_add(&st->txn, t3 - t0) < 0 ||
+                       bench_samples_add(&st->acct, ta - t1) < 0 || bench_samples_add(&st->open, to - ta) < 0 ||
+                       bench_samples_add(&st->close, t2 - to) < 0)) {
                 fprintf(stderr, "pam_loop: out of memory\n");
                 exit(2);
         }
@@ -209,14 +216,19 @@ int main(int argc, char **argv)
                 struct stack *st = &stacks[s];
 
                 printf("%s\"%s\": {\"ops_p50_us\": %.1f, \"ops_p99_us\": %.1f, \"txn_p50_us\": %.1f, "
-                       "\"txn_p99_us\": %.1f, \"n\": %zu, \"failures\": %ld, \"first_error\": \"%s\"}",
+                       "\"txn_p99_us\": %.1f, \"acct_p50_us\": %.1f, \"open_p50_us\": %.1f, \"close_p50_us\": %.1f, "
+                       "\"n\": %zu, \"failures\": %ld, \"first_error\": \"%s\"}",
                        s ? ", " : "", st->service, bench_quantile_us(&st->ops, 0.50),
                        bench_quantile_us(&st->ops, 0.99), bench_quantile_us(&st->txn, 0.50),
-                       bench_quantile_us(&st->txn, 0.99), st->ops.n, st->failures,
-                       st->first_error ? pam_strerror(NULL, st->first_error) : "");
+                       bench_quantile_us(&st->txn, 0.99), bench_quantile_us(&st->acct, 0.50),
+                       bench_quantile_us(&st->open, 0.50), bench_quantile_us(&st->close, 0.50), st->ops.n,
+                       st->failures, st->first_error ? pam_strerror(NULL, st->first_error) : "");
                 failures += st->failures;
                 bench_samples_free(&st->ops);
                 bench_samples_free(&st->txn);
+                bench_samples_free(&st->acct);
+                bench_samples_free(&st->open);
+                bench_samples_free(&st->close);
         }
         printf("}\n");
         return failures ? 1 : 0;

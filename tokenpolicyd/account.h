@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* account.h: is a user account still valid (exists, not locked, not
- * expired)? Reads the passwd and shadow databases through NSS; nothing
- * else. Library code: never logs.
+ * expired)? Reads the passwd and shadow databases through NSS, and keeps
+ * a copy of /etc/passwd and /etc/shadow that it drops whenever they (or
+ * nsswitch.conf) change, used only where NSS would answer from those
+ * files (account.c). Library code: never logs.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+/* Drop the copy of the account files and their watch (at shutdown, and
+ * where an account must be read afresh). */
+void tp_account_forget(void);
 
 /* Look up a user's uid. -ENOENT when unknown. */
 int tp_account_uid(const char *user, uid_t *ret_uid);

@@ -7,8 +7,9 @@
  * when the files backend changes (inotify on /etc for passwd and shadow,
  * read without blocking from the loop's tick, so a change reaches the
  * sessions within about a second) and every account_recheck_minutes for
- * sources no file shows. Nothing is cached between checks, and nothing of
- * an account but its state is read.
+ * sources no file shows. Nothing of an account but its state is read;
+ * account.c keeps a copy of the files that it drops on any change, so a
+ * check after a change reads them afresh.
  */
 #include "accounts.h"
 
@@ -163,6 +164,7 @@ void tp_accounts_stop(struct tp_daemon *d)
         free(d->password_marks);
         d->password_marks = NULL;
         d->n_password_marks = 0;
+        tp_account_forget();
 }
 
 /* Forget the fingerprints of users who no longer hold a session. */

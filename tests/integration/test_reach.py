@@ -25,7 +25,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import (MODULE, Env, check, config_text, eq, run_with_users, wait_for)  # noqa: E402
+from tplib import (MODULE, Env, check, config_text, eq, run_with_users, trace_daemon,  # noqa: E402
+                   wait_for)
 
 USER = "tptest-reach"
 OTHER = "tptest-reach2"
@@ -280,6 +281,36 @@ def test_locked_or_expired_account_cannot_sign_in():
             eq(out["results"], ["PAM_SUCCESS", "PAM_SUCCESS"], "valid again: signs in")
         finally:
             subprocess.run(["usermod", "-p", "!", "--expiredate", "", USER], capture_output=True)
+    finally:
+        env.cleanup()
+
+
+def test_account_files_are_read_again_only_after_they_change():
+    """Sign-ins read /etc/passwd and /etc/shadow once, then from the copy
+    the daemon keeps; a change to either file is seen by the very next
+    request (the lock refuses it), and the files are read again."""
+    env = Env(conf())
+    try:
+        env.start()
+        subprocess.run(["usermod", "-p", "$6$tptest$x", USER], check=True, capture_output=True)
+        try:
+            eq(env.pam("tptest-desktop", USER, "acct")["results"], ["PAM_SUCCESS"], "signs in")
+
+            def reads(action):
+                lines = trace_daemon(env, "trace=openat", action)
+                return [line for line in lines if '"/etc/passwd"' in line or '"/etc/shadow"' in line]
+            opened = reads(lambda: env.pam("tptest-desktop", USER, "acct", "open", "close"))
+            eq(opened, [], "nothing changed: the files are not read")
+
+            def lock_and_try():
+                subprocess.run(["usermod", "-L", USER], check=True, capture_output=True)
+                out = env.pam("tptest-desktop", USER, "acct")
+                eq(out["results"], ["PAM_PERM_DENIED"], f"locked: the next request is refused: {out}")
+            opened = reads(lock_and_try)
+            check(any("/etc/shadow" in line for line in opened), f"read again after the change: {opened}")
+        finally:
+            subprocess.run(["usermod", "-p", "!", "--expiredate", "", USER], capture_output=True)
+        eq(env.pam("tptest-desktop", USER, "acct")["results"], ["PAM_SUCCESS"], "unlocked: signs in")
     finally:
         env.cleanup()
 

@@ -15,7 +15,6 @@ test user tptest-hist, created and removed; mount namespaces).
 """
 import json
 import os
-import select
 import signal
 import socket
 import sqlite3
@@ -27,7 +26,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tplib import (Env, PrivateLogind, check, config_text, eq, run_with_users,  # noqa: E402
-                   wait_for)
+                   trace_daemon, wait_for)
 
 USER = "tptest-hist"
 DAY = 86400
@@ -339,24 +338,10 @@ def test_a_user_pages_through_a_long_history():
 
 
 def traced(env, action):
-    """Run action() with strace attached to the daemon; the syncs and sends
-    it made, in order: ("sync", path) or ("send", fd)."""
-    out = os.path.join(env.dir, "strace.out")
-    tracer = subprocess.Popen(["strace", "-y", "-e", "trace=fsync,fdatasync,sendto", "-o", out,
-                               "-p", str(env.proc.pid)], stderr=subprocess.PIPE, text=True)
-    try:
-        ready, _, _ = select.select([tracer.stderr], [], [], 20)
-        line = tracer.stderr.readline() if ready else ""
-        check("attached" in line, f"strace attached: {line!r}")
-        action()
-        time.sleep(0.3)
-    finally:
-        tracer.terminate()
-        tracer.wait(timeout=20)
-    with open(out) as f:
-        lines = f.read().splitlines()
+    """The syncs and replies of the daemon while action() runs, in order:
+    ("sync", path) or ("send", line)."""
     events = []
-    for line in lines:
+    for line in trace_daemon(env, "trace=fsync,fdatasync,sendto", action):
         if line.startswith(("fdatasync(", "fsync(")):
             events.append(("sync", line[line.index("<") + 1:line.index(">")]))
         elif line.startswith("sendto(") and ", NULL, 0)" in line:  # a reply, not the journal

@@ -13,6 +13,7 @@ them up.
 """
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -408,6 +409,26 @@ class PrivateLogind:
         if self.bus.poll() is None:
             self.bus.terminate()
             self.bus.wait(timeout=10)
+
+
+def trace_daemon(env, what, action):
+    """Run action() with strace -y -e <what> attached to env's daemon;
+    the lines strace wrote, in order."""
+    out = os.path.join(env.dir, "strace.out")
+    tracer = subprocess.Popen(["strace", "-y", "-e", what, "-o", out, "-p", str(env.proc.pid)],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        # strace says "attached" on stderr once it traces.
+        ready, _, _ = select.select([tracer.stderr], [], [], 20)
+        line = tracer.stderr.readline() if ready else ""
+        check("attached" in line, f"strace attached: {line!r}")
+        action()
+        time.sleep(0.3)
+    finally:
+        tracer.terminate()
+        tracer.wait(timeout=20)
+    with open(out) as f:
+        return f.read().splitlines()
 
 
 def wait_for(pred, timeout=15, step=0.05):
