@@ -67,8 +67,10 @@ static void report(const char *name, struct bench_samples *s, int last)
 }
 
 /* The no-op server: read a frame (it comes in one piece from the load
- * generator), answer OK with an empty body of the right type; close when
- * the client does, or on anything that is not a frame. */
+ * generator or the module), answer OK with an empty body of the right
+ * type (an OPEN gets a session id of zeros, so a sign-out follows as it
+ * would); close when the client does, or on anything that is not a
+ * frame. */
 static int serve(const char *path)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -116,6 +118,10 @@ static int serve(const char *path)
                                 memset(&rep, 0, sizeof(rep));
                                 rep.type = (uint8_t)(in[3] | TP_REPLY_FLAG);
                                 rep.status = TP_STATUS_OK;
+                                if (in[3] == TP_REQ_OPEN) { /* a session to sign out of, as the daemon's */
+                                        memset(rep.u.tokens.session_id, '0', 32);
+                                        strcpy(rep.u.tokens.client, "noop");
+                                }
                                 len = tp_reply_encode(&rep, out, sizeof(out));
                                 if (len > 0 && write(fd, out, (size_t)len) == len)
                                         continue;

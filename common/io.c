@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* io.c: the client side of the daemon socket, bounded by one deadline.
  *
- * Connects, sends one request frame and reads one reply frame, trying
- * each read and write at once and polling only when it would block,
- * against an absolute CLOCK_MONOTONIC deadline. It must never block past
+ * Connects, sends one request frame and reads one reply frame, polling
+ * against an absolute CLOCK_MONOTONIC deadline whenever it must wait. It must never block past
  * that deadline, never read past its one frame buffer, never trust a
  * payload length before the header has passed the size check, never hold
  * a frame buffer on the stack
@@ -167,8 +166,10 @@ int tp_io_peer_cred(int fd, uid_t *ret_uid, pid_t *ret_pid)
         return 0;
 }
 
-/* Each send and recv is tried first and polled for only when it would
- * block: a reply the daemon has already written costs one call. */
+/* A send is tried first and polled for only when it would block (the
+ * socket buffer is nearly always free); a reply is polled for first (it
+ * is rarely there the moment the request has gone), then read in as few
+ * calls as it arrives in. */
 static int send_all(int fd, const uint8_t *p, size_t len, int64_t deadline_ms)
 {
         ssize_t n;
@@ -201,14 +202,11 @@ static int recv_until(int fd, uint8_t *buf, size_t *got, size_t want, size_t cap
         int r;
 
         while (*got < want) {
+                if ((r = wait_fd(fd, POLLIN, deadline_ms)) < 0)
+                        return r;
                 n = recv(fd, buf + *got, cap - *got, MSG_DONTWAIT);
                 if (n < 0) {
-                        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                                if ((r = wait_fd(fd, POLLIN, deadline_ms)) < 0)
-                                        return r;
-                                continue;
-                        }
-                        if (errno == EINTR)
+                        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                                 continue;
                         return -errno;
                 }

@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -190,19 +189,6 @@ static int fill_signin(pam_handle_t *pamh, const struct options *o, struct tp_re
         return PAM_SUCCESS;
 }
 
-/* Root (any name with uid 0) is never refused by this module unless
- * even_deny_root is given: neither an unreachable daemon nor a policy
- * answer may lock the administrator out. Decided without the daemon. */
-static bool exempt_user(pam_handle_t *pamh, const struct options *o, const char *user)
-{
-        const struct passwd *pw;
-
-        if (o->even_deny_root || !user || !*user)
-                return false;
-        pw = pam_modutil_getpwnam(pamh, user);
-        return pw && pw->pw_uid == 0;
-}
-
 /* What the service map next to the socket says about this sign-in, or
  * when there is none there (the runtime directory is emptied at boot, and
  * the daemon has not run since), its copy in the daemon's state directory
@@ -259,9 +245,9 @@ static int map_lookup(pam_handle_t *pamh, const struct options *o, const struct 
  * The peer was checked when it was made (tp_io_connect_trusted), and a
  * connection carries its peer for as long as it lives. Close-on-exec: the
  * user's programs never inherit it. The daemon closes a connection that
- * stays idle (after 30 s, or sooner to make room for a new one); the module
- * notices before it sends (a hang-up is readable), and a request that
- * meets a connection closed under it, before any reply, is sent once more
+ * stays idle (after 30 s, or sooner to make room for a new one); a
+ * request that meets a connection closed (the send fails with EPIPE, or
+ * the answer's read meets the end of the stream), before any reply, is sent once more
  * on a new one within the same timeout= (the daemon closes only idle
  * connections, so it never acted on the first). The daemon takes the
  * session leader from the process that made the connection: a process
@@ -277,6 +263,9 @@ struct link {
         bool outcome_pending;
         bool evicted;           /* the sign-in evicted sessions: a success is worth saying */
         char session_id[TP_SESSION_ID_MAX];
+        /* exempt_user()'s answer for this user name */
+        bool exempt_known, exempt;
+        char exempt_for[TP_USER_MAX];
 };
 
 static void link_disconnect(struct link *l)
@@ -325,13 +314,11 @@ static struct link *get_link(pam_handle_t *pamh, const struct options *o)
         return l;
 }
 
-/* This process's connection, and still open: an idle connection that has
- * anything to read was closed by the daemon (it sends nothing unasked). */
+/* This process's connection. Whether the daemon has closed it shows when
+ * the request is sent (EPIPE) or its answer read (end of stream). */
 static bool link_usable(const struct link *l)
 {
-        struct pollfd pfd = { .fd = l->fd, .events = POLLIN | POLLRDHUP };
-
-        return l->fd >= 0 && l->pid == getpid() && poll(&pfd, 1, 0) == 0;
+        return l->fd >= 0 && l->pid == getpid();
 }
 
 static int link_call(struct link *l, const struct tp_request *req, struct tp_reply *rep, char *why,
@@ -362,6 +349,31 @@ static int link_call(struct link *l, const struct tp_request *req, struct tp_rep
                         return r;
         }
         return r;
+}
+
+/* Root (any name with uid 0) is never refused by this module unless
+ * even_deny_root is given: neither an unreachable daemon nor a policy
+ * answer may lock the administrator out. Decided without the daemon, once
+ * per handle and user name (the handle's link remembers it). */
+static bool exempt_user(pam_handle_t *pamh, const struct options *o, const char *user)
+{
+        const struct passwd *pw;
+        struct link *l;
+        bool exempt;
+
+        if (o->even_deny_root || !user || !*user)
+                return false;
+        l = get_link(pamh, o);
+        if (l && l->exempt_known && strcmp(l->exempt_for, user) == 0)
+                return l->exempt;
+        pw = pam_modutil_getpwnam(pamh, user);
+        exempt = pw && pw->pw_uid == 0;
+        if (l && strlen(user) < sizeof(l->exempt_for)) {
+                strcpy(l->exempt_for, user);
+                l->exempt = exempt;
+                l->exempt_known = true;
+        }
+        return exempt;
 }
 
 /* Ask the daemon. Returns 0 with *rep filled, or a negative errno when the
