@@ -63,7 +63,7 @@ COMMON_SRC  := common/proto.c common/wire.c common/io.c common/svcmap.c common/w
 SHARED_SRC  := shared/jose.c shared/crypto.c shared/keyring.c shared/jwks.c shared/jwt.c
 VERIFY_SRC  := shared/jose.c shared/crypto.c shared/keyring.c shared/jwt.c common/wipe.c
 TOKEN_SRC   := tokenpolicyd/secrets.c tokenpolicyd/signer.c tokenpolicyd/jwt_sign.c $(SHARED_SRC)
-DAEMON_LIB_SRC := shared/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tokenpolicyd/expiry.c \
+DAEMON_LIB_SRC := shared/config.c tokenpolicyd/policy.c tokenpolicyd/store.c tokenpolicyd/store_wal.c tokenpolicyd/expiry.c \
                $(TOKEN_SRC)
 DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c \
                tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/lifecycle.c tokenpolicyd/notify.c \
@@ -144,7 +144,7 @@ $(B)/tests/test_expiry: $(call obj,tests/unit/test_expiry.c tokenpolicyd/expiry.
 $(B)/tests/test_config: $(call obj,tests/unit/test_config.c shared/config.c $(COMMON_SRC))
 $(B)/tests/test_confedit: $(call obj,tests/unit/test_confedit.c shared/confedit.c shared/config.c $(COMMON_SRC))
 $(B)/tests/test_policy: $(call obj,tests/unit/test_policy.c tokenpolicyd/policy.c shared/config.c $(COMMON_SRC))
-$(B)/tests/test_store: $(call obj,tests/unit/test_store.c tokenpolicyd/store.c $(COMMON_SRC))
+$(B)/tests/test_store: $(call obj,tests/unit/test_store.c tokenpolicyd/store.c tokenpolicyd/store_wal.c $(COMMON_SRC))
 $(B)/tests/test_wipe: $(call obj,tests/unit/test_wipe.c common/wipe.c)
 $(B)/tests/test_jose: $(call obj,tests/unit/test_jose.c shared/jose.c)
 $(B)/tests/test_secrets: $(call obj,tests/unit/test_secrets.c tests/unit/tokentest.c tokenpolicyd/secrets.c shared/crypto.c shared/jose.c \
@@ -171,7 +171,7 @@ $(B)/tests/test_notice: $(call obj,tests/unit/test_notice.c tokenpolicyd/notice.
 $(B)/tests/test_request: $(call obj,tests/unit/test_request.c tokenpolicyd/request.c tokenpolicyd/rights.c \
 		tokenpolicyd/reply.c tokenpolicyd/log.c tokenpolicyd/account.c $(COMMON_SRC))
 $(B)/tests/test_plan: $(call obj,tests/unit/test_plan.c tokenpolicyd/plan.c tokenpolicyd/reply.c \
-		tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/store.c shared/config.c \
+		tokenpolicyd/log.c tokenpolicyd/account.c tokenpolicyd/store.c tokenpolicyd/store_wal.c shared/config.c \
 		tokenpolicyd/policy.c tokenpolicyd/enforce.c tokenpolicyd/proctree.c $(COMMON_SRC))
 # test_enforce runs the fake logind: build it too (order-only, not linked).
 $(B)/tests/test_proctree: $(call obj,tests/unit/test_proctree.c tokenpolicyd/proctree.c)

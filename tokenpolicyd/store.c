@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "store_sqlite.h"
+#include "store_wal.h"
 
 #ifndef SQLITE_OPEN_NOFOLLOW
 #define SQLITE_OPEN_NOFOLLOW 0
@@ -811,7 +812,7 @@ int tp_store_open(const char *path, struct tp_store **ret)
                 return -ENOMEM;
         s->pub.ops = &sqlite_ops;
         s->pub.impl = s;
-        rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+        rc = sqlite3_open_v2(path, &s->db, flags, tp_store_wal_vfs());
         if (rc != SQLITE_OK) {
                 r = s->db ? store_sqlite_error(s, rc) : -ENOMEM;
                 goto out;

@@ -338,12 +338,14 @@ def test_a_user_pages_through_a_long_history():
 
 
 def traced(env, action):
-    """The syncs and replies of the daemon while action() runs, in order:
-    ("sync", path) or ("send", line)."""
+    """The syncs, WAL writes and replies of the daemon while action() runs,
+    in order: ("sync", path), ("write", path) or ("send", line)."""
     events = []
-    for line in trace_daemon(env, "trace=fsync,fdatasync,sendto", action):
+    for line in trace_daemon(env, "trace=fsync,fdatasync,sendto,pwrite64,write", action):
         if line.startswith(("fdatasync(", "fsync(")):
             events.append(("sync", line[line.index("<") + 1:line.index(">")]))
+        elif line.startswith(("pwrite64(", "write(")) and "-wal>" in line:
+            events.append(("write", line[line.index("<") + 1:line.index(">")]))
         elif line.startswith("sendto(") and ", NULL, 0)" in line:  # a reply, not the journal
             events.append(("send", line))
     return events
@@ -352,7 +354,8 @@ def traced(env, action):
 def test_a_sign_in_is_synced_before_its_reply_and_a_sign_out_does_not_wait():
     """OPEN: the write-ahead log is synced before the reply leaves. CLOSE:
     no sync at all (a lost sign-out is reaped as a ghost), yet a SIGKILL
-    right after it loses nothing, since the write reached the kernel."""
+    right after it loses nothing, since the write reached the kernel. Each
+    writes its transaction's WAL frames in one call."""
     env = Env(desktop_conf())
     try:
         env.start()
@@ -368,9 +371,11 @@ def test_a_sign_in_is_synced_before_its_reply_and_a_sign_out_does_not_wait():
         # The account check's reply needs no sync; the sign-in's (the
         # second reply) comes after one.
         check(len(sends) >= 2 and syncs[0] < sends[1], f"the sign-in's reply followed the sync: {events}")
+        eq([e for e in events if e[0] == "write"], [("write", wal)], "the sign-in wrote the WAL in one call")
 
         events = traced(env, lambda: env.release(held["proc"]))
         eq([e for e in events if e[0] == "sync"], [], f"the sign-out synced nothing: {events}")
+        eq([e for e in events if e[0] == "write"], [("write", wal)], "the sign-out wrote the WAL in one call")
         check(any(e[0] == "send" for e in events), f"the sign-out was answered: {events}")
 
         env.stop(signal.SIGKILL)

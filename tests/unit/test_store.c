@@ -1765,6 +1765,63 @@ static void test_uncommitted_lost_on_close(void **state)
         tp_store_close(s);
 }
 
+/* What another connection (SQLite's own VFS, as another process would
+ * use) sees of the store while the daemon's connection stays open. */
+static int64_t count_elsewhere(const struct fixture *fx, const char *where)
+{
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        char sql[256];
+        int64_t n = -1;
+
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM sessions WHERE %s", where);
+        assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return n;
+}
+
+/* The WAL is written a transaction at a time (store_wal.c): whatever is
+ * committed, synced or not, small or larger than what is gathered at
+ * once, is in the file before the commit returns. */
+static void test_commits_reach_the_wal_file_at_once(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session sess;
+        char id[16];
+
+        add(s, "one", "alice", "ssh", 1);
+        assert_int_equal(count_elsewhere(fx, "id = 'one' AND state = 0"), 1);
+
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, "one", TP_STATE_CLOSED, 2), 0);
+        assert_int_equal(tp_store_commit_unsynced(s), 0);
+        assert_int_equal(count_elsewhere(fx, "id = 'one' AND state = 3"), 1);
+
+        /* Some 3 MiB of frames in one transaction. */
+        assert_int_equal(tp_store_begin(s), 0);
+        for (int i = 0; i < 6000; i++) {
+                snprintf(id, sizeof id, "big%05d", i);
+                make_session(&sess, id, i % 2 ? "bob" : "carol", "web", i);
+                assert_int_equal(tp_store_insert(s, &sess), 0);
+        }
+        assert_int_equal(tp_store_commit(s), 0);
+        assert_int_equal(count_elsewhere(fx, "id LIKE 'big%'"), 6000);
+
+        /* An uncommitted one is not there, and is gone with the connection. */
+        make_session(&sess, "never", "alice", "ssh", 3);
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_insert(s, &sess), 0);
+        assert_int_equal(count_elsewhere(fx, "id = 'never'"), 0);
+        tp_store_rollback(s);
+        tp_store_close(s);
+        assert_int_equal(count_elsewhere(fx, "1"), 6001);
+}
+
 /* The child never returns into cmocka: it reports through the pipe and
  * exits with _exit(), or is killed. */
 static void child_commit_then_wait(const char *path, int wfd)
@@ -1849,6 +1906,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_touch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_uncommitted_lost_on_close, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_commits_reach_the_wal_file_at_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_active_pages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_refuses_empty_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_create_replaces_leftover, setup, teardown),
