@@ -102,6 +102,7 @@ struct server {
         struct conn *held, **held_tail; /* replies waiting for the batch commit */
         struct tp_request *req;   /* scratch: decoded request */
         struct tp_reply *rep;     /* scratch: reply being built */
+        uint8_t *frame;           /* scratch: reply being encoded (a whole frame) */
         bool stopping;
         uint64_t n_commits, n_batched; /* group commits, and requests they held */
 };
@@ -420,20 +421,26 @@ static void reply_undelivered(struct server *srv, struct conn *c)
         c->out_session[0] = '\0';
 }
 
-static int conn_set_reply(struct conn *c, const struct tp_reply *rep)
+/* The reply is encoded in the server's one frame-sized scratch buffer and
+ * copied out at its size: a connection holds only what it will send, and
+ * no reply costs a fresh 64 KiB of heap (with its page faults). */
+static int conn_set_reply(struct server *srv, struct conn *c, const struct tp_reply *rep)
 {
         uint8_t *buf;
         int len;
 
-        buf = malloc(TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX);
-        if (!buf)
-                return -ENOMEM;
-        len = tp_reply_encode(rep, buf, TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX);
+        len = tp_reply_encode(rep, srv->frame, TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX);
         if (len < 0) {
-                free(buf);
                 tp_log(LOG_ERR, "cannot encode a %s reply: %s", tp_msg_type_name(c->type), strerror(-len));
                 return len;
         }
+        buf = malloc((size_t)len);
+        if (!buf) {
+                tp_secret_wipe(srv->frame, (size_t)len);
+                return -ENOMEM;
+        }
+        memcpy(buf, srv->frame, (size_t)len);
+        tp_secret_wipe(srv->frame, (size_t)len); /* it may carry a refresh token */
         if (c->out) {
                 tp_secret_wipe(c->out, c->out_len);
                 free(c->out);
@@ -488,7 +495,7 @@ static int conn_answer(struct server *srv, struct conn *c)
         tp_audit_request_end();
         changed = tp_store_request_changed(srv->d->store);
         tp_audit_mark(changed);
-        r = conn_set_reply(c, srv->rep);
+        r = conn_set_reply(srv, c, srv->rep);
         c->out_type = srv->req->type;
         c->out_session[0] = '\0';
         if (r >= 0 && srv->rep->status == TP_STATUS_OK && k->undelivered)
@@ -517,7 +524,7 @@ static void conn_batch_failed(struct server *srv, struct conn *c, int r)
         tp_reply_status(srv->rep, TP_STATUS_ERROR,
                         "The session store failed (%s); nothing was changed. See the tokenpolicyd log.",
                         strerror(-r));
-        if (conn_set_reply(c, srv->rep) < 0)
+        if (conn_set_reply(srv, c, srv->rep) < 0)
                 conn_drop(srv, c, "out of memory");
 }
 
@@ -760,7 +767,8 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
 
         srv.req = calloc(1, sizeof(*srv.req));
         srv.rep = calloc(1, sizeof(*srv.rep));
-        if (!srv.req || !srv.rep) {
+        srv.frame = malloc(TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX);
+        if (!srv.req || !srv.rep || !srv.frame) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -880,6 +888,7 @@ out:
                 close(srv.spare_fd);
         free(srv.req);
         free(srv.rep);
+        free(srv.frame);
         return r;
 }
 
