@@ -186,6 +186,13 @@ def test_man_pages_render_without_warnings():
         p = subprocess.run(["groff", "-man", "-ww", "-z", os.path.join(ROOT, "man", page)],
                            capture_output=True, text=True)
         eq((p.returncode, p.stdout + p.stderr), (0, ""), f"groff warnings in {page}")
+        # As man(1) renders for a terminal (tbl and all), at the widths of a
+        # console and of lintian's check, which differ in where lines break.
+        for width in ("80", "120"):
+            env = {"PATH": os.environ["PATH"], "LC_ALL": "C.UTF-8", "MANROFFSEQ": "", "MANWIDTH": width}
+            p = subprocess.run(["man", "--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z",
+                                os.path.join(ROOT, "man", page)], capture_output=True, text=True, env=env)
+            eq((p.returncode, p.stderr), (0, ""), f"man warnings in {page} at width {width}")
 
 
 def test_help_and_usage_errors():
