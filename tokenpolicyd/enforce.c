@@ -202,6 +202,10 @@ int tp_process_start_time(pid_t pid, uint64_t *ret_start)
                 if (n == 0)
                         break;
                 len += (size_t) n;
+                /* The kernel makes the whole line at the first read; its
+                 * newline ends it, without a read that returns 0. */
+                if (buf[len - 1] == '\n')
+                        break;
         }
         buf[len] = '\0';
 
