@@ -935,6 +935,43 @@ static int write_all(int fd, const char *text, size_t len)
         return 0;
 }
 
+/* After swapping our text in, the file swapped out (now at tmp) was not
+ * the one the edit was made from: put it back. Someone may save again
+ * between the two swaps (their rename replaces our text at real), and then
+ * the swap brings their newer file to tmp: swap once more so that theirs
+ * stays. 0 when the file at real is theirs again and tmp holds our text or
+ * the file first swapped out, so may be deleted; a negative errno when tmp
+ * must stay beside it, never deleted unseen. */
+static int put_back(const char *tmp, const char *real, const char *ours, size_t ours_len)
+{
+        char *first = NULL;
+        size_t first_len = 0;
+        int r, attempt;
+
+        if ((r = tp_confedit_read(tmp, &first, &first_len)) < 0)
+                first = NULL; /* unreadable: only our own text is deleted */
+        for (attempt = 0; attempt < 8; attempt++) {
+                if (renameat2(AT_FDCWD, tmp, AT_FDCWD, real, RENAME_EXCHANGE) < 0) {
+                        r = -errno;
+                        goto out;
+                }
+                /* tmp holds what was at real a moment ago: our text, unless
+                 * someone saved over it; after a second swap, the file
+                 * first swapped out, unless someone saved again. */
+                if (file_holds(tmp, ours, ours_len, &r) ||
+                    (r >= 0 && attempt > 0 && first && file_holds(tmp, first, first_len, &r))) {
+                        r = 0;
+                        goto out;
+                }
+                if (r < 0)
+                        goto out;
+        }
+        r = -EBUSY; /* saved again and again meanwhile: both files are kept */
+out:
+        free(first);
+        return r;
+}
+
 int tp_confedit_replace(const char *path, const char *expected, size_t expected_len,
                         const char *text, size_t len)
 {
@@ -976,11 +1013,11 @@ int tp_confedit_replace(const char *path, const char *expected, size_t expected_
                 /* tmp now names the file as it was: is it what we edited? */
                 swapped = true;
                 if (!file_holds(tmp, expected, expected_len, &r)) {
-                        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, real, RENAME_EXCHANGE) < 0) {
-                                /* Cannot put theirs back: leave it beside,
-                                 * never delete it. */
-                                r = -errno;
-                                tmp[0] = '\0';
+                        int put = put_back(tmp, real, text, len);
+
+                        if (put < 0) {
+                                r = put;
+                                tmp[0] = '\0'; /* not ours to delete */
                                 goto out;
                         }
                         if (r == 0)

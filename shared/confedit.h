@@ -84,7 +84,10 @@ int tp_confedit_lock(const char *path);
  * rename. Only if the file still holds `expected` (what the edit was made
  * from): the file that was swapped out is compared with it, and when it
  * differs (someone else wrote it meanwhile) their file is put back and
- * -ESTALE returned, the file as they left it. Where the file system cannot
+ * -ESTALE returned, the file as they left it (if they save again between
+ * the two swaps, their newer file is the one put back, and a file this
+ * has not seen is never deleted: with -EBUSY or a read error it is left
+ * beside the file). Where the file system cannot
  * swap two names atomically the comparison is made just before the
  * rename. 0 on success, else a negative errno and the file unchanged. */
 int tp_confedit_replace(const char *path, const char *expected, size_t expected_len,
