@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -544,6 +545,70 @@ static void test_replace_stale(void **state)
         assert_int_equal(entries(d->path), 1);
 }
 
+/* Another editor saving at chosen moments: this definition of renameat2()
+ * stands in for libc's in this program, so that the one confedit.c calls
+ * can be caught between its swaps. On calls number save_from to save_to
+ * (counted from 1), before the swap, a new file holding "a = N;" (N from 4
+ * up) is renamed over save_path, as an editor that takes no lock saves. */
+static int renameat2_calls, save_from, save_to, saves;
+static const char *save_path;
+
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
+{
+        renameat2_calls++;
+        if (save_path && renameat2_calls >= save_from && renameat2_calls <= save_to) {
+                char tmp[PATH_MAX], text[32];
+
+                snprintf(tmp, sizeof(tmp), "%s.other", save_path);
+                snprintf(text, sizeof(text), "a = %d;\n", 4 + saves++);
+                write_file(tmp, text, 0644);
+                assert_int_equal(rename(tmp, save_path), 0);
+        }
+        return (int) syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+static void other_editor_saves(const char *path, int from, int to)
+{
+        renameat2_calls = saves = 0;
+        save_path = path;
+        save_from = from;
+        save_to = to;
+}
+
+/* Stale, and the other editor saves again between the swap that found it
+ * stale and the swap that puts theirs back: their newest file stays. */
+static void test_replace_stale_while_they_save_again(void **state)
+{
+        struct dir *d = *state;
+
+        write_file(d->file, "a = 3;\n", 0644);
+        other_editor_saves(d->file, 2, 2);
+        assert_int_equal(tp_confedit_replace(d->file, "a = 1;\n", 7, "a = 2;\n", 7), -ESTALE);
+        save_path = NULL;
+        assert_int_equal(saves, 1);
+        assert_int_equal(renameat2_calls, 3);
+        assert_file(d->file, "a = 4;\n");
+        assert_int_equal(entries(d->path), 1);
+}
+
+/* They save before every swap: nothing seen or unseen is deleted; the
+ * file swapped out last is left beside theirs and the change is refused. */
+static void test_replace_stale_while_they_keep_saving(void **state)
+{
+        struct dir *d = *state;
+        char *text = NULL;
+        size_t len;
+
+        write_file(d->file, "a = 3;\n", 0644);
+        other_editor_saves(d->file, 2, 1000);
+        assert_int_equal(tp_confedit_replace(d->file, "a = 1;\n", 7, "a = 2;\n", 7), -EBUSY);
+        save_path = NULL;
+        assert_int_equal(entries(d->path), 2);
+        assert_int_equal(tp_confedit_read(d->file, &text, &len), 0);
+        assert_true(strncmp(text, "a = ", 4) == 0 && strcmp(text, "a = 2;\n") != 0);
+        free(text);
+}
+
 static void test_replace_symlink_and_errors(void **state)
 {
         struct dir *d = *state;
@@ -603,6 +668,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_replace, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_lock_follows_a_replaced_file, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_replace_stale, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_replace_stale_while_they_save_again, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_replace_stale_while_they_keep_saving, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_replace_symlink_and_errors, dir_setup,
                                                 dir_teardown),
                 cmocka_unit_test_setup_teardown(test_read_limits, dir_setup, dir_teardown),
