@@ -141,6 +141,26 @@ static int serve(const char *path)
         }
 }
 
+#define PAGE_BYTES 4096 /* one SQLite page */
+
+/* N overwrites of one page in place, each followed by fdatasync(), the
+ * pair timed; gap_ns of sleep before each (0: back to back). */
+static int overwrite_and_sync(int fd, const uint8_t *page, long n, long gap_ns, struct bench_samples *out)
+{
+        for (long i = 0; i < n; i++) {
+                struct timespec gap = { 0, gap_ns };
+                int64_t t0;
+
+                if (gap_ns > 0)
+                        nanosleep(&gap, NULL);
+                t0 = bench_now_ns();
+                if (pwrite(fd, page, PAGE_BYTES, (off_t)i * PAGE_BYTES) != PAGE_BYTES || fdatasync(fd) < 0)
+                        return -1;
+                bench_samples_add(out, bench_now_ns() - t0);
+        }
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         const char *dir = NULL;
@@ -148,7 +168,7 @@ int main(int argc, char **argv)
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct bench_samples rtt = { 0 }, sig = { 0 }, sig_ossl = { 0 }, sync = { 0 }, dsync = { 0 }, paced = { 0 };
         char path[4096];
-        uint8_t msg[300], sigbuf[64], page[4096];
+        uint8_t msg[300], sigbuf[64], page[PAGE_BYTES];
         uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
         EVP_PKEY_CTX *kctx;
         EVP_PKEY *key = NULL;
@@ -245,30 +265,12 @@ int main(int argc, char **argv)
                 }
                 bench_samples_add(&sync, bench_now_ns() - t0);
         }
-        /* The same file, now at its size: overwrite in place, fdatasync. */
-        for (long i = 0; i < iterations; i++) {
-                int64_t t0 = bench_now_ns();
-
-                if (pwrite(fd, page, sizeof(page), (off_t)(i * (long)sizeof(page))) != (ssize_t)sizeof(page) ||
-                    fdatasync(fd) < 0) {
-                        perror("floor: fdatasync");
-                        return 1;
-                }
-                bench_samples_add(&dsync, bench_now_ns() - t0);
-        }
-        /* Again, one write a millisecond. */
-        for (long i = 0; i < iterations; i++) {
-                struct timespec gap = { 0, 1000000 };
-                int64_t t0;
-
-                nanosleep(&gap, NULL);
-                t0 = bench_now_ns();
-                if (pwrite(fd, page, sizeof(page), (off_t)(i * (long)sizeof(page))) != (ssize_t)sizeof(page) ||
-                    fdatasync(fd) < 0) {
-                        perror("floor: fdatasync");
-                        return 1;
-                }
-                bench_samples_add(&paced, bench_now_ns() - t0);
+        /* The same file, now at its size: overwrite in place, fdatasync;
+         * back to back, then one write a millisecond. */
+        if (overwrite_and_sync(fd, page, iterations, 0, &dsync) < 0 ||
+            overwrite_and_sync(fd, page, iterations, 1000000, &paced) < 0) {
+                perror("floor: fdatasync");
+                return 1;
         }
         close(fd);
         unlink(path);
@@ -283,9 +285,9 @@ int main(int argc, char **argv)
         printf(", \"n\": %ld}\n", iterations);
         bench_samples_free(&rtt);
         bench_samples_free(&sig);
-        bench_samples_free(&paced);
         bench_samples_free(&sig_ossl);
         bench_samples_free(&sync);
         bench_samples_free(&dsync);
+        bench_samples_free(&paced);
         return 0;
 }

@@ -948,7 +948,7 @@ static int put_back(const char *tmp, const char *real, const char *ours, size_t 
         size_t first_len = 0;
         int r, attempt;
 
-        if ((r = tp_confedit_read(tmp, &first, &first_len)) < 0)
+        if (tp_confedit_read(tmp, &first, &first_len) < 0)
                 first = NULL; /* unreadable: only our own text is deleted */
         for (attempt = 0; attempt < 8; attempt++) {
                 if (renameat2(AT_FDCWD, tmp, AT_FDCWD, real, RENAME_EXCHANGE) < 0) {
