@@ -342,6 +342,14 @@ static int config_change(struct ctl_context *ctx, const struct config_args *a)
                 /* Someone saved the file meanwhile: theirs is kept, and
                  * this change is made again on top of it. */
         }
+        if (r == -EBUSY) {
+                ctl_error("%s was saved again and again while its version was being put back; this "
+                          "change was not made, and one of their versions is left beside it as "
+                          ".%s.XXXXXX: compare the two and remove the one not wanted",
+                          a->file, strrchr(a->file, '/') ? strrchr(a->file, '/') + 1 : a->file);
+                r = CTL_EXIT_FAIL;
+                goto out;
+        }
         if (r < 0) {
                 ctl_error("cannot write %s: %s%s; it was not changed", a->file, strerror(-r),
                           r == -EACCES || r == -EPERM || r == -EROFS ?
