@@ -73,7 +73,7 @@ DAEMON_SRC  := tokenpolicyd/main.c tokenpolicyd/server.c tokenpolicyd/handlers.c
                tokenpolicyd/trust.c tokenpolicyd/conffile.c tokenpolicyd/notice.c \
                tokenpolicyd/boot.c tokenpolicyd/retention.c tokenpolicyd/idle.c \
                tokenpolicyd/request.c tokenpolicyd/rights.c tokenpolicyd/reply.c tokenpolicyd/plan.c \
-               tokenpolicyd/control.c tokenpolicyd/store_pg.c tokenpolicyd/fleetkeys.c \
+               tokenpolicyd/control.c tokenpolicyd/store_pg.c tokenpolicyd/fleetkeys.c tokenpolicyd/offline.c \
                tokenpolicyd/accounts.c $(DAEMON_LIB_SRC)
 PAM_SRC     := pam_tokenpolicy/pam_tokenpolicy.c
 CTL_SRC     := $(wildcard tokenpolicyctl/*.c) $(filter-out common/%,$(VERIFY_SRC)) shared/config.c \

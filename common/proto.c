@@ -495,7 +495,10 @@ static int put_rep_status(struct tp_wire_writer *w, const struct tp_rep_status *
         if ((r = tp_wire_put_u8(w, s->store_backend)) < 0 ||
             (r = put_bool(w, s->store_connected)) < 0 ||
             (r = tp_wire_put_str(w, s->host_id, sizeof(s->host_id))) < 0 ||
-            (r = tp_wire_put_u32(w, s->hosts)) < 0)
+            (r = tp_wire_put_u32(w, s->hosts)) < 0 ||
+            (r = tp_wire_put_i64(w, s->store_offline_since)) < 0 ||
+            (r = tp_wire_put_str(w, s->store_error, sizeof(s->store_error))) < 0 ||
+            (r = tp_wire_put_u64(w, s->unsynced)) < 0)
                 return r;
         return 0;
 }
@@ -525,7 +528,10 @@ static int get_rep_status(struct tp_wire_reader *rd, struct tp_rep_status *s)
         if ((r = get_enum(rd, TP_STORE_KIND_MAX_, &s->store_backend)) < 0 ||
             (r = get_bool(rd, &s->store_connected)) < 0 ||
             (r = tp_wire_get_str(rd, s->host_id, sizeof(s->host_id))) < 0 ||
-            (r = tp_wire_get_u32(rd, &s->hosts)) < 0)
+            (r = tp_wire_get_u32(rd, &s->hosts)) < 0 ||
+            (r = tp_wire_get_i64(rd, &s->store_offline_since)) < 0 ||
+            (r = tp_wire_get_str(rd, s->store_error, sizeof(s->store_error))) < 0 ||
+            (r = tp_wire_get_u64(rd, &s->unsynced)) < 0)
                 return r;
         return 0;
 }

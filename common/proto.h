@@ -286,6 +286,9 @@ struct tp_rep_status {
         uint8_t store_connected;        /* 1: the store answers now */
         char host_id[TP_HOST_ID_MAX];   /* this host's name in the fleet; "" for SQLite */
         uint32_t hosts;                 /* hosts known to the fleet's store; 1 for SQLite */
+        int64_t store_offline_since;    /* fleet: the database unreachable since; 0 when it answers */
+        char store_error[TP_MESSAGE_MAX]; /* what the last attempt to reach it said */
+        uint64_t unsynced;              /* sessions signed in meanwhile, not yet in the fleet's store */
 };
 
 /* A page may hold fewer than TP_LIST_PAGE_MAX sessions, even none, and

@@ -62,6 +62,7 @@ enum policy_key {
         KEY_ON_IDLE,
         KEY_WARN_BEFORE,
         KEY_ON_PASSWORD_CHANGE,
+        KEY_ON_STORE_UNREACHABLE,
         KEY_SERVICES,
         KEY_COUNT_,
 };
@@ -79,6 +80,7 @@ static const char *const policy_key_table[KEY_COUNT_] = {
         [KEY_ON_IDLE] = "on_idle",
         [KEY_WARN_BEFORE] = "warn_before_minutes",
         [KEY_ON_PASSWORD_CHANGE] = "on_password_change",
+        [KEY_ON_STORE_UNREACHABLE] = "on_store_unreachable",
         [KEY_SERVICES] = "services",
 };
 TP_DEFINE_PRIVATE_STRING_TABLE_LOOKUP(policy_key)
@@ -407,6 +409,19 @@ static int password_change_from_string(const char *s)
         return strcmp(s, "revoke") == 0 ? 1 : strcmp(s, "none") == 0 ? 0 : -EINVAL;
 }
 
+/* on_store_unreachable (fleet mode): "local" admits sign-ins against this
+ * host's own store while the fleet's database cannot be reached, "deny"
+ * refuses them. */
+static const char *store_unreachable_to_string(unsigned v)
+{
+        return v == 1 ? "deny" : v == 0 ? "local" : NULL;
+}
+
+static int store_unreachable_from_string(const char *s)
+{
+        return strcmp(s, "deny") == 0 ? 1 : strcmp(s, "local") == 0 ? 0 : -EINVAL;
+}
+
 /* ---- names -------------------------------------------------------------- */
 
 static bool client_name_valid(const char *name)
@@ -580,6 +595,10 @@ static void parse_policy_group(struct loader *l, const config_setting_t *group,
                 case KEY_ON_PASSWORD_CHANGE:
                         if (get_enum(l, s, password_change_to_string, password_change_from_string, 1, &u))
                                 into->revoke_on_password_change = u == 1;
+                        break;
+                case KEY_ON_STORE_UNREACHABLE:
+                        if (get_enum(l, s, store_unreachable_to_string, store_unreachable_from_string, 1, &u))
+                                into->deny_when_store_unreachable = u == 1;
                         break;
                 case KEY_SERVICES:
                         parse_services(l, s, c, index);
@@ -861,6 +880,7 @@ static void parse_root(struct loader *l, const config_setting_t *root, struct tp
                 .on_idle = TP_BUILTIN_ON_IDLE,
                 .warn_before_minutes = TP_BUILTIN_WARN_BEFORE_MINUTES,
                 .revoke_on_password_change = TP_BUILTIN_REVOKE_ON_PASSWORD_CHANGE,
+                .deny_when_store_unreachable = TP_BUILTIN_DENY_WHEN_STORE_UNREACHABLE,
         };
         int i, n = config_setting_length(root);
         size_t k;
@@ -1152,6 +1172,7 @@ void tp_config_effective(const struct tp_config *c, const struct tp_client_confi
                 .on_idle = cl->on_idle,
                 .warn_before_minutes = cl->warn_before_minutes,
                 .revoke_on_password_change = cl->revoke_on_password_change,
+                .deny_when_store_unreachable = cl->deny_when_store_unreachable,
         };
         if (c->custom_token_policy) {
                 out->auto_extend = cl->auto_extend;

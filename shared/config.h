@@ -54,6 +54,7 @@ enum tp_store_backend {
 #define TP_BUILTIN_ON_IDLE TP_ACTION_LOCK
 #define TP_BUILTIN_WARN_BEFORE_MINUTES 0
 #define TP_BUILTIN_REVOKE_ON_PASSWORD_CHANGE false
+#define TP_BUILTIN_DENY_WHEN_STORE_UNREACHABLE false /* on_store_unreachable = "local" */
 
 /* One client type, with `defaults` and built-ins already merged in. The
  * token values are as configured; use tp_config_effective() for what
@@ -72,6 +73,7 @@ struct tp_client_config {
         enum tp_action on_idle;        /* lock or terminate, never none */
         uint32_t warn_before_minutes;  /* 0: off */
         bool revoke_on_password_change; /* on_password_change = "revoke" */
+        bool deny_when_store_unreachable; /* on_store_unreachable = "deny" (fleet mode) */
         char **services; /* n_services PAM service names */
         size_t n_services;
 };
@@ -135,6 +137,7 @@ struct tp_effective_policy {
         enum tp_action on_idle;
         uint32_t warn_before_minutes;
         bool revoke_on_password_change;
+        bool deny_when_store_unreachable;
 };
 void tp_config_effective(const struct tp_config *c, const struct tp_client_config *cl,
                          struct tp_effective_policy *out);

@@ -38,7 +38,10 @@ static void print_status_json(const struct tp_rep_status *st)
         ctl_json_string(stdout, st->store_backend == TP_STORE_KIND_POSTGRESQL ? "postgresql" : "sqlite");
         printf(",\"store_connected\":%s,\"host_id\":", st->store_connected ? "true" : "false");
         ctl_json_string(stdout, st->host_id);
-        printf(",\"hosts\":%u", st->hosts);
+        printf(",\"hosts\":%u,\"store_offline_since\":%lld,\"store_error\":", st->hosts,
+               (long long) st->store_offline_since);
+        ctl_json_string(stdout, st->store_error);
+        printf(",\"unsynced_sessions\":%llu", (unsigned long long) st->unsynced);
         printf(",\"config_state\":");
         ctl_json_string(stdout, tp_config_state_name(st->config_state));
         printf(",\"config_source\":");
@@ -135,6 +138,21 @@ static int print_status_table(const struct tp_rep_status *st, int64_t now)
                     (r = ctl_table_add(table, "fleet hosts:")) < 0)
                         goto out;
                 r = st->store_connected ? ctl_table_addf(table, "%u", st->hosts) : ctl_table_add(table, "unknown");
+                if (r >= 0 && st->store_offline_since) {
+                        char when[64] = "";
+                        time_t t = (time_t) st->store_offline_since;
+                        struct tm tm;
+
+                        if (localtime_r(&t, &tm))
+                                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
+                        if ((r = ctl_table_add(table, "offline since:")) >= 0 &&
+                            (r = ctl_table_add(table, when)) >= 0 &&
+                            (r = ctl_table_add(table, "offline because:")) >= 0)
+                                r = ctl_table_add(table, st->store_error);
+                }
+                if (r >= 0 && (st->store_offline_since || st->unsynced) &&
+                    (r = ctl_table_add(table, "unsynced sessions:")) >= 0)
+                        r = ctl_table_addf(table, "%llu", (unsigned long long) st->unsynced);
         } else if ((r = ctl_table_add(table, "store:")) >= 0) {
                 r = ctl_table_add(table, "sqlite (this host)");
         }

@@ -79,6 +79,8 @@ int tp_boot_start(struct tp_daemon *d)
 
         if ((r = tp_boot_id_read(d->boot_id, sizeof(d->boot_id))) < 0)
                 return tp_log_errno(r, "Failed to read the boot id from /proc/sys/kernel/random/boot_id");
+        if (d->start_pending)
+                return 0; /* a fleet's database away: the pass waits for it (offline.c) */
         if ((r = tp_store_boot_checked(d->store, checked, sizeof(checked))) < 0)
                 goto out;
         if (strcmp(checked, d->boot_id) == 0)

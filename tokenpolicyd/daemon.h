@@ -36,6 +36,10 @@ struct tp_daemon {
         char *state_dir;
         struct tp_config *config;
         struct tp_store *store;
+        struct tp_store *unsynced;      /* fleet mode: signed in while offline (offline.h) */
+        size_t n_unsynced;
+        int64_t offline_logged;         /* the outage said in the log, 0: none */
+        bool start_pending;             /* started offline: boot pass and schedule wait */
         struct tp_signer *signer;
         struct tp_enforcer *enforcer;
         struct tp_expiry_heap expiry;  /* refresh expiries of active sessions */

@@ -24,6 +24,7 @@
 #include "control.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "offline.h"
 #include "plan.h"
 #include "policy.h"
 #include "rights.h"
@@ -217,42 +218,35 @@ static void signin_effects(struct tp_daemon *d, const struct tp_req_signin *req,
                                      .peer_uid = -1 });
 }
 
-static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
-                        const struct tp_req_signin *req, struct tp_reply *rep)
+/* The sign-in's store work, against `store`: the daemon's, or while the
+ * fleet's database cannot be reached, this host's own (offline.h). false
+ * when the fleet's store failed because it went offline during it (the
+ * caller tries again the offline way; nothing was done). */
+static bool signin_in(struct tp_daemon *d, struct tp_store *store, const struct tp_peer *peer,
+                      const struct tp_req_signin *req, struct tp_signin_plan *planp, struct tp_reply *rep)
 {
-        struct tp_signin_plan plan;
+        struct tp_signin_plan plan = *planp;
         const struct tp_signin_decision *dec = &plan.dec;
         const struct tp_effective_policy *p = &plan.policy;
         struct tp_session sess;
         char refresh[TP_REFRESH_TOKEN_TEXT];
-        int64_t now = now_wall();
+        int64_t now = plan.now;
+        bool local = store != d->store, done = true;
         int r;
 
         memset(&sess, 0, sizeof(sess));
         memset(refresh, 0, sizeof(refresh));
-        tp_plan_init(&plan, req, now);
-        if (!tp_plan_tag(&plan, d->config, rep)) {
-                audit_untagged(peer, req, rep);
-                return;
+        if ((r = tp_store_begin(store)) < 0) {
+                if (!local && tp_offline_now(d))
+                        return false;
+                tp_reply_store_error(store, rep, r, "begin");
+                return true;
         }
-        if (!tp_plan_account(&plan)) {
-                tp_reply_status(rep, TP_STATUS_DENIED, "Unknown user '%s'.", req->user);
-                audit_refusal(peer, req, rep, plan.client->name, "unknown user");
-                return;
-        }
-        if (!account_usable(peer, req, &plan, true, rep))
-                return;
-        /* A password changed since the last look ends the sessions it
-         * ends now, before this one (signed in with the new password)
-         * exists. */
-        tp_accounts_signing_in(d, plan.user);
-
-        if ((r = tp_store_begin(d->store)) < 0) {
-                tp_reply_store_error(d->store, rep, r, "begin");
-                return;
-        }
-        if (tp_plan_decide(&plan, d->store, TP_PLAN_REAP, tp_lifecycle_ghost_check, d, rep) < 0)
+        if (tp_plan_decide(&plan, store, TP_PLAN_REAP, tp_lifecycle_ghost_check, d, rep) < 0) {
+                if (!local && tp_offline_now(d))
+                        done = false;
                 goto rollback;
+        }
         if (dec->verdict != TP_VERDICT_ALLOW) {
                 tp_plan_refusal(&plan, dec->verdict, rep);
                 if (dec->verdict == TP_VERDICT_DENY_ACCESS)
@@ -266,8 +260,8 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         for (size_t i = 0; i < dec->n_expired; i++) {
                 const struct tp_session *old = &plan.sessions[dec->expired[i]];
 
-                if ((r = tp_store_end(d->store, old->id, TP_STATE_EXPIRED, old->refresh_expires)) < 0) {
-                        tp_reply_store_error(d->store, rep, r, "expiring a session");
+                if ((r = tp_store_end(store, old->id, TP_STATE_EXPIRED, old->refresh_expires)) < 0) {
+                        tp_reply_store_error(store, rep, r, "expiring a session");
                         goto rollback;
                 }
         }
@@ -281,10 +275,10 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
 
                 /* Held when it waits for the outcome: in a fleet its host
                  * is told only once the eviction stands. */
-                r = req->flags & TP_SIGNIN_OUTCOME ? tp_store_end_held(d->store, victim->id, now)
-                                                   : tp_store_end(d->store, victim->id, TP_STATE_REVOKED, now);
+                r = req->flags & TP_SIGNIN_OUTCOME ? tp_store_end_held(store, victim->id, now)
+                                                   : tp_store_end(store, victim->id, TP_STATE_REVOKED, now);
                 if (r < 0) {
-                        tp_reply_store_error(d->store, rep, r, "evicting a session");
+                        tp_reply_store_error(store, rep, r, "evicting a session");
                         goto rollback;
                 }
                 victim->state = TP_STATE_REVOKED;
@@ -312,15 +306,17 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_reply_status(rep, TP_STATUS_ERROR, "Cannot sign the access token: %s.", strerror(-r));
                 goto rollback;
         }
-        if ((r = tp_store_insert(d->store, &sess)) < 0) {
-                tp_reply_store_error(d->store, rep, r, "recording the session");
+        if ((r = tp_store_insert(store, &sess)) < 0) {
+                tp_reply_store_error(store, rep, r, "recording the session");
                 goto rollback;
         }
-        if ((r = tp_store_commit(d->store)) < 0) {
-                tp_reply_store_error(d->store, rep, r, "commit");
+        if ((r = tp_store_commit(store)) < 0) {
+                tp_reply_store_error(store, rep, r, "commit");
                 goto rollback;
         }
 
+        if (local)
+                tp_offline_signed_in(d, &sess);
         signin_effects(d, req, &plan, &sess, rep);
         copy_str(rep->u.tokens.session_id, sizeof(rep->u.tokens.session_id), sess.id);
         copy_str(rep->u.tokens.client, sizeof(rep->u.tokens.client), plan.client->name);
@@ -328,32 +324,78 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         rep->u.tokens.refresh_expires = sess.refresh_expires;
         rep->u.tokens.access_expires = dec->access_expires;
         rep->u.tokens.auto_extend = p->auto_extend;
+        const char *alone = local ? " On this host alone: the fleet's database cannot be reached, and its "
+                                    "limit applies when it returns." : "";
         if (dec->n_evict > 0)
                 tp_reply_status(rep, TP_STATUS_OK,
-                                "Signed in; %zu older %s session(s) signed out to stay within the limit of %u.",
-                                dec->n_evict, plan.client->name, p->max_refresh_tokens);
+                                "Signed in; %zu older %s session(s) signed out to stay within the limit of %u.%s",
+                                dec->n_evict, plan.client->name, p->max_refresh_tokens, alone);
         else
-                tp_reply_status(rep, TP_STATUS_OK, "Signed in.");
+                tp_reply_status(rep, TP_STATUS_OK, "Signed in.%s", alone);
         goto out;
 
 denied:
         /* Keep the ghosts closed even though this sign-in was refused. */
-        if (plan.n_ghosts > 0 && tp_store_commit(d->store) >= 0) {
+        if (plan.n_ghosts > 0 && tp_store_commit(store) >= 0) {
                 audit_ghosts(d, &plan);
                 memset(&rep->u, 0, sizeof(rep->u));
                 goto out;
         }
 rollback:
-        tp_store_rollback(d->store);
+        tp_store_rollback(store);
         memset(&rep->u, 0, sizeof(rep->u));
 out:
         tp_secret_wipe(refresh, sizeof(refresh));
+        *planp = plan;
+        return done;
+}
+
+static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
+                        const struct tp_req_signin *req, struct tp_reply *rep)
+{
+        struct tp_signin_plan plan;
+        struct tp_store *local;
+        int64_t now = now_wall();
+
+        tp_plan_init(&plan, req, now);
+        if (!tp_plan_tag(&plan, d->config, rep)) {
+                audit_untagged(peer, req, rep);
+                return;
+        }
+        if (!tp_plan_account(&plan)) {
+                tp_reply_status(rep, TP_STATUS_DENIED, "Unknown user '%s'.", req->user);
+                audit_refusal(peer, req, rep, plan.client->name, "unknown user");
+                return;
+        }
+        if (!account_usable(peer, req, &plan, true, rep))
+                return;
+        /* A password changed since the last look ends the sessions it
+         * ends now, before this one (signed in with the new password)
+         * exists. */
+        tp_accounts_signing_in(d, plan.user);
+
+        if (!tp_offline_now(d) && signin_in(d, d->store, peer, req, &plan, rep))
+                goto out;
+        /* The fleet's database is away (or just went): on_store_unreachable. */
+        tp_plan_free(&plan);
+        plan.n_ghosts = 0;
+        memset(&plan.dec, 0, sizeof(plan.dec));
+        memset(&rep->u, 0, sizeof(rep->u));
+        if (plan.policy.deny_when_store_unreachable) {
+                tp_offline_refusal(d, plan.client->name, rep);
+                audit_refusal(peer, req, rep, plan.client->name, "the fleet's database cannot be reached");
+                goto out;
+        }
+        if (!(local = tp_offline_store(d, rep)))
+                goto out;
+        (void) signin_in(d, local, peer, req, &plan, rep);
+out:
         tp_plan_free(&plan);
 }
 
 /* Fetch the session a CLOSE/REAUTH/REFRESH names and check the caller may
  * use it. Returns false with rep filled when not. */
-static bool load_session_for(struct tp_daemon *d, const struct tp_peer *peer,
+static bool load_session_for(struct tp_store *store, const struct tp_peer *peer,
                              const struct tp_req_session *req, struct tp_session *s,
                              struct tp_reply *rep)
 {
@@ -362,7 +404,7 @@ static bool load_session_for(struct tp_daemon *d, const struct tp_peer *peer,
         uid_t uid;
         int r;
 
-        r = tp_store_get(d->store, req->session_id, s);
+        r = tp_store_get(store, req->session_id, s);
         if (r >= 0 && !tp_rights_owns(peer, s->uid))
                 tp_audit(&(struct tp_audit){ .event = "deny", .user = s->user, .client = s->client,
                                              .session = s->id, .reason = "session of another user",
@@ -374,7 +416,7 @@ static bool load_session_for(struct tp_daemon *d, const struct tp_peer *peer,
                 return false;
         }
         if (r < 0) {
-                tp_reply_store_error(d->store, rep, r, "reading a session");
+                tp_reply_store_error(store, rep, r, "reading a session");
                 return false;
         }
         if (req->user[0] && (tp_account_uid(req->user, &uid) < 0 || uid != (uid_t)s->uid)) {
@@ -414,10 +456,12 @@ static bool may_close(struct tp_daemon *d, const struct tp_peer *peer, const str
 static bool handle_close(struct tp_daemon *d, const struct tp_peer *peer,
                          const struct tp_req_session *req, struct tp_reply *rep)
 {
+        /* Signed in while the fleet's database was away: on this host (offline.h). */
+        struct tp_store *store = tp_offline_store_for(d, req->session_id);
         struct tp_session s;
         int r;
 
-        if (!load_session_for(d, peer, req, &s, rep))
+        if (!load_session_for(store, peer, req, &s, rep))
                 return false;
         if (s.state != TP_STATE_ACTIVE) {
                 tp_reply_status(rep, TP_STATUS_NOT_FOUND, "Session %s already ended (%s).", s.id,
@@ -434,15 +478,15 @@ static bool handle_close(struct tp_daemon *d, const struct tp_peer *peer,
                                              .peer_uid = (long)peer->uid });
                 return true;
         }
-        if ((r = tp_store_begin(d->store)) < 0) {
-                tp_reply_store_error(d->store, rep, r, "begin");
+        if ((r = tp_store_begin(store)) < 0) {
+                tp_reply_store_error(store, rep, r, "begin");
                 return false;
         }
         /* A sign-out need not wait for the disk (tp_store_commit_unsynced). */
-        if ((r = tp_store_end(d->store, s.id, TP_STATE_CLOSED, now_wall())) < 0 ||
-            (r = tp_store_commit_unsynced(d->store)) < 0) {
-                tp_store_rollback(d->store);
-                tp_reply_store_error(d->store, rep, r, "closing a session");
+        if ((r = tp_store_end(store, s.id, TP_STATE_CLOSED, now_wall())) < 0 ||
+            (r = tp_store_commit_unsynced(store)) < 0) {
+                tp_store_rollback(store);
+                tp_reply_store_error(store, rep, r, "closing a session");
                 return false;
         }
         tp_lifecycle_ended(d, s.id);
@@ -458,6 +502,8 @@ static bool handle_close(struct tp_daemon *d, const struct tp_peer *peer,
 static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                           const struct tp_req_session *req, bool reauth, struct tp_reply *rep)
 {
+        /* Signed in while the fleet's database was away: on this host (offline.h). */
+        struct tp_store *store = tp_offline_store_for(d, req->session_id);
         const struct tp_client_config *cl;
         struct tp_effective_policy p;
         struct tp_extend_decision dec;
@@ -469,7 +515,7 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
         int r;
 
         memset(refresh, 0, sizeof(refresh));
-        if (!load_session_for(d, peer, req, &s, rep))
+        if (!load_session_for(store, peer, req, &s, rep))
                 return;
         cl = tp_config_client(d->config, s.client);
         if (!cl) {
@@ -490,10 +536,10 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
                 /* Noticed here before the expiry timer came round to it. */
                 bool ended = false;
 
-                if (s.state == TP_STATE_ACTIVE && tp_store_begin(d->store) >= 0) {
-                        if (tp_store_end(d->store, s.id, TP_STATE_EXPIRED, s.refresh_expires) < 0 ||
-                            tp_store_commit(d->store) < 0)
-                                tp_store_rollback(d->store);
+                if (s.state == TP_STATE_ACTIVE && tp_store_begin(store) >= 0) {
+                        if (tp_store_end(store, s.id, TP_STATE_EXPIRED, s.refresh_expires) < 0 ||
+                            tp_store_commit(store) < 0)
+                                tp_store_rollback(store);
                         else
                                 ended = true;
                 }
@@ -538,31 +584,31 @@ static void handle_extend(struct tp_daemon *d, const struct tp_peer *peer,
         /* A refresh soon after the last recorded use writes nothing
          * (dec.record false): a user's refresh loop must not force a
          * durable write per request. */
-        if (dec.record && (r = tp_store_begin(d->store)) < 0) {
-                tp_reply_store_error(d->store, rep, r, "begin");
+        if (dec.record && (r = tp_store_begin(store)) < 0) {
+                tp_reply_store_error(store, rep, r, "begin");
                 return;
         }
         r = 0;
         if (dec.rotate) {
                 if ((r = tp_refresh_token_new(refresh, s.refresh_hash)) < 0) {
-                        tp_store_rollback(d->store);
+                        tp_store_rollback(store);
                         tp_reply_status(rep, TP_STATUS_ERROR, "Cannot generate tokens: %s.", strerror(-r));
                         return;
                 }
                 s.refresh_expires = dec.refresh_expires;
-                r = tp_store_extend(d->store, s.id, s.refresh_hash, dec.refresh_expires, now);
+                r = tp_store_extend(store, s.id, s.refresh_hash, dec.refresh_expires, now);
         } else if (dec.record) {
-                r = tp_store_touch(d->store, s.id, now);
+                r = tp_store_touch(store, s.id, now);
         }
         if (r >= 0)
                 r = sign_access_token(d, &s, now, dec.access_expires, rep->u.tokens.access_token,
                                       sizeof(rep->u.tokens.access_token));
-        if (r < 0 || (dec.record && (r = tp_store_commit(d->store)) < 0)) {
+        if (r < 0 || (dec.record && (r = tp_store_commit(store)) < 0)) {
                 if (dec.record)
-                        tp_store_rollback(d->store);
+                        tp_store_rollback(store);
                 memset(&rep->u, 0, sizeof(rep->u));
                 tp_secret_wipe(refresh, sizeof(refresh));
-                tp_reply_store_error(d->store, rep, r, event);
+                tp_reply_store_error(store, rep, r, event);
                 return;
         }
         if (dec.rotate)
@@ -602,6 +648,8 @@ static void handle_status(struct tp_daemon *d, struct tp_reply *rep)
         }
         st->store_backend = fleet ? TP_STORE_KIND_POSTGRESQL : TP_STORE_KIND_SQLITE;
         st->store_connected = r >= 0;
+        st->store_offline_since = tp_store_offline_since(d->store, st->store_error, sizeof(st->store_error));
+        st->unsynced = d->n_unsynced;
         st->hosts = r >= 0 ? hosts : 0;
         copy_str(st->host_id, sizeof(st->host_id), d->host_id);
         copy_str(st->version, sizeof(st->version), TP_VERSION);
@@ -777,19 +825,21 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
 static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
                            const struct tp_req_outcome *req, struct tp_reply *rep)
 {
+        /* Signed in while the fleet's database was away: on this host (offline.h). */
+        struct tp_store *store = tp_offline_store_for(d, req->session_id);
         struct tp_session s, *victims = NULL;
         size_t n = 0, n_back = 0, room = 0;
         bool *over = NULL;
         char why[TP_SERVICE_MAX + 128];
         int r;
 
-        r = tp_store_get(d->store, req->session_id, &s);
+        r = tp_store_get(store, req->session_id, &s);
         if (r == -ENOENT) {
                 tp_reply_status(rep, TP_STATUS_NOT_FOUND, "No session %s.", req->session_id);
                 return;
         }
         if (r < 0) {
-                tp_reply_store_error(d->store, rep, r, "reading a session");
+                tp_reply_store_error(store, rep, r, "reading a session");
                 return;
         }
         if (req->completed) {
@@ -804,12 +854,12 @@ static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_reply_status(rep, TP_STATUS_ERROR, "Out of memory.");
                 return;
         }
-        if ((r = tp_store_begin(d->store)) < 0) {
+        if ((r = tp_store_begin(store)) < 0) {
                 free(victims);
-                tp_reply_store_error(d->store, rep, r, "begin");
+                tp_reply_store_error(store, rep, r, "begin");
                 return;
         }
-        r = tp_store_end(d->store, s.id, TP_STATE_CLOSED, now_wall());
+        r = tp_store_end(store, s.id, TP_STATE_CLOSED, now_wall());
         if (r == -ESTALE)
                 r = 0; /* ended already (revoked meanwhile, say): nothing to close */
         /* Room under the cap: another sign-in may have taken a place since. */
@@ -821,7 +871,7 @@ static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
 
                 if (cl)
                         tp_config_effective(d->config, cl, &p);
-                if ((r = tp_store_list_active(d->store, s.user, s.client, &active, &n_active)) >= 0)
+                if ((r = tp_store_list_active(store, s.user, s.client, &active, &n_active)) >= 0)
                         room = p.max_refresh_tokens > n_active ? p.max_refresh_tokens - n_active : 0;
                 free(active);
         }
@@ -830,7 +880,7 @@ static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
                         over[i] = true; /* no room: the eviction stands */
                         continue;
                 }
-                r = tp_store_reinstate(d->store, victims[i].id);
+                r = tp_store_reinstate(store, victims[i].id);
                 if (r == -ESTALE || r == -ENOENT) {
                         victims[i].id[0] = '\0'; /* revoked again since, or purged: it stays so */
                         r = 0;
@@ -838,11 +888,11 @@ static void handle_outcome(struct tp_daemon *d, const struct tp_peer *peer,
                         n_back++;
                 }
         }
-        if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
-                tp_store_rollback(d->store);
+        if (r < 0 || (r = tp_store_commit(store)) < 0) {
+                tp_store_rollback(store);
                 free(victims);
                 free(over);
-                tp_reply_store_error(d->store, rep, r, "undoing the sign-in");
+                tp_reply_store_error(store, rep, r, "undoing the sign-in");
                 return;
         }
         tp_lifecycle_outcome_forget(d, s.id);

@@ -21,6 +21,7 @@
 #include "enforce.h"
 #include "io.h"
 #include "log.h"
+#include "offline.h"
 #include "notice.h"
 
 /* Expiries handled in one transaction; more wait for the next turn of the
@@ -42,7 +43,15 @@ int tp_lifecycle_start(struct tp_daemon *d)
         d->sweep = TP_STORE_CURSOR_START;
         if ((r = tp_enforcer_new(&d->enforcer)) < 0)
                 return r;
-        r = tp_store_scan_expiries(d->store, schedule_one, d);
+        if (d->start_pending)
+                return 0; /* a fleet's database away: when it answers (offline.c) */
+        return tp_lifecycle_schedule_all(d);
+}
+
+int tp_lifecycle_schedule_all(struct tp_daemon *d)
+{
+        int r = tp_store_scan_expiries(d->store, schedule_one, d);
+
         if (r < 0)
                 return r;
         tp_log(LOG_DEBUG, "%zu active sessions scheduled for expiry", d->expiry.n);
@@ -536,6 +545,9 @@ bool tp_lifecycle_tick(struct tp_daemon *d)
 
         tp_enforcer_tick(d->enforcer, tp_monotonic_ms());
         enforce_due_evictions(d);
+        /* A fleet's database away: ghosts and expiries wait for it. */
+        if (tp_offline_now(d))
+                return false;
         if (tp_monotonic_ms() - d->swept_ms >= 1000) {
                 sweep_ghosts(d, now);
                 d->swept_ms = tp_monotonic_ms();

@@ -21,6 +21,10 @@ void tp_lifecycle_stop(struct tp_daemon *d);
  * entry comes due. During a group commit this waits for release(). */
 void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_expires);
 
+/* Schedule every active session of the store (at start, or once a fleet's
+ * database answers after a start made without it). */
+int tp_lifecycle_schedule_all(struct tp_daemon *d);
+
 /* A session ended (closed, revoked, expired) and its end was committed:
  * drop it from the schedule, so that the schedule never holds more than
  * the active sessions. During a group commit this waits for release(). */

@@ -37,6 +37,7 @@
 #include "pidfile.h"
 #include "server.h"
 #include "fleetkeys.h"
+#include "offline.h"
 #include "store_pg.h"
 #include "store_sqlite.h"
 #include "signer.h"
@@ -275,8 +276,18 @@ static int open_fleet_store(struct tp_daemon *d)
         else if (r < 0)
                 tp_log(LOG_ERR, "cannot use the fleet's session store (PostgreSQL, store.conninfo in %s): %s",
                        d->config->path, why[0] ? why : strerror(-r));
+        else if (r > 0)
+                tp_log(LOG_WARNING, "fleet mode: host %s, starting without the fleet's database (%s); sign-ins "
+                       "follow each client type's on_store_unreachable until it answers", d->host_id, why);
         else
                 tp_log(LOG_INFO, "fleet mode: host %s, sessions in PostgreSQL", d->host_id);
+        if (r > 0) {
+                d->start_pending = true;
+                d->offline_logged = tp_store_offline_since(d->store, NULL, 0);
+                r = 0;
+        }
+        if (r == 0)
+                r = tp_offline_start(d);
         return r;
 }
 
@@ -509,6 +520,7 @@ out:
         tp_accounts_stop(&d);
         tp_lifecycle_stop(&d);
         tp_idle_stop(&d);
+        tp_offline_stop(&d);
         tp_store_close(d.store);
         tp_fleetkeys_free(&d);
         tp_signer_free(d.signer);

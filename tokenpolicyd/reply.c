@@ -7,6 +7,7 @@
  */
 #include "reply.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,13 @@ void tp_reply_status(struct tp_reply *rep, uint8_t status, const char *fmt, ...)
 
 void tp_reply_store_error(struct tp_store *store, struct tp_reply *rep, int r, const char *what)
 {
+        /* A fleet's database away: said once in the log when it went
+         * (offline.c), and to every caller meanwhile. */
+        if (r == -ENOTCONN) {
+                tp_reply_status(rep, TP_STATUS_ERROR, "The session store cannot answer: %s.",
+                                tp_store_errmsg(store));
+                return;
+        }
         tp_log(LOG_ERR, "session store: %s failed: %s (%s)", what, strerror(-r), tp_store_errmsg(store));
         tp_reply_status(rep, TP_STATUS_ERROR, "The session store failed (%s); see the tokenpolicyd log.",
                         strerror(-r));

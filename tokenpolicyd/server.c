@@ -32,6 +32,7 @@
 #include "control.h"
 #include "io.h"
 #include "fleetkeys.h"
+#include "offline.h"
 #include "keys.h"
 #include "idle.h"
 #include "lifecycle.h"
@@ -743,8 +744,9 @@ static void batch_finish(struct server *srv)
  * a closed one leaves the epoll set by itself: MOD, else ADD, each pass. */
 static void watch_store(struct server *srv)
 {
-        int fd = tp_store_wait_fd(srv->d->store);
-        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &srv->store_fd };
+        bool write;
+        int fd = tp_store_wait_fd(srv->d->store, &write);
+        struct epoll_event ev = { .events = write ? EPOLLOUT : EPOLLIN, .data.ptr = &srv->store_fd };
 
         srv->store_fd = fd;
         if (fd < 0)
@@ -794,6 +796,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
         }
 
         int64_t last_sweep_ms = tp_monotonic_ms(), last_owed_ms = 0, last_keys_ms = tp_monotonic_ms();
+        int64_t last_store_ms = 0;
         int64_t watchdog_ms = tp_watchdog_interval_ms(), last_ping_ms = 0;
         int wait_ms = watchdog_ms > 0 && watchdog_ms < TICK_MS ? (int)watchdog_ms : TICK_MS;
         bool more_due = tp_lifecycle_tick(d); /* expired while we were down */
@@ -837,8 +840,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         } else if (p == &srv.signal_fd) {
                                 handle_signals(&srv);
                         } else if (p == &srv.store_fd) {
-                                /* Lost: look now, which reconnects. */
-                                owed = tp_store_wakeups(d->store) != 0;
+                                owed = tp_store_wakeups(d->store) > 0;
                         } else {
                                 struct conn *c = p;
 
@@ -853,11 +855,22 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         tp_log_flush();
                 if (tp_lifecycle_telling(d))
                         tp_lifecycle_told(d, false);
-                if (owed || tp_monotonic_ms() - last_owed_ms >= OWED_RESYNC_MS) {
+                /* A fleet's store: reconnect while offline, about once a
+                 * second; say when it goes and comes back, and upload. */
+                if (tp_monotonic_ms() - last_store_ms >= TICK_MS) {
+                        if (tp_store_wakeups(d->store) > 0)
+                                owed = true;
+                        last_store_ms = tp_monotonic_ms();
+                }
+                tp_offline_tick(d);
+                if (tp_offline_now(d)) {
+                        owed = false;
+                        last_owed_ms = tp_monotonic_ms() - OWED_RESYNC_MS; /* look as soon as it is back */
+                } else if (owed || tp_monotonic_ms() - last_owed_ms >= OWED_RESYNC_MS) {
                         tp_lifecycle_owed(d);
                         last_owed_ms = tp_monotonic_ms();
                 }
-                if (tp_monotonic_ms() - last_keys_ms >= TP_FLEET_KEYS_REFRESH_MS) {
+                if (tp_monotonic_ms() - last_keys_ms >= TP_FLEET_KEYS_REFRESH_MS && !tp_offline_now(d)) {
                         tp_fleetkeys_refresh(d);
                         last_keys_ms = tp_monotonic_ms();
                 }
@@ -866,9 +879,11 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         tp_log_tick(tp_monotonic_ms());
                         tp_keys_tick(d);
                         more_due = tp_lifecycle_tick(d);
-                        tp_accounts_tick(d);
-                        tp_idle_tick(d);
-                        tp_retention_tick(d);
+                        if (!tp_offline_now(d)) {
+                                tp_accounts_tick(d);
+                                tp_idle_tick(d);
+                                tp_retention_tick(d);
+                        }
                         last_sweep_ms = tp_monotonic_ms();
                 }
         }

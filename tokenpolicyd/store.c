@@ -1581,8 +1581,9 @@ static int sqlite_settle(struct tp_store_impl *s, const char *id)
         return store_error(s, -ENOENT, "a store of one host owes nothing");
 }
 
-static int sqlite_wait_fd(struct tp_store_impl *s)
+static int sqlite_wait_fd(struct tp_store_impl *s, bool *ret_write)
 {
+        *ret_write = false;
         (void) s;
         return -1;
 }
@@ -1590,6 +1591,14 @@ static int sqlite_wait_fd(struct tp_store_impl *s)
 static int sqlite_wakeups(struct tp_store_impl *s)
 {
         (void) s;
+        return 0;
+}
+
+static int64_t sqlite_offline_since(struct tp_store_impl *s, char *why, size_t why_size)
+{
+        (void) s;
+        if (why_size)
+                why[0] = '\0';
         return 0;
 }
 
@@ -1717,6 +1726,7 @@ static const struct tp_store_ops sqlite_ops = {
         .settle = sqlite_settle,
         .wait_fd = sqlite_wait_fd,
         .wakeups = sqlite_wakeups,
+        .offline_since = sqlite_offline_since,
         .fleet_status = sqlite_fleet_status,
         .hosts_page = sqlite_hosts_page,
         .publish_host = sqlite_publish_host,

@@ -162,8 +162,9 @@ struct tp_store_ops {
         int (*scan_expiries)(struct tp_store_impl *s, tp_store_expiry_fn fn, void *userdata);
         int (*owed_page)(struct tp_store_impl *s, size_t limit, struct tp_session **ret, size_t *ret_n);
         int (*settle)(struct tp_store_impl *s, const char *id);
-        int (*wait_fd)(struct tp_store_impl *s);
+        int (*wait_fd)(struct tp_store_impl *s, bool *ret_write);
         int (*wakeups)(struct tp_store_impl *s);
+        int64_t (*offline_since)(struct tp_store_impl *s, char *why, size_t why_size);
         int (*fleet_status)(struct tp_store_impl *s, uint32_t *ret_hosts);
         int (*hosts_page)(struct tp_store_impl *s, const char *after, size_t limit,
                           struct tp_store_host **ret, size_t *ret_n);
@@ -464,20 +465,33 @@ static inline int tp_store_settle(struct tp_store *s, const char *id)
         return s->ops->settle(s->impl, id);
 }
 
-/* A descriptor that becomes readable when another host may have ended one
- * of this host's sessions, for the event loop to poll; -1 when there is
- * none (one host, or no connection now). */
-static inline int tp_store_wait_fd(struct tp_store *s)
+/* A descriptor for the event loop to poll: readable when another host
+ * may have ended one of this host's sessions, or, while a connection is
+ * being made, ready for what *ret_write says (true: writing, false:
+ * reading); -1 when there is none (one host, or offline between
+ * attempts). */
+static inline int tp_store_wait_fd(struct tp_store *s, bool *ret_write)
 {
-        return s->ops->wait_fd(s->impl);
+        return s->ops->wait_fd(s->impl, ret_write);
 }
 
-/* Read what woke the descriptor: > 0 when this host may owe something
- * (call tp_store_owed_page()), 0 when not, a negative errno when the
- * connection is lost (the caller looks again later, which reconnects). */
+/* Call when the descriptor is ready, and about once a second besides:
+ * reads what woke it, and while offline makes a new connection, a step
+ * at a time, never blocking for long. > 0 when this host may owe
+ * something (call tp_store_owed_page()), which includes "the connection
+ * was made again" (what was said meanwhile is lost); 0 when not; a
+ * negative errno while offline. */
 static inline int tp_store_wakeups(struct tp_store *s)
 {
         return s->ops->wakeups(s->impl);
+}
+
+/* Since when (wall clock seconds) the store cannot reach its database, 0
+ * while it can (always for a store of one host); why says what the last
+ * failure was. Calls made meanwhile fail at once with -ENOTCONN. */
+static inline int64_t tp_store_offline_since(struct tp_store *s, char *why, size_t why_size)
+{
+        return s->ops->offline_since(s->impl, why, why_size);
 }
 
 /* Whether the store answers now (0) or why not, and how many hosts it

@@ -8,13 +8,21 @@
  * a fixed field without proving that it fits, and never touch a database
  * whose schema is newer than its own.
  *
- * Calls are synchronous libpq calls on the event loop's thread, each
- * bounded by statement_timeout and lock_timeout (and connect_timeout when
- * it reconnects); docs/fleet.md says why, and what comes next.
+ * Calls are libpq calls on the event loop's thread. Each transaction (or
+ * statement outside one) has a deadline kept here, on the client, so a
+ * database that stopped answering (a partition, a stopped process) costs
+ * a request at most TP_STORE_PG_DEADLINE_MS; the server's own
+ * statement_timeout and lock_timeout end a slow statement sooner. A
+ * connection that fails or misses a deadline is dropped and the store is
+ * offline: every call fails at once with -ENOTCONN until a new connection,
+ * made without blocking and driven by the event loop through
+ * tp_store_wait_fd() and tp_store_wakeups(), succeeds. docs/fleet.md says
+ * why it is built this way.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +30,7 @@
 
 #include <libpq-fe.h>
 
+#include "io.h"
 #include "store_pg.h"
 
 #define NOTIFY_CHANNEL "tokenpolicy_owed"
@@ -117,12 +126,23 @@ static const char schema_v1[] =
 
 struct tp_store_impl {
         struct tp_store pub; /* what callers hold (store.h) */
-        PGconn *conn;
+        PGconn *conn;         /* NULL while offline between attempts */
+        char *conninfo;
         char host[TP_HOST_ID_MAX];
+        char name[TP_HOST_NAME_MAX];
         char errmsg[512];
         bool in_tx;           /* BEGIN sent, COMMIT or ROLLBACK not yet */
         bool request_changed; /* a transaction committed since last asked */
         bool reconnected;     /* the connection was made again: look for what was missed */
+        bool ready;           /* the schema was checked and the host registered */
+        bool connecting;      /* PQconnectStart() made conn; PQconnectPoll() goes on */
+        bool want_write;      /* what the connection attempt waits for */
+        int64_t deadline_ms;  /* of the open transaction (tp_monotonic_ms), else 0 */
+        int64_t attempt_ms;   /* when the connection attempt began */
+        int64_t next_try_ms;  /* offline: when to try again */
+        int64_t backoff_ms;
+        int64_t offline_since; /* wall clock seconds; 0 while connected */
+        char offline_why[256]; /* what the last failure said */
 };
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -170,24 +190,121 @@ static int errno_from_sqlstate(const char *state)
         return -EIO;
 }
 
+/* ---- the connection -------------------------------------------------------- */
+
+/* Drop the connection: the store is offline from now (or still), and the
+ * next attempt waits a while, longer after each failure. What the open
+ * transaction did is gone with it (the server rolls it back). */
+static int lose(struct tp_store_impl *s, const char *why)
+{
+        int64_t now = tp_monotonic_ms();
+
+        set_errmsg(s, why);
+        snprintf(s->offline_why, sizeof s->offline_why, "%.*s", (int) sizeof s->offline_why - 1, s->errmsg);
+        PQfinish(s->conn);
+        s->conn = NULL;
+        s->connecting = false;
+        s->want_write = false;
+        s->in_tx = false;
+        s->deadline_ms = 0;
+        if (s->offline_since == 0) {
+                s->offline_since = (int64_t) time(NULL);
+                s->backoff_ms = TP_STORE_PG_RETRY_MIN_MS;
+        } else if ((s->backoff_ms *= 2) > TP_STORE_PG_RETRY_MAX_MS) {
+                s->backoff_ms = TP_STORE_PG_RETRY_MAX_MS;
+        }
+        s->next_try_ms = now + s->backoff_ms;
+        return -ECONNRESET;
+}
+
+/* What every call says while the store is offline. */
+static int offline_error(struct tp_store_impl *s)
+{
+        char when[64] = "";
+        time_t t = (time_t) s->offline_since;
+        struct tm tm;
+
+        if (localtime_r(&t, &tm))
+                strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S %Z", &tm);
+        snprintf(s->errmsg, sizeof s->errmsg, "the fleet's database has been unreachable since %s (%s)",
+                 when, s->offline_why[0] ? s->offline_why : "not connected yet");
+        return -ENOTCONN;
+}
+
 static int pg_error(struct tp_store_impl *s, const PGresult *res)
 {
-        set_errmsg(s, res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
+        if (!s->conn)
+                return offline_error(s);
         if (PQstatus(s->conn) != CONNECTION_OK)
-                return -ECONNRESET;
+                return lose(s, res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
+        set_errmsg(s, res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
         if (!res)
                 return -ENOMEM;
         return errno_from_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE));
 }
 
-/* ---- the connection -------------------------------------------------------- */
+/* Send one command (text parameters when n > 0; several statements in
+ * `sql` when n is 0 and vals NULL) and wait for its results until the
+ * deadline: of the open transaction, else TP_STORE_PG_DEADLINE_MS from
+ * now. Returns the last result (PQexec's rule), or NULL when the
+ * connection failed or the deadline passed; the store is offline then. */
+static PGresult *exchange(struct tp_store_impl *s, const char *sql, int n, const char *const *vals)
+{
+        int64_t deadline = s->deadline_ms ? s->deadline_ms : tp_monotonic_ms() + TP_STORE_PG_DEADLINE_MS;
+        PGresult *last = NULL, *res;
+        int sent;
+
+        if (!s->conn || s->connecting)
+                return NULL;
+        sent = vals ? PQsendQueryParams(s->conn, sql, n, NULL, vals, NULL, NULL, 0) : PQsendQuery(s->conn, sql);
+        if (!sent) {
+                lose(s, PQerrorMessage(s->conn));
+                return NULL;
+        }
+        for (;;) {
+                while (PQisBusy(s->conn)) {
+                        struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
+                        int64_t left = deadline - tp_monotonic_ms();
+                        int k;
+
+                        if (left <= 0) {
+                                char why[128];
+
+                                snprintf(why, sizeof why, "no answer from the database within %d ms",
+                                         TP_STORE_PG_DEADLINE_MS);
+                                PQclear(last);
+                                lose(s, why);
+                                return NULL;
+                        }
+                        k = poll(&p, 1, (int) (left > INT_MAX ? INT_MAX : left));
+                        if ((k > 0 || (k < 0 && errno != EINTR)) && !PQconsumeInput(s->conn)) {
+                                PQclear(last);
+                                lose(s, PQerrorMessage(s->conn));
+                                return NULL;
+                        }
+                }
+                res = PQgetResult(s->conn);
+                if (!res)
+                        break;
+                PQclear(last);
+                last = res;
+        }
+        if (!last || PQstatus(s->conn) != CONNECTION_OK) {
+                PQclear(last);
+                lose(s, PQerrorMessage(s->conn));
+                return NULL;
+        }
+        return last;
+}
 
 static int run_plain(struct tp_store_impl *s, const char *sql)
 {
-        PGresult *res = PQexec(s->conn, sql);
+        PGresult *res = exchange(s, sql, 0, NULL);
         ExecStatusType st = PQresultStatus(res);
         int r = 0;
 
+        if (!res)
+                return pg_error(s, NULL);
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
                 r = pg_error(s, res);
         PQclear(res);
@@ -206,21 +323,16 @@ static int session_setup(struct tp_store_impl *s)
         return run_plain(s, sql);
 }
 
-/* A lost connection is made again before a call, never inside a
- * transaction (what it did is gone with it: the caller rolls back). */
+/* A call is made only on a connection that works: while offline it fails
+ * at once, and a lost connection is made again by tp_store_wakeups(), not
+ * by the call that found it lost. */
 static int ensure_conn(struct tp_store_impl *s)
 {
-        if (PQstatus(s->conn) == CONNECTION_OK)
-                return 0;
-        if (s->in_tx)
-                return store_error(s, -ECONNRESET, "the connection to the database was lost");
-        PQreset(s->conn);
-        if (PQstatus(s->conn) != CONNECTION_OK) {
-                set_errmsg(s, PQerrorMessage(s->conn));
-                return -ECONNRESET;
-        }
-        s->reconnected = true;
-        return session_setup(s);
+        if (!s->conn || s->connecting)
+                return offline_error(s);
+        if (PQstatus(s->conn) != CONNECTION_OK)
+                return lose(s, PQerrorMessage(s->conn));
+        return 0;
 }
 
 /* Run one statement with text parameters; *ret (when asked for) holds the
@@ -233,7 +345,8 @@ static int pg_run(struct tp_store_impl *s, const char *sql, int n, const char *c
 
         if ((r = ensure_conn(s)) < 0)
                 return r;
-        res = PQexecParams(s->conn, sql, n, NULL, vals, NULL, NULL, 0);
+        if (!(res = exchange(s, sql, n, vals ? vals : (const char *const[]){ NULL })))
+                return pg_error(s, NULL);
         st = PQresultStatus(res);
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
                 r = pg_error(s, res);
@@ -516,48 +629,143 @@ static void pg_close(struct tp_store_impl *s)
         if (!s)
                 return;
         PQfinish(s->conn); /* an open transaction is rolled back by the server */
+        free(s->conninfo);
         free(s);
 }
 
-int tp_store_pg_open(const char *conninfo, const char *host_id, const char *name,
-                     struct tp_store **ret, char *why, size_t why_size)
+/* A connection just made: set up, and the first time the schema and this
+ * host's row. Blocking, within the deadline of each step. */
+static int connected(struct tp_store_impl *s)
+{
+        int r;
+
+        s->connecting = false;
+        s->want_write = false;
+        if ((r = session_setup(s)) < 0)
+                return r;
+        if (!s->ready) {
+                if ((r = apply_schema(s)) < 0 || (r = register_host(s, s->name)) < 0)
+                        return r;
+                s->ready = true;
+        }
+        s->offline_since = 0;
+        s->offline_why[0] = '\0';
+        s->reconnected = true;
+        return 0;
+}
+
+static int start_connect(struct tp_store_impl *s)
 {
         /* Defaults first: whatever the connection string says wins. */
         const char *keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-        const char *vals[] = { TP_STORE_PG_CONNECT_TIMEOUT, "tokenpolicyd", conninfo, NULL };
+        const char *vals[] = { TP_STORE_PG_CONNECT_TIMEOUT, "tokenpolicyd", s->conninfo, NULL };
+
+        s->conn = PQconnectStartParams(keys, vals, 1);
+        if (!s->conn)
+                return store_error(s, -ENOMEM, "out of memory connecting to the database");
+        if (PQstatus(s->conn) == CONNECTION_BAD)
+                return lose(s, PQerrorMessage(s->conn));
+        s->connecting = true;
+        s->want_write = true; /* PQconnectPoll's rule: as if it had said WRITING */
+        s->attempt_ms = tp_monotonic_ms();
+        return 0;
+}
+
+/* One step of a connection attempt: 1 when it is made, 0 while it goes
+ * on, a negative errno when it failed (offline until the next attempt). */
+static int continue_connect(struct tp_store_impl *s)
+{
+        int r;
+
+        if (tp_monotonic_ms() - s->attempt_ms > TP_STORE_PG_DEADLINE_MS) {
+                char why[128];
+
+                snprintf(why, sizeof why, "no answer from the database within %d ms of connecting",
+                         TP_STORE_PG_DEADLINE_MS);
+                return lose(s, why);
+        }
+        switch (PQconnectPoll(s->conn)) {
+        case PGRES_POLLING_READING:
+                s->want_write = false;
+                return 0;
+        case PGRES_POLLING_WRITING:
+                s->want_write = true;
+                return 0;
+        case PGRES_POLLING_OK:
+                if ((r = connected(s)) < 0) {
+                        /* A refusal (a newer schema, a role without rights) is
+                         * said as it was; the connection is tried again later. */
+                        if (s->conn) {
+                                char keep[sizeof s->errmsg];
+
+                                memcpy(keep, s->errmsg, sizeof keep);
+                                lose(s, keep);
+                        }
+                        return r;
+                }
+                return 1;
+        default:
+                return lose(s, PQerrorMessage(s->conn));
+        }
+}
+
+/* The first connection, at start: made before this returns (bounded by
+ * connect_timeout). Errors that a later attempt cannot mend (a bad
+ * connection string, a role refused, a newer schema) are returned; an
+ * unreachable database is not: the store starts offline and says so. */
+int tp_store_pg_open(const char *conninfo, const char *host_id, const char *name,
+                     struct tp_store **ret, char *why, size_t why_size)
+{
         struct tp_store_impl *s;
+        PQconninfoOption *opts;
+        char *err = NULL;
         int r;
 
         if (!conninfo || !*conninfo || !host_id || !*host_id || strlen(host_id) >= TP_HOST_ID_MAX || !ret)
                 return -EINVAL;
+        if (!strchr(conninfo, '=') && strncmp(conninfo, "postgres", 8) != 0) {
+                opts = NULL; /* a bare database name: libpq takes it as dbname */
+        } else if (!(opts = PQconninfoParse(conninfo, &err))) {
+                snprintf(why, why_size, "%s", err ? err : "out of memory");
+                PQfreemem(err);
+                return err ? -EINVAL : -ENOMEM;
+        }
+        PQconninfoFree(opts);
         s = calloc(1, sizeof *s);
-        if (!s)
+        if (!s || !(s->conninfo = strdup(conninfo))) {
+                free(s);
                 return -ENOMEM;
+        }
         s->pub.ops = &pg_ops;
         s->pub.impl = s;
         snprintf(s->host, sizeof s->host, "%s", host_id);
-        s->conn = PQconnectdbParams(keys, vals, 1);
-        if (!s->conn) {
-                r = store_error(s, -ENOMEM, "out of memory connecting to the database");
-                goto out;
+        snprintf(s->name, sizeof s->name, "%s", name && *name ? name : host_id);
+        r = start_connect(s);
+        while (r == 0) {
+                struct pollfd p = { .fd = PQsocket(s->conn), .events = s->want_write ? POLLOUT : POLLIN };
+
+                if (poll(&p, 1, 100) < 0 && errno != EINTR)
+                        r = lose(s, "poll failed");
+                else
+                        r = continue_connect(s);
         }
-        if (PQstatus(s->conn) != CONNECTION_OK) {
-                set_errmsg(s, PQerrorMessage(s->conn));
-                r = strstr(s->errmsg, "password") || strstr(s->errmsg, "authentication") ? -EACCES
-                                                                                          : -ECONNREFUSED;
-                goto out;
-        }
-        if ((r = session_setup(s)) < 0 || (r = apply_schema(s)) < 0 ||
-            (r = register_host(s, name && *name ? name : host_id)) < 0)
-                goto out;
-        *ret = &s->pub;
-        s = NULL;
-out:
-        if (s) {
+        if (r < 0 && s->offline_since == 0) { /* failed while connected: not offline */
                 snprintf(why, why_size, "%s", s->errmsg);
                 pg_close(s);
+                return r;
         }
-        return r;
+        if (r < 0 && (r == -EPROTO || r == -EACCES || r == -EIO || strstr(s->errmsg, "password") ||
+                      strstr(s->errmsg, "authentication"))) {
+                snprintf(why, why_size, "%s", s->errmsg);
+                pg_close(s);
+                return r == -ECONNRESET ? -EACCES : r;
+        }
+        *ret = &s->pub;
+        if (r < 0) {
+                snprintf(why, why_size, "%s", s->offline_why);
+                return 1; /* offline */
+        }
+        return 0;
 }
 
 static const char *pg_errmsg(struct tp_store_impl *s)
@@ -575,8 +783,11 @@ static int pg_begin(struct tp_store_impl *s)
 
         if (s->in_tx)
                 return store_error(s, -EALREADY, "a transaction is already open");
-        if ((r = pg_run(s, "BEGIN", 0, NULL, NULL)) < 0)
+        s->deadline_ms = tp_monotonic_ms() + TP_STORE_PG_DEADLINE_MS;
+        if ((r = pg_run(s, "BEGIN", 0, NULL, NULL)) < 0) {
+                s->deadline_ms = 0;
                 return r;
+        }
         s->in_tx = true;
         return 0;
 }
@@ -590,9 +801,13 @@ static int pg_commit(struct tp_store_impl *s)
 
         if (!s->in_tx)
                 return store_error(s, -EINVAL, "no transaction is open");
-        if (PQstatus(s->conn) != CONNECTION_OK)
-                return store_error(s, -ECONNRESET, "the connection to the database was lost");
-        res = PQexec(s->conn, "COMMIT");
+        if ((r = ensure_conn(s)) < 0)
+                return r;
+        /* A deadline missed here leaves the outcome unknown to us: the
+         * request fails, and the session, if it was written, is a ghost
+         * whose leader never learnt of it (reaped as any other). */
+        if (!(res = exchange(s, "COMMIT", 0, (const char *const[]){ NULL })))
+                return pg_error(s, NULL);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 r = pg_error(s, res);
                 PQclear(res);
@@ -604,6 +819,7 @@ static int pg_commit(struct tp_store_impl *s)
                 : store_error(s, -EIO, "the transaction was rolled back after an error");
         PQclear(res);
         s->in_tx = false;
+        s->deadline_ms = 0;
         if (r == 0)
                 s->request_changed = true;
         return r;
@@ -614,8 +830,13 @@ static void pg_rollback(struct tp_store_impl *s)
         if (!s || !s->in_tx)
                 return;
         s->in_tx = false;
-        if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
-                PQclear(PQexec(s->conn, "ROLLBACK"));
+        if (s->conn && !s->connecting && PQstatus(s->conn) == CONNECTION_OK &&
+            PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+                /* A deadline of its own: the transaction's may have passed. */
+                s->deadline_ms = 0;
+                PQclear(exchange(s, "ROLLBACK", 0, (const char *const[]){ NULL }));
+        }
+        s->deadline_ms = 0;
 }
 
 /* No group commit: each transaction is durable at its own COMMIT. */
@@ -1218,32 +1439,46 @@ static int pg_settle(struct tp_store_impl *s, const char *id)
         return n ? 0 : store_error(s, -ENOENT, "this host owes nothing to that session");
 }
 
-static int pg_wait_fd(struct tp_store_impl *s)
+static int pg_wait_fd(struct tp_store_impl *s, bool *ret_write)
 {
-        return PQstatus(s->conn) == CONNECTION_OK ? PQsocket(s->conn) : -1;
+        *ret_write = s->connecting && s->want_write;
+        if (!s->conn || (!s->connecting && PQstatus(s->conn) != CONNECTION_OK))
+                return -1;
+        return PQsocket(s->conn);
 }
 
 static int pg_wakeups(struct tp_store_impl *s)
 {
         PGnotify *n;
-        int mine = 0;
+        int mine = 0, r;
 
+        if (!s->conn && tp_monotonic_ms() >= s->next_try_ms && start_connect(s) < 0)
+                return offline_error(s);
+        if (s->connecting && (r = continue_connect(s)) <= 0)
+                return r < 0 ? r : offline_error(s);
+        if (!s->conn)
+                return offline_error(s);
         if (s->reconnected) { /* whatever was said while away is lost: look */
                 s->reconnected = false;
                 mine = 1;
         }
         if (PQstatus(s->conn) != CONNECTION_OK)
-                return mine ? mine : store_error(s, -ECONNRESET, "the connection to the database was lost");
-        if (!PQconsumeInput(s->conn)) {
-                set_errmsg(s, PQerrorMessage(s->conn));
-                return -ECONNRESET;
-        }
+                return mine ? mine : lose(s, PQerrorMessage(s->conn));
+        if (!PQconsumeInput(s->conn))
+                return lose(s, PQerrorMessage(s->conn));
         while ((n = PQnotifies(s->conn)) != NULL) {
                 if (strcmp(n->relname, NOTIFY_CHANNEL) == 0 && strcmp(n->extra, s->host) == 0)
                         mine++;
                 PQfreemem(n);
         }
         return mine;
+}
+
+static int64_t pg_offline_since(struct tp_store_impl *s, char *why, size_t why_size)
+{
+        if (why_size)
+                snprintf(why, why_size, "%s", s->offline_since ? s->offline_why : "");
+        return s->offline_since;
 }
 
 static int pg_fleet_status(struct tp_store_impl *s, uint32_t *ret_hosts)
@@ -1407,6 +1642,7 @@ static const struct tp_store_ops pg_ops = {
         .settle = pg_settle,
         .wait_fd = pg_wait_fd,
         .wakeups = pg_wakeups,
+        .offline_since = pg_offline_since,
         .fleet_status = pg_fleet_status,
         .hosts_page = pg_hosts_page,
         .publish_host = pg_publish_host,

@@ -30,18 +30,32 @@
  * refused with -EPROTO. */
 #define TP_STORE_PG_SCHEMA_VERSION 1
 
-/* How long one statement, or a wait for a lock, may take (ms): a store
- * that cannot answer within it fails the request rather than hold a
- * sign-in past the PAM module's default 3 s timeout. */
-#define TP_STORE_PG_STATEMENT_TIMEOUT_MS 2000
+/* How long one statement, or a wait for a lock, may take on the server
+ * (ms): a store that cannot answer within it fails the request rather
+ * than hold a sign-in past the PAM module's default 3 s timeout. */
+#define TP_STORE_PG_STATEMENT_TIMEOUT_MS 1500
+/* How long a transaction (or a statement outside one, or a connection
+ * attempt) may take as this host sees it, whatever the server does: a
+ * database that stopped answering costs a request no more, and the store
+ * is offline after it (store_pg.c). Leaves a sign-in that finds the
+ * database gone time to be decided by on_store_unreachable within the
+ * module's default timeout. */
+#define TP_STORE_PG_DEADLINE_MS 2000
+/* Offline: the first new attempt after this long, each next one twice as
+ * late, up to the maximum. */
+#define TP_STORE_PG_RETRY_MIN_MS 500
+#define TP_STORE_PG_RETRY_MAX_MS 5000
 /* Seconds libpq may spend connecting, unless the connection string says. */
 #define TP_STORE_PG_CONNECT_TIMEOUT "2"
 
 /* Connect with `conninfo` (libpq's keyword=value string or URI) as host
  * `host_id`, bring the schema up to date (once, under a lock, whoever else
  * starts at the same moment), register the host and listen for the
- * sessions other hosts end. `name` is this host's name for listings. On
- * failure returns a negative errno and writes why (libpq's own words) to
- * why. */
+ * sessions other hosts end. `name` is this host's name for listings.
+ * Returns 0; or 1 when the database cannot be reached now: the store is
+ * open and offline (why says what failed), and does all of that once it
+ * connects. On a failure another attempt would not mend (a connection
+ * string libpq refuses, a role or password refused, a newer schema)
+ * returns a negative errno and writes why (libpq's own words) to why. */
 int tp_store_pg_open(const char *conninfo, const char *host_id, const char *name,
                      struct tp_store **ret, char *why, size_t why_size);

@@ -41,12 +41,37 @@ class Postgres:
         with open(os.path.join(self.data, "pg_hba.conf"), "w") as f:
             f.write("local all postgres peer\n")
             f.write("local all all scram-sha-256\n")
+        self.start_server()
+        self.psql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'")
+        self.n_db = 0
+
+    def start_server(self):
         self._as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-l", self.log, "-w", "-t", "30",
                            "-o", f"-c listen_addresses='' -k {self.sockdir} -c fsync=off "
                                  "-c synchronous_commit=on -c max_connections=50",
                            "start"])
-        self.psql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'")
-        self.n_db = 0
+
+    def stop_server(self):
+        """Stop the server (its data stays): the database is gone until
+        start_server()."""
+        self._as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop"])
+
+    def _processes(self):
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            main = int(f.readline())
+        kids = subprocess.run(["pgrep", "-P", str(main)], capture_output=True, text=True).stdout.split()
+        return [main] + [int(k) for k in kids]
+
+    def pause(self):
+        """SIGSTOP the server and every backend: there, but answering nothing."""
+        import signal
+        for pid in self._processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self):
+        import signal
+        for pid in self._processes():
+            os.kill(pid, signal.SIGCONT)
 
     def _as_postgres(self, cmd, **kw):
         return subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True,

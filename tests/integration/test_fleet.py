@@ -7,6 +7,7 @@ directory, driven through real libpam (tp-pam). Sessions held by tp-pam
 processes stand for logins; a session's end on its own host shows as its
 leader process ending (on_revoke = "terminate").
 """
+import json
 import os
 import signal
 import sys
@@ -217,9 +218,17 @@ def expect_refused(conf, needle, env_extra=None):
 
 def test_bad_connection_settings_are_clear_errors():
     db = PG.new_database()
-    # No server at that socket directory.
-    expect_refused(fleet_conf(PG.conninfo(db, host="/nonexistent-tptest"), "tptest-a"),
-                   "cannot use the fleet's session store")
+    # No server at that socket directory: not refused, since a laptop
+    # starts away from its network. It starts offline and says so.
+    env = Env(fleet_conf(PG.conninfo(db, host="/nonexistent-tptest"), "tptest-a"))
+    try:
+        env.start()
+        check("starting without the fleet's database" in env.log_text(), f"the log says: {env.log_text()[-1500:]}")
+        st = json.loads(env.ctl("status", "--json", check_rc=0).stdout)
+        eq(st["store_connected"], False, "status: not connected")
+        check(st["store_offline_since"] > 0, f"status says since when: {st}")
+    finally:
+        env.cleanup()
     # A keyword libpq does not know.
     expect_refused(fleet_conf(PG.conninfo(db) + " bogus_keyword=1", "tptest-a"),
                    "bogus_keyword")

@@ -409,6 +409,33 @@ static void test_merge_order(void **state)
         tp_config_free(c);
 }
 
+/* on_store_unreachable: "local" unless said, per client type over defaults;
+ * anything else is refused with the values it takes. */
+static void test_store_unreachable(void **state)
+{
+        struct tp_config *c = load_ok("version = 1;\n"
+                                      "defaults = { on_store_unreachable = \"deny\"; };\n"
+                                      "clients = { desktop = { on_store_unreachable = \"local\"; };\n"
+                                      "            ssh = { }; };\n");
+        struct tp_effective_policy p;
+
+        (void) state;
+        assert_false(tp_config_client(c, "desktop")->deny_when_store_unreachable);
+        assert_true(tp_config_client(c, "ssh")->deny_when_store_unreachable);
+        tp_config_effective(c, tp_config_client(c, "ssh"), &p);
+        assert_true(p.deny_when_store_unreachable);
+        tp_config_free(c);
+
+        c = load_ok("version = 1; clients = { web = { }; };");
+        assert_false(tp_config_client(c, "web")->deny_when_store_unreachable);
+        tp_config_free(c);
+
+        assert_one_error("version = 1; clients = { web = { on_store_unreachable = \"allow\"; }; };",
+                         "test.conf:1: on_store_unreachable = \"allow\" is not one of local, deny");
+        assert_one_error("version = 1; clients = { web = { on_store_unreachable = true; }; };",
+                         "test.conf:1: on_store_unreachable must be a string (one of local, deny), not a boolean");
+}
+
 static const char custom_policy_text[] =
         "version = 1;\n"
         "custom_token_policy = %s;\n"
@@ -1064,6 +1091,7 @@ int main(void)
                 cmocka_unit_test(test_boundaries_accepted),
                 cmocka_unit_test(test_shipped_file),
                 cmocka_unit_test(test_merge_order),
+                cmocka_unit_test(test_store_unreachable),
                 cmocka_unit_test(test_effective_custom_false),
                 cmocka_unit_test(test_effective_custom_true),
                 cmocka_unit_test(test_enum_values),

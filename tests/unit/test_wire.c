@@ -256,6 +256,12 @@ static void make_reply(uint8_t type, bool worst, struct tp_reply *rep)
                 else
                         SET(rep->u.status.host_id, "ws-0042");
                 rep->u.status.hosts = 300;
+                rep->u.status.store_offline_since = 1700000100;
+                if (worst)
+                        FILL_MAX(rep->u.status.store_error, 'o');
+                else
+                        SET(rep->u.status.store_error, "server closed the connection unexpectedly");
+                rep->u.status.unsynced = 12;
                 break;
         case TP_REQ_HOSTS:
                 n = worst ? TP_HOSTS_PAGE_MAX : 2;
@@ -1082,6 +1088,9 @@ static int decode_status_reply(uint8_t config_state, bool with_config, struct tp
                 assert_int_equal(tp_wire_put_u8(&w, 1), 0);
                 put_text(&w, "ws-0042");
                 assert_int_equal(tp_wire_put_u32(&w, 3), 0);
+                assert_int_equal(tp_wire_put_i64(&w, 1700000100), 0); /* offline since */
+                put_text(&w, "no answer");
+                assert_int_equal(tp_wire_put_u64(&w, 2), 0);          /* unsynced */
         }
         return tp_reply_decode(TP_REQ_STATUS | TP_REPLY_FLAG, buf, w.len, got);
 }
@@ -1098,6 +1107,9 @@ static void test_status_reply_config_fields(void **state)
         assert_int_equal(got->u.status.active_sessions, 7);
         assert_int_equal(got->u.status.n_clients, 4);
         assert_int_equal(got->u.status.config_state, TP_CONFIG_LAST_GOOD);
+        assert_int_equal(got->u.status.store_offline_since, 1700000100);
+        assert_string_equal(got->u.status.store_error, "no answer");
+        assert_int_equal(got->u.status.unsynced, 2);
         assert_string_equal(got->u.status.config_source, "/var/lib/tokenpolicy/last-good.conf");
         assert_string_equal(got->u.status.config_errors,
                             "/etc/tokenpolicy.conf:1: bad\n/etc/tokenpolicy.conf:2: worse");
@@ -1534,7 +1546,7 @@ static void test_worst_case_status_size(void **state)
         (void) state;
         assert_non_null(buf);
         make_reply(TP_REQ_STATUS | TP_REPLY_FLAG, true, rep);
-        assert_int_equal(tp_reply_encode(rep, buf, FRAME_MAX), TP_FRAME_HEADER_SIZE + 7409);
+        assert_int_equal(tp_reply_encode(rep, buf, FRAME_MAX), TP_FRAME_HEADER_SIZE + 9474);
         make_reply(TP_REQ_LIST | TP_REPLY_FLAG, true, rep);
         assert_int_equal(tp_reply_encode(rep, buf, FRAME_MAX), TP_FRAME_HEADER_SIZE + 41976);
         make_reply(TP_REQ_HOSTS | TP_REPLY_FLAG, true, rep);

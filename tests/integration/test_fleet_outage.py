@@ -1,0 +1,206 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Fleet mode when the database goes away: stopped, or there but silent.
+
+A real PostgreSQL 15 (pglib.py), three real tokenpolicyd processes (three
+hosts) and real libpam (tp-pam). Desktop sign-ins say
+on_store_unreachable = "local", ssh sign-ins "deny". The database is
+stopped (pg_ctl stop) or frozen (SIGSTOP of the server and its backends,
+so connections hang rather than fail) while the three hosts sign one user
+in at once; then it comes back and each host uploads what it admitted.
+"""
+import json
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(__file__))
+import pglib  # noqa: E402
+from tplib import Env, check, config_text, eq, run_with_users, wait_for, TestFailure  # noqa: E402
+
+USER = "tptestoutage"
+CAP = 10
+HOSTS = ("tptest-a", "tptest-b", "tptest-c")
+PG = None
+
+
+def outage_conf(conninfo, host_id):
+    text = config_text(clients={
+        "desktop": {"services": ["tptest-desktop"], "on_store_unreachable": "local"},
+        "ssh": {"services": ["tptest-sshd"], "on_store_unreachable": "deny"},
+    }, defaults={"max_refresh_tokens": CAP, "on_revoke": "terminate"})
+    return text + (f'store = {{ backend = "postgresql"; conninfo = "{conninfo}"; }};\n'
+                   f'host_id = "{host_id}";\n')
+
+
+class Fleet:
+    def __init__(self):
+        self.db = PG.new_database()
+        self.hosts = {}
+        try:
+            for h in HOSTS:
+                env = Env(outage_conf(PG.conninfo(self.db), h))
+                self.hosts[h] = env
+                env.start()
+        except Exception:
+            self.cleanup()
+            raise
+
+    def status(self, h):
+        return json.loads(self.hosts[h].ctl("status", "--json", check_rc=0).stdout)
+
+    def rows(self):
+        return PG.psql(f"SELECT id, host, state FROM tp_sessions WHERE user_name = '{USER}' "
+                       "ORDER BY created, seq", db=self.db)
+
+    def cleanup(self):
+        errors = []
+        for env in self.hosts.values():
+            try:
+                env.cleanup()
+            except TestFailure as e:
+                errors.append(str(e))
+        if errors:
+            raise TestFailure("\n".join(errors))
+
+
+def ended(proc, timeout=15):
+    return wait_for(lambda: proc.poll() is not None, timeout=timeout)
+
+
+def outage(fleet, away, back, per_host=4):
+    """Sign USER in on every host at once while the database is away:
+    ssh is refused with the reason, desktop admitted on each host up to
+    the cap there. Then it comes back: every session admitted meanwhile
+    is in the fleet's table, the cap holds, the evicted ones ended."""
+    # One session from before, online, on host A: the oldest of all.
+    first_proc, first = fleet.hosts["tptest-a"].sign_in_held("tptest-desktop", USER)
+    first_sid = first["env"]["TOKENPOLICY_SESSION_ID"]
+    away()
+    held, refused, errors, lock = [], [], [], threading.Lock()
+
+    def sign_in(h):
+        env = fleet.hosts[h]
+        try:
+            out = env.pam("tptest-sshd", USER, "acct", "open", "close")
+            with lock:
+                refused.append((h, out))
+            for _ in range(per_host):
+                proc, o = env.sign_in_held("tptest-desktop", USER)
+                with lock:
+                    held.append((h, proc, o["env"]["TOKENPOLICY_SESSION_ID"]))
+        except TestFailure as e:
+            errors.append(f"{h}: {e}")
+
+    workers = [threading.Thread(target=sign_in, args=(h,)) for h in HOSTS]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    eq(errors, [], "every desktop sign-in was admitted while the database was away")
+    eq(len(held), 3 * per_host, "all admitted")
+    for h, out in refused:
+        eq(out["results"][:2], ["PAM_SUCCESS", "PAM_SESSION_ERR"], f"ssh on {h} refused at open: {out}")
+        check(any("on_store_unreachable" in e and "unreachable since" in e for e in out["errors"]),
+              f"ssh on {h}: the refusal says why: {out['errors']}")
+    for h in HOSTS:
+        st = fleet.status(h)
+        eq(st["store_connected"], False, f"{h}: status says not connected")
+        check(st["store_offline_since"] > 0 and st["store_error"], f"{h}: since when and why: {st}")
+        eq(st["unsynced_sessions"], per_host, f"{h}: its unsynced sessions")
+        check("cannot be reached" in fleet.hosts[h].log_text(), f"{h}: the log says it is offline")
+    # Requests that need no database are answered meanwhile.
+    p = fleet.hosts["tptest-b"].ctl("policy", check_rc=0)
+    check("desktop" in p.stdout, "policy answered while offline")
+    # Listings say why they cannot answer.
+    p = fleet.hosts["tptest-b"].ctl("sessions")
+    check(p.returncode != 0 and "unreachable since" in p.stderr, f"sessions says why: {p.stderr}")
+
+    back()
+    check(wait_for(lambda: all(fleet.status(h)["unsynced_sessions"] == 0 and fleet.status(h)["store_connected"]
+                               for h in HOSTS), timeout=30),
+          f"every host uploaded: {[fleet.status(h) for h in HOSTS]}")
+    rows = fleet.rows()
+    ids = {r[0]: r for r in rows}
+    for h, _, sid in held:
+        check(sid in ids, f"session {sid} of {h} is in the fleet's table")
+        eq(ids[sid][1], h, f"recorded on its host {h}")
+    active = [r for r in rows if r[2] == "0"]
+    eq(len(active), CAP, f"the fleet's cap holds once all are in: {rows}")
+    check(first_sid not in {r[0] for r in active}, "the oldest session (signed in before) was signed out")
+    check(ended(first_proc), "and its leader on host A ended")
+    survivors = {r[0] for r in active}
+    for h, proc, sid in held:
+        if sid in survivors:
+            check(proc.poll() is None, f"surviving session {sid} on {h} still runs")
+        else:
+            check(ended(proc), f"evicted session {sid} on {h}: its host ended it")
+    check(wait_for(lambda: PG.psql("SELECT count(*) FROM tp_sessions WHERE owed", db=fleet.db)[0][0] == "0"),
+          "each host settled what it owed")
+    for h in HOSTS:
+        check("answers again" in fleet.hosts[h].log_text(), f"{h}: the log says it is back")
+    # And sign-ins go to the fleet again, under its cap.
+    _, o = fleet.hosts["tptest-c"].sign_in_held("tptest-desktop", USER)
+    check(o["env"]["TOKENPOLICY_SESSION_ID"] in {r[0] for r in fleet.rows() if r[2] == "0"}, "online again")
+
+
+def test_database_stopped():
+    fleet = Fleet()
+    try:
+        outage(fleet, PG.stop_server, PG.start_server)
+    finally:
+        fleet.cleanup()
+
+
+def test_database_frozen():
+    """SIGSTOP: connections hang. Each request is bounded by the store's
+    deadline, not by the database: the refusal is the daemon's answer,
+    not the module's timeout."""
+    fleet = Fleet()
+    try:
+        outage(fleet, PG.pause, PG.resume)
+    finally:
+        PG.resume()
+        fleet.cleanup()
+
+
+def test_started_while_unreachable():
+    """A host that starts while the database is stopped (a laptop away
+    from its network) serves local sign-ins and joins when it returns."""
+    db = PG.new_database()
+    PG.stop_server()
+    env = Env(outage_conf(PG.conninfo(db), "tptest-a"))
+    try:
+        env.start()
+        proc, o = env.sign_in_held("tptest-desktop", USER)
+        sid = o["env"]["TOKENPOLICY_SESSION_ID"]
+        PG.start_server()
+        check(wait_for(lambda: json.loads(env.ctl("status", "--json", check_rc=0).stdout)["unsynced_sessions"] == 0,
+                       timeout=30), "uploaded once it answers")
+        eq(PG.psql(f"SELECT host, state FROM tp_sessions WHERE id = '{sid}'", db=db), [["tptest-a", "0"]],
+           "the session is in the fleet's table, active")
+        eq(PG.psql("SELECT count(*) FROM tp_hosts WHERE id = 'tptest-a'", db=db), [["1"]], "the host registered")
+        env.release(proc)
+        check(wait_for(lambda: PG.psql(f"SELECT state FROM tp_sessions WHERE id = '{sid}'", db=db) == [["3"]]),
+              "its sign-out reached the fleet")
+    finally:
+        if not os.path.exists(os.path.join(PG.data, "postmaster.pid")):
+            PG.start_server()
+        env.cleanup()
+
+
+TESTS = [
+    ("database stopped: deny refuses, local admits, upload holds the cap", test_database_stopped),
+    ("database frozen (SIGSTOP): answers within the deadline, then the same", test_database_frozen),
+    ("a host started while the database is away joins when it returns", test_started_while_unreachable),
+]
+
+if __name__ == "__main__":
+    if not pglib.available():
+        print("1..0 # SKIP fleet tests need root and PostgreSQL 15 (apt-get install postgresql-15)")
+        sys.exit(0)
+    PG = pglib.Postgres()
+    try:
+        rc = run_with_users(TESTS, [USER], lock_name="users-fleet")
+    finally:
+        PG.stop()
+    sys.exit(rc)

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* offline.c: sign-ins while the fleet's database cannot be reached, and
+ * their upload when it answers again (offline.h). */
+#include "offline.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "conffile.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "reply.h"
+#include "store_sqlite.h"
+
+#define UPLOAD_PAGE 64
+
+static void unsynced_path(const struct tp_daemon *d, const char *suffix, char *out, size_t size)
+{
+        snprintf(out, size, "%s/%s%s", d->state_dir, TP_UNSYNCED_FILE, suffix);
+}
+
+static int open_unsynced(struct tp_daemon *d)
+{
+        struct tp_store_filter all = { .all = true };
+        struct tp_session *rows = NULL;
+        char path[4096];
+        size_t n = 0, total = 0;
+        int r;
+
+        unsynced_path(d, "", path, sizeof(path));
+        if ((r = tp_store_open(path, &d->unsynced)) < 0)
+                return tp_log_errno(r, "Failed to open the store of sessions signed in while the fleet's database was unreachable, %s",
+                                    path);
+        r = tp_store_query(d->unsynced, &all, 0, 0, &rows, &n, &total);
+        free(rows);
+        if (r < 0)
+                return tp_log_errno(r, "Failed to read %s (%s)", path, tp_store_errmsg(d->unsynced));
+        d->n_unsynced = total;
+        return 0;
+}
+
+int tp_offline_start(struct tp_daemon *d)
+{
+        char path[4096];
+        int r;
+
+        unsynced_path(d, "", path, sizeof(path));
+        if (access(path, F_OK) < 0)
+                return 0;
+        if ((r = open_unsynced(d)) < 0)
+                return r;
+        if (d->n_unsynced > 0)
+                tp_log(LOG_INFO, "%zu session(s) signed in while the fleet's database was unreachable wait to be uploaded to it",
+                       d->n_unsynced);
+        return 0;
+}
+
+void tp_offline_stop(struct tp_daemon *d)
+{
+        tp_store_close(d->unsynced);
+        d->unsynced = NULL;
+}
+
+bool tp_offline_now(const struct tp_daemon *d)
+{
+        return d->store && tp_store_offline_since(d->store, NULL, 0) != 0;
+}
+
+struct tp_store *tp_offline_store(struct tp_daemon *d, struct tp_reply *rep)
+{
+        if (!d->unsynced && open_unsynced(d) < 0) {
+                tp_reply_status(rep, TP_STATUS_ERROR,
+                                "The fleet's database cannot be reached, and this host's own store cannot be opened; see the tokenpolicyd log.");
+                return NULL;
+        }
+        return d->unsynced;
+}
+
+struct tp_store *tp_offline_store_for(struct tp_daemon *d, const char *id)
+{
+        struct tp_session s;
+
+        if (d->unsynced && d->n_unsynced > 0 && tp_store_get(d->unsynced, id, &s) == 0)
+                return d->unsynced;
+        return d->store;
+}
+
+void tp_offline_signed_in(struct tp_daemon *d, const struct tp_session *s)
+{
+        (void) s;
+        d->n_unsynced++;
+}
+
+static void format_since(int64_t since, char *out, size_t size)
+{
+        time_t t = (time_t) since;
+        struct tm tm;
+
+        if (!localtime_r(&t, &tm) || strftime(out, size, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+                snprintf(out, size, "%" PRId64, since);
+}
+
+void tp_offline_refusal(struct tp_daemon *d, const char *client, struct tp_reply *rep)
+{
+        char since[64];
+
+        format_since(tp_store_offline_since(d->store, NULL, 0), since, sizeof(since));
+        tp_reply_status(rep, TP_STATUS_DENIED,
+                        "Sign-in refused: the fleet's session database has been unreachable since %s, and "
+                        "client type '%s' refuses sign-ins then (on_store_unreachable = \"deny\").",
+                        since, client);
+}
+
+/* ---- back online ---------------------------------------------------------- */
+
+/* The fleet's cap for client type `client` now; 0 when the type is gone
+ * from the configuration (nothing to hold it to). */
+static uint32_t fleet_cap(const struct tp_daemon *d, const char *client)
+{
+        const struct tp_client_config *cl = tp_config_client(d->config, client);
+        struct tp_effective_policy p;
+
+        if (!cl)
+                return 0;
+        tp_config_effective(d->config, cl, &p);
+        return p.max_refresh_tokens;
+}
+
+/* Write one unsynced session to the fleet's store in one transaction. An
+ * active one is counted with the user's active sessions of its type on
+ * every host, under the cap's lock, and the oldest beyond the cap are
+ * revoked, wherever they run: their hosts are told (store_pg.c), this
+ * host's own are enforced here. 1 when written, 0 when it was already
+ * (an upload cut short before the file was removed), < 0 on failure. */
+static int upload_one(struct tp_daemon *d, const struct tp_session *s, size_t *ret_evicted)
+{
+        struct tp_session *active = NULL, **order = NULL;
+        uint32_t cap = fleet_cap(d, s->client);
+        int64_t now = (int64_t) time(NULL);
+        size_t n = 0, excess = 0;
+        int r;
+
+        if ((r = tp_store_begin(d->store)) < 0)
+                return r;
+        if (s->state == TP_STATE_ACTIVE &&
+            (r = tp_store_list_active(d->store, s->user, s->client, &active, &n)) < 0)
+                goto fail;
+        if ((r = tp_store_insert(d->store, s)) < 0)
+                goto fail;
+        if (cap > 0 && s->state == TP_STATE_ACTIVE && n + 1 > cap) {
+                size_t j = 0;
+                bool placed = false;
+
+                excess = n + 1 - cap;
+                if (!(order = calloc(n + 1, sizeof(*order)))) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                /* Oldest first: the list is in creation order; this one
+                 * goes after those created in the same second. */
+                for (size_t i = 0; i <= n; i++) {
+                        if (!placed && (j == n || active[j].created > s->created)) {
+                                order[i] = (struct tp_session *) s;
+                                placed = true;
+                        } else {
+                                order[i] = &active[j++];
+                        }
+                }
+                for (size_t i = 0; i < excess; i++) {
+                        r = tp_store_end(d->store, order[i]->id, TP_STATE_REVOKED, now);
+                        if (r < 0 && r != -ESTALE)
+                                goto fail;
+                }
+        }
+        if ((r = tp_store_commit(d->store)) < 0)
+                goto fail;
+        for (size_t i = 0; i < excess; i++) {
+                const struct tp_session *v = order[i];
+
+                tp_audit(&(struct tp_audit){ .event = "evict", .user = v->user, .client = v->client,
+                                             .service = v->service, .session = v->id,
+                                             .evicted_by = v == s ? NULL : s->id,
+                                             .reason = "session limit of the fleet reached when sessions signed in "
+                                                       "while its database was unreachable were uploaded; oldest signed out",
+                                             .peer_uid = -1 });
+                if (tp_lifecycle_runs_here(d, v)) {
+                        struct tp_session ended = *v;
+
+                        ended.state = TP_STATE_REVOKED;
+                        ended.ended = now;
+                        tp_lifecycle_ended(d, v->id);
+                        tp_lifecycle_enforce(d, &ended, false, "signed out at the session limit of the fleet");
+                }
+        }
+        *ret_evicted += excess;
+        free(order);
+        free(active);
+        return 1;
+fail:
+        tp_store_rollback(d->store);
+        free(order);
+        free(active);
+        return r == -EEXIST ? 0 : r;
+}
+
+/* Every unsynced session, in creation order, then the file is removed.
+ * Stops at the first failure (offline again, say): the rest waits for the
+ * next return, and what was written is found written then. */
+static void upload(struct tp_daemon *d)
+{
+        struct tp_store_filter all = { .all = true };
+        struct tp_store_list_pos after, next;
+        struct tp_session *rows = NULL;
+        size_t n, uploaded = 0, evicted = 0;
+        bool more = true, started = false;
+        char path[4096];
+        int r = 0;
+
+        if (!d->unsynced || d->n_unsynced == 0)
+                goto remove;
+        while (more) {
+                r = tp_store_list_page(d->unsynced, &all, started ? &after : NULL, UPLOAD_PAGE, UPLOAD_PAGE,
+                                       &rows, &n, &next, &more);
+                if (r < 0) {
+                        tp_log_errno(r, "Failed to read the sessions signed in while the fleet's database was unreachable (%s)",
+                                     tp_store_errmsg(d->unsynced));
+                        return;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        if ((r = upload_one(d, &rows[i], &evicted)) < 0) {
+                                tp_log_errno(r, "Failed to upload session %s to the fleet's database (%s); trying again when it answers",
+                                             rows[i].id, tp_store_errmsg(d->store));
+                                free(rows);
+                                return;
+                        }
+                        uploaded += (size_t) r;
+                }
+                free(rows);
+                rows = NULL;
+                after = next;
+                started = true;
+        }
+        tp_log(LOG_INFO, "uploaded %zu session(s) signed in while the fleet's database was unreachable; "
+               "%zu session(s) signed out to keep the fleet's limits", uploaded, evicted);
+remove:
+        tp_offline_stop(d);
+        d->n_unsynced = 0;
+        for (size_t i = 0; i < 3; i++) {
+                unsynced_path(d, (const char *[]){ "", "-wal", "-shm" }[i], path, sizeof(path));
+                if (unlink(path) < 0 && errno != ENOENT)
+                        tp_log_errno(-errno, "Failed to remove %s", path);
+        }
+}
+
+void tp_offline_tick(struct tp_daemon *d)
+{
+        char why[256];
+        int64_t off;
+
+        if (!d->store || !d->host_id[0])
+                return;
+        off = tp_store_offline_since(d->store, why, sizeof(why));
+        if (off != 0) {
+                if (d->offline_logged != off) {
+                        tp_log(LOG_WARNING, "the fleet's database cannot be reached (%s): until it can, sign-ins follow each client type's on_store_unreachable, and the rest of the fleet learns nothing from this host",
+                               why);
+                        d->offline_logged = off;
+                }
+                return;
+        }
+        if (d->offline_logged != 0) {
+                tp_log(LOG_INFO, "the fleet's database answers again after %" PRId64 " s",
+                       (int64_t) time(NULL) - d->offline_logged);
+                d->offline_logged = 0;
+        }
+        if (d->start_pending) {
+                /* Started while it was away: what a start does with it. */
+                d->start_pending = false;
+                (void) tp_boot_start(d);
+                if (tp_lifecycle_schedule_all(d) < 0)
+                        d->start_pending = true;
+                tp_conffile_publish(d);
+        }
+        if (d->unsynced || d->n_unsynced > 0)
+                upload(d);
+}
