@@ -23,9 +23,14 @@ def available():
 
 
 class Postgres:
-    def __init__(self):
+    def __init__(self, port=5432, extra_options="", standby_of=None):
+        """A new server; with standby_of, a streaming standby of that one
+        (pg_basebackup), which follows it until promoted."""
         import pwd
         pw = pwd.getpwnam("postgres")
+        self.port = port
+        self.extra_options = extra_options
+        self.name = f"tptest_standby_{port}"
         self.dir = tempfile.mkdtemp(prefix="tptest-pg-")
         os.chmod(self.dir, 0o755)
         self.data = os.path.join(self.dir, "data")
@@ -36,20 +41,34 @@ class Postgres:
             os.chown(p, pw.pw_uid, pw.pw_gid)
         self.passfile = os.path.join(self.dir, "pgpass")
         self.write_passfile(PASSWORD)
+        self.n_db = 0
+        if standby_of:
+            self._as_postgres([os.path.join(PGBIN, "pg_basebackup"), "-h", standby_of.sockdir,
+                               "-p", str(standby_of.port), "-U", "postgres", "-D", self.data, "-R",
+                               "-X", "stream", "-d", f"application_name={self.name}"])
+            self.start_server()
+            return
         self._as_postgres([os.path.join(PGBIN, "initdb"), "-D", self.data, "-U", "postgres", "-N",
                            "--auth-local=peer", "--auth-host=reject", "-E", "UTF8", "--locale=C"])
         with open(os.path.join(self.data, "pg_hba.conf"), "w") as f:
             f.write("local all postgres peer\n")
+            f.write("local replication postgres peer\n")
             f.write("local all all scram-sha-256\n")
         self.start_server()
         self.psql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'")
-        self.n_db = 0
 
     def start_server(self):
         self._as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-l", self.log, "-w", "-t", "30",
-                           "-o", f"-c listen_addresses='' -k {self.sockdir} -c fsync=off "
-                                 "-c synchronous_commit=on -c max_connections=50",
+                           "-o", f"-c listen_addresses='' -k {self.sockdir} -p {self.port} -c fsync=off "
+                                 f"-c synchronous_commit=on -c max_connections=50 {self.extra_options}",
                            "start"])
+
+    def promote(self):
+        self._as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-w", "promote"])
+
+    def kill(self):
+        """The server gone at once, as a machine that fails (immediate stop)."""
+        self._as_postgres([os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-m", "immediate", "-w", "stop"])
 
     def stop_server(self):
         """Stop the server (its data stays): the database is gone until
@@ -84,7 +103,7 @@ class Postgres:
 
     def psql(self, sql, db="postgres"):
         """Run SQL as the superuser; returns the rows, fields split on '|'."""
-        p = self._as_postgres([PSQL, "-h", self.sockdir, "-d", db, "-X", "-q", "-A", "-t",
+        p = self._as_postgres([PSQL, "-h", self.sockdir, "-p", str(self.port), "-d", db, "-X", "-q", "-A", "-t",
                                "-v", "ON_ERROR_STOP=1", "-c", sql])
         return [line.split("|") for line in p.stdout.splitlines() if line]
 
@@ -96,7 +115,7 @@ class Postgres:
         return name
 
     def conninfo(self, db, **extra):
-        parts = {"host": self.sockdir, "dbname": db, "user": ROLE, "passfile": self.passfile}
+        parts = {"host": self.sockdir, "port": self.port, "dbname": db, "user": ROLE, "passfile": self.passfile}
         parts.update(extra)
         return " ".join(f"{k}={v}" for k, v in parts.items())
 

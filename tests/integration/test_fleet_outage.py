@@ -10,8 +10,11 @@ in at once; then it comes back and each host uploads what it admitted.
 """
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import pglib  # noqa: E402
@@ -33,12 +36,13 @@ def outage_conf(conninfo, host_id):
 
 
 class Fleet:
-    def __init__(self):
+    def __init__(self, conninfo_of=None):
         self.db = PG.new_database()
         self.hosts = {}
         try:
             for h in HOSTS:
-                env = Env(outage_conf(PG.conninfo(self.db), h))
+                conninfo = conninfo_of(h, self.db) if conninfo_of else PG.conninfo(self.db)
+                env = Env(outage_conf(conninfo, h))
                 self.hosts[h] = env
                 env.start()
         except Exception:
@@ -188,10 +192,77 @@ def test_started_while_unreachable():
         env.cleanup()
 
 
+class Link:
+    """Host B's own way to the server: a directory whose socket is a
+    symbolic link to the server's. Cut, it refuses B's connections (and
+    B's open one is ended) while A and C go on: a partition of one host."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="tptest-link-")
+        os.chmod(self.dir, 0o755)
+        self.sock = os.path.join(self.dir, ".s.PGSQL.5432")
+        self.join()
+
+    def join(self):
+        os.symlink(os.path.join(PG.sockdir, ".s.PGSQL.5432"), self.sock)
+
+    def cut(self, db):
+        os.unlink(self.sock)
+        PG.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tptest-b'",
+                db=db)
+
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_partitioned_host_applies_revocations_on_return():
+    """Host B cut off while a fleet-wide revoke on A ends B's sessions: B
+    cannot know, and keeps them running; it admits a sign-in locally; once
+    it reaches the database again it ends the revoked ones and uploads
+    the new one, which the revocation (issued before it) leaves alone."""
+    link = Link()
+
+    def conninfo_of(h, db):
+        if h == "tptest-b":
+            return PG.conninfo(db, host=link.dir, application_name="tptest-b")
+        return PG.conninfo(db)
+
+    fleet = Fleet(conninfo_of)
+    try:
+        b = fleet.hosts["tptest-b"]
+        pb, ob = b.sign_in_held("tptest-desktop", USER)
+        old_sid = ob["env"]["TOKENPOLICY_SESSION_ID"]
+        link.cut(fleet.db)
+        check(wait_for(lambda: not fleet.status("tptest-b")["store_connected"]), "B knows it is cut off")
+        check(fleet.status("tptest-a")["store_connected"], "A is not")
+        p = fleet.hosts["tptest-a"].ctl("revoke", "--user", USER, check_rc=0)
+        check("1" in p.stdout, f"A revoked B's session fleet-wide: {p.stdout}")
+        eq(PG.psql(f"SELECT state, owed FROM tp_sessions WHERE id = '{old_sid}'", db=fleet.db), [["1", "t"]],
+           "revoked, owed to B")
+        time.sleep(1.5)
+        check(pb.poll() is None, "B cannot know yet: its session runs")
+        pnew, onew = b.sign_in_held("tptest-desktop", USER)
+        new_sid = onew["env"]["TOKENPOLICY_SESSION_ID"]
+        eq(fleet.status("tptest-b")["unsynced_sessions"], 1, "admitted on B alone")
+        link.join()
+        check(ended(pb), "back, B ends the session revoked meanwhile")
+        check(wait_for(lambda: fleet.status("tptest-b")["unsynced_sessions"] == 0), "and uploads the new one")
+        eq(PG.psql(f"SELECT host, state FROM tp_sessions WHERE id = '{new_sid}'", db=fleet.db),
+           [["tptest-b", "0"]], "the new session is in the fleet's table, active")
+        check(pnew.poll() is None, "and runs")
+        check(wait_for(lambda: PG.psql("SELECT count(*) FROM tp_sessions WHERE owed", db=fleet.db)[0][0] == "0"),
+              "B settled what it owed")
+        check("revoked from another host of the fleet" in b.log_text(), "B's log says why it acted")
+    finally:
+        fleet.cleanup()
+        link.remove()
+
+
 TESTS = [
     ("database stopped: deny refuses, local admits, upload holds the cap", test_database_stopped),
     ("database frozen (SIGSTOP): answers within the deadline, then the same", test_database_frozen),
     ("a host started while the database is away joins when it returns", test_started_while_unreachable),
+    ("a partitioned host applies on return what was revoked meanwhile", test_partitioned_host_applies_revocations_on_return),
 ]
 
 if __name__ == "__main__":
