@@ -117,7 +117,7 @@ PROGRAMS    := $(B)/tokenpolicyd $(B)/tokenpolicyctl $(B)/pam_tokenpolicy.so
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 TEST_TOOLS  := $(B)/tests/tp-pam $(B)/tests/pam_tptest_data.so $(B)/tests/fake-logind
 
-.PHONY: all check unit demo demo-fleet install uninstall clean deps deps-test bench
+.PHONY: all check unit demo demo-fleet install uninstall clean deps deps-test bench bench-fleet
 all: $(PROGRAMS)
 
 $(B)/obj/%.o: %.c
@@ -255,8 +255,13 @@ $(B)/bench/%:
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpam $(LIBSSL) $(LIBSODIUM) -pthread
 
-bench: $(PROGRAMS) $(BENCH_TOOLS)
+bench: $(PROGRAMS) $(BENCH_TOOLS) $(B)/tests/tp-pam
 	@B=$(B) python3 bench/run-bench
+	@B=$(B) python3 bench/run-fleet-bench
+
+# Fleet mode alone (bench/README.md, Fleet): PostgreSQL 15 must be installed.
+bench-fleet: $(PROGRAMS) $(BENCH_TOOLS) $(B)/tests/tp-pam
+	@B=$(B) python3 bench/run-fleet-bench
 
 deps:
 	@scripts/ensure-deps build

@@ -216,12 +216,14 @@ int main(int argc, char **argv)
                 struct stack *st = &stacks[s];
 
                 printf("%s\"%s\": {\"ops_p50_us\": %.1f, \"ops_p99_us\": %.1f, \"txn_p50_us\": %.1f, "
-                       "\"txn_p99_us\": %.1f, \"acct_p50_us\": %.1f, \"open_p50_us\": %.1f, \"close_p50_us\": %.1f, "
+                       "\"txn_p99_us\": %.1f, \"acct_p50_us\": %.1f, \"open_p50_us\": %.1f, \"open_p99_us\": %.1f, "
+                       "\"close_p50_us\": %.1f, "
                        "\"n\": %zu, \"failures\": %ld, \"first_error\": \"%s\"}",
                        s ? ", " : "", st->service, bench_quantile_us(&st->ops, 0.50),
                        bench_quantile_us(&st->ops, 0.99), bench_quantile_us(&st->txn, 0.50),
                        bench_quantile_us(&st->txn, 0.99), bench_quantile_us(&st->acct, 0.50),
-                       bench_quantile_us(&st->open, 0.50), bench_quantile_us(&st->close, 0.50), st->ops.n,
+                       bench_quantile_us(&st->open, 0.50), bench_quantile_us(&st->open, 0.99),
+                       bench_quantile_us(&st->close, 0.50), st->ops.n,
                        st->failures, st->first_error ? pam_strerror(NULL, st->first_error) : "");
                 failures += st->failures;
                 bench_samples_free(&st->ops);

@@ -728,7 +728,8 @@ static void handle_list(struct tp_daemon *d, const struct tp_peer *peer,
  * session's user but that session ("sign out everywhere else"). Returns
  * false with rep filled when there is nothing to revoke or no right. */
 static bool revoke_targets(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_req_revoke *req,
-                           struct tp_session **ret_rows, size_t *ret_n, struct tp_reply *rep)
+                           struct tp_session **ret_rows, size_t *ret_n, char ret_user[static TP_USER_MAX],
+                           struct tp_reply *rep)
 {
         struct tp_store_filter f = { .user = req->user, .client = req->client, .all = false };
         bool others = (req->flags & TP_REVOKE_OTHERS) != 0;
@@ -776,6 +777,7 @@ static bool revoke_targets(struct tp_daemon *d, const struct tp_peer *peer, cons
          * (request.c). */
         if (others)
                 f.user = one.user;
+        copy_str(ret_user, TP_USER_MAX, f.user);
         r = tp_store_query(d->store, &f, 0, SIZE_MAX, &rows, &n, &total);
         if (r < 0) {
                 tp_reply_store_error(d->store, rep, r, "listing sessions");
@@ -794,11 +796,13 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
 {
         bool others = (req->flags & TP_REVOKE_OTHERS) != 0;
         struct tp_session *rows = NULL;
+        char user[TP_USER_MAX] = "";
+        int64_t now = now_wall();
         const char *why;
         size_t n = 0;
         int r;
 
-        if (!revoke_targets(d, peer, req, &rows, &n, rep))
+        if (!revoke_targets(d, peer, req, &rows, &n, user, rep))
                 return;
         if (others)
                 why = peer->admin ? "signed out everywhere else by administrator"
@@ -810,6 +814,19 @@ static void handle_revoke(struct tp_daemon *d, const struct tp_peer *peer,
         if (r < 0) {
                 tp_reply_store_error(d->store, rep, r, "revoking sessions");
                 return;
+        }
+        /* By filter, in a fleet: also the sessions of that filter that a
+         * host unable to reach the database signed in before now, which
+         * it will upload later (offline.c). */
+        if (d->host_id[0] && (!req->session_id[0] || others)) {
+                int k = tp_store_begin(d->store);
+
+                if (k >= 0 && ((k = tp_store_record_revocation(d->store, user, req->client, now)) < 0 ||
+                               (k = tp_store_commit(d->store)) < 0))
+                        tp_store_rollback(d->store);
+                if (k < 0)
+                        tp_log_errno(k, "Failed to record the revocation for hosts that cannot reach the fleet's database now (%s); sessions they signed in meanwhile stay active",
+                                     tp_store_errmsg(d->store));
         }
         rep->u.revoke.revoked = (uint32_t)r;
         tp_reply_status(rep, TP_STATUS_OK, "Revoked %d session(s).", r);

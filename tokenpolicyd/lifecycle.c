@@ -21,7 +21,6 @@
 #include "enforce.h"
 #include "io.h"
 #include "log.h"
-#include "offline.h"
 #include "notice.h"
 
 /* Expiries handled in one transaction; more wait for the next turn of the
@@ -546,7 +545,7 @@ bool tp_lifecycle_tick(struct tp_daemon *d)
         tp_enforcer_tick(d->enforcer, tp_monotonic_ms());
         enforce_due_evictions(d);
         /* A fleet's database away: ghosts and expiries wait for it. */
-        if (tp_offline_now(d))
+        if (tp_store_offline_since(d->store, NULL, 0) != 0)
                 return false;
         if (tp_monotonic_ms() - d->swept_ms >= 1000) {
                 sweep_ghosts(d, now);

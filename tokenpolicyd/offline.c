@@ -147,8 +147,21 @@ static int upload_one(struct tp_daemon *d, const struct tp_session *s, size_t *r
         size_t n = 0, excess = 0;
         int r;
 
+        struct tp_session up = *s;
+        int64_t issued = 0;
+
         if ((r = tp_store_begin(d->store)) < 0)
                 return r;
+        /* Revoked across the fleet (by user or client type) after it began,
+         * while this host could not hear of it: it is uploaded revoked. */
+        if (up.state == TP_STATE_ACTIVE &&
+            (r = tp_store_revoked_since(d->store, up.user, up.client, up.created, &issued)) < 0)
+                goto fail;
+        if (r > 0) {
+                up.state = TP_STATE_REVOKED;
+                up.ended = issued;
+        }
+        s = &up;
         if (s->state == TP_STATE_ACTIVE &&
             (r = tp_store_list_active(d->store, s->user, s->client, &active, &n)) < 0)
                 goto fail;
@@ -181,6 +194,14 @@ static int upload_one(struct tp_daemon *d, const struct tp_session *s, size_t *r
         }
         if ((r = tp_store_commit(d->store)) < 0)
                 goto fail;
+        if (issued) {
+                tp_audit(&(struct tp_audit){ .event = "revoke", .user = s->user, .client = s->client,
+                                             .service = s->service, .session = s->id,
+                                             .reason = "revoked across the fleet while this host could not reach its database",
+                                             .peer_uid = -1 });
+                tp_lifecycle_ended(d, s->id);
+                tp_lifecycle_enforce(d, s, false, "revoked across the fleet while this host could not reach its database");
+        }
         for (size_t i = 0; i < excess; i++) {
                 const struct tp_session *v = order[i];
 

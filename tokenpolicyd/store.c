@@ -1594,6 +1594,26 @@ static int sqlite_wakeups(struct tp_store_impl *s)
         return 0;
 }
 
+static int sqlite_record_revocation(struct tp_store_impl *s, const char *user, const char *client, int64_t issued)
+{
+        (void) s;
+        (void) user;
+        (void) client;
+        (void) issued;
+        return 0;
+}
+
+static int sqlite_revoked_since(struct tp_store_impl *s, const char *user, const char *client, int64_t created,
+                                int64_t *ret_issued)
+{
+        (void) s;
+        (void) user;
+        (void) client;
+        (void) created;
+        *ret_issued = 0;
+        return 0;
+}
+
 static int64_t sqlite_offline_since(struct tp_store_impl *s, char *why, size_t why_size)
 {
         (void) s;
@@ -1727,6 +1747,8 @@ static const struct tp_store_ops sqlite_ops = {
         .wait_fd = sqlite_wait_fd,
         .wakeups = sqlite_wakeups,
         .offline_since = sqlite_offline_since,
+        .record_revocation = sqlite_record_revocation,
+        .revoked_since = sqlite_revoked_since,
         .fleet_status = sqlite_fleet_status,
         .hosts_page = sqlite_hosts_page,
         .publish_host = sqlite_publish_host,

@@ -171,6 +171,9 @@ struct tp_store_ops {
         int (*publish_host)(struct tp_store_impl *s, const char *policy_digest);
         int (*publish_keys)(struct tp_store_impl *s, const struct tp_store_key *keys, size_t n);
         int (*fleet_keys)(struct tp_store_impl *s, struct tp_store_key **ret, size_t *ret_n);
+        int (*record_revocation)(struct tp_store_impl *s, const char *user, const char *client, int64_t issued);
+        int (*revoked_since)(struct tp_store_impl *s, const char *user, const char *client, int64_t created,
+                             int64_t *ret_issued);
 };
 
 /* What the daemon holds: a backend's operations and its state. */
@@ -530,4 +533,23 @@ static inline int tp_store_publish_keys(struct tp_store *s, const struct tp_stor
 static inline int tp_store_fleet_keys(struct tp_store *s, struct tp_store_key **ret, size_t *ret_n)
 {
         return s->ops->fleet_keys(s->impl, ret, ret_n);
+}
+
+/* A revocation by filter (a user, a client type, or both; "" for any) was
+ * issued at `issued`: kept so that a session another host signed in while
+ * it could not reach the store, and uploads later, is revoked too when it
+ * began before. Harmless for a store of one host. */
+static inline int tp_store_record_revocation(struct tp_store *s, const char *user, const char *client,
+                                             int64_t issued)
+{
+        return s->ops->record_revocation(s->impl, user, client, issued);
+}
+
+/* Whether a revocation recorded by tp_store_record_revocation() covers a
+ * session of `user` and `client` that began at `created`: 1 (with when it
+ * was issued, the earliest such) or 0. Always 0 for a store of one host. */
+static inline int tp_store_revoked_since(struct tp_store *s, const char *user, const char *client,
+                                         int64_t created, int64_t *ret_issued)
+{
+        return s->ops->revoked_since(s->impl, user, client, created, ret_issued);
 }

@@ -124,6 +124,18 @@ static const char schema_v1[] =
         " WHERE state = 0;"
         "INSERT INTO tp_meta (key, value) VALUES ('schema_version', '1');";
 
+/* v2: revocations by filter, kept for the sessions hosts that could not
+ * reach the database signed in before them and upload later (offline.c).
+ * user_name and client are '' for "any". */
+static const char schema_v2[] =
+        "CREATE TABLE tp_revocations ("
+        " seq bigserial PRIMARY KEY,"
+        " user_name text NOT NULL,"
+        " client text NOT NULL,"
+        " issued bigint NOT NULL);"
+        "CREATE INDEX tp_revocations_user ON tp_revocations (user_name, issued);"
+        "UPDATE tp_meta SET value = '2' WHERE key = 'schema_version';";
+
 struct tp_store_impl {
         struct tp_store pub; /* what callers hold (store.h) */
         PGconn *conn;         /* NULL while offline between attempts */
@@ -593,7 +605,11 @@ static int apply_schema(struct tp_store_impl *s)
                 }
         } else if ((r = run_plain(s, schema_v1)) < 0) {
                 goto fail;
+        } else {
+                version = 1;
         }
+        if (version < 2 && (r = run_plain(s, schema_v2)) < 0)
+                goto fail;
         if ((r = run_plain(s, "COMMIT")) < 0)
                 goto fail;
         PQclear(res);
@@ -1607,6 +1623,33 @@ out:
         return r;
 }
 
+static int pg_record_revocation(struct tp_store_impl *s, const char *user, const char *client, int64_t issued)
+{
+        char at[INT_TEXT];
+        const char *v[] = { user ? user : "", client ? client : "", int_text(at, issued) };
+
+        return pg_run(s, "INSERT INTO tp_revocations (user_name, client, issued) VALUES ($1, $2, $3)", 3, v, NULL);
+}
+
+static int pg_revoked_since(struct tp_store_impl *s, const char *user, const char *client, int64_t created,
+                            int64_t *ret_issued)
+{
+        char at[INT_TEXT];
+        const char *v[] = { user, client, int_text(at, created) };
+        PGresult *res;
+        int64_t issued = 0;
+        int r;
+
+        if ((r = pg_run(s, "SELECT min(issued) FROM tp_revocations WHERE user_name IN ($1, '') "
+                           "AND client IN ($2, '') AND issued >= $3", 3, v, &res)) < 0)
+                return r;
+        if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+                r = get_int(s, res, 0, 0, 0, INT64_MAX, &issued) < 0 ? -EIO : 1;
+        PQclear(res);
+        *ret_issued = issued;
+        return r;
+}
+
 static const struct tp_store_ops pg_ops = {
         .close = pg_close,
         .errmsg = pg_errmsg,
@@ -1643,6 +1686,8 @@ static const struct tp_store_ops pg_ops = {
         .wait_fd = pg_wait_fd,
         .wakeups = pg_wakeups,
         .offline_since = pg_offline_since,
+        .record_revocation = pg_record_revocation,
+        .revoked_since = pg_revoked_since,
         .fleet_status = pg_fleet_status,
         .hosts_page = pg_hosts_page,
         .publish_host = pg_publish_host,

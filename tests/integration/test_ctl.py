@@ -111,10 +111,12 @@ def test_status_table_and_json(env):
                          "active_sessions": int, "client_types": int, "config_state": str,
                          "config_source": str, "config_errors": list,
                          "audit_sink": str, "audit_queued": int, "audit_lost": int, "audit_suppressed": int,
-                         "store": str, "store_connected": bool, "host_id": str, "hosts": int},
+                         "store": str, "store_connected": bool, "host_id": str, "hosts": int,
+                         "store_offline_since": int, "store_error": str, "unsynced_sessions": int},
                     "status --json")
         eq((st["audit_sink"], st["audit_queued"], st["audit_lost"]), ("standard error", 0, 0), "audit trail")
-        eq((st["store"], st["store_connected"], st["host_id"], st["hosts"]), ("sqlite", True, "", 1),
+        eq((st["store"], st["store_connected"], st["host_id"], st["hosts"], st["store_offline_since"],
+            st["store_error"], st["unsynced_sessions"]), ("sqlite", True, "", 1, 0, "", 0),
            "the store of one host")
         check(re.search(r"^store:\s+sqlite \(this host\)$", p0.stdout, re.M), p0.stdout)
         eq((st["config_state"], st["config_source"], st["config_errors"]), ("loaded", env.conf, []),

@@ -245,7 +245,7 @@ def test_newer_schema_is_refused_and_nothing_is_lost():
     try:
         fleet.hosts["tptest-a"].sign_in_held("tptest-desktop", USER)
         before = PG.psql("SELECT id, state FROM tp_sessions ORDER BY seq", db=fleet.db)
-        PG.psql("UPDATE tp_meta SET value = '2' WHERE key = 'schema_version'", db=fleet.db)
+        PG.psql("UPDATE tp_meta SET value = '99' WHERE key = 'schema_version'", db=fleet.db)
         fleet.hosts["tptest-b"].stop()
         env = fleet.hosts["tptest-b"]
         env.start(wait=False)
@@ -256,8 +256,31 @@ def test_newer_schema_is_refused_and_nothing_is_lost():
         log = env.log_text()
         check("newer than this tokenpolicyd" in log, f"clear error: {log[-1000:]}")
         eq(PG.psql("SELECT id, state FROM tp_sessions ORDER BY seq", db=fleet.db), before, "nothing changed")
-        eq(PG.psql("SELECT value FROM tp_meta WHERE key = 'schema_version'", db=fleet.db), [["2"]],
+        eq(PG.psql("SELECT value FROM tp_meta WHERE key = 'schema_version'", db=fleet.db), [["99"]],
            "the newer version stays")
+    finally:
+        fleet.cleanup()
+
+
+def test_version_1_database_is_migrated():
+    """A database of schema version 1 (before revocations were kept for
+    hosts offline) is brought to version 2 by the first host to start,
+    with every session as it was."""
+    fleet = Fleet()
+    try:
+        fleet.hosts["tptest-a"].sign_in_held("tptest-desktop", USER)
+        for env in fleet.hosts.values():
+            env.stop()
+        PG.psql("DROP TABLE tp_revocations; UPDATE tp_meta SET value = '1' WHERE key = 'schema_version'",
+                db=fleet.db)
+        before = PG.psql("SELECT id, state FROM tp_sessions ORDER BY seq", db=fleet.db)
+        fleet.hosts["tptest-b"].start()
+        eq(PG.psql("SELECT value FROM tp_meta WHERE key = 'schema_version'", db=fleet.db), [["2"]], "migrated")
+        eq(PG.psql("SELECT count(*) FROM tp_revocations", db=fleet.db), [["0"]], "the new table is there")
+        eq(PG.psql("SELECT id, state FROM tp_sessions ORDER BY seq", db=fleet.db), before, "sessions kept")
+        fleet.hosts["tptest-b"].ctl("revoke", "--user", USER, check_rc=0)
+        eq(PG.psql("SELECT user_name, client FROM tp_revocations", db=fleet.db), [[USER, ""]],
+           "a revocation by user is kept for hosts offline")
     finally:
         fleet.cleanup()
 
@@ -270,7 +293,7 @@ def test_two_hosts_starting_at_once_migrate_once():
             e.start(wait=False)
         for e in envs:
             e.wait_ready()
-        eq(PG.psql("SELECT value FROM tp_meta", db=db), [["1"]], "one schema version row")
+        eq(PG.psql("SELECT value FROM tp_meta", db=db), [["2"]], "one schema version row")
         eq(sorted(r[0] for r in PG.psql("SELECT id FROM tp_hosts", db=db)), sorted(HOSTS), "three hosts")
     finally:
         for e in envs:
@@ -446,6 +469,7 @@ TESTS = [
     ("bad conninfo and wrong password are clear errors", test_bad_connection_settings_are_clear_errors),
     ("a newer schema is refused, nothing lost", test_newer_schema_is_refused_and_nothing_is_lost),
     ("three hosts starting at once migrate once", test_two_hosts_starting_at_once_migrate_once),
+    ("a version 1 database is migrated to version 2", test_version_1_database_is_migrated),
     ("a failed sign-in on A keeps the oldest session on B", test_failed_signin_on_one_host_keeps_the_oldest_on_another),
 ]
 

@@ -217,9 +217,10 @@ class Link:
 
 def test_partitioned_host_applies_revocations_on_return():
     """Host B cut off while a fleet-wide revoke on A ends B's sessions: B
-    cannot know, and keeps them running; it admits a sign-in locally; once
-    it reaches the database again it ends the revoked ones and uploads
-    the new one, which the revocation (issued before it) leaves alone."""
+    cannot know, and keeps them running; it admits sign-ins locally, one
+    before the revocation and one after; once it reaches the database
+    again it ends the revoked ones, the one it admitted before the
+    revocation included, and uploads the later one, which stays."""
     link = Link()
 
     def conninfo_of(h, db):
@@ -235,6 +236,9 @@ def test_partitioned_host_applies_revocations_on_return():
         link.cut(fleet.db)
         check(wait_for(lambda: not fleet.status("tptest-b")["store_connected"]), "B knows it is cut off")
         check(fleet.status("tptest-a")["store_connected"], "A is not")
+        # Signed in on B alone before the revocation: the revocation covers it.
+        pearly, oearly = b.sign_in_held("tptest-desktop", USER)
+        early_sid = oearly["env"]["TOKENPOLICY_SESSION_ID"]
         p = fleet.hosts["tptest-a"].ctl("revoke", "--user", USER, check_rc=0)
         check("1" in p.stdout, f"A revoked B's session fleet-wide: {p.stdout}")
         eq(PG.psql(f"SELECT state, owed FROM tp_sessions WHERE id = '{old_sid}'", db=fleet.db), [["1", "t"]],
@@ -243,9 +247,13 @@ def test_partitioned_host_applies_revocations_on_return():
         check(pb.poll() is None, "B cannot know yet: its session runs")
         pnew, onew = b.sign_in_held("tptest-desktop", USER)
         new_sid = onew["env"]["TOKENPOLICY_SESSION_ID"]
-        eq(fleet.status("tptest-b")["unsynced_sessions"], 1, "admitted on B alone")
+        eq(fleet.status("tptest-b")["unsynced_sessions"], 2, "both admitted on B alone")
+        check(pearly.poll() is None, "B has not heard of the revocation: the earlier one runs")
         link.join()
         check(ended(pb), "back, B ends the session revoked meanwhile")
+        check(ended(pearly), "and the one it signed in alone before the revocation")
+        eq(PG.psql(f"SELECT state FROM tp_sessions WHERE id = '{early_sid}'", db=fleet.db), [["1"]],
+           "uploaded as revoked")
         check(wait_for(lambda: fleet.status("tptest-b")["unsynced_sessions"] == 0), "and uploads the new one")
         eq(PG.psql(f"SELECT host, state FROM tp_sessions WHERE id = '{new_sid}'", db=fleet.db),
            [["tptest-b", "0"]], "the new session is in the fleet's table, active")
