@@ -217,7 +217,8 @@ static int check_issuer(const struct tp_jwt_claims *cl, const char *issuer)
 /* What tokenpolicyd said of a token's session, for after the claims. */
 struct session_check {
         int unreachable;         /* the negative errno when no answer came, else 0 */
-        int64_t refresh_expires; /* of the active session */
+        int64_t refresh_expires; /* of the active session; 0: its state is not known */
+        char why[TP_MESSAGE_MAX]; /* the daemon's words when it could not know */
 };
 
 /* After the offline check passed, before anything is printed: ask
@@ -256,6 +257,10 @@ static int check_session(const struct ctl_context *ctx, const char *token, struc
                 goto out;
         }
         sc->refresh_expires = rep->u.verify.refresh_expires;
+        /* A fleet's daemon that cannot reach its database knows the token
+         * but not the session's state; it says so. */
+        if (sc->refresh_expires == 0)
+                snprintf(sc->why, sizeof(sc->why), "%s", rep->message);
         r = CTL_EXIT_OK;
 out:
         ctl_reply_free(rep);
@@ -428,6 +433,9 @@ int ctl_cmd_verify(struct ctl_context *ctx, int argc, char **argv)
                 fflush(stdout);
                 fprintf(stderr, "session: not checked (tokenpolicyd unreachable: %s: %s)\n",
                         ctl_socket_path(ctx), strerror(-session.unreachable));
+        } else if (!o.offline && session.refresh_expires == 0) {
+                fflush(stdout);
+                fprintf(stderr, "session: not checked (%s)\n", session.why);
         } else if (!o.offline) {
                 ctl_format_time_relative(session.refresh_expires, now, expires);
                 printf("session: active (refresh expires %s)\n", expires);

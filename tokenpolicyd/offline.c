@@ -290,15 +290,18 @@ void tp_offline_tick(struct tp_daemon *d)
         off = tp_store_offline_since(d->store, why, sizeof(why));
         if (off != 0) {
                 if (d->offline_logged != off) {
-                        tp_log(LOG_WARNING, "the fleet's database cannot be reached (%s): until it can, sign-ins follow each client type's on_store_unreachable, and the rest of the fleet learns nothing from this host",
-                               why);
+                        char since[64];
+
+                        format_since(off, since, sizeof(since));
+                        tp_log(LOG_WARNING, "the fleet's database cannot be reached since %s (%s): until it can, sign-ins follow each client type's on_store_unreachable, and the rest of the fleet learns nothing from this host; %zu session(s) signed in on this host alone wait to be uploaded",
+                               since, why, d->n_unsynced);
                         d->offline_logged = off;
                 }
                 return;
         }
         if (d->offline_logged != 0) {
-                tp_log(LOG_INFO, "the fleet's database answers again after %" PRId64 " s",
-                       (int64_t) time(NULL) - d->offline_logged);
+                tp_log(LOG_INFO, "the fleet's database answers again after %" PRId64 " s; %zu session(s) signed in on this host alone meanwhile to upload",
+                       (int64_t) time(NULL) - d->offline_logged, d->n_unsynced);
                 d->offline_logged = 0;
         }
         if (d->start_pending) {

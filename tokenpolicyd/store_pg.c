@@ -136,6 +136,10 @@ static const char schema_v2[] =
         "CREATE INDEX tp_revocations_user ON tp_revocations (user_name, issued);"
         "UPDATE tp_meta SET value = '2' WHERE key = 'schema_version';";
 
+#define PARAMS_MAX 20   /* the most parameters of one statement (the insert: 19) */
+#define QUEUE_MAX 16
+#define PREPARED_MAX 64
+
 struct tp_store_impl {
         struct tp_store pub; /* what callers hold (store.h) */
         PGconn *conn;         /* NULL while offline between attempts */
@@ -155,6 +159,23 @@ struct tp_store_impl {
         int64_t backoff_ms;
         int64_t offline_since; /* wall clock seconds; 0 while connected */
         char offline_why[256]; /* what the last failure said */
+        /* Statements of the open transaction whose results nobody waits
+         * for (BEGIN, the cap's lock, the insert), sent with the next one
+         * whose result is needed or with COMMIT: one round trip. */
+        struct queued {
+                const char *sql;   /* static text, or the cache's copy */
+                int n;
+                char *vals[PARAMS_MAX];
+        } queue[QUEUE_MAX];
+        size_t n_queued;
+        bool tx_sent;          /* the open transaction's BEGIN reached the server */
+        /* Statements prepared on this connection, named "s<id>". */
+        struct prepared {
+                char *sql;
+                unsigned id;
+        } prepared[PREPARED_MAX];
+        size_t n_prepared;
+        unsigned next_id;
 };
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -204,6 +225,29 @@ static int errno_from_sqlstate(const char *state)
 
 /* ---- the connection -------------------------------------------------------- */
 
+static void free_queue(struct tp_store_impl *s)
+{
+        for (size_t i = 0; i < s->n_queued; i++)
+                for (int k = 0; k < s->queue[i].n; k++)
+                        free(s->queue[i].vals[k]);
+        s->n_queued = 0;
+}
+
+/* Statements not sent are dropped with the transaction. */
+static void clear_queue(struct tp_store_impl *s)
+{
+        free_queue(s);
+        s->tx_sent = false;
+}
+
+/* Prepared statements live and die with their connection. */
+static void forget_prepared(struct tp_store_impl *s)
+{
+        for (size_t i = 0; i < s->n_prepared; i++)
+                free(s->prepared[i].sql);
+        s->n_prepared = 0;
+}
+
 /* Drop the connection: the store is offline from now (or still), and the
  * next attempt waits a while, longer after each failure. What the open
  * transaction did is gone with it (the server rolls it back). */
@@ -219,6 +263,8 @@ static int lose(struct tp_store_impl *s, const char *why)
         s->want_write = false;
         s->in_tx = false;
         s->deadline_ms = 0;
+        clear_queue(s);
+        forget_prepared(s);
         if (s->offline_since == 0) {
                 s->offline_since = (int64_t) time(NULL);
                 s->backoff_ms = TP_STORE_PG_RETRY_MIN_MS;
@@ -255,6 +301,31 @@ static int pg_error(struct tp_store_impl *s, const PGresult *res)
         return errno_from_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE));
 }
 
+/* The next result, waiting for it until `deadline`; *ret is NULL after
+ * each command's last. -ECONNRESET when the connection failed or
+ * the deadline passed (the store is offline then). */
+static int next_result(struct tp_store_impl *s, int64_t deadline, PGresult **ret)
+{
+        while (PQisBusy(s->conn)) {
+                struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
+                int64_t left = deadline - tp_monotonic_ms();
+                int k;
+
+                if (left <= 0) {
+                        char why[128];
+
+                        snprintf(why, sizeof why, "no answer from the database within %d ms",
+                                 TP_STORE_PG_DEADLINE_MS);
+                        return lose(s, why);
+                }
+                k = poll(&p, 1, (int) (left > INT_MAX ? INT_MAX : left));
+                if ((k > 0 || (k < 0 && errno != EINTR)) && !PQconsumeInput(s->conn))
+                        return lose(s, PQerrorMessage(s->conn));
+        }
+        *ret = PQgetResult(s->conn);
+        return 0;
+}
+
 /* Send one command (text parameters when n > 0; several statements in
  * `sql` when n is 0 and vals NULL) and wait for its results until the
  * deadline: of the open transaction, else TP_STORE_PG_DEADLINE_MS from
@@ -274,28 +345,10 @@ static PGresult *exchange(struct tp_store_impl *s, const char *sql, int n, const
                 return NULL;
         }
         for (;;) {
-                while (PQisBusy(s->conn)) {
-                        struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
-                        int64_t left = deadline - tp_monotonic_ms();
-                        int k;
-
-                        if (left <= 0) {
-                                char why[128];
-
-                                snprintf(why, sizeof why, "no answer from the database within %d ms",
-                                         TP_STORE_PG_DEADLINE_MS);
-                                PQclear(last);
-                                lose(s, why);
-                                return NULL;
-                        }
-                        k = poll(&p, 1, (int) (left > INT_MAX ? INT_MAX : left));
-                        if ((k > 0 || (k < 0 && errno != EINTR)) && !PQconsumeInput(s->conn)) {
-                                PQclear(last);
-                                lose(s, PQerrorMessage(s->conn));
-                                return NULL;
-                        }
+                if (next_result(s, deadline, &res) < 0) {
+                        PQclear(last);
+                        return NULL;
                 }
-                res = PQgetResult(s->conn);
                 if (!res)
                         break;
                 PQclear(last);
@@ -307,6 +360,115 @@ static PGresult *exchange(struct tp_store_impl *s, const char *sql, int n, const
                 return NULL;
         }
         return last;
+}
+
+
+/* The name of sql's prepared statement on this connection, or 0. */
+static unsigned prepared_id(const struct tp_store_impl *s, const char *sql)
+{
+        for (size_t i = 0; i < s->n_prepared; i++)
+                if (strcmp(s->prepared[i].sql, sql) == 0)
+                        return s->prepared[i].id;
+        return 0;
+}
+
+/* Send the queued statements, then sql (when not NULL), as one pipeline
+ * of prepared statements (each prepared on its first use on this
+ * connection), and read every result. *ret is the result of sql. Returns
+ * the error of the first statement that failed (the rest were not run),
+ * with the server's message in errmsg. */
+static int run_pipeline(struct tp_store_impl *s, const char *sql, int n, const char *const *vals, PGresult **ret)
+{
+        int64_t deadline = s->deadline_ms ? s->deadline_ms : tp_monotonic_ms() + TP_STORE_PG_DEADLINE_MS;
+        size_t total = s->n_queued + (sql ? 1 : 0), n_new = 0;
+        unsigned id[QUEUE_MAX + 1];
+        bool preparing[QUEUE_MAX + 1] = { false };
+        PGresult *res = NULL, *last = NULL;
+        int r = 0, k;
+
+        if (ret)
+                *ret = NULL;
+        if (!PQenterPipelineMode(s->conn))
+                return lose(s, PQerrorMessage(s->conn));
+        for (size_t i = 0; i < total; i++) {
+                const struct queued *q = i < s->n_queued ? &s->queue[i] : NULL;
+                const char *text = q ? q->sql : sql;
+                int nparams = q ? q->n : n;
+                const char *const *params = q ? (const char *const *) q->vals : vals;
+                char name[16];
+                int ok;
+
+                id[i] = prepared_id(s, text);
+                for (size_t j = 0; j < i && !id[i]; j++)
+                        if (preparing[j] && strcmp(j < s->n_queued ? s->queue[j].sql : sql, text) == 0)
+                                id[i] = id[j]; /* prepared earlier in this pipeline */
+                if (!id[i] && s->n_prepared + n_new < PREPARED_MAX) {
+                        id[i] = ++s->next_id; /* names are never reused on a connection */
+                        preparing[i] = true;
+                        n_new++;
+                }
+                snprintf(name, sizeof name, "s%u", id[i]);
+                if (id[i])
+                        ok = (!preparing[i] || PQsendPrepare(s->conn, name, text, nparams, NULL)) &&
+                             PQsendQueryPrepared(s->conn, name, nparams, params, NULL, NULL, 0);
+                else
+                        ok = PQsendQueryParams(s->conn, text, nparams, NULL, params, NULL, NULL, 0);
+                if (!ok)
+                        return lose(s, PQerrorMessage(s->conn));
+        }
+        if (!PQpipelineSync(s->conn) || PQflush(s->conn) != 0)
+                return lose(s, PQerrorMessage(s->conn));
+        /* Per statement: its Prepare's result when it was prepared here,
+         * then its own; each command's results end with NULL. */
+        for (size_t i = 0; i < total; i++) {
+                for (int step = preparing[i] ? 0 : 1; step < 2; step++) {
+                        ExecStatusType st;
+
+                        if ((k = next_result(s, deadline, &res)) < 0)
+                                goto lost;
+                        st = PQresultStatus(res);
+                        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && r == 0)
+                                r = st == PGRES_PIPELINE_ABORTED ? store_error(s, -EIO, "a statement failed")
+                                                                 : pg_error(s, res);
+                        if (step == 0 && st == PGRES_COMMAND_OK && s->n_prepared < PREPARED_MAX) {
+                                char *copy = strdup(i < s->n_queued ? s->queue[i].sql : sql);
+
+                                if (copy)
+                                        s->prepared[s->n_prepared++] = (struct prepared){ copy, id[i] };
+                        }
+                        if (step == 1 && sql && i == total - 1) {
+                                last = res;
+                                res = NULL;
+                        }
+                        PQclear(res);
+                        if ((k = next_result(s, deadline, &res)) < 0)
+                                goto lost;
+                        PQclear(res);
+                }
+        }
+        if ((k = next_result(s, deadline, &res)) < 0)
+                goto lost;
+        if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+                PQclear(res);
+                PQclear(last);
+                return lose(s, "the database's answers did not follow the statements sent");
+        }
+        PQclear(res);
+        if (!PQexitPipelineMode(s->conn)) {
+                PQclear(last);
+                return lose(s, PQerrorMessage(s->conn));
+        }
+        if (s->in_tx && total > 0)
+                s->tx_sent = true;
+        free_queue(s);
+        if (r < 0 || !ret)
+                PQclear(last);
+        else
+                *ret = last;
+        return r;
+lost:
+        PQclear(last);
+        return k;
 }
 
 static int run_plain(struct tp_store_impl *s, const char *sql)
@@ -348,17 +510,44 @@ static int ensure_conn(struct tp_store_impl *s)
 }
 
 /* Run one statement with text parameters; *ret (when asked for) holds the
- * result, to PQclear(). */
+ * result, to PQclear(). Without ret, inside a transaction, the statement
+ * is queued (its parameters copied; sql must be static text) and its
+ * error, if any, is returned by the call that sends it. */
 static int pg_run(struct tp_store_impl *s, const char *sql, int n, const char *const *vals, PGresult **ret)
 {
-        PGresult *res;
+        PGresult *res = NULL;
         ExecStatusType st;
         int r;
 
+        if (ret)
+                *ret = NULL;
         if ((r = ensure_conn(s)) < 0)
                 return r;
-        if (!(res = exchange(s, sql, n, vals ? vals : (const char *const[]){ NULL })))
-                return pg_error(s, NULL);
+        if (n > PARAMS_MAX)
+                return store_error(s, -EINVAL, "too many parameters");
+        /* In a transaction, a statement whose result nobody reads waits
+         * to go with the next one that is read, or with COMMIT. */
+        if (!ret && s->in_tx) {
+                struct queued *q;
+
+                if (s->n_queued == QUEUE_MAX && (r = run_pipeline(s, NULL, 0, NULL, NULL)) < 0)
+                        return r;
+                q = &s->queue[s->n_queued];
+                q->sql = sql;
+                q->n = 0;
+                for (int k = 0; k < n; k++, q->n++)
+                        if (vals[k] && !(q->vals[k] = strdup(vals[k]))) {
+                                for (int j = 0; j < k; j++)
+                                        free(q->vals[j]);
+                                return store_error(s, -ENOMEM, "out of memory");
+                        } else if (!vals[k]) {
+                                q->vals[k] = NULL;
+                        }
+                s->n_queued++;
+                return 0;
+        }
+        if ((r = run_pipeline(s, sql, n, vals ? vals : (const char *const[]){ NULL }, &res)) < 0)
+                return r;
         st = PQresultStatus(res);
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
                 r = pg_error(s, res);
@@ -799,13 +988,16 @@ static int pg_begin(struct tp_store_impl *s)
 
         if (s->in_tx)
                 return store_error(s, -EALREADY, "a transaction is already open");
-        s->deadline_ms = tp_monotonic_ms() + TP_STORE_PG_DEADLINE_MS;
-        if ((r = pg_run(s, "BEGIN", 0, NULL, NULL)) < 0) {
-                s->deadline_ms = 0;
+        if ((r = ensure_conn(s)) < 0)
                 return r;
-        }
+        s->deadline_ms = tp_monotonic_ms() + TP_STORE_PG_DEADLINE_MS;
         s->in_tx = true;
-        return 0;
+        /* Sent with the transaction's first statement that is read. */
+        if ((r = pg_run(s, "BEGIN", 0, NULL, NULL)) < 0) {
+                s->in_tx = false;
+                s->deadline_ms = 0;
+        }
+        return r;
 }
 
 /* COMMIT returns once the server has made the changes durable (its
@@ -817,36 +1009,50 @@ static int pg_commit(struct tp_store_impl *s)
 
         if (!s->in_tx)
                 return store_error(s, -EINVAL, "no transaction is open");
-        if ((r = ensure_conn(s)) < 0)
+        /* With the statements still queued, in one round trip. A deadline
+         * missed here leaves the outcome unknown to us: the request fails,
+         * and the session, if it was written, is a ghost whose leader
+         * never learnt of it (reaped as any other). */
+        if ((r = pg_run(s, "COMMIT", 0, NULL, &res)) < 0)
                 return r;
-        /* A deadline missed here leaves the outcome unknown to us: the
-         * request fails, and the session, if it was written, is a ghost
-         * whose leader never learnt of it (reaped as any other). */
-        if (!(res = exchange(s, "COMMIT", 0, (const char *const[]){ NULL })))
-                return pg_error(s, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                r = pg_error(s, res);
-                PQclear(res);
-                return r;
-        }
         /* A transaction that failed earlier ends in ROLLBACK, reported as
          * a successful command: it must not be taken for a commit. */
         r = strcmp(PQcmdStatus(res), "COMMIT") == 0 ? 0
                 : store_error(s, -EIO, "the transaction was rolled back after an error");
         PQclear(res);
         s->in_tx = false;
+        s->tx_sent = false;
         s->deadline_ms = 0;
         if (r == 0)
                 s->request_changed = true;
         return r;
 }
 
+/* A sign-out need not be durable (store.h): PostgreSQL may acknowledge
+ * it before its WAL is flushed. A crash of the database server can lose
+ * the last of them; their sessions come back as active with their
+ * leaders gone, and ghost checks close them. */
+static int pg_commit_unsynced(struct tp_store_impl *s)
+{
+        int r;
+
+        if (!s->in_tx)
+                return store_error(s, -EINVAL, "no transaction is open");
+        if ((r = pg_run(s, "SET LOCAL synchronous_commit TO off", 0, NULL, NULL)) < 0)
+                return r;
+        return pg_commit(s);
+}
+
 static void pg_rollback(struct tp_store_impl *s)
 {
+        bool sent;
+
         if (!s || !s->in_tx)
                 return;
         s->in_tx = false;
-        if (s->conn && !s->connecting && PQstatus(s->conn) == CONNECTION_OK &&
+        sent = s->tx_sent;
+        clear_queue(s); /* not sent: nothing to undo on the server */
+        if (sent && s->conn && !s->connecting && PQstatus(s->conn) == CONNECTION_OK &&
             PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
                 /* A deadline of its own: the transaction's may have passed. */
                 s->deadline_ms = 0;
@@ -1655,7 +1861,7 @@ static const struct tp_store_ops pg_ops = {
         .errmsg = pg_errmsg,
         .begin = pg_begin,
         .commit = pg_commit,
-        .commit_unsynced = pg_commit,
+        .commit_unsynced = pg_commit_unsynced,
         .rollback = pg_rollback,
         .batch_start = pg_batch_start,
         .batch_pending = pg_batch_pending,

@@ -115,6 +115,12 @@ def outage(fleet, away, back, per_host=4):
     # Requests that need no database are answered meanwhile.
     p = fleet.hosts["tptest-b"].ctl("policy", check_rc=0)
     check("desktop" in p.stdout, "policy answered while offline")
+    a = fleet.hosts["tptest-a"]
+    p = a.ctl("verify", first["env"]["TOKENPOLICY_ACCESS_TOKEN"], "--state-dir", a.state)
+    eq(p.returncode, 0, f"a token verifies on its own while offline: {p.stdout} {p.stderr}")
+    check(p.stdout.startswith("valid") and "session: not checked" in p.stderr and "unreachable since" in p.stderr,
+          f"and says the session's state is not known: {p.stdout} {p.stderr}")
+
     # Listings say why they cannot answer.
     p = fleet.hosts["tptest-b"].ctl("sessions")
     check(p.returncode != 0 and "unreachable since" in p.stderr, f"sessions says why: {p.stderr}")
