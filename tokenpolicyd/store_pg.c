@@ -168,7 +168,6 @@ struct tp_store_impl {
                 char *vals[PARAMS_MAX];
         } queue[QUEUE_MAX];
         size_t n_queued;
-        bool tx_sent;          /* the open transaction's BEGIN reached the server */
         /* Statements prepared on this connection, named "s<id>". */
         struct prepared {
                 char *sql;
@@ -233,13 +232,6 @@ static void free_queue(struct tp_store_impl *s)
         s->n_queued = 0;
 }
 
-/* Statements not sent are dropped with the transaction. */
-static void clear_queue(struct tp_store_impl *s)
-{
-        free_queue(s);
-        s->tx_sent = false;
-}
-
 /* Prepared statements live and die with their connection. */
 static void forget_prepared(struct tp_store_impl *s)
 {
@@ -263,7 +255,7 @@ static int lose(struct tp_store_impl *s, const char *why)
         s->want_write = false;
         s->in_tx = false;
         s->deadline_ms = 0;
-        clear_queue(s);
+        free_queue(s);
         forget_prepared(s);
         if (s->offline_since == 0) {
                 s->offline_since = (int64_t) time(NULL);
@@ -458,8 +450,6 @@ static int run_pipeline(struct tp_store_impl *s, const char *sql, int n, const c
                 PQclear(last);
                 return lose(s, PQerrorMessage(s->conn));
         }
-        if (s->in_tx && total > 0)
-                s->tx_sent = true;
         free_queue(s);
         if (r < 0 || !ret)
                 PQclear(last);
@@ -834,6 +824,8 @@ static void pg_close(struct tp_store_impl *s)
         if (!s)
                 return;
         PQfinish(s->conn); /* an open transaction is rolled back by the server */
+        free_queue(s);
+        forget_prepared(s);
         free(s->conninfo);
         free(s);
 }
@@ -1021,7 +1013,6 @@ static int pg_commit(struct tp_store_impl *s)
                 : store_error(s, -EIO, "the transaction was rolled back after an error");
         PQclear(res);
         s->in_tx = false;
-        s->tx_sent = false;
         s->deadline_ms = 0;
         if (r == 0)
                 s->request_changed = true;
@@ -1045,14 +1036,13 @@ static int pg_commit_unsynced(struct tp_store_impl *s)
 
 static void pg_rollback(struct tp_store_impl *s)
 {
-        bool sent;
-
         if (!s || !s->in_tx)
                 return;
         s->in_tx = false;
-        sent = s->tx_sent;
-        clear_queue(s); /* not sent: nothing to undo on the server */
-        if (sent && s->conn && !s->connecting && PQstatus(s->conn) == CONNECTION_OK &&
+        free_queue(s); /* not sent: nothing to undo on the server */
+        /* The server's own word on whether a transaction is open: a BEGIN
+         * still queued opened none. */
+        if (s->conn && !s->connecting && PQstatus(s->conn) == CONNECTION_OK &&
             PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
                 /* A deadline of its own: the transaction's may have passed. */
                 s->deadline_ms = 0;
