@@ -191,9 +191,16 @@ static void set_errmsg(struct tp_store_impl *s, const char *msg)
         size_t n;
 
         snprintf(s->errmsg, sizeof s->errmsg, "%s", msg && *msg ? msg : "unknown PostgreSQL error");
-        for (char *p = s->errmsg; *p; p++)
-                if (*p == '\n' || *p == '\t')
-                        *p = ' ';
+        /* Line breaks and the indentation after them become one space. */
+        char *w = s->errmsg;
+        for (const char *p = s->errmsg; *p; p++) {
+                char c = *p == '\n' || *p == '\t' ? ' ' : *p;
+
+                if (c == ' ' && w > s->errmsg && w[-1] == ' ')
+                        continue;
+                *w++ = c;
+        }
+        *w = '\0';
         n = strlen(s->errmsg);
         while (n > 0 && s->errmsg[n - 1] == ' ')
                 s->errmsg[--n] = '\0';
