@@ -40,6 +40,7 @@ struct tp_daemon {
         size_t n_unsynced;
         int64_t offline_logged;         /* the outage said in the log, 0: none */
         bool start_pending;             /* started offline: boot pass and schedule wait */
+        int64_t upload_due_ms;          /* unsynced sessions: the next upload, not before */
         struct tp_signer *signer;
         struct tp_enforcer *enforcer;
         struct tp_expiry_heap expiry;  /* refresh expiries of active sessions */

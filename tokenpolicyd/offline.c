@@ -14,12 +14,14 @@
 
 #include "boot.h"
 #include "conffile.h"
+#include "io.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "reply.h"
 #include "store_sqlite.h"
 
 #define UPLOAD_PAGE 64
+#define UPLOAD_RETRY_MS 5000
 
 static void unsynced_path(const struct tp_daemon *d, const char *suffix, char *out, size_t size)
 {
@@ -233,8 +235,9 @@ fail:
 
 /* Every unsynced session, in creation order, then the file is removed.
  * Stops at the first failure (offline again, say): the rest waits for the
- * next return, and what was written is found written then. */
-static void upload(struct tp_daemon *d)
+ * next attempt, and what was written is found written then. false when
+ * it stopped. */
+static bool upload(struct tp_daemon *d)
 {
         struct tp_store_filter all = { .all = true };
         struct tp_store_list_pos after, next;
@@ -252,14 +255,14 @@ static void upload(struct tp_daemon *d)
                 if (r < 0) {
                         tp_log_errno(r, "Failed to read the sessions signed in while the fleet's database was unreachable (%s)",
                                      tp_store_errmsg(d->unsynced));
-                        return;
+                        return false;
                 }
                 for (size_t i = 0; i < n; i++) {
                         if ((r = upload_one(d, &rows[i], &evicted)) < 0) {
-                                tp_log_errno(r, "Failed to upload session %s to the fleet's database (%s); trying again when it answers",
-                                             rows[i].id, tp_store_errmsg(d->store));
+                                tp_log_errno(r, "Failed to upload session %s to the fleet's database (%s); trying again in %d s",
+                                             rows[i].id, tp_store_errmsg(d->store), UPLOAD_RETRY_MS / 1000);
                                 free(rows);
-                                return;
+                                return false;
                         }
                         uploaded += (size_t) r;
                 }
@@ -278,6 +281,7 @@ remove:
                 if (unlink(path) < 0 && errno != ENOENT)
                         tp_log_errno(-errno, "Failed to remove %s", path);
         }
+        return true;
 }
 
 void tp_offline_tick(struct tp_daemon *d)
@@ -312,6 +316,9 @@ void tp_offline_tick(struct tp_daemon *d)
                         d->start_pending = true;
                 tp_conffile_publish(d);
         }
-        if (d->unsynced || d->n_unsynced > 0)
-                upload(d);
+        /* At once when it is back; after a failure (the database gone
+         * again, or refusing a row), not before UPLOAD_RETRY_MS. */
+        if ((d->unsynced || d->n_unsynced > 0) && tp_monotonic_ms() >= d->upload_due_ms &&
+            !upload(d))
+                d->upload_due_ms = tp_monotonic_ms() + UPLOAD_RETRY_MS;
 }

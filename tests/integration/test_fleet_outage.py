@@ -198,6 +198,37 @@ def test_started_while_unreachable():
         env.cleanup()
 
 
+def test_refused_upload_is_retried_quietly():
+    """The database back but refusing the upload (the role lost INSERT):
+    the host says so once, tries again every few seconds rather than on
+    every turn of its loop, keeps the session, and uploads it once the
+    database takes it."""
+    db = PG.new_database()
+    env = Env(outage_conf(PG.conninfo(db), "tptest-a"))
+    try:
+        env.start()
+        PG.psql(f"REVOKE INSERT ON tp_sessions FROM {pglib.ROLE}", db=db)
+        PG.stop_server()
+        _, o = env.sign_in_held("tptest-desktop", USER)
+        sid = o["env"]["TOKENPOLICY_SESSION_ID"]
+        PG.start_server()
+        status = lambda: json.loads(env.ctl("status", "--json", check_rc=0).stdout)  # noqa: E731
+        check(wait_for(lambda: status()["store_connected"], timeout=20), "reconnected")
+        time.sleep(3)
+        failed = [line for line in env.log_text().splitlines() if "Failed to upload session" in line]
+        eq(len(failed), 1, f"one failure said in 3 s, not one per turn: {failed}")
+        check("permission denied" in failed[0], f"the database's reason: {failed[0]}")
+        eq(status()["unsynced_sessions"], 1, "the session is kept")
+        PG.psql(f"GRANT INSERT ON tp_sessions TO {pglib.ROLE}", db=db)
+        check(wait_for(lambda: status()["unsynced_sessions"] == 0, timeout=20), "uploaded once allowed")
+        eq(PG.psql(f"SELECT host, state FROM tp_sessions WHERE id = '{sid}'", db=db), [["tptest-a", "0"]],
+           "in the fleet's table")
+    finally:
+        if not os.path.exists(os.path.join(PG.data, "postmaster.pid")):
+            PG.start_server()
+        env.cleanup()
+
+
 class Link:
     """Host B's own way to the server: a directory whose socket is a
     symbolic link to the server's. Cut, it refuses B's connections (and
@@ -277,6 +308,7 @@ TESTS = [
     ("database frozen (SIGSTOP): answers within the deadline, then the same", test_database_frozen),
     ("a host started while the database is away joins when it returns", test_started_while_unreachable),
     ("a partitioned host applies on return what was revoked meanwhile", test_partitioned_host_applies_revocations_on_return),
+    ("an upload the database refuses is retried every few seconds, then done", test_refused_upload_is_retried_quietly),
 ]
 
 if __name__ == "__main__":
