@@ -145,6 +145,10 @@ def test_default_pid_file_only_for_the_default_socket_bound_by_the_daemon():
         root = f"/proc/{env.proc.pid}/root"
         check(wait_for(lambda: answers(root + DEFAULT_SOCKET) or env.proc.poll() is not None, timeout=20),
               f"daemon on the default socket: {env.log_text()}")
+        # The socket accepts from listen() on; the PID file is written
+        # just after it, before the first request is served.
+        check(wait_for(lambda: os.path.exists(root + DEFAULT_PID_FILE) or env.proc.poll() is not None, timeout=20),
+              f"the default PID file appears: {env.log_text()}")
         eq(read(root + DEFAULT_PID_FILE), f"{env.proc.pid}\n", "the default PID file names the daemon")
         p = subprocess.run([CTL, "--socket", root + DEFAULT_SOCKET, "status"], capture_output=True, text=True,
                            timeout=60)
