@@ -126,3 +126,17 @@ class Postgres:
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_suite(tests, users, module):
+    """The main of a fleet test program: skip without PostgreSQL or root,
+    else run `tests` with a private server in module.PG, stopped after."""
+    from tplib import run_with_users
+    if not available():
+        print("1..0 # SKIP fleet tests need root and PostgreSQL 15 (apt-get install postgresql-15)")
+        return 0
+    module.PG = Postgres()
+    try:
+        return run_with_users(tests, users, lock_name="users-fleet")
+    finally:
+        module.PG.stop()

@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import pglib  # noqa: E402
-from tplib import Env, check, config_text, eq, run_with_users, wait_for, TestFailure  # noqa: E402
+from tplib import Env, check, config_text, eq, wait_for, TestFailure  # noqa: E402
 
 USER = "tptestoutage"
 CAP = 10
@@ -312,12 +312,4 @@ TESTS = [
 ]
 
 if __name__ == "__main__":
-    if not pglib.available():
-        print("1..0 # SKIP fleet tests need root and PostgreSQL 15 (apt-get install postgresql-15)")
-        sys.exit(0)
-    PG = pglib.Postgres()
-    try:
-        rc = run_with_users(TESTS, [USER], lock_name="users-fleet")
-    finally:
-        PG.stop()
-    sys.exit(rc)
+    sys.exit(pglib.run_suite(TESTS, [USER], sys.modules[__name__]))
