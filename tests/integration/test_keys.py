@@ -272,14 +272,14 @@ def test_revoke_key_stops_a_leaked_key(env):
 
     # Only root; a malformed or unknown kid changes nothing.
     before = state_files(env)
-    p = env.ctl("revoke-key", k1, user=ALICE)
+    p = env.ctl("revoke-key", "--", k1, user=ALICE)
     eq(p.returncode, 1, f"as a user: {p.stdout} {p.stderr}")
     check("Only root may revoke a signing key." in p.stderr, p.stderr)
     p = env.ctl("revoke-key", "../signing-key")
     eq(p.returncode, 2, "not a key id")
     check("is not a key id" in p.stderr, p.stderr)
     eq(env.ctl("revoke-key").returncode, 2, "no KID")
-    eq(env.ctl("revoke-key", k1, k2).returncode, 2, "two KIDs")
+    eq(env.ctl("revoke-key", "--", k1, k2).returncode, 2, "two KIDs")
     p = env.ctl("revoke-key", "A" * 43)
     eq(p.returncode, 1, "unknown kid")
     check("No signing key " + "A" * 43 in p.stderr, p.stderr)
@@ -298,7 +298,7 @@ def test_revoke_key_stops_a_leaked_key(env):
         eq(verify_jwks(env, tok).returncode, 1, "independent verifier with the JWKS")
     p = verify(env, forged1, "--state-dir", env.state)
     eq(p.returncode, 1, "daemon check")
-    eq(env.ctl("revoke-key", k1).returncode, 1, "revoked already")
+    eq(env.ctl("revoke-key", "--", k1).returncode, 1, "revoked already")
 
     # For good: a restart does not bring it back.
     env.restart()
@@ -311,7 +311,7 @@ def test_revoke_key_stops_a_leaked_key(env):
     tok2 = token_of(env.sign_in("tptest-desktop", ALICE))
     eq(kid_of(tok2), k2, "signed with K2")
     key_before = read_bytes(os.path.join(env.state, "signing-key.pem"))
-    p = env.ctl("revoke-key", k2, check_rc=0)
+    p = env.ctl("revoke-key", "--", k2, check_rc=0)
     m = re.fullmatch(rf"Signing key {re.escape(k2)} revoked\. It was the current key: new key "
                      r"([A-Za-z0-9_-]{43}) signs from now on\.\n", p.stdout)
     check(m, f"output: {p.stdout!r}")
