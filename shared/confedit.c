@@ -16,6 +16,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -673,6 +674,33 @@ static size_t rest_of_line(const char *t, size_t len, size_t pos)
         return pos;
 }
 
+/* Where a new line may follow a setting that ends at pos: the end of
+ * its line when only blanks and comments that close on that line follow
+ * it, or SIZE_MAX when something else does (the group's closing brace, a
+ * block comment that runs on to later lines): then the new setting goes
+ * on the same line. */
+static size_t line_after(const char *t, size_t len, size_t pos)
+{
+        while (pos < len && t[pos] != '\n') {
+                if (t[pos] == ' ' || t[pos] == '\t' || t[pos] == '\r') {
+                        pos++;
+                } else if (t[pos] == '#' || (t[pos] == '/' && pos + 1 < len && t[pos + 1] == '/')) {
+                        return rest_of_line(t, len, pos);
+                } else if (t[pos] == '/' && pos + 1 < len && t[pos + 1] == '*') {
+                        const char *nl = memchr(t + pos, '\n', len - pos);
+                        size_t limit = nl ? (size_t) (nl - t) : len;
+                        const char *close = memmem(t + pos + 2, limit - pos - 2, "*/", 2);
+
+                        if (!close)
+                                return SIZE_MAX;
+                        pos = (size_t) (close - t) + 2;
+                } else {
+                        return SIZE_MAX;
+                }
+        }
+        return pos;
+}
+
 static int splice_text(const char *t, size_t len, size_t from, size_t to, const char *insert,
                   char **ret_text, size_t *ret_len)
 {
@@ -727,7 +755,18 @@ int tp_confedit_set(const char *text, size_t len, const char *key, const char *l
                 return r;
         n = walk(text, &root, &k, &depth);
         if (depth == k.n) {
-                r = splice_text(text, len, n->value, n->value_end, literal, ret_text, ret_len);
+                /* The old value may run straight into what follows it
+                 * (`a = "x"b = 1;` is valid): a blank keeps the new one
+                 * from joining it. */
+                bool apart = n->value_end < len && !strchr(" \t\r\n;,", text[n->value_end]);
+
+                if (apart && asprintf(&insert, "%s ", literal) < 0) {
+                        insert = NULL;
+                        r = -ENOMEM;
+                        goto out;
+                }
+                r = splice_text(text, len, n->value, n->value_end, apart ? insert : literal,
+                                ret_text, ret_len);
                 goto out;
         }
         if (n->kind != NODE_GROUP) {
@@ -754,12 +793,10 @@ int tp_confedit_set(const char *text, size_t len, const char *key, const char *l
                 /* After the group's last setting, indented as it is. */
                 const struct node *last = &n->children[n->n_children - 1];
                 size_t ls = line_start(text, last->start);
-                size_t at = rest_of_line(text, len, last->end);
-                size_t close = n->value_end - 1;
-
+                size_t at = line_after(text, len, last->end);
                 int w;
 
-                if (at > close) /* the group closes on its last setting's line */
+                if (at == SIZE_MAX) /* say, the group closes on that line */
                         w = asprintf(&insert, " %s", setting), at = last->end;
                 else
                         w = asprintf(&insert, "\n%.*s%s", (int) indent_len(text, len, ls),

@@ -266,6 +266,22 @@ static void test_set_new(void **state)
         assert_string_equal(got, want);
         free(got);
         free(want);
+        /* A comment after the last setting that runs on to later lines
+         * is not cut: the new setting goes before it, on that line. */
+        got = edit_set("g = {\n  a = 1; /* one\n  two */\n};\n", "g.b", "2");
+        assert_string_equal(got, "g = {\n  a = 1; b = 2; /* one\n  two */\n};\n");
+        free(got);
+        got = edit_set("g = {\n  a = 1; /* one */ # two\n};\n", "g.b", "2");
+        assert_string_equal(got, "g = {\n  a = 1; /* one */ # two\n  b = 2;\n};\n");
+        free(got);
+        /* A value that runs straight into the next setting stays apart
+         * from it when replaced by one that would join it. */
+        got = edit_set("a = \"x\"b = 1;\n", "a", "5");
+        assert_string_equal(got, "a = 5 b = 1;\n");
+        free(got);
+        got = edit_set("a = {x = 1;}b = 1;\n", "a", "5");
+        assert_string_equal(got, "a = 5 b = 1;\n");
+        free(got);
         got = edit_set("version = 1;", "a", "1");
         assert_string_equal(got, "version = 1;\na = 1;\n");
         free(got);
