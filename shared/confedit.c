@@ -972,40 +972,65 @@ static int write_all(int fd, const char *text, size_t len)
         return 0;
 }
 
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
 /* After swapping our text in, the file swapped out (now at tmp) was not
  * the one the edit was made from: put it back. Someone may save again
- * between the two swaps (their rename replaces our text at real), and then
- * the swap brings their newer file to tmp: swap once more so that theirs
- * stays. 0 when the file at real is theirs again and tmp holds our text or
- * the file first swapped out, so may be deleted; a negative errno when tmp
- * must stay beside it, never deleted unseen. */
-static int put_back(const char *tmp, const char *real, const char *ours, size_t ours_len)
+ * between two swaps (their rename replaces the file at real), and then a
+ * swap brings their newer file to tmp: it is swapped in once more, until a
+ * swap brings back to tmp the very file the one before put at real (or our
+ * own text): then nobody saved in between, real holds the newest of
+ * theirs, and tmp an older file of theirs that their save replaced, or our
+ * text. Files are told apart by identity, each held open meanwhile so that
+ * its inode cannot be reused; contents could repeat. 0 when tmp may be
+ * deleted; a negative errno when it must stay beside the file. */
+static int put_back(const char *tmp, const char *real, int ours_fd)
 {
-        char *first = NULL;
-        size_t first_len = 0;
-        int r, attempt;
+        struct stat expected, got;
+        int held = -1, r, attempt;
 
-        if (tp_confedit_read(tmp, &first, &first_len) < 0)
-                first = NULL; /* unreadable: only our own text is deleted */
-        for (attempt = 0; attempt < 8; attempt++) {
-                if (renameat2(AT_FDCWD, tmp, AT_FDCWD, real, RENAME_EXCHANGE) < 0) {
+        /* At real, our text is expected until the first swap. */
+        if (fstat(ours_fd, &expected) < 0)
+                return -errno;
+        for (attempt = 0; attempt < 64; attempt++) {
+                int next = open(tmp, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                struct stat moving;
+
+                if (next < 0 || fstat(next, &moving) < 0) {
                         r = -errno;
+                        if (next >= 0)
+                                close(next);
                         goto out;
                 }
-                /* tmp holds what was at real a moment ago: our text, unless
-                 * someone saved over it; after a second swap, the file
-                 * first swapped out, unless someone saved again. */
-                if (file_holds(tmp, ours, ours_len, &r) ||
-                    (r >= 0 && attempt > 0 && first && file_holds(tmp, first, first_len, &r))) {
+                if (renameat2(AT_FDCWD, tmp, AT_FDCWD, real, RENAME_EXCHANGE) < 0) {
+                        r = -errno;
+                        close(next);
+                        goto out;
+                }
+                if (stat(tmp, &got) < 0) {
+                        r = -errno;
+                        close(next);
+                        goto out;
+                }
+                if (same_file(&got, &expected)) {
+                        close(next);
                         r = 0;
                         goto out;
                 }
-                if (r < 0)
-                        goto out;
+                /* Saved again meanwhile: what came to tmp is newer than
+                 * what just went to real. */
+                if (held >= 0)
+                        close(held);
+                held = next;
+                expected = moving;
         }
         r = -EBUSY; /* saved again and again meanwhile: both files are kept */
 out:
-        free(first);
+        if (held >= 0)
+                close(held);
         return r;
 }
 
@@ -1050,7 +1075,7 @@ int tp_confedit_replace(const char *path, const char *expected, size_t expected_
                 /* tmp now names the file as it was: is it what we edited? */
                 swapped = true;
                 if (!file_holds(tmp, expected, expected_len, &r)) {
-                        int put = put_back(tmp, real, text, len);
+                        int put = put_back(tmp, real, fd);
 
                         if (put < 0) {
                                 r = put;

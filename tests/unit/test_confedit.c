@@ -607,6 +607,25 @@ static void test_replace_stale_while_they_save_again(void **state)
         assert_int_equal(entries(d->path), 1);
 }
 
+/* They save twice while theirs is being put back, once before each swap:
+ * the first swap brings their second file to tmp, the second their third;
+ * the third swap finds back the file the second put at real, and their
+ * newest stays. (Judged by content, the two newest would be swapped back
+ * and forth until it gave up.) */
+static void test_replace_stale_while_they_save_twice(void **state)
+{
+        struct dir *d = *state;
+
+        write_file(d->file, "a = 3;\n", 0644);
+        other_editor_saves(d->file, 2, 3);
+        assert_int_equal(tp_confedit_replace(d->file, "a = 1;\n", 7, "a = 2;\n", 7), -ESTALE);
+        save_path = NULL;
+        assert_int_equal(saves, 2);
+        assert_int_equal(renameat2_calls, 4);
+        assert_file(d->file, "a = 5;\n");
+        assert_int_equal(entries(d->path), 1);
+}
+
 /* They save before every swap: nothing seen or unseen is deleted; the
  * file swapped out last is left beside theirs and the change is refused. */
 static void test_replace_stale_while_they_keep_saving(void **state)
@@ -685,6 +704,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_lock_follows_a_replaced_file, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_replace_stale, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_replace_stale_while_they_save_again, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_replace_stale_while_they_save_twice, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_replace_stale_while_they_keep_saving, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_replace_symlink_and_errors, dir_setup,
                                                 dir_teardown),
