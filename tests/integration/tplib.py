@@ -23,6 +23,12 @@ import tempfile
 import time
 import traceback
 
+# Session leaders started here must die of SIGHUP as they would under a
+# login: a suite run under nohup (or from a service that ignores SIGHUP)
+# would otherwise hand its ignored SIGHUP to every one of them, and they
+# would outlive it until the SIGTERM that follows.
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("B", "build"))
 DAEMON = os.path.join(BUILD, "tokenpolicyd")
