@@ -920,6 +920,11 @@ int tp_confedit_read(const char *path, char **ret_text, size_t *ret_len)
         return r;
 }
 
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
 int tp_confedit_lock(const char *path)
 {
         for (int tries = 0; tries < 64; tries++) {
@@ -936,7 +941,7 @@ int tp_confedit_lock(const char *path)
                 }
                 /* The file this lock is on may have been replaced while
                  * waiting for it: then the lock guards nothing. */
-                if (stat(path, &now) == 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino)
+                if (stat(path, &now) == 0 && same_file(&now, &held))
                         return fd;
                 close(fd);
         }
@@ -970,11 +975,6 @@ static int write_all(int fd, const char *text, size_t len)
                 len -= (size_t) k;
         }
         return 0;
-}
-
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-        return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
 /* After swapping our text in, the file swapped out (now at tmp) was not

@@ -591,20 +591,29 @@ static void other_editor_saves(const char *path, int from, int to)
         save_to = to;
 }
 
+/* A stale replace while the other editor saves before swaps number 2 to
+ * last_save: refused as stale, their newest file ("a = want;") stays and
+ * nothing else is left behind. */
+static void stale_while_they_save(struct dir *d, int last_save, int want_calls, int want)
+{
+        char text[32];
+
+        write_file(d->file, "a = 3;\n", 0644);
+        other_editor_saves(d->file, 2, last_save);
+        assert_int_equal(tp_confedit_replace(d->file, "a = 1;\n", 7, "a = 2;\n", 7), -ESTALE);
+        save_path = NULL;
+        assert_int_equal(saves, last_save - 1);
+        assert_int_equal(renameat2_calls, want_calls);
+        snprintf(text, sizeof(text), "a = %d;\n", want);
+        assert_file(d->file, text);
+        assert_int_equal(entries(d->path), 1);
+}
+
 /* Stale, and the other editor saves again between the swap that found it
  * stale and the swap that puts theirs back: their newest file stays. */
 static void test_replace_stale_while_they_save_again(void **state)
 {
-        struct dir *d = *state;
-
-        write_file(d->file, "a = 3;\n", 0644);
-        other_editor_saves(d->file, 2, 2);
-        assert_int_equal(tp_confedit_replace(d->file, "a = 1;\n", 7, "a = 2;\n", 7), -ESTALE);
-        save_path = NULL;
-        assert_int_equal(saves, 1);
-        assert_int_equal(renameat2_calls, 3);
-        assert_file(d->file, "a = 4;\n");
-        assert_int_equal(entries(d->path), 1);
+        stale_while_they_save(*state, 2, 3, 4);
 }
 
 /* They save twice while theirs is being put back, once before each swap:
@@ -614,16 +623,7 @@ static void test_replace_stale_while_they_save_again(void **state)
  * and forth until it gave up.) */
 static void test_replace_stale_while_they_save_twice(void **state)
 {
-        struct dir *d = *state;
-
-        write_file(d->file, "a = 3;\n", 0644);
-        other_editor_saves(d->file, 2, 3);
-        assert_int_equal(tp_confedit_replace(d->file, "a = 1;\n", 7, "a = 2;\n", 7), -ESTALE);
-        save_path = NULL;
-        assert_int_equal(saves, 2);
-        assert_int_equal(renameat2_calls, 4);
-        assert_file(d->file, "a = 5;\n");
-        assert_int_equal(entries(d->path), 1);
+        stale_while_they_save(*state, 3, 4, 5);
 }
 
 /* They save before every swap: nothing seen or unseen is deleted; the
