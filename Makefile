@@ -133,9 +133,13 @@ $(B)/tokenpolicyctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBCONFIG) $(LIBSSL)
 
 # The module is thin: the shared codec and libpam only, exports pam_sm_* only.
+# It stays loaded after pam_end() (-z nodelete; it keeps no state of its
+# own between handles): an application that runs one PAM transaction after
+# another (a display manager, a mail server) does not map and relocate it
+# again for each.
 $(B)/pam_tokenpolicy.so: $(call obj,$(PAM_SRC) $(COMMON_SRC)) pam_tokenpolicy/pam_tokenpolicy.map
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,--version-script=pam_tokenpolicy/pam_tokenpolicy.map \
-		-Wl,-z,defs -o $@ $(filter %.o,$^) -lpam
+		-Wl,-z,defs -Wl,-z,nodelete -o $@ $(filter %.o,$^) -lpam
 
 # Unit tests: one per module, linked with just what they test.
 $(B)/tests/test_wire: $(call obj,tests/unit/test_wire.c $(COMMON_SRC))

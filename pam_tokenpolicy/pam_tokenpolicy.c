@@ -321,27 +321,36 @@ static bool link_usable(const struct link *l)
         return l->fd >= 0 && l->pid == getpid();
 }
 
-static int link_call(struct link *l, const struct tp_request *req, struct tp_reply *rep, char *why,
-                     size_t why_size)
+/* Connect now unless this process's connection is usable, waiting at
+ * most timeout_ms for room in the daemon's queue (0: not at all). */
+static int link_connect(struct link *l, int timeout_ms, char *why, size_t why_size)
 {
-        int64_t deadline_ms = tp_monotonic_ms() + l->timeout_ms;
+        int r;
+
+        if (link_usable(l))
+                return 0;
+        link_disconnect(l);
+        if ((r = tp_io_connect_trusted(l->socket, timeout_ms, l->trust_uid, &l->fd, why, why_size)) < 0) {
+                l->fd = -1;
+                return r;
+        }
+        l->pid = getpid();
+        return 0;
+}
+
+static int link_call_by(struct link *l, int64_t deadline_ms, const struct tp_request *req,
+                        struct tp_reply *rep, char *why, size_t why_size)
+{
         int r = -ECONNRESET;
 
         for (int attempt = 0; attempt < 2; attempt++) {
                 bool reused = link_usable(l);
                 int64_t left = deadline_ms - tp_monotonic_ms();
 
-                if (!reused) {
-                        link_disconnect(l);
-                        if (left <= 0)
-                                return -ETIMEDOUT;
-                        if ((r = tp_io_connect_trusted(l->socket, (int)left, l->trust_uid, &l->fd, why,
-                                                       why_size)) < 0) {
-                                l->fd = -1;
-                                return r;
-                        }
-                        l->pid = getpid();
-                }
+                if (!reused && left <= 0)
+                        return -ETIMEDOUT;
+                if ((r = link_connect(l, (int)left, why, why_size)) < 0)
+                        return r;
                 if ((r = tp_io_transact(l->fd, deadline_ms, req, rep)) == 0)
                         return 0;
                 link_disconnect(l);
@@ -349,6 +358,12 @@ static int link_call(struct link *l, const struct tp_request *req, struct tp_rep
                         return r;
         }
         return r;
+}
+
+static int link_call(struct link *l, const struct tp_request *req, struct tp_reply *rep, char *why,
+                     size_t why_size)
+{
+        return link_call_by(l, tp_monotonic_ms() + l->timeout_ms, req, rep, why, why_size);
 }
 
 /* Root (any name with uid 0) is never refused by this module unless
@@ -376,26 +391,40 @@ static bool exempt_user(pam_handle_t *pamh, const struct options *o, const char 
         return exempt;
 }
 
-/* Ask the daemon. Returns 0 with *rep filled, or a negative errno when the
- * daemon could not be reached or answered garbage (already logged). */
-static int ask(pam_handle_t *pamh, const struct options *o, const struct tp_request *req,
-               struct tp_reply *rep)
+static void report_unanswered(pam_handle_t *pamh, const struct options *o, uint8_t type, int r,
+                              const char *why)
+{
+        if (r == -EPERM && why[0])
+                pam_syslog(pamh, LOG_ERR, "not trusting tokenpolicyd at %s for the %s request: %s",
+                           o->socket, tp_msg_type_name(type), why);
+        else
+                pam_syslog(pamh, LOG_ERR, "no answer from tokenpolicyd at %s to the %s request: %s",
+                           o->socket, tp_msg_type_name(type),
+                           r == -ETIMEDOUT ? "no answer within timeout" : strerror(-r));
+}
+
+/* Ask the daemon, within timeout= from deadline_ms's start. Returns 0
+ * with *rep filled, or a negative errno when the daemon could not be
+ * reached or answered garbage (already logged). */
+static int ask_by(pam_handle_t *pamh, const struct options *o, int64_t deadline_ms,
+                  const struct tp_request *req, struct tp_reply *rep)
 {
         char why[256] = "";
         struct link *l = get_link(pamh, o);
-        int r = l ? link_call(l, req, rep, why, sizeof(why)) : -ENOMEM;
+        int r = l ? link_call_by(l, deadline_ms, req, rep, why, sizeof(why)) : -ENOMEM;
 
-        if (r == -EPERM && why[0])
-                pam_syslog(pamh, LOG_ERR, "not trusting tokenpolicyd at %s for the %s request: %s",
-                           o->socket, tp_msg_type_name(req->type), why);
-        else if (r < 0)
-                pam_syslog(pamh, LOG_ERR, "no answer from tokenpolicyd at %s to the %s request: %s",
-                           o->socket, tp_msg_type_name(req->type),
-                           r == -ETIMEDOUT ? "no answer within timeout" : strerror(-r));
+        if (r < 0)
+                report_unanswered(pamh, o, req->type, r, why);
         else if (o->debug)
                 pam_syslog(pamh, LOG_DEBUG, "%s: %s: %s", tp_msg_type_name(req->type),
                            tp_status_name(rep->status), rep->message);
         return r;
+}
+
+static int ask(pam_handle_t *pamh, const struct options *o, const struct tp_request *req,
+               struct tp_reply *rep)
+{
+        return ask_by(pamh, o, tp_monotonic_ms() + o->timeout_ms, req, rep);
 }
 
 /* No usable decision (daemon unreachable, or it failed): apply fail=,
@@ -576,6 +605,9 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         struct tp_request req = { .type = TP_REQ_ACCESS };
         struct tp_reply *rep;
         struct options o;
+        struct link *l;
+        int64_t deadline_ms;
+        char why[256] = "";
         bool exempt;
         int ret;
 
@@ -587,6 +619,14 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
                 if (map_lookup(pamh, &o, &req.u.signin) == TP_SVCMAP_UNMAPPED)
                         return PAM_IGNORE; /* not a service this policy covers: no request */
         }
+        /* Connect first, so that the daemon accepts while the account is
+         * looked up; the sign-in uses the connection even when this check
+         * does not (an exempt user). Without waiting: a daemon whose queue
+         * is full must not hold up an exempt user here, and asking tries
+         * again and reports a failure. */
+        deadline_ms = tp_monotonic_ms() + o.timeout_ms;
+        if ((l = get_link(pamh, &o)))
+                (void)link_connect(l, 0, why, sizeof(why));
         exempt = exempt_user(pamh, &o, req.u.signin.user);
         if (exempt) {
                 /* The access check creates nothing: nothing to ask. */
@@ -597,7 +637,7 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         }
         if (!(rep = new_reply(pamh)))
                 return PAM_BUF_ERR;
-        if (ask(pamh, &o, &req, rep) < 0 || rep->status == TP_STATUS_ERROR) {
+        if (ask_by(pamh, &o, deadline_ms, &req, rep) < 0 || rep->status == TP_STATUS_ERROR) {
                 if (rep->status == TP_STATUS_ERROR)
                         pam_syslog(pamh, LOG_ERR, "tokenpolicyd failed: %s", rep->message);
                 ret = unreachable(pamh, &o, false, PAM_PERM_DENIED);

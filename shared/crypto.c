@@ -15,11 +15,32 @@
 #include "crypto.h"
 #include "wipe.h"
 
+static EVP_MD *sha256_cached;
+
+/* SHA-256 fetched from the provider once: EVP_sha256() is looked up
+ * again on every digest, a few microseconds a time for a sign-in that
+ * hashes one refresh token. Kept for the life of the process. */
+static EVP_MD *sha256_md(void)
+{
+        EVP_MD *md = __atomic_load_n(&sha256_cached, __ATOMIC_ACQUIRE), *none = NULL;
+
+        if (md)
+                return md;
+        if (!(md = EVP_MD_fetch(NULL, "SHA256", NULL)))
+                return NULL;
+        if (!__atomic_compare_exchange_n(&sha256_cached, &none, md, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                EVP_MD_free(md); /* another thread's came first */
+                md = none;
+        }
+        return md;
+}
+
 int tp_sha256(const void *data, size_t len, uint8_t out[TP_DIGEST_LEN])
 {
+        EVP_MD *md = sha256_md();
         unsigned int mdlen = 0;
 
-        if (EVP_Digest(data, len, out, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != TP_DIGEST_LEN)
+        if (!md || EVP_Digest(data, len, out, &mdlen, md, NULL) != 1 || mdlen != TP_DIGEST_LEN)
                 return -EIO;
         return 0;
 }

@@ -9,7 +9,8 @@
  * "files" first for both databases, and no line of the files is a compat
  * "+" or "-" entry), and is dropped the moment any of the three files
  * changes: before each lookup an inotify watch on /etc is read (one
- * non-blocking read), and the kernel queues its event before the
+ * non-blocking read; once for all the lookups of one request), and the
+ * kernel queues its event before the
  * rename, write or chmod that changed a file returns; so an account
  * locked a second ago fails its next request as it would without the
  * copy. Accounts the files do not hold (another NSS source: sssd, LDAP,
@@ -49,6 +50,8 @@ static struct files_copy {
         bool valid;             /* the copy matches the files */
         bool usable;            /* ... and NSS would answer from them first */
         bool shadow_read;       /* /etc/shadow was read (the daemon runs as root) */
+        bool in_request;        /* tp_account_request_begin() */
+        bool watched;           /* ... and the watch was read since */
         struct files_account *accounts;
         size_t n;
 } files = { .watch_fd = -1 };
@@ -238,9 +241,10 @@ static struct files_copy *files_current(void)
                         return NULL;
                 }
                 files.watch_fd = fd;
-        } else if (files_changed()) {
+        } else if (!(files.in_request && files.watched) && files_changed()) {
                 files_drop();
         }
+        files.watched = files.in_request;
         if (!files.valid) {
                 bool usable;
 
@@ -253,6 +257,17 @@ static struct files_copy *files_current(void)
                 files.usable = usable;
         }
         return files.usable ? &files : NULL;
+}
+
+void tp_account_request_begin(void)
+{
+        files.in_request = true;
+        files.watched = false;
+}
+
+void tp_account_request_end(void)
+{
+        files.in_request = files.watched = false;
 }
 
 void tp_account_forget(void)

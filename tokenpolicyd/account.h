@@ -15,6 +15,13 @@
  * where an account must be read afresh). */
 void tp_account_forget(void);
 
+/* Between these, the lookups of one request see the account files as
+ * they were when its first lookup looked: the watch is read once a
+ * request instead of once a lookup. Outside a request every lookup reads
+ * it. */
+void tp_account_request_begin(void);
+void tp_account_request_end(void);
+
 /* Look up a user's uid. -ENOENT when unknown. */
 int tp_account_uid(const char *user, uid_t *ret_uid);
 

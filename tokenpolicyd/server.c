@@ -485,7 +485,9 @@ static int conn_answer(struct server *srv, struct conn *c)
                 return -ECONNABORTED;
         }
         if (c->peer.admin || rate_allows(srv, c->peer.uid)) {
+                tp_account_request_begin();
                 tp_request_handle(srv->d, &c->peer, srv->req, srv->rep);
+                tp_account_request_end();
         } else {
                 tp_reply_reset(srv->rep, srv->req->type);
                 tp_reply_status(srv->rep, TP_STATUS_ERROR,

@@ -17,7 +17,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tplib import MODULE, Env, check, eq, run_tests, with_env  # noqa: E402
+from tplib import MODULE, Env, check, eq, run_tests, wait_for, with_env  # noqa: E402
 
 USER = "root"
 
@@ -219,6 +219,32 @@ def test_a_commit_that_cannot_be_written_acknowledges_nothing():
         check("commit failed" in log, "the failed commit is logged")
         env.sign_in("tptest-desktop", USER)
         eq(len(env.sessions()), 2, "signs in again once the store can be written")
+    finally:
+        env.cleanup()
+
+
+def test_a_sign_out_whose_commit_fails_is_closed_by_the_sweep():
+    """A sign-out is answered before its commit, which need not reach the
+    disk. When that commit fails (the WAL may not grow), the application
+    was told it signed out, the daemon logs the failure, and the session
+    looks active only until the sweep finds its processes gone: what a
+    crash that lost the sign-out costs, and no more."""
+    env = Env()
+    try:
+        env.start()
+        proc, _ = env.sign_in_held("tptest-desktop", USER)
+        eq(len(env.sessions()), 1, "signed in")
+        wal = os.path.join(env.state, "sessions.db-wal")
+        size = os.path.getsize(wal)
+        subprocess.run(["prlimit", f"--pid={env.proc.pid}", f"--fsize={size}:unlimited"], check=True)
+        env.release(proc)
+        eq(proc.returncode, 0, "the sign-out was answered as done")
+        check(wait_for(lambda: "commit failed" in env.log_text(), timeout=10), "the failed commit is logged")
+        check(env.proc.poll() is None, "daemon still running")
+        check('reason="signed out"' not in env.log_text(), "the undone sign-out is not audited")
+        subprocess.run(["prlimit", f"--pid={env.proc.pid}", "--fsize=unlimited:unlimited"], check=True)
+        check(wait_for(lambda: len(env.sessions()) == 0, timeout=15), "the sweep closed the session")
+        check("session leader is gone (reaped)" in env.log_text(), "closed as a ghost, and audited")
     finally:
         env.cleanup()
 
