@@ -57,9 +57,19 @@
  * been lost with a connection). */
 #define OWED_RESYNC_MS 5000
 
+/* What one read of a connection takes: a whole request of the PAM
+ * module's (header and payload) in one system call. A larger payload is
+ * read straight into its own buffer. */
+#define CONN_INBUF 512
+
 struct conn {
         int fd;
         struct tp_peer peer;
+        /* Read but not yet taken into a frame (in[in_off..in_len)): the
+         * next request of a client that did not wait for its answer. */
+        uint8_t in[CONN_INBUF];
+        size_t in_off, in_len;
+        bool ready;              /* in holds bytes to take (srv->n_ready) */
         uint8_t header[TP_FRAME_HEADER_SIZE];
         size_t header_len;
         uint8_t type;
@@ -101,6 +111,7 @@ struct server {
                 char name[TP_USER_MAX];
         } names[2];
         struct conn *held, **held_tail; /* replies waiting for the batch commit */
+        size_t n_ready;           /* connections with buffered bytes to take */
         struct tp_request *req;   /* scratch: decoded request */
         struct tp_reply *rep;     /* scratch: reply being built */
         uint8_t *frame;           /* scratch: reply being encoded (a whole frame) */
@@ -126,6 +137,8 @@ static void conn_free(struct server *srv, struct conn *c)
                 while (*srv->held_tail)
                         srv->held_tail = &(*srv->held_tail)->held_next;
         }
+        if (c->ready)
+                srv->n_ready--;
         close(c->fd); /* never duplicated, so this also leaves the epoll set */
         if (c->prev)
                 c->prev->next = c->next;
@@ -137,6 +150,7 @@ static void conn_free(struct server *srv, struct conn *c)
                 tp_secret_wipe(c->payload, c->payload_len);
         if (c->out)
                 tp_secret_wipe(c->out, c->out_len);
+        tp_secret_wipe(c->in, c->in_len);
         free(c->payload);
         free(c->out);
         free(c);
@@ -197,7 +211,7 @@ static bool idle_and_hung_up(const struct conn *c)
 {
         char b;
 
-        return c->header_len == 0 && !c->out && !c->held &&
+        return c->header_len == 0 && c->in_off == c->in_len && !c->out && !c->held &&
                recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
@@ -209,7 +223,7 @@ static struct conn *longest_idle(struct server *srv, uid_t uid)
         struct conn *best = NULL;
 
         for (struct conn *c = srv->conns; c; c = c->next) {
-                if (c->header_len || c->out || c->held || c->deadline_ms)
+                if (c->header_len || c->in_off < c->in_len || c->out || c->held || c->deadline_ms)
                         continue;
                 if (uid != (uid_t)-1 && (c->peer.admin || c->peer.uid != uid))
                         continue;
@@ -556,8 +570,40 @@ static void conn_send(struct server *srv, struct conn *c)
         c->out = NULL;
         c->deadline_ms = 0;
         c->last_active_ms = tp_monotonic_ms();
-        if (c->watching_out && conn_watch(srv, c, EPOLLIN) < 0)
+        if (c->watching_out && conn_watch(srv, c, EPOLLIN) < 0) {
                 conn_drop(srv, c, "epoll failed");
+                return;
+        }
+        /* A request already read waits for no event: the loop takes it
+         * on its next turn. */
+        if (c->in_off < c->in_len && !c->ready) {
+                c->ready = true;
+                srv->n_ready++;
+        }
+}
+
+/* Take buffered bytes into the frame in progress; true once it is whole. */
+static bool conn_take(struct conn *c)
+{
+        size_t avail = c->in_len - c->in_off, n;
+
+        if (c->header_len < TP_FRAME_HEADER_SIZE) {
+                n = TP_FRAME_HEADER_SIZE - c->header_len;
+                n = n < avail ? n : avail;
+                memcpy(c->header + c->header_len, c->in + c->in_off, n);
+                c->header_len += n;
+        } else {
+                n = c->payload_len - c->payload_got;
+                n = n < avail ? n : avail;
+                memcpy(c->payload + c->payload_got, c->in + c->in_off, n);
+                c->payload_got += n;
+        }
+        c->in_off += n;
+        if (c->in_off == c->in_len) {
+                tp_secret_wipe(c->in, c->in_len); /* it may carry a refresh token */
+                c->in_off = c->in_len = 0;
+        }
+        return c->header_len == TP_FRAME_HEADER_SIZE && c->payload && c->payload_got == c->payload_len;
 }
 
 static void conn_readable(struct server *srv, struct conn *c)
@@ -568,32 +614,41 @@ static void conn_readable(struct server *srv, struct conn *c)
                 ssize_t n;
                 int r;
 
-                if (c->header_len < TP_FRAME_HEADER_SIZE) {
-                        n = read(c->fd, c->header + c->header_len, TP_FRAME_HEADER_SIZE - c->header_len);
-                } else {
-                        n = read(c->fd, c->payload + c->payload_got, c->payload_len - c->payload_got);
-                }
-                if (n < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                return;
-                        conn_drop(srv, c, strerror(errno));
-                        return;
-                }
-                if (n == 0) {
-                        if (c->header_len > 0)
-                                conn_drop(srv, c, "closed in the middle of a frame");
+                if (c->in_off == c->in_len) {
+                        /* A payload larger than the buffer goes straight
+                         * into its own. */
+                        bool direct = c->payload && c->payload_len - c->payload_got > sizeof(c->in);
+
+                        if (direct)
+                                n = read(c->fd, c->payload + c->payload_got, c->payload_len - c->payload_got);
                         else
-                                conn_free(srv, c);
-                        return;
-                }
-                if (c->header_len == 0) /* a new frame: it has a fixed time to arrive */
+                                n = read(c->fd, c->in, sizeof(c->in));
+                        if (n < 0) {
+                                if (errno == EAGAIN || errno == EINTR)
+                                        return;
+                                conn_drop(srv, c, strerror(errno));
+                                return;
+                        }
+                        if (n == 0) {
+                                if (c->header_len > 0)
+                                        conn_drop(srv, c, "closed in the middle of a frame");
+                                else
+                                        conn_free(srv, c);
+                                return;
+                        }
+                        if (c->header_len == 0) /* a new frame: it has a fixed time to arrive */
+                                c->deadline_ms = tp_monotonic_ms() + FRAME_TIMEOUT_MS;
+                        if (direct)
+                                c->payload_got += (size_t)n;
+                        else
+                                c->in_len = (size_t)n;
+                } else if (c->header_len == 0) {
                         c->deadline_ms = tp_monotonic_ms() + FRAME_TIMEOUT_MS;
-                if (c->header_len < TP_FRAME_HEADER_SIZE) {
+                }
+                if (c->in_off < c->in_len && !conn_take(c) && c->header_len == TP_FRAME_HEADER_SIZE &&
+                    !c->payload) {
                         uint32_t len;
 
-                        c->header_len += (size_t)n;
-                        if (c->header_len < TP_FRAME_HEADER_SIZE)
-                                continue;
                         r = tp_frame_header_parse(c->header, &c->type, &len);
                         if (r < 0) {
                                 conn_drop(srv, c, r == -EMSGSIZE ? "frame larger than the maximum"
@@ -607,10 +662,8 @@ static void conn_readable(struct server *srv, struct conn *c)
                                 conn_drop(srv, c, "out of memory");
                                 return;
                         }
-                } else {
-                        c->payload_got += (size_t)n;
                 }
-                if (c->payload_got == c->payload_len) {
+                if (c->payload && c->payload_got == c->payload_len) {
                         r = conn_answer(srv, c);
                         if (r < 0) {
                                 conn_drop(srv, c, r == -EPROTO         ? "malformed request"
@@ -619,9 +672,24 @@ static void conn_readable(struct server *srv, struct conn *c)
                                 return;
                         }
                         if (!c->held)
-                                conn_send(srv, c); /* read more once the reply is out */
+                                conn_send(srv, c); /* may drop c; marks it ready for what is buffered */
                         return;
                 }
+        }
+}
+
+/* The requests read along with earlier ones, whose replies are out. */
+static void take_buffered(struct server *srv)
+{
+        struct conn *c, *next;
+
+        for (c = srv->conns; c && srv->n_ready; c = next) {
+                next = c->next;
+                if (!c->ready)
+                        continue;
+                c->ready = false;
+                srv->n_ready--;
+                conn_readable(srv, c); /* may free c, never another */
         }
 }
 
@@ -820,7 +888,7 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                 bool owed = false;
 
                 watch_store(&srv);
-                int n = epoll_wait(srv.epfd, events, 128, more_due ? 0 : timeout_ms);
+                int n = epoll_wait(srv.epfd, events, 128, more_due || srv.n_ready ? 0 : timeout_ms);
 
                 if (watchdog_ms > 0 && tp_monotonic_ms() - last_ping_ms >= watchdog_ms) {
                         tp_watchdog_ping();
@@ -852,6 +920,8 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                                         conn_readable(&srv, c);
                         }
                 }
+                if (srv.n_ready)
+                        take_buffered(&srv);
                 batch_finish(&srv);
                 if (tp_log_pending())
                         tp_log_flush();

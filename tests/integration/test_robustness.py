@@ -115,6 +115,44 @@ def test_many_requests_on_one_connection(env):
     s.close()
 
 
+def read_replies(s, count):
+    """count whole reply frames from s: their (type, payload)."""
+    got, replies = b"", []
+    while len(replies) < count:
+        c = s.recv(65536)
+        check(c, f"connection closed after {len(replies)} replies")
+        got += c
+        while len(got) >= 8 and len(got) >= 8 + struct.unpack(">I", got[4:8])[0]:
+            n = 8 + struct.unpack(">I", got[4:8])[0]
+            replies.append((got[3], got[8:n]))
+            got = got[n:]
+    return replies
+
+
+@with_env()
+def test_pipelined_requests_of_every_size_are_answered_in_order(env):
+    """Requests sent without waiting for their answers, one larger than
+    what the daemon reads at once and one split across sends, are each
+    answered once, in order."""
+    big = frame(1, pstr(USER) + pstr("tptest-desktop") + pstr("") + pstr("h" * 250) + pstr("t" * 250)
+                + struct.pack(">I", 0) + pstr("") + struct.pack(">I", 0))
+    huge = frame(12, pstr("x." * 1500))  # verify: a token larger than two reads
+    check(len(big) > 512, f"the large request is larger than one read ({len(big)} bytes)")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(env.sock)
+    s.settimeout(5)
+    data = big + status_request() + huge + big + status_request()
+    s.sendall(data[:-3])
+    time.sleep(0.2)
+    s.sendall(data[-3:])
+    replies = read_replies(s, 5)
+    eq([t for t, _ in replies], [0x81, 0x86, 0x8c, 0x81, 0x86], "answers in request order")
+    check(replies[2][1][0] != 0, "the garbage token is not verified")
+    check(all(p[0] == 0 for t, p in replies if t == 0x81), f"the access checks are allowed: {replies}")
+    s.close()
+    check(env.proc.poll() is None, "daemon still running")
+
+
 @with_env()
 def test_bad_pam_items(env):
     r = env.pam("tptest-desktop", "u" * 300, "acct", "open")
