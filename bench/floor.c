@@ -26,6 +26,11 @@
  *                device round trip on ext4 without a journal), and an idle
  *                device is slower to answer than a busy one. This is the
  *                durable write a sign-in actually gets.
+ *   fdatasync_paced_wal  the same pacing, each write 11 pages (what a
+ *                sign-in and the sign-out before it add to the WAL: the
+ *                sign-out's pages are synced with the next sign-in's),
+ *                at the offset after the last one, wrapping in the file:
+ *                the sync a sign-in's commit makes in the PAM loop.
  * Prints one JSON object with p50/p99 microseconds of each.
  *
  * With --serve, answers every request frame on SOCKET with an empty OK
@@ -142,19 +147,25 @@ static int serve(const char *path)
 }
 
 #define PAGE_BYTES 4096 /* one SQLite page */
+#define WAL_PAGES 11    /* a sign-in's WAL frames and its sign-out's */
 
-/* N overwrites of one page in place, each followed by fdatasync(), the
- * pair timed; gap_ns of sleep before each (0: back to back). */
-static int overwrite_and_sync(int fd, const uint8_t *page, long n, long gap_ns, struct bench_samples *out)
+/* N overwrites of `pages` pages in a file of file_pages pages, one after
+ * the other and wrapping, each followed by fdatasync(), the pair timed;
+ * gap_ns of sleep before each (0: back to back). */
+static int overwrite_and_sync(int fd, const uint8_t *buf, long pages, long file_pages, long n, long gap_ns,
+                              struct bench_samples *out)
 {
+        const size_t len = (size_t)pages * PAGE_BYTES;
+
         for (long i = 0; i < n; i++) {
                 struct timespec gap = { 0, gap_ns };
+                off_t at = (off_t)((i * pages) % (file_pages - pages + 1)) * PAGE_BYTES;
                 int64_t t0;
 
                 if (gap_ns > 0)
                         nanosleep(&gap, NULL);
                 t0 = bench_now_ns();
-                if (pwrite(fd, page, PAGE_BYTES, (off_t)i * PAGE_BYTES) != PAGE_BYTES || fdatasync(fd) < 0)
+                if (pwrite(fd, buf, len, at) != (ssize_t)len || fdatasync(fd) < 0)
                         return -1;
                 bench_samples_add(out, bench_now_ns() - t0);
         }
@@ -167,6 +178,8 @@ int main(int argc, char **argv)
         long iterations = 0;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct bench_samples rtt = { 0 }, sig = { 0 }, sig_ossl = { 0 }, sync = { 0 }, dsync = { 0 }, paced = { 0 };
+        struct bench_samples paced_wal = { 0 };
+        static uint8_t wal[WAL_PAGES * PAGE_BYTES];
         char path[4096];
         uint8_t msg[300], sigbuf[64], page[PAGE_BYTES];
         uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
@@ -267,8 +280,11 @@ int main(int argc, char **argv)
         }
         /* The same file, now at its size: overwrite in place, fdatasync;
          * back to back, then one write a millisecond. */
-        if (overwrite_and_sync(fd, page, iterations, 0, &dsync) < 0 ||
-            overwrite_and_sync(fd, page, iterations, 1000000, &paced) < 0) {
+        memset(wal, 0xa5, sizeof(wal));
+        if (overwrite_and_sync(fd, page, 1, iterations, iterations, 0, &dsync) < 0 ||
+            overwrite_and_sync(fd, page, 1, iterations, iterations, 1000000, &paced) < 0 ||
+            (iterations >= WAL_PAGES &&
+             overwrite_and_sync(fd, wal, WAL_PAGES, iterations, iterations, 1000000, &paced_wal) < 0)) {
                 perror("floor: fdatasync");
                 return 1;
         }
@@ -281,7 +297,8 @@ int main(int argc, char **argv)
         report("ed25519_openssl", &sig_ossl, 0);
         report("fsync", &sync, 0);
         report("fdatasync", &dsync, 0);
-        report("fdatasync_paced", &paced, 1);
+        report("fdatasync_paced", &paced, 0);
+        report("fdatasync_paced_wal", &paced_wal, 1);
         printf(", \"n\": %ld}\n", iterations);
         bench_samples_free(&rtt);
         bench_samples_free(&sig);
@@ -289,5 +306,6 @@ int main(int argc, char **argv)
         bench_samples_free(&sync);
         bench_samples_free(&dsync);
         bench_samples_free(&paced);
+        bench_samples_free(&paced_wal);
         return 0;
 }
