@@ -347,7 +347,7 @@ static int link_call_by(struct link *l, int64_t deadline_ms, const struct tp_req
                 bool reused = link_usable(l);
                 int64_t left = deadline_ms - tp_monotonic_ms();
 
-                if (!reused && left <= 0)
+                if (left <= 0) /* never send what no one will wait for */
                         return -ETIMEDOUT;
                 if ((r = link_connect(l, (int)left, why, why_size)) < 0)
                         return r;
@@ -624,10 +624,11 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
          * does not (an exempt user). Without waiting: a daemon whose queue
          * is full must not hold up an exempt user here, and asking tries
          * again and reports a failure. */
-        deadline_ms = tp_monotonic_ms() + o.timeout_ms;
         if ((l = get_link(pamh, &o)))
                 (void)link_connect(l, 0, why, sizeof(why));
         exempt = exempt_user(pamh, &o, req.u.signin.user);
+        /* timeout= bounds the exchange with the daemon, not the lookup. */
+        deadline_ms = tp_monotonic_ms() + o.timeout_ms;
         if (exempt) {
                 /* The access check creates nothing: nothing to ask. */
                 if (o.debug)

@@ -149,11 +149,9 @@ static void reset_nothing(struct tp_reply *rep)
 /* ---- the table ---------------------------------------------------------- */
 
 static const struct tp_request_kind kinds[TP_REQ_MAX_ + 1] = {
-        /* An access check changes nothing: answered whether or not its
-         * client is still there (a refusal is audited all the same). */
         [TP_REQ_ACCESS] = { .type = TP_REQ_ACCESS, .handle = tp_handle_access,
                             .right = TP_RIGHT_OWN, .own = own_signin,
-                            .reads_store = false, .needs_client = false,
+                            .reads_store = false, .needs_client = true,
                             .reset = reset_access },
         [TP_REQ_OPEN] = { .type = TP_REQ_OPEN, .handle = tp_handle_open,
                           .right = TP_RIGHT_ADMIN, .refusal = "Only root may open sessions.",

@@ -112,6 +112,7 @@ struct server {
         } names[2];
         struct conn *held, **held_tail; /* replies waiting for the batch commit */
         size_t n_ready;           /* connections with buffered bytes to take */
+        size_t n_early;           /* changes of this batch answered before it commits */
         struct tp_request *req;   /* scratch: decoded request */
         struct tp_reply *rep;     /* scratch: reply being built */
         uint8_t *frame;           /* scratch: reply being encoded (a whole frame) */
@@ -150,7 +151,7 @@ static void conn_free(struct server *srv, struct conn *c)
                 tp_secret_wipe(c->payload, c->payload_len);
         if (c->out)
                 tp_secret_wipe(c->out, c->out_len);
-        tp_secret_wipe(c->in, c->in_len);
+        tp_secret_wipe(c->in + c->in_off, c->in_len - c->in_off);
         free(c->payload);
         free(c->out);
         free(c);
@@ -528,21 +529,27 @@ static int conn_answer(struct server *srv, struct conn *c)
                 c->held_next = NULL;
                 *srv->held_tail = c;
                 srv->held_tail = &c->held_next;
+        } else if (changed && tp_store_batch_pending(srv->d->store)) {
+                srv->n_early++; /* a sign-out: undone should the batch fail */
         }
         return 0;
 }
 
 /* The batch is durable (r == 0), or was rolled back: requests whose
- * changes it held are answered with an error instead. */
-static void conn_batch_failed(struct server *srv, struct conn *c, int r)
+ * changes it held are answered with an error instead. False when c was
+ * dropped (no memory for the answer). */
+static bool conn_batch_failed(struct server *srv, struct conn *c, int r)
 {
         c->out_session[0] = '\0'; /* no session came of it */
         tp_reply_reset(srv->rep, c->type);
         tp_reply_status(srv->rep, TP_STATUS_ERROR,
                         "The session store failed (%s); nothing was changed. See the tokenpolicyd log.",
                         strerror(-r));
-        if (conn_set_reply(srv, c, srv->rep) < 0)
+        if (conn_set_reply(srv, c, srv->rep) < 0) {
                 conn_drop(srv, c, "out of memory");
+                return false;
+        }
+        return true;
 }
 
 /* Write what the socket takes now; wait for EPOLLOUT only for the rest.
@@ -598,11 +605,10 @@ static bool conn_take(struct conn *c)
                 memcpy(c->payload + c->payload_got, c->in + c->in_off, n);
                 c->payload_got += n;
         }
+        tp_secret_wipe(c->in + c->in_off, n); /* it may carry a refresh token */
         c->in_off += n;
-        if (c->in_off == c->in_len) {
-                tp_secret_wipe(c->in, c->in_len); /* it may carry a refresh token */
+        if (c->in_off == c->in_len)
                 c->in_off = c->in_len = 0;
-        }
         return c->header_len == TP_FRAME_HEADER_SIZE && c->payload && c->payload_got == c->payload_len;
 }
 
@@ -792,7 +798,11 @@ static void batch_finish(struct server *srv)
                         n_changed += c->held_changed;
                 tp_log(LOG_ERR, "session store: commit failed: %s (%s); the changes of %zu request(s) were undone and they are answered with an error",
                        strerror(-r), tp_store_errmsg(srv->d->store), n_changed);
+                if (srv->n_early > 0)
+                        tp_log(LOG_WARNING, "%zu sign-out(s) answered before that commit were undone too: their sessions count as active until their processes are found gone",
+                               srv->n_early);
         }
+        srv->n_early = 0;
         n_dropped = tp_audit_release(r >= 0);
         if (n_dropped > 0)
                 tp_log(LOG_ERR, "%zu audit event(s) for undone changes were not written", n_dropped);
@@ -802,8 +812,8 @@ static void batch_finish(struct server *srv)
                 srv->held = c->held_next;
                 c->held = false;
                 c->held_next = NULL;
-                if (r < 0 && c->held_changed)
-                        conn_batch_failed(srv, c, r);
+                if (r < 0 && c->held_changed && !conn_batch_failed(srv, c, r))
+                        continue; /* dropped */
                 conn_send(srv, c); /* may drop c */
         }
         srv->held_tail = &srv->held;
@@ -901,12 +911,14 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         r = tp_log_errno(-errno, "epoll_wait failed");
                         break;
                 }
+                bool accepting = false;
+
                 batch_start(&srv);
                 for (int i = 0; i < n; i++) {
                         void *p = events[i].data.ptr;
 
                         if (p == &srv.listen_fd) {
-                                accept_clients(&srv);
+                                accepting = true; /* below: making room may free a connection */
                         } else if (p == &srv.signal_fd) {
                                 handle_signals(&srv);
                         } else if (p == &srv.store_fd) {
@@ -920,6 +932,10 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                                         conn_readable(&srv, c);
                         }
                 }
+                /* After the connections' events: accepting may free an idle
+                 * connection to make room, and events[] may still name it. */
+                if (accepting)
+                        accept_clients(&srv);
                 if (srv.n_ready)
                         take_buffered(&srv);
                 batch_finish(&srv);

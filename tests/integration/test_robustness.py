@@ -278,6 +278,8 @@ def test_a_sign_out_whose_commit_fails_is_closed_by_the_sweep():
         env.release(proc)
         eq(proc.returncode, 0, "the sign-out was answered as done")
         check(wait_for(lambda: "commit failed" in env.log_text(), timeout=10), "the failed commit is logged")
+        check("1 sign-out(s) answered before that commit were undone" in env.log_text(),
+              "the undone sign-out is logged")
         check(env.proc.poll() is None, "daemon still running")
         check('reason="signed out"' not in env.log_text(), "the undone sign-out is not audited")
         subprocess.run(["prlimit", f"--pid={env.proc.pid}", "--fsize=unlimited:unlimited"], check=True)

@@ -313,7 +313,7 @@ static void test_delivery_and_store_columns(void **state)
 
                 if (!k)
                         continue;
-                assert_int_equal(k->needs_client, !(t == TP_REQ_ACCESS || t == TP_REQ_CLOSE || t == TP_REQ_REVOKE ||
+                assert_int_equal(k->needs_client, !(t == TP_REQ_CLOSE || t == TP_REQ_REVOKE ||
                                                     t == TP_REQ_RELOAD || t == TP_REQ_ROTATE_KEY ||
                                                     t == TP_REQ_OUTCOME));
                 assert_int_equal(k->undelivered != NULL, tokens);
