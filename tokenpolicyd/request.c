@@ -158,13 +158,9 @@ static const struct tp_request_kind kinds[TP_REQ_MAX_ + 1] = {
                           .reads_store = true, .needs_client = true,
                           .abandoned = tp_abandoned_signin, .undelivered = tp_undelivered_signin,
                           .wipe = wipe_tokens, .reset = reset_tokens },
-        /* A sign-out need not be durable (tokenpolicyd(8), the store):
-         * answered before its batch commits, it costs what a crash right
-         * after the commit would when that commit fails (the session looks
-         * active until the sweep finds its processes gone). */
         [TP_REQ_CLOSE] = { .type = TP_REQ_CLOSE, .handle = tp_handle_close,
                            .right = TP_RIGHT_OWN, /* its session: the handler */
-                           .reads_store = false, .needs_client = false,
+                           .reads_store = true, .needs_client = false,
                            .wipe = wipe_session_request, .reset = reset_nothing },
         [TP_REQ_REAUTH] = { .type = TP_REQ_REAUTH, .handle = tp_handle_reauth,
                             .right = TP_RIGHT_ADMIN, .refusal = "Only root may re-authenticate a session.",

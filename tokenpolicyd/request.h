@@ -38,10 +38,7 @@ struct tp_request_kind {
          * in rep. Never called for administrators. */
         bool (*own)(const struct tp_peer *peer, const struct tp_request *req, struct tp_reply *rep);
         /* Its answer depends on the store: while a group commit is open it
-         * waits for that commit, whether or not it changed anything.
-         * false for a kind whose answer may be heard before its change is
-         * durable (a sign-out): it goes out at once, and the commit
-         * follows. */
+         * waits for that commit, whether or not it changed anything. */
         bool reads_store;
         /* Acted on only while its client can still hear the answer
          * (false: carried out whatever happens to the sender). */

@@ -112,7 +112,6 @@ struct server {
         } names[2];
         struct conn *held, **held_tail; /* replies waiting for the batch commit */
         size_t n_ready;           /* connections with buffered bytes to take */
-        size_t n_early;           /* changes of this batch answered before it commits */
         struct tp_request *req;   /* scratch: decoded request */
         struct tp_reply *rep;     /* scratch: reply being built */
         uint8_t *frame;           /* scratch: reply being encoded (a whole frame) */
@@ -529,8 +528,6 @@ static int conn_answer(struct server *srv, struct conn *c)
                 c->held_next = NULL;
                 *srv->held_tail = c;
                 srv->held_tail = &c->held_next;
-        } else if (changed && tp_store_batch_pending(srv->d->store)) {
-                srv->n_early++; /* a sign-out: undone should the batch fail */
         }
         return 0;
 }
@@ -798,11 +795,7 @@ static void batch_finish(struct server *srv)
                         n_changed += c->held_changed;
                 tp_log(LOG_ERR, "session store: commit failed: %s (%s); the changes of %zu request(s) were undone and they are answered with an error",
                        strerror(-r), tp_store_errmsg(srv->d->store), n_changed);
-                if (srv->n_early > 0)
-                        tp_log(LOG_WARNING, "%zu sign-out(s) answered before that commit were undone too: their sessions count as active until their processes are found gone",
-                               srv->n_early);
         }
-        srv->n_early = 0;
         n_dropped = tp_audit_release(r >= 0);
         if (n_dropped > 0)
                 tp_log(LOG_ERR, "%zu audit event(s) for undone changes were not written", n_dropped);

@@ -318,7 +318,7 @@ static void test_delivery_and_store_columns(void **state)
                                                     t == TP_REQ_OUTCOME));
                 assert_int_equal(k->undelivered != NULL, tokens);
                 assert_int_equal(k->abandoned != NULL, tokens);
-                assert_int_equal(k->reads_store, !(t == TP_REQ_ACCESS || t == TP_REQ_POLICY || t == TP_REQ_CLOSE));
+                assert_int_equal(k->reads_store, !(t == TP_REQ_ACCESS || t == TP_REQ_POLICY));
         }
 }
 
