@@ -240,7 +240,12 @@ class WireClient:
         status, message, r = self.call(T_STATUS, b"")
         eq(status, ST_OK, f"STATUS: {message}")
         info = {"version": r.str(), "pid": r.u32(), "started": r.i64(), "config_loaded": r.i64(),
-                "config_path": r.str(), "active_sessions": r.u64(), "n_clients": r.u32()}
+                "config_path": r.str(), "active_sessions": r.u64(), "n_clients": r.u32(),
+                "config_state": r.u8(), "config_source": r.str(), "config_errors": r.str(),
+                "audit_sink": r.str(), "audit_queued": r.u32(), "audit_lost": r.u64(),
+                "audit_suppressed": r.u64(), "store_backend": r.u8(), "store_connected": r.u8(),
+                "host_id": r.str(), "hosts": r.u32(), "store_offline_since": r.i64(),
+                "store_error": r.str(), "unsynced": r.u64()}
         r.end()
         return info
 
