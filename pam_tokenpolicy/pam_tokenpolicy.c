@@ -391,18 +391,6 @@ static bool exempt_user(pam_handle_t *pamh, const struct options *o, const char 
         return exempt;
 }
 
-static void report_unanswered(pam_handle_t *pamh, const struct options *o, uint8_t type, int r,
-                              const char *why)
-{
-        if (r == -EPERM && why[0])
-                pam_syslog(pamh, LOG_ERR, "not trusting tokenpolicyd at %s for the %s request: %s",
-                           o->socket, tp_msg_type_name(type), why);
-        else
-                pam_syslog(pamh, LOG_ERR, "no answer from tokenpolicyd at %s to the %s request: %s",
-                           o->socket, tp_msg_type_name(type),
-                           r == -ETIMEDOUT ? "no answer within timeout" : strerror(-r));
-}
-
 /* Ask the daemon, within timeout= from deadline_ms's start. Returns 0
  * with *rep filled, or a negative errno when the daemon could not be
  * reached or answered garbage (already logged). */
@@ -413,8 +401,13 @@ static int ask_by(pam_handle_t *pamh, const struct options *o, int64_t deadline_
         struct link *l = get_link(pamh, o);
         int r = l ? link_call_by(l, deadline_ms, req, rep, why, sizeof(why)) : -ENOMEM;
 
-        if (r < 0)
-                report_unanswered(pamh, o, req->type, r, why);
+        if (r == -EPERM && why[0])
+                pam_syslog(pamh, LOG_ERR, "not trusting tokenpolicyd at %s for the %s request: %s",
+                           o->socket, tp_msg_type_name(req->type), why);
+        else if (r < 0)
+                pam_syslog(pamh, LOG_ERR, "no answer from tokenpolicyd at %s to the %s request: %s",
+                           o->socket, tp_msg_type_name(req->type),
+                           r == -ETIMEDOUT ? "no answer within timeout" : strerror(-r));
         else if (o->debug)
                 pam_syslog(pamh, LOG_DEBUG, "%s: %s: %s", tp_msg_type_name(req->type),
                            tp_status_name(rep->status), rep->message);

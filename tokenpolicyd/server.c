@@ -586,8 +586,8 @@ static void conn_send(struct server *srv, struct conn *c)
         }
 }
 
-/* Take buffered bytes into the frame in progress; true once it is whole. */
-static bool conn_take(struct conn *c)
+/* Take buffered bytes into the frame in progress. */
+static void conn_take(struct conn *c)
 {
         size_t avail = c->in_len - c->in_off, n;
 
@@ -606,7 +606,6 @@ static bool conn_take(struct conn *c)
         c->in_off += n;
         if (c->in_off == c->in_len)
                 c->in_off = c->in_len = 0;
-        return c->header_len == TP_FRAME_HEADER_SIZE && c->payload && c->payload_got == c->payload_len;
 }
 
 static void conn_readable(struct server *srv, struct conn *c)
@@ -639,17 +638,16 @@ static void conn_readable(struct server *srv, struct conn *c)
                                         conn_free(srv, c);
                                 return;
                         }
-                        if (c->header_len == 0) /* a new frame: it has a fixed time to arrive */
-                                c->deadline_ms = tp_monotonic_ms() + FRAME_TIMEOUT_MS;
                         if (direct)
                                 c->payload_got += (size_t)n;
                         else
                                 c->in_len = (size_t)n;
-                } else if (c->header_len == 0) {
-                        c->deadline_ms = tp_monotonic_ms() + FRAME_TIMEOUT_MS;
                 }
-                if (c->in_off < c->in_len && !conn_take(c) && c->header_len == TP_FRAME_HEADER_SIZE &&
-                    !c->payload) {
+                if (c->header_len == 0) /* a new frame: it has a fixed time to arrive */
+                        c->deadline_ms = tp_monotonic_ms() + FRAME_TIMEOUT_MS;
+                if (c->in_off < c->in_len)
+                        conn_take(c);
+                if (c->header_len == TP_FRAME_HEADER_SIZE && !c->payload) {
                         uint32_t len;
 
                         r = tp_frame_header_parse(c->header, &c->type, &len);
