@@ -9,8 +9,8 @@
  * journald is there, and otherwise as one key=value line each through the
  * diagnostics path.
  *
- * The daemon has one thread and every sign-in waits for it, so no write
- * here may block on a reader: the journal (its native protocol) and syslog
+ * Every sign-in waits for the event loop, the only thread that logs, so
+ * no write here may block on a reader: the journal (its native protocol) and syslog
  * are datagram sockets written with MSG_DONTWAIT, a socket on stderr (the
  * journal's stream) likewise. A datagram the reader does not take at once
  * waits in a small bounded queue, sent before anything newer and again
@@ -67,6 +67,11 @@ struct dgram_sink {
         bool memfd;             /* too large for one datagram: a memfd */
         struct queued *head, **tail;
         size_t n_queued, bytes_queued;
+        /* Nobody was there at the last send: until the next tick, entries
+         * go where they would go without this sink, without a send each
+         * (a daemon in a container or the foreground has no journal, and
+         * every audit event paid a failed send and an entry built for it). */
+        bool absent;
 };
 
 static struct dgram_sink journal = { .what = "the journal", .fd = -1, .memfd = true };
@@ -91,6 +96,7 @@ static void sink_set_path(struct dgram_sink *k, const char *path)
 {
         size_t n = strlen(path);
 
+        k->absent = false;
         if (k->fd >= 0 && strcmp(k->sa.sun_path, path) == 0)
                 return;
         if (k->fd >= 0)
@@ -279,7 +285,60 @@ static bool write_all(int fd, const char *buf, size_t len)
         return true;
 }
 
-static bool write_stderr(int priority, const char *line)
+/* While tp_audit_release writes a batch's events, lines for a file or a
+ * terminal on stderr are gathered here and written with one call at its
+ * end (a write per event was a tenth of a sign-in's time). A line the
+ * write did not get all of is counted lost, as if it had failed on its
+ * own; what it says about earlier losses waits until then. */
+#define GATHER_BYTES (64 * 1024)
+#define GATHER_LINES 512
+static void note_lost(bool audit, const char *where);
+static struct {
+        bool on;
+        char buf[GATHER_BYTES];
+        size_t len, n;
+        struct {
+                size_t end;     /* offset just past the line */
+                bool audit;
+        } line[GATHER_LINES];
+} gathered;
+
+/* False when a line was lost. */
+static bool gathered_write(void)
+{
+        size_t done = 0, i;
+        bool lost = false;
+
+        while (done < gathered.len) {
+                ssize_t w = write(STDERR_FILENO, gathered.buf + done, gathered.len - done);
+
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        break;
+                done += (size_t)w;
+        }
+        for (i = 0; i < gathered.n; i++)
+                if (gathered.line[i].end > done) {
+                        note_lost(gathered.line[i].audit, "standard error");
+                        lost = true;
+                }
+        gathered.len = gathered.n = 0;
+        return !lost;
+}
+
+static void gather_line(const char *buf, size_t len, bool audit)
+{
+        if (gathered.len + len > sizeof(gathered.buf) || gathered.n == GATHER_LINES)
+                (void)gathered_write();
+        memcpy(gathered.buf + gathered.len, buf, len);
+        gathered.len += len;
+        gathered.line[gathered.n].end = gathered.len;
+        gathered.line[gathered.n].audit = audit;
+        gathered.n++;
+}
+
+static bool write_stderr(int priority, const char *line, bool audit)
 {
         char buf[LINE_MAX_ + 64];
         size_t len, off = 0;
@@ -292,6 +351,10 @@ static bool write_stderr(int priority, const char *line)
                 len = fit_line(buf, sizeof(buf), snprintf(buf, sizeof(buf), "%stokenpolicyd: %s%s\n",
                                                           stderr_cut_line ? "\n" : "",
                                                           priority_prefix(priority), line));
+        if (!stderr_is_socket && gathered.on) {
+                gather_line(buf, len, audit);
+                return true;
+        }
         if (!stderr_is_socket)
                 return write_all(STDERR_FILENO, buf, len);
         /* The journal's stream: a reader that stopped must not stop us. */
@@ -451,11 +514,19 @@ static void dgram_flush(struct dgram_sink *k)
         }
 }
 
+/* Gone at the last send, and nothing of it waits to be sent. */
+static bool sink_absent(const struct dgram_sink *k)
+{
+        return k->absent && !k->head;
+}
+
 static enum sent dgram_write(struct dgram_sink *k, const char *data, size_t len, bool audit)
 {
         struct queued *q;
         int r;
 
+        if (sink_absent(k))
+                return ABSENT;
         dgram_flush(k);
         if (!k->head) {
                 r = dgram_send(k, data, len);
@@ -463,8 +534,10 @@ static enum sent dgram_write(struct dgram_sink *k, const char *data, size_t len,
                         return SENT;
                 if (r == -EMSGSIZE)
                         return LOST;
-                if (!busy(r))
+                if (!busy(r)) {
+                        k->absent = true;
                         return ABSENT;
+                }
         }
         if (k->n_queued >= TP_LOG_QUEUE_MAX || k->bytes_queued + len > TP_LOG_QUEUE_BYTES)
                 return LOST;
@@ -495,7 +568,7 @@ static bool write_line(int priority, const char *line, bool audit, enum sink_kin
         if (log_to_stderr) {
                 *ret_sink = TO_STDERR;
                 line_fail_where = "standard error";
-                return write_stderr(priority, line);
+                return write_stderr(priority, line, audit);
         }
         if (!localtime_r(&now, &tm) || strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm) == 0)
                 when[0] = '\0';
@@ -676,6 +749,8 @@ static enum sent audit_journal(const struct tp_audit *a, const char *line)
         char uid[24], prio[8];
         size_t n = 0;
 
+        if (sink_absent(&journal))
+                return ABSENT;
         snprintf(prio, sizeof(prio), "%d", audit_priority(a->event));
         journal_field(entry, sizeof(entry), &n, "MESSAGE", line, false);
         journal_field(entry, sizeof(entry), &n, "MESSAGE_ID", tp_audit_message_id(a->event), false);
@@ -739,7 +814,7 @@ static bool audit_emit(const struct tp_audit *a)
                 if (!taken)
                         note_lost(true, j != ABSENT ? journal.what : line_fail_where);
         }
-        if (taken)
+        if (taken && !gathered.on) /* else once the gathered lines are out */
                 report_losses();
         return taken;
 }
@@ -965,6 +1040,7 @@ size_t tp_audit_release(bool committed)
         size_t dropped = 0;
 
         held.holding = false;
+        gathered.on = true;
         for (size_t i = 0; i < held.n; i++) {
                 if (committed || held.v[i]->depends != 1)
                         audit_emit(&held.v[i]->a);
@@ -972,6 +1048,9 @@ size_t tp_audit_release(bool committed)
                         dropped++;
                 free(held.v[i]);
         }
+        gathered.on = false;
+        if (gathered_write())
+                report_losses();
         held.n = held.marked = 0;
         return dropped;
 }
@@ -1002,6 +1081,7 @@ void tp_log_flush(void)
 
 void tp_log_tick(int64_t now_ms)
 {
+        journal.absent = syslog_sink.absent = false; /* look for them again */
         tp_log_flush();
         for (size_t i = 0; i < TP_AUDIT_RATE_SLOTS; i++) {
                 struct audit_rate *r = &rates[i];

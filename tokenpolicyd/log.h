@@ -83,9 +83,10 @@ size_t tp_audit_release(bool committed);
 void tp_audit_request_begin(uid_t uid, bool limited, int64_t now_ms);
 void tp_audit_request_end(void);
 
-/* About once a second: send what waits in the queues, report what was lost
- * (an audit-lost event once the journal takes entries again) and what the
- * per-uid limit suppressed. */
+/* About once a second: look again for a journal or syslog that was not
+ * there at the last send (until then none is tried), send what waits in
+ * the queues, report what was lost (an audit-lost event once the journal
+ * takes entries again) and what the per-uid limit suppressed. */
 void tp_log_tick(int64_t now_ms);
 
 /* Entries wait for a journal or syslog that did not read: the event loop

@@ -415,6 +415,41 @@ static void test_hold_then_release_writes_in_order(void **state)
         assert_non_null(strstr(written(fx), "user=fourth"));
 }
 
+/* A batch's events leave in one write at release; when that write fails
+ * (a full disk under a file on stderr), each of them counts as lost, and
+ * the next write that works says so. */
+static void test_release_whose_write_fails_counts_each_event_lost(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_audit_stats before, after;
+        int full = open("/dev/full", O_WRONLY | O_CLOEXEC), out;
+
+        assert_true(full >= 0);
+        tp_audit_stats(&before);
+        fflush(stderr);
+        out = dup(STDERR_FILENO);
+        assert_true(out >= 0 && dup2(full, STDERR_FILENO) >= 0);
+        /* Two batches: the second's loss report must not swallow the
+         * first's count, nor count itself. */
+        for (int batch = 3; batch >= 2; batch--) {
+                tp_audit_hold();
+                for (int i = 0; i < batch; i++)
+                        audit("allow", "onto-a-full-disk", "signed in");
+                tp_audit_mark(true);
+                assert_int_equal(tp_audit_release(true), 0);
+        }
+        assert_true(dup2(out, STDERR_FILENO) >= 0);
+        close(out);
+        close(full);
+        tp_audit_stats(&after);
+        assert_int_equal(after.lost - before.lost, 5);
+        assert_null(strstr(written(fx), "onto-a-full-disk"));
+        audit("deny", "after-the-disk", "r");
+        assert_non_null(strstr(written(fx), "5 audit event(s) could not be written"));
+        tp_audit_stats(&after);
+        assert_int_equal(after.lost - before.lost, 5);
+}
+
 /* After a failed commit, only the events that did not depend on it are
  * written; events never marked count as not depending. */
 static void test_failed_commit_drops_what_depended_on_it(void **state)
@@ -624,6 +659,37 @@ static void test_journal_gone_falls_back_to_stderr(void **state)
         tp_audit_stats(&st);
         assert_string_equal(st.sink, "standard error");
         unsetenv("JOURNAL_STREAM");
+}
+
+/* No journal at the first event: the next ones are not sent to it (no
+ * entry built, no send) until the tick looks again, and a journal that
+ * came meanwhile is used from then on. */
+static void test_journal_absent_is_looked_for_again_at_the_tick(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_audit_stats st, before;
+        char path[128];
+        size_t len;
+        bool memfd;
+        int fd;
+
+        point_journal(fx, path, sizeof(path), false);
+        tp_audit_stats(&before);
+        audit("deny", "before", "r");
+        fd = bind_dgram(path); /* journald starts */
+        audit("deny", "between", "r");
+        assert_null(recv_entry(fd, &len, &memfd));
+        assert_non_null(strstr(written(fx), "audit: event=deny user=between"));
+        tp_audit_stats(&st);
+        assert_string_equal(st.sink, "standard error");
+        tp_log_tick(0);
+        audit("deny", "after", "r");
+        assert_non_null(recv_entry(fd, &len, &memfd));
+        assert_null(recv_entry(fd, &len, &memfd));
+        tp_audit_stats(&st);
+        assert_string_equal(st.sink, "journal and standard error");
+        assert_int_equal(st.lost, before.lost);
+        close(fd);
 }
 
 /* The journal's stream on stderr stops reading: lines are dropped, not
@@ -853,10 +919,12 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_long_value_is_cut_on_one_line, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_hold_then_release_writes_in_order, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_commit_drops_what_depended_on_it, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_release_whose_write_fails_counts_each_event_lost, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_journal_entry_fields, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_journal_large_entry_in_memfd, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_journal_not_reading, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_journal_gone_falls_back_to_stderr, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_journal_absent_is_looked_for_again_at_the_tick, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stderr_stream_not_reading, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_syslog_datagrams, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fallback_file_and_rotation, setup, teardown),
