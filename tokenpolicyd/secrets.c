@@ -7,6 +7,7 @@
  * depends on where they differ.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -33,7 +34,7 @@ static void hex_lower(const uint8_t *in, size_t n, char *out)
 
 /* n bytes from the kernel's CSPRNG (getrandom(2), blocking only until it
  * is seeded at boot). */
-static int random_bytes(uint8_t *out, size_t n)
+static int kernel_random(uint8_t *out, size_t n)
 {
         while (n > 0) {
                 ssize_t got = getrandom(out, n, 0);
@@ -46,6 +47,53 @@ static int random_bytes(uint8_t *out, size_t n)
                 out += got;
                 n -= (size_t)got;
         }
+        return 0;
+}
+
+/* A sign-in draws three small values (its session id, its refresh token,
+ * its access token's id), each a system call of its own when taken
+ * straight from the kernel. They come from a pool of kernel bytes instead,
+ * filled a whole pool at a time: bytes handed out are wiped from the pool
+ * at once, each thread has its own, and a child of fork() starts empty, so
+ * no value is ever handed out twice. */
+#define POOL_SIZE 512
+
+static _Thread_local struct {
+        uint8_t bytes[POOL_SIZE];
+        size_t left;            /* the unused bytes are the last `left` */
+} pool;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_forget(void)
+{
+        tp_secret_wipe(pool.bytes, sizeof(pool.bytes));
+        pool.left = 0;
+}
+
+static void pool_init(void)
+{
+        (void)pthread_atfork(NULL, NULL, pool_forget);
+}
+
+static int random_bytes(uint8_t *out, size_t n)
+{
+        uint8_t *from;
+        int r;
+
+        if (n > POOL_SIZE / 4)
+                return kernel_random(out, n);
+        pthread_once(&pool_once, pool_init);
+        if (pool.left < n) {
+                if ((r = kernel_random(pool.bytes, sizeof(pool.bytes))) < 0) {
+                        pool_forget();
+                        return r;
+                }
+                pool.left = sizeof(pool.bytes);
+        }
+        from = pool.bytes + sizeof(pool.bytes) - pool.left;
+        memcpy(out, from, n);
+        tp_secret_wipe(from, n);
+        pool.left -= n;
         return 0;
 }
 
