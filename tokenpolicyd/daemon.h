@@ -18,6 +18,7 @@
 #include "proto.h"
 #include "jwt_sign.h"
 #include "secrets.h"
+#include "jwt_sign.h"
 #include "signer.h"
 #include "store.h"
 
@@ -42,6 +43,14 @@ struct tp_daemon {
         bool start_pending;             /* started offline: boot pass and schedule wait */
         int64_t upload_due_ms;          /* unsynced sessions: the next upload, not before */
         struct tp_signer *signer;
+        /* Set by the event loop while a request it answers runs: the loop
+         * encodes and sends that reply itself, so when the reply is to wait
+         * for the batch's commit, the access token's signature is made on
+         * the signer's thread (jwt_sign.h) meanwhile, and unsigned_token
+         * says which one the loop must finish before the reply leaves.
+         * Elsewhere tokens are signed at once. */
+        bool sign_later;
+        struct tp_jwt_unsigned unsigned_token;
         struct tp_enforcer *enforcer;
         struct tp_expiry_heap expiry;  /* refresh expiries of active sessions */
         char hostname[256];

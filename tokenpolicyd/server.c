@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* server.c: the event loop. One thread, epoll, non-blocking sockets.
+/* server.c: the event loop. One thread, epoll, non-blocking sockets; an
+ * access token's signature is made on the signer's thread meanwhile
+ * (conn_sign_later) and written into its reply before the first send.
  *
  * Owns the listening socket, every client connection and the signals.
  * A connection is read until one whole frame is in, answered, and read
@@ -32,6 +34,7 @@
 #include "control.h"
 #include "io.h"
 #include "fleetkeys.h"
+#include "jwt_sign.h"
 #include "offline.h"
 #include "keys.h"
 #include "idle.h"
@@ -77,6 +80,10 @@ struct conn {
         size_t payload_len, payload_got;
         uint8_t *out;           /* encoded reply being written */
         size_t out_len, out_off;
+        /* out carries an access token whose signature the signer's thread
+         * is making: written over out[sig_at..] before the first send. */
+        struct tp_jwt_unsigned sig;
+        size_t sig_at;
         uint8_t out_type;       /* ... answering this request type */
         char out_session[TP_SESSION_ID_MAX]; /* ... with tokens of this session */
         int64_t last_active_ms;  /* last complete request or reply */
@@ -139,6 +146,7 @@ static void conn_free(struct server *srv, struct conn *c)
         }
         if (c->ready)
                 srv->n_ready--;
+        (void)tp_jwt_unsigned_finish(srv->d->signer, &c->sig, NULL);
         close(c->fd); /* never duplicated, so this also leaves the epoll set */
         if (c->prev)
                 c->prev->next = c->next;
@@ -467,6 +475,44 @@ static int conn_set_reply(struct server *srv, struct conn *c, const struct tp_re
         return 0;
 }
 
+/* The reply just encoded (r >= 0) carries the access token the request
+ * signed later (daemon.h): where its signature goes, so that the loop can
+ * go on while the signer's thread makes it. A token that did not end up
+ * in the reply is not waited for. */
+static void conn_sign_later(struct server *srv, struct conn *c, int r)
+{
+        struct tp_jwt_unsigned *u = &srv->d->unsigned_token;
+        ssize_t at;
+
+        if (!u->job)
+                return;
+        at = r >= 0 ? tp_jwt_unsigned_locate(u, c->out, c->out_len) : -1;
+        if (at < 0) {
+                (void)tp_jwt_unsigned_finish(srv->d->signer, u, NULL);
+                return;
+        }
+        c->sig = *u;
+        c->sig_at = (size_t)at;
+        u->job = NULL;
+}
+
+/* The signature is in the reply: false when c was dropped instead (its
+ * token was never sent, so the sign-in is undone as undelivered). */
+static bool conn_signed(struct server *srv, struct conn *c)
+{
+        int r;
+
+        if (!c->sig.job)
+                return true;
+        r = tp_jwt_unsigned_finish(srv->d->signer, &c->sig, c->out + c->sig_at);
+        if (r < 0) {
+                tp_log(LOG_ERR, "cannot sign an access token: %s", strerror(-r));
+                conn_drop(srv, c, "signing failed");
+                return false;
+        }
+        return true;
+}
+
 /* Decode and answer one complete frame. The reply goes out at once, or,
  * when it depends on the store and a batch is open, after the commit. */
 static int conn_answer(struct server *srv, struct conn *c)
@@ -500,7 +546,9 @@ static int conn_answer(struct server *srv, struct conn *c)
         }
         if (c->peer.admin || rate_allows(srv, c->peer.uid)) {
                 tp_account_request_begin();
+                srv->d->sign_later = true; /* this loop sends the reply: see conn_sign_later */
                 tp_request_handle(srv->d, &c->peer, srv->req, srv->rep);
+                srv->d->sign_later = false;
                 tp_account_request_end();
         } else {
                 tp_reply_reset(srv->rep, srv->req->type);
@@ -513,6 +561,7 @@ static int conn_answer(struct server *srv, struct conn *c)
         changed = tp_store_request_changed(srv->d->store);
         tp_audit_mark(changed);
         r = conn_set_reply(srv, c, srv->rep);
+        conn_sign_later(srv, c, r);
         c->out_type = srv->req->type;
         c->out_session[0] = '\0';
         if (r >= 0 && srv->rep->status == TP_STATUS_OK && k->undelivered)
@@ -538,6 +587,7 @@ static int conn_answer(struct server *srv, struct conn *c)
 static bool conn_batch_failed(struct server *srv, struct conn *c, int r)
 {
         c->out_session[0] = '\0'; /* no session came of it */
+        (void)tp_jwt_unsigned_finish(srv->d->signer, &c->sig, NULL);
         tp_reply_reset(srv->rep, c->type);
         tp_reply_status(srv->rep, TP_STATUS_ERROR,
                         "The session store failed (%s); nothing was changed. See the tokenpolicyd log.",
@@ -553,6 +603,8 @@ static bool conn_batch_failed(struct server *srv, struct conn *c, int r)
  * Once the reply is out, read the next request. */
 static void conn_send(struct server *srv, struct conn *c)
 {
+        if (!conn_signed(srv, c))
+                return;
         while (c->out_off < c->out_len) {
                 ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
 
@@ -787,6 +839,7 @@ static void batch_finish(struct server *srv)
         int r;
 
         srv->n_commits += tp_store_batch_pending(srv->d->store);
+        tp_signer_sign_now(srv->d->signer); /* the batch's tokens, while it commits */
         r = tp_store_batch_commit(srv->d->store);
         if (r < 0) {
                 for (c = srv->held; c; c = c->held_next)

@@ -15,6 +15,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,26 @@ struct tp_signer {
         /* The current public key and the retained ones, latest end first. */
         struct tp_keyring *ring;
         bool publish_stale;     /* the last write of the public files failed */
+        /* Signatures made on a thread of their own (tp_signer_sign_later):
+         * started at the first, stopped by tp_signer_free. Everything below
+         * is under lock; the thread reads sodium_sk, which changes only
+         * once no job is left (signer_take_private). */
+        pthread_mutex_t lock;
+        pthread_cond_t work, done;
+        pthread_t thread;
+        bool thread_started, thread_failed, thread_idle, stopping;
+        struct tp_sign_job *queue, **queue_tail;
+        size_t n_unfinished;    /* queued or being signed */
+        size_t n_unkicked;      /* queued since the thread was last woken */
+};
+
+struct tp_sign_job {
+        struct tp_sign_job *next;
+        bool done;
+        int r;
+        uint8_t sig[TP_SIGNATURE_LEN];
+        size_t len;
+        uint8_t msg[];
 };
 
 /* ---- files ----------------------------------------------------------------- */
@@ -287,8 +309,11 @@ static void next_key_clear(struct next_key *n)
 
 /* Sign with n from now on (its public key becomes the keyring's current
  * key only through the caller). Cannot fail. */
+static void sign_jobs_wait_all(struct tp_signer *s);
+
 static void signer_take_private(struct tp_signer *s, struct next_key *n)
 {
+        sign_jobs_wait_all(s); /* none may be signed with the next key */
         EVP_PKEY_free(s->key);
         s->key = n->key;
         n->key = NULL;
@@ -507,6 +532,10 @@ int tp_signer_open_report(const char *dir, int64_t now, struct tp_signer **ret,
         if (!(s = calloc(1, sizeof(*s))))
                 return -ENOMEM;
         s->dirfd = -1;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->work, NULL);
+        pthread_cond_init(&s->done, NULL);
+        s->queue_tail = &s->queue;
         if ((r = tp_keyring_new(&s->ring)) < 0)
                 goto out;
         s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -567,6 +596,17 @@ void tp_signer_free(struct tp_signer *s)
 {
         if (!s)
                 return;
+        sign_jobs_wait_all(s);
+        if (s->thread_started) {
+                pthread_mutex_lock(&s->lock);
+                s->stopping = true;
+                pthread_cond_signal(&s->work);
+                pthread_mutex_unlock(&s->lock);
+                pthread_join(s->thread, NULL);
+        }
+        pthread_cond_destroy(&s->done);
+        pthread_cond_destroy(&s->work);
+        pthread_mutex_destroy(&s->lock);
         tp_secret_wipe(s->sodium_sk, sizeof(s->sodium_sk));
         EVP_PKEY_free(s->key);
         tp_keyring_free(s->ring);
@@ -591,6 +631,135 @@ int tp_signer_sign(const struct tp_signer *s, const uint8_t *msg, size_t len,
         if (!s || !msg || !sig)
                 return -EINVAL;
         return crypto_sign_detached(sig, NULL, msg, len, s->sodium_sk) == 0 ? 0 : -EIO;
+}
+
+/* ---- signing on a thread of its own ------------------------------------ */
+
+static void *sign_thread(void *arg)
+{
+        struct tp_signer *s = arg;
+        struct tp_sign_job *job;
+
+        pthread_mutex_lock(&s->lock);
+        for (;;) {
+                while (!s->queue && !s->stopping) {
+                        s->thread_idle = true;
+                        pthread_cond_wait(&s->work, &s->lock);
+                }
+                s->thread_idle = false;
+                if (!s->queue)
+                        break; /* stopping, and nothing is left */
+                job = s->queue;
+                s->queue = job->next;
+                if (!s->queue)
+                        s->queue_tail = &s->queue;
+                pthread_mutex_unlock(&s->lock);
+                job->r = tp_signer_sign(s, job->msg, job->len, job->sig);
+                pthread_mutex_lock(&s->lock);
+                __atomic_store_n(&job->done, true, __ATOMIC_RELEASE);
+                s->n_unfinished--;
+                pthread_cond_broadcast(&s->done);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return NULL;
+}
+
+/* The thread takes no signal: the daemon's are read from a signalfd by
+ * the event loop, and must stay blocked everywhere. */
+static bool sign_thread_start(struct tp_signer *s)
+{
+        sigset_t all, old;
+
+        if (s->thread_started || s->thread_failed)
+                return s->thread_started;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        s->thread_started = pthread_create(&s->thread, NULL, sign_thread, s) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        s->thread_failed = !s->thread_started;
+        return s->thread_started;
+}
+
+/* Waking the thread costs a system call on each side, more than a
+ * signature's share of the work it moves: jobs wait to be started a few
+ * at a time, or until someone wants one (tp_signer_sign_now, a finish). */
+#define SIGN_KICK_JOBS 8
+
+/* Under lock. */
+static void kick(struct tp_signer *s)
+{
+        s->n_unkicked = 0;
+        if (s->thread_idle && s->queue)
+                pthread_cond_signal(&s->work);
+}
+
+struct tp_sign_job *tp_signer_sign_later(struct tp_signer *s, const uint8_t *msg, size_t len)
+{
+        struct tp_sign_job *job;
+
+        if (!s || !msg || !sign_thread_start(s))
+                return NULL;
+        job = malloc(sizeof(*job) + len);
+        if (!job)
+                return NULL;
+        job->next = NULL;
+        job->done = false;
+        job->r = -EIO;
+        job->len = len;
+        memcpy(job->msg, msg, len);
+        pthread_mutex_lock(&s->lock);
+        *s->queue_tail = job;
+        s->queue_tail = &job->next;
+        s->n_unfinished++;
+        s->n_unkicked++;
+        if (s->n_unkicked >= SIGN_KICK_JOBS)
+                kick(s);
+        pthread_mutex_unlock(&s->lock);
+        return job;
+}
+
+void tp_signer_sign_now(struct tp_signer *s)
+{
+        if (!s || !s->thread_started)
+                return;
+        pthread_mutex_lock(&s->lock);
+        kick(s);
+        pthread_mutex_unlock(&s->lock);
+}
+
+int tp_sign_job_finish(struct tp_signer *s, struct tp_sign_job *job, uint8_t sig[TP_SIGNATURE_LEN])
+{
+        int r;
+
+        if (!job)
+                return -EINVAL;
+        if (!__atomic_load_n(&job->done, __ATOMIC_ACQUIRE)) {
+                pthread_mutex_lock(&s->lock);
+                if (!job->done)
+                        kick(s);
+                while (!job->done)
+                        pthread_cond_wait(&s->done, &s->lock);
+                pthread_mutex_unlock(&s->lock);
+        }
+        r = job->r;
+        if (r == 0 && sig)
+                memcpy(sig, job->sig, TP_SIGNATURE_LEN);
+        tp_secret_wipe(job->sig, sizeof(job->sig));
+        free(job);
+        return r;
+}
+
+/* Every job given to the thread is signed (its owner still collects it). */
+static void sign_jobs_wait_all(struct tp_signer *s)
+{
+        if (!s->thread_started)
+                return;
+        pthread_mutex_lock(&s->lock);
+        if (s->n_unfinished > 0)
+                kick(s);
+        while (s->n_unfinished > 0)
+                pthread_cond_wait(&s->done, &s->lock);
+        pthread_mutex_unlock(&s->lock);
 }
 
 /* The order of the writes is what makes a crash harmless: the old public

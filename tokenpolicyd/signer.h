@@ -62,6 +62,22 @@ const struct tp_keyring *tp_signer_keyring(const struct tp_signer *s);
 int tp_signer_sign(const struct tp_signer *s, const uint8_t *msg, size_t len,
                    uint8_t sig[TP_SIGNATURE_LEN]);
 
+/* The same signature, made on the signer's own thread (started at the
+ * first call) while the caller goes on: msg is copied. The key it is made
+ * with is the current one, as with tp_signer_sign, since the key changes
+ * (rotation, revocation) only after every job is signed. NULL when no job
+ * could be started (no memory, no thread): the caller signs itself.
+ * tp_sign_job_finish waits for the job, copies its signature into sig
+ * (unless sig is NULL: not wanted after all), frees the job, and returns
+ * what tp_signer_sign would have. Every job must be finished, on the
+ * thread that started it, before tp_signer_free. */
+struct tp_sign_job;
+struct tp_sign_job *tp_signer_sign_later(struct tp_signer *s, const uint8_t *msg, size_t len);
+/* Jobs are started a few at a time; this starts whatever waits (before
+ * the caller does something else that takes a while). */
+void tp_signer_sign_now(struct tp_signer *s);
+int tp_sign_job_finish(struct tp_signer *s, struct tp_sign_job *job, uint8_t sig[TP_SIGNATURE_LEN]);
+
 /* Replace the signing key with a new one. The old public key is kept in
  * keys/ until retain_until, which must be no earlier than the expiry of
  * any token the old key signed; retained keys whose time is not after now

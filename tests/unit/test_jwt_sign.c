@@ -234,6 +234,92 @@ static void test_escaped_strings_round_trip(void **state)
         assert_claims_equal(&got, &c);
 }
 
+/* ---- signing on the signer's thread ------------------------------------------------- */
+
+/* Written later, finished in place inside a reply that carries it, the
+ * token is the one tp_jwt_sign writes for the same claims, byte for byte. */
+static void test_sign_later_is_sign_now(void **state)
+{
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, later;
+        struct tp_jwt_unsigned u;
+        char now[TP_TOKEN_MAX], tok[TP_TOKEN_MAX], reply[TP_TOKEN_MAX + 64];
+        size_t n;
+        ssize_t at;
+
+        claims_base(&c);
+        snprintf(c.jti, sizeof(c.jti), "0123456789abcdef0123456789abcdef");
+        later = c;
+        assert_int_equal(tp_jwt_sign(f->signer, &c, now, sizeof(now)), 0);
+        assert_int_equal(tp_jwt_sign_later(f->signer, &later, tok, sizeof(tok), &u), 0);
+        assert_non_null(u.job);
+        assert_int_equal(strlen(tok), strlen(now));
+        n = strlen(tok);
+        for (size_t i = n - TP_JWT_SIGNATURE_TEXT_LEN; i < n; i++)
+                assert_int_equal(tok[i], 'A');
+        assert_memory_equal(tok, now, n - TP_JWT_SIGNATURE_TEXT_LEN);
+        assert_string_equal(later.kid, c.kid);
+
+        /* The reply: other fields around a copy of the token. */
+        memset(reply, 'A', sizeof(reply));
+        memcpy(reply + 40, tok, n);
+        at = tp_jwt_unsigned_locate(&u, (const uint8_t *)reply, 40 + n + 24);
+        assert_int_equal(at, 40 + (ssize_t)(n - TP_JWT_SIGNATURE_TEXT_LEN));
+        assert_int_equal(tp_jwt_unsigned_locate(&u, (const uint8_t *)reply, 40 + n - 1), -1); /* cut short */
+        assert_int_equal(tp_jwt_unsigned_finish(f->signer, &u, (uint8_t *)reply + at), 0);
+        assert_null(u.job);
+        assert_memory_equal(reply + 40, now, n);
+        assert_int_equal(reply[40 + n], 'A'); /* nothing written past it */
+
+        /* Where the token was written now holds a signed one with the same
+         * claims: a reply with that one is not where the job's goes. */
+        assert_int_equal(tp_jwt_sign_later(f->signer, &later, tok, sizeof(tok), &u), 0);
+        memcpy(tok, now, n + 1);
+        memcpy(reply + 40, now, n);
+        assert_int_equal(tp_jwt_unsigned_locate(&u, (const uint8_t *)reply, 40 + n + 24), -1);
+        assert_int_equal(tp_jwt_unsigned_finish(f->signer, &u, NULL), 0);
+
+        /* Not wanted after all: freed without a write. */
+        assert_int_equal(tp_jwt_sign_later(f->signer, &later, tok, sizeof(tok), &u), 0);
+        assert_int_equal(tp_jwt_unsigned_finish(f->signer, &u, NULL), 0);
+        assert_null(u.job);
+        assert_int_equal(tp_jwt_unsigned_finish(f->signer, &u, NULL), 0); /* no job: nothing */
+}
+
+/* The key does not change under a job: tokens started before a rotation
+ * are signed with the key their kid names, however many wait. */
+static void test_jobs_started_before_a_rotation_keep_their_key(void **state)
+{
+        enum { JOBS = 2000 };
+        struct fixture *f = *state;
+        struct tp_jwt_claims c, got;
+        struct tp_jwt_unsigned *u = calloc(JOBS, sizeof(*u));
+        char (*tok)[1024] = calloc(JOBS, sizeof(*tok));
+        char old_pub[PATH_MAX + 16], old_kid[TP_KID_LEN + 1], cmd[2 * PATH_MAX + 64];
+
+        assert_non_null(u);
+        assert_non_null(tok);
+        snprintf(old_pub, sizeof(old_pub), "%s/old.pub.pem", f->dir);
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->pub, old_pub);
+        assert_int_equal(system(cmd), 0);
+        for (int i = 0; i < JOBS; i++) {
+                claims_base(&c);
+                assert_int_equal(tp_jwt_sign_later(f->signer, &c, tok[i], sizeof(tok[i]), &u[i]), 0);
+                assert_non_null(u[i].job);
+        }
+        assert_int_equal(tp_signer_rotate(f->signer, NOW, NOW + 3600, old_kid), 0);
+        for (int i = 0; i < JOBS; i++) {
+                size_t n = strlen(tok[i]);
+
+                assert_int_equal(tp_jwt_unsigned_finish(f->signer, &u[i],
+                                                        (uint8_t *)tok[i] + n - TP_JWT_SIGNATURE_TEXT_LEN), 0);
+                assert_int_equal(tp_jwt_verify_pem(old_pub, tok[i], NOW, &got), 0);
+                assert_string_equal(got.kid, old_kid);
+        }
+        free(u);
+        free(tok);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -243,6 +329,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_sign_output_buffer_edge, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_token_size_limit, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_escaped_strings_round_trip, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_sign_later_is_sign_now, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_jobs_started_before_a_rotation_keep_their_key, fixture_setup,
+                                                fixture_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
