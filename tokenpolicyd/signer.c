@@ -685,17 +685,18 @@ static bool sign_thread_start(struct tp_signer *s)
  * at a time, or until someone wants one (tp_signer_sign_now, a finish). */
 #define SIGN_KICK_JOBS 8
 
-/* Under lock. */
-static void kick(struct tp_signer *s)
+/* Under lock: whether the thread must be woken. The caller signals after
+ * unlocking, so that the thread does not wake only to wait for the lock. */
+static bool kick(struct tp_signer *s)
 {
         s->n_unkicked = 0;
-        if (s->thread_idle && s->queue)
-                pthread_cond_signal(&s->work);
+        return s->thread_idle && s->queue;
 }
 
 struct tp_sign_job *tp_signer_sign_later(struct tp_signer *s, const uint8_t *msg, size_t len)
 {
         struct tp_sign_job *job;
+        bool wake;
 
         if (!s || !msg || !sign_thread_start(s))
                 return NULL;
@@ -711,20 +712,24 @@ struct tp_sign_job *tp_signer_sign_later(struct tp_signer *s, const uint8_t *msg
         *s->queue_tail = job;
         s->queue_tail = &job->next;
         s->n_unfinished++;
-        s->n_unkicked++;
-        if (s->n_unkicked >= SIGN_KICK_JOBS)
-                kick(s);
+        wake = ++s->n_unkicked >= SIGN_KICK_JOBS && kick(s);
         pthread_mutex_unlock(&s->lock);
+        if (wake)
+                pthread_cond_signal(&s->work);
         return job;
 }
 
 void tp_signer_sign_now(struct tp_signer *s)
 {
+        bool wake;
+
         if (!s || !s->thread_started)
                 return;
         pthread_mutex_lock(&s->lock);
-        kick(s);
+        wake = kick(s);
         pthread_mutex_unlock(&s->lock);
+        if (wake)
+                pthread_cond_signal(&s->work);
 }
 
 int tp_sign_job_finish(struct tp_signer *s, struct tp_sign_job *job, uint8_t sig[TP_SIGNATURE_LEN])
@@ -735,8 +740,8 @@ int tp_sign_job_finish(struct tp_signer *s, struct tp_sign_job *job, uint8_t sig
                 return -EINVAL;
         if (!__atomic_load_n(&job->done, __ATOMIC_ACQUIRE)) {
                 pthread_mutex_lock(&s->lock);
-                if (!job->done)
-                        kick(s);
+                if (!job->done && kick(s))
+                        pthread_cond_signal(&s->work);
                 while (!job->done)
                         pthread_cond_wait(&s->done, &s->lock);
                 pthread_mutex_unlock(&s->lock);
@@ -755,8 +760,8 @@ static void sign_jobs_wait_all(struct tp_signer *s)
         if (!s->thread_started)
                 return;
         pthread_mutex_lock(&s->lock);
-        if (s->n_unfinished > 0)
-                kick(s);
+        if (s->n_unfinished > 0 && kick(s))
+                pthread_cond_signal(&s->work);
         while (s->n_unfinished > 0)
                 pthread_cond_wait(&s->done, &s->lock);
         pthread_mutex_unlock(&s->lock);
