@@ -26,6 +26,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -472,6 +473,51 @@ def run_state_dir_scenario():
         if env.proc and env.proc.poll() is None:
             env.stop()
         subprocess.run(["umount", "-l", env.state], capture_output=True)
+        env.cleanup()
+
+
+def test_sign_ins_answered_together_carry_tokens_that_verify():
+    """Sign-ins that reach the daemon together are answered after one
+    commit, and the signatures of all but the first are made on the
+    signer's thread and written into their replies before those leave:
+    every token verifies with the published keys and names its own
+    session. The daemon is stopped while they connect, so that it takes
+    them in one turn; its debug log says they shared a commit."""
+    env = Env()
+    try:
+        env.start(extra=["--debug"])
+        n = 8
+        reports = [None] * n
+
+        def one(i):
+            reports[i] = env.pam("tptest-desktop", ALICE, "open")
+
+        os.kill(env.proc.pid, signal.SIGSTOP)
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        try:
+            for t in threads:
+                t.start()
+            time.sleep(1.0)  # each has connected and sent its request
+        finally:
+            os.kill(env.proc.pid, signal.SIGCONT)
+        for t in threads:
+            t.join(timeout=60)
+        for r in reports:
+            check(r is not None and r["results"] == ["PAM_SUCCESS"], f"sign-in: {r}")
+        toks = [r["env"]["TOKENPOLICY_ACCESS_TOKEN"] for r in reports]
+        sids = [r["env"]["TOKENPOLICY_SESSION_ID"] for r in reports]
+        eq(len(set(sids)), n, "one session each")
+        for tok, sid in zip(toks, sids):
+            p = verify_jwks(env, tok)
+            eq(p.returncode, 0, f"token verifies with the JWKS: {p.stdout} {p.stderr}")
+            eq(b64_json(tok.split(".")[1])["sid"], sid, "the token names its own session")
+            check(not tok.endswith("A" * 20), f"no placeholder left: {tok[-40:]}")
+        env.stop()
+        m = re.search(r"(\d+) replies waited for (\d+) group commits", env.log_text())
+        check(m, f"the commit count is logged: {env.log_text()[-600:]}")
+        check(int(m.group(1)) >= n and int(m.group(2)) < n,
+              f"the sign-ins shared a commit (so their tokens were signed meanwhile): {m.group(0)}")
+    finally:
         env.cleanup()
 
 
