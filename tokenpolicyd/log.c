@@ -270,19 +270,26 @@ static size_t fit_line(char *buf, size_t bufsz, int n)
         return (size_t)n;
 }
 
-static bool write_all(int fd, const char *buf, size_t len)
+/* How much of buf reached fd before a write failed (len: all of it). */
+static size_t write_most(int fd, const char *buf, size_t len)
 {
-        while (len > 0) {
-                ssize_t w = write(fd, buf, len);
+        size_t done = 0;
+
+        while (done < len) {
+                ssize_t w = write(fd, buf + done, len - done);
 
                 if (w < 0 && errno == EINTR)
                         continue;
                 if (w <= 0)
-                        return false;
-                buf += w;
-                len -= (size_t)w;
+                        break;
+                done += (size_t)w;
         }
-        return true;
+        return done;
+}
+
+static bool write_all(int fd, const char *buf, size_t len)
+{
+        return write_most(fd, buf, len) == len;
 }
 
 /* While tp_audit_release writes a batch's events, lines for a file or a
@@ -306,18 +313,9 @@ static struct {
 /* False when a line was lost. */
 static bool gathered_write(void)
 {
-        size_t done = 0, i;
+        size_t done = write_most(STDERR_FILENO, gathered.buf, gathered.len), i;
         bool lost = false;
 
-        while (done < gathered.len) {
-                ssize_t w = write(STDERR_FILENO, gathered.buf + done, gathered.len - done);
-
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w <= 0)
-                        break;
-                done += (size_t)w;
-        }
         for (i = 0; i < gathered.n; i++)
                 if (gathered.line[i].end > done) {
                         note_lost(gathered.line[i].audit, "standard error");
