@@ -43,11 +43,12 @@ struct tp_daemon {
         bool start_pending;             /* started offline: boot pass and schedule wait */
         int64_t upload_due_ms;          /* unsynced sessions: the next upload, not before */
         struct tp_signer *signer;
-        /* Set by the event loop while a request it answers runs: the loop
-         * encodes and sends that reply itself, so when the reply is to wait
-         * for the batch's commit, the access token's signature is made on
-         * the signer's thread (jwt_sign.h) meanwhile, and unsigned_token
-         * says which one the loop must finish before the reply leaves.
+        /* Set by the event loop while a request it answers runs behind
+         * another reply of the same turn that waits for the batch's commit
+         * (so this one will wait too): the loop encodes and sends the
+         * reply itself, the access token's signature is made on the
+         * signer's thread (jwt_sign.h) meanwhile, and unsigned_token says
+         * which one the loop must finish before the reply leaves.
          * Elsewhere tokens are signed at once. */
         bool sign_later;
         struct tp_jwt_unsigned unsigned_token;

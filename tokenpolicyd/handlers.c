@@ -64,9 +64,7 @@ static int sign_access_token(struct tp_daemon *d, const struct tp_session *s, in
         copy_str(claims.client, sizeof(claims.client), s->client);
         claims.iat = now;
         claims.exp = access_expires;
-        /* A reply that waits for the batch's commit anyway is signed
-         * meanwhile; one that would leave at once is signed now. */
-        if (d->sign_later && !d->unsigned_token.job && tp_store_batch_pending(d->store))
+        if (d->sign_later && !d->unsigned_token.job) /* the loop decides (daemon.h) */
                 return tp_jwt_sign_later(d->signer, &claims, out, outsz, &d->unsigned_token);
         return tp_jwt_sign(d->signer, &claims, out, outsz);
 }

@@ -546,9 +546,11 @@ static int conn_answer(struct server *srv, struct conn *c)
         }
         if (c->peer.admin || rate_allows(srv, c->peer.uid)) {
                 tp_account_request_begin();
-                /* This loop sends the reply (conn_sign_later). A lone
-                 * sign-in is signed at once: handing its signature over
-                 * costs it two wake-ups, more than the signature. */
+                /* This loop sends the reply (conn_sign_later). Behind a
+                 * held reply the batch is open, so this one waits for the
+                 * commit too, and its signature can be made meanwhile. A
+                 * lone sign-in is signed at once: handing its signature
+                 * over costs it two wake-ups, more than the signature. */
                 srv->d->sign_later = srv->held != NULL;
                 tp_request_handle(srv->d, &c->peer, srv->req, srv->rep);
                 srv->d->sign_later = false;
