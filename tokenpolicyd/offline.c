@@ -45,6 +45,7 @@ static int open_unsynced(struct tp_daemon *d)
         if (r < 0)
                 return tp_log_errno(r, "Failed to read %s (%s)", path, tp_store_errmsg(d->unsynced));
         d->n_unsynced = total;
+        tp_store_hold_uploads(d->store, true);
         return 0;
 }
 
@@ -98,6 +99,7 @@ void tp_offline_signed_in(struct tp_daemon *d, const struct tp_session *s)
 {
         (void) s;
         d->n_unsynced++;
+        tp_store_hold_uploads(d->store, true);
 }
 
 static void format_since(int64_t since, char *out, size_t size)
@@ -150,6 +152,7 @@ static int upload_one(struct tp_daemon *d, const struct tp_session *s, size_t *r
         int r;
 
         struct tp_session up = *s;
+        const char *why = NULL;
         int64_t issued = 0;
 
         if ((r = tp_store_begin(d->store)) < 0)
@@ -160,8 +163,13 @@ static int upload_one(struct tp_daemon *d, const struct tp_session *s, size_t *r
             (r = tp_store_revoked_since(d->store, up.user, up.client, up.created, &issued)) < 0)
                 goto fail;
         if (r > 0) {
+                /* 2: it began before revocations the fleet no longer
+                 * keeps, so whether one covered it cannot be known. */
+                why = r == 1 ? "revoked across the fleet while this host could not reach its database"
+                             : "signed in while this host could not reach its database, before revocations "
+                               "the fleet no longer keeps (the host was away too long to be waited for)";
                 up.state = TP_STATE_REVOKED;
-                up.ended = issued;
+                up.ended = r == 1 ? issued : now;
         }
         s = &up;
         if (s->state == TP_STATE_ACTIVE &&
@@ -196,13 +204,12 @@ static int upload_one(struct tp_daemon *d, const struct tp_session *s, size_t *r
         }
         if ((r = tp_store_commit(d->store)) < 0)
                 goto fail;
-        if (issued) {
+        if (why) {
                 tp_audit(&(struct tp_audit){ .event = "revoke", .user = s->user, .client = s->client,
-                                             .service = s->service, .session = s->id,
-                                             .reason = "revoked across the fleet while this host could not reach its database",
+                                             .service = s->service, .session = s->id, .reason = why,
                                              .peer_uid = -1 });
                 tp_lifecycle_ended(d, s->id);
-                tp_lifecycle_enforce(d, s, false, "revoked across the fleet while this host could not reach its database");
+                tp_lifecycle_enforce(d, s, false, why);
         }
         for (size_t i = 0; i < excess; i++) {
                 const struct tp_session *v = order[i];
@@ -276,6 +283,7 @@ static bool upload(struct tp_daemon *d)
 remove:
         tp_offline_stop(d);
         d->n_unsynced = 0;
+        tp_store_hold_uploads(d->store, false);
         for (size_t i = 0; i < 3; i++) {
                 unsynced_path(d, (const char *[]){ "", "-wal", "-shm" }[i], path, sizeof(path));
                 if (unlink(path) < 0 && errno != ENOENT)
@@ -318,7 +326,8 @@ void tp_offline_tick(struct tp_daemon *d)
         }
         /* At once when it is back; after a failure (the database gone
          * again, or refusing a row), not before UPLOAD_RETRY_MS. */
-        if ((d->unsynced || d->n_unsynced > 0) && tp_monotonic_ms() >= d->upload_due_ms &&
-            !upload(d))
+        if (!d->unsynced && d->n_unsynced == 0)
+                tp_store_hold_uploads(d->store, false); /* the store may let revocations go */
+        else if (tp_monotonic_ms() >= d->upload_due_ms && !upload(d))
                 d->upload_due_ms = tp_monotonic_ms() + UPLOAD_RETRY_MS;
 }

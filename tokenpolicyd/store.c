@@ -1614,6 +1614,12 @@ static int sqlite_revoked_since(struct tp_store_impl *s, const char *user, const
         return 0;
 }
 
+static void sqlite_hold_uploads(struct tp_store_impl *s, bool held)
+{
+        (void) s;
+        (void) held;
+}
+
 static int64_t sqlite_offline_since(struct tp_store_impl *s, char *why, size_t why_size)
 {
         (void) s;
@@ -1749,6 +1755,7 @@ static const struct tp_store_ops sqlite_ops = {
         .offline_since = sqlite_offline_since,
         .record_revocation = sqlite_record_revocation,
         .revoked_since = sqlite_revoked_since,
+        .hold_uploads = sqlite_hold_uploads,
         .fleet_status = sqlite_fleet_status,
         .hosts_page = sqlite_hosts_page,
         .publish_host = sqlite_publish_host,

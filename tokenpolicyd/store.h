@@ -174,6 +174,7 @@ struct tp_store_ops {
         int (*record_revocation)(struct tp_store_impl *s, const char *user, const char *client, int64_t issued);
         int (*revoked_since)(struct tp_store_impl *s, const char *user, const char *client, int64_t created,
                              int64_t *ret_issued);
+        void (*hold_uploads)(struct tp_store_impl *s, bool held);
 };
 
 /* What the daemon holds: a backend's operations and its state. */
@@ -547,9 +548,23 @@ static inline int tp_store_record_revocation(struct tp_store *s, const char *use
 
 /* Whether a revocation recorded by tp_store_record_revocation() covers a
  * session of `user` and `client` that began at `created`: 1 (with when it
- * was issued, the earliest such) or 0. Always 0 for a store of one host. */
+ * was issued, the earliest such) or 0. 2 when it cannot be known: the
+ * session began before revocations the store no longer keeps (see
+ * tp_store_hold_uploads); *ret_issued is then the last of those. Always 0
+ * for a store of one host. */
 static inline int tp_store_revoked_since(struct tp_store *s, const char *user, const char *client,
                                          int64_t created, int64_t *ret_issued)
 {
         return s->ops->revoked_since(s->impl, user, client, created, ret_issued);
+}
+
+/* Whether this host holds sessions the store has not got yet (signed in
+ * while it could not be reached, not yet uploaded). A shared store keeps
+ * every revocation by filter until each host that may upload such a
+ * session has said, by holding none, that it has checked its own against
+ * them: then they are dropped. Until the first call a store assumes it
+ * does. Harmless for a store of one host. */
+static inline void tp_store_hold_uploads(struct tp_store *s, bool held)
+{
+        s->ops->hold_uploads(s->impl, held);
 }

@@ -136,6 +136,23 @@ static const char schema_v2[] =
         "CREATE INDEX tp_revocations_user ON tp_revocations (user_name, issued);"
         "UPDATE tp_meta SET value = '2' WHERE key = 'schema_version';";
 
+/* v3: when revocations may go. A host sets synced_seq to the newest
+ * revocation's seq each time it says, holding no session the database
+ * has not got, that whatever it signs in alone later comes after them.
+ * A revocation is dropped once every host seen lately is past it;
+ * revocations_purged_through is the latest issued of those dropped, so
+ * that a session that began before it and is uploaded later (by a host
+ * away so long it was not counted) is known to be unknown. */
+static const char schema_v3[] =
+        "ALTER TABLE tp_hosts ADD COLUMN synced_seq bigint NOT NULL DEFAULT 0;"
+        "INSERT INTO tp_meta (key, value) VALUES ('revocations_purged_through', '0');"
+        "UPDATE tp_meta SET value = '3' WHERE key = 'schema_version';";
+
+/* A host not seen for this long (seconds) no longer keeps revocations
+ * from going: a laptop back after longer uploads what it signed in
+ * before the last one dropped as revoked (tp_store_revoked_since's 2). */
+#define HOST_AWAY_S (90 * 86400)
+
 #define PARAMS_MAX 20   /* the most parameters of one statement (the insert: 19) */
 #define QUEUE_MAX 16
 #define PREPARED_MAX 64
@@ -153,6 +170,8 @@ struct tp_store_impl {
         bool ready;           /* the schema was checked and the host registered */
         bool connecting;      /* PQconnectStart() made conn; PQconnectPoll() goes on */
         bool want_write;      /* what the connection attempt waits for */
+        bool uploads_held;    /* the daemon holds sessions not uploaded (tp_store_hold_uploads) */
+        int64_t synced_seq;   /* this host's tp_hosts.synced_seq as last written, -1 before */
         int64_t deadline_ms;  /* of the open transaction (tp_monotonic_ms), else 0 */
         int64_t attempt_ms;   /* when the connection attempt began */
         int64_t next_try_ms;  /* offline: when to try again */
@@ -796,6 +815,8 @@ static int apply_schema(struct tp_store_impl *s)
         }
         if (version < 2 && (r = run_plain(s, schema_v2)) < 0)
                 goto fail;
+        if (version < 3 && (r = run_plain(s, schema_v3)) < 0)
+                goto fail;
         if ((r = run_plain(s, "COMMIT")) < 0)
                 goto fail;
         PQclear(res);
@@ -942,6 +963,8 @@ int tp_store_pg_open(const char *conninfo, const char *host_id, const char *name
         }
         s->pub.ops = &pg_ops;
         s->pub.impl = s;
+        s->uploads_held = true; /* until the daemon says otherwise */
+        s->synced_seq = -1;
         snprintf(s->host, sizeof s->host, "%s", host_id);
         snprintf(s->name, sizeof s->name, "%s", name && *name ? name : host_id);
         r = start_connect(s);
@@ -1626,17 +1649,58 @@ static int pg_set_boot_checked(struct tp_store_impl *s, const char *boot_id)
 
 /* ---- what other hosts ended ------------------------------------------------------------- */
 
+/* Drop the revocations every host seen lately is past (schema_v3): one
+ * statement, so two hosts doing it at once drop each row once. */
+static int purge_revocations(struct tp_store_impl *s, int64_t now)
+{
+        char since[INT_TEXT];
+        const char *v[] = { int_text(since, now - HOST_AWAY_S) };
+
+        return pg_run(s, "WITH gone AS (DELETE FROM tp_revocations WHERE seq <= "
+                         "(SELECT min(synced_seq) FROM tp_hosts WHERE last_seen >= $1) RETURNING issued) "
+                         "UPDATE tp_meta SET value = GREATEST(value::bigint, (SELECT max(issued) FROM gone))::text "
+                         "WHERE key = 'revocations_purged_through' AND EXISTS (SELECT 1 FROM gone)",
+                      1, v, NULL);
+}
+
+/* This host's heartbeat, and, when it holds no session the database has
+ * not got, its word that it is past every revocation there is; when that
+ * moved, the revocations every host is past are dropped. */
+static int heartbeat(struct tp_store_impl *s)
+{
+        int64_t t = (int64_t) time(NULL), seq = 0;
+        char now[INT_TEXT];
+        const char *w[] = { s->host, int_text(now, t), s->uploads_held ? "t" : "f" };
+        PGresult *res;
+        int r;
+
+        if ((r = pg_run(s, "UPDATE tp_hosts SET last_seen = $2, synced_seq = CASE WHEN $3::boolean THEN synced_seq "
+                           "ELSE (SELECT coalesce(max(seq), 0) FROM tp_revocations) END WHERE id = $1 "
+                           "RETURNING synced_seq",
+                        3, w, &res)) < 0)
+                return r;
+        if (PQntuples(res) != 1) {
+                PQclear(res);
+                return 0; /* not registered yet: the next connection does */
+        }
+        r = get_int(s, res, 0, 0, 0, INT64_MAX, &seq);
+        PQclear(res);
+        if (r < 0 || seq == s->synced_seq)
+                return r;
+        s->synced_seq = seq;
+        return purge_revocations(s, t);
+}
+
 /* Also this host's heartbeat: the owner looks here every few seconds. */
 static int pg_owed_page(struct tp_store_impl *s, size_t limit, struct tp_session **ret, size_t *ret_n)
 {
-        char lim[INT_TEXT], now[INT_TEXT];
+        char lim[INT_TEXT];
         const char *v[] = { s->host, int_text(lim, (int64_t) limit) };
-        const char *w[] = { s->host, int_text(now, (int64_t) time(NULL)) };
         int r;
 
         if (limit == 0 || limit > INT_MAX)
                 return store_error(s, -EINVAL, "bad page size");
-        if ((r = pg_run(s, "UPDATE tp_hosts SET last_seen = $2 WHERE id = $1", 2, w, NULL)) < 0)
+        if ((r = heartbeat(s)) < 0)
                 return r;
         return select_sessions(s, "SELECT " SESSION_COLUMNS " FROM tp_sessions WHERE host = $1 AND owed "
                                   "ORDER BY ended, seq LIMIT $2",
@@ -1840,17 +1904,29 @@ static int pg_revoked_since(struct tp_store_impl *s, const char *user, const cha
         char at[INT_TEXT];
         const char *v[] = { user, client, int_text(at, created) };
         PGresult *res;
-        int64_t issued = 0;
+        int64_t issued = 0, purged = 0;
         int r;
 
-        if ((r = pg_run(s, "SELECT min(issued) FROM tp_revocations WHERE user_name IN ($1, '') "
-                           "AND client IN ($2, '') AND issued >= $3", 3, v, &res)) < 0)
+        *ret_issued = 0;
+        if ((r = pg_run(s, "SELECT (SELECT min(issued) FROM tp_revocations WHERE user_name IN ($1, '') "
+                           "AND client IN ($2, '') AND issued >= $3), "
+                           "(SELECT value FROM tp_meta WHERE key = 'revocations_purged_through')",
+                        3, v, &res)) < 0)
                 return r;
-        if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+        if (PQntuples(res) != 1 || PQnfields(res) != 2 || get_int(s, res, 0, 1, 0, INT64_MAX, &purged) < 0)
+                r = store_error(s, -EIO, "the database's revocations_purged_through (tp_meta) is not a time");
+        else if (!PQgetisnull(res, 0, 0))
                 r = get_int(s, res, 0, 0, 0, INT64_MAX, &issued) < 0 ? -EIO : 1;
+        else if (created <= purged) /* a revocation dropped may have covered it */
+                r = 2, issued = purged;
         PQclear(res);
         *ret_issued = issued;
         return r;
+}
+
+static void pg_hold_uploads(struct tp_store_impl *s, bool held)
+{
+        s->uploads_held = held;
 }
 
 static const struct tp_store_ops pg_ops = {
@@ -1891,6 +1967,7 @@ static const struct tp_store_ops pg_ops = {
         .offline_since = pg_offline_since,
         .record_revocation = pg_record_revocation,
         .revoked_since = pg_revoked_since,
+        .hold_uploads = pg_hold_uploads,
         .fleet_status = pg_fleet_status,
         .hosts_page = pg_hosts_page,
         .publish_host = pg_publish_host,

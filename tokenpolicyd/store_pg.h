@@ -28,7 +28,7 @@
 
 /* The schema version this build writes; a database of a newer one is
  * refused with -EPROTO. */
-#define TP_STORE_PG_SCHEMA_VERSION 2
+#define TP_STORE_PG_SCHEMA_VERSION 3
 
 /* How long one statement, or a wait for a lock, may take on the server
  * (ms): a store that cannot answer within it fails the request rather

@@ -264,18 +264,22 @@ def test_newer_schema_is_refused_and_nothing_is_lost():
 
 def test_version_1_database_is_migrated():
     """A database of schema version 1 (before revocations were kept for
-    hosts offline) is brought to version 2 by the first host to start,
-    with every session as it was."""
+    hosts offline) is brought to version 3 (which says when they may go)
+    by the first host to start, with every session as it was."""
     fleet = Fleet()
     try:
         fleet.hosts["tptest-a"].sign_in_held("tptest-desktop", USER)
         for env in fleet.hosts.values():
             env.stop()
-        PG.psql("DROP TABLE tp_revocations; UPDATE tp_meta SET value = '1' WHERE key = 'schema_version'",
-                db=fleet.db)
+        PG.psql("DROP TABLE tp_revocations; ALTER TABLE tp_hosts DROP COLUMN synced_seq;"
+                "DELETE FROM tp_meta WHERE key = 'revocations_purged_through';"
+                "UPDATE tp_meta SET value = '1' WHERE key = 'schema_version'", db=fleet.db)
         before = PG.psql("SELECT id, state FROM tp_sessions ORDER BY seq", db=fleet.db)
         fleet.hosts["tptest-b"].start()
-        eq(PG.psql("SELECT value FROM tp_meta WHERE key = 'schema_version'", db=fleet.db), [["2"]], "migrated")
+        eq(PG.psql("SELECT key, value FROM tp_meta ORDER BY key", db=fleet.db),
+           [["revocations_purged_through", "0"], ["schema_version", "3"]], "migrated")
+        eq(PG.psql("SELECT synced_seq FROM tp_hosts WHERE id = 'tptest-a'", db=fleet.db), [["0"]],
+           "a host is past no revocation until it says so")
         eq(PG.psql("SELECT count(*) FROM tp_revocations", db=fleet.db), [["0"]], "the new table is there")
         eq(PG.psql("SELECT id, state FROM tp_sessions ORDER BY seq", db=fleet.db), before, "sessions kept")
         fleet.hosts["tptest-b"].ctl("revoke", "--user", USER, check_rc=0)
@@ -293,7 +297,8 @@ def test_two_hosts_starting_at_once_migrate_once():
             e.start(wait=False)
         for e in envs:
             e.wait_ready()
-        eq(PG.psql("SELECT value FROM tp_meta", db=db), [["2"]], "one schema version row")
+        eq(PG.psql("SELECT key, value FROM tp_meta ORDER BY key", db=db),
+           [["revocations_purged_through", "0"], ["schema_version", "3"]], "one schema version row")
         eq(sorted(r[0] for r in PG.psql("SELECT id FROM tp_hosts", db=db)), sorted(HOSTS), "three hosts")
     finally:
         for e in envs:
@@ -469,7 +474,7 @@ TESTS = [
     ("bad conninfo and wrong password are clear errors", test_bad_connection_settings_are_clear_errors),
     ("a newer schema is refused, nothing lost", test_newer_schema_is_refused_and_nothing_is_lost),
     ("three hosts starting at once migrate once", test_two_hosts_starting_at_once_migrate_once),
-    ("a version 1 database is migrated to version 2", test_version_1_database_is_migrated),
+    ("a version 1 database is migrated to version 3", test_version_1_database_is_migrated),
     ("a failed sign-in on A keeps the oldest session on B", test_failed_signin_on_one_host_keeps_the_oldest_on_another),
 ]
 

@@ -280,6 +280,12 @@ def test_partitioned_host_applies_revocations_on_return():
         check("1" in p.stdout, f"A revoked B's session fleet-wide: {p.stdout}")
         eq(PG.psql(f"SELECT state, owed FROM tp_sessions WHERE id = '{old_sid}'", db=fleet.db), [["1", "t"]],
            "revoked, owed to B")
+        (seq, issued), = PG.psql("SELECT seq, issued FROM tp_revocations", db=fleet.db)
+        synced = lambda h: int(PG.psql(f"SELECT synced_seq FROM tp_hosts WHERE id = '{h}'", db=fleet.db)[0][0])  # noqa: E731
+        check(wait_for(lambda: synced("tptest-a") >= int(seq) and synced("tptest-c") >= int(seq), timeout=15),
+              "A and C, holding nothing unsynced, say they are past the revocation")
+        eq(PG.psql("SELECT count(*) FROM tp_revocations", db=fleet.db), [["1"]],
+           "it is kept while B, which may still upload a session it covers, is not")
         time.sleep(1.5)
         check(pb.poll() is None, "B cannot know yet: its session runs")
         pnew, onew = b.sign_in_held("tptest-desktop", USER)
@@ -298,8 +304,54 @@ def test_partitioned_host_applies_revocations_on_return():
         check(wait_for(lambda: PG.psql("SELECT count(*) FROM tp_sessions WHERE owed", db=fleet.db)[0][0] == "0"),
               "B settled what it owed")
         check("revoked from another host of the fleet" in b.log_text(), "B's log says why it acted")
+        check(wait_for(lambda: PG.psql("SELECT count(*) FROM tp_revocations", db=fleet.db) == [["0"]], timeout=15),
+              "once B has uploaded, every host is past the revocation, and it is dropped")
+        eq(PG.psql("SELECT value FROM tp_meta WHERE key = 'revocations_purged_through'", db=fleet.db), [[issued]],
+           "the database remembers the latest revocation it dropped")
     finally:
         fleet.cleanup()
+        link.remove()
+
+
+def test_host_back_after_revocations_were_dropped():
+    """A host away so long that revocations were dropped without it (a
+    host not seen for 90 days no longer holds them): what it signed in
+    alone before the latest one dropped is uploaded revoked and ended,
+    since whether one covered it cannot be known; the log says so."""
+    link = Link()
+    db = PG.new_database()
+    env = Env(outage_conf(PG.conninfo(db, host=link.dir, application_name="tptest-b"), "tptest-b"))
+    try:
+        env.start()
+        status = lambda: json.loads(env.ctl("status", "--json", check_rc=0).stdout)  # noqa: E731
+        link.cut(db)
+        check(wait_for(lambda: not status()["store_connected"]), "cut off")
+        proc, o = env.sign_in_held("tptest-desktop", USER)
+        sid = o["env"]["TOKENPOLICY_SESSION_ID"]
+        # Meanwhile the fleet dropped a revocation issued after this sign-in.
+        PG.psql("UPDATE tp_meta SET value = (extract(epoch FROM now())::bigint + 10)::text "
+                "WHERE key = 'revocations_purged_through'", db=db)
+        link.join()
+        check(wait_for(lambda: status()["unsynced_sessions"] == 0 and status()["store_connected"], timeout=20),
+              "uploaded")
+        eq(PG.psql(f"SELECT host, state FROM tp_sessions WHERE id = '{sid}'", db=db), [["tptest-b", "1"]],
+           "as revoked")
+        check(ended(proc), "and its leader ended")
+        check("revocations the fleet no longer keeps" in env.log_text(), "the log says why")
+        # One signed in now, after everything dropped, is uploaded active.
+        link.cut(db)
+        check(wait_for(lambda: not status()["store_connected"]), "cut off again")
+        PG.psql("UPDATE tp_meta SET value = (extract(epoch FROM now())::bigint - 5)::text "
+                "WHERE key = 'revocations_purged_through'", db=db)
+        proc2, o2 = env.sign_in_held("tptest-desktop", USER)
+        sid2 = o2["env"]["TOKENPOLICY_SESSION_ID"]
+        link.join()
+        check(wait_for(lambda: status()["unsynced_sessions"] == 0 and status()["store_connected"], timeout=20),
+              "uploaded")
+        eq(PG.psql(f"SELECT state FROM tp_sessions WHERE id = '{sid2}'", db=db), [["0"]], "active")
+        check(proc2.poll() is None, "and runs")
+    finally:
+        env.cleanup()
         link.remove()
 
 
@@ -308,6 +360,8 @@ TESTS = [
     ("database frozen (SIGSTOP): answers within the deadline, then the same", test_database_frozen),
     ("a host started while the database is away joins when it returns", test_started_while_unreachable),
     ("a partitioned host applies on return what was revoked meanwhile", test_partitioned_host_applies_revocations_on_return),
+    ("a host back after revocations were dropped uploads what it began before as revoked",
+     test_host_back_after_revocations_were_dropped),
     ("an upload the database refuses is retried every few seconds, then done", test_refused_upload_is_retried_quietly),
 ]
 
