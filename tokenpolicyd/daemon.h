@@ -42,6 +42,11 @@ struct tp_daemon {
         int64_t offline_logged;         /* the outage said in the log, 0: none */
         bool start_pending;             /* started offline: boot pass and schedule wait */
         int64_t upload_due_ms;          /* unsynced sessions: the next upload, not before */
+        /* Fleet mode: this host's own sessions, kept beside the database
+         * for the passes while it is away (offline.h). */
+        struct tp_store *mirror;
+        int64_t mirror_filled_ms;       /* when it was last filled from the database, 0: not since start */
+        struct tp_store_cursor sweep_mirror, sweep_unsynced; /* the pass for ghosts while offline */
         struct tp_signer *signer;
         /* Set by the event loop while a request it answers runs behind
          * another reply of the same turn that waits for the batch's commit
@@ -115,6 +120,15 @@ struct tp_daemon {
         struct tp_password_mark *password_marks;
         size_t n_password_marks;
 };
+
+/* The store holding this host's own sessions for its passes and for
+ * looking at a leader's other sessions: the daemon's while it answers
+ * (always for a store of one host), else, while a fleet's database is
+ * away, the mirror (offline.h) when there is one. */
+static inline struct tp_store *tp_local_store(struct tp_daemon *d)
+{
+        return d->mirror && tp_store_offline_since(d->store, NULL, 0) != 0 ? d->mirror : d->store;
+}
 
 /* Who sent a request, from SO_PEERCRED. */
 struct tp_peer {

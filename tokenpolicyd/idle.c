@@ -24,6 +24,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "notice.h"
+#include "offline.h"
 #include "store.h"
 
 /* Sessions looked at per second; a host with more active sessions than
@@ -152,7 +153,7 @@ static void notify_desktop(struct tp_daemon *d, const struct tp_session *s, cons
         int r;
 
         out[0] = '\0';
-        if (tp_store_count_leader_shared(d->store, s->id, s->leader_pid, s->leader_start, &shared) < 0 || shared)
+        if (tp_store_count_leader_shared(tp_local_store(d), s->id, s->leader_pid, s->leader_start, &shared) < 0 || shared)
                 return;
         if (tp_enforcer_session_graphical(d->enforcer, &t) <= 0)
                 return;
@@ -224,7 +225,7 @@ static int idle_since(struct tp_daemon *d, const struct tp_session *s, int64_t *
         uint64_t shared = 0;
         int r;
 
-        r = tp_store_count_leader_shared(d->store, s->id, s->leader_pid, s->leader_start, &shared);
+        r = tp_store_count_leader_shared(tp_local_store(d), s->id, s->leader_pid, s->leader_start, &shared);
         t = target_of(s, r < 0 ? r : shared > INT32_MAX ? INT32_MAX : (int)shared);
         r = tp_enforcer_idle_since(d->enforcer, &t, ret_since);
         if (r >= 0)
@@ -237,6 +238,7 @@ static int idle_since(struct tp_daemon *d, const struct tp_session *s, int64_t *
 static void act_idle(struct tp_daemon *d, const struct tp_session *s, const struct tp_effective_policy *p,
                      int64_t since, int64_t now)
 {
+        struct tp_store *st = tp_local_store(d);
         char why[128];
         int r;
 
@@ -245,16 +247,20 @@ static void act_idle(struct tp_daemon *d, const struct tp_session *s, const stru
         if (p->on_idle == TP_ACTION_TERMINATE) {
                 /* Recorded before it is acted on: its tokens stop working
                  * with the session. */
-                if ((r = tp_store_begin(d->store)) < 0 ||
-                    (r = tp_store_end(d->store, s->id, TP_STATE_EXPIRED, now)) < 0 ||
-                    (r = tp_store_commit(d->store)) < 0) {
-                        tp_store_rollback(d->store);
+                struct tp_session ended = *s;
+
+                if ((r = tp_store_begin(st)) < 0 || (r = tp_store_end(st, s->id, TP_STATE_EXPIRED, now)) < 0 ||
+                    (r = tp_store_commit(st)) < 0) {
+                        tp_store_rollback(st);
                         if (r == -ESTALE || r == -ENOENT)
                                 return; /* ended meanwhile */
                         tp_log_errno(r, "Failed to end idle session %s (%s); retrying", s->id,
-                                     tp_store_errmsg(d->store));
+                                     tp_store_errmsg(st));
                         return;
                 }
+                ended.state = TP_STATE_EXPIRED;
+                ended.ended = now;
+                tp_offline_ended(d, st, &ended);
                 tp_lifecycle_ended(d, s->id);
         }
         mark_set(d, s->id, MARK_ACTED_IDLE, since);
@@ -308,6 +314,7 @@ static bool wanted(const struct tp_config *c)
 
 void tp_idle_tick(struct tp_daemon *d)
 {
+        struct tp_store *st;
         struct tp_session *rows = NULL;
         int64_t now;
         size_t n = 0;
@@ -325,8 +332,11 @@ void tp_idle_tick(struct tp_daemon *d)
                 d->idle_sweep = TP_STORE_CURSOR_START;
                 return;
         }
-        if ((r = tp_store_active_page(d->store, &d->idle_sweep, IDLE_PAGE, &rows, &n)) < 0) {
-                tp_log_errno(r, "Failed to look for idle sessions (%s)", tp_store_errmsg(d->store));
+        st = tp_local_store(d);
+        if (tp_store_offline_since(st, NULL, 0) != 0)
+                return; /* a fleet's database away, and nothing of this host's kept */
+        if ((r = tp_store_active_page(st, &d->idle_sweep, IDLE_PAGE, &rows, &n)) < 0) {
+                tp_log_errno(r, "Failed to look for idle sessions (%s)", tp_store_errmsg(st));
                 return;
         }
         now = (int64_t)time(NULL);

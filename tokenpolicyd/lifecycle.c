@@ -42,14 +42,21 @@ int tp_lifecycle_start(struct tp_daemon *d)
         d->sweep = TP_STORE_CURSOR_START;
         if ((r = tp_enforcer_new(&d->enforcer)) < 0)
                 return r;
-        if (d->start_pending)
-                return 0; /* a fleet's database away: when it answers (offline.c) */
-        return tp_lifecycle_schedule_all(d);
+        if (d->start_pending) {
+                /* A fleet's database away: what this host kept of its own
+                 * sessions now, the database's when it answers (offline.c). */
+                if (d->mirror)
+                        (void) tp_lifecycle_schedule_all(d, d->mirror);
+                if (d->unsynced)
+                        (void) tp_lifecycle_schedule_all(d, d->unsynced);
+                return 0;
+        }
+        return tp_lifecycle_schedule_all(d, d->store);
 }
 
-int tp_lifecycle_schedule_all(struct tp_daemon *d)
+int tp_lifecycle_schedule_all(struct tp_daemon *d, struct tp_store *st)
 {
-        int r = tp_store_scan_expiries(d->store, schedule_one, d);
+        int r = tp_store_scan_expiries(st, schedule_one, d);
 
         if (r < 0)
                 return r;
@@ -328,7 +335,7 @@ static void act_and_audit(struct tp_daemon *d, const struct tp_session *s, bool 
         /* Read now, after the commit that ended this session: sessions
          * ended with it (revoke --user) no longer count. */
         if (action != TP_ACTION_NONE) {
-                r = tp_store_count_leader_shared(d->store, s->id, s->leader_pid, s->leader_start, &shared);
+                r = tp_store_count_leader_shared(tp_local_store(d), s->id, s->leader_pid, s->leader_start, &shared);
                 if (r < 0)
                         tp_log_errno(r, "Failed to look for other sessions of the leader of session %s (%s)",
                                      s->id, tp_store_errmsg(d->store));
@@ -399,7 +406,7 @@ static void enforce_rule(struct tp_daemon *d, const struct tp_session *s, bool e
          * once the notice is on its way. A leader shared with other
          * sessions is not ended (see tp_enforcer_apply): nothing to tell. */
         if (action != TP_ACTION_NONE &&
-            tp_store_count_leader_shared(d->store, s->id, s->leader_pid, s->leader_start, &shared) >= 0 &&
+            tp_store_count_leader_shared(tp_local_store(d), s->id, s->leader_pid, s->leader_start, &shared) >= 0 &&
             shared == 0) {
                 notice_text(s, action, why, text, sizeof(text));
                 tp_notice_send((pid_t)s->leader_pid, s->leader_start, (uid_t)s->uid, s->tty, text, &sent,
@@ -492,16 +499,16 @@ void tp_lifecycle_owed(struct tp_daemon *d)
 /* Sign-in closes ghosts where they would count against a cap. This pass
  * finds the rest, a page of active sessions a second, so that a crashed
  * client's session ends even for a user who never reaches the cap. */
-static void sweep_ghosts(struct tp_daemon *d, int64_t now)
+size_t tp_lifecycle_sweep_ghosts(struct tp_daemon *d, struct tp_store *st, struct tp_store_cursor *cur, int64_t now,
+                                 struct tp_session **ret_closed)
 {
         struct tp_session *rows = NULL;
         size_t n = 0, n_gone = 0;
         int r;
 
-        if ((r = tp_store_active_page(d->store, &d->sweep, GHOST_SWEEP_PAGE, &rows, &n)) < 0) {
-                tp_log_errno(r, "Failed to look for sessions whose leader is gone (%s)",
-                             tp_store_errmsg(d->store));
-                return;
+        if ((r = tp_store_active_page(st, cur, GHOST_SWEEP_PAGE, &rows, &n)) < 0) {
+                tp_log_errno(r, "Failed to look for sessions whose leader is gone (%s)", tp_store_errmsg(st));
+                return 0;
         }
         for (size_t i = 0; i < n; i++) {
                 if (rows[i].refresh_expires > now && tp_lifecycle_is_ghost(d, &rows[i]))
@@ -509,14 +516,16 @@ static void sweep_ghosts(struct tp_daemon *d, int64_t now)
         }
         if (n_gone == 0)
                 goto out;
-        if ((r = tp_store_begin(d->store)) < 0)
+        if ((r = tp_store_begin(st)) < 0)
                 goto fail;
         for (size_t i = 0; i < n_gone; i++) {
-                r = tp_store_end(d->store, rows[i].id, TP_STATE_CLOSED, now);
+                r = tp_store_end(st, rows[i].id, TP_STATE_CLOSED, now);
                 if (r < 0 && r != -ESTALE && r != -ENOENT)
                         goto fail;
+                rows[i].state = TP_STATE_CLOSED;
+                rows[i].ended = now;
         }
-        if ((r = tp_store_commit(d->store)) < 0)
+        if ((r = tp_store_commit(st)) < 0)
                 goto fail;
         for (size_t i = 0; i < n_gone; i++) {
                 tp_lifecycle_ended(d, rows[i].id);
@@ -524,13 +533,18 @@ static void sweep_ghosts(struct tp_daemon *d, int64_t now)
                                              .service = rows[i].service, .session = rows[i].id,
                                              .reason = "session leader is gone (reaped)", .peer_uid = -1 });
         }
+        if (ret_closed) {
+                *ret_closed = rows;
+                return n_gone;
+        }
         goto out;
 fail:
-        tp_store_rollback(d->store);
-        tp_log_errno(r, "Failed to close sessions whose leader is gone (%s); retrying",
-                     tp_store_errmsg(d->store));
+        tp_store_rollback(st);
+        tp_log_errno(r, "Failed to close sessions whose leader is gone (%s); retrying", tp_store_errmsg(st));
+        n_gone = 0;
 out:
         free(rows);
+        return n_gone;
 }
 
 bool tp_lifecycle_tick(struct tp_daemon *d)
@@ -548,7 +562,7 @@ bool tp_lifecycle_tick(struct tp_daemon *d)
         if (tp_store_offline_since(d->store, NULL, 0) != 0)
                 return false;
         if (tp_monotonic_ms() - d->swept_ms >= 1000) {
-                sweep_ghosts(d, now);
+                tp_lifecycle_sweep_ghosts(d, d->store, &d->sweep, now, NULL);
                 d->swept_ms = tp_monotonic_ms();
         }
         top = tp_expiry_peek(&d->expiry);

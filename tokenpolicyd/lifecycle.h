@@ -21,14 +21,23 @@ void tp_lifecycle_stop(struct tp_daemon *d);
  * entry comes due. During a group commit this waits for release(). */
 void tp_lifecycle_schedule(struct tp_daemon *d, const char *id, int64_t refresh_expires);
 
-/* Schedule every active session of the store (at start, or once a fleet's
- * database answers after a start made without it). */
-int tp_lifecycle_schedule_all(struct tp_daemon *d);
+/* Schedule every active session of `st` (the daemon's store at start, or
+ * once a fleet's database answers after a start made without it; this
+ * host's own stores meanwhile, offline.h). */
+int tp_lifecycle_schedule_all(struct tp_daemon *d, struct tp_store *st);
 
 /* A session ended (closed, revoked, expired) and its end was committed:
  * drop it from the schedule, so that the schedule never holds more than
  * the active sessions. During a group commit this waits for release(). */
 void tp_lifecycle_ended(struct tp_daemon *d, const char *id);
+
+/* One step of the pass for ghosts over `st` (the daemon's store, or this
+ * host's own while a fleet's database is away, offline.h): the next page
+ * of active sessions after *cur, those whose leader is gone closed and
+ * audited. Returns how many; with ret_closed, *ret_closed is a new array
+ * (free()) whose first ones are those sessions as closed. */
+size_t tp_lifecycle_sweep_ghosts(struct tp_daemon *d, struct tp_store *st, struct tp_store_cursor *cur, int64_t now,
+                                 struct tp_session **ret_closed);
 
 /* Expire the sessions that are due (marking them expired and applying the
  * client type's on_expiry) and deliver pending SIGTERMs. Returns true when

@@ -18,14 +18,41 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "reply.h"
+#include "store_pg.h"
 #include "store_sqlite.h"
 
 #define UPLOAD_PAGE 64
 #define UPLOAD_RETRY_MS 5000
+#define MIRROR_PAGE 256
+/* The mirror is filled afresh this often (ms), which also drops the
+ * sessions that ended meanwhile. */
+#define MIRROR_REFILL_MS (3600 * 1000)
+/* A due expiry whose session the mirror does not hold is looked at again
+ * after this long (s), or once the database answers. */
+#define LOCAL_EXPIRY_RETRY_S 30
+
+static void state_path(const struct tp_daemon *d, const char *file, const char *suffix, char *out, size_t size)
+{
+        snprintf(out, size, "%s/%s%s", d->state_dir, file, suffix);
+}
 
 static void unsynced_path(const struct tp_daemon *d, const char *suffix, char *out, size_t size)
 {
-        snprintf(out, size, "%s/%s%s", d->state_dir, TP_UNSYNCED_FILE, suffix);
+        state_path(d, TP_UNSYNCED_FILE, suffix, out, size);
+}
+
+/* A SQLite store's files: its own, its WAL and its shared memory. */
+static const char *const store_suffixes[] = { "", "-wal", "-shm" };
+
+static void remove_store_files(const struct tp_daemon *d, const char *file)
+{
+        char path[4096];
+
+        for (size_t i = 0; i < 3; i++) {
+                state_path(d, file, store_suffixes[i], path, sizeof(path));
+                if (unlink(path) < 0 && errno != ENOENT)
+                        tp_log_errno(-errno, "Failed to remove %s", path);
+        }
 }
 
 static int open_unsynced(struct tp_daemon *d)
@@ -49,11 +76,30 @@ static int open_unsynced(struct tp_daemon *d)
         return 0;
 }
 
+/* A mirror left by an earlier run: used as it is by the passes while the
+ * database stays away, filled afresh once it answers. */
+static void open_old_mirror(struct tp_daemon *d)
+{
+        char path[4096];
+        int r;
+
+        state_path(d, TP_MIRROR_FILE, "", path, sizeof(path));
+        if (access(path, F_OK) < 0)
+                return;
+        if ((r = tp_store_open(path, &d->mirror)) < 0) {
+                tp_log_errno(r, "Failed to open %s, this host's copy of its sessions; it is made again once the fleet's database answers",
+                             path);
+                d->mirror = NULL;
+        }
+}
+
 int tp_offline_start(struct tp_daemon *d)
 {
         char path[4096];
         int r;
 
+        d->sweep_mirror = d->sweep_unsynced = TP_STORE_CURSOR_START;
+        open_old_mirror(d);
         unsynced_path(d, "", path, sizeof(path));
         if (access(path, F_OK) < 0)
                 return 0;
@@ -65,10 +111,19 @@ int tp_offline_start(struct tp_daemon *d)
         return 0;
 }
 
-void tp_offline_stop(struct tp_daemon *d)
+static void close_unsynced(struct tp_daemon *d)
 {
         tp_store_close(d->unsynced);
         d->unsynced = NULL;
+}
+
+void tp_offline_stop(struct tp_daemon *d)
+{
+        close_unsynced(d);
+        if (d->store)
+                tp_store_pg_mirror(d->store, NULL);
+        tp_store_close(d->mirror);
+        d->mirror = NULL;
 }
 
 bool tp_offline_now(const struct tp_daemon *d)
@@ -143,6 +198,30 @@ static uint32_t fleet_cap(const struct tp_daemon *d, const char *client)
  * revoked, wherever they run: their hosts are told (store_pg.c), this
  * host's own are enforced here. 1 when written, 0 when it was already
  * (an upload cut short before the file was removed), < 0 on failure. */
+/* A session the database has already: uploaded before a crash, or signed
+ * in online and ended here while the database was away (a copy of it,
+ * ended, tp_offline_ended()). Its end, if the database does not know it
+ * yet, is written. 1 when written, 0 when there was nothing to write. */
+static int upload_end(struct tp_daemon *d, const struct tp_session *s, const struct tp_session *there)
+{
+        int r;
+
+        if (s->state == TP_STATE_ACTIVE || there->state != TP_STATE_ACTIVE)
+                return 0;
+        if ((r = tp_store_begin(d->store)) < 0)
+                return r;
+        r = tp_store_end(d->store, s->id, s->state, s->ended);
+        if (r == -ESTALE) { /* ended meanwhile, by another host */
+                tp_store_rollback(d->store);
+                return 0;
+        }
+        if (r < 0 || (r = tp_store_commit(d->store)) < 0) {
+                tp_store_rollback(d->store);
+                return r;
+        }
+        return 1;
+}
+
 static int upload_one(struct tp_daemon *d, const struct tp_session *s, size_t *ret_evicted)
 {
         struct tp_session *active = NULL, **order = NULL;
@@ -151,10 +230,14 @@ static int upload_one(struct tp_daemon *d, const struct tp_session *s, size_t *r
         size_t n = 0, excess = 0;
         int r;
 
-        struct tp_session up = *s;
+        struct tp_session up = *s, there;
         const char *why = NULL;
         int64_t issued = 0;
 
+        if ((r = tp_store_get(d->store, s->id, &there)) == 0)
+                return upload_end(d, s, &there);
+        if (r != -ENOENT)
+                return r;
         if ((r = tp_store_begin(d->store)) < 0)
                 return r;
         /* Revoked across the fleet (by user or client type) after it began,
@@ -251,7 +334,6 @@ static bool upload(struct tp_daemon *d)
         struct tp_session *rows = NULL;
         size_t n, uploaded = 0, evicted = 0;
         bool more = true, started = false;
-        char path[4096];
         int r = 0;
 
         if (!d->unsynced || d->n_unsynced == 0)
@@ -281,15 +363,171 @@ static bool upload(struct tp_daemon *d)
         tp_log(LOG_INFO, "uploaded %zu session(s) signed in while the fleet's database was unreachable; "
                "%zu session(s) signed out to keep the fleet's limits", uploaded, evicted);
 remove:
-        tp_offline_stop(d);
+        close_unsynced(d);
         d->n_unsynced = 0;
         tp_store_hold_uploads(d->store, false);
-        for (size_t i = 0; i < 3; i++) {
-                unsynced_path(d, (const char *[]){ "", "-wal", "-shm" }[i], path, sizeof(path));
-                if (unlink(path) < 0 && errno != ENOENT)
-                        tp_log_errno(-errno, "Failed to remove %s", path);
-        }
+        remove_store_files(d, TP_UNSYNCED_FILE);
         return true;
+}
+
+/* ---- this host's own sessions, for its passes -------------------------------- */
+
+/* Fill a new mirror with this host's active sessions as the database has
+ * them, put it in place of the old, and have the store keep it up to
+ * date. While it is filled nothing else runs, so nothing changes in the
+ * database meanwhile that it would miss. */
+static int mirror_fill(struct tp_daemon *d)
+{
+        struct tp_store_cursor cur = TP_STORE_CURSOR_START;
+        struct tp_store *fresh = NULL;
+        char from[4096], to[4096];
+        size_t total = 0, n;
+        int r;
+
+        remove_store_files(d, TP_MIRROR_FILE ".new");
+        state_path(d, TP_MIRROR_FILE ".new", "", from, sizeof(from));
+        if ((r = tp_store_open(from, &fresh)) < 0)
+                return tp_log_errno(r, "Failed to create %s", from);
+        do {
+                struct tp_session *rows = NULL;
+
+                n = 0;
+                if ((r = tp_store_active_page(d->store, &cur, MIRROR_PAGE, &rows, &n)) < 0) {
+                        tp_log_errno(r, "Failed to read this host's sessions from the fleet's database (%s)",
+                                     tp_store_errmsg(d->store));
+                        goto fail;
+                }
+                if (n > 0 && (r = tp_store_begin(fresh)) >= 0) {
+                        for (size_t i = 0; i < n && r >= 0; i++)
+                                r = tp_store_insert(fresh, &rows[i]);
+                        if (r < 0 || (r = tp_store_commit_unsynced(fresh)) < 0)
+                                tp_store_rollback(fresh);
+                }
+                free(rows);
+                if (r < 0) {
+                        tp_log_errno(r, "Failed to write %s (%s)", from, tp_store_errmsg(fresh));
+                        goto fail;
+                }
+                total += n;
+        } while (n == MIRROR_PAGE);
+        tp_store_pg_mirror(d->store, NULL);
+        tp_store_close(d->mirror);
+        d->mirror = NULL;
+        tp_store_close(fresh);
+        fresh = NULL;
+        for (size_t i = 0; i < 3; i++) {
+                state_path(d, TP_MIRROR_FILE ".new", store_suffixes[i], from, sizeof(from));
+                state_path(d, TP_MIRROR_FILE, store_suffixes[i], to, sizeof(to));
+                if (rename(from, to) < 0 && (errno != ENOENT || (unlink(to) < 0 && errno != ENOENT))) {
+                        r = tp_log_errno(-errno, "Failed to put %s in place", to);
+                        goto fail;
+                }
+        }
+        state_path(d, TP_MIRROR_FILE, "", to, sizeof(to));
+        if ((r = tp_store_open(to, &d->mirror)) < 0) {
+                d->mirror = NULL;
+                return tp_log_errno(r, "Failed to open %s", to);
+        }
+        tp_store_pg_mirror(d->store, d->mirror);
+        d->mirror_filled_ms = tp_monotonic_ms();
+        tp_log(LOG_DEBUG, "this host's copy of its %zu active session(s) was filled from the fleet's database", total);
+        return 0;
+fail:
+        tp_store_close(fresh);
+        remove_store_files(d, TP_MIRROR_FILE ".new");
+        return r;
+}
+
+void tp_offline_ended(struct tp_daemon *d, struct tp_store *st, const struct tp_session *s)
+{
+        int r;
+
+        if (!st || st != d->mirror || st == d->store)
+                return;
+        if (!d->unsynced && open_unsynced(d) < 0)
+                return;
+        if ((r = tp_store_begin(d->unsynced)) < 0 || (r = tp_store_insert(d->unsynced, s)) < 0 ||
+            (r = tp_store_commit(d->unsynced)) < 0) {
+                tp_store_rollback(d->unsynced);
+                if (r != -EEXIST) /* ended here before: kept already */
+                        tp_log_errno(r, "Failed to keep the end of session %s for the fleet's database (%s); "
+                                     "it has ended on this host, and the database learns it from the ghost checks",
+                                     s->id, tp_store_errmsg(d->unsynced));
+                return;
+        }
+        d->n_unsynced++;
+        tp_store_hold_uploads(d->store, true);
+}
+
+/* Expiries due while the database is away, each where this host keeps
+ * its session: the unsynced store, else the mirror. */
+static void expire_local(struct tp_daemon *d, int64_t now)
+{
+        const struct tp_expiry_entry *top;
+        struct tp_expiry_entry e;
+        struct tp_store *st = NULL;
+        int r;
+
+        for (size_t k = 0; k < 64 && (top = tp_expiry_peek(&d->expiry)) && top->expires <= now; k++) {
+                struct tp_session s;
+
+                tp_expiry_pop(&d->expiry, &e);
+                st = tp_offline_store_for(d, e.id);
+                if (st == d->store)
+                        st = d->mirror;
+                if (!st || (r = tp_store_get(st, e.id, &s)) == -ENOENT) {
+                        tp_lifecycle_schedule(d, e.id, now + LOCAL_EXPIRY_RETRY_S);
+                        continue;
+                }
+                if (r < 0)
+                        goto fail;
+                if (s.state != TP_STATE_ACTIVE)
+                        continue;
+                if (s.refresh_expires > now) {
+                        tp_lifecycle_schedule(d, s.id, s.refresh_expires);
+                        continue;
+                }
+                if ((r = tp_store_begin(st)) < 0 ||
+                    (r = tp_store_end(st, s.id, TP_STATE_EXPIRED, s.refresh_expires)) < 0 ||
+                    (r = tp_store_commit(st)) < 0) {
+                        tp_store_rollback(st);
+                        goto fail;
+                }
+                s.state = TP_STATE_EXPIRED;
+                s.ended = s.refresh_expires;
+                tp_offline_ended(d, st, &s);
+                tp_audit(&(struct tp_audit){ .event = "expire", .user = s.user, .client = s.client,
+                                             .service = s.service, .session = s.id,
+                                             .reason = "refresh token expired", .peer_uid = -1 });
+                tp_lifecycle_enforce(d, &s, true, "refresh token expired");
+        }
+        return;
+fail:
+        tp_lifecycle_schedule(d, e.id, e.expires);
+        tp_log_errno(r, "Failed to expire session %s while the fleet's database is away (%s); retrying", e.id,
+                     tp_store_errmsg(st));
+}
+
+/* The passes over this host's own sessions while the database is away. */
+static void local_passes(struct tp_daemon *d)
+{
+        int64_t now = (int64_t) time(NULL);
+
+        if (tp_monotonic_ms() - d->swept_ms >= 1000) {
+                struct tp_session *closed = NULL;
+                size_t n;
+
+                if (d->mirror) {
+                        n = tp_lifecycle_sweep_ghosts(d, d->mirror, &d->sweep_mirror, now, &closed);
+                        for (size_t i = 0; i < n; i++)
+                                tp_offline_ended(d, d->mirror, &closed[i]);
+                        free(closed);
+                }
+                if (d->unsynced && d->n_unsynced > 0)
+                        (void) tp_lifecycle_sweep_ghosts(d, d->unsynced, &d->sweep_unsynced, now, NULL);
+                d->swept_ms = tp_monotonic_ms();
+        }
+        expire_local(d, now);
 }
 
 void tp_offline_tick(struct tp_daemon *d)
@@ -309,18 +547,20 @@ void tp_offline_tick(struct tp_daemon *d)
                                since, why, d->n_unsynced);
                         d->offline_logged = off;
                 }
+                local_passes(d);
                 return;
         }
         if (d->offline_logged != 0) {
                 tp_log(LOG_INFO, "the fleet's database answers again after %" PRId64 " s; %zu session(s) signed in on this host alone meanwhile to upload",
                        (int64_t) time(NULL) - d->offline_logged, d->n_unsynced);
                 d->offline_logged = 0;
+                d->mirror_filled_ms = 0; /* filled afresh once the uploads are in */
         }
         if (d->start_pending) {
                 /* Started while it was away: what a start does with it. */
                 d->start_pending = false;
                 (void) tp_boot_start(d);
-                if (tp_lifecycle_schedule_all(d) < 0)
+                if (tp_lifecycle_schedule_all(d, d->store) < 0)
                         d->start_pending = true;
                 tp_conffile_publish(d);
         }
@@ -329,5 +569,12 @@ void tp_offline_tick(struct tp_daemon *d)
         if (!d->unsynced && d->n_unsynced == 0)
                 tp_store_hold_uploads(d->store, false); /* the store may let revocations go */
         else if (tp_monotonic_ms() >= d->upload_due_ms && !upload(d))
+                d->upload_due_ms = tp_monotonic_ms() + UPLOAD_RETRY_MS;
+        /* The mirror, once what was done here meanwhile is in the database
+         * (the same retry delay: only one of the two is ever waiting). */
+        if (!d->unsynced && d->n_unsynced == 0 && tp_monotonic_ms() >= d->upload_due_ms &&
+            (d->mirror_filled_ms == 0 || tp_store_pg_mirror_stale(d->store) ||
+             tp_monotonic_ms() - d->mirror_filled_ms >= MIRROR_REFILL_MS) &&
+            mirror_fill(d) < 0)
                 d->upload_due_ms = tp_monotonic_ms() + UPLOAD_RETRY_MS;
 }

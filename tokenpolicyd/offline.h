@@ -11,6 +11,13 @@
  * unsynced session is written to it in one transaction under the fleet's
  * cap, which signs out the oldest sessions of that user and client type
  * beyond it, on whichever host they run; then the file is removed.
+ *
+ * The passes over this host's own sessions (ghosts, expiries, idle) go on
+ * meanwhile against a mirror of them (TP_MIRROR_FILE, filled from the
+ * database when it answers and kept up to date by the PostgreSQL store
+ * after each commit, store_pg.h), and against the unsynced sessions. A
+ * session one of those passes ends in the mirror is copied, ended, to the
+ * unsynced store, and its end is uploaded with the rest.
  */
 #pragma once
 
@@ -19,6 +26,7 @@
 #include "daemon.h"
 
 #define TP_UNSYNCED_FILE "unsynced.db"
+#define TP_MIRROR_FILE "mirror.db"
 
 /* At start, in fleet mode: open this host's store of unsynced sessions
  * when one was left by an earlier run (a crash, or a stop while offline). */
@@ -48,3 +56,8 @@ void tp_offline_refusal(struct tp_daemon *d, const char *client, struct tp_reply
  * goes offline and comes back, and once back, finishes a start made while
  * offline and uploads the unsynced sessions. */
 void tp_offline_tick(struct tp_daemon *d);
+
+/* A session a pass ended in `st` (as tp_local_store() gave it), as it is
+ * now: when st is the mirror, the end is kept with the unsynced sessions
+ * for the database. */
+void tp_offline_ended(struct tp_daemon *d, struct tp_store *st, const struct tp_session *s);

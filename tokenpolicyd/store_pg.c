@@ -171,6 +171,12 @@ struct tp_store_impl {
         bool connecting;      /* PQconnectStart() made conn; PQconnectPoll() goes on */
         bool want_write;      /* what the connection attempt waits for */
         bool uploads_held;    /* the daemon holds sessions not uploaded (tp_store_hold_uploads) */
+        /* This host's sessions, kept beside the database for the passes
+         * while it is away (tp_store_pg_mirror): changed in a transaction
+         * of its own alongside each of ours, committed after ours. */
+        struct tp_store *mirror;
+        bool mirror_tx;       /* the mirror's transaction is open */
+        bool mirror_stale;    /* a change may be missing from it */
         int64_t synced_seq;   /* this host's tp_hosts.synced_seq as last written, -1 before */
         int64_t deadline_ms;  /* of the open transaction (tp_monotonic_ms), else 0 */
         int64_t attempt_ms;   /* when the connection attempt began */
@@ -1002,6 +1008,65 @@ static const char *pg_errmsg(struct tp_store_impl *s)
         return s->errmsg[0] ? s->errmsg : "no error";
 }
 
+/* ---- the mirror of this host's sessions ------------------------------------------ */
+
+/* Open the mirror's side of the transaction (once per transaction): false
+ * when there is no mirror or it failed, which marks it stale. Outside a
+ * transaction of ours the change is committed at once (mirror_done). */
+static bool mirror_open(struct tp_store_impl *s)
+{
+        if (!s->mirror || s->mirror_stale)
+                return false;
+        if (s->mirror_tx)
+                return true;
+        if (tp_store_begin(s->mirror) < 0) {
+                s->mirror_stale = true;
+                return false;
+        }
+        s->mirror_tx = true;
+        return true;
+}
+
+static void mirror_end_tx(struct tp_store_impl *s, bool keep)
+{
+        if (!s->mirror_tx)
+                return;
+        s->mirror_tx = false;
+        if (keep && tp_store_commit_unsynced(s->mirror) == 0)
+                return;
+        tp_store_rollback(s->mirror);
+        s->mirror_stale = true;
+}
+
+/* After a change to the mirror: what it returned (a session it does not
+ * hold, or holds ended, is no one's business but ours); committed now
+ * when no transaction of ours is open. */
+static void mirror_done(struct tp_store_impl *s, int r)
+{
+        if (r < 0 && r != -ENOENT && r != -ESTALE && r != -EEXIST)
+                s->mirror_stale = true;
+        if (!s->in_tx)
+                mirror_end_tx(s, true);
+}
+
+void tp_store_pg_mirror(struct tp_store *pg, struct tp_store *mirror)
+{
+        struct tp_store_impl *s = pg->impl;
+
+        if (pg->ops != &pg_ops)
+                return;
+        if (s->mirror_tx)
+                tp_store_rollback(s->mirror);
+        s->mirror = mirror;
+        s->mirror_tx = false;
+        s->mirror_stale = false;
+}
+
+bool tp_store_pg_mirror_stale(struct tp_store *pg)
+{
+        return pg->ops == &pg_ops && pg->impl->mirror_stale;
+}
+
 /* ---- transactions --------------------------------------------------------------- */
 
 static int pg_begin(struct tp_store_impl *s)
@@ -1035,8 +1100,11 @@ static int pg_commit(struct tp_store_impl *s)
          * missed here leaves the outcome unknown to us: the request fails,
          * and the session, if it was written, is a ghost whose leader
          * never learnt of it (reaped as any other). */
-        if ((r = pg_run(s, "COMMIT", 0, NULL, &res)) < 0)
+        if ((r = pg_run(s, "COMMIT", 0, NULL, &res)) < 0) {
+                if (s->mirror_tx)
+                        s->mirror_stale = true; /* committed or not: we cannot tell */
                 return r;
+        }
         /* A transaction that failed earlier ends in ROLLBACK, reported as
          * a successful command: it must not be taken for a commit. */
         r = strcmp(PQcmdStatus(res), "COMMIT") == 0 ? 0
@@ -1044,6 +1112,7 @@ static int pg_commit(struct tp_store_impl *s)
         PQclear(res);
         s->in_tx = false;
         s->deadline_ms = 0;
+        mirror_end_tx(s, r == 0);
         if (r == 0)
                 s->request_changed = true;
         return r;
@@ -1069,6 +1138,11 @@ static void pg_rollback(struct tp_store_impl *s)
         if (!s || !s->in_tx)
                 return;
         s->in_tx = false;
+        if (s->mirror_tx) {
+                /* Nothing of it stands: the mirror loses it too. */
+                s->mirror_tx = false;
+                tp_store_rollback(s->mirror);
+        }
         free_queue(s); /* not sent: nothing to undo on the server */
         /* The server's own word on whether a transaction is open: a BEGIN
          * still queued opened none. */
@@ -1140,13 +1214,17 @@ static int pg_insert(struct tp_store_impl *s, const struct tp_session *sess)
                         int_text(start, sess->leader_start > INT64_MAX ? 0 : (int64_t) sess->leader_start),
                         sess->boot_id,
                 };
-                return pg_run(s, "INSERT INTO tp_sessions (id, host, user_name, uid, client, service, rhost, "
-                                 "tty, leader_pid, logind_session, created, refresh_expires, last_extended, "
-                                 "last_used, ended, state, refresh_hash, leader_start, boot_id) VALUES "
-                                 "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-                                 "$17::bytea, $18, $19)",
-                              19, v, NULL);
+                if ((r = pg_run(s, "INSERT INTO tp_sessions (id, host, user_name, uid, client, service, rhost, "
+                                   "tty, leader_pid, logind_session, created, refresh_expires, last_extended, "
+                                   "last_used, ended, state, refresh_hash, leader_start, boot_id) VALUES "
+                                   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+                                   "$17::bytea, $18, $19)",
+                                19, v, NULL)) < 0)
+                        return r;
         }
+        if (mirror_open(s))
+                mirror_done(s, tp_store_insert(s->mirror, sess));
+        return 0;
 }
 
 static int pg_get(struct tp_store_impl *s, const char *id, struct tp_session *ret)
@@ -1311,6 +1389,8 @@ static int pg_end(struct tp_store_impl *s, const char *id, uint8_t state, int64_
                 const char *w[] = { PQgetvalue(res, 0, 0) };
 
                 r = pg_run(s, "SELECT pg_notify('" NOTIFY_CHANNEL "', $1)", 1, w, NULL);
+        } else if (mirror_open(s)) {
+                mirror_done(s, tp_store_end(s->mirror, id, state, ended));
         }
         PQclear(res);
         return r;
@@ -1336,8 +1416,12 @@ static int pg_end_held(struct tp_store_impl *s, const char *id, int64_t ended)
         char at[INT_TEXT];
         const char *v[] = { int_text(at, ended), id };
 
-        return update_active(s, "UPDATE tp_sessions SET state = 1, ended = $1, owed = false "
-                                "WHERE id = $2 AND state = 0", 2, v, id);
+        int r = update_active(s, "UPDATE tp_sessions SET state = 1, ended = $1, owed = false "
+                                 "WHERE id = $2 AND state = 0", 2, v, id);
+
+        if (r == 0 && mirror_open(s))
+                mirror_done(s, tp_store_end_held(s->mirror, id, ended));
+        return r;
 }
 
 static int pg_owe(struct tp_store_impl *s, const char *id)
@@ -1365,8 +1449,12 @@ static int pg_reinstate(struct tp_store_impl *s, const char *id)
 {
         const char *v[] = { id };
 
-        return update_active(s, "UPDATE tp_sessions SET state = 0, ended = 0 "
-                                "WHERE id = $1 AND state = 1 AND NOT owed", 1, v, id);
+        int r = update_active(s, "UPDATE tp_sessions SET state = 0, ended = 0 "
+                                 "WHERE id = $1 AND state = 1 AND NOT owed", 1, v, id);
+
+        if (r == 0 && mirror_open(s))
+                mirror_done(s, tp_store_reinstate(s->mirror, id));
+        return r;
 }
 
 static int pg_extend(struct tp_store_impl *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
@@ -1375,10 +1463,15 @@ static int pg_extend(struct tp_store_impl *s, const char *id, const uint8_t hash
         char h[3 + 2 * TP_REFRESH_HASH_LEN], exp[INT_TEXT], at[INT_TEXT];
         const char *v[] = { h, int_text(exp, refresh_expires), int_text(at, now), id };
 
+        int r;
+
         hash_text(hash, h);
-        return update_active(s, "UPDATE tp_sessions SET refresh_hash = $1::bytea, refresh_expires = $2, "
-                                "last_extended = $3, last_used = $3 WHERE id = $4 AND state = 0",
-                             4, v, id);
+        r = update_active(s, "UPDATE tp_sessions SET refresh_hash = $1::bytea, refresh_expires = $2, "
+                             "last_extended = $3, last_used = $3 WHERE id = $4 AND state = 0",
+                          4, v, id);
+        if (r == 0 && mirror_open(s))
+                mirror_done(s, tp_store_extend(s->mirror, id, hash, refresh_expires, now));
+        return r;
 }
 
 static int pg_touch(struct tp_store_impl *s, const char *id, int64_t now)
@@ -1386,7 +1479,11 @@ static int pg_touch(struct tp_store_impl *s, const char *id, int64_t now)
         char at[INT_TEXT];
         const char *v[] = { int_text(at, now), id };
 
-        return update_active(s, "UPDATE tp_sessions SET last_used = $1 WHERE id = $2 AND state = 0", 2, v, id);
+        int r = update_active(s, "UPDATE tp_sessions SET last_used = $1 WHERE id = $2 AND state = 0", 2, v, id);
+
+        if (r == 0 && mirror_open(s))
+                mirror_done(s, tp_store_touch(s->mirror, id, now));
+        return r;
 }
 
 static int pg_count_active(struct tp_store_impl *s, uint64_t *ret)
@@ -1592,6 +1689,11 @@ static int pg_adopt_boot(struct tp_store_impl *s, const char *boot_id, int64_t s
                 return r;
         *ret_n = (size_t) affected(res);
         PQclear(res);
+        if (mirror_open(s)) {
+                size_t n;
+
+                mirror_done(s, tp_store_adopt_boot(s->mirror, boot_id, since, &n));
+        }
         return 0;
 }
 
@@ -1700,11 +1802,15 @@ static int pg_owed_page(struct tp_store_impl *s, size_t limit, struct tp_session
 
         if (limit == 0 || limit > INT_MAX)
                 return store_error(s, -EINVAL, "bad page size");
-        if ((r = heartbeat(s)) < 0)
+        if ((r = heartbeat(s)) < 0 ||
+            (r = select_sessions(s, "SELECT " SESSION_COLUMNS " FROM tp_sessions WHERE host = $1 AND owed "
+                                    "ORDER BY ended, seq LIMIT $2",
+                                 2, v, ret, ret_n)) < 0)
                 return r;
-        return select_sessions(s, "SELECT " SESSION_COLUMNS " FROM tp_sessions WHERE host = $1 AND owed "
-                                  "ORDER BY ended, seq LIMIT $2",
-                               2, v, ret, ret_n);
+        /* Ended by another host: ended in the mirror too. */
+        for (size_t i = 0; i < *ret_n && mirror_open(s); i++)
+                mirror_done(s, tp_store_end(s->mirror, (*ret)[i].id, (*ret)[i].state, (*ret)[i].ended));
+        return 0;
 }
 
 static int pg_settle(struct tp_store_impl *s, const char *id)

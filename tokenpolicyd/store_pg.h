@@ -59,3 +59,16 @@
  * returns a negative errno and writes why (libpq's own words) to why. */
 int tp_store_pg_open(const char *conninfo, const char *host_id, const char *name,
                      struct tp_store **ret, char *why, size_t why_size);
+
+/* Keep `mirror` (a SQLite store, store_sqlite.h; NULL: none) a copy of this
+ * host's sessions: every change the database commits to one of them is
+ * made in it too, after the database's commit, without waiting for its
+ * disk. The daemon reads it for its own passes while the database is
+ * away (offline.c). The caller fills it first and keeps it open while
+ * set. Nothing for a store that is not this one's. */
+void tp_store_pg_mirror(struct tp_store *pg, struct tp_store *mirror);
+
+/* Whether a change may be missing from the mirror (a write to it failed,
+ * or a commit's outcome was lost with the connection): it must be filled
+ * again before it can be trusted. Set again with tp_store_pg_mirror(). */
+bool tp_store_pg_mirror_stale(struct tp_store *pg);

@@ -26,11 +26,11 @@ HOSTS = ("tptest-a", "tptest-b", "tptest-c")
 PG = None
 
 
-def outage_conf(conninfo, host_id):
+def outage_conf(conninfo, host_id, **defaults):
     text = config_text(clients={
         "desktop": {"services": ["tptest-desktop"], "on_store_unreachable": "local"},
         "ssh": {"services": ["tptest-sshd"], "on_store_unreachable": "deny"},
-    }, defaults={"max_refresh_tokens": CAP, "on_revoke": "terminate"})
+    }, defaults={"max_refresh_tokens": CAP, "on_revoke": "terminate", **defaults})
     return text + (f'store = {{ backend = "postgresql"; conninfo = "{conninfo}"; }};\n'
                    f'host_id = "{host_id}";\n')
 
@@ -355,6 +355,56 @@ def test_host_back_after_revocations_were_dropped():
         link.remove()
 
 
+def test_cut_off_host_expires_and_reaps_its_own_sessions():
+    """Sessions signed in online, one of them refreshed, then the host cut
+    off and its daemon restarted: its expiries and ghost checks go on
+    against its copy of its sessions. The one whose refresh token expires
+    is ended by on_expiry, the one whose leader dies is closed, the
+    refreshed one runs on to its new expiry; back, the database learns
+    both ends."""
+    link = Link()
+    db = PG.new_database()
+    env = Env(outage_conf(PG.conninfo(db, host=link.dir, application_name="tptest-b"), "tptest-b",
+                          refresh_token_ttl_hours=24, auto_extend_refresh_token=True, on_expiry="terminate"))
+    try:
+        env.start()
+        status = lambda: json.loads(env.ctl("status", "--json", check_rc=0).stdout)  # noqa: E731
+        state = lambda sid: PG.psql(f"SELECT state FROM tp_sessions WHERE id = '{sid}'", db=db)[0][0]  # noqa: E731
+        sid = lambda o: o["env"]["TOKENPOLICY_SESSION_ID"]  # noqa: E731
+        pexp, oexp = env.sign_in_held("tptest-desktop", USER)
+        pghost, oghost = env.sign_in_held("tptest-desktop", USER)
+        pext, oext = env.sign_in_held("tptest-desktop", USER)
+        env.set_offset(20 * 3600)
+        p = env.ctl("token", env={**os.environ, "TOKENPOLICY_SESSION_ID": sid(oext)})
+        eq(p.returncode, 0, f"refreshed: its token now runs to 44 h: {p.stderr}")
+        check(wait_for(lambda: os.path.exists(os.path.join(env.state, "mirror.db"))), "the copy is made")
+        link.cut(db)
+        check(wait_for(lambda: not status()["store_connected"]), "cut off")
+        pghost.kill()
+        pghost.wait()
+        check(wait_for(lambda: status()["unsynced_sessions"] == 1, timeout=10),
+              f"the ghost is closed while offline, its end kept for the database: {status()}")
+        check("session leader is gone (reaped)" in env.log_text(), "and audited")
+        # Restarted while still cut off: what it knows of its sessions is its copy.
+        env.stop()
+        env.start()
+        env.set_offset(30 * 3600)
+        pnew, onew = env.sign_in_held("tptest-desktop", USER)
+        check(ended(pexp), "the expired session's leader is ended by on_expiry while offline")
+        check(wait_for(lambda: status()["unsynced_sessions"] == 3), f"its end kept too: {status()}")
+        check(not wait_for(lambda: pext.poll() is not None, timeout=2), "the refreshed session runs on")
+        check(pnew.poll() is None, "and so does one signed in offline")
+        eq(state(sid(oexp)), "0", "the database has not heard yet")
+        link.join()
+        check(wait_for(lambda: status()["unsynced_sessions"] == 0 and status()["store_connected"], timeout=20),
+              f"back and uploaded: {status()}")
+        eq([state(sid(o)) for o in (oghost, oexp, oext, onew)], ["3", "2", "0", "0"],
+           "the database has the ghost closed, the expired one expired, the others active")
+    finally:
+        env.cleanup()
+        link.remove()
+
+
 TESTS = [
     ("database stopped: deny refuses, local admits, upload holds the cap", test_database_stopped),
     ("database frozen (SIGSTOP): answers within the deadline, then the same", test_database_frozen),
@@ -362,6 +412,8 @@ TESTS = [
     ("a partitioned host applies on return what was revoked meanwhile", test_partitioned_host_applies_revocations_on_return),
     ("a host back after revocations were dropped uploads what it began before as revoked",
      test_host_back_after_revocations_were_dropped),
+    ("a host cut off expires and reaps its own sessions from its copy of them",
+     test_cut_off_host_expires_and_reaps_its_own_sessions),
     ("an upload the database refuses is retried every few seconds, then done", test_refused_upload_is_retried_quietly),
 ]
 
