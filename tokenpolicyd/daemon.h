@@ -46,6 +46,7 @@ struct tp_daemon {
          * for the passes while it is away (offline.h). */
         struct tp_store *mirror;
         int64_t mirror_filled_ms;       /* when it was last filled from the database, 0: not since start */
+        int64_t mirror_flushed_ms;      /* when the changes queued for it were last made in it */
         struct tp_store_cursor sweep_mirror, sweep_unsynced; /* the pass for ghosts while offline */
         struct tp_signer *signer;
         /* Set by the event loop while a request it answers runs behind

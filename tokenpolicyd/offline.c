@@ -27,6 +27,7 @@
 /* The mirror is filled afresh this often (ms), which also drops the
  * sessions that ended meanwhile. */
 #define MIRROR_REFILL_MS (3600 * 1000)
+#define MIRROR_FLUSH_MS 1000
 /* A due expiry whose session the mirror does not hold is looked at again
  * after this long (s), or once the database answers. */
 #define LOCAL_EXPIRY_RETRY_S 30
@@ -120,8 +121,10 @@ static void close_unsynced(struct tp_daemon *d)
 void tp_offline_stop(struct tp_daemon *d)
 {
         close_unsynced(d);
-        if (d->store)
+        if (d->store) {
+                tp_store_pg_mirror_flush(d->store);
                 tp_store_pg_mirror(d->store, NULL);
+        }
         tp_store_close(d->mirror);
         d->mirror = NULL;
 }
@@ -538,6 +541,12 @@ void tp_offline_tick(struct tp_daemon *d)
         if (!d->store || !d->host_id[0])
                 return;
         off = tp_store_offline_since(d->store, why, sizeof(why));
+        /* The mirror: what the database committed, about once a second,
+         * many changes in one write; at once when it is about to be read. */
+        if (off != 0 || tp_monotonic_ms() - d->mirror_flushed_ms >= MIRROR_FLUSH_MS) {
+                tp_store_pg_mirror_flush(d->store);
+                d->mirror_flushed_ms = tp_monotonic_ms();
+        }
         if (off != 0) {
                 if (d->offline_logged != off) {
                         char since[64];

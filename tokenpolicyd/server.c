@@ -1016,9 +1016,9 @@ int tp_server_run(struct tp_daemon *d, int listen_fd)
                         tp_log_tick(tp_monotonic_ms());
                         tp_keys_tick(d);
                         more_due = tp_lifecycle_tick(d);
+                        tp_idle_tick(d); /* this host's own sessions, offline too (offline.h) */
                         if (!tp_offline_now(d)) {
                                 tp_accounts_tick(d);
-                                tp_idle_tick(d);
                                 tp_retention_tick(d);
                         }
                         last_sweep_ms = tp_monotonic_ms();

@@ -172,10 +172,13 @@ struct tp_store_impl {
         bool want_write;      /* what the connection attempt waits for */
         bool uploads_held;    /* the daemon holds sessions not uploaded (tp_store_hold_uploads) */
         /* This host's sessions, kept beside the database for the passes
-         * while it is away (tp_store_pg_mirror): changed in a transaction
-         * of its own alongside each of ours, committed after ours. */
+         * while it is away (tp_store_pg_mirror). Each change to one of
+         * them is queued; those of a transaction that committed (the
+         * first n_mirror_committed) are made in the mirror together, in
+         * one transaction of its own, by tp_store_pg_mirror_flush(). */
         struct tp_store *mirror;
-        bool mirror_tx;       /* the mirror's transaction is open */
+        struct mirror_op *mirror_ops;
+        size_t n_mirror_ops, n_mirror_committed, cap_mirror_ops;
         bool mirror_stale;    /* a change may be missing from it */
         int64_t synced_seq;   /* this host's tp_hosts.synced_seq as last written, -1 before */
         int64_t deadline_ms;  /* of the open transaction (tp_monotonic_ms), else 0 */
@@ -860,6 +863,7 @@ static void pg_close(struct tp_store_impl *s)
         PQfinish(s->conn); /* an open transaction is rolled back by the server */
         free_queue(s);
         forget_prepared(s);
+        free(s->mirror_ops);
         free(s->conninfo);
         free(s);
 }
@@ -1010,43 +1014,111 @@ static const char *pg_errmsg(struct tp_store_impl *s)
 
 /* ---- the mirror of this host's sessions ------------------------------------------ */
 
-/* Open the mirror's side of the transaction (once per transaction): false
- * when there is no mirror or it failed, which marks it stale. Outside a
- * transaction of ours the change is committed at once (mirror_done). */
-static bool mirror_open(struct tp_store_impl *s)
+/* One change to a session of this host, to be made in the mirror: the
+ * session (insert), or its id and the values the change sets. */
+struct mirror_op {
+        enum { MIRROR_INSERT, MIRROR_END, MIRROR_END_HELD, MIRROR_REINSTATE, MIRROR_EXTEND, MIRROR_TOUCH,
+               MIRROR_ADOPT_BOOT } kind;
+        int64_t since;          /* MIRROR_ADOPT_BOOT */
+        struct tp_session s;
+};
+
+/* The changes queued before a flush is made at once: a bound on the
+ * queue's memory (about 0.5 MiB) and on what one flush writes. */
+#define MIRROR_FLUSH_AT 512
+
+/* Queue a change (NULL when there is no mirror, or no memory: then it is
+ * stale). Outside a transaction of ours it stands at once. */
+static struct mirror_op *mirror_queue(struct tp_store_impl *s, int kind, const char *id)
 {
+        struct mirror_op *op;
+
         if (!s->mirror || s->mirror_stale)
-                return false;
-        if (s->mirror_tx)
-                return true;
-        if (tp_store_begin(s->mirror) < 0) {
-                s->mirror_stale = true;
-                return false;
+                return NULL;
+        if (s->n_mirror_ops == s->cap_mirror_ops) {
+                size_t cap = s->cap_mirror_ops ? 2 * s->cap_mirror_ops : 16;
+                struct mirror_op *ops = realloc(s->mirror_ops, cap * sizeof *ops);
+
+                if (!ops) {
+                        s->mirror_stale = true;
+                        return NULL;
+                }
+                s->mirror_ops = ops;
+                s->cap_mirror_ops = cap;
         }
-        s->mirror_tx = true;
-        return true;
-}
-
-static void mirror_end_tx(struct tp_store_impl *s, bool keep)
-{
-        if (!s->mirror_tx)
-                return;
-        s->mirror_tx = false;
-        if (keep && tp_store_commit_unsynced(s->mirror) == 0)
-                return;
-        tp_store_rollback(s->mirror);
-        s->mirror_stale = true;
-}
-
-/* After a change to the mirror: what it returned (a session it does not
- * hold, or holds ended, is no one's business but ours); committed now
- * when no transaction of ours is open. */
-static void mirror_done(struct tp_store_impl *s, int r)
-{
-        if (r < 0 && r != -ENOENT && r != -ESTALE && r != -EEXIST)
-                s->mirror_stale = true;
+        op = &s->mirror_ops[s->n_mirror_ops++];
+        memset(op, 0, sizeof *op);
+        op->kind = kind;
+        if (id)
+                snprintf(op->s.id, sizeof op->s.id, "%s", id);
         if (!s->in_tx)
-                mirror_end_tx(s, true);
+                s->n_mirror_committed = s->n_mirror_ops;
+        return op;
+}
+
+static int mirror_apply(struct tp_store *m, const struct mirror_op *op)
+{
+        size_t n;
+
+        switch (op->kind) {
+        case MIRROR_INSERT:
+                return tp_store_insert(m, &op->s);
+        case MIRROR_END:
+                return tp_store_end(m, op->s.id, op->s.state, op->s.ended);
+        case MIRROR_END_HELD:
+                return tp_store_end_held(m, op->s.id, op->s.ended);
+        case MIRROR_REINSTATE:
+                return tp_store_reinstate(m, op->s.id);
+        case MIRROR_EXTEND:
+                return tp_store_extend(m, op->s.id, op->s.refresh_hash, op->s.refresh_expires,
+                                       op->s.last_extended);
+        case MIRROR_TOUCH:
+                return tp_store_touch(m, op->s.id, op->s.last_used);
+        case MIRROR_ADOPT_BOOT:
+                return tp_store_adopt_boot(m, op->s.boot_id, op->since, &n);
+        }
+        return -EINVAL;
+}
+
+/* The changes whose transactions committed, made in the mirror in one
+ * transaction that does not wait for the disk. A session the mirror does
+ * not hold, or holds ended, is no one's business but ours; any other
+ * failure leaves it stale. */
+static void mirror_flush(struct tp_store_impl *s)
+{
+        size_t n = s->n_mirror_committed;
+        int r;
+
+        if (n == 0 || !s->mirror)
+                return;
+        if (!s->mirror_stale) {
+                if ((r = tp_store_begin(s->mirror)) < 0) {
+                        s->mirror_stale = true;
+                } else {
+                        for (size_t i = 0; i < n && r >= 0; i++)
+                                if ((r = mirror_apply(s->mirror, &s->mirror_ops[i])) == -ENOENT || r == -ESTALE ||
+                                    r == -EEXIST)
+                                        r = 0;
+                        if (r < 0 || tp_store_commit_unsynced(s->mirror) < 0) {
+                                tp_store_rollback(s->mirror);
+                                s->mirror_stale = true;
+                        }
+                }
+        }
+        memmove(s->mirror_ops, s->mirror_ops + n, (s->n_mirror_ops - n) * sizeof *s->mirror_ops);
+        s->n_mirror_ops -= n;
+        s->n_mirror_committed = 0;
+}
+
+/* Our transaction ended: its changes stand (kept) or are dropped. */
+static void mirror_tx_ended(struct tp_store_impl *s, bool kept)
+{
+        if (kept)
+                s->n_mirror_committed = s->n_mirror_ops;
+        else
+                s->n_mirror_ops = s->n_mirror_committed;
+        if (s->n_mirror_committed >= MIRROR_FLUSH_AT)
+                mirror_flush(s);
 }
 
 void tp_store_pg_mirror(struct tp_store *pg, struct tp_store *mirror)
@@ -1055,11 +1127,15 @@ void tp_store_pg_mirror(struct tp_store *pg, struct tp_store *mirror)
 
         if (pg->ops != &pg_ops)
                 return;
-        if (s->mirror_tx)
-                tp_store_rollback(s->mirror);
         s->mirror = mirror;
-        s->mirror_tx = false;
         s->mirror_stale = false;
+        s->n_mirror_ops = s->n_mirror_committed = 0;
+}
+
+void tp_store_pg_mirror_flush(struct tp_store *pg)
+{
+        if (pg->ops == &pg_ops)
+                mirror_flush(pg->impl);
 }
 
 bool tp_store_pg_mirror_stale(struct tp_store *pg)
@@ -1101,7 +1177,7 @@ static int pg_commit(struct tp_store_impl *s)
          * and the session, if it was written, is a ghost whose leader
          * never learnt of it (reaped as any other). */
         if ((r = pg_run(s, "COMMIT", 0, NULL, &res)) < 0) {
-                if (s->mirror_tx)
+                if (s->n_mirror_ops > s->n_mirror_committed)
                         s->mirror_stale = true; /* committed or not: we cannot tell */
                 return r;
         }
@@ -1112,7 +1188,7 @@ static int pg_commit(struct tp_store_impl *s)
         PQclear(res);
         s->in_tx = false;
         s->deadline_ms = 0;
-        mirror_end_tx(s, r == 0);
+        mirror_tx_ended(s, r == 0);
         if (r == 0)
                 s->request_changed = true;
         return r;
@@ -1138,11 +1214,7 @@ static void pg_rollback(struct tp_store_impl *s)
         if (!s || !s->in_tx)
                 return;
         s->in_tx = false;
-        if (s->mirror_tx) {
-                /* Nothing of it stands: the mirror loses it too. */
-                s->mirror_tx = false;
-                tp_store_rollback(s->mirror);
-        }
+        mirror_tx_ended(s, false); /* nothing of it stands */
         free_queue(s); /* not sent: nothing to undo on the server */
         /* The server's own word on whether a transaction is open: a BEGIN
          * still queued opened none. */
@@ -1185,6 +1257,7 @@ static int pg_batch_commit(struct tp_store_impl *s)
 
 static int pg_insert(struct tp_store_impl *s, const struct tp_session *sess)
 {
+        struct mirror_op *op;
         char uid[INT_TEXT], pid[INT_TEXT], created[INT_TEXT], expires[INT_TEXT], extended[INT_TEXT],
                 used[INT_TEXT], ended[INT_TEXT], state[INT_TEXT], start[INT_TEXT],
                 hash[3 + 2 * TP_REFRESH_HASH_LEN];
@@ -1222,8 +1295,8 @@ static int pg_insert(struct tp_store_impl *s, const struct tp_session *sess)
                                 19, v, NULL)) < 0)
                         return r;
         }
-        if (mirror_open(s))
-                mirror_done(s, tp_store_insert(s->mirror, sess));
+        if ((op = mirror_queue(s, MIRROR_INSERT, NULL)))
+                op->s = *sess;
         return 0;
 }
 
@@ -1370,6 +1443,7 @@ static int missing_or_stale(struct tp_store_impl *s, const char *id)
  * it when this transaction commits (NOTIFY is transactional). */
 static int pg_end(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended)
 {
+        struct mirror_op *op;
         char st[INT_TEXT], at[INT_TEXT];
         const char *v[] = { int_text(st, state), int_text(at, ended), id, s->host };
         PGresult *res;
@@ -1389,8 +1463,9 @@ static int pg_end(struct tp_store_impl *s, const char *id, uint8_t state, int64_
                 const char *w[] = { PQgetvalue(res, 0, 0) };
 
                 r = pg_run(s, "SELECT pg_notify('" NOTIFY_CHANNEL "', $1)", 1, w, NULL);
-        } else if (mirror_open(s)) {
-                mirror_done(s, tp_store_end(s->mirror, id, state, ended));
+        } else if ((op = mirror_queue(s, MIRROR_END, id))) {
+                op->s.state = state;
+                op->s.ended = ended;
         }
         PQclear(res);
         return r;
@@ -1413,14 +1488,15 @@ static int update_active(struct tp_store_impl *s, const char *sql, int n, const 
  * not yet owed to the host that runs it (pg_owe(), when it stands). */
 static int pg_end_held(struct tp_store_impl *s, const char *id, int64_t ended)
 {
+        struct mirror_op *op;
         char at[INT_TEXT];
         const char *v[] = { int_text(at, ended), id };
 
         int r = update_active(s, "UPDATE tp_sessions SET state = 1, ended = $1, owed = false "
                                  "WHERE id = $2 AND state = 0", 2, v, id);
 
-        if (r == 0 && mirror_open(s))
-                mirror_done(s, tp_store_end_held(s->mirror, id, ended));
+        if (r == 0 && (op = mirror_queue(s, MIRROR_END_HELD, id)))
+                op->s.ended = ended;
         return r;
 }
 
@@ -1452,14 +1528,15 @@ static int pg_reinstate(struct tp_store_impl *s, const char *id)
         int r = update_active(s, "UPDATE tp_sessions SET state = 0, ended = 0 "
                                  "WHERE id = $1 AND state = 1 AND NOT owed", 1, v, id);
 
-        if (r == 0 && mirror_open(s))
-                mirror_done(s, tp_store_reinstate(s->mirror, id));
+        if (r == 0)
+                (void) mirror_queue(s, MIRROR_REINSTATE, id);
         return r;
 }
 
 static int pg_extend(struct tp_store_impl *s, const char *id, const uint8_t hash[TP_REFRESH_HASH_LEN],
                      int64_t refresh_expires, int64_t now)
 {
+        struct mirror_op *op;
         char h[3 + 2 * TP_REFRESH_HASH_LEN], exp[INT_TEXT], at[INT_TEXT];
         const char *v[] = { h, int_text(exp, refresh_expires), int_text(at, now), id };
 
@@ -1469,20 +1546,24 @@ static int pg_extend(struct tp_store_impl *s, const char *id, const uint8_t hash
         r = update_active(s, "UPDATE tp_sessions SET refresh_hash = $1::bytea, refresh_expires = $2, "
                              "last_extended = $3, last_used = $3 WHERE id = $4 AND state = 0",
                           4, v, id);
-        if (r == 0 && mirror_open(s))
-                mirror_done(s, tp_store_extend(s->mirror, id, hash, refresh_expires, now));
+        if (r == 0 && (op = mirror_queue(s, MIRROR_EXTEND, id))) {
+                memcpy(op->s.refresh_hash, hash, TP_REFRESH_HASH_LEN);
+                op->s.refresh_expires = refresh_expires;
+                op->s.last_extended = now;
+        }
         return r;
 }
 
 static int pg_touch(struct tp_store_impl *s, const char *id, int64_t now)
 {
+        struct mirror_op *op;
         char at[INT_TEXT];
         const char *v[] = { int_text(at, now), id };
 
         int r = update_active(s, "UPDATE tp_sessions SET last_used = $1 WHERE id = $2 AND state = 0", 2, v, id);
 
-        if (r == 0 && mirror_open(s))
-                mirror_done(s, tp_store_touch(s->mirror, id, now));
+        if (r == 0 && (op = mirror_queue(s, MIRROR_TOUCH, id)))
+                op->s.last_used = now;
         return r;
 }
 
@@ -1676,6 +1757,7 @@ static int pg_purge_step(struct tp_store_impl *s, int64_t before, size_t budget,
 
 static int pg_adopt_boot(struct tp_store_impl *s, const char *boot_id, int64_t since, size_t *ret_n)
 {
+        struct mirror_op *op;
         char at[INT_TEXT];
         const char *v[] = { boot_id, int_text(at, since), s->host };
         PGresult *res;
@@ -1689,10 +1771,9 @@ static int pg_adopt_boot(struct tp_store_impl *s, const char *boot_id, int64_t s
                 return r;
         *ret_n = (size_t) affected(res);
         PQclear(res);
-        if (mirror_open(s)) {
-                size_t n;
-
-                mirror_done(s, tp_store_adopt_boot(s->mirror, boot_id, since, &n));
+        if ((op = mirror_queue(s, MIRROR_ADOPT_BOOT, NULL))) {
+                snprintf(op->s.boot_id, sizeof op->s.boot_id, "%s", boot_id);
+                op->since = since;
         }
         return 0;
 }
@@ -1808,8 +1889,14 @@ static int pg_owed_page(struct tp_store_impl *s, size_t limit, struct tp_session
                                  2, v, ret, ret_n)) < 0)
                 return r;
         /* Ended by another host: ended in the mirror too. */
-        for (size_t i = 0; i < *ret_n && mirror_open(s); i++)
-                mirror_done(s, tp_store_end(s->mirror, (*ret)[i].id, (*ret)[i].state, (*ret)[i].ended));
+        for (size_t i = 0; i < *ret_n; i++) {
+                struct mirror_op *op = mirror_queue(s, MIRROR_END, (*ret)[i].id);
+
+                if (op) {
+                        op->s.state = (*ret)[i].state;
+                        op->s.ended = (*ret)[i].ended;
+                }
+        }
         return 0;
 }
 

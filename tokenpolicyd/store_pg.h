@@ -62,11 +62,17 @@ int tp_store_pg_open(const char *conninfo, const char *host_id, const char *name
 
 /* Keep `mirror` (a SQLite store, store_sqlite.h; NULL: none) a copy of this
  * host's sessions: every change the database commits to one of them is
- * made in it too, after the database's commit, without waiting for its
- * disk. The daemon reads it for its own passes while the database is
- * away (offline.c). The caller fills it first and keeps it open while
- * set. Nothing for a store that is not this one's. */
+ * made in it too, without waiting for its disk: queued in memory at the
+ * database's commit, and made by tp_store_pg_mirror_flush() (or once 512
+ * are queued), many in one transaction. The daemon reads it for its own
+ * passes while the database is away (offline.c). The caller fills it
+ * first and keeps it open while set. Nothing for a store that is not
+ * this one's. */
 void tp_store_pg_mirror(struct tp_store *pg, struct tp_store *mirror);
+
+/* Make the queued changes in the mirror now (the daemon's tick, and
+ * before its passes read the mirror). */
+void tp_store_pg_mirror_flush(struct tp_store *pg);
 
 /* Whether a change may be missing from the mirror (a write to it failed,
  * or a commit's outcome was lost with the connection): it must be filled
