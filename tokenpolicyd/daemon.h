@@ -47,6 +47,7 @@ struct tp_daemon {
         struct tp_store *mirror;
         int64_t mirror_filled_ms;       /* when it was last filled from the database, 0: not since start */
         int64_t mirror_flushed_ms;      /* when the changes queued for it were last made in it */
+        int64_t mirror_due_ms;          /* after a failed fill: the next, not before */
         struct tp_store_cursor sweep_mirror, sweep_unsynced; /* the pass for ghosts while offline */
         struct tp_signer *signer;
         /* Set by the event loop while a request it answers runs behind

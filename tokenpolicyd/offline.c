@@ -28,8 +28,8 @@
  * sessions that ended meanwhile. */
 #define MIRROR_REFILL_MS (3600 * 1000)
 #define MIRROR_FLUSH_MS 1000
-/* A due expiry whose session the mirror does not hold is looked at again
- * after this long (s), or once the database answers. */
+/* A due expiry whose session the mirror does not hold (or that failed) is
+ * looked at again after this long (s). */
 #define LOCAL_EXPIRY_RETRY_S 30
 
 static void state_path(const struct tp_daemon *d, const char *file, const char *suffix, char *out, size_t size)
@@ -91,7 +91,11 @@ static void open_old_mirror(struct tp_daemon *d)
                 tp_log_errno(r, "Failed to open %s, this host's copy of its sessions; it is made again once the fleet's database answers",
                              path);
                 d->mirror = NULL;
+                return;
         }
+        /* Kept up to date from now on, and filled afresh once the
+         * database answers. */
+        tp_store_pg_mirror(d->store, d->mirror);
 }
 
 int tp_offline_start(struct tp_daemon *d)
@@ -375,6 +379,40 @@ remove:
 
 /* ---- this host's own sessions, for its passes -------------------------------- */
 
+/* What this host ended while the database was away and has not uploaded
+ * yet (ended copies in the unsynced store) is ended in `m` too. */
+static int ended_here(struct tp_daemon *d, struct tp_store *m)
+{
+        struct tp_store_filter all = { .all = true };
+        struct tp_store_list_pos after, next;
+        bool more = true, started = false;
+        int r = 0;
+
+        if (!d->unsynced || d->n_unsynced == 0)
+                return 0;
+        while (more && r >= 0) {
+                struct tp_session *rows = NULL;
+                size_t n = 0;
+
+                if ((r = tp_store_list_page(d->unsynced, &all, started ? &after : NULL, UPLOAD_PAGE, UPLOAD_PAGE,
+                                            &rows, &n, &next, &more)) < 0)
+                        return r;
+                if (n > 0 && (r = tp_store_begin(m)) >= 0) {
+                        for (size_t i = 0; i < n && r >= 0; i++)
+                                if (rows[i].state != TP_STATE_ACTIVE &&
+                                    (r = tp_store_end(m, rows[i].id, rows[i].state, rows[i].ended)) < 0 &&
+                                    (r == -ENOENT || r == -ESTALE))
+                                        r = 0;
+                        if (r < 0 || (r = tp_store_commit_unsynced(m)) < 0)
+                                tp_store_rollback(m);
+                }
+                free(rows);
+                after = next;
+                started = true;
+        }
+        return r;
+}
+
 /* Fill a new mirror with this host's active sessions as the database has
  * them, put it in place of the old, and have the store keep it up to
  * date. While it is filled nothing else runs, so nothing changes in the
@@ -413,6 +451,10 @@ static int mirror_fill(struct tp_daemon *d)
                 }
                 total += n;
         } while (n == MIRROR_PAGE);
+        if ((r = ended_here(d, fresh)) < 0) {
+                tp_log_errno(r, "Failed to write %s (%s)", from, tp_store_errmsg(fresh));
+                goto fail;
+        }
         tp_store_pg_mirror(d->store, NULL);
         tp_store_close(d->mirror);
         d->mirror = NULL;
@@ -429,6 +471,7 @@ static int mirror_fill(struct tp_daemon *d)
         state_path(d, TP_MIRROR_FILE, "", to, sizeof(to));
         if ((r = tp_store_open(to, &d->mirror)) < 0) {
                 d->mirror = NULL;
+                d->mirror_filled_ms = 0;
                 return tp_log_errno(r, "Failed to open %s", to);
         }
         tp_store_pg_mirror(d->store, d->mirror);
@@ -438,52 +481,64 @@ static int mirror_fill(struct tp_daemon *d)
 fail:
         tp_store_close(fresh);
         remove_store_files(d, TP_MIRROR_FILE ".new");
+        d->mirror_filled_ms = 0; /* tried again soon */
         return r;
 }
 
-void tp_offline_ended(struct tp_daemon *d, struct tp_store *st, const struct tp_session *s)
+bool tp_offline_ended(struct tp_daemon *d, struct tp_store *st, const struct tp_session *s)
 {
         int r;
 
         if (!st || st != d->mirror || st == d->store)
-                return;
+                return true;
         if (!d->unsynced && open_unsynced(d) < 0)
-                return;
+                return false;
         if ((r = tp_store_begin(d->unsynced)) < 0 || (r = tp_store_insert(d->unsynced, s)) < 0 ||
             (r = tp_store_commit(d->unsynced)) < 0) {
                 tp_store_rollback(d->unsynced);
-                if (r != -EEXIST) /* ended here before: kept already */
-                        tp_log_errno(r, "Failed to keep the end of session %s for the fleet's database (%s); "
-                                     "it has ended on this host, and the database learns it from the ghost checks",
-                                     s->id, tp_store_errmsg(d->unsynced));
-                return;
+                if (r == -EEXIST) /* ended here before: kept already */
+                        return true;
+                tp_log_errno(r, "Failed to keep the end of session %s for the fleet's database (%s); it has ended "
+                             "on this host, and is ended there again once the database answers",
+                             s->id, tp_store_errmsg(d->unsynced));
+                return false;
         }
         d->n_unsynced++;
         tp_store_hold_uploads(d->store, true);
+        return true;
 }
 
 /* Expiries due while the database is away, each where this host keeps
- * its session: the unsynced store, else the mirror. */
+ * its session: the unsynced store, else the mirror, unless a change may
+ * be missing from it (an extension would be: nothing is ended on its
+ * word). A session neither holds, or one that cannot be ended now, is
+ * looked at again a little later, by the database's schedule once it
+ * answers. */
 static void expire_local(struct tp_daemon *d, int64_t now)
 {
         const struct tp_expiry_entry *top;
         struct tp_expiry_entry e;
-        struct tp_store *st = NULL;
+        size_t k = 0;
         int r;
 
-        for (size_t k = 0; k < 64 && (top = tp_expiry_peek(&d->expiry)) && top->expires <= now; k++) {
+        while (k++ < 64 && (top = tp_expiry_peek(&d->expiry)) && top->expires <= now) {
+                struct tp_store *st;
                 struct tp_session s;
 
                 tp_expiry_pop(&d->expiry, &e);
                 st = tp_offline_store_for(d, e.id);
                 if (st == d->store)
-                        st = d->mirror;
+                        st = tp_store_pg_mirror_stale(d->store) ? NULL : d->mirror;
                 if (!st || (r = tp_store_get(st, e.id, &s)) == -ENOENT) {
                         tp_lifecycle_schedule(d, e.id, now + LOCAL_EXPIRY_RETRY_S);
                         continue;
                 }
-                if (r < 0)
-                        goto fail;
+                if (r < 0) {
+                        tp_log_errno(r, "Failed to read session %s while the fleet's database is away (%s); retrying",
+                                     e.id, tp_store_errmsg(st));
+                        tp_lifecycle_schedule(d, e.id, now + LOCAL_EXPIRY_RETRY_S);
+                        continue;
+                }
                 if (s.state != TP_STATE_ACTIVE)
                         continue;
                 if (s.refresh_expires > now) {
@@ -494,21 +549,20 @@ static void expire_local(struct tp_daemon *d, int64_t now)
                     (r = tp_store_end(st, s.id, TP_STATE_EXPIRED, s.refresh_expires)) < 0 ||
                     (r = tp_store_commit(st)) < 0) {
                         tp_store_rollback(st);
-                        goto fail;
+                        tp_log_errno(r, "Failed to expire session %s while the fleet's database is away (%s); retrying",
+                                     e.id, tp_store_errmsg(st));
+                        tp_lifecycle_schedule(d, e.id, now + LOCAL_EXPIRY_RETRY_S);
+                        continue;
                 }
                 s.state = TP_STATE_EXPIRED;
                 s.ended = s.refresh_expires;
-                tp_offline_ended(d, st, &s);
+                if (!tp_offline_ended(d, st, &s))
+                        tp_lifecycle_schedule(d, s.id, s.refresh_expires); /* for the database's schedule */
                 tp_audit(&(struct tp_audit){ .event = "expire", .user = s.user, .client = s.client,
                                              .service = s.service, .session = s.id,
                                              .reason = "refresh token expired", .peer_uid = -1 });
                 tp_lifecycle_enforce(d, &s, true, "refresh token expired");
         }
-        return;
-fail:
-        tp_lifecycle_schedule(d, e.id, e.expires);
-        tp_log_errno(r, "Failed to expire session %s while the fleet's database is away (%s); retrying", e.id,
-                     tp_store_errmsg(st));
 }
 
 /* The passes over this host's own sessions while the database is away. */
@@ -579,11 +633,11 @@ void tp_offline_tick(struct tp_daemon *d)
                 tp_store_hold_uploads(d->store, false); /* the store may let revocations go */
         else if (tp_monotonic_ms() >= d->upload_due_ms && !upload(d))
                 d->upload_due_ms = tp_monotonic_ms() + UPLOAD_RETRY_MS;
-        /* The mirror, once what was done here meanwhile is in the database
-         * (the same retry delay: only one of the two is ever waiting). */
-        if (!d->unsynced && d->n_unsynced == 0 && tp_monotonic_ms() >= d->upload_due_ms &&
+        /* The mirror: what was ended here and is not uploaded yet is
+         * ended in it too (ended_here). */
+        if (tp_monotonic_ms() >= d->mirror_due_ms &&
             (d->mirror_filled_ms == 0 || tp_store_pg_mirror_stale(d->store) ||
              tp_monotonic_ms() - d->mirror_filled_ms >= MIRROR_REFILL_MS) &&
             mirror_fill(d) < 0)
-                d->upload_due_ms = tp_monotonic_ms() + UPLOAD_RETRY_MS;
+                d->mirror_due_ms = tp_monotonic_ms() + UPLOAD_RETRY_MS;
 }

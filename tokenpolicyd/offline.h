@@ -59,5 +59,6 @@ void tp_offline_tick(struct tp_daemon *d);
 
 /* A session a pass ended in `st` (as tp_local_store() gave it), as it is
  * now: when st is the mirror, the end is kept with the unsynced sessions
- * for the database. */
-void tp_offline_ended(struct tp_daemon *d, struct tp_store *st, const struct tp_session *s);
+ * for the database. false when it could not be kept (said in the log):
+ * the database still has the session active. */
+bool tp_offline_ended(struct tp_daemon *d, struct tp_store *st, const struct tp_session *s);

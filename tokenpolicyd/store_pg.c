@@ -290,6 +290,12 @@ static int lose(struct tp_store_impl *s, const char *why)
         s->want_write = false;
         s->in_tx = false;
         s->deadline_ms = 0;
+        /* The transaction's changes to the mirror go with it, even when
+         * it was its COMMIT that was lost and the database may have made
+         * them: a session the mirror lacks waits for the database, as
+         * everywhere before the mirror; one it held and should not could
+         * be acted on. */
+        s->n_mirror_ops = s->n_mirror_committed;
         free_queue(s);
         forget_prepared(s);
         if (s->offline_since == 0) {
@@ -1176,11 +1182,8 @@ static int pg_commit(struct tp_store_impl *s)
          * missed here leaves the outcome unknown to us: the request fails,
          * and the session, if it was written, is a ghost whose leader
          * never learnt of it (reaped as any other). */
-        if ((r = pg_run(s, "COMMIT", 0, NULL, &res)) < 0) {
-                if (s->n_mirror_ops > s->n_mirror_committed)
-                        s->mirror_stale = true; /* committed or not: we cannot tell */
+        if ((r = pg_run(s, "COMMIT", 0, NULL, &res)) < 0)
                 return r;
-        }
         /* A transaction that failed earlier ends in ROLLBACK, reported as
          * a successful command: it must not be taken for a commit. */
         r = strcmp(PQcmdStatus(res), "COMMIT") == 0 ? 0
@@ -1870,8 +1873,9 @@ static int heartbeat(struct tp_store_impl *s)
         PQclear(res);
         if (r < 0 || seq == s->synced_seq)
                 return r;
-        s->synced_seq = seq;
-        return purge_revocations(s, t);
+        if ((r = purge_revocations(s, t)) == 0)
+                s->synced_seq = seq; /* else tried again at the next heartbeat */
+        return r;
 }
 
 /* Also this host's heartbeat: the owner looks here every few seconds. */

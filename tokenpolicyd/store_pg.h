@@ -75,6 +75,6 @@ void tp_store_pg_mirror(struct tp_store *pg, struct tp_store *mirror);
 void tp_store_pg_mirror_flush(struct tp_store *pg);
 
 /* Whether a change may be missing from the mirror (a write to it failed,
- * or a commit's outcome was lost with the connection): it must be filled
- * again before it can be trusted. Set again with tp_store_pg_mirror(). */
+ * or the queue could not grow): it must be filled again before it can be
+ * trusted. Set again with tp_store_pg_mirror(). */
 bool tp_store_pg_mirror_stale(struct tp_store *pg);

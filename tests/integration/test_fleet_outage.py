@@ -405,6 +405,89 @@ def test_cut_off_host_expires_and_reaps_its_own_sessions():
         link.remove()
 
 
+# Ends the backend of a sign-in of service tptest-sshd in the middle of its
+# transaction: the daemon loses the connection with its changes uncommitted.
+DIE_ON_SSH_INSERT = """
+CREATE FUNCTION tptest_die() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.service = 'tptest-sshd' THEN
+    PERFORM pg_terminate_backend(pg_backend_pid());
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER tptest_die BEFORE INSERT ON tp_sessions FOR EACH ROW EXECUTE FUNCTION tptest_die();
+"""
+
+
+def mirror_host(db, link, **defaults):
+    return Env(outage_conf(PG.conninfo(db, host=link.dir, application_name="tptest-b"), "tptest-b",
+                           refresh_token_ttl_hours=24, on_expiry="terminate", **defaults))
+
+
+def test_connection_lost_in_a_transaction_leaves_the_mirror_usable():
+    """A sign-in whose connection is lost before it commits is no part of
+    the copy, and the passes that use the copy still work: the session
+    signed in before expires on time while the host is cut off."""
+    link = Link()
+    db = PG.new_database()
+    env = mirror_host(db, link)
+    try:
+        env.start()
+        status = lambda: json.loads(env.ctl("status", "--json", check_rc=0).stdout)  # noqa: E731
+        pexp, _ = env.sign_in_held("tptest-desktop", USER)
+        check(wait_for(lambda: os.path.exists(os.path.join(env.state, "mirror.db"))), "the copy is made")
+        PG.psql(DIE_ON_SSH_INSERT, db=db)
+        out = env.pam("tptest-sshd", USER, "acct", "open")
+        eq(out["results"][1], "PAM_SESSION_ERR", f"the sign-in failed with its connection: {out}")
+        link.cut(db)
+        check(wait_for(lambda: not status()["store_connected"]), "cut off")
+        env.set_offset(25 * 3600)
+        check(ended(pexp), "the expired session is ended while offline")
+        check("Failed to expire" not in env.log_text(), env.log_text()[-1500:])
+        check(wait_for(lambda: status()["unsynced_sessions"] == 1), f"its end alone is kept: {status()}")
+    finally:
+        env.cleanup()
+        link.remove()
+
+
+def test_copy_left_by_an_offline_start_is_kept_up_to_date():
+    """Restarted while cut off, the daemon works from the copy it left; back
+    online with an upload the database refuses, a refresh made online
+    reaches the copy all the same, and in the next outage the refreshed
+    session runs on past its old expiry."""
+    link = Link()
+    db = PG.new_database()
+    env = mirror_host(db, link, auto_extend_refresh_token=True)
+    try:
+        env.start()
+        status = lambda: json.loads(env.ctl("status", "--json", check_rc=0).stdout)  # noqa: E731
+        pa, oa = env.sign_in_held("tptest-desktop", USER)
+        check(wait_for(lambda: os.path.exists(os.path.join(env.state, "mirror.db"))), "the copy is made")
+        PG.psql(f"REVOKE INSERT ON tp_sessions FROM {pglib.ROLE}", db=db)
+        link.cut(db)
+        check(wait_for(lambda: not status()["store_connected"]), "cut off")
+        env.sign_in_held("tptest-desktop", USER)
+        env.stop()
+        env.start()
+        link.join()
+        check(wait_for(lambda: status()["store_connected"], timeout=20), "back")
+        eq(status()["unsynced_sessions"], 1, "the upload is refused")
+        env.set_offset(20 * 3600)
+        p = env.ctl("token", env={**os.environ, "TOKENPOLICY_SESSION_ID": oa["env"]["TOKENPOLICY_SESSION_ID"]})
+        eq(p.returncode, 0, f"refreshed online, to 44 h: {p.stderr}")
+        time.sleep(1.5)  # the copy takes what the database committed about once a second
+        link.cut(db)
+        check(wait_for(lambda: not status()["store_connected"]), "cut off again")
+        env.set_offset(25 * 3600)
+        check(not wait_for(lambda: pa.poll() is not None, timeout=3), "the refreshed session runs on")
+        env.set_offset(45 * 3600)
+        check(ended(pa), "and ends at its new expiry")
+    finally:
+        PG.psql(f"GRANT INSERT ON tp_sessions TO {pglib.ROLE}", db=db)
+        env.cleanup()
+        link.remove()
+
+
 TESTS = [
     ("database stopped: deny refuses, local admits, upload holds the cap", test_database_stopped),
     ("database frozen (SIGSTOP): answers within the deadline, then the same", test_database_frozen),
@@ -414,6 +497,9 @@ TESTS = [
      test_host_back_after_revocations_were_dropped),
     ("a host cut off expires and reaps its own sessions from its copy of them",
      test_cut_off_host_expires_and_reaps_its_own_sessions),
+    ("a connection lost in a transaction leaves the copy usable",
+     test_connection_lost_in_a_transaction_leaves_the_mirror_usable),
+    ("the copy left by an offline start is kept up to date", test_copy_left_by_an_offline_start_is_kept_up_to_date),
     ("an upload the database refuses is retried every few seconds, then done", test_refused_upload_is_retried_quietly),
 ]
 
