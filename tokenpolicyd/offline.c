@@ -617,7 +617,7 @@ void tp_offline_tick(struct tp_daemon *d)
                 tp_log(LOG_INFO, "the fleet's database answers again after %" PRId64 " s; %zu session(s) signed in on this host alone meanwhile to upload",
                        (int64_t) time(NULL) - d->offline_logged, d->n_unsynced);
                 d->offline_logged = 0;
-                d->mirror_filled_ms = 0; /* filled afresh once the uploads are in */
+                d->mirror_filled_ms = 0; /* filled afresh */
         }
         if (d->start_pending) {
                 /* Started while it was away: what a start does with it. */
