@@ -132,6 +132,21 @@ static inline struct tp_store *tp_local_store(struct tp_daemon *d)
         return d->mirror && tp_store_offline_since(d->store, NULL, 0) != 0 ? d->mirror : d->store;
 }
 
+/* How many of this host's active sessions other than s share its leader:
+ * in tp_local_store(), and while that is the mirror, among the sessions
+ * signed in while the fleet's database is away too. */
+static inline int tp_local_leader_shared(struct tp_daemon *d, const struct tp_session *s, uint64_t *ret)
+{
+        struct tp_store *st = tp_local_store(d);
+        uint64_t more = 0;
+        int r = tp_store_count_leader_shared(st, s->id, s->leader_pid, s->leader_start, ret);
+
+        if (r >= 0 && st != d->store && d->unsynced &&
+            (r = tp_store_count_leader_shared(d->unsynced, s->id, s->leader_pid, s->leader_start, &more)) >= 0)
+                *ret += more;
+        return r;
+}
+
 /* Who sent a request, from SO_PEERCRED. */
 struct tp_peer {
         uid_t uid;

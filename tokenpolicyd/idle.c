@@ -153,7 +153,7 @@ static void notify_desktop(struct tp_daemon *d, const struct tp_session *s, cons
         int r;
 
         out[0] = '\0';
-        if (tp_store_count_leader_shared(tp_local_store(d), s->id, s->leader_pid, s->leader_start, &shared) < 0 || shared)
+        if (tp_local_leader_shared(d, s, &shared) < 0 || shared)
                 return;
         if (tp_enforcer_session_graphical(d->enforcer, &t) <= 0)
                 return;
@@ -225,7 +225,7 @@ static int idle_since(struct tp_daemon *d, const struct tp_session *s, int64_t *
         uint64_t shared = 0;
         int r;
 
-        r = tp_store_count_leader_shared(tp_local_store(d), s->id, s->leader_pid, s->leader_start, &shared);
+        r = tp_local_leader_shared(d, s, &shared);
         t = target_of(s, r < 0 ? r : shared > INT32_MAX ? INT32_MAX : (int)shared);
         r = tp_enforcer_idle_since(d->enforcer, &t, ret_since);
         if (r >= 0)

@@ -335,7 +335,7 @@ static void act_and_audit(struct tp_daemon *d, const struct tp_session *s, bool 
         /* Read now, after the commit that ended this session: sessions
          * ended with it (revoke --user) no longer count. */
         if (action != TP_ACTION_NONE) {
-                r = tp_store_count_leader_shared(tp_local_store(d), s->id, s->leader_pid, s->leader_start, &shared);
+                r = tp_local_leader_shared(d, s, &shared);
                 if (r < 0)
                         tp_log_errno(r, "Failed to look for other sessions of the leader of session %s (%s)",
                                      s->id, tp_store_errmsg(d->store));
@@ -406,7 +406,7 @@ static void enforce_rule(struct tp_daemon *d, const struct tp_session *s, bool e
          * once the notice is on its way. A leader shared with other
          * sessions is not ended (see tp_enforcer_apply): nothing to tell. */
         if (action != TP_ACTION_NONE &&
-            tp_store_count_leader_shared(tp_local_store(d), s->id, s->leader_pid, s->leader_start, &shared) >= 0 &&
+            tp_local_leader_shared(d, s, &shared) >= 0 &&
             shared == 0) {
                 notice_text(s, action, why, text, sizeof(text));
                 tp_notice_send((pid_t)s->leader_pid, s->leader_start, (uid_t)s->uid, s->tty, text, &sent,

@@ -11,6 +11,7 @@ in at once; then it comes back and each host uploads what it admitted.
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -18,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import pglib  # noqa: E402
-from tplib import Env, check, config_text, eq, wait_for, TestFailure  # noqa: E402
+from tplib import TP_PAM, Env, check, config_text, eq, wait_for, TestFailure  # noqa: E402
 
 USER = "tptestoutage"
 CAP = 10
@@ -488,6 +489,40 @@ def test_copy_left_by_an_offline_start_is_kept_up_to_date():
         link.remove()
 
 
+def test_offline_expiry_spares_a_leader_of_other_offline_sessions():
+    """Cut off, one process (a PAM gateway) opens two sessions, kept on
+    this host alone; one of them is refreshed. When the other expires, its
+    leader also leads the refreshed one, so it is not signalled."""
+    link = Link()
+    db = PG.new_database()
+    env = mirror_host(db, link, auto_extend_refresh_token=True)
+    try:
+        env.start()
+        status = lambda: json.loads(env.ctl("status", "--json", check_rc=0).stdout)  # noqa: E731
+        check(wait_for(lambda: os.path.exists(os.path.join(env.state, "mirror.db"))), "the copy is made")
+        link.cut(db)
+        check(wait_for(lambda: not status()["store_connected"]), "cut off")
+        gw = subprocess.Popen([TP_PAM, "--json", "--confdir", env.pamdir, "--service", "tptest-desktop",
+                               "--user", USER, "--user", USER, "acct", "open", "hold", "close"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        env.held.append(gw)
+        handles = json.loads(gw.stdout.readline())["handles"]
+        first, second = (h["env"]["TOKENPOLICY_SESSION_ID"] for h in handles)
+        eq(status()["unsynced_sessions"], 2, "both kept on this host alone")
+        env.set_offset(20 * 3600)
+        p = env.ctl("token", env={**os.environ, "TOKENPOLICY_SESSION_ID": second})
+        eq(p.returncode, 0, f"the second refreshed, to 44 h: {p.stderr}")
+        env.set_offset(25 * 3600)
+        enforced = lambda: [ln for ln in env.log_text().splitlines() if "event=enforce" in ln and first in ln]  # noqa: E731
+        check(wait_for(enforced), "the first expired and was enforced")
+        line = enforced()[-1]
+        check(f"leader pid {gw.pid} also leads 1 other active session" in line and "not signalled" in line, line)
+        check(not wait_for(lambda: gw.poll() is not None, timeout=1.5), "the gateway still runs")
+    finally:
+        env.cleanup()
+        link.remove()
+
+
 TESTS = [
     ("database stopped: deny refuses, local admits, upload holds the cap", test_database_stopped),
     ("database frozen (SIGSTOP): answers within the deadline, then the same", test_database_frozen),
@@ -500,6 +535,8 @@ TESTS = [
     ("a connection lost in a transaction leaves the copy usable",
      test_connection_lost_in_a_transaction_leaves_the_mirror_usable),
     ("the copy left by an offline start is kept up to date", test_copy_left_by_an_offline_start_is_kept_up_to_date),
+    ("an offline expiry spares a leader of other offline sessions",
+     test_offline_expiry_spares_a_leader_of_other_offline_sessions),
     ("an upload the database refuses is retried every few seconds, then done", test_refused_upload_is_retried_quietly),
 ]
 
