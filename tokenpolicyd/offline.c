@@ -489,8 +489,8 @@ bool tp_offline_ended(struct tp_daemon *d, struct tp_store *st, const struct tp_
 {
         int r;
 
-        if (!st || st != d->mirror || st == d->store)
-                return true;
+        if (!st || st != d->mirror)
+                return true; /* the database's, or the unsynced store itself */
         if (!d->unsynced && open_unsynced(d) < 0)
                 return false;
         if ((r = tp_store_begin(d->unsynced)) < 0 || (r = tp_store_insert(d->unsynced, s)) < 0 ||

@@ -356,6 +356,51 @@ def test_host_back_after_revocations_were_dropped():
         link.remove()
 
 
+class MirrorHost:
+    """Host B alone on its own link to a new database (Link), with 24-hour
+    refresh tokens ended by on_expiry = "terminate"; started, and its copy
+    of its sessions (mirror.db) made. A context manager that cleans up."""
+
+    def __init__(self, **defaults):
+        self.link = Link()
+        self.db = PG.new_database()
+        self.env = Env(outage_conf(PG.conninfo(self.db, host=self.link.dir, application_name="tptest-b"),
+                                   "tptest-b", refresh_token_ttl_hours=24, on_expiry="terminate", **defaults))
+
+    def __enter__(self):
+        try:
+            self.env.start()
+            check(wait_for(lambda: os.path.exists(os.path.join(self.env.state, "mirror.db"))), "the copy is made")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.env.cleanup()
+        finally:
+            self.link.remove()
+
+    def status(self):
+        return json.loads(self.env.ctl("status", "--json", check_rc=0).stdout)
+
+    def state(self, sid):
+        return PG.psql(f"SELECT state FROM tp_sessions WHERE id = '{sid}'", db=self.db)[0][0]
+
+    def cut(self, what="cut off"):
+        self.link.cut(self.db)
+        check(wait_for(lambda: not self.status()["store_connected"]), what)
+
+    def refresh(self, sid, what):
+        p = self.env.ctl("token", env={**os.environ, "TOKENPOLICY_SESSION_ID": sid})
+        eq(p.returncode, 0, f"{what}: {p.stderr}")
+
+
+def sid(report):
+    return report["env"]["TOKENPOLICY_SESSION_ID"]
+
+
 def test_cut_off_host_expires_and_reaps_its_own_sessions():
     """Sessions signed in online, one of them refreshed, then the host cut
     off and its daemon restarted: its expiries and ghost checks go on
@@ -363,24 +408,14 @@ def test_cut_off_host_expires_and_reaps_its_own_sessions():
     is ended by on_expiry, the one whose leader dies is closed, the
     refreshed one runs on to its new expiry; back, the database learns
     both ends."""
-    link = Link()
-    db = PG.new_database()
-    env = Env(outage_conf(PG.conninfo(db, host=link.dir, application_name="tptest-b"), "tptest-b",
-                          refresh_token_ttl_hours=24, auto_extend_refresh_token=True, on_expiry="terminate"))
-    try:
-        env.start()
-        status = lambda: json.loads(env.ctl("status", "--json", check_rc=0).stdout)  # noqa: E731
-        state = lambda sid: PG.psql(f"SELECT state FROM tp_sessions WHERE id = '{sid}'", db=db)[0][0]  # noqa: E731
-        sid = lambda o: o["env"]["TOKENPOLICY_SESSION_ID"]  # noqa: E731
+    with MirrorHost(auto_extend_refresh_token=True) as h:
+        env, status = h.env, h.status
         pexp, oexp = env.sign_in_held("tptest-desktop", USER)
         pghost, oghost = env.sign_in_held("tptest-desktop", USER)
         pext, oext = env.sign_in_held("tptest-desktop", USER)
         env.set_offset(20 * 3600)
-        p = env.ctl("token", env={**os.environ, "TOKENPOLICY_SESSION_ID": sid(oext)})
-        eq(p.returncode, 0, f"refreshed: its token now runs to 44 h: {p.stderr}")
-        check(wait_for(lambda: os.path.exists(os.path.join(env.state, "mirror.db"))), "the copy is made")
-        link.cut(db)
-        check(wait_for(lambda: not status()["store_connected"]), "cut off")
+        h.refresh(sid(oext), "refreshed: its token now runs to 44 h")
+        h.cut()
         pghost.kill()
         pghost.wait()
         check(wait_for(lambda: status()["unsynced_sessions"] == 1, timeout=10),
@@ -395,15 +430,12 @@ def test_cut_off_host_expires_and_reaps_its_own_sessions():
         check(wait_for(lambda: status()["unsynced_sessions"] == 3), f"its end kept too: {status()}")
         check(not wait_for(lambda: pext.poll() is not None, timeout=2), "the refreshed session runs on")
         check(pnew.poll() is None, "and so does one signed in offline")
-        eq(state(sid(oexp)), "0", "the database has not heard yet")
-        link.join()
+        eq(h.state(sid(oexp)), "0", "the database has not heard yet")
+        h.link.join()
         check(wait_for(lambda: status()["unsynced_sessions"] == 0 and status()["store_connected"], timeout=20),
               f"back and uploaded: {status()}")
-        eq([state(sid(o)) for o in (oghost, oexp, oext, onew)], ["3", "2", "0", "0"],
+        eq([h.state(sid(o)) for o in (oghost, oexp, oext, onew)], ["3", "2", "0", "0"],
            "the database has the ghost closed, the expired one expired, the others active")
-    finally:
-        env.cleanup()
-        link.remove()
 
 
 # Ends the backend of a sign-in of service tptest-sshd in the middle of its
@@ -420,35 +452,21 @@ CREATE TRIGGER tptest_die BEFORE INSERT ON tp_sessions FOR EACH ROW EXECUTE FUNC
 """
 
 
-def mirror_host(db, link, **defaults):
-    return Env(outage_conf(PG.conninfo(db, host=link.dir, application_name="tptest-b"), "tptest-b",
-                           refresh_token_ttl_hours=24, on_expiry="terminate", **defaults))
-
-
 def test_connection_lost_in_a_transaction_leaves_the_mirror_usable():
     """A sign-in whose connection is lost before it commits is no part of
     the copy, and the passes that use the copy still work: the session
     signed in before expires on time while the host is cut off."""
-    link = Link()
-    db = PG.new_database()
-    env = mirror_host(db, link)
-    try:
-        env.start()
-        status = lambda: json.loads(env.ctl("status", "--json", check_rc=0).stdout)  # noqa: E731
+    with MirrorHost() as h:
+        env = h.env
         pexp, _ = env.sign_in_held("tptest-desktop", USER)
-        check(wait_for(lambda: os.path.exists(os.path.join(env.state, "mirror.db"))), "the copy is made")
-        PG.psql(DIE_ON_SSH_INSERT, db=db)
+        PG.psql(DIE_ON_SSH_INSERT, db=h.db)
         out = env.pam("tptest-sshd", USER, "acct", "open")
         eq(out["results"][1], "PAM_SESSION_ERR", f"the sign-in failed with its connection: {out}")
-        link.cut(db)
-        check(wait_for(lambda: not status()["store_connected"]), "cut off")
+        h.cut()
         env.set_offset(25 * 3600)
         check(ended(pexp), "the expired session is ended while offline")
         check("Failed to expire" not in env.log_text(), env.log_text()[-1500:])
-        check(wait_for(lambda: status()["unsynced_sessions"] == 1), f"its end alone is kept: {status()}")
-    finally:
-        env.cleanup()
-        link.remove()
+        check(wait_for(lambda: h.status()["unsynced_sessions"] == 1), f"its end alone is kept: {h.status()}")
 
 
 def test_copy_left_by_an_offline_start_is_kept_up_to_date():
@@ -456,71 +474,52 @@ def test_copy_left_by_an_offline_start_is_kept_up_to_date():
     online with an upload the database refuses, a refresh made online
     reaches the copy all the same, and in the next outage the refreshed
     session runs on past its old expiry."""
-    link = Link()
-    db = PG.new_database()
-    env = mirror_host(db, link, auto_extend_refresh_token=True)
-    try:
-        env.start()
-        status = lambda: json.loads(env.ctl("status", "--json", check_rc=0).stdout)  # noqa: E731
+    with MirrorHost(auto_extend_refresh_token=True) as h:
+        env = h.env
         pa, oa = env.sign_in_held("tptest-desktop", USER)
-        check(wait_for(lambda: os.path.exists(os.path.join(env.state, "mirror.db"))), "the copy is made")
-        PG.psql(f"REVOKE INSERT ON tp_sessions FROM {pglib.ROLE}", db=db)
-        link.cut(db)
-        check(wait_for(lambda: not status()["store_connected"]), "cut off")
-        env.sign_in_held("tptest-desktop", USER)
-        env.stop()
-        env.start()
-        link.join()
-        check(wait_for(lambda: status()["store_connected"], timeout=20), "back")
-        eq(status()["unsynced_sessions"], 1, "the upload is refused")
-        env.set_offset(20 * 3600)
-        p = env.ctl("token", env={**os.environ, "TOKENPOLICY_SESSION_ID": oa["env"]["TOKENPOLICY_SESSION_ID"]})
-        eq(p.returncode, 0, f"refreshed online, to 44 h: {p.stderr}")
-        time.sleep(1.5)  # the copy takes what the database committed about once a second
-        link.cut(db)
-        check(wait_for(lambda: not status()["store_connected"]), "cut off again")
-        env.set_offset(25 * 3600)
-        check(not wait_for(lambda: pa.poll() is not None, timeout=3), "the refreshed session runs on")
-        env.set_offset(45 * 3600)
-        check(ended(pa), "and ends at its new expiry")
-    finally:
-        PG.psql(f"GRANT INSERT ON tp_sessions TO {pglib.ROLE}", db=db)
-        env.cleanup()
-        link.remove()
+        PG.psql(f"REVOKE INSERT ON tp_sessions FROM {pglib.ROLE}", db=h.db)
+        try:
+            h.cut()
+            env.sign_in_held("tptest-desktop", USER)
+            env.stop()
+            env.start()
+            h.link.join()
+            check(wait_for(lambda: h.status()["store_connected"], timeout=20), "back")
+            eq(h.status()["unsynced_sessions"], 1, "the upload is refused")
+            env.set_offset(20 * 3600)
+            h.refresh(sid(oa), "refreshed online, to 44 h")
+            time.sleep(1.5)  # the copy takes what the database committed about once a second
+            h.cut("cut off again")
+            env.set_offset(25 * 3600)
+            check(not wait_for(lambda: pa.poll() is not None, timeout=3), "the refreshed session runs on")
+            env.set_offset(45 * 3600)
+            check(ended(pa), "and ends at its new expiry")
+        finally:
+            PG.psql(f"GRANT INSERT ON tp_sessions TO {pglib.ROLE}", db=h.db)
 
 
 def test_offline_expiry_spares_a_leader_of_other_offline_sessions():
     """Cut off, one process (a PAM gateway) opens two sessions, kept on
     this host alone; one of them is refreshed. When the other expires, its
     leader also leads the refreshed one, so it is not signalled."""
-    link = Link()
-    db = PG.new_database()
-    env = mirror_host(db, link, auto_extend_refresh_token=True)
-    try:
-        env.start()
-        status = lambda: json.loads(env.ctl("status", "--json", check_rc=0).stdout)  # noqa: E731
-        check(wait_for(lambda: os.path.exists(os.path.join(env.state, "mirror.db"))), "the copy is made")
-        link.cut(db)
-        check(wait_for(lambda: not status()["store_connected"]), "cut off")
+    with MirrorHost(auto_extend_refresh_token=True) as h:
+        env = h.env
+        h.cut()
         gw = subprocess.Popen([TP_PAM, "--json", "--confdir", env.pamdir, "--service", "tptest-desktop",
                                "--user", USER, "--user", USER, "acct", "open", "hold", "close"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         env.held.append(gw)
         handles = json.loads(gw.stdout.readline())["handles"]
-        first, second = (h["env"]["TOKENPOLICY_SESSION_ID"] for h in handles)
-        eq(status()["unsynced_sessions"], 2, "both kept on this host alone")
+        first, second = (sid(x) for x in handles)
+        eq(h.status()["unsynced_sessions"], 2, "both kept on this host alone")
         env.set_offset(20 * 3600)
-        p = env.ctl("token", env={**os.environ, "TOKENPOLICY_SESSION_ID": second})
-        eq(p.returncode, 0, f"the second refreshed, to 44 h: {p.stderr}")
+        h.refresh(second, "the second refreshed, to 44 h")
         env.set_offset(25 * 3600)
         enforced = lambda: [ln for ln in env.log_text().splitlines() if "event=enforce" in ln and first in ln]  # noqa: E731
         check(wait_for(enforced), "the first expired and was enforced")
         line = enforced()[-1]
         check(f"leader pid {gw.pid} also leads 1 other active session" in line and "not signalled" in line, line)
         check(not wait_for(lambda: gw.poll() is not None, timeout=1.5), "the gateway still runs")
-    finally:
-        env.cleanup()
-        link.remove()
 
 
 TESTS = [
