@@ -480,14 +480,8 @@ static bool handle_close(struct tp_daemon *d, const struct tp_peer *peer,
                                              .peer_uid = (long)peer->uid });
                 return true;
         }
-        if ((r = tp_store_begin(store)) < 0) {
-                tp_reply_store_error(store, rep, r, "begin");
-                return false;
-        }
-        /* A sign-out need not wait for the disk (tp_store_commit_unsynced). */
-        if ((r = tp_store_end(store, s.id, TP_STATE_CLOSED, now_wall())) < 0 ||
-            (r = tp_store_commit_unsynced(store)) < 0) {
-                tp_store_rollback(store);
+        /* A sign-out need not wait for the disk (tp_store_sign_out). */
+        if ((r = tp_store_sign_out(store, s.id, TP_STATE_CLOSED, now_wall())) < 0) {
                 tp_reply_store_error(store, rep, r, "closing a session");
                 return false;
         }

@@ -137,6 +137,8 @@ struct tp_store_ops {
         int (*query)(struct tp_store_impl *s, const struct tp_store_filter *f, size_t offset,
                      size_t limit, struct tp_session **ret, size_t *ret_n, size_t *ret_total);
         int (*end)(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended);
+        /* NULL: tp_store_sign_out() composes begin, end and commit_unsynced. */
+        int (*sign_out)(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended);
         int (*reinstate)(struct tp_store_impl *s, const char *id);
         int (*end_held)(struct tp_store_impl *s, const char *id, int64_t ended);
         int (*owe)(struct tp_store_impl *s, const char *id);
@@ -293,6 +295,23 @@ static inline int tp_store_query(struct tp_store *s, const struct tp_store_filte
 static inline int tp_store_end(struct tp_store *s, const char *id, uint8_t state, int64_t ended)
 {
         return s->ops->end(s->impl, id, state, ended);
+}
+
+/* A sign-out: tp_store_end() in a transaction of its own, committed as
+ * tp_store_commit_unsynced() commits (it need not wait for the disk). A
+ * fleet's database gets it in one round trip. -EALREADY while a
+ * transaction is open; nothing stays open on failure. */
+static inline int tp_store_sign_out(struct tp_store *s, const char *id, uint8_t state, int64_t ended)
+{
+        int r;
+
+        if (s->ops->sign_out)
+                return s->ops->sign_out(s->impl, id, state, ended);
+        if ((r = tp_store_begin(s)) < 0)
+                return r;
+        if ((r = tp_store_end(s, id, state, ended)) < 0 || (r = tp_store_commit_unsynced(s)) < 0)
+                tp_store_rollback(s);
+        return r;
 }
 
 /* An eviction that waits for its sign-in's outcome: revoked at once (the

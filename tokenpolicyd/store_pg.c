@@ -194,6 +194,7 @@ struct tp_store_impl {
                 const char *sql;   /* static text, or the cache's copy */
                 int n;
                 char *vals[PARAMS_MAX];
+                PGresult **keep;   /* where its result goes, else it is cleared */
         } queue[QUEUE_MAX];
         size_t n_queued;
         /* Statements prepared on this connection, named "s<id>". */
@@ -472,6 +473,9 @@ static int run_pipeline(struct tp_store_impl *s, const char *sql, int n, const c
                         if (step == 1 && sql && i == total - 1) {
                                 last = res;
                                 res = NULL;
+                        } else if (step == 1 && i < s->n_queued && s->queue[i].keep) {
+                                *s->queue[i].keep = res;
+                                res = NULL;
                         }
                         PQclear(res);
                         if ((k = next_result(s, deadline, &res)) < 0)
@@ -565,6 +569,7 @@ static int pg_run(struct tp_store_impl *s, const char *sql, int n, const char *c
                         return r;
                 q = &s->queue[s->n_queued];
                 q->sql = sql;
+                q->keep = NULL;
                 q->n = 0;
                 for (int k = 0; k < n; k++, q->n++)
                         if (vals[k] && !(q->vals[k] = strdup(vals[k]))) {
@@ -1474,6 +1479,60 @@ static int pg_end(struct tp_store_impl *s, const char *id, uint8_t state, int64_
         return r;
 }
 
+/* A sign-out (tp_store_sign_out): BEGIN, the end, SET LOCAL
+ * synchronous_commit and COMMIT go as one pipeline, one round trip, and
+ * the end's result is read with the commit's. Ending another host's
+ * session wakes that host in the same statement, as pg_end() does with a
+ * second. An end that finds nothing to end commits nothing. */
+static int pg_sign_out(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended)
+{
+        struct mirror_op *op;
+        char st[INT_TEXT], at[INT_TEXT];
+        const char *v[] = { int_text(st, state), int_text(at, ended), id, s->host };
+        PGresult *end_res = NULL, *res = NULL;
+        int r;
+
+        if (state == TP_STATE_ACTIVE || state > TP_STATE_MAX_)
+                return store_error(s, -EINVAL, "not an ended session state");
+        if ((r = pg_begin(s)) < 0)
+                return r;
+        if ((r = pg_run(s, "WITH e AS (UPDATE tp_sessions SET state = $1, ended = $2, owed = (host <> $4) "
+                           "WHERE id = $3 AND state = 0 RETURNING host) "
+                           "SELECT host, CASE WHEN host <> $4 THEN pg_notify('" NOTIFY_CHANNEL "', host)::text END "
+                           "FROM e",
+                        4, v, NULL)) < 0)
+                goto fail;
+        s->queue[s->n_queued - 1].keep = &end_res;
+        if ((r = pg_run(s, "SET LOCAL synchronous_commit TO off", 0, NULL, NULL)) < 0 ||
+            (r = pg_run(s, "COMMIT", 0, NULL, &res)) < 0)
+                goto fail;
+        if (strcmp(PQcmdStatus(res), "COMMIT") != 0 || !end_res) {
+                r = store_error(s, -EIO, "the transaction was rolled back after an error");
+                goto fail;
+        }
+        s->in_tx = false;
+        s->deadline_ms = 0;
+        if (PQntuples(end_res) == 0) {
+                mirror_tx_ended(s, false);
+                r = missing_or_stale(s, id);
+        } else {
+                if (strcmp(PQgetvalue(end_res, 0, 0), s->host) == 0 && (op = mirror_queue(s, MIRROR_END, id))) {
+                        op->s.state = state;
+                        op->s.ended = ended;
+                }
+                mirror_tx_ended(s, true);
+                s->request_changed = true;
+        }
+        PQclear(end_res);
+        PQclear(res);
+        return r;
+fail:
+        PQclear(end_res);
+        PQclear(res);
+        pg_rollback(s);
+        return r;
+}
+
 static int update_active(struct tp_store_impl *s, const char *sql, int n, const char *const *v, const char *id)
 {
         PGresult *res;
@@ -2132,6 +2191,7 @@ static const struct tp_store_ops pg_ops = {
         .begin = pg_begin,
         .commit = pg_commit,
         .commit_unsynced = pg_commit_unsynced,
+        .sign_out = pg_sign_out,
         .rollback = pg_rollback,
         .batch_start = pg_batch_start,
         .batch_pending = pg_batch_pending,

@@ -10,6 +10,9 @@ leader process ending (on_revoke = "terminate").
 import json
 import os
 import signal
+import socket
+import struct
+import subprocess
 import sys
 import threading
 import time
@@ -463,6 +466,68 @@ def test_failed_signin_on_one_host_keeps_the_oldest_on_another():
         fleet.cleanup()
 
 
+def close_call(sock_path, session_id):
+    """One CLOSE (type 3) as root, as a PAM stack sends it: (status, message)."""
+    def pstr(v):
+        b = v.encode()
+        return struct.pack(">H", len(b)) + b
+
+    payload = pstr(session_id) + pstr("") + pstr("")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(sock_path)
+        sock.sendall(b"TP\x01\x03" + struct.pack(">I", len(payload)) + payload)
+        data = b""
+        while len(data) < 8 or len(data) < 8 + struct.unpack(">I", data[4:8])[0]:
+            chunk = sock.recv(4096)
+            check(chunk, "the daemon closed the connection before its whole reply")
+            data += chunk
+    eq(data[:4], b"TP\x01\x83", "close reply header")
+    mlen = struct.unpack(">H", data[9:11])[0]
+    return data[8], data[11:11 + mlen].decode()
+
+
+def test_sign_out_on_one_host_of_a_session_on_another():
+    """Root's CLOSE on A for a session that runs on B: closed in the
+    database in one transaction, owed to B, and B, woken, settles it. A
+    second CLOSE finds it ended; an unknown id is not found."""
+    fleet = Fleet()
+    listener = None
+    try:
+        pb, ob = fleet.hosts["tptest-b"].sign_in_held("tptest-desktop", USER)
+        sid = ob["env"]["TOKENPOLICY_SESSION_ID"]
+        a = fleet.hosts["tptest-a"]
+        # B is woken by a notification on the database's channel.
+        listener = subprocess.Popen(["runuser", "-u", "postgres", "--", pglib.PSQL, "-h", PG.sockdir, "-p",
+                                     str(PG.port), "-d", fleet.db, "-X", "-q", "-A", "-t"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=PG.dir)
+        listener.stdin.write("LISTEN tokenpolicy_owed;\nSELECT 'listening';\n")
+        listener.stdin.flush()
+        eq(listener.stdout.readline().strip(), "listening", "a listener on the channel")
+        status, message = close_call(a.sock, sid)
+        eq((status, message), (0, "Signed out."), "A signs out B's session")
+        heard = listener.communicate("SELECT 'done';\n", timeout=30)[0]
+        check('notification "tokenpolicy_owed" with payload "tptest-b"' in heard,
+              f"the sign-out woke B through the channel: {heard!r}")
+        rows = PG.psql(f"SELECT state, owed FROM tp_sessions WHERE id = '{sid}'", db=fleet.db)
+        eq(rows[0][0], "3", f"closed in the database: {rows}")
+        check(wait_for(lambda: PG.psql(f"SELECT owed FROM tp_sessions WHERE id = '{sid}'",
+                                       db=fleet.db)[0][0] == "f", timeout=20),
+              "B settled the session A closed")
+        check(pb.poll() is None, "a sign-out ends no process: B's leader still runs")
+        status, message = close_call(a.sock, sid)
+        eq(status, 3, f"a second sign-out finds it ended: {message}")
+        check("already ended (closed)" in message, f"and says so: {message}")
+        status, message = close_call(a.sock, "f" * 32)
+        eq(status, 3, f"an unknown session is not found: {message}")
+        eq(fleet.active(), [], "nothing active")
+    finally:
+        if listener and listener.poll() is None:
+            listener.kill()
+            listener.wait()
+        fleet.cleanup()
+
+
 TESTS = [
     ("a token minted on host B verifies on host C", test_token_minted_on_b_verifies_on_c),
     ("sessions, status and hosts name each host; a differing policy is flagged", test_listings_name_each_host),
@@ -476,6 +541,7 @@ TESTS = [
     ("three hosts starting at once migrate once", test_two_hosts_starting_at_once_migrate_once),
     ("a version 1 database is migrated to version 3", test_version_1_database_is_migrated),
     ("a failed sign-in on A keeps the oldest session on B", test_failed_signin_on_one_host_keeps_the_oldest_on_another),
+    ("root signs out on A a session that runs on B; B settles it", test_sign_out_on_one_host_of_a_session_on_another),
 ]
 
 if __name__ == "__main__":
