@@ -29,6 +29,7 @@ struct tp_idle_mark;
 struct tp_password_mark;
 
 #define TP_STORE_FILE "sessions.db"
+#define TP_DOUBTFUL_MAX 64
 #define TP_LAST_GOOD_FILE "last-good.conf" /* the last valid configuration */
 
 struct tp_daemon {
@@ -42,6 +43,13 @@ struct tp_daemon {
         int64_t offline_logged;         /* the outage said in the log, 0: none */
         bool start_pending;             /* started offline: boot pass and schedule wait */
         int64_t upload_due_ms;          /* unsynced sessions: the next upload, not before */
+        /* Sign-ins sent to the database as it went away, whose outcome it
+         * never told, and which this host then refused: closed there when
+         * it is back (tp_offline_doubtful). Beyond TP_DOUBTFUL_MAX, or
+         * across a restart, the pass for ghosts closes them once their
+         * leaders are gone. */
+        char doubtful[TP_DOUBTFUL_MAX][TP_SESSION_ID_MAX];
+        size_t n_doubtful;
         /* Fleet mode: this host's own sessions, kept beside the database
          * for the passes while it is away (offline.h). */
         struct tp_store *mirror;

@@ -220,12 +220,118 @@ static void signin_effects(struct tp_daemon *d, const struct tp_req_signin *req,
                                      .peer_uid = -1 });
 }
 
+/* A sign-in sent to a fleet's database as one transaction whose outcome
+ * the database did not tell before it went away: the session may be
+ * there. Signed in the offline way, it is the same session (its id and
+ * refresh token), so that the upload finds it there instead of adding a
+ * second one that would count against the cap twice. */
+struct sent_signin {
+        bool sent;
+        struct tp_session sess;
+        char refresh[TP_REFRESH_TOKEN_TEXT];
+};
+
+/* The new session of a sign-in the plan allows (the one `sent` names, if
+ * any), its refresh token, and its access token signed. false with rep
+ * filled when that failed. */
+static bool new_session(struct tp_daemon *d, const struct tp_peer *peer, const struct tp_req_signin *req,
+                        const struct tp_signin_plan *plan, const struct sent_signin *sent,
+                        struct tp_session *sess, char *refresh, struct tp_reply *rep)
+{
+        int r;
+
+        if (sent && sent->sent) {
+                memcpy(sess->id, sent->sess.id, sizeof(sess->id));
+                memcpy(sess->refresh_hash, sent->sess.refresh_hash, sizeof(sess->refresh_hash));
+                memcpy(refresh, sent->refresh, TP_REFRESH_TOKEN_TEXT);
+        } else if ((r = tp_session_id_new(sess->id)) < 0 ||
+                   (r = tp_refresh_token_new(refresh, sess->refresh_hash)) < 0) {
+                tp_reply_status(rep, TP_STATUS_ERROR, "Cannot generate tokens: %s.", strerror(-r));
+                return false;
+        }
+        copy_str(sess->user, sizeof(sess->user), plan->user);
+        sess->uid = (uint32_t)plan->uid;
+        copy_str(sess->client, sizeof(sess->client), plan->client->name);
+        copy_str(sess->service, sizeof(sess->service), req->service);
+        copy_str(sess->rhost, sizeof(sess->rhost), req->rhost);
+        copy_str(sess->tty, sizeof(sess->tty), req->tty);
+        /* The leader is the process that asked, as the kernel saw it, not
+         * what the request claims. */
+        tp_lifecycle_leader(peer->pid, &sess->leader_pid, &sess->leader_start);
+        copy_str(sess->logind_session, sizeof(sess->logind_session), req->logind_session);
+        copy_str(sess->boot_id, sizeof(sess->boot_id), d->boot_id);
+        copy_str(sess->host, sizeof(sess->host), d->host_id);
+        sess->created = plan->now;
+        sess->refresh_expires = plan->dec.refresh_expires;
+        sess->last_extended = plan->now;
+        sess->last_used = plan->now;
+        sess->state = TP_STATE_ACTIVE;
+        if ((r = sign_access_token(d, sess, plan->now, plan->dec.access_expires, rep->u.tokens.access_token,
+                                   sizeof(rep->u.tokens.access_token))) < 0) {
+                tp_reply_status(rep, TP_STATUS_ERROR, "Cannot sign the access token: %s.", strerror(-r));
+                return false;
+        }
+        return true;
+}
+
+/* A token signed for a sign-in that did not happen is not waited for. */
+static void drop_unsigned(struct tp_daemon *d)
+{
+        if (d->unsigned_token.job)
+                (void)tp_jwt_unsigned_finish(d->signer, &d->unsigned_token, NULL);
+}
+
+/* The sign-in when it needs nothing but its insert: the engine admits it
+ * without evicting or expiring anything whenever fewer sessions than
+ * tp_policy_room() are active and none is past expiry, and a fleet's
+ * store checks that and inserts under the cap's lock in one round trip.
+ * 1: signed in; 0: no room or something past expiry (nothing was
+ * changed: the usual way decides); -ENOTCONN: the database went away,
+ * `sent` says whether this sign-in may have reached it; < 0: failed,
+ * with rep filled. */
+static int signin_fast(struct tp_daemon *d, struct tp_store *store, const struct tp_peer *peer,
+                       const struct tp_req_signin *req, struct tp_signin_plan *plan, struct sent_signin *sent,
+                       struct tp_session *sess, char *refresh, struct tp_reply *rep)
+{
+        size_t room = tp_policy_room(&plan->policy);
+        bool inserted = false;
+        int r;
+
+        if (room == 0 || !tp_store_has_insert_under_cap(store))
+                return 0;
+        if (tp_plan_access(plan) != TP_VERDICT_ALLOW) /* with no sessions: its expiries */
+                return 0;
+        if (!new_session(d, peer, req, plan, NULL, sess, refresh, rep))
+                return -EIO;
+        if ((r = tp_store_insert_under_cap(store, sess, room, plan->now, &inserted)) < 0) {
+                drop_unsigned(d);
+                if (tp_offline_now(d)) {
+                        if (r != -ENOTCONN) { /* sent: its outcome is not known */
+                                sent->sent = true;
+                                sent->sess = *sess;
+                                memcpy(sent->refresh, refresh, sizeof(sent->refresh));
+                        }
+                        return -ENOTCONN;
+                }
+                tp_reply_store_error(store, rep, r, "recording the session");
+                return r;
+        }
+        if (inserted)
+                return 1;
+        drop_unsigned(d);
+        memset(sess, 0, sizeof(*sess));
+        tp_secret_wipe(refresh, TP_REFRESH_TOKEN_TEXT);
+        memset(&rep->u, 0, sizeof(rep->u));
+        return 0;
+}
+
 /* The sign-in's store work, against `store`: the daemon's, or while the
  * fleet's database cannot be reached, this host's own (offline.h). false
  * when the fleet's store failed because it went offline during it (the
  * caller tries again the offline way; nothing was done). */
 static bool signin_in(struct tp_daemon *d, struct tp_store *store, const struct tp_peer *peer,
-                      const struct tp_req_signin *req, struct tp_signin_plan *planp, struct tp_reply *rep)
+                      const struct tp_req_signin *req, struct tp_signin_plan *planp, struct sent_signin *sent,
+                      struct tp_reply *rep)
 {
         struct tp_signin_plan plan = *planp;
         const struct tp_signin_decision *dec = &plan.dec;
@@ -238,6 +344,13 @@ static bool signin_in(struct tp_daemon *d, struct tp_store *store, const struct 
 
         memset(&sess, 0, sizeof(sess));
         memset(refresh, 0, sizeof(refresh));
+        if (!local && (r = signin_fast(d, store, peer, req, &plan, sent, &sess, refresh, rep)) != 0) {
+                if (r > 0)
+                        goto signed_in;
+                if (r == -ENOTCONN)
+                        done = false; /* the caller signs in the offline way */
+                goto rollback;
+        }
         if ((r = tp_store_begin(store)) < 0) {
                 if (!local && tp_offline_now(d))
                         return false;
@@ -267,11 +380,8 @@ static bool signin_in(struct tp_daemon *d, struct tp_store *store, const struct 
                         goto rollback;
                 }
         }
-        if ((r = tp_session_id_new(sess.id)) < 0 ||
-            (r = tp_refresh_token_new(refresh, sess.refresh_hash)) < 0) {
-                tp_reply_status(rep, TP_STATUS_ERROR, "Cannot generate tokens: %s.", strerror(-r));
+        if (!new_session(d, peer, req, &plan, local ? sent : NULL, &sess, refresh, rep))
                 goto rollback;
-        }
         for (size_t i = 0; i < dec->n_evict; i++) {
                 struct tp_session *victim = &plan.sessions[dec->evict[i]];
 
@@ -286,28 +396,6 @@ static bool signin_in(struct tp_daemon *d, struct tp_store *store, const struct 
                 victim->state = TP_STATE_REVOKED;
                 victim->ended = now;
         }
-        copy_str(sess.user, sizeof(sess.user), plan.user);
-        sess.uid = (uint32_t)plan.uid;
-        copy_str(sess.client, sizeof(sess.client), plan.client->name);
-        copy_str(sess.service, sizeof(sess.service), req->service);
-        copy_str(sess.rhost, sizeof(sess.rhost), req->rhost);
-        copy_str(sess.tty, sizeof(sess.tty), req->tty);
-        /* The leader is the process that asked, as the kernel saw it, not
-         * what the request claims. */
-        tp_lifecycle_leader(peer->pid, &sess.leader_pid, &sess.leader_start);
-        copy_str(sess.logind_session, sizeof(sess.logind_session), req->logind_session);
-        copy_str(sess.boot_id, sizeof(sess.boot_id), d->boot_id);
-        copy_str(sess.host, sizeof(sess.host), d->host_id);
-        sess.created = now;
-        sess.refresh_expires = dec->refresh_expires;
-        sess.last_extended = now;
-        sess.last_used = now;
-        sess.state = TP_STATE_ACTIVE;
-        if ((r = sign_access_token(d, &sess, now, dec->access_expires, rep->u.tokens.access_token,
-                                   sizeof(rep->u.tokens.access_token))) < 0) {
-                tp_reply_status(rep, TP_STATUS_ERROR, "Cannot sign the access token: %s.", strerror(-r));
-                goto rollback;
-        }
         if ((r = tp_store_insert(store, &sess)) < 0) {
                 tp_reply_store_error(store, rep, r, "recording the session");
                 goto rollback;
@@ -316,6 +404,7 @@ static bool signin_in(struct tp_daemon *d, struct tp_store *store, const struct 
                 tp_reply_store_error(store, rep, r, "commit");
                 goto rollback;
         }
+signed_in:
 
         if (local)
                 tp_offline_signed_in(d, &sess);
@@ -356,6 +445,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                         const struct tp_req_signin *req, struct tp_reply *rep)
 {
         struct tp_signin_plan plan;
+        struct sent_signin sent = { .sent = false };
         struct tp_store *local;
         int64_t now = now_wall();
 
@@ -376,7 +466,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
          * exists. */
         tp_accounts_signing_in(d, plan.user);
 
-        if (!tp_offline_now(d) && signin_in(d, d->store, peer, req, &plan, rep))
+        if (!tp_offline_now(d) && signin_in(d, d->store, peer, req, &plan, &sent, rep))
                 goto out;
         /* The fleet's database is away (or just went): on_store_unreachable. */
         tp_plan_free(&plan);
@@ -390,8 +480,11 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         }
         if (!(local = tp_offline_store(d, rep)))
                 goto out;
-        (void) signin_in(d, local, peer, req, &plan, rep);
+        (void) signin_in(d, local, peer, req, &plan, &sent, rep);
 out:
+        if (sent.sent && !(rep->status == TP_STATUS_OK && strcmp(rep->u.tokens.session_id, sent.sess.id) == 0))
+                tp_offline_doubtful(d, sent.sess.id);
+        tp_secret_wipe(&sent, sizeof(sent));
         tp_plan_free(&plan);
 }
 

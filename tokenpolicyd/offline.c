@@ -18,6 +18,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "reply.h"
+#include "secrets.h"
 #include "store_pg.h"
 #include "store_sqlite.h"
 
@@ -205,19 +206,31 @@ static uint32_t fleet_cap(const struct tp_daemon *d, const char *client)
  * revoked, wherever they run: their hosts are told (store_pg.c), this
  * host's own are enforced here. 1 when written, 0 when it was already
  * (an upload cut short before the file was removed), < 0 on failure. */
-/* A session the database has already: uploaded before a crash, or signed
- * in online and ended here while the database was away (a copy of it,
- * ended, tp_offline_ended()). Its end, if the database does not know it
- * yet, is written. 1 when written, 0 when there was nothing to write. */
+/* A session the database has already: uploaded before a crash, signed in
+ * online and ended here while the database was away (a copy of it,
+ * ended, tp_offline_ended()), or taken by the database in a sign-in whose
+ * answer was lost as it went away. Its end, or a refresh made here, if
+ * the database does not know it yet, is written. 1 when written, 0 when
+ * there was nothing to write. */
 static int upload_end(struct tp_daemon *d, const struct tp_session *s, const struct tp_session *there)
 {
+        bool same;
         int r;
 
-        if (s->state == TP_STATE_ACTIVE || there->state != TP_STATE_ACTIVE)
+        if (there->state != TP_STATE_ACTIVE)
+                return 0;
+        /* Active in both: a sign-in the database took just before it went
+         * away, without telling (handlers.c, sent_signin), signed in here
+         * as the same session. A refresh made here since is the newer. */
+        same = s->refresh_expires == there->refresh_expires && tp_hash_equal(s->refresh_hash, there->refresh_hash);
+        if (s->state == TP_STATE_ACTIVE && same)
                 return 0;
         if ((r = tp_store_begin(d->store)) < 0)
                 return r;
-        r = tp_store_end(d->store, s->id, s->state, s->ended);
+        if (s->state == TP_STATE_ACTIVE)
+                r = tp_store_extend(d->store, s->id, s->refresh_hash, s->refresh_expires, s->last_extended);
+        else
+                r = tp_store_end(d->store, s->id, s->state, s->ended);
         if (r == -ESTALE) { /* ended meanwhile, by another host */
                 tp_store_rollback(d->store);
                 return 0;
@@ -587,6 +600,34 @@ static void local_passes(struct tp_daemon *d)
         expire_local(d, now);
 }
 
+void tp_offline_doubtful(struct tp_daemon *d, const char *id)
+{
+        if (d->n_doubtful < TP_DOUBTFUL_MAX)
+                snprintf(d->doubtful[d->n_doubtful++], sizeof(d->doubtful[0]), "%s", id);
+}
+
+/* Close in the database what tp_offline_doubtful() names: those it took
+ * are sessions nobody holds. false when the database went away again
+ * (the rest are tried next time). */
+static bool close_doubtful(struct tp_daemon *d)
+{
+        while (d->n_doubtful > 0) {
+                const char *id = d->doubtful[d->n_doubtful - 1];
+                int r = tp_store_sign_out(d->store, id, TP_STATE_CLOSED, (int64_t) time(NULL));
+
+                if (r >= 0)
+                        tp_log(LOG_INFO, "closed session %s in the fleet's database: the database took its sign-in as it went away, and this host had refused it",
+                               id);
+                else if (r != -ENOENT && r != -ESTALE && tp_offline_now(d))
+                        return false;
+                else if (r != -ENOENT && r != -ESTALE)
+                        tp_log_errno(r, "Failed to close session %s, whose sign-in the fleet's database may have taken as it went away (%s); the pass for ghosts closes it once its leader is gone",
+                                     id, tp_store_errmsg(d->store));
+                d->n_doubtful--;
+        }
+        return true;
+}
+
 void tp_offline_tick(struct tp_daemon *d)
 {
         char why[256];
@@ -619,6 +660,8 @@ void tp_offline_tick(struct tp_daemon *d)
                 d->offline_logged = 0;
                 d->mirror_filled_ms = 0; /* filled afresh */
         }
+        if (!close_doubtful(d))
+                return;
         if (d->start_pending) {
                 /* Started while it was away: what a start does with it. */
                 d->start_pending = false;

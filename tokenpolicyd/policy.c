@@ -140,6 +140,11 @@ void tp_policy_sign_in(const struct tp_effective_policy *p, int64_t now,
         d->access_expires = tp_policy_access_expiry(p, now, d->refresh_expires);
 }
 
+size_t tp_policy_room(const struct tp_effective_policy *p)
+{
+        return p->access ? p->max_refresh_tokens : 0;
+}
+
 /* Checks shared by re-auth and refresh, in the order that gives the user
  * the most useful reason. Returns ALLOW when the session may be extended. */
 static enum tp_verdict check_extendable(const struct tp_effective_policy *p, int64_t now,

@@ -51,6 +51,12 @@ void tp_policy_sign_in(const struct tp_effective_policy *p, int64_t now,
                        const struct tp_policy_session *sessions, size_t n_sessions,
                        struct tp_signin_decision *d);
 
+/* How many live sessions a user may already hold for tp_policy_sign_in()
+ * to allow one more without evicting: with fewer than this, none past
+ * expiry, it allows, evicts nothing and expires nothing. 0 when no count
+ * makes that so. */
+size_t tp_policy_room(const struct tp_effective_policy *p);
+
 /* A silent refresh less than this many seconds after the session's last
  * recorded use (sign-in, re-authentication, or a refresh that was
  * recorded) records nothing and rotates nothing: it only mints an access

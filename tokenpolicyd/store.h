@@ -39,6 +39,7 @@
  */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -139,6 +140,9 @@ struct tp_store_ops {
         int (*end)(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended);
         /* NULL: tp_store_sign_out() composes begin, end and commit_unsynced. */
         int (*sign_out)(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended);
+        /* NULL where a backend has no such shortcut. */
+        int (*insert_under_cap)(struct tp_store_impl *s, const struct tp_session *sess, size_t room,
+                                int64_t now, bool *ret_inserted);
         int (*reinstate)(struct tp_store_impl *s, const char *id);
         int (*end_held)(struct tp_store_impl *s, const char *id, int64_t ended);
         int (*owe)(struct tp_store_impl *s, const char *id);
@@ -312,6 +316,30 @@ static inline int tp_store_sign_out(struct tp_store *s, const char *id, uint8_t 
         if ((r = tp_store_end(s, id, state, ended)) < 0 || (r = tp_store_commit_unsynced(s)) < 0)
                 tp_store_rollback(s);
         return r;
+}
+
+/* A sign-in that needs nothing but its insert, in a transaction of its
+ * own: sess is inserted and committed (durable) only when, under the lock
+ * tp_store_list_active() takes, the user's active sessions of that client
+ * type number fewer than `room` and none is past its expiry at `now`.
+ * *ret_inserted says whether it was; when not, nothing was changed and the
+ * caller signs in the usual way. A fleet's database gets it in one round
+ * trip. -ENOTCONN when the database is away (nothing was sent); any other
+ * failure may have come after the commit. -EOPNOTSUPP where the backend
+ * has no such shortcut (one host's store, whose usual way costs no round
+ * trips). */
+static inline bool tp_store_has_insert_under_cap(const struct tp_store *s)
+{
+        return s->ops->insert_under_cap != NULL;
+}
+
+static inline int tp_store_insert_under_cap(struct tp_store *s, const struct tp_session *sess, size_t room,
+                                            int64_t now, bool *ret_inserted)
+{
+        *ret_inserted = false;
+        if (!s->ops->insert_under_cap)
+                return -EOPNOTSUPP;
+        return s->ops->insert_under_cap(s->impl, sess, room, now, ret_inserted);
 }
 
 /* An eviction that waits for its sign-in's outcome: revoked at once (the

@@ -153,7 +153,13 @@ static const char schema_v3[] =
  * before the last one dropped as revoked (tp_store_revoked_since's 2). */
 #define HOST_AWAY_S (90 * 86400)
 
-#define PARAMS_MAX 20   /* the most parameters of one statement (the insert: 19) */
+/* Inside a transaction: a sign-in of the same user and client type on any
+ * host waits here until this transaction ends. */
+#define LOCK_CAP_SQL                                                                         \
+        "INSERT INTO tp_caps (user_name, client) VALUES ($1, $2) "                           \
+        "ON CONFLICT (user_name, client) DO UPDATE SET user_name = EXCLUDED.user_name"
+
+#define PARAMS_MAX 21   /* the most parameters of one statement (the insert under the cap: 21) */
 #define QUEUE_MAX 16
 #define PREPARED_MAX 64
 
@@ -1263,12 +1269,38 @@ static int pg_batch_commit(struct tp_store_impl *s)
 
 /* ---- sessions ------------------------------------------------------------------ */
 
-static int pg_insert(struct tp_store_impl *s, const struct tp_session *sess)
+/* COMMIT, sent with the statements queued before it: one round trip.
+ * *kept is the result of the queued statement that asked for it
+ * (queue[].keep). 0 once committed, the transaction over; on failure the
+ * caller rolls back. */
+static int commit_pipeline(struct tp_store_impl *s, PGresult **kept)
 {
-        struct mirror_op *op;
+        PGresult *res;
+        int r;
+
+        if ((r = pg_run(s, "COMMIT", 0, NULL, &res)) < 0)
+                return r;
+        r = strcmp(PQcmdStatus(res), "COMMIT") == 0 && *kept
+                    ? 0 : store_error(s, -EIO, "the transaction was rolled back after an error");
+        PQclear(res);
+        if (r == 0) {
+                s->in_tx = false;
+                s->deadline_ms = 0;
+        }
+        return r;
+}
+
+/* The columns of a new session as text parameters, in INSERT_COLUMNS'
+ * order, in buffers of p; v[] points into them. */
+struct session_params {
         char uid[INT_TEXT], pid[INT_TEXT], created[INT_TEXT], expires[INT_TEXT], extended[INT_TEXT],
                 used[INT_TEXT], ended[INT_TEXT], state[INT_TEXT], start[INT_TEXT],
                 hash[3 + 2 * TP_REFRESH_HASH_LEN];
+        const char *v[19];
+};
+
+static int session_params(struct tp_store_impl *s, const struct tp_session *sess, struct session_params *p)
+{
         int r;
 
         if ((r = field_ok(s, sess->id, sizeof sess->id, "id")) < 0 ||
@@ -1282,30 +1314,91 @@ static int pg_insert(struct tp_store_impl *s, const struct tp_session *sess)
                 return r;
         if (sess->state > TP_STATE_MAX_)
                 return store_error(s, -EINVAL, "bad session state");
-        hash_text(sess->refresh_hash, hash);
-        {
-                /* A host records only sessions it runs itself. */
-                const char *v[] = {
-                        sess->id, s->host, sess->user, int_text(uid, sess->uid), sess->client,
-                        sess->service, sess->rhost, sess->tty, int_text(pid, sess->leader_pid),
-                        sess->logind_session, int_text(created, sess->created),
-                        int_text(expires, sess->refresh_expires), int_text(extended, sess->last_extended),
-                        int_text(used, sess->last_used), int_text(ended, sess->ended),
-                        int_text(state, sess->state), hash,
-                        int_text(start, sess->leader_start > INT64_MAX ? 0 : (int64_t) sess->leader_start),
-                        sess->boot_id,
-                };
-                if ((r = pg_run(s, "INSERT INTO tp_sessions (id, host, user_name, uid, client, service, rhost, "
-                                   "tty, leader_pid, logind_session, created, refresh_expires, last_extended, "
-                                   "last_used, ended, state, refresh_hash, leader_start, boot_id) VALUES "
-                                   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-                                   "$17::bytea, $18, $19)",
-                                19, v, NULL)) < 0)
-                        return r;
-        }
+        hash_text(sess->refresh_hash, p->hash);
+        /* A host records only sessions it runs itself. */
+        const char *v[] = {
+                sess->id, s->host, sess->user, int_text(p->uid, sess->uid), sess->client,
+                sess->service, sess->rhost, sess->tty, int_text(p->pid, sess->leader_pid),
+                sess->logind_session, int_text(p->created, sess->created),
+                int_text(p->expires, sess->refresh_expires), int_text(p->extended, sess->last_extended),
+                int_text(p->used, sess->last_used), int_text(p->ended, sess->ended),
+                int_text(p->state, sess->state), p->hash,
+                int_text(p->start, sess->leader_start > INT64_MAX ? 0 : (int64_t) sess->leader_start),
+                sess->boot_id,
+        };
+        memcpy(p->v, v, sizeof v);
+        return 0;
+}
+
+#define INSERT_COLUMNS                                                                       \
+        "INSERT INTO tp_sessions (id, host, user_name, uid, client, service, rhost, tty, "   \
+        "leader_pid, logind_session, created, refresh_expires, last_extended, last_used, "   \
+        "ended, state, refresh_hash, leader_start, boot_id) "
+
+static int pg_insert(struct tp_store_impl *s, const struct tp_session *sess)
+{
+        struct session_params p;
+        struct mirror_op *op;
+        int r;
+
+        if ((r = session_params(s, sess, &p)) < 0 ||
+            (r = pg_run(s, INSERT_COLUMNS "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+                           "$14, $15, $16, $17::bytea, $18, $19)",
+                        19, p.v, NULL)) < 0)
+                return r;
         if ((op = mirror_queue(s, MIRROR_INSERT, NULL)))
                 op->s = *sess;
         return 0;
+}
+
+/* tp_store_insert_under_cap: BEGIN, the cap's lock, an insert that counts
+ * under that lock and writes only when there is room, and COMMIT, as one
+ * pipeline: one round trip. The count reads the same partial index as
+ * pg_list_active(). Without room nothing but the lock was written. */
+static int pg_insert_under_cap(struct tp_store_impl *s, const struct tp_session *sess, size_t room, int64_t now,
+                               bool *ret_inserted)
+{
+        struct session_params p;
+        struct mirror_op *op;
+        char room_text[INT_TEXT], now_text[INT_TEXT];
+        const char *v[21];
+        PGresult *ins = NULL;
+        int r;
+
+        *ret_inserted = false;
+        if (room > INT64_MAX)
+                return store_error(s, -EINVAL, "bad room under the cap");
+        if ((r = session_params(s, sess, &p)) < 0)
+                return r;
+        memcpy(v, p.v, sizeof p.v);
+        v[19] = int_text(room_text, (int64_t) room);
+        v[20] = int_text(now_text, now);
+        if ((r = pg_begin(s)) < 0)
+                return r;
+        if ((r = pg_run(s, LOCK_CAP_SQL, 2, (const char *const[]){ sess->user, sess->client }, NULL)) < 0 ||
+            (r = pg_run(s, INSERT_COLUMNS "SELECT $1, $2, $3, $4::bigint, $5, $6, $7, $8, $9::bigint, $10, "
+                           "$11::bigint, $12::bigint, $13::bigint, $14::bigint, $15::bigint, $16::smallint, "
+                           "$17::bytea, $18::bigint, $19 "
+                           "WHERE (SELECT count(*) < $20::bigint AND NOT coalesce(bool_or(refresh_expires <= $21::bigint), false) "
+                           "FROM tp_sessions WHERE user_name = $3 AND client = $5 AND state = 0)",
+                        21, v, NULL)) < 0)
+                goto fail;
+        s->queue[s->n_queued - 1].keep = &ins;
+        if ((r = commit_pipeline(s, &ins)) < 0)
+                goto fail;
+        *ret_inserted = affected(ins) == 1;
+        if (*ret_inserted) {
+                if ((op = mirror_queue(s, MIRROR_INSERT, NULL)))
+                        op->s = *sess;
+                s->request_changed = true;
+        }
+        mirror_tx_ended(s, *ret_inserted);
+        PQclear(ins);
+        return 0;
+fail:
+        PQclear(ins);
+        pg_rollback(s);
+        return r;
 }
 
 static int pg_get(struct tp_store_impl *s, const char *id, struct tp_session *ret)
@@ -1336,9 +1429,7 @@ static int pg_list_active(struct tp_store_impl *s, const char *user, const char 
         int r;
 
         if (s->in_tx &&
-            (r = pg_run(s, "INSERT INTO tp_caps (user_name, client) VALUES ($1, $2) "
-                           "ON CONFLICT (user_name, client) DO UPDATE SET user_name = EXCLUDED.user_name",
-                        2, v, NULL)) < 0)
+            (r = pg_run(s, LOCK_CAP_SQL, 2, v, NULL)) < 0)
                 return r;
         return select_sessions(s, "SELECT " SESSION_COLUMNS " FROM tp_sessions "
                                   "WHERE user_name = $1 AND client = $2 AND state = 0 ORDER BY created, seq",
@@ -1489,7 +1580,7 @@ static int pg_sign_out(struct tp_store_impl *s, const char *id, uint8_t state, i
         struct mirror_op *op;
         char st[INT_TEXT], at[INT_TEXT];
         const char *v[] = { int_text(st, state), int_text(at, ended), id, s->host };
-        PGresult *end_res = NULL, *res = NULL;
+        PGresult *end_res = NULL;
         int r;
 
         if (state == TP_STATE_ACTIVE || state > TP_STATE_MAX_)
@@ -1504,14 +1595,8 @@ static int pg_sign_out(struct tp_store_impl *s, const char *id, uint8_t state, i
                 goto fail;
         s->queue[s->n_queued - 1].keep = &end_res;
         if ((r = pg_run(s, "SET LOCAL synchronous_commit TO off", 0, NULL, NULL)) < 0 ||
-            (r = pg_run(s, "COMMIT", 0, NULL, &res)) < 0)
+            (r = commit_pipeline(s, &end_res)) < 0)
                 goto fail;
-        if (strcmp(PQcmdStatus(res), "COMMIT") != 0 || !end_res) {
-                r = store_error(s, -EIO, "the transaction was rolled back after an error");
-                goto fail;
-        }
-        s->in_tx = false;
-        s->deadline_ms = 0;
         if (PQntuples(end_res) == 0) {
                 mirror_tx_ended(s, false);
                 r = missing_or_stale(s, id);
@@ -1524,11 +1609,9 @@ static int pg_sign_out(struct tp_store_impl *s, const char *id, uint8_t state, i
                 s->request_changed = true;
         }
         PQclear(end_res);
-        PQclear(res);
         return r;
 fail:
         PQclear(end_res);
-        PQclear(res);
         pg_rollback(s);
         return r;
 }
@@ -2192,6 +2275,7 @@ static const struct tp_store_ops pg_ops = {
         .commit = pg_commit,
         .commit_unsynced = pg_commit_unsynced,
         .sign_out = pg_sign_out,
+        .insert_under_cap = pg_insert_under_cap,
         .rollback = pg_rollback,
         .batch_start = pg_batch_start,
         .batch_pending = pg_batch_pending,

@@ -10,8 +10,6 @@ leader process ending (on_revoke = "terminate").
 import json
 import os
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -19,11 +17,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import pglib  # noqa: E402
-from tplib import (MODULE, Env, check, config_text, eq, wait_for, TestFailure)  # noqa: E402
+from tplib import (MODULE, Env, check, config_text, eq, session_request, wait_for, TestFailure)  # noqa: E402
 
 USER = "tptestfleet"
 CAP = 10
 HOSTS = ("tptest-a", "tptest-b", "tptest-c")
+CLOSE = 3  # PROTOCOL.md, message types
 # How long an eviction waits for the outcome of its sign-in (TP_EVICTION_GRACE_MS).
 GRACE_S = 5
 
@@ -466,25 +465,41 @@ def test_failed_signin_on_one_host_keeps_the_oldest_on_another():
         fleet.cleanup()
 
 
-def close_call(sock_path, session_id):
-    """One CLOSE (type 3) as root, as a PAM stack sends it: (status, message)."""
-    def pstr(v):
-        b = v.encode()
-        return struct.pack(">H", len(b)) + b
-
-    payload = pstr(session_id) + pstr("") + pstr("")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(10)
-        sock.connect(sock_path)
-        sock.sendall(b"TP\x01\x03" + struct.pack(">I", len(payload)) + payload)
-        data = b""
-        while len(data) < 8 or len(data) < 8 + struct.unpack(">I", data[4:8])[0]:
-            chunk = sock.recv(4096)
-            check(chunk, "the daemon closed the connection before its whole reply")
-            data += chunk
-    eq(data[:4], b"TP\x01\x83", "close reply header")
-    mlen = struct.unpack(">H", data[9:11])[0]
-    return data[8], data[11:11 + mlen].decode()
+def test_signin_under_the_cap_expires_what_is_past_expiry():
+    """Under the cap a sign-in is one insert, unless a session of the user
+    is past its expiry: then, as at the cap, the sign-in ends it (expired,
+    in the same transaction) and signs in. Up to the cap nothing is
+    evicted; one more evicts the oldest."""
+    fleet = Fleet()
+    try:
+        b = fleet.hosts["tptest-b"]
+        first = b.sign_in("tptest-desktop", USER)["env"]["TOKENPOLICY_SESSION_ID"]
+        second = b.sign_in("tptest-desktop", USER)["env"]["TOKENPOLICY_SESSION_ID"]
+        PG.psql(f"UPDATE tp_sessions SET refresh_expires = 1000 WHERE id = '{first}'", db=fleet.db)
+        third = fleet.hosts["tptest-a"].sign_in("tptest-desktop", USER)["env"]["TOKENPOLICY_SESSION_ID"]
+        rows = dict((r[0], r[1]) for r in PG.psql(
+            f"SELECT id, state FROM tp_sessions WHERE user_name = '{USER}'", db=fleet.db))
+        eq(rows, {first: "2", second: "0", third: "0"}, "the session past expiry was expired by the sign-in")
+        # Older sessions of B, written as B would (no leader known), up to
+        # one below the cap.
+        older = [f"{k:032x}" for k in range(1, CAP - 2)]
+        values = ", ".join(f"({k}, '{o}')" for k, o in enumerate(older))
+        PG.psql("INSERT INTO tp_sessions (id, host, user_name, uid, client, service, rhost, tty, leader_pid, "
+                "logind_session, created, refresh_expires, last_extended, last_used, state, refresh_hash, "
+                "leader_start, boot_id) "
+                "SELECT v.id, 'tptest-b', s.user_name, s.uid, s.client, s.service, s.rhost, s.tty, 0, '', "
+                "s.created - 100 + v.k, s.refresh_expires, s.last_extended, s.last_used, 0, s.refresh_hash, 0, "
+                f"s.boot_id FROM tp_sessions s, (VALUES {values}) AS v(k, id) WHERE s.id = '{second}'",
+                db=fleet.db)
+        eq(len(fleet.active()), CAP - 1, "one below the cap")
+        fourth = fleet.hosts["tptest-c"].sign_in("tptest-desktop", USER)["env"]["TOKENPOLICY_SESSION_ID"]
+        eq([a[0] for a in fleet.active()], older + [second, third, fourth], "up to the cap nothing is evicted")
+        fifth = fleet.hosts["tptest-a"].sign_in("tptest-desktop", USER)["env"]["TOKENPOLICY_SESSION_ID"]
+        eq([a[0] for a in fleet.active()], older[1:] + [second, third, fourth, fifth], "one more evicts the oldest")
+        eq(PG.psql(f"SELECT state FROM tp_sessions WHERE id = '{older[0]}'", db=fleet.db), [["1"]],
+           "the oldest is revoked")
+    finally:
+        fleet.cleanup()
 
 
 def test_sign_out_on_one_host_of_a_session_on_another():
@@ -504,7 +519,7 @@ def test_sign_out_on_one_host_of_a_session_on_another():
         listener.stdin.write("LISTEN tokenpolicy_owed;\nSELECT 'listening';\n")
         listener.stdin.flush()
         eq(listener.stdout.readline().strip(), "listening", "a listener on the channel")
-        status, message = close_call(a.sock, sid)
+        status, message = session_request(a.sock, CLOSE, sid)
         eq((status, message), (0, "Signed out."), "A signs out B's session")
         heard = listener.communicate("SELECT 'done';\n", timeout=30)[0]
         check('notification "tokenpolicy_owed" with payload "tptest-b"' in heard,
@@ -515,10 +530,10 @@ def test_sign_out_on_one_host_of_a_session_on_another():
                                        db=fleet.db)[0][0] == "f", timeout=20),
               "B settled the session A closed")
         check(pb.poll() is None, "a sign-out ends no process: B's leader still runs")
-        status, message = close_call(a.sock, sid)
+        status, message = session_request(a.sock, CLOSE, sid)
         eq(status, 3, f"a second sign-out finds it ended: {message}")
         check("already ended (closed)" in message, f"and says so: {message}")
-        status, message = close_call(a.sock, "f" * 32)
+        status, message = session_request(a.sock, CLOSE, "f" * 32)
         eq(status, 3, f"an unknown session is not found: {message}")
         eq(fleet.active(), [], "nothing active")
     finally:
@@ -542,6 +557,7 @@ TESTS = [
     ("a version 1 database is migrated to version 3", test_version_1_database_is_migrated),
     ("a failed sign-in on A keeps the oldest session on B", test_failed_signin_on_one_host_keeps_the_oldest_on_another),
     ("root signs out on A a session that runs on B; B settles it", test_sign_out_on_one_host_of_a_session_on_another),
+    ("a sign-in under the cap expires what is past expiry", test_signin_under_the_cap_expires_what_is_past_expiry),
 ]
 
 if __name__ == "__main__":

@@ -19,11 +19,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import pglib  # noqa: E402
-from tplib import TP_PAM, Env, check, config_text, eq, wait_for, TestFailure  # noqa: E402
+from tplib import TP_PAM, Env, check, config_text, eq, session_request, wait_for, TestFailure  # noqa: E402
 
 USER = "tptestoutage"
 CAP = 10
 HOSTS = ("tptest-a", "tptest-b", "tptest-c")
+REAUTH = 4  # PROTOCOL.md, message types
 PG = None
 
 
@@ -522,9 +523,42 @@ def test_offline_expiry_spares_a_leader_of_other_offline_sessions():
         check(not wait_for(lambda: gw.poll() is not None, timeout=1.5), "the gateway still runs")
 
 
+def test_signin_the_frozen_database_took_counts_once():
+    """A desktop sign-in sent to a database that froze before it answered
+    may have been committed there. Admitted on this host, it is the same
+    session (id and refresh token), so once the database is back there is
+    one row of it, not two, whichever way it got there; a refresh made
+    while away is what the database keeps."""
+    fleet = Fleet()
+    try:
+        a = fleet.hosts["tptest-a"]
+        PG.pause()
+        try:
+            proc, out = a.sign_in_held("tptest-desktop", USER)
+            sid = out["env"]["TOKENPOLICY_SESSION_ID"]
+            eq(fleet.status("tptest-a")["unsynced_sessions"], 1, "one unsynced session")
+            a.set_offset(120)
+            eq(session_request(a.sock, REAUTH, sid), (0, "New refresh and access tokens issued."),
+               "re-authenticated while away")
+        finally:
+            PG.resume()
+        check(wait_for(lambda: fleet.status("tptest-a")["unsynced_sessions"] == 0
+                       and fleet.status("tptest-a")["store_connected"], timeout=30), "uploaded")
+        rows = PG.psql(f"SELECT id, state, last_extended - created FROM tp_sessions WHERE user_name = '{USER}'",
+                       db=fleet.db)
+        eq([r[:2] for r in rows], [[sid, "0"]], "one active row: the session admitted while away")
+        check(int(rows[0][2]) >= 100, f"the database keeps the re-authentication made while away: {rows}")
+        eq([x["id"] for x in a.sessions("--user", USER)], [sid], "listed once")
+        check(proc.poll() is None, "its leader runs")
+    finally:
+        PG.resume()
+        fleet.cleanup()
+
+
 TESTS = [
     ("database stopped: deny refuses, local admits, upload holds the cap", test_database_stopped),
     ("database frozen (SIGSTOP): answers within the deadline, then the same", test_database_frozen),
+    ("a sign-in the frozen database took counts once", test_signin_the_frozen_database_took_counts_once),
     ("a host started while the database is away joins when it returns", test_started_while_unreachable),
     ("a partitioned host applies on return what was revoked meanwhile", test_partitioned_host_applies_revocations_on_return),
     ("a host back after revocations were dropped uploads what it began before as revoked",

@@ -17,6 +17,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -435,6 +436,28 @@ def trace_daemon(env, what, action):
         tracer.wait(timeout=20)
     with open(out) as f:
         return f.read().splitlines()
+
+
+def session_request(sock_path, kind, session_id):
+    """One session request (PROTOCOL.md: close 3, reauth 4, refresh 5) as
+    the caller, with no refresh token or user: (status, message)."""
+    def pstr(v):
+        b = v.encode()
+        return struct.pack(">H", len(b)) + b
+
+    payload = pstr(session_id) + pstr("") + pstr("")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(sock_path)
+        sock.sendall(b"TP\x01" + bytes([kind]) + struct.pack(">I", len(payload)) + payload)
+        data = b""
+        while len(data) < 8 or len(data) < 8 + struct.unpack(">I", data[4:8])[0]:
+            chunk = sock.recv(4096)
+            check(chunk, "the daemon closed the connection before its whole reply")
+            data += chunk
+    eq(data[:4], b"TP\x01" + bytes([0x80 | kind]), "reply header")
+    mlen = struct.unpack(">H", data[9:11])[0]
+    return data[8], data[11:11 + mlen].decode()
 
 
 def wait_for(pred, timeout=15, step=0.05):
