@@ -29,7 +29,7 @@ struct tp_idle_mark;
 struct tp_password_mark;
 
 #define TP_STORE_FILE "sessions.db"
-#define TP_DOUBTFUL_MAX 64
+#define TP_DOUBTFUL_MAX 16
 #define TP_LAST_GOOD_FILE "last-good.conf" /* the last valid configuration */
 
 struct tp_daemon {
@@ -45,10 +45,11 @@ struct tp_daemon {
         int64_t upload_due_ms;          /* unsynced sessions: the next upload, not before */
         /* Sign-ins sent to the database as it went away, whose outcome it
          * never told, and which this host then refused: closed there when
-         * it is back (tp_offline_doubtful). Beyond TP_DOUBTFUL_MAX, or
-         * across a restart, the pass for ghosts closes them once their
-         * leaders are gone. */
-        char doubtful[TP_DOUBTFUL_MAX][TP_SESSION_ID_MAX];
+         * it is back (tp_offline_doubtful). The loop sends one transaction
+         * at a time, so an outage leaves at most one. Beyond
+         * TP_DOUBTFUL_MAX, or across a restart, the pass for ghosts closes
+         * them once their leaders are gone. */
+        struct tp_session doubtful[TP_DOUBTFUL_MAX];
         size_t n_doubtful;
         /* Fleet mode: this host's own sessions, kept beside the database
          * for the passes while it is away (offline.h). */

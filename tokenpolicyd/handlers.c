@@ -483,7 +483,7 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
         (void) signin_in(d, local, peer, req, &plan, &sent, rep);
 out:
         if (sent.sent && !(rep->status == TP_STATUS_OK && strcmp(rep->u.tokens.session_id, sent.sess.id) == 0))
-                tp_offline_doubtful(d, sent.sess.id);
+                tp_offline_doubtful(d, &sent.sess);
         tp_secret_wipe(&sent, sizeof(sent));
         tp_plan_free(&plan);
 }

@@ -212,8 +212,31 @@ static uint32_t fleet_cap(const struct tp_daemon *d, const char *client)
  * answer was lost as it went away. Its end, or a refresh made here, if
  * the database does not know it yet, is written. 1 when written, 0 when
  * there was nothing to write. */
+/* Why a session revoked across the fleet while this host was away is
+ * uploaded revoked (tp_store_revoked_since's 1 or 2). */
+static const char *revoked_why(int since)
+{
+        /* 2: it began before revocations the fleet no longer keeps, so
+         * whether one covered it cannot be known. */
+        return since == 1 ? "revoked across the fleet while this host could not reach its database"
+                          : "signed in while this host could not reach its database, before revocations "
+                            "the fleet no longer keeps (the host was away too long to be waited for)";
+}
+
+/* A session uploaded revoked: said, and ended here. */
+static void uploaded_revoked(struct tp_daemon *d, const struct tp_session *s, const char *why)
+{
+        tp_audit(&(struct tp_audit){ .event = "revoke", .user = s->user, .client = s->client,
+                                     .service = s->service, .session = s->id, .reason = why, .peer_uid = -1 });
+        tp_lifecycle_ended(d, s->id);
+        tp_lifecycle_enforce(d, s, false, why);
+}
+
 static int upload_end(struct tp_daemon *d, const struct tp_session *s, const struct tp_session *there)
 {
+        struct tp_session up = *s;
+        const char *why = NULL;
+        int64_t issued = 0;
         bool same;
         int r;
 
@@ -221,16 +244,26 @@ static int upload_end(struct tp_daemon *d, const struct tp_session *s, const str
                 return 0;
         /* Active in both: a sign-in the database took just before it went
          * away, without telling (handlers.c, sent_signin), signed in here
-         * as the same session. A refresh made here since is the newer. */
+         * as the same session. A refresh made here since is the newer; a
+         * revocation made across the fleet meanwhile, before it landed,
+         * applies to it as to any session signed in here alone. */
         same = s->refresh_expires == there->refresh_expires && tp_hash_equal(s->refresh_hash, there->refresh_hash);
-        if (s->state == TP_STATE_ACTIVE && same)
-                return 0;
         if ((r = tp_store_begin(d->store)) < 0)
                 return r;
-        if (s->state == TP_STATE_ACTIVE)
-                r = tp_store_extend(d->store, s->id, s->refresh_hash, s->refresh_expires, s->last_extended);
+        if (up.state == TP_STATE_ACTIVE &&
+            (r = tp_store_revoked_since(d->store, up.user, up.client, up.created, &issued)) > 0) {
+                why = revoked_why(r);
+                up.state = TP_STATE_REVOKED;
+                up.ended = r == 1 ? issued : (int64_t) time(NULL);
+        }
+        if (r < 0 || (up.state == TP_STATE_ACTIVE && same)) {
+                tp_store_rollback(d->store);
+                return r < 0 ? r : 0;
+        }
+        if (up.state == TP_STATE_ACTIVE)
+                r = tp_store_extend(d->store, up.id, up.refresh_hash, up.refresh_expires, up.last_extended);
         else
-                r = tp_store_end(d->store, s->id, s->state, s->ended);
+                r = tp_store_end(d->store, up.id, up.state, up.ended);
         if (r == -ESTALE) { /* ended meanwhile, by another host */
                 tp_store_rollback(d->store);
                 return 0;
@@ -239,6 +272,8 @@ static int upload_end(struct tp_daemon *d, const struct tp_session *s, const str
                 tp_store_rollback(d->store);
                 return r;
         }
+        if (why)
+                uploaded_revoked(d, &up, why);
         return 1;
 }
 
@@ -250,6 +285,7 @@ static int upload_one(struct tp_daemon *d, const struct tp_session *s, size_t *r
         size_t n = 0, excess = 0;
         int r;
 
+        const struct tp_session *local = s;
         struct tp_session up = *s, there;
         const char *why = NULL;
         int64_t issued = 0;
@@ -266,11 +302,7 @@ static int upload_one(struct tp_daemon *d, const struct tp_session *s, size_t *r
             (r = tp_store_revoked_since(d->store, up.user, up.client, up.created, &issued)) < 0)
                 goto fail;
         if (r > 0) {
-                /* 2: it began before revocations the fleet no longer
-                 * keeps, so whether one covered it cannot be known. */
-                why = r == 1 ? "revoked across the fleet while this host could not reach its database"
-                             : "signed in while this host could not reach its database, before revocations "
-                               "the fleet no longer keeps (the host was away too long to be waited for)";
+                why = revoked_why(r);
                 up.state = TP_STATE_REVOKED;
                 up.ended = r == 1 ? issued : now;
         }
@@ -307,13 +339,8 @@ static int upload_one(struct tp_daemon *d, const struct tp_session *s, size_t *r
         }
         if ((r = tp_store_commit(d->store)) < 0)
                 goto fail;
-        if (why) {
-                tp_audit(&(struct tp_audit){ .event = "revoke", .user = s->user, .client = s->client,
-                                             .service = s->service, .session = s->id, .reason = why,
-                                             .peer_uid = -1 });
-                tp_lifecycle_ended(d, s->id);
-                tp_lifecycle_enforce(d, s, false, why);
-        }
+        if (why)
+                uploaded_revoked(d, s, why);
         for (size_t i = 0; i < excess; i++) {
                 const struct tp_session *v = order[i];
 
@@ -340,7 +367,12 @@ fail:
         tp_store_rollback(d->store);
         free(order);
         free(active);
-        return r == -EEXIST ? 0 : r;
+        /* Written meanwhile under the same id: a sign-in the database took
+         * as it went away, reaching it only now (it held the cap's lock
+         * this upload waited for), or an upload cut short. */
+        if (r == -EEXIST && (r = tp_store_get(d->store, local->id, &there)) == 0)
+                return upload_end(d, local, &there);
+        return r;
 }
 
 /* Every unsynced session, in creation order, then the file is removed.
@@ -600,29 +632,56 @@ static void local_passes(struct tp_daemon *d)
         expire_local(d, now);
 }
 
-void tp_offline_doubtful(struct tp_daemon *d, const char *id)
+void tp_offline_doubtful(struct tp_daemon *d, const struct tp_session *s)
 {
         if (d->n_doubtful < TP_DOUBTFUL_MAX)
-                snprintf(d->doubtful[d->n_doubtful++], sizeof(d->doubtful[0]), "%s", id);
+                d->doubtful[d->n_doubtful++] = *s;
+        else
+                tp_log(LOG_WARNING, "session %s: its sign-in may have reached the fleet's database as it went away, and %d such are already waiting to be closed there; the pass for ghosts closes it once its leader is gone",
+                       s->id, TP_DOUBTFUL_MAX);
 }
 
-/* Close in the database what tp_offline_doubtful() names: those it took
+/* One doubtful sign-in: written closed under its id, so that its
+ * transaction, if it reaches the database only now (a partition heals,
+ * a frozen server resumes), fails on the id instead of landing; if it
+ * landed already, closed. 1 when it had landed, 0 when not, < 0 on
+ * failure. */
+static int close_one_doubtful(struct tp_daemon *d, const struct tp_session *s)
+{
+        struct tp_session closed = *s;
+        int r;
+
+        closed.state = TP_STATE_CLOSED;
+        closed.ended = (int64_t) time(NULL);
+        if ((r = tp_store_begin(d->store)) < 0)
+                return r;
+        if ((r = tp_store_insert(d->store, &closed)) < 0 || (r = tp_store_commit(d->store)) < 0) {
+                tp_store_rollback(d->store);
+                if (r != -EEXIST)
+                        return r;
+                r = tp_store_sign_out(d->store, s->id, TP_STATE_CLOSED, closed.ended);
+                return r == -ESTALE ? 0 : r < 0 ? r : 1;
+        }
+        return 0;
+}
+
+/* Close in the database what tp_offline_doubtful() holds: those it took
  * are sessions nobody holds. false when the database went away again
  * (the rest are tried next time). */
 static bool close_doubtful(struct tp_daemon *d)
 {
         while (d->n_doubtful > 0) {
-                const char *id = d->doubtful[d->n_doubtful - 1];
-                int r = tp_store_sign_out(d->store, id, TP_STATE_CLOSED, (int64_t) time(NULL));
+                const struct tp_session *s = &d->doubtful[d->n_doubtful - 1];
+                int r = close_one_doubtful(d, s);
 
-                if (r >= 0)
+                if (r > 0)
                         tp_log(LOG_INFO, "closed session %s in the fleet's database: the database took its sign-in as it went away, and this host had refused it",
-                               id);
-                else if (r != -ENOENT && r != -ESTALE && tp_offline_now(d))
+                               s->id);
+                else if (r < 0 && tp_offline_now(d))
                         return false;
-                else if (r != -ENOENT && r != -ESTALE)
+                else if (r < 0)
                         tp_log_errno(r, "Failed to close session %s, whose sign-in the fleet's database may have taken as it went away (%s); the pass for ghosts closes it once its leader is gone",
-                                     id, tp_store_errmsg(d->store));
+                                     s->id, tp_store_errmsg(d->store));
                 d->n_doubtful--;
         }
         return true;

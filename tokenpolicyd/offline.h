@@ -52,7 +52,7 @@ void tp_offline_signed_in(struct tp_daemon *d, const struct tp_session *s);
 /* A sign-in sent to the database as it went away (its outcome unknown)
  * that this host then refused or could not make: if the database took it,
  * it is closed there once the database is back. */
-void tp_offline_doubtful(struct tp_daemon *d, const char *id);
+void tp_offline_doubtful(struct tp_daemon *d, const struct tp_session *s);
 
 /* The DENIED reply of a sign-in of `client` (on_store_unreachable = "deny"). */
 void tp_offline_refusal(struct tp_daemon *d, const char *client, struct tp_reply *rep);

@@ -73,11 +73,14 @@ def ended(proc, timeout=15):
     return wait_for(lambda: proc.poll() is not None, timeout=timeout)
 
 
-def outage(fleet, away, back, per_host=4):
+def outage(fleet, away, back, per_host=4, ssh_sent=False):
     """Sign USER in on every host at once while the database is away:
     ssh is refused with the reason, desktop admitted on each host up to
     the cap there. Then it comes back: every session admitted meanwhile
-    is in the fleet's table, the cap holds, the evicted ones ended."""
+    is in the fleet's table, the cap holds, the evicted ones ended.
+    ssh_sent: each host's ssh sign-in was sent to a database that held it
+    unanswered; whether it lands now or landed already, it is closed there,
+    never active."""
     # One session from before, online, on host A: the oldest of all.
     first_proc, first = fleet.hosts["tptest-a"].sign_in_held("tptest-desktop", USER)
     first_sid = first["env"]["TOKENPOLICY_SESSION_ID"]
@@ -139,6 +142,10 @@ def outage(fleet, away, back, per_host=4):
     active = [r for r in rows if r[2] == "0"]
     eq(len(active), CAP, f"the fleet's cap holds once all are in: {rows}")
     check(first_sid not in {r[0] for r in active}, "the oldest session (signed in before) was signed out")
+    if ssh_sent:
+        ssh = PG.psql(f"SELECT host, state FROM tp_sessions WHERE user_name = '{USER}' AND client = 'ssh' "
+                      "ORDER BY host", db=fleet.db)
+        eq(ssh, [[h, "3"] for h in HOSTS], "each refused ssh sign-in is closed in the database")
     check(ended(first_proc), "and its leader on host A ended")
     survivors = {r[0] for r in active}
     for h, proc, sid in held:
@@ -169,7 +176,7 @@ def test_database_frozen():
     not the module's timeout."""
     fleet = Fleet()
     try:
-        outage(fleet, PG.pause, PG.resume)
+        outage(fleet, PG.pause, PG.resume, ssh_sent=True)
     finally:
         PG.resume()
         fleet.cleanup()
