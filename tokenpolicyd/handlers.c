@@ -482,8 +482,14 @@ static void handle_open(struct tp_daemon *d, const struct tp_peer *peer,
                 goto out;
         (void) signin_in(d, local, peer, req, &plan, &sent, rep);
 out:
-        if (sent.sent && !(rep->status == TP_STATUS_OK && strcmp(rep->u.tokens.session_id, sent.sess.id) == 0))
+        if (sent.sent && rep->status == TP_STATUS_OK && strcmp(rep->u.tokens.session_id, sent.sess.id) == 0) {
+                tp_log(LOG_INFO, "session %s: its sign-in was sent to the fleet's database as it went away, which may have recorded it; signed in on this host alone as that same session, so that it counts once",
+                       sent.sess.id);
+        } else if (sent.sent) {
+                tp_log(LOG_INFO, "session %s: its sign-in was sent to the fleet's database as it went away, which may have recorded it, and was refused here; it is closed there when the database answers again",
+                       sent.sess.id);
                 tp_offline_doubtful(d, &sent.sess);
+        }
         tp_secret_wipe(&sent, sizeof(sent));
         tp_plan_free(&plan);
 }
@@ -554,8 +560,25 @@ static bool handle_close(struct tp_daemon *d, const struct tp_peer *peer,
         /* Signed in while the fleet's database was away: on this host (offline.h). */
         struct tp_store *store = tp_offline_store_for(d, req->session_id);
         struct tp_session s;
+        uid_t uid;
         int r;
 
+        /* Root's sign-out of an active session (its PAM stack's, as a
+         * rule) needs nothing of it checked first but its user: a fleet's
+         * store ends it and returns it in one round trip. Whatever it did
+         * not end (absent, ended, another user's) goes the usual way,
+         * which says why. */
+        if (peer->admin && store == d->store && tp_store_has_sign_out_returning(store) &&
+            (!req->user[0] || tp_account_uid(req->user, &uid) >= 0)) {
+                r = tp_store_sign_out_returning(store, req->session_id, req->user[0] ? (int64_t)uid : -1,
+                                                TP_STATE_CLOSED, now_wall(), &s);
+                if (r >= 0)
+                        goto closed;
+                if (r != -ENOENT && r != -ESTALE) {
+                        tp_reply_store_error(store, rep, r, "closing a session");
+                        return false;
+                }
+        }
         if (!load_session_for(store, peer, req, &s, rep))
                 return false;
         if (s.state != TP_STATE_ACTIVE) {
@@ -578,6 +601,7 @@ static bool handle_close(struct tp_daemon *d, const struct tp_peer *peer,
                 tp_reply_store_error(store, rep, r, "closing a session");
                 return false;
         }
+closed:
         tp_lifecycle_ended(d, s.id);
         tp_audit(&(struct tp_audit){ .event = "close", .user = s.user, .client = s.client,
                                      .service = s.service, .session = s.id,

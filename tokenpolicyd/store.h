@@ -139,7 +139,8 @@ struct tp_store_ops {
                      size_t limit, struct tp_session **ret, size_t *ret_n, size_t *ret_total);
         int (*end)(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended);
         /* NULL: tp_store_sign_out() composes begin, end and commit_unsynced. */
-        int (*sign_out)(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended);
+        int (*sign_out)(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended, int64_t uid,
+                        struct tp_session *ret);
         /* NULL where a backend has no such shortcut. */
         int (*insert_under_cap)(struct tp_store_impl *s, const struct tp_session *sess, size_t room,
                                 int64_t now, bool *ret_inserted);
@@ -310,12 +311,31 @@ static inline int tp_store_sign_out(struct tp_store *s, const char *id, uint8_t 
         int r;
 
         if (s->ops->sign_out)
-                return s->ops->sign_out(s->impl, id, state, ended);
+                return s->ops->sign_out(s->impl, id, state, ended, -1, NULL);
         if ((r = tp_store_begin(s)) < 0)
                 return r;
         if ((r = tp_store_end(s, id, state, ended)) < 0 || (r = tp_store_commit_unsynced(s)) < 0)
                 tp_store_rollback(s);
         return r;
+}
+
+/* tp_store_sign_out() of a session not read first: it ends only when the
+ * session is active and, with uid >= 0, that user's, and *ret is the
+ * session as it was ended. A fleet's database gets it in the same one
+ * round trip (where a caller would otherwise read the session first, in
+ * one more). -ENOENT or -ESTALE when it ended nothing (absent, not active,
+ * or another user's); -EOPNOTSUPP where the backend has no such call. */
+static inline bool tp_store_has_sign_out_returning(const struct tp_store *s)
+{
+        return s->ops->sign_out != NULL;
+}
+
+static inline int tp_store_sign_out_returning(struct tp_store *s, const char *id, int64_t uid, uint8_t state,
+                                              int64_t ended, struct tp_session *ret)
+{
+        if (!s->ops->sign_out)
+                return -EOPNOTSUPP;
+        return s->ops->sign_out(s->impl, id, state, ended, uid, ret);
 }
 
 /* A sign-in that needs nothing but its insert, in a transaction of its

@@ -1575,11 +1575,12 @@ static int pg_end(struct tp_store_impl *s, const char *id, uint8_t state, int64_
  * the end's result is read with the commit's. Ending another host's
  * session wakes that host in the same statement, as pg_end() does with a
  * second. An end that finds nothing to end commits nothing. */
-static int pg_sign_out(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended)
+static int pg_sign_out(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended, int64_t uid,
+                       struct tp_session *ret)
 {
         struct mirror_op *op;
-        char st[INT_TEXT], at[INT_TEXT];
-        const char *v[] = { int_text(st, state), int_text(at, ended), id, s->host };
+        char st[INT_TEXT], at[INT_TEXT], u[INT_TEXT];
+        const char *v[] = { int_text(st, state), int_text(at, ended), id, s->host, int_text(u, uid) };
         PGresult *end_res = NULL;
         int r;
 
@@ -1588,10 +1589,11 @@ static int pg_sign_out(struct tp_store_impl *s, const char *id, uint8_t state, i
         if ((r = pg_begin(s)) < 0)
                 return r;
         if ((r = pg_run(s, "WITH e AS (UPDATE tp_sessions SET state = $1, ended = $2, owed = (host <> $4) "
-                           "WHERE id = $3 AND state = 0 RETURNING host) "
-                           "SELECT host, CASE WHEN host <> $4 THEN pg_notify('" NOTIFY_CHANNEL "', host)::text END "
-                           "FROM e",
-                        4, v, NULL)) < 0)
+                           "WHERE id = $3 AND state = 0 AND ($5::bigint < 0 OR uid = $5::bigint) "
+                           "RETURNING " SESSION_COLUMNS ") "
+                           "SELECT " SESSION_COLUMNS ", "
+                           "CASE WHEN host <> $4 THEN pg_notify('" NOTIFY_CHANNEL "', host)::text END FROM e",
+                        5, v, NULL)) < 0)
                 goto fail;
         s->queue[s->n_queued - 1].keep = &end_res;
         if ((r = pg_run(s, "SET LOCAL synchronous_commit TO off", 0, NULL, NULL)) < 0 ||
@@ -1601,7 +1603,12 @@ static int pg_sign_out(struct tp_store_impl *s, const char *id, uint8_t state, i
                 mirror_tx_ended(s, false);
                 r = missing_or_stale(s, id);
         } else {
-                if (strcmp(PQgetvalue(end_res, 0, 0), s->host) == 0 && (op = mirror_queue(s, MIRROR_END, id))) {
+                /* The row as it was ended. A damaged one fails the call,
+                 * but the end stands. */
+                if (ret)
+                        r = session_from_row(s, end_res, 0, ret);
+                if (strcmp(PQgetvalue(end_res, 0, COL_HOST), s->host) == 0 &&
+                    (op = mirror_queue(s, MIRROR_END, id))) {
                         op->s.state = state;
                         op->s.ended = ended;
                 }

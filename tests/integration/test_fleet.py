@@ -504,8 +504,9 @@ def test_signin_under_the_cap_expires_what_is_past_expiry():
 
 def test_sign_out_on_one_host_of_a_session_on_another():
     """Root's CLOSE on A for a session that runs on B: closed in the
-    database in one transaction, owed to B, and B, woken, settles it. A
-    second CLOSE finds it ended; an unknown id is not found."""
+    database in one transaction, owed to B, and B, woken, settles it. One
+    naming another user ends nothing; a second CLOSE finds it ended; an
+    unknown id is not found."""
     fleet = Fleet()
     listener = None
     try:
@@ -519,7 +520,11 @@ def test_sign_out_on_one_host_of_a_session_on_another():
         listener.stdin.write("LISTEN tokenpolicy_owed;\nSELECT 'listening';\n")
         listener.stdin.flush()
         eq(listener.stdout.readline().strip(), "listening", "a listener on the channel")
-        status, message = session_request(a.sock, CLOSE, sid)
+        status, message = session_request(a.sock, CLOSE, sid, user="root")
+        check(status == 3 and "does not belong to root" in message,
+              f"a sign-out naming another user ends nothing: {status} {message}")
+        eq(fleet.active(), [(sid, "tptest-b")], "still active")
+        status, message = session_request(a.sock, CLOSE, sid, user=USER)
         eq((status, message), (0, "Signed out."), "A signs out B's session")
         heard = listener.communicate("SELECT 'done';\n", timeout=30)[0]
         check('notification "tokenpolicy_owed" with payload "tptest-b"' in heard,

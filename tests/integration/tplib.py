@@ -438,14 +438,14 @@ def trace_daemon(env, what, action):
         return f.read().splitlines()
 
 
-def session_request(sock_path, kind, session_id):
+def session_request(sock_path, kind, session_id, user=""):
     """One session request (PROTOCOL.md: close 3, reauth 4, refresh 5) as
-    the caller, with no refresh token or user: (status, message)."""
+    the caller, with no refresh token: (status, message)."""
     def pstr(v):
         b = v.encode()
         return struct.pack(">H", len(b)) + b
 
-    payload = pstr(session_id) + pstr("") + pstr("")
+    payload = pstr(session_id) + pstr("") + pstr(user)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(10)
         sock.connect(sock_path)
