@@ -35,6 +35,15 @@
  * does not. Either way a crash leaves a consistent file: WAL frames carry
  * checksums and recovery stops at the last whole transaction. */
 #define STORE_SYNCHRONOUS_NORMAL 1
+/* SQLite copies the WAL back into the database (a checkpoint, with a sync
+ * of each file) in the commit that takes it past this many pages, and the
+ * next transaction writes the WAL again from its start. A sign-in and its
+ * sign-out write about 11 pages: at SQLite's default of 1,000, one PAM
+ * transaction in ninety paid for a checkpoint, which set the p99; at
+ * 4,000 it is one in 360, each hot page is copied back a quarter as often,
+ * and the WAL stays at about 16 MiB (measured, by turns: the transaction's
+ * p99 0.80-0.88x, its p50 unchanged within the noise). */
+#define STORE_CHECKPOINT_PAGES 4000
 
 #define SESSION_COLUMNS                                                       \
         "id, user, uid, client, service, rhost, tty, leader_pid, "           \
@@ -828,6 +837,10 @@ int tp_store_open(const char *path, struct tp_store **ret)
                 goto out;
         if ((r = pragma_text_equals(s, "PRAGMA journal_mode = WAL", "wal")) < 0)
                 goto out;
+        if ((rc = sqlite3_wal_autocheckpoint(s->db, STORE_CHECKPOINT_PAGES)) != SQLITE_OK) {
+                r = store_sqlite_error(s, rc);
+                goto out;
+        }
         if ((r = exec_sql(s, "PRAGMA synchronous = NORMAL")) < 0 ||
             (r = pragma_int(s, "PRAGMA synchronous", &sync)) < 0)
                 goto out;

@@ -1667,6 +1667,35 @@ static void test_batch_commit_undoes_open_request(void **state)
         tp_store_close(s);
 }
 
+/* The WAL is copied back into the database once it holds 4,000 pages (not
+ * SQLite's default 1,000) and then written again from its start, so the
+ * file grows past 1,000 pages and never much past 4,000. */
+static void test_wal_checkpointed_every_4000_pages(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        const off_t frame = 4096 + 24, header = 32;
+        char wal[PATH_MAX], id[32];
+        struct tp_session sess;
+        struct stat st;
+        off_t most = 0;
+
+        snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+        for (int i = 0; i < 3000; i++) {
+                snprintf(id, sizeof(id), "wal-%d", i);
+                make_session(&sess, id, "alice", "ssh", i);
+                assert_int_equal(tp_store_begin(s), 0);
+                assert_int_equal(tp_store_insert(s, &sess), 0);
+                assert_int_equal(tp_store_commit_unsynced(s), 0);
+                assert_int_equal(stat(wal, &st), 0);
+                if (st.st_size > most)
+                        most = st.st_size;
+        }
+        assert_true(most > header + 1500 * frame);
+        assert_true(most < header + 4100 * frame);
+        tp_store_close(s);
+}
+
 /* In a child: a batch whose COMMIT cannot write the WAL (the file size
  * limit stops it growing, as a full disk would). Reports 'y' when the
  * commit failed, nothing of the batch is visible and the store takes the
@@ -1922,6 +1951,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_batch_uncommitted_lost, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_commit_undoes_open_request, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_failed_commit_undoes_all, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_wal_checkpointed_every_4000_pages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_committed_survives_sigkill, setup, teardown),
         };
 
