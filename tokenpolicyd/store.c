@@ -150,6 +150,7 @@ enum store_stmt {
         STMT_RELEASE,
         STMT_ROLLBACK_TO,
         STMT_INSERT,
+        STMT_CAP_ROOM,
         STMT_GET,
         STMT_EXISTS,
         STMT_LIST_ACTIVE,
@@ -183,6 +184,14 @@ static const char *const stmt_sql[STMT_MAX_] = {
         [STMT_ROLLBACK_TO] = "ROLLBACK TO request",
         [STMT_INSERT] = "INSERT INTO sessions (" SESSION_COLUMNS ") "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        /* Whether a sign-in needs nothing but its row (tp_store_insert_under_cap):
+         * fewer than ?1 active sessions of the user and client type, none
+         * past its expiry at ?2. A seek on sessions_user_state_created, as
+         * the listing of them is. (One INSERT ... SELECT would make SQLite
+         * copy the row into a temporary table first, since it reads the
+         * table it writes: slower than the two statements.) */
+        [STMT_CAP_ROOM] = "SELECT count(*) < ?1 AND NOT coalesce(max(refresh_expires <= ?2), 0) "
+                          "FROM sessions WHERE user = ?3 AND client = ?4 AND state = 0",
         [STMT_GET] = "SELECT " SESSION_COLUMNS " FROM sessions WHERE id = ?",
         [STMT_EXISTS] = "SELECT 1 FROM sessions WHERE id = ?",
         [STMT_LIST_ACTIVE] = "SELECT " SESSION_COLUMNS " FROM sessions "
@@ -1052,9 +1061,9 @@ static int sqlite_batch_commit(struct tp_store_impl *s)
 
 /* ---- sessions ----------------------------------------------------------- */
 
-static int sqlite_insert(struct tp_store_impl *s, const struct tp_session *sess)
+/* The session's columns, as parameters 1 to 18 of st (COL_* + 1). */
+static int bind_session(struct tp_store_impl *s, sqlite3_stmt *st, const struct tp_session *sess)
 {
-        sqlite3_stmt *st = s->stmt[STMT_INSERT];
         int r;
 
         if ((r = bind_field(s, st, COL_ID + 1, sess->id, sizeof sess->id, "id")) < 0 ||
@@ -1079,11 +1088,64 @@ static int sqlite_insert(struct tp_store_impl *s, const struct tp_session *sess)
             (r = bind_int64(s, st, COL_LEADER_START + 1,
                             sess->leader_start > INT64_MAX ? 0 : (int64_t)sess->leader_start)) < 0 ||
             (r = bind_field(s, st, COL_BOOT_ID + 1, sess->boot_id, sizeof sess->boot_id,
-                            "boot_id")) < 0) {
+                            "boot_id")) < 0)
                 stmt_release(st);
+        return r;
+}
+
+static int sqlite_insert(struct tp_store_impl *s, const struct tp_session *sess)
+{
+        sqlite3_stmt *st = s->stmt[STMT_INSERT];
+        int r;
+
+        if ((r = bind_session(s, st, sess)) < 0)
                 return r;
-        }
         return stmt_exec(s, st);
+}
+
+/* tp_store_insert_under_cap: the count and, when there is room, the
+ * insert, in a transaction of its own (inside a batch, a savepoint),
+ * committed durably when it wrote the row. What a sign-in under its cap
+ * skips is the listing of the user's sessions and the policy's look at
+ * each of them. */
+static int sqlite_insert_under_cap(struct tp_store_impl *s, const struct tp_session *sess, size_t room,
+                                   int64_t now, bool *ret_inserted)
+{
+        sqlite3_stmt *st = s->stmt[STMT_CAP_ROOM];
+        bool has_room;
+        int rc, r;
+
+        *ret_inserted = false;
+        if (room > INT64_MAX)
+                return store_error(s, -EINVAL, "bad room under the cap");
+        if ((r = sqlite_begin(s)) < 0)
+                return r;
+        if ((r = bind_int64(s, st, 1, (int64_t) room)) < 0 || (r = bind_int64(s, st, 2, now)) < 0 ||
+            (r = bind_field(s, st, 3, sess->user, sizeof sess->user, "user")) < 0 ||
+            (r = bind_field(s, st, 4, sess->client, sizeof sess->client, "client")) < 0) {
+                stmt_release(st);
+                goto fail;
+        }
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                r = rc == SQLITE_DONE ? store_error(s, -EIO, "counting sessions returned no row")
+                                      : store_sqlite_error(s, rc);
+                stmt_release(st);
+                goto fail;
+        }
+        has_room = sqlite3_column_int64(st, 0) == 1;
+        stmt_release(st);
+        if (!has_room) {
+                sqlite_rollback(s);
+                return 0;
+        }
+        if ((r = sqlite_insert(s, sess)) < 0 || (r = sqlite_commit(s)) < 0)
+                goto fail;
+        *ret_inserted = true;
+        return 0;
+fail:
+        sqlite_rollback(s);
+        return r;
 }
 
 static int sqlite_get(struct tp_store_impl *s, const char *id, struct tp_session *ret)
@@ -1747,6 +1809,7 @@ static const struct tp_store_ops sqlite_ops = {
         .list_active = sqlite_list_active,
         .query = sqlite_query,
         .end = sqlite_end,
+        .insert_under_cap = sqlite_insert_under_cap,
         .reinstate = sqlite_reinstate,
         .end_held = sqlite_end_held,
         .owe = sqlite_owe,

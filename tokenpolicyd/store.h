@@ -344,10 +344,10 @@ static inline int tp_store_sign_out_returning(struct tp_store *s, const char *id
  * type number fewer than `room` and none is past its expiry at `now`.
  * *ret_inserted says whether it was; when not, nothing was changed and the
  * caller signs in the usual way. A fleet's database gets it in one round
- * trip. -ENOTCONN when the database is away (nothing was sent); any other
- * failure may have come after the commit. -EOPNOTSUPP where the backend
- * has no such shortcut (one host's store, whose usual way costs no round
- * trips). */
+ * trip; one host's store, a count and the insert without reading any
+ * session. -ENOTCONN when the database is away (nothing was sent); any
+ * other failure may have come after the commit. -EOPNOTSUPP where the
+ * backend has no such shortcut. */
 static inline bool tp_store_has_insert_under_cap(const struct tp_store *s)
 {
         return s->ops->insert_under_cap != NULL;

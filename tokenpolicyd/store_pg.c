@@ -213,6 +213,7 @@ struct tp_store_impl {
         struct prepared {
                 char *sql;
                 unsigned id;
+                const char *seen; /* the text it was last found for, where it lives */
         } prepared[PREPARED_MAX];
         size_t n_prepared;
         unsigned next_id;
@@ -410,11 +411,20 @@ static PGresult *exchange(struct tp_store_impl *s, const char *sql, int n, const
 
 
 /* The name of sql's prepared statement on this connection, or 0. */
-static unsigned prepared_id(const struct tp_store_impl *s, const char *sql)
+static unsigned prepared_id(struct tp_store_impl *s, const char *sql)
 {
+        /* The same static text comes back at every sign-in: one compare
+         * for the entry last found at that address instead of one per
+         * entry (they share long beginnings). The text is still compared,
+         * since another text may live there now. */
         for (size_t i = 0; i < s->n_prepared; i++)
-                if (strcmp(s->prepared[i].sql, sql) == 0)
+                if (s->prepared[i].seen == sql && strcmp(s->prepared[i].sql, sql) == 0)
                         return s->prepared[i].id;
+        for (size_t i = 0; i < s->n_prepared; i++)
+                if (strcmp(s->prepared[i].sql, sql) == 0) {
+                        s->prepared[i].seen = sql;
+                        return s->prepared[i].id;
+                }
         return 0;
 }
 
@@ -480,7 +490,7 @@ static int run_pipeline(struct tp_store_impl *s, const char *sql, int n, const c
                                 char *copy = strdup(i < s->n_queued ? s->queue[i].sql : sql);
 
                                 if (copy)
-                                        s->prepared[s->n_prepared++] = (struct prepared){ copy, id[i] };
+                                        s->prepared[s->n_prepared++] = (struct prepared){ copy, id[i], NULL };
                         }
                         if (step == 1 && sql && i == total - 1) {
                                 last = res;

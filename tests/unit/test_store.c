@@ -730,6 +730,75 @@ static void test_list_active(void **state)
         tp_store_close(s);
 }
 
+/* A sign-in under its cap: the row is written only while the user has
+ * fewer than `room` active sessions of that client type and none past
+ * its expiry; otherwise nothing changes and the caller goes the usual
+ * way. Inside a batch it is one request among others. */
+static void test_insert_under_cap(void **state)
+{
+        struct fixture *fx = *state;
+        struct tp_store *s = open_store(fx);
+        struct tp_session sess, out;
+        bool inserted = true;
+        uint64_t n = 0;
+
+        add(s, "u1", "alice", "ssh", 100);
+        add(s, "u2", "alice", "ssh", 110);
+        add(s, "w1", "alice", "web", 120); /* another client type */
+        add(s, "b1", "bob", "ssh", 130);   /* another user */
+        add(s, "e1", "alice", "ssh", 90);  /* ended: does not count */
+        assert_int_equal(tp_store_begin(s), 0);
+        assert_int_equal(tp_store_end(s, "e1", TP_STATE_CLOSED, 95), 0);
+        assert_int_equal(tp_store_commit(s), 0);
+
+        /* Two active of alice's ssh sessions: no room under 2. */
+        make_session(&sess, "n1", "alice", "ssh", 200);
+        assert_int_equal(tp_store_insert_under_cap(s, &sess, 2, 200, &inserted), 0);
+        assert_false(inserted);
+        assert_int_equal(tp_store_get(s, "n1", &out), -ENOENT);
+        assert_int_equal(tp_store_begin(s), 0); /* nothing was left open */
+        tp_store_rollback(s);
+
+        /* Room under 3: written, and durable. */
+        assert_int_equal(tp_store_insert_under_cap(s, &sess, 3, 200, &inserted), 0);
+        assert_true(inserted);
+        tp_store_close(s);
+        s = open_store(fx);
+        assert_int_equal(tp_store_get(s, "n1", &out), 0);
+        assert_session_equal(&sess, &out);
+
+        /* One of them past its expiry: the usual way must expire it. */
+        make_session(&sess, "n2", "alice", "ssh", 300);
+        assert_int_equal(tp_store_insert_under_cap(s, &sess, 10, 100 + 336 * 3600, &inserted), 0); /* u1 */
+        assert_false(inserted);
+        assert_int_equal(tp_store_insert_under_cap(s, &sess, 10, 100 + 336 * 3600 - 1, &inserted), 0);
+        assert_true(inserted);
+
+        /* A duplicate id fails and changes nothing. */
+        make_session(&sess, "n2", "carol", "ssh", 400);
+        assert_true(tp_store_insert_under_cap(s, &sess, 10, 400, &inserted) < 0);
+        assert_false(inserted);
+        assert_int_equal(tp_store_count_active(s, &n), 0);
+        assert_int_equal(n, 6); /* u1, u2, w1, b1, n1, n2 */
+
+        /* In a batch: a request of its own, durable with the batch. */
+        tp_store_batch_start(s);
+        make_session(&sess, "n3", "bob", "ssh", 500);
+        assert_int_equal(tp_store_insert_under_cap(s, &sess, 2, 500, &inserted), 0);
+        assert_true(inserted);
+        assert_true(tp_store_request_changed(s));
+        make_session(&sess, "n4", "bob", "ssh", 501); /* bob now has 2 */
+        assert_int_equal(tp_store_insert_under_cap(s, &sess, 2, 501, &inserted), 0);
+        assert_false(inserted);
+        assert_false(tp_store_request_changed(s));
+        assert_int_equal(tp_store_batch_commit(s), 0);
+        tp_store_close(s);
+        s = open_store(fx);
+        assert_int_equal(tp_store_get(s, "n3", &out), 0);
+        assert_int_equal(tp_store_get(s, "n4", &out), -ENOENT);
+        tp_store_close(s);
+}
+
 static void query_ids(struct tp_store *s, const struct tp_store_filter *f, size_t offset,
                       size_t limit, char *ids, size_t idsz, size_t *ret_total)
 {
@@ -1948,6 +2017,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_purge_steps, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_boot_adopt_and_others, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_savepoints, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_insert_under_cap, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_uncommitted_lost, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_commit_undoes_open_request, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_failed_commit_undoes_all, setup, teardown),
