@@ -281,18 +281,44 @@ static void drop_unsigned(struct tp_daemon *d)
                 (void)tp_jwt_unsigned_finish(d->signer, &d->unsigned_token, NULL);
 }
 
+/* What signin_fast() asks the store to insert, made when the store asks
+ * (tp_store_insert_under_cap()). */
+struct fast_make {
+        struct tp_daemon *d;
+        const struct tp_peer *peer;
+        const struct tp_req_signin *req;
+        const struct tp_signin_plan *plan;
+        char *refresh;
+        struct tp_reply *rep;
+        bool made;   /* tokens made (and maybe a signature begun) */
+        bool failed; /* ... or not: rep says why */
+};
+
+static int fast_make(void *ctx, struct tp_session *sess)
+{
+        struct fast_make *m = ctx;
+
+        m->made = true;
+        if (new_session(m->d, m->peer, m->req, m->plan, NULL, sess, m->refresh, m->rep))
+                return 0;
+        m->failed = true;
+        return -EIO;
+}
+
 /* The sign-in when it needs nothing but its insert: the engine admits it
  * without evicting or expiring anything whenever fewer sessions than
- * tp_policy_room() are active and none is past expiry, and a fleet's
- * store checks that and inserts under the cap's lock in one round trip.
- * 1: signed in; 0: no room or something past expiry (nothing was
- * changed: the usual way decides); -ENOTCONN: the database went away,
- * `sent` says whether this sign-in may have reached it; < 0: failed,
- * with rep filled. */
+ * tp_policy_room() are active and none is past expiry. The store checks
+ * that and inserts: a fleet's under the cap's lock in one round trip,
+ * one host's with a count instead of reading each session. 1: signed
+ * in; 0: no room or something past expiry (nothing was changed: the
+ * usual way decides); -ENOTCONN: the database went away, `sent` says
+ * whether this sign-in may have reached it; < 0: failed, with rep
+ * filled. */
 static int signin_fast(struct tp_daemon *d, struct tp_store *store, const struct tp_peer *peer,
                        const struct tp_req_signin *req, struct tp_signin_plan *plan, struct sent_signin *sent,
                        struct tp_session *sess, char *refresh, struct tp_reply *rep)
 {
+        struct fast_make m = { .d = d, .peer = peer, .req = req, .plan = plan, .refresh = refresh, .rep = rep };
         size_t room = tp_policy_room(&plan->policy);
         bool inserted = false;
         int r;
@@ -301,12 +327,15 @@ static int signin_fast(struct tp_daemon *d, struct tp_store *store, const struct
                 return 0;
         if (tp_plan_access(plan) != TP_VERDICT_ALLOW) /* with no sessions: its expiries */
                 return 0;
-        if (!new_session(d, peer, req, plan, NULL, sess, refresh, rep))
+        r = tp_store_insert_under_cap(store, plan->user, plan->client->name, room, plan->now, fast_make, &m, sess,
+                                      &inserted);
+        if (m.failed)
                 return -EIO;
-        if ((r = tp_store_insert_under_cap(store, sess, room, plan->now, &inserted)) < 0) {
-                drop_unsigned(d);
+        if (r < 0) {
+                if (m.made)
+                        drop_unsigned(d);
                 if (tp_offline_now(d)) {
-                        if (r != -ENOTCONN) { /* sent: its outcome is not known */
+                        if (r != -ENOTCONN && m.made) { /* sent: its outcome is not known */
                                 sent->sent = true;
                                 sent->sess = *sess;
                                 memcpy(sent->refresh, refresh, sizeof(sent->refresh));
@@ -318,7 +347,8 @@ static int signin_fast(struct tp_daemon *d, struct tp_store *store, const struct
         }
         if (inserted)
                 return 1;
-        drop_unsigned(d);
+        if (m.made)
+                drop_unsigned(d);
         memset(sess, 0, sizeof(*sess));
         tp_secret_wipe(refresh, TP_REFRESH_TOKEN_TEXT);
         memset(&rep->u, 0, sizeof(rep->u));

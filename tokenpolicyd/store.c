@@ -1104,12 +1104,13 @@ static int sqlite_insert(struct tp_store_impl *s, const struct tp_session *sess)
 }
 
 /* tp_store_insert_under_cap: the count and, when there is room, the
- * insert, in a transaction of its own (inside a batch, a savepoint),
- * committed durably when it wrote the row. What a sign-in under its cap
- * skips is the listing of the user's sessions and the policy's look at
- * each of them. */
-static int sqlite_insert_under_cap(struct tp_store_impl *s, const struct tp_session *sess, size_t room,
-                                   int64_t now, bool *ret_inserted)
+ * session made and inserted, in a transaction of its own (inside a batch,
+ * a savepoint). What a sign-in under its cap skips is the listing of the
+ * user's sessions and the policy's look at each of them; one at the cap
+ * makes no session (no tokens, no signature) before the usual way. */
+static int sqlite_insert_under_cap(struct tp_store_impl *s, const char *user, const char *client, size_t room,
+                                   int64_t now, tp_store_make_fn *make, void *ctx, struct tp_session *sess,
+                                   bool *ret_inserted)
 {
         sqlite3_stmt *st = s->stmt[STMT_CAP_ROOM];
         bool has_room;
@@ -1121,8 +1122,7 @@ static int sqlite_insert_under_cap(struct tp_store_impl *s, const struct tp_sess
         if ((r = sqlite_begin(s)) < 0)
                 return r;
         if ((r = bind_int64(s, st, 1, (int64_t) room)) < 0 || (r = bind_int64(s, st, 2, now)) < 0 ||
-            (r = bind_field(s, st, 3, sess->user, sizeof sess->user, "user")) < 0 ||
-            (r = bind_field(s, st, 4, sess->client, sizeof sess->client, "client")) < 0) {
+            (r = bind_string(s, st, 3, user)) < 0 || (r = bind_string(s, st, 4, client)) < 0) {
                 stmt_release(st);
                 goto fail;
         }
@@ -1138,6 +1138,12 @@ static int sqlite_insert_under_cap(struct tp_store_impl *s, const struct tp_sess
         if (!has_room) {
                 sqlite_rollback(s);
                 return 0;
+        }
+        if ((r = make(ctx, sess)) < 0)
+                goto fail;
+        if (strcmp(sess->user, user) != 0 || strcmp(sess->client, client) != 0) {
+                r = store_error(s, -EINVAL, "the session made is not of the user and client type counted");
+                goto fail;
         }
         if ((r = sqlite_insert(s, sess)) < 0 || (r = sqlite_commit(s)) < 0)
                 goto fail;
@@ -1756,6 +1762,7 @@ int tp_store_explain(struct tp_store *store, enum tp_store_plan which, char *out
                 [TP_STORE_PLAN_LIST_ACTIVE] = STMT_LIST_ACTIVE,
                 [TP_STORE_PLAN_PURGE] = STMT_PURGE_SCAN,
                 [TP_STORE_PLAN_OTHER_BOOT] = STMT_OTHER_BOOT,
+                [TP_STORE_PLAN_CAP_ROOM] = STMT_CAP_ROOM,
         };
         struct tp_store_impl *s;
         sqlite3_stmt *st = NULL;

@@ -115,6 +115,9 @@ struct tp_store_cursor;
  * a negative return stops the scan and is returned. */
 typedef int (*tp_store_expiry_fn)(const char *id, int64_t refresh_expires, void *userdata);
 
+/* Builds the session tp_store_insert_under_cap() is to insert. */
+typedef int tp_store_make_fn(void *ctx, struct tp_session *sess);
+
 /* A backend's own state: each backend defines the struct for itself. */
 struct tp_store_impl;
 
@@ -142,8 +145,9 @@ struct tp_store_ops {
         int (*sign_out)(struct tp_store_impl *s, const char *id, uint8_t state, int64_t ended, int64_t uid,
                         struct tp_session *ret);
         /* NULL where a backend has no such shortcut. */
-        int (*insert_under_cap)(struct tp_store_impl *s, const struct tp_session *sess, size_t room,
-                                int64_t now, bool *ret_inserted);
+        int (*insert_under_cap)(struct tp_store_impl *s, const char *user, const char *client, size_t room,
+                                int64_t now, tp_store_make_fn *make, void *ctx, struct tp_session *sess,
+                                bool *ret_inserted);
         int (*reinstate)(struct tp_store_impl *s, const char *id);
         int (*end_held)(struct tp_store_impl *s, const char *id, int64_t ended);
         int (*owe)(struct tp_store_impl *s, const char *id);
@@ -339,27 +343,34 @@ static inline int tp_store_sign_out_returning(struct tp_store *s, const char *id
 }
 
 /* A sign-in that needs nothing but its insert, in a transaction of its
- * own: sess is inserted and committed (durable) only when, under the lock
- * tp_store_list_active() takes, the user's active sessions of that client
- * type number fewer than `room` and none is past its expiry at `now`.
- * *ret_inserted says whether it was; when not, nothing was changed and the
- * caller signs in the usual way. A fleet's database gets it in one round
- * trip; one host's store, a count and the insert without reading any
- * session. -ENOTCONN when the database is away (nothing was sent); any
- * other failure may have come after the commit. -EOPNOTSUPP where the
- * backend has no such shortcut. */
+ * own: *sess, built by make(ctx, sess) for this user and client type, is
+ * inserted and committed only when the user's active sessions of that
+ * type number fewer than `room` and none is past its expiry at `now`,
+ * counted where no other sign-in of theirs can change the count before
+ * the insert (a fleet's database: under the cap's row lock; one host's
+ * store: in its write transaction). Committed means durable, or inside a
+ * batch, durable with the batch. *ret_inserted says whether it was; when
+ * not, nothing was changed and the caller signs in the usual way. A
+ * fleet's database gets it in one round trip, so make is called first;
+ * one host's store counts first and calls make only when there is room,
+ * so that a sign-in at the cap builds (and signs) nothing it throws
+ * away. make returns 0, or a negative errno that is returned as it is
+ * with nothing written. -ENOTCONN when the database is away (nothing was
+ * sent); any other failure may have come after the commit. -EOPNOTSUPP
+ * where the backend has no such shortcut. */
 static inline bool tp_store_has_insert_under_cap(const struct tp_store *s)
 {
         return s->ops->insert_under_cap != NULL;
 }
 
-static inline int tp_store_insert_under_cap(struct tp_store *s, const struct tp_session *sess, size_t room,
-                                            int64_t now, bool *ret_inserted)
+static inline int tp_store_insert_under_cap(struct tp_store *s, const char *user, const char *client, size_t room,
+                                            int64_t now, tp_store_make_fn *make, void *ctx,
+                                            struct tp_session *sess, bool *ret_inserted)
 {
         *ret_inserted = false;
         if (!s->ops->insert_under_cap)
                 return -EOPNOTSUPP;
-        return s->ops->insert_under_cap(s->impl, sess, room, now, ret_inserted);
+        return s->ops->insert_under_cap(s->impl, user, client, room, now, make, ctx, sess, ret_inserted);
 }
 
 /* An eviction that waits for its sign-in's outcome: revoked at once (the

@@ -1383,7 +1383,8 @@ static int pg_insert(struct tp_store_impl *s, const struct tp_session *sess)
  * under that lock and writes only when there is room, and COMMIT, as one
  * pipeline: one round trip. The count reads the same partial index as
  * pg_list_active(). Without room nothing but the lock was written. */
-static int pg_insert_under_cap(struct tp_store_impl *s, const struct tp_session *sess, size_t room, int64_t now,
+static int pg_insert_under_cap(struct tp_store_impl *s, const char *user, const char *client, size_t room,
+                               int64_t now, tp_store_make_fn *make, void *ctx, struct tp_session *sess,
                                bool *ret_inserted)
 {
         struct session_params p;
@@ -1396,6 +1397,11 @@ static int pg_insert_under_cap(struct tp_store_impl *s, const struct tp_session 
         *ret_inserted = false;
         if (room > INT64_MAX)
                 return store_error(s, -EINVAL, "bad room under the cap");
+        /* The session goes in the same round trip as the count: made first. */
+        if ((r = make(ctx, sess)) < 0)
+                return r;
+        if (strcmp(sess->user, user) != 0 || strcmp(sess->client, client) != 0)
+                return store_error(s, -EINVAL, "the session made is not of the user and client type counted");
         if ((r = session_params(s, sess, &p)) < 0)
                 return r;
         memcpy(v, p.v, sizeof p.v);

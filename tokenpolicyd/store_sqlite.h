@@ -27,10 +27,11 @@ enum tp_store_plan {
         TP_STORE_PLAN_LIST_USER_ALL,    /* ... with their history */
         TP_STORE_PLAN_LIST_EVERYONE,    /* every active session */
         TP_STORE_PLAN_LIST_EVERYONE_ALL,
-        TP_STORE_PLAN_LIST_ACTIVE,      /* the cap count at sign-in */
+        TP_STORE_PLAN_LIST_ACTIVE,      /* the sign-in's listing, at the cap */
         TP_STORE_PLAN_PURGE,
         TP_STORE_PLAN_OTHER_BOOT,
-        TP_STORE_PLAN_MAX_ = TP_STORE_PLAN_OTHER_BOOT,
+        TP_STORE_PLAN_CAP_ROOM,         /* the sign-in's count, under the cap */
+        TP_STORE_PLAN_MAX_ = TP_STORE_PLAN_CAP_ROOM,
 };
 
 /* SQLite's plan for one statement (EXPLAIN QUERY PLAN, its lines joined

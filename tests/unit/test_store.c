@@ -730,15 +730,44 @@ static void test_list_active(void **state)
         tp_store_close(s);
 }
 
+/* What tp_store_insert_under_cap() is given to make its session: a copy
+ * of a prepared one, counted. */
+struct maker {
+        struct tp_session sess;
+        int calls;
+        int fail; /* returned instead, when not 0 */
+};
+
+static int make_copy(void *ctx, struct tp_session *sess)
+{
+        struct maker *m = ctx;
+
+        m->calls++;
+        if (m->fail)
+                return m->fail;
+        *sess = m->sess;
+        return 0;
+}
+
+static int under_cap(struct tp_store *s, struct maker *m, size_t room, int64_t now, bool *inserted)
+{
+        struct tp_session out;
+
+        memset(&out, 0, sizeof out);
+        return tp_store_insert_under_cap(s, m->sess.user, m->sess.client, room, now, make_copy, m, &out, inserted);
+}
+
 /* A sign-in under its cap: the row is written only while the user has
  * fewer than `room` active sessions of that client type and none past
- * its expiry; otherwise nothing changes and the caller goes the usual
- * way. Inside a batch it is one request among others. */
+ * its expiry; otherwise nothing changes, nothing is made (no tokens, no
+ * signature for a sign-in the usual way will decide), and the caller goes
+ * the usual way. Inside a batch it is one request among others. */
 static void test_insert_under_cap(void **state)
 {
         struct fixture *fx = *state;
         struct tp_store *s = open_store(fx);
-        struct tp_session sess, out;
+        struct maker m = { .calls = 0 };
+        struct tp_session out;
         bool inserted = true;
         uint64_t n = 0;
 
@@ -751,51 +780,67 @@ static void test_insert_under_cap(void **state)
         assert_int_equal(tp_store_end(s, "e1", TP_STATE_CLOSED, 95), 0);
         assert_int_equal(tp_store_commit(s), 0);
 
-        /* Two active of alice's ssh sessions: no room under 2. */
-        make_session(&sess, "n1", "alice", "ssh", 200);
-        assert_int_equal(tp_store_insert_under_cap(s, &sess, 2, 200, &inserted), 0);
+        /* Two active of alice's ssh sessions: no room under 2, and
+         * nothing made. */
+        make_session(&m.sess, "n1", "alice", "ssh", 200);
+        assert_int_equal(under_cap(s, &m, 2, 200, &inserted), 0);
         assert_false(inserted);
+        assert_int_equal(m.calls, 0);
         assert_int_equal(tp_store_get(s, "n1", &out), -ENOENT);
         assert_int_equal(tp_store_begin(s), 0); /* nothing was left open */
         tp_store_rollback(s);
 
-        /* Room under 3: written, and durable. */
-        assert_int_equal(tp_store_insert_under_cap(s, &sess, 3, 200, &inserted), 0);
+        /* Room under 3: made once, written, and durable. */
+        assert_int_equal(under_cap(s, &m, 3, 200, &inserted), 0);
         assert_true(inserted);
+        assert_int_equal(m.calls, 1);
         tp_store_close(s);
         s = open_store(fx);
         assert_int_equal(tp_store_get(s, "n1", &out), 0);
-        assert_session_equal(&sess, &out);
+        assert_session_equal(&m.sess, &out);
 
         /* One of them past its expiry: the usual way must expire it. */
-        make_session(&sess, "n2", "alice", "ssh", 300);
-        assert_int_equal(tp_store_insert_under_cap(s, &sess, 10, 100 + 336 * 3600, &inserted), 0); /* u1 */
+        make_session(&m.sess, "n2", "alice", "ssh", 300);
+        m.calls = 0;
+        assert_int_equal(under_cap(s, &m, 10, 100 + 336 * 3600, &inserted), 0); /* u1 */
         assert_false(inserted);
-        assert_int_equal(tp_store_insert_under_cap(s, &sess, 10, 100 + 336 * 3600 - 1, &inserted), 0);
+        assert_int_equal(m.calls, 0);
+        assert_int_equal(under_cap(s, &m, 10, 100 + 336 * 3600 - 1, &inserted), 0);
         assert_true(inserted);
 
-        /* A duplicate id fails and changes nothing. */
-        make_session(&sess, "n2", "carol", "ssh", 400);
-        assert_true(tp_store_insert_under_cap(s, &sess, 10, 400, &inserted) < 0);
+        /* A duplicate id, a failure to make, and a session of another user
+         * than the one counted: each fails and changes nothing. */
+        make_session(&m.sess, "n2", "alice", "ssh", 400);
+        assert_true(under_cap(s, &m, 10, 400, &inserted) < 0);
         assert_false(inserted);
+        make_session(&m.sess, "n3", "alice", "ssh", 400);
+        m.fail = -EIO;
+        assert_int_equal(under_cap(s, &m, 10, 400, &inserted), -EIO);
+        assert_false(inserted);
+        m.fail = 0;
+        memset(&out, 0, sizeof out);
+        assert_int_equal(tp_store_insert_under_cap(s, "bob", "ssh", 10, 400, make_copy, &m, &out, &inserted),
+                         -EINVAL);
+        assert_false(inserted);
+        assert_int_equal(tp_store_get(s, "n3", &out), -ENOENT);
         assert_int_equal(tp_store_count_active(s, &n), 0);
         assert_int_equal(n, 6); /* u1, u2, w1, b1, n1, n2 */
 
         /* In a batch: a request of its own, durable with the batch. */
         tp_store_batch_start(s);
-        make_session(&sess, "n3", "bob", "ssh", 500);
-        assert_int_equal(tp_store_insert_under_cap(s, &sess, 2, 500, &inserted), 0);
+        make_session(&m.sess, "n4", "bob", "ssh", 500);
+        assert_int_equal(under_cap(s, &m, 2, 500, &inserted), 0);
         assert_true(inserted);
         assert_true(tp_store_request_changed(s));
-        make_session(&sess, "n4", "bob", "ssh", 501); /* bob now has 2 */
-        assert_int_equal(tp_store_insert_under_cap(s, &sess, 2, 501, &inserted), 0);
+        make_session(&m.sess, "n5", "bob", "ssh", 501); /* bob now has 2 */
+        assert_int_equal(under_cap(s, &m, 2, 501, &inserted), 0);
         assert_false(inserted);
         assert_false(tp_store_request_changed(s));
         assert_int_equal(tp_store_batch_commit(s), 0);
         tp_store_close(s);
         s = open_store(fx);
-        assert_int_equal(tp_store_get(s, "n3", &out), 0);
-        assert_int_equal(tp_store_get(s, "n4", &out), -ENOENT);
+        assert_int_equal(tp_store_get(s, "n4", &out), 0);
+        assert_int_equal(tp_store_get(s, "n5", &out), -ENOENT);
         tp_store_close(s);
 }
 
@@ -1494,6 +1539,7 @@ static void test_list_plans_use_index_without_sort(void **state)
         assert_plan_uses_index(s, TP_STORE_PLAN_LIST_ACTIVE, "sessions_user_state_created");
         assert_plan_uses_index(s, TP_STORE_PLAN_PURGE, "sessions_state_created");
         assert_plan_uses_index(s, TP_STORE_PLAN_OTHER_BOOT, "sessions_state_created");
+        assert_plan_uses_index(s, TP_STORE_PLAN_CAP_ROOM, "sessions_user_state_created");
 
         assert_int_equal(tp_store_explain(s, TP_STORE_PLAN_MAX_ + 1, plan, sizeof plan), -EINVAL);
         assert_int_equal(tp_store_explain(s, TP_STORE_PLAN_PURGE, plan, 8), -ENOBUFS);
