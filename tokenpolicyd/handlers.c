@@ -332,8 +332,7 @@ static int signin_fast(struct tp_daemon *d, struct tp_store *store, const struct
         if (m.failed)
                 return -EIO;
         if (r < 0) {
-                if (m.made)
-                        drop_unsigned(d);
+                drop_unsigned(d);
                 if (tp_offline_now(d)) {
                         if (r != -ENOTCONN && m.made) { /* sent: its outcome is not known */
                                 sent->sent = true;
@@ -347,8 +346,7 @@ static int signin_fast(struct tp_daemon *d, struct tp_store *store, const struct
         }
         if (inserted)
                 return 1;
-        if (m.made)
-                drop_unsigned(d);
+        drop_unsigned(d);
         memset(sess, 0, sizeof(*sess));
         tp_secret_wipe(refresh, TP_REFRESH_TOKEN_TEXT);
         memset(&rep->u, 0, sizeof(rep->u));
