@@ -36,14 +36,28 @@
  * With --serve, answers every request frame on SOCKET with an empty OK
  * reply and closes, doing nothing else, in one thread with epoll: the
  * floor of connection-per-request throughput for the load generator.
+ *
+ * With --serve-durable SOCKET FILE, the same server also does what a
+ * sign-in and a sign-out need whatever the daemon's design: an OPEN is
+ * answered with an Ed25519 signature (libsodium, of a 300-byte token
+ * body, the signature in the reply's access token as a daemon's would
+ * be) and is made durable in FILE before it is answered: a second thread
+ * writes and fdatasyncs every OPEN the loop took while the previous sync
+ * ran (group commit, pipelined: the loop never waits for the disk), the
+ * file overwritten in place like a WAL at its working size. A CLOSE is
+ * written to FILE before its answer but not synced, as the daemon's
+ * sign-out. No store, no policy, no audit, no peer credentials: the
+ * floor of the daemon's PAM transaction.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -81,22 +95,169 @@ static void report(const char *name, struct bench_samples *s, int last)
                bench_quantile_us(s, 0.99), last ? "" : ", ");
 }
 
+#define RECORD_BYTES 128       /* one sign-in or sign-out on disk */
+#define DURABLE_FILE_BYTES (4L << 20)
+#define BATCH_MAX 1024
+
+/* One group commit: the records to write, and the replies that wait for
+ * them. */
+struct batch {
+        uint8_t records[BATCH_MAX * RECORD_BYTES];
+        size_t len;
+        int fd[BATCH_MAX];
+        uint8_t out[BATCH_MAX][1024];
+        int out_len[BATCH_MAX];
+        int n;
+};
+
+/* Two batches: the loop fills one while the sync thread writes the other,
+ * so the loop never waits for the disk. */
+struct durable {
+        int fd;                   /* -1: the plain no-op server */
+        int done_fd;              /* eventfd: the sync thread finished a batch */
+        off_t at;                 /* where the next batch goes */
+        uint8_t sk[crypto_sign_SECRETKEYBYTES];
+        struct batch b[2];
+        struct batch closes;      /* this turn's sign-outs: written, not synced */
+        off_t closes_at;
+        struct batch *filling;
+        struct batch *syncing;    /* the loop's: NULL when no batch is out */
+        struct batch *todo;       /* handed to the thread, not yet taken */
+        pthread_mutex_t lock;
+        pthread_cond_t go;
+};
+
+/* What the durable server adds to an OPEN: the token's signature. */
+static int durable_sign(struct durable *d, struct tp_reply *rep)
+{
+        uint8_t body[300], sig[crypto_sign_BYTES];
+        char *tok = rep->u.tokens.access_token;
+
+        memset(body, 'a', sizeof(body));
+        memcpy(body, rep->u.tokens.session_id, 32);
+        if (crypto_sign_detached(sig, NULL, body, sizeof(body), d->sk) != 0)
+                return -1;
+        /* The size of the daemon's token: 400 bytes of body and the
+         * signature, in hex rather than base64url (the size is what
+         * matters to the socket). */
+        memset(tok, 'e', 400);
+        for (size_t i = 0; i < sizeof(sig); i++)
+                snprintf(tok + 400 + 2 * i, 3, "%02x", sig[i]);
+        return 0;
+}
+
+static void *durable_sync_thread(void *arg)
+{
+        struct durable *d = arg;
+        uint64_t one = 1;
+
+        for (;;) {
+                struct batch *b;
+
+                pthread_mutex_lock(&d->lock);
+                while (!d->todo)
+                        pthread_cond_wait(&d->go, &d->lock);
+                b = d->todo;
+                d->todo = NULL;
+                pthread_mutex_unlock(&d->lock);
+                if (d->at + (off_t)b->len > DURABLE_FILE_BYTES)
+                        d->at = 0;
+                if (pwrite(d->fd, b->records, b->len, d->at) != (ssize_t)b->len || fdatasync(d->fd) < 0) {
+                        perror("floor: durable write");
+                        exit(1);
+                }
+                d->at += (off_t)b->len;
+                if (write(d->done_fd, &one, sizeof(one)) != sizeof(one))
+                        exit(1);
+        }
+        return NULL;
+}
+
+/* A sign-out reaches the kernel before its answer (a crash of the server
+ * would not lose it) but waits for no sync, as the daemon's. */
+static int durable_written(struct durable *d)
+{
+        struct batch *b = &d->closes;
+
+        if (b->n == 0)
+                return 0;
+        if (d->closes_at + (off_t)b->len > DURABLE_FILE_BYTES)
+                d->closes_at = 0;
+        if (pwrite(d->fd, b->records, b->len, DURABLE_FILE_BYTES + d->closes_at) != (ssize_t)b->len) {
+                perror("floor: durable write");
+                return -1;
+        }
+        d->closes_at += (off_t)b->len;
+        for (int i = 0; i < b->n; i++)
+                if (write(b->fd[i], b->out[i], (size_t)b->out_len[i]) != b->out_len[i])
+                        close(b->fd[i]);
+        b->n = 0;
+        b->len = 0;
+        return 0;
+}
+
+/* Hand the filling batch to the sync thread if it is idle. */
+static void durable_start(struct durable *d)
+{
+        if (d->syncing || d->filling->n == 0)
+                return;
+        d->syncing = d->filling;
+        pthread_mutex_lock(&d->lock);
+        d->todo = d->syncing;
+        d->filling = d->filling == &d->b[0] ? &d->b[1] : &d->b[0];
+        pthread_cond_signal(&d->go);
+        pthread_mutex_unlock(&d->lock);
+}
+
+/* The sync thread is done: the batch is durable, its replies go out. */
+static void durable_finished(struct durable *d)
+{
+        struct batch *b = d->syncing;
+        uint64_t n;
+
+        if (read(d->done_fd, &n, sizeof(n)) != sizeof(n))
+                return;
+        for (int i = 0; i < b->n; i++)
+                if (write(b->fd[i], b->out[i], (size_t)b->out_len[i]) != b->out_len[i])
+                        close(b->fd[i]);
+        b->n = 0;
+        b->len = 0;
+        d->syncing = NULL;
+        durable_start(d);
+}
+
 /* The no-op server: read a frame (it comes in one piece from the load
  * generator or the module), answer OK with an empty body of the right
  * type (an OPEN gets a session id of zeros, so a sign-out follows as it
  * would); close when the client does, or on anything that is not a
- * frame. */
-static int serve(const char *path)
+ * frame.
+ * With --serve-durable, OPEN and CLOSE are answered through the
+ * durable state above. */
+static int serve(const char *path, const char *durable_path)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct epoll_event ev = { .events = EPOLLIN }, events[128];
         static uint8_t in[TP_FRAME_HEADER_SIZE + TP_PAYLOAD_MAX], out[4096];
         static struct tp_reply rep;
+        static struct durable d = { .fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER };
+        uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+        pthread_t syncer;
         int lfd, epfd;
 
         if (strlen(path) >= sizeof(sa.sun_path)) {
                 fprintf(stderr, "floor: socket path too long: %s\n", path);
                 return 2;
+        }
+        if (durable_path) {
+                d.fd = open(durable_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                d.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                d.filling = &d.b[0];
+                if (d.fd < 0 || d.done_fd < 0 || ftruncate(d.fd, 2 * DURABLE_FILE_BYTES) < 0 || fsync(d.fd) < 0 ||
+                    sodium_init() < 0 || crypto_sign_keypair(pk, d.sk) != 0 ||
+                    pthread_create(&syncer, NULL, durable_sync_thread, &d) != 0) {
+                        perror("floor: durable file");
+                        return 1;
+                }
         }
         strcpy(sa.sun_path, path);
         unlink(path);
@@ -105,6 +266,11 @@ static int serve(const char *path)
         ev.data.fd = lfd;
         if (lfd < 0 || epfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
             listen(lfd, SOMAXCONN) < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) < 0) {
+                perror("floor: serve");
+                return 1;
+        }
+        ev.data.fd = d.done_fd;
+        if (d.fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, d.done_fd, &ev) < 0) {
                 perror("floor: serve");
                 return 1;
         }
@@ -124,25 +290,52 @@ static int serve(const char *path)
                                 }
                                 continue;
                         }
+                        if (d.fd >= 0 && fd == d.done_fd) {
+                                durable_finished(&d);
+                                continue;
+                        }
                         ssize_t got = read(fd, in, sizeof(in));
                         int len;
 
                         if (got < 0 && errno == EAGAIN)
                                 continue;
                         if (got >= TP_FRAME_HEADER_SIZE) {
+                                bool durable = d.fd >= 0 && (in[3] == TP_REQ_OPEN || in[3] == TP_REQ_CLOSE);
+
                                 memset(&rep, 0, sizeof(rep));
                                 rep.type = (uint8_t)(in[3] | TP_REPLY_FLAG);
                                 rep.status = TP_STATUS_OK;
                                 if (in[3] == TP_REQ_OPEN) { /* a session to sign out of, as the daemon's */
                                         memset(rep.u.tokens.session_id, '0', 32);
                                         strcpy(rep.u.tokens.client, "noop");
+                                        if (d.fd >= 0 && durable_sign(&d, &rep) < 0)
+                                                return 1;
                                 }
-                                len = tp_reply_encode(&rep, out, sizeof(out));
-                                if (len > 0 && write(fd, out, (size_t)len) == len)
-                                        continue;
+                                if (durable && d.filling->n < BATCH_MAX && d.closes.n < BATCH_MAX) {
+                                        struct batch *b = in[3] == TP_REQ_OPEN ? d.filling : &d.closes;
+
+                                        memset(b->records + b->len, in[3], RECORD_BYTES);
+                                        memcpy(b->records + b->len, in, (size_t)(got < RECORD_BYTES ? got : RECORD_BYTES));
+                                        len = tp_reply_encode(&rep, out, sizeof(out));
+                                        if (len > 0 && len <= (int)sizeof(b->out[0])) {
+                                                memcpy(b->out[b->n], out, (size_t)len);
+                                                b->len += RECORD_BYTES;
+                                                b->fd[b->n] = fd;
+                                                b->out_len[b->n++] = len;
+                                                continue;
+                                        }
+                                } else {
+                                        len = tp_reply_encode(&rep, out, sizeof(out));
+                                        if (len > 0 && write(fd, out, (size_t)len) == len)
+                                                continue;
+                                }
                         }
                         close(fd);
                 }
+                if (d.fd >= 0 && durable_written(&d) < 0)
+                        return 1;
+                if (d.fd >= 0)
+                        durable_start(&d);
         }
 }
 
@@ -194,10 +387,13 @@ int main(int argc, char **argv)
                 else if (strcmp(argv[i], "--iterations") == 0)
                         iterations = strtol(argv[i + 1], NULL, 10);
                 else if (strcmp(argv[i], "--serve") == 0)
-                        return serve(argv[i + 1]);
+                        return serve(argv[i + 1], NULL);
+                else if (strcmp(argv[i], "--serve-durable") == 0 && i + 2 < argc)
+                        return serve(argv[i + 1], argv[i + 2]);
         }
         if (!dir || iterations <= 0) {
-                fprintf(stderr, "usage: floor --dir DIR --iterations N\n       floor --serve SOCKET\n");
+                fprintf(stderr, "usage: floor --dir DIR --iterations N\n       floor --serve SOCKET\n"
+                                "       floor --serve-durable SOCKET FILE\n");
                 return 2;
         }
 
