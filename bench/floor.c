@@ -127,6 +127,23 @@ struct durable {
         pthread_cond_t go;
 };
 
+/* The request's record and its encoded reply, held for the batch's write.
+ * False when the batch is full or the reply too large: the caller closes
+ * the connection (a failure the load counts), never answering without
+ * the write. */
+static bool batch_add(struct batch *b, int fd, const uint8_t *in, size_t got, const uint8_t *out, int len)
+{
+        if (b->n == BATCH_MAX || len > (int)sizeof(b->out[0]))
+                return false;
+        memset(b->records + b->len, in[3], RECORD_BYTES);
+        memcpy(b->records + b->len, in, got < RECORD_BYTES ? got : RECORD_BYTES);
+        b->len += RECORD_BYTES;
+        memcpy(b->out[b->n], out, (size_t)len);
+        b->fd[b->n] = fd;
+        b->out_len[b->n++] = len;
+        return true;
+}
+
 /* What the durable server adds to an OPEN: the token's signature. */
 static int durable_sign(struct durable *d, struct tp_reply *rep)
 {
@@ -311,31 +328,22 @@ static int serve(const char *path, const char *durable_path)
                                         if (d.fd >= 0 && durable_sign(&d, &rep) < 0)
                                                 return 1;
                                 }
-                                if (durable && d.filling->n < BATCH_MAX && d.closes.n < BATCH_MAX) {
-                                        struct batch *b = in[3] == TP_REQ_OPEN ? d.filling : &d.closes;
-
-                                        memset(b->records + b->len, in[3], RECORD_BYTES);
-                                        memcpy(b->records + b->len, in, (size_t)(got < RECORD_BYTES ? got : RECORD_BYTES));
-                                        len = tp_reply_encode(&rep, out, sizeof(out));
-                                        if (len > 0 && len <= (int)sizeof(b->out[0])) {
-                                                memcpy(b->out[b->n], out, (size_t)len);
-                                                b->len += RECORD_BYTES;
-                                                b->fd[b->n] = fd;
-                                                b->out_len[b->n++] = len;
+                                len = tp_reply_encode(&rep, out, sizeof(out));
+                                if (len > 0 && durable) {
+                                        if (batch_add(in[3] == TP_REQ_OPEN ? d.filling : &d.closes, fd, in,
+                                                      (size_t)got, out, len))
                                                 continue;
-                                        }
-                                } else {
-                                        len = tp_reply_encode(&rep, out, sizeof(out));
-                                        if (len > 0 && write(fd, out, (size_t)len) == len)
-                                                continue;
+                                } else if (len > 0 && write(fd, out, (size_t)len) == len) {
+                                        continue;
                                 }
                         }
                         close(fd);
                 }
-                if (d.fd >= 0 && durable_written(&d) < 0)
-                        return 1;
-                if (d.fd >= 0)
+                if (d.fd >= 0) {
+                        if (durable_written(&d) < 0)
+                                return 1;
                         durable_start(&d);
+                }
         }
 }
 
